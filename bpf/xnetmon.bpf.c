@@ -1,0 +1,593 @@
+// SPDX-License-Identifier: GPL-2.0
+/* xnetmon.bpf.c: the shared data plane of XNetMon (paper II and IV).
+ *
+ * xnm_phys_in  XDP on each physical NIC: classify, hand control traffic to the
+ *              virtual router, punish, filter, look up the network's table,
+ *              rewrite and redirect (plane separation, paper II, Fig. 1(c)).
+ * xnm_vif_in   XDP on each virtual router's host-side interface: account the
+ *              path and punish, then pass the frame to the host bridge.
+ * xnm_link_out TC egress on each physical NIC: accounts and punishes the bytes
+ *              the kernel sends (bridged from a vif) that XDP never sees.
+ * xnm_pass     XDP_PASS, for the peer end of a veth so that redirects deliver.
+ *
+ * A packet meets the steps in this order: parse, classify, control, account,
+ * punish, lookup, filter, account link, punish link, forward. Each verdict
+ * leaves through finish(), which counts it per network with a reason.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "parse.h"
+#include "xnetmon.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* What each interface is: physical link or vif (and then whose). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XNM_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct xnm_iface);
+} xnm_ifaces SEC(".maps");
+
+/* Physical ingress classification: (ifindex, VLAN, virtual router MAC) -> network. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XNM_MAX_IFACES * 4);
+	__type(key, struct xnm_classify_key);
+	__type(value, struct xnm_classify_val);
+} xnm_classify SEC(".maps");
+
+/* Every network's IPv4 forwarding table, keyed by network id + prefix. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XNM_MAX_ROUTES4);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xnm_route4_key);
+	__type(value, struct xnm_route_val);
+} xnm_routes4 SEC(".maps");
+
+/* Every network's IPv6 forwarding table, keyed by network id + prefix. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XNM_MAX_ROUTES6);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xnm_route6_key);
+	__type(value, struct xnm_route_val);
+} xnm_routes6 SEC(".maps");
+
+/* Resolved next hops, shared by the routes of their owning network. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XNM_MAX_NEXTHOPS);
+	__type(key, __u32);
+	__type(value, struct xnm_nexthop);
+} xnm_nexthops SEC(".maps");
+
+/* Egress devices for bpf_redirect_map, keyed by ifindex. */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, XNM_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, __u32);
+} xnm_tx_ports SEC(".maps");
+
+/* Drop probabilities per network, written by the controller every period. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XNM_MAX_NETS);
+	__type(key, __u32);
+	__type(value, struct xnm_drop);
+} xnm_drops SEC(".maps");
+
+/* Per network, per CPU: verdicts, paths, CPU cost and link bytes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XNM_MAX_NETS);
+	__type(key, __u32);
+	__type(value, struct xnm_net_stats);
+} xnm_stats SEC(".maps");
+
+/* Replicated packet filters: network n's rules at n * XNM_MAX_FILTER_RULES + i. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XNM_MAX_NETS * XNM_MAX_FILTER_RULES);
+	__type(key, __u32);
+	__type(value, struct xnm_filter_rule);
+} xnm_filters SEC(".maps");
+
+/* Host-wide settings (index 0): feature flags and the cost table. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xnm_settings);
+} xnm_settings SEC(".maps");
+
+/* What one frame is, as far as the data plane needs to know. */
+struct pkt {
+	void *data_end;
+	struct ethhdr *eth;
+	struct iphdr *ip4;
+	struct ipv6hdr *ip6;
+	__u32 len;
+	__u16 vlan;
+	__u16 sport, dport;
+	__u8 l4proto;
+	__u8 has_ports;
+};
+
+/* Per-packet context of the verdict: whose counters and which settings. */
+struct verdict_ctx {
+	struct xnm_net_stats *stats;
+	struct xnm_settings *settings;
+	struct xnm_drop *drop;
+	__u32 net_id;
+};
+
+/* ---- exit ---------------------------------------------------------------- */
+
+/* The one exit: every verdict is counted with its reason. */
+static __always_inline int finish(struct verdict_ctx *v, enum xnm_reason reason, int action)
+{
+	if (v->stats && reason < XNM_R_MAX)
+		v->stats->verdict[reason]++;
+	return action;
+}
+
+static __always_inline void bind_network(struct verdict_ctx *v, __u32 net_id)
+{
+	__u32 key = net_id < XNM_MAX_NETS ? net_id : 0;
+
+	v->net_id = key;
+	v->stats = bpf_map_lookup_elem(&xnm_stats, &key);
+	v->drop = bpf_map_lookup_elem(&xnm_drops, &key);
+}
+
+/* Index 0 of an array always exists; the NULL check is for the verifier. */
+static __always_inline struct xnm_settings *load_settings(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&xnm_settings, &zero);
+}
+
+/* ---- parse ----------------------------------------------------------------- */
+
+/* Returns 0, or -1 for a frame whose headers are truncated or invalid. */
+static __always_inline int parse(void *data, void *data_end, struct pkt *p)
+{
+	struct cursor c = { .pos = data };
+	int proto;
+
+	p->data_end = data_end;
+	p->len = data_end - data;
+	proto = parse_ethhdr(&c, data_end, &p->eth, &p->vlan);
+	if (proto < 0)
+		return -1;
+
+	if (proto == ETH_P_IP) {
+		int l4 = parse_iphdr(&c, data_end, &p->ip4);
+
+		if (l4 < 0)
+			return -1;
+		p->l4proto = l4;
+	} else if (proto == ETH_P_IPV6) {
+		int l4 = parse_ip6hdr(&c, data_end, &p->ip6);
+
+		if (l4 < 0)
+			return -1;
+		p->l4proto = l4;
+	} else {
+		return 0; /* ARP and the rest: not IP, never forwarded in the host */
+	}
+
+	/* A later fragment has no ports; IPv6 extension headers are not walked. */
+	if ((p->l4proto == IPPROTO_TCP || p->l4proto == IPPROTO_UDP || p->l4proto == IPPROTO_SCTP) &&
+	    !(p->ip4 && (p->ip4->frag_off & bpf_htons(0x1fff))))
+		p->has_ports = parse_ports(&c, data_end, &p->sport, &p->dport) == 0;
+	return 0;
+}
+
+/* ---- control --------------------------------------------------------------- */
+
+/* Control traffic goes up to the virtual router, never through the fast path
+ * (paper II: "control packets are forwarded to DomU"). */
+static __always_inline int is_control(struct pkt *p)
+{
+	if (p->ip4) {
+		__u32 dst = bpf_ntohl(p->ip4->daddr);
+
+		if (p->ip4->ihl > 5) /* IPv4 options need the slow path */
+			return 1;
+		if (p->ip4->ttl <= 1) /* the router must answer with ICMP time exceeded */
+			return 1;
+		if ((dst >> 28) == 0xe || dst == 0xffffffff) /* multicast, broadcast */
+			return 1;
+		if ((dst >> 16) == 0xa9fe) /* 169.254/16 link-local */
+			return 1;
+		return 0;
+	}
+	if (p->ip6) {
+		__u8 first = p->ip6->daddr.in6_u.u6_addr8[0];
+		__u8 second = p->ip6->daddr.in6_u.u6_addr8[1];
+
+		if (p->ip6->hop_limit <= 1)
+			return 1;
+		if (first == 0xff) /* multicast (ND solicitations included) */
+			return 1;
+		if (first == 0xfe && (second & 0xc0) == 0x80) /* fe80::/10 */
+			return 1;
+		if (p->ip6->nexthdr == IPPROTO_ICMPV6 || p->ip6->nexthdr == 0 /* hop-by-hop */)
+			return 1; /* ND, router advertisements, errors: the router's business */
+		return 0;
+	}
+	return 1; /* ARP and any other EtherType addressed to the router */
+}
+
+/* ---- account / punish -------------------------------------------------------- */
+
+static __always_inline __u64 path_cost(struct xnm_settings *s, enum xnm_path path, __u32 len)
+{
+	__u64 cost = path < XNM_PATH_MAX ? s->path_cost[path] : 0;
+
+	return cost + (((__u64)len * s->cost_per_kib) >> 10);
+}
+
+/* A Bernoulli trial with probability threshold / 2^32. */
+static __always_inline int chance(__u32 threshold)
+{
+	return threshold && bpf_get_prandom_u32() < threshold;
+}
+
+/* Paper IV-A: CPU use is weighted by the cost of the packet's path and charged to
+ * the responsible network; an over-reservation network loses packets at the input,
+ * before the expensive work. `path` is the path the packet is expected to take
+ * (the lookup has not run yet). Returns a drop reason, or 0 to go on. */
+static __always_inline int punish_cpu(struct verdict_ctx *v, enum xnm_path path, __u32 len, int residual)
+{
+	struct xnm_settings *s = v->settings;
+
+	if (!s)
+		return 0;
+	if ((s->flags & XNM_SET_ACCOUNTING) && v->stats)
+		v->stats->cpu_offered += path_cost(s, path, len);
+	if ((s->flags & XNM_SET_PUNISH) && v->drop) {
+		if (residual && chance(v->drop->residual))
+			return XNM_R_DROP_RESIDUAL;
+		if (chance(v->drop->cpu))
+			return XNM_R_DROP_CPU;
+	}
+	return 0;
+}
+
+/* The CPU the host spends on a packet that got past the input, by the path it took. */
+static __always_inline void account_cpu(struct verdict_ctx *v, enum xnm_path path, __u32 len)
+{
+	struct xnm_settings *s = v->settings;
+
+	if (!s || !(s->flags & XNM_SET_ACCOUNTING) || !v->stats || path >= XNM_PATH_MAX)
+		return;
+	v->stats->cpu_carried += path_cost(s, path, len);
+	v->stats->path_packets[path]++;
+	v->stats->path_bytes[path] += len;
+}
+
+/* Paper IV-A: bytes per output link; an over-reservation network loses the
+ * packets destined to that link. Returns 1 when the packet must be dropped. */
+static __always_inline int account_link(struct verdict_ctx *v, __u32 slot, __u32 len)
+{
+	struct xnm_settings *s = v->settings;
+
+	if (!s)
+		return 0;
+	int counted = (s->flags & XNM_SET_ACCOUNTING) && v->stats && slot < XNM_MAX_LINKS;
+
+	if (slot >= XNM_MAX_LINKS)
+		return 0;
+	if (counted)
+		v->stats->link_offered[slot] += len;
+	if ((s->flags & XNM_SET_PUNISH) && v->drop && chance(v->drop->link[slot]))
+		return 1;
+	if (counted)
+		v->stats->link_carried[slot] += len;
+	return 0;
+}
+
+/* ---- filter ------------------------------------------------------------------ */
+
+/* The packet's addresses, copied once so that the rule scan reads the stack only. */
+struct flow {
+	__u32 src[4];
+	__u32 dst[4];
+	__u8 family;
+};
+
+static __always_inline int load_flow(struct pkt *p, struct flow *f)
+{
+	if (p->ip4) {
+		f->src[0] = p->ip4->saddr;
+		f->dst[0] = p->ip4->daddr;
+		f->family = 4;
+		return 0;
+	}
+	if (p->ip6) {
+		__builtin_memcpy(f->src, p->ip6->saddr.in6_u.u6_addr32, 16);
+		__builtin_memcpy(f->dst, p->ip6->daddr.in6_u.u6_addr32, 16);
+		f->family = 6;
+		return 0;
+	}
+	return -1;
+}
+
+static __always_inline int masked_equal(const __u32 *addr, const __u32 *want, const __u32 *mask)
+{
+	return !(((addr[0] ^ want[0]) & mask[0]) | ((addr[1] ^ want[1]) & mask[1]) |
+		 ((addr[2] ^ want[2]) & mask[2]) | ((addr[3] ^ want[3]) & mask[3]));
+}
+
+static __always_inline int rule_matches(struct xnm_filter_rule *r, struct pkt *p, struct flow *f)
+{
+	if (r->family != f->family)
+		return 0;
+	if (r->proto && r->proto != p->l4proto)
+		return 0;
+	if (r->sport_lo || r->sport_hi != 0xffff || r->dport_lo || r->dport_hi != 0xffff) {
+		if (!p->has_ports)
+			return 0;
+		if (p->sport < r->sport_lo || p->sport > r->sport_hi)
+			return 0;
+		if (p->dport < r->dport_lo || p->dport > r->dport_hi)
+			return 0;
+	}
+	return masked_equal(f->src, r->src, r->src_mask) && masked_equal(f->dst, r->dst, r->dst_mask);
+}
+
+/* Paper IV-B: the network's replicated filter, first match wins; a network's
+ * rules live at its own index range, so they can only see its own packets.
+ * Returns 1 when the packet must be dropped. */
+static __always_inline int filter(struct verdict_ctx *v, struct pkt *p)
+{
+	struct flow f = {};
+
+	if (!v->settings || !(v->settings->flags & XNM_SET_FILTER))
+		return 0;
+	if (load_flow(p, &f))
+		return 0;
+	for (__u32 i = 0; i < XNM_MAX_FILTER_RULES; i++) {
+		__u32 key = v->net_id * XNM_MAX_FILTER_RULES + i;
+		struct xnm_filter_rule *r = bpf_map_lookup_elem(&xnm_filters, &key);
+
+		if (!r || r->family == 0)
+			break;
+		if (rule_matches(r, p, &f))
+			return r->action == 1;
+	}
+	return 0;
+}
+
+/* ---- lookup -------------------------------------------------------------------- */
+
+static __always_inline struct xnm_route_val *lookup_route(__u32 net_id, struct pkt *p)
+{
+	if (p->ip4) {
+		struct xnm_route4_key key = {
+			.prefixlen = 64,
+			.net_id = net_id,
+			.addr = p->ip4->daddr,
+		};
+
+		return bpf_map_lookup_elem(&xnm_routes4, &key);
+	}
+	if (!p->ip6)
+		return NULL;
+	struct xnm_route6_key key6 = { .prefixlen = 160, .net_id = net_id };
+
+	__builtin_memcpy(key6.addr, p->ip6->daddr.in6_u.u6_addr8, 16);
+	return bpf_map_lookup_elem(&xnm_routes6, &key6);
+}
+
+/* ---- forward ------------------------------------------------------------------- */
+
+/* Hand a frame from a physical link to its virtual router: untagged, as on its vif. */
+static __always_inline int to_vm(struct xdp_md *ctx, struct verdict_ctx *v, struct pkt *p,
+				 struct xnm_classify_val *cls, enum xnm_reason reason)
+{
+	if (!cls->vif_ifindex)
+		return finish(v, reason, XDP_PASS); /* the host bridge delivers by MAC */
+	if (xdp_set_vlan(ctx, p->vlan, 0))
+		return finish(v, XNM_R_DROP_VLAN, XDP_DROP);
+	int action = bpf_redirect_map(&xnm_tx_ports, cls->vif_ifindex, XDP_PASS);
+
+	return finish(v, reason, action);
+}
+
+/* Rewrite MACs, VLAN and TTL from the next hop and send it out its link. */
+static __always_inline int forward(struct xdp_md *ctx, struct verdict_ctx *v, struct pkt *p,
+				   struct xnm_nexthop *nh)
+{
+	if (p->ip4)
+		ipv4_decrease_ttl(p->ip4);
+	else if (p->ip6)
+		p->ip6->hop_limit--;
+
+	if (xdp_set_vlan(ctx, p->vlan, nh->vlan))
+		return finish(v, XNM_R_DROP_VLAN, XDP_DROP);
+
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > data_end)
+		return finish(v, XNM_R_DROP_MALFORMED, XDP_DROP);
+	__builtin_memcpy(eth->h_dest, nh->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, nh->smac, ETH_ALEN);
+
+	int action = bpf_redirect_map(&xnm_tx_ports, nh->ifindex, XDP_ABORTED);
+
+	if (action != XDP_REDIRECT)
+		return finish(v, XNM_R_DROP_REDIRECT, XDP_DROP);
+	return finish(v, XNM_R_FORWARD, XDP_REDIRECT);
+}
+
+/* ---- programs ------------------------------------------------------------------ */
+
+/* Physical ingress: the plane-separated fast path (paper II, Fig. 1(c)). */
+static __always_inline int phys_in(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct verdict_ctx v = { .settings = load_settings() };
+	struct pkt p = {};
+
+	/* parse */
+	if (parse(data, data_end, &p) < 0) {
+		bind_network(&v, 0);
+		return finish(&v, XNM_R_DROP_MALFORMED, XDP_DROP);
+	}
+
+	/* classify: ingress interface + VLAN + destination MAC (paper IV) */
+	struct xnm_classify_key ck = { .ifindex = ctx->ingress_ifindex, .vlan = p.vlan };
+
+	__builtin_memcpy(ck.mac, p.eth->h_dest, ETH_ALEN);
+	struct xnm_classify_val *cls = bpf_map_lookup_elem(&xnm_classify, &ck);
+
+	if (!cls || cls->net_id == 0) {
+		bind_network(&v, 0);
+		return finish(&v, XNM_R_PASS_HOST, XDP_PASS);
+	}
+	bind_network(&v, cls->net_id);
+
+	/* control: up to the virtual router, charged to its network */
+	if (is_control(&p)) {
+		int drop = punish_cpu(&v, XNM_PATH_EXT_VM, p.len, 0);
+
+		if (drop)
+			return finish(&v, drop, XDP_DROP);
+		account_cpu(&v, XNM_PATH_EXT_VM, p.len);
+		return to_vm(ctx, &v, &p, cls, XNM_R_TO_VM_CONTROL);
+	}
+
+	/* punish at the input, before the lookup (paper IV-A) */
+	int drop = punish_cpu(&v, XNM_PATH_EXT_EXT, p.len, 0);
+
+	if (drop)
+		return finish(&v, drop, XDP_DROP);
+
+	/* lookup in this network's table only */
+	struct xnm_route_val *route = lookup_route(v.net_id, &p);
+
+	/* account: the lookup tells the path the packet takes */
+	account_cpu(&v, route && (route->flags & (XNM_ROUTE_LOCAL | XNM_ROUTE_VIA_VM)) ? XNM_PATH_EXT_VM : XNM_PATH_EXT_EXT, p.len);
+	if (!route)
+		return finish(&v, XNM_R_DROP_NO_ROUTE, XDP_DROP);
+	if (route->flags & XNM_ROUTE_BLACKHOLE)
+		return finish(&v, XNM_R_DROP_BLACKHOLE, XDP_DROP);
+	if (route->flags & XNM_ROUTE_LOCAL)
+		return to_vm(ctx, &v, &p, cls, XNM_R_TO_VM_CONTROL);
+	if (route->flags & XNM_ROUTE_VIA_VM) /* paper II: the default route to the VM */
+		return to_vm(ctx, &v, &p, cls, XNM_R_TO_VM_ROUTE);
+
+	__u32 nh_id = route->nexthop_id;
+	struct xnm_nexthop *nh = bpf_map_lookup_elem(&xnm_nexthops, &nh_id);
+
+	if (!nh || !(nh->flags & XNM_NH_VALID) || nh->net_id != v.net_id)
+		return finish(&v, XNM_R_DROP_NEXTHOP, XDP_DROP);
+
+	/* filter: the network's replicated packet filter (paper IV-B) */
+	if (filter(&v, &p))
+		return finish(&v, XNM_R_DROP_FILTER, XDP_DROP);
+
+	/* account + punish at the output link (paper IV-A) */
+	if (account_link(&v, nh->link_slot, p.len))
+		return finish(&v, XNM_R_DROP_LINK, XDP_DROP);
+
+	return forward(ctx, &v, &p, nh);
+}
+
+/* Vif ingress: a virtual router's own traffic, charged to it (paper IV-A). */
+static __always_inline int vif_in(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct verdict_ctx v = { .settings = load_settings() };
+	struct pkt p = {};
+	__u32 ifindex = ctx->ingress_ifindex;
+	struct xnm_iface *iface = bpf_map_lookup_elem(&xnm_ifaces, &ifindex);
+
+	bind_network(&v, iface && iface->kind == XNM_IFACE_VIF ? iface->net_id : 0);
+	if (!iface || iface->kind != XNM_IFACE_VIF)
+		return finish(&v, XNM_R_PASS_HOST, XDP_PASS);
+	if (parse(data, data_end, &p) < 0)
+		return finish(&v, XNM_R_DROP_MALFORMED, XDP_DROP);
+
+	/* The destination MAC tells the path: another router (charged to this
+	 * sender), the host itself, or an external machine. */
+	enum xnm_path path = XNM_PATH_VM_EXT;
+	struct xnm_classify_key ck = { .ifindex = iface->seg_ifindex, .vlan = iface->seg_vlan };
+
+	__builtin_memcpy(ck.mac, p.eth->h_dest, ETH_ALEN);
+	struct xnm_classify_val *cls = bpf_map_lookup_elem(&xnm_classify, &ck);
+
+	if (cls)
+		path = cls->net_id ? XNM_PATH_VM_VM : XNM_PATH_VM_HOST;
+
+	int drop = punish_cpu(&v, path, p.len, 1);
+
+	if (drop)
+		return finish(&v, drop, XDP_DROP);
+	account_cpu(&v, path, p.len);
+	return finish(&v, XNM_R_FROM_VM, XDP_PASS);
+}
+
+SEC("xdp")
+int xnm_phys_in(struct xdp_md *ctx)
+{
+	return phys_in(ctx);
+}
+
+SEC("xdp")
+int xnm_vif_in(struct xdp_md *ctx)
+{
+	return vif_in(ctx);
+}
+
+/* Physical egress of what the kernel sends (bridged frames from vifs): XDP never
+ * sees these, so bytes per output link are charged here (paper IV-A). */
+SEC("tc")
+int xnm_link_out(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct verdict_ctx v = { .settings = load_settings() };
+	struct pkt p = {};
+	__u32 ifindex = skb->ifindex;
+	struct xnm_iface *iface = bpf_map_lookup_elem(&xnm_ifaces, &ifindex);
+
+	if (!iface || iface->kind != XNM_IFACE_PHYS || parse(data, data_end, &p) < 0) {
+		bind_network(&v, 0);
+		return finish(&v, XNM_R_TC_PASS, TC_ACT_OK);
+	}
+
+	struct xnm_classify_key ck = { .ifindex = ifindex };
+
+	ck.vlan = skb->vlan_present ? (skb->vlan_tci & VLAN_VID_MASK) : p.vlan;
+	__builtin_memcpy(ck.mac, p.eth->h_source, ETH_ALEN);
+	struct xnm_classify_val *cls = bpf_map_lookup_elem(&xnm_classify, &ck);
+
+	bind_network(&v, cls ? cls->net_id : 0);
+	if (!cls || cls->net_id == 0)
+		return finish(&v, XNM_R_TC_PASS, TC_ACT_OK);
+	if (account_link(&v, iface->link_slot, skb->len))
+		return finish(&v, XNM_R_DROP_LINK, TC_ACT_SHOT);
+	return finish(&v, XNM_R_TC_PASS, TC_ACT_OK);
+}
+
+SEC("xdp")
+int xnm_pass(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}

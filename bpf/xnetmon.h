@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* xnetmon.h: every map key, value, counter index, drop reason and limit shared
+ * by the data plane (bpf/xnetmon.bpf.c) and user space (mirrored in
+ * src/loader/layouts.ts and checked against this object's BTF by a test).
+ * Plain data only: no BPF includes, so both sides can read it.
+ */
+#ifndef XNETMON_H
+#define XNETMON_H
+
+#include <linux/types.h>
+
+/* Network id 0 holds what belongs to no virtual network (unclassified frames). */
+#ifndef XNM_MAX_NETS
+#define XNM_MAX_NETS 4096 /* ids 1..4095: one per 802.1Q VLAN id is the natural bound */
+#endif
+
+#ifndef XNM_MAX_LINKS
+#define XNM_MAX_LINKS 16 /* physical output links a host shares; per-network counters scale with it */
+#endif
+
+#ifndef XNM_MAX_NEXTHOPS
+#define XNM_MAX_NEXTHOPS 65536 /* resolved neighbours across all networks */
+#endif
+
+#ifndef XNM_MAX_ROUTES4
+#define XNM_MAX_ROUTES4 4194304 /* a full IPv4 table (~1M) for several networks */
+#endif
+
+#ifndef XNM_MAX_ROUTES6
+#define XNM_MAX_ROUTES6 1048576
+#endif
+
+#ifndef XNM_MAX_IFACES
+#define XNM_MAX_IFACES 1024 /* physical links + vifs known to the data plane */
+#endif
+
+#ifndef XNM_MAX_FILTER_RULES
+#define XNM_MAX_FILTER_RULES 32 /* per network; the replicated filter is a bounded linear scan */
+#endif
+
+/* Interface kinds: where a frame enters decides how it is classified (paper II, Fig. 1). */
+enum xnm_iface_kind {
+	XNM_IFACE_NONE = 0,
+	XNM_IFACE_PHYS = 1, /* host NIC towards external machines */
+	XNM_IFACE_VIF = 2,  /* host side of a virtual router's interface (Xen vif, veth, tap) */
+};
+
+/* Packet paths, each with its own CPU cost (paper IV-A, Table I). */
+enum xnm_path {
+	XNM_PATH_EXT_EXT = 0, /* external -> external, forwarded in the host (plane separation) */
+	XNM_PATH_EXT_VM = 1,  /* external -> virtual router (control, via-VM routes) */
+	XNM_PATH_VM_EXT = 2,  /* virtual router -> external */
+	XNM_PATH_VM_VM = 3,   /* virtual router -> another virtual router: charged to the sender */
+	XNM_PATH_VM_HOST = 4, /* virtual router -> host: charged to the virtual router */
+	XNM_PATH_MAX = 5,
+};
+
+/* Every verdict leaves through one exit that counts it with one of these reasons. */
+enum xnm_reason {
+	XNM_R_FORWARD = 0,          /* fast path: rewritten and redirected out a physical link */
+	XNM_R_TO_VM_CONTROL = 1,    /* control traffic handed to the virtual router */
+	XNM_R_TO_VM_ROUTE = 2,      /* route says "via the virtual router" (paper II) */
+	XNM_R_FROM_VM = 3,          /* frame from a virtual router passed on to the host bridge */
+	XNM_R_PASS_HOST = 4,        /* unclassified: left to the host stack */
+	XNM_R_TC_PASS = 5,          /* stack-sent frame leaving a physical link, accounted */
+	XNM_R_DROP_MALFORMED = 6,   /* truncated or invalid headers */
+	XNM_R_DROP_NO_ROUTE = 7,    /* LPM miss in the network's table */
+	XNM_R_DROP_BLACKHOLE = 8,   /* blackhole / unreachable route */
+	XNM_R_DROP_NEXTHOP = 9,     /* next hop missing or owned by another network */
+	XNM_R_DROP_CPU = 10,        /* CPU punishment at the input (paper IV-A) */
+	XNM_R_DROP_LINK = 11,       /* bandwidth punishment at the output link (paper IV-A) */
+	XNM_R_DROP_RESIDUAL = 12,   /* residual punishment on vif input (paper IV-A) */
+	XNM_R_DROP_FILTER = 13,     /* the network's replicated packet filter (paper IV-B) */
+	XNM_R_DROP_REDIRECT = 14,   /* redirect refused by the egress device */
+	XNM_R_DROP_VLAN = 15,       /* VLAN tag could not be rewritten */
+	XNM_R_MAX = 16,
+};
+
+/* Key of xnm_ifaces: an interface index. Value: what that interface is. */
+struct xnm_iface {
+	__u32 kind;         /* enum xnm_iface_kind */
+	__u32 net_id;       /* VIF: the network of its virtual router */
+	__u32 link_slot;    /* PHYS: its slot in per-link counters and drop probabilities; VIF: its segment's */
+	__u32 seg_ifindex;  /* VIF: the physical interface of the segment it is attached to */
+	__u16 seg_vlan;     /* VIF: its attachment's VLAN on that segment */
+	__u16 flags;        /* reserved */
+};
+
+/* Physical ingress classification (paper IV, virtual network definition):
+ * ingress interface + VLAN + destination MAC of the virtual router's interface.
+ * The TC egress program looks the same key up with the source MAC. */
+struct xnm_classify_key {
+	__u32 ifindex;
+	__u16 vlan; /* 0 = untagged */
+	__u8 mac[6];
+};
+
+struct xnm_classify_val {
+	__u32 net_id;      /* 0 = the host itself (its bridge MAC) */
+	__u32 vif_ifindex; /* the virtual router's interface on this segment; 0 = hand over via the host bridge */
+};
+
+/* A route's key: network id + prefix. prefixlen counts net_id's 32 bits too, so a
+ * network's routes can never match another network's packets. */
+struct xnm_route4_key {
+	__u32 prefixlen; /* 32 + IPv4 prefix length */
+	__u32 net_id;
+	__be32 addr;
+};
+
+struct xnm_route6_key {
+	__u32 prefixlen; /* 32 + IPv6 prefix length */
+	__u32 net_id;
+	__u8 addr[16];
+};
+
+enum xnm_route_flags {
+	XNM_ROUTE_VIA_VM = 1 << 0,    /* deliver to the virtual router: its "default route to the VM" */
+	XNM_ROUTE_LOCAL = 1 << 1,     /* an address of the virtual router itself: control */
+	XNM_ROUTE_BLACKHOLE = 1 << 2, /* blackhole / unreachable / prohibit */
+};
+
+struct xnm_route_val {
+	__u32 nexthop_id; /* index into xnm_nexthops; ignored unless no flag is set */
+	__u32 flags;      /* enum xnm_route_flags */
+};
+
+/* A resolved next hop: everything needed to rewrite and send the frame. */
+struct xnm_nexthop {
+	__u32 ifindex;   /* physical egress interface */
+	__u32 net_id;    /* owner: a route of network A can never use network B's next hop */
+	__u32 link_slot; /* egress link's counter slot */
+	__u16 vlan;      /* egress VLAN tag, 0 = untagged */
+	__u16 flags;     /* XNM_NH_VALID */
+	__u8 smac[6];    /* the virtual router's MAC on the egress segment */
+	__u8 dmac[6];    /* the neighbour's MAC */
+};
+
+#define XNM_NH_VALID 1
+
+/* Per network: drop probabilities set by the controller, as thresholds on
+ * bpf_get_prandom_u32() (probability * 2^32, saturated). 0 never drops. */
+struct xnm_drop {
+	__u32 cpu;                    /* at the input interface (paper IV-A) */
+	__u32 residual;               /* constant, on vif input (paper IV-A, end) */
+	__u32 link[XNM_MAX_LINKS];    /* at the output decision, per physical link */
+};
+
+/* Per network, per CPU: counters the controller reads every period. */
+struct xnm_net_stats {
+	__u64 verdict[XNM_R_MAX];             /* packets by reason */
+	__u64 path_packets[XNM_PATH_MAX];
+	__u64 path_bytes[XNM_PATH_MAX];
+	__u64 cpu_offered;                    /* cost units before the CPU drop decision */
+	__u64 cpu_carried;                    /* cost units after it */
+	__u64 link_offered[XNM_MAX_LINKS];    /* bytes before the link drop decision */
+	__u64 link_carried[XNM_MAX_LINKS];    /* bytes sent out the link */
+};
+
+/* Replicated packet filter rule (paper IV-B), confined to its network by its index.
+ * Addresses and masks are in network order; an IPv4 rule uses the first word. */
+struct xnm_filter_rule {
+	__u8 family;    /* 0 = end of the network's rules, 4 or 6 */
+	__u8 proto;     /* 0 = any */
+	__u8 action;    /* 0 = accept, 1 = drop */
+	__u8 pad;
+	__u16 sport_lo, sport_hi; /* host order; 0..65535 = any */
+	__u16 dport_lo, dport_hi;
+	__u32 src[4];
+	__u32 src_mask[4];
+	__u32 dst[4];
+	__u32 dst_mask[4];
+};
+
+enum xnm_settings_flags {
+	XNM_SET_ACCOUNTING = 1 << 0, /* count CPU cost and link bytes */
+	XNM_SET_PUNISH = 1 << 1,     /* apply drop probabilities */
+	XNM_SET_FILTER = 1 << 2,     /* run the replicated packet filter */
+};
+
+/* Host-wide settings, index 0 of xnm_settings, changed live by the daemon. */
+struct xnm_settings {
+	__u32 flags;                      /* enum xnm_settings_flags */
+	__u32 cost_per_kib;               /* extra cost units per KiB of frame */
+	__u32 path_cost[XNM_PATH_MAX];    /* cost units per packet by path (paper Table I) */
+	__u32 pad;
+};
+
+#endif /* XNETMON_H */

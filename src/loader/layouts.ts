@@ -1,0 +1,127 @@
+// TypeScript mirror of bpf/xnetmon.h: constants, enums and struct layouts.
+// test/integration/btf.test.ts checks every one of them against the object's BTF.
+import { StructLayout, array } from './layout.js';
+
+export const MAX_NETS = 4096;
+export const MAX_LINKS = 16;
+export const MAX_NEXTHOPS = 65536;
+export const MAX_IFACES = 1024;
+export const MAX_FILTER_RULES = 32;
+
+export const IfaceKind = { NONE: 0, PHYS: 1, VIF: 2 } as const;
+
+/** enum xnm_path: packet paths, each with its own CPU cost (paper IV-A, Table I). */
+export const PATHS = ['ext_ext', 'ext_vm', 'vm_ext', 'vm_vm', 'vm_host'] as const;
+export type PathName = (typeof PATHS)[number];
+
+/** enum xnm_reason, in order: the index is the C value. */
+export const REASONS = [
+  'forward', 'to_vm_control', 'to_vm_route', 'from_vm', 'pass_host', 'tc_pass',
+  'drop_malformed', 'drop_no_route', 'drop_blackhole', 'drop_nexthop', 'drop_cpu',
+  'drop_link', 'drop_residual', 'drop_filter', 'drop_redirect', 'drop_vlan',
+] as const;
+export type ReasonName = (typeof REASONS)[number];
+
+export const RouteFlags = { VIA_VM: 1, LOCAL: 2, BLACKHOLE: 4 } as const;
+export const NEXTHOP_VALID = 1;
+export const SettingsFlags = { ACCOUNTING: 1, PUNISH: 2, FILTER: 4 } as const;
+
+export const ifaceLayout = new StructLayout('xnm_iface', [
+  { name: 'kind', type: 'u32' },
+  { name: 'net_id', type: 'u32' },
+  { name: 'link_slot', type: 'u32' },
+  { name: 'seg_ifindex', type: 'u32' },
+  { name: 'seg_vlan', type: 'u16' },
+  { name: 'flags', type: 'u16' },
+]);
+
+export const classifyKeyLayout = new StructLayout('xnm_classify_key', [
+  { name: 'ifindex', type: 'u32' },
+  { name: 'vlan', type: 'u16' },
+  { name: 'mac', type: array('u8', 6) },
+]);
+
+export const classifyValLayout = new StructLayout('xnm_classify_val', [
+  { name: 'net_id', type: 'u32' },
+  { name: 'vif_ifindex', type: 'u32' },
+]);
+
+export const route4KeyLayout = new StructLayout('xnm_route4_key', [
+  { name: 'prefixlen', type: 'u32' },
+  { name: 'net_id', type: 'u32' },
+  { name: 'addr', type: 'be32' },
+]);
+
+export const route6KeyLayout = new StructLayout('xnm_route6_key', [
+  { name: 'prefixlen', type: 'u32' },
+  { name: 'net_id', type: 'u32' },
+  { name: 'addr', type: array('u8', 16) },
+]);
+
+export const routeValLayout = new StructLayout('xnm_route_val', [
+  { name: 'nexthop_id', type: 'u32' },
+  { name: 'flags', type: 'u32' },
+]);
+
+export const nexthopLayout = new StructLayout('xnm_nexthop', [
+  { name: 'ifindex', type: 'u32' },
+  { name: 'net_id', type: 'u32' },
+  { name: 'link_slot', type: 'u32' },
+  { name: 'vlan', type: 'u16' },
+  { name: 'flags', type: 'u16' },
+  { name: 'smac', type: array('u8', 6) },
+  { name: 'dmac', type: array('u8', 6) },
+]);
+
+export const dropLayout = new StructLayout('xnm_drop', [
+  { name: 'cpu', type: 'u32' },
+  { name: 'residual', type: 'u32' },
+  { name: 'link', type: array('u32', MAX_LINKS) },
+]);
+
+export const netStatsLayout = new StructLayout('xnm_net_stats', [
+  { name: 'verdict', type: array('u64', REASONS.length) },
+  { name: 'path_packets', type: array('u64', PATHS.length) },
+  { name: 'path_bytes', type: array('u64', PATHS.length) },
+  { name: 'cpu_offered', type: 'u64' },
+  { name: 'cpu_carried', type: 'u64' },
+  { name: 'link_offered', type: array('u64', MAX_LINKS) },
+  { name: 'link_carried', type: array('u64', MAX_LINKS) },
+]);
+
+export const filterRuleLayout = new StructLayout('xnm_filter_rule', [
+  { name: 'family', type: 'u8' },
+  { name: 'proto', type: 'u8' },
+  { name: 'action', type: 'u8' },
+  { name: 'pad', type: 'u8' },
+  { name: 'sport_lo', type: 'u16' },
+  { name: 'sport_hi', type: 'u16' },
+  { name: 'dport_lo', type: 'u16' },
+  { name: 'dport_hi', type: 'u16' },
+  { name: 'src', type: array('be32', 4) },
+  { name: 'src_mask', type: array('be32', 4) },
+  { name: 'dst', type: array('be32', 4) },
+  { name: 'dst_mask', type: array('be32', 4) },
+]);
+
+export const settingsLayout = new StructLayout('xnm_settings', [
+  { name: 'flags', type: 'u32' },
+  { name: 'cost_per_kib', type: 'u32' },
+  { name: 'path_cost', type: array('u32', PATHS.length) },
+  { name: 'pad', type: 'u32' },
+]);
+
+/** Every mirrored struct, for the BTF conformance test. */
+export const LAYOUTS: readonly StructLayout[] = [
+  ifaceLayout, classifyKeyLayout, classifyValLayout, route4KeyLayout, route6KeyLayout,
+  routeValLayout, nexthopLayout, dropLayout, netStatsLayout, filterRuleLayout, settingsLayout,
+];
+
+/** Every mirrored enum (C name -> TypeScript names in value order, or name -> value). */
+export const ENUMS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
+  xnm_reason: Object.fromEntries(REASONS.map((r, i) => [`XNM_R_${r.toUpperCase()}`, i])),
+  xnm_path: Object.fromEntries(PATHS.map((p, i) => [`XNM_PATH_${p.toUpperCase()}`, i])),
+  xnm_iface_kind: { XNM_IFACE_NONE: 0, XNM_IFACE_PHYS: 1, XNM_IFACE_VIF: 2 },
+  xnm_route_flags: { XNM_ROUTE_VIA_VM: 1, XNM_ROUTE_LOCAL: 2, XNM_ROUTE_BLACKHOLE: 4 },
+  xnm_settings_flags: { XNM_SET_ACCOUNTING: 1, XNM_SET_PUNISH: 2, XNM_SET_FILTER: 4 },
+};

@@ -1,0 +1,176 @@
+// Typed-enough access to one BPF map by file descriptor. Keys and values are
+// Buffers laid out by src/loader/layouts.ts; per-CPU values come back as one
+// slice per possible CPU (the caller sums them).
+import { XnetmonError, SystemCallError } from '../errors/index.js';
+import { native, errnoOf } from './libbpf.js';
+
+export const MapType = { HASH: 1, ARRAY: 2, PERCPU_HASH: 5, PERCPU_ARRAY: 6, LPM_TRIE: 11, DEVMAP_HASH: 25 } as const;
+const PERCPU_TYPES: ReadonlySet<number> = new Set([MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, 10 /* LRU_PERCPU_HASH */]);
+
+export const UpdateFlags = { ANY: 0, NOEXIST: 1, EXIST: 2 } as const;
+
+const ENOENT = 2;
+const ENOSPC = 28;
+const E2BIG = 7;
+
+/** A lookup or delete of a key the map does not hold. */
+export class KeyNotFoundError extends XnetmonError {
+  constructor(map: string) {
+    super('ERR_KEY_NOT_FOUND', `${map}: no such key`);
+  }
+}
+
+/** The map has no room left (max_entries reached). */
+export class MapFullError extends XnetmonError {
+  readonly errno: number;
+  constructor(map: string, errno: number) {
+    super('ERR_MAP_FULL', `${map} is full (${errno === E2BIG ? 'E2BIG' : 'ENOSPC'})`);
+    this.errno = errno;
+  }
+}
+
+let possibleCpus = 0;
+export function numPossibleCpus(): number {
+  if (!possibleCpus) possibleCpus = native.num_possible_cpus();
+  return possibleCpus;
+}
+
+export class BpfMap {
+  /** Bytes one lookup returns: value_size, or round_up(value_size, 8) * CPUs for per-CPU maps. */
+  readonly valueBufferSize: number;
+  readonly perCpu: boolean;
+
+  constructor(
+    readonly name: string,
+    readonly fd: number,
+    readonly type: number,
+    readonly keySize: number,
+    readonly valueSize: number,
+    readonly maxEntries: number,
+  ) {
+    this.perCpu = PERCPU_TYPES.has(type);
+    this.valueBufferSize = this.perCpu ? Math.ceil(valueSize / 8) * 8 * numPossibleCpus() : valueSize;
+  }
+
+  private fail(call: string, ret: number): never {
+    const errno = errnoOf(ret);
+    if (errno === ENOENT) throw new KeyNotFoundError(this.name);
+    if (errno === ENOSPC || errno === E2BIG) throw new MapFullError(this.name, errno);
+    throw new SystemCallError(`${call}(${this.name})`, errno);
+  }
+
+  private checkKey(key: Buffer): void {
+    if (key.length !== this.keySize) throw new XnetmonError('ERR_KEY_SIZE', `${this.name}: key of ${key.length} bytes, map takes ${this.keySize}`);
+  }
+
+  /** The value, or undefined when the key is absent. */
+  lookup(key: Buffer): Buffer | undefined {
+    this.checkKey(key);
+    const value = Buffer.alloc(this.valueBufferSize);
+    const ret = native.map_lookup_elem(this.fd, key, value);
+    if (ret < 0) {
+      if (errnoOf(ret) === ENOENT) return undefined;
+      this.fail('bpf_map_lookup_elem', ret);
+    }
+    return value;
+  }
+
+  update(key: Buffer, value: Buffer, flags: number = UpdateFlags.ANY): void {
+    this.checkKey(key);
+    if (value.length !== this.valueBufferSize) throw new XnetmonError('ERR_VALUE_SIZE', `${this.name}: value of ${value.length} bytes, map takes ${this.valueBufferSize}`);
+    const ret = native.map_update_elem(this.fd, key, value, flags);
+    if (ret < 0) this.fail('bpf_map_update_elem', ret);
+  }
+
+  /** Deletes the key; returns false when it was absent. */
+  delete(key: Buffer): boolean {
+    this.checkKey(key);
+    const ret = native.map_delete_elem(this.fd, key);
+    if (ret < 0) {
+      if (errnoOf(ret) === ENOENT) return false;
+      this.fail('bpf_map_delete_elem', ret);
+    }
+    return true;
+  }
+
+  /**
+   * Writes `count` entries laid out back to back in `keys` and `values` with one
+   * syscall per chunk. On failure the kernel has applied the entries before the
+   * failing one; the error says how many.
+   */
+  updateBatch(keys: Buffer, values: Buffer, count: number, chunk = 65536): void {
+    for (let done = 0; done < count;) {
+      const n = Math.min(chunk, count - done);
+      const inout = [n];
+      const k = keys.subarray(done * this.keySize, (done + n) * this.keySize);
+      const v = values.subarray(done * this.valueBufferSize, (done + n) * this.valueBufferSize);
+      const ret = native.map_update_batch(this.fd, k, v, inout, null);
+      if (ret < 0) {
+        const applied = done + (inout[0] ?? 0);
+        const errno = errnoOf(ret);
+        if (errno === ENOSPC || errno === E2BIG) throw new MapFullError(this.name, errno);
+        throw new SystemCallError(`bpf_map_update_batch(${this.name})`, errno, `${applied} of ${count} entries applied`);
+      }
+      done += n;
+    }
+  }
+
+  deleteBatch(keys: Buffer, count: number): void {
+    for (let done = 0; done < count;) {
+      const n = Math.min(65536, count - done);
+      const inout = [n];
+      const ret = native.map_delete_batch(this.fd, keys.subarray(done * this.keySize, (done + n) * this.keySize), inout, null);
+      if (ret < 0) this.fail('bpf_map_delete_batch', ret);
+      done += n;
+    }
+  }
+
+  /**
+   * Reads every entry in batches (hash and array maps). Returns the raw key and
+   * value buffers and the count: the fast path for the controller's counters.
+   */
+  lookupAll(batchSize = 4096): { keys: Buffer; values: Buffer; count: number } {
+    const keyChunks: Buffer[] = [];
+    const valueChunks: Buffer[] = [];
+    let total = 0;
+    const outBatch = Buffer.alloc(Math.max(this.keySize, 8));
+    let inBatch: Buffer | null = null;
+    for (;;) {
+      const keys = Buffer.alloc(batchSize * this.keySize);
+      const values = Buffer.alloc(batchSize * this.valueBufferSize);
+      const inout = [batchSize];
+      const ret = native.map_lookup_batch(this.fd, inBatch, outBatch, keys, values, inout, null);
+      const got = inout[0] ?? 0;
+      if (ret < 0 && errnoOf(ret) !== ENOENT) this.fail('bpf_map_lookup_batch', ret);
+      keyChunks.push(keys.subarray(0, got * this.keySize));
+      valueChunks.push(values.subarray(0, got * this.valueBufferSize));
+      total += got;
+      if (ret < 0) break; // ENOENT: that was the last batch
+      inBatch = Buffer.from(outBatch);
+    }
+    return { keys: Buffer.concat(keyChunks), values: Buffer.concat(valueChunks), count: total };
+  }
+
+  /** Every key, by get_next_key (works for LPM tries, which have no batch lookup). */
+  *keys(): Generator<Buffer> {
+    let prev: Buffer | null = null;
+    for (;;) {
+      const next = Buffer.alloc(this.keySize);
+      const ret = native.map_get_next_key(this.fd, prev, next);
+      if (ret < 0) {
+        if (errnoOf(ret) === ENOENT) return;
+        this.fail('bpf_map_get_next_key', ret);
+      }
+      yield next;
+      prev = next;
+    }
+  }
+
+  /** Slices of one per-CPU value, one per possible CPU. */
+  perCpuSlices(value: Buffer): Buffer[] {
+    const stride = Math.ceil(this.valueSize / 8) * 8;
+    const out: Buffer[] = [];
+    for (let cpu = 0; cpu * stride < value.length; cpu++) out.push(value.subarray(cpu * stride, cpu * stride + this.valueSize));
+    return out;
+  }
+}
