@@ -107,6 +107,23 @@ struct {
 	__type(value, struct xnm_settings);
 } xnm_settings SEC(".maps");
 
+/* Never read: it carries the shared enums into the object's BTF, so that user
+ * space can check its mirror of them (test/bpf/btf.test.ts). */
+struct xnm_enums {
+	enum xnm_reason reason;
+	enum xnm_path path;
+	enum xnm_iface_kind kind;
+	enum xnm_route_flags route_flags;
+	enum xnm_settings_flags settings_flags;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xnm_enums);
+} xnm_enum_btf SEC(".maps");
+
 /* What one frame is, as far as the data plane needs to know. */
 struct pkt {
 	void *data_end;

@@ -28,6 +28,10 @@ export interface Fixture {
   vif1: number;
   vif2: number;
   nexthopBlue: number;
+  /** A blue next hop whose rewritten frame is again addressed to blue's router on P:
+   *  PROG_TEST_RUN repeats run on the program's own output, so a benchmark frame must
+   *  stay forwardable after each pass. */
+  nexthopLoop: number;
 }
 
 /** Something that can make three dummy interfaces and returns their names. */
@@ -55,6 +59,7 @@ export function fastpathFixture(dp: DataPlane, maker: InterfaceMaker, options: {
   dp.setHostMac(phys, 0, MAC.host);
   const nexthopBlue = dp.nexthop({ netId: 1, ifindex: egress, linkSlot: 1, vlan: 0, smac: MAC.blueQ, dmac: MAC.ext1 });
   const nhBlueB = dp.nexthop({ netId: 1, ifindex: egress, linkSlot: 1, vlan: 0, smac: MAC.blueQ, dmac: MAC.ext1b });
+  const nexthopLoop = dp.nexthop({ netId: 1, ifindex: egress, linkSlot: 1, vlan: 0, smac: MAC.blueQ, dmac: MAC.blueP });
   const nhGreen = dp.nexthop({ netId: 2, ifindex: egress, linkSlot: 1, vlan: 20, smac: MAC.greenQ, dmac: MAC.ext2 });
   dp.addRoutes(1, [
     { prefix: '10.9.0.0/16', target: { kind: 'nexthop', nexthopId: nexthopBlue } },
@@ -65,7 +70,7 @@ export function fastpathFixture(dp: DataPlane, maker: InterfaceMaker, options: {
     { prefix: '10.66.0.0/16', target: { kind: 'blackhole' } },
   ]);
   dp.addRoutes(2, [{ prefix: '10.9.0.0/16', target: { kind: 'nexthop', nexthopId: nhGreen } }]);
-  return { phys, physName, egress, vif1, vif2, nexthopBlue };
+  return { phys, physName, egress, vif1, vif2, nexthopBlue, nexthopLoop };
 }
 
 export { PATHS };

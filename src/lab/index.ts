@@ -1,3 +1,6 @@
 // The lab: virtual-router hosts built from network namespaces on one machine,
 // and the PROG_TEST_RUN fixture shared by unit tests and benchmarks.
 export { fastpathFixture, MAC, TABLE1_COSTS, type Fixture, type InterfaceMaker } from './fixture.js';
+export { Scratch, sh, uniquePrefix } from './scratch.js';
+export { labUp, labDown, labExec, labNamespaces, labMac, DEFAULT_LAB_NETWORKS, type LabSpec, type LabTopology, type LabNetworkSpec } from './topology.js';
+export { loadStaticLab, defineLab, attachLab, labRoutes, type StaticLoadResult } from './static.js';

@@ -43,11 +43,12 @@ function linkCreateOpts(flags: number): Buffer {
 
 /** The ifindex a link is attached to, or 0 when it is defunct (device gone). */
 function linkIfindex(linkFd: number): number {
-  // struct bpf_link_info { __u32 type, id, prog_id; union { xdp { __u32 ifindex }; tcx { __u32 ifindex; ... } } }
+  // struct bpf_link_info { __u32 type, id, prog_id; union { xdp { __u32 ifindex }; tcx { __u32 ifindex; ... } } }:
+  // the union holds 64-bit members, so it starts at offset 16.
   const info = Buffer.alloc(64);
   const len = [info.length];
   if (native.obj_get_info_by_fd(linkFd, info, len) < 0) return 0;
-  return info.readUInt32LE(12);
+  return info.readUInt32LE(16);
 }
 
 function tryReplace(pinPath: string | undefined, ifindex: number, prog: BpfProgram): boolean {

@@ -70,6 +70,7 @@ export const native = {
   map_value_size: libbpf.func('uint32_t bpf_map__value_size(bpf_map_ptr map)') as Fn<[NativePointer], number>,
   map_max_entries: libbpf.func('uint32_t bpf_map__max_entries(bpf_map_ptr map)') as Fn<[NativePointer], number>,
   map_type: libbpf.func('int bpf_map__type(bpf_map_ptr map)') as Fn<[NativePointer], number>,
+  map_reuse_fd: libbpf.func('int bpf_map__reuse_fd(bpf_map_ptr map, int fd)') as Fn<[NativePointer, number], number>,
   map_set_max_entries: libbpf.func('int bpf_map__set_max_entries(bpf_map_ptr map, uint32_t n)') as Fn<[NativePointer, number], number>,
   program_name: libbpf.func('const char *bpf_program__name(bpf_program_ptr prog)') as Fn<[NativePointer], string>,
   program_fd: libbpf.func('int bpf_program__fd(bpf_program_ptr prog)') as Fn<[NativePointer], number>,

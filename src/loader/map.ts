@@ -52,6 +52,27 @@ export class BpfMap {
     this.valueBufferSize = this.perCpu ? Math.ceil(valueSize / 8) * 8 * numPossibleCpus() : valueSize;
   }
 
+  /** Opens a pinned map by path; its geometry comes from the kernel (bpf_map_info). */
+  static fromPin(path: string): BpfMap {
+    const fd = native.obj_get(path);
+    if (fd < 0) throw new SystemCallError(`bpf_obj_get(${path})`, errnoOf(fd));
+    // struct bpf_map_info { __u32 type, id, key_size, value_size, max_entries, map_flags; char name[16]; ... }
+    const info = Buffer.alloc(128);
+    const len = [info.length];
+    const ret = native.obj_get_info_by_fd(fd, info, len);
+    if (ret < 0) {
+      native.close(fd);
+      throw new SystemCallError(`bpf_obj_get_info_by_fd(${path})`, errnoOf(ret));
+    }
+    const name = info.subarray(24, 40).toString('utf8').replace(/\0.*$/s, '');
+    return new BpfMap(name, fd, info.readUInt32LE(0), info.readUInt32LE(8), info.readUInt32LE(12), info.readUInt32LE(16));
+  }
+
+  /** Closes a map opened with fromPin (maps of an object close with the object). */
+  close(): void {
+    native.close(this.fd);
+  }
+
   private fail(call: string, ret: number): never {
     const errno = errnoOf(ret);
     if (errno === ENOENT) throw new KeyNotFoundError(this.name);

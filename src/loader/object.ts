@@ -32,6 +32,7 @@ export interface OpenOptions {
 }
 
 const LEVELS = ['warn', 'info', 'debug'] as const;
+const MANUAL_PIN_TYPES: ReadonlySet<number> = new Set([14 /* DEVMAP */, 25 /* DEVMAP_HASH */]);
 
 export class BpfProgram {
   constructor(readonly name: string, readonly fd: number) {}
@@ -69,6 +70,7 @@ export class BpfObject {
     if (!handle) throw new LoadError(path, lastErrno(), log);
 
     const reused: string[] = [];
+    const manualPins: [NativePointer, string][] = [];
     try {
       if (options.pinDir) mkdirSync(options.pinDir, { recursive: true });
       for (let m = native.object_next_map(handle, null); m; m = native.object_next_map(handle, m)) {
@@ -80,6 +82,20 @@ export class BpfObject {
         }
         if (!options.pinDir || name.startsWith('.') || name.includes('.')) continue;
         if (options.pinMaps && !options.pinMaps.includes(name)) continue;
+        if (MANUAL_PIN_TYPES.has(native.map_type(m))) {
+          // The kernel adds BPF_F_RDONLY_PROG to devmaps, so libbpf's compatibility check
+          // refuses the pinned one: re-use it by fd ourselves, and pin after load.
+          const pinned = native.obj_get(`${options.pinDir}/${name}`);
+          if (pinned >= 0) {
+            const ret = native.map_reuse_fd(m, pinned);
+            native.close(pinned);
+            if (ret < 0) throw new SystemCallError(`bpf_map__reuse_fd(${name})`, errnoOf(ret));
+            reused.push(name);
+          } else {
+            manualPins.push([m, `${options.pinDir}/${name}`]);
+          }
+          continue;
+        }
         const ret = native.map_set_pin_path(m, `${options.pinDir}/${name}`);
         if (ret < 0) throw new SystemCallError(`bpf_map__set_pin_path(${name})`, errnoOf(ret));
         const existing = native.obj_get(`${options.pinDir}/${name}`);
@@ -90,6 +106,10 @@ export class BpfObject {
       }
       const ret = native.object_load(handle);
       if (ret < 0) throw new LoadError(path, errnoOf(ret), log);
+      for (const [m, pinPath] of manualPins) {
+        const pinned = native.obj_pin(native.map_fd(m), pinPath);
+        if (pinned < 0) throw new SystemCallError(`bpf_obj_pin(${pinPath})`, errnoOf(pinned));
+      }
       return new BpfObject(path, handle, reused);
     } catch (err) {
       native.object_close(handle);

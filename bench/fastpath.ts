@@ -1,0 +1,88 @@
+// Per-packet cost of the fast path with BPF_PROG_TEST_RUN, side by side in one run:
+// an XDP program that only counts (the floor), XNetMon's fast path without
+// isolation (no accounting, no punishment, no filter) and with it, at 1 / 10k / 1M
+// routes. Configurations are interleaved over rounds; medians are reported.
+import { DataPlane, defaultObjectPath } from '../src/dataplane/index.js';
+import { BpfObject, runXdp, XdpAction } from '../src/loader/index.js';
+import { buildFrame } from '../src/packet/index.js';
+import { Scratch, fastpathFixture, MAC, TABLE1_COSTS } from '../src/lab/index.js';
+import { median, round } from './stats.js';
+import { dirname, join } from 'node:path';
+
+const PASSES_PER_CALL = 250;
+
+export interface FastpathFigures {
+  routes: number;
+  fastpath_ns_per_packet: number;
+  isolation_ns_per_packet: number;
+  baseline_ns_per_packet: number;
+  added_isolation_ns: number;
+  rounds: number;
+  repeat: number;
+}
+
+/** Adds `count` distinct /24 routes (and /16s beyond 64k) to network 1, all to one next hop. */
+export function fillRoutes(dp: DataPlane, netId: number, count: number, nexthopId: number): void {
+  const addrs = new Uint32Array(count);
+  const lengths = new Uint8Array(count).fill(24);
+  const nexthops = new Uint32Array(count).fill(nexthopId);
+  // 11.0.0.0 upwards in /24 steps: never overlaps the fixture's 10.x routes.
+  for (let i = 0; i < count; i++) addrs[i] = ((11 << 24) + i * 256) >>> 0;
+  dp.addRoutes4(netId, { addrs, lengths, nexthops, count });
+}
+
+export function benchFastpath(options: { routes?: number[]; rounds?: number; repeat?: number } = {}): FastpathFigures[] {
+  const routeCounts = options.routes ?? [1, 10_000, 1_000_000];
+  const rounds = options.rounds ?? 5;
+  const repeat = options.repeat ?? 10_000; // each call costs ~18 ms of fixed kernel overhead when repeat > 1
+  const scratch = new Scratch('xbf');
+  const baseline = BpfObject.load(join(dirname(defaultObjectPath()), 'baseline.bpf.o'));
+  const dp = DataPlane.open({ maxRoutes4: Math.max(...routeCounts) + 1024 });
+  const out: FastpathFigures[] = [];
+  try {
+    const fx = fastpathFixture(dp, scratch);
+    // A forwarded IPv4 UDP packet of 64 bytes on the wire (60 without FCS). TTL 255:
+    // the kernel repeats the program on its own output, so each call runs at most
+    // PASSES_PER_CALL times before the TTL would expire.
+    const frame = buildFrame({ dst: MAC.blueP, ipv4: { src: '10.1.0.2', dst: '11.0.0.9', ttl: 255, udp: { sport: 1000, dport: 2000 }, payload: 18 } });
+    const phys = dp.object.program('xnm_phys_in');
+    const count = baseline.program('base_count');
+    let installed = 0;
+    for (const routes of routeCounts) {
+      if (routes > installed) {
+        fillRoutes(dp, 1, routes, fx.nexthopLoop);
+        installed = routes;
+      }
+      const samples = { base: [] as number[], fast: [] as number[], iso: [] as number[] };
+      const measure = (prog: typeof phys, forwards: boolean): number => {
+        let total = 0;
+        const calls = Math.ceil(repeat / PASSES_PER_CALL);
+        for (let c = 0; c < calls; c++) {
+          const result = runXdp(prog, { data: frame, repeat: PASSES_PER_CALL, ingressIfindex: fx.phys });
+          if (forwards && result.retval !== XdpAction.REDIRECT) throw new Error(`fast path did not forward (verdict ${result.retval})`);
+          total += result.durationNs;
+        }
+        return total / calls;
+      };
+      for (let r = 0; r < rounds; r++) {
+        samples.base.push(measure(count, false));
+        dp.configure({ accounting: false, punish: false, filter: false, pathCost: TABLE1_COSTS, costPerKib: 0 });
+        samples.fast.push(measure(phys, true));
+        dp.configure({ accounting: true, punish: true, filter: true, pathCost: TABLE1_COSTS, costPerKib: 0 });
+        samples.iso.push(measure(phys, true));
+      }
+      const fast = median(samples.fast);
+      const iso = median(samples.iso);
+      out.push({
+        routes, rounds, repeat,
+        fastpath_ns_per_packet: round(fast), isolation_ns_per_packet: round(iso),
+        baseline_ns_per_packet: round(median(samples.base)), added_isolation_ns: round(iso - fast),
+      });
+    }
+    return out;
+  } finally {
+    dp.close();
+    baseline.close();
+    scratch.cleanup();
+  }
+}

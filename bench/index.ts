@@ -1,0 +1,56 @@
+// The benchmarks: each runs alone (xnetmon bench NAME --json) and in the quick set
+// (make bench), which writes docs/benchmarks.md with the command for every figure.
+import { writeFileSync } from 'node:fs';
+import { benchFastpath } from './fastpath.js';
+import { benchRouteload } from './routeload.js';
+import { machine } from './stats.js';
+
+export interface Benchmark {
+  description: string;
+  run(): Promise<object> | object;
+  /** Markdown section for the report, from the figures. */
+  report(figures: object): string;
+}
+
+export const BENCHMARKS: Record<string, Benchmark> = {
+  fastpath: {
+    description: 'per-packet cost of the fast path (BPF_PROG_TEST_RUN), with and without isolation, 1 / 10k / 1M routes',
+    run: () => {
+      const rows = benchFastpath();
+      const at10k = rows.find((r) => r.routes === 10_000) ?? rows[0];
+      return { ...at10k, by_routes: rows };
+    },
+    report: (f) => {
+      const rows = (f as { by_routes: ReturnType<typeof benchFastpath> }).by_routes;
+      return [
+        '| routes | count-only XDP (ns) | fast path (ns) | fast path + isolation (ns) | added by isolation (ns) |',
+        '| ---: | ---: | ---: | ---: | ---: |',
+        ...rows.map((r) => `| ${r.routes} | ${r.baseline_ns_per_packet} | ${r.fastpath_ns_per_packet} | ${r.isolation_ns_per_packet} | ${r.added_isolation_ns} |`),
+      ].join('\n');
+    },
+  },
+  routeload: {
+    description: 'loading 1,000,000 IPv4 prefixes into one network\'s table from TypeScript',
+    run: () => benchRouteload(),
+    report: (f) => {
+      const r = f as ReturnType<typeof benchRouteload>;
+      return `${r.routes} routes in ${r.seconds} s (${r.routes_per_second} routes/s) with batch updates; one syscall per route: ${r.single_update_seconds_for_100k} s for 100k, so batches are ${r.batch_speedup}x faster per route.`;
+    },
+  },
+};
+
+export async function runAll(write?: string): Promise<void> {
+  const sections: string[] = [
+    '# Benchmarks',
+    '',
+    `Measured on ${machine()}, ${new Date().toISOString().slice(0, 10)}: a shared 2-core VM, so absolute times are hints; compare the side-by-side ratios.`,
+    'Regenerate all with `make bench`; each section gives the command that runs it alone.',
+  ];
+  for (const [name, bench] of Object.entries(BENCHMARKS)) {
+    process.stderr.write(`bench ${name}: ${bench.description}\n`);
+    const figures = await bench.run();
+    process.stdout.write(`${JSON.stringify({ bench: name, ...figures })}\n`);
+    sections.push('', `## ${name}`, '', bench.description, '', `Command: \`xnetmon bench ${name} --json\``, '', bench.report(figures), '', '```json', JSON.stringify(figures), '```');
+  }
+  if (write) writeFileSync(write, `${sections.join('\n')}\n`);
+}

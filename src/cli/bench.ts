@@ -1,0 +1,24 @@
+// xnetmon bench NAME [--json]: each benchmark alone, printing one JSON object of
+// figures; `bench all --write FILE` runs the quick set and writes the report.
+import type { Command } from 'commander';
+import { XnetmonError } from '../errors/index.js';
+import { BENCHMARKS, runAll } from '../../bench/index.js';
+
+export function registerBench(program: Command): void {
+  program.command('bench')
+    .description(`run a benchmark: ${Object.keys(BENCHMARKS).join(', ')}, or all`)
+    .argument('<name>', 'benchmark name')
+    .option('--json', 'print one JSON object of figures')
+    .option('--write <file>', 'with "all": write the markdown report here')
+    .addHelpText('after', '\nExamples:\n  xnetmon bench fastpath --json\n  xnetmon bench routeload --json\n  xnetmon bench all --write docs/benchmarks.md')
+    .action(async (name: string, opts: { json?: boolean; write?: string }) => {
+      if (name === 'all') {
+        await runAll(opts.write);
+        return;
+      }
+      const bench = BENCHMARKS[name];
+      if (!bench) throw new XnetmonError('ERR_USAGE', `unknown benchmark ${JSON.stringify(name)} (one of: ${Object.keys(BENCHMARKS).join(', ')}, all)`);
+      const figures = await bench.run();
+      process.stdout.write(opts.json ? `${JSON.stringify(figures)}\n` : `${JSON.stringify(figures, null, 2)}\n`);
+    });
+}

@@ -1,0 +1,112 @@
+// xnetmon lab: build, drive and remove a virtual-router host made of namespaces.
+import type { Command } from 'commander';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { XnetmonError } from '../errors/index.js';
+import { labUp, labDown, labNamespaces, loadStaticLab, type LabTopology } from '../lab/index.js';
+import { runDemo } from './demo.js';
+
+export const LAB_STATE_ROOT = '/run/xnetmon/labs';
+
+export interface LabState {
+  topology: LabTopology;
+  stateDir: string;
+  /** A bpffs of the lab's own: `ip netns exec` hides /sys/fs/bpf. */
+  pinDir: string;
+}
+
+export function labStatePath(prefix: string): string {
+  return join(LAB_STATE_ROOT, prefix, 'lab.json');
+}
+
+export function readLabState(prefix: string): LabState {
+  const path = labStatePath(prefix);
+  if (!existsSync(path)) throw new XnetmonError('ERR_NO_LAB', `no lab with prefix ${prefix} (expected ${path})`);
+  return JSON.parse(readFileSync(path, 'utf8')) as LabState;
+}
+
+function mounted(path: string): boolean {
+  return readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === path);
+}
+
+export function createLab(options: { prefix?: string; linkRateMbit?: number }): LabState {
+  const topology = labUp({ prefix: options.prefix, linkRateMbit: options.linkRateMbit });
+  const stateDir = join(LAB_STATE_ROOT, topology.prefix);
+  const pinDir = join(stateDir, 'bpf');
+  try {
+    mkdirSync(pinDir, { recursive: true });
+    if (!mounted(pinDir)) execFileSync('mount', ['-t', 'bpf', 'bpf', pinDir]);
+    const state: LabState = { topology, stateDir, pinDir };
+    writeFileSync(labStatePath(topology.prefix), JSON.stringify(state, null, 2));
+    return state;
+  } catch (err) {
+    destroyLab(topology.prefix);
+    throw err;
+  }
+}
+
+export function destroyLab(prefix: string): number {
+  const removed = labDown(prefix);
+  const stateDir = join(LAB_STATE_ROOT, prefix);
+  const pinDir = join(stateDir, 'bpf');
+  if (existsSync(pinDir) && mounted(pinDir)) execFileSync('umount', [pinDir]);
+  rmSync(stateDir, { recursive: true, force: true });
+  return removed;
+}
+
+/** Runs this CLI inside a namespace (the lab's host), returning its stdout. */
+export function cliInNamespace(ns: string, args: readonly string[]): string {
+  return execFileSync('ip', ['netns', 'exec', ns, process.execPath, process.argv[1], ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function registerLab(program: Command): void {
+  const lab = program.command('lab').description('a virtual-router host built from network namespaces on this machine');
+
+  lab.command('up')
+    .description('build a lab: host namespace, two physical links, three virtual routers and their external machines')
+    .option('--prefix <prefix>', 'namespace name prefix (default: unique)')
+    .option('--link-rate <mbit>', 'shape each physical link to this rate (a downstream bottleneck)', Number)
+    .option('--json', 'print the topology as JSON')
+    .addHelpText('after', '\nExamples:\n  xnetmon lab up --json\n  xnetmon lab up --prefix demo --link-rate 200')
+    .action((opts: { prefix?: string; linkRate?: number; json?: boolean }) => {
+      const state = createLab({ prefix: opts.prefix, linkRateMbit: opts.linkRate });
+      if (opts.json) process.stdout.write(`${JSON.stringify(state, null, 2)}\n`);
+      else process.stdout.write(`lab ${state.topology.prefix} is up (${labNamespaces(state.topology.prefix).length} namespaces); remove it with: xnetmon lab down --prefix ${state.topology.prefix}\n`);
+    });
+
+  lab.command('down')
+    .description('remove a lab and everything running in it')
+    .requiredOption('--prefix <prefix>', 'the lab\'s prefix')
+    .action((opts: { prefix: string }) => {
+      const removed = destroyLab(opts.prefix);
+      process.stdout.write(`removed ${removed} namespaces of lab ${opts.prefix}\n`);
+    });
+
+  lab.command('load')
+    .description('load (or re-adopt) the data plane in the lab\'s host namespace with the routers\' routes, without the secure channel')
+    .requiredOption('--prefix <prefix>', 'the lab\'s prefix')
+    .option('--no-routes', 'attach only, install no routes')
+    .option('--json', 'print what was done as JSON')
+    .action((opts: { prefix: string; routes: boolean; json?: boolean }) => {
+      const state = readLabState(opts.prefix);
+      if (process.env.XNETMON_IN_LAB_HOST !== '1') {
+        const out = execFileSync('ip', ['netns', 'exec', state.topology.host.ns, process.execPath, process.argv[1], 'lab', 'load', '--prefix', opts.prefix, ...(opts.routes ? [] : ['--no-routes']), ...(opts.json ? ['--json'] : [])],
+          { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, XNETMON_IN_LAB_HOST: '1' } });
+        process.stdout.write(out);
+        return;
+      }
+      const result = loadStaticLab(state.topology, state.pinDir, { routes: opts.routes });
+      if (opts.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+      else process.stdout.write(`data plane ${result.adopted ? 're-adopted' : 'loaded'}: ${result.attachments.length} attachments, ${result.routes} routes\n`);
+    });
+
+  lab.command('demo')
+    .description('the make lab job: build a lab, run the data plane, show forwarding and isolation, tear down')
+    .option('--prefix <prefix>', 'namespace name prefix (default: unique)')
+    .option('--report <dir>', 'where to write the report', 'lab-report')
+    .option('--quick', 'shorter phases')
+    .action(async (opts: { prefix?: string; report: string; quick?: boolean }) => {
+      await runDemo(opts);
+    });
+}

@@ -1,0 +1,19 @@
+// The configuration of an XNetMon host: file format, validation and live changes.
+// Paper IV: the virtual network definition module describes each virtual network so that
+// networks never overlap, and holds the administrator's reservations (alpha) and weights (W).
+// This is the only file other modules import; docs/config.md documents the file format.
+
+export type {
+  Attachment, ConfigChecks, ControlLaw, CostTable, FilterDefault, HostSettings, LinkDefinition, NetworkDefinition,
+  NetworkDefinitionInput, Reservation, VirtualRouter, XnetmonConfig,
+} from './types.js';
+export { defaultCosts, MAX_PACKET_COST } from './costs.js';
+export { CONFIG_LIMITS, DEFAULT_WEIGHT } from './schema.js';
+export { parseListenAddress, type ListenAddress } from './formats.js';
+export { loadConfigFile, parseConfig, serializeConfig } from './parse.js';
+export { reservedShares, validateConfig, type ReservedShares } from './validate.js';
+export { addNetwork, applyNetworkChange, parseLinkSpec, removeNetwork, type NetworkChange } from './changes.js';
+export {
+  diffConfigs, HOST_SETTING_APPLY, type ChangedNetwork, type ConfigDiff, type HostSettingChange, type HostSettingName,
+  type NetworkField,
+} from './diff.js';

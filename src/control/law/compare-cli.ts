@@ -1,0 +1,19 @@
+// Prints the law comparison of docs/control.md as JSON. Build, then:
+//   node /tmp/control-dist/src/control/law/compare-cli.js            (the comparison, deterministic)
+//   node /tmp/control-dist/src/control/law/compare-cli.js --timing   (law cost per period, this machine)
+
+import { algorithm1Law } from './algorithm1-law.js';
+import { compareLaws } from './compare.js';
+import { DEFAULT_BETA, DEFAULT_PHI_INITIAL } from './defaults.js';
+import { shareLaw } from './share-law.js';
+import { timeControllerPeriod } from './timing.js';
+
+if (process.argv.includes('--timing')) {
+  const timings = [
+    timeControllerPeriod(shareLaw({ beta: DEFAULT_BETA })),
+    timeControllerPeriod(algorithm1Law({ beta: DEFAULT_BETA, phiInitial: DEFAULT_PHI_INITIAL })),
+  ];
+  process.stdout.write(`${JSON.stringify(timings, null, 2)}\n`);
+} else {
+  process.stdout.write(`${JSON.stringify(compareLaws(), null, 2)}\n`);
+}

@@ -1,0 +1,198 @@
+// A whole virtual-router host built from network namespaces on one machine:
+//
+//   ext machines ──┐                     ┌── vifN.0 ── vrN (eth0)   virtual router of network N
+//   (one per net)  ├─ switch ─ ext0 ─ [host: br-ext0 ─ XDP] ...
+//                  ┘                     └── ...
+//   and the same on ext1. The host namespace holds the "physical" links ext0 and
+//   ext1 (veth to a switch namespace each), a bridge per link (Xen's bridged mode:
+//   the physical link and the vifs of that segment), and one vif per router and
+//   link. Network N uses 10.N.L.0/24 on link L: its router is 10.N.L.1, its
+//   external machine on that link 10.N.L.2 (gateway: the router).
+import { execFileSync } from 'node:child_process';
+import { XnetmonError } from '../errors/index.js';
+import { uniquePrefix } from './scratch.js';
+
+export interface LabNetworkSpec {
+  id: number;
+  name: string;
+}
+
+export interface LabSpec {
+  /** Namespace name prefix; unique by default so that two labs never collide. */
+  prefix?: string;
+  networks?: LabNetworkSpec[];
+  /** Physical links of the host, by name. */
+  links?: string[];
+  /** Shape each physical link's egress towards its switch (tbf), in Mbit/s: a real bottleneck downstream of XDP. */
+  linkRateMbit?: number;
+}
+
+export interface LabInterface {
+  name: string;
+  mac: string;
+  address: string;
+}
+
+export interface LabTopology {
+  prefix: string;
+  host: {
+    ns: string;
+    links: { name: string; mac: string; bridge: string; bridgeMac: string; switchNs: string }[];
+  };
+  networks: {
+    id: number;
+    name: string;
+    router: { ns: string; interfaces: (LabInterface & { link: string; vif: string; subnet: string })[] };
+    externals: { ns: string; link: string; iface: LabInterface; gateway: string; subnet: string }[];
+  }[];
+}
+
+export const DEFAULT_LAB_NETWORKS: LabNetworkSpec[] = [
+  { id: 1, name: 'blue' },
+  { id: 2, name: 'green' },
+  { id: 3, name: 'red' },
+];
+
+const hex = (n: number): string => n.toString(16).padStart(2, '0');
+
+/** Deterministic MACs: role byte, network, link. */
+export function labMac(role: 'router' | 'ext' | 'host' | 'switch', net: number, link: number): string {
+  const roleByte = { router: 0x01, ext: 0x0e, host: 0xf0, switch: 0x5e }[role];
+  return `02:00:${hex(roleByte)}:00:${hex(net)}:${hex(link)}`;
+}
+
+class Runner {
+  readonly log: string[] = [];
+
+  run(args: readonly string[], allowFail = false): string {
+    this.log.push(args.join(' '));
+    try {
+      return execFileSync(args[0], args.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      if (allowFail) return '';
+      const e = err as { stderr?: string; message: string };
+      throw new XnetmonError('ERR_LAB', `${args.join(' ')}: ${e.stderr?.trim() || e.message}`);
+    }
+  }
+
+  ns(ns: string, args: readonly string[], allowFail = false): string {
+    return this.run(['ip', 'netns', 'exec', ns, ...args], allowFail);
+  }
+}
+
+/** Names of the namespaces of every lab with this prefix (or all xnetmon labs). */
+export function labNamespaces(prefix: string): string[] {
+  const out = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  return out.split('\n').map((l) => l.split(' ')[0]).filter((n) => n && n.startsWith(prefix));
+}
+
+/** Removes every namespace of the lab; safe to call twice or after a half-built lab. */
+export function labDown(prefix: string): number {
+  const names = labNamespaces(prefix);
+  for (const ns of names) {
+    // Processes left in the namespace (daemons, iperf3) would keep it alive.
+    try {
+      const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean);
+      for (const pid of pids) {
+        try { process.kill(Number(pid), 'SIGKILL'); } catch { /* already gone */ }
+      }
+    } catch { /* namespace vanished */ }
+    try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ }
+  }
+  return names.length;
+}
+
+/** Builds the lab. On any failure, what was made is removed before the error is thrown. */
+export function labUp(spec: LabSpec = {}): LabTopology {
+  const prefix = spec.prefix ?? uniquePrefix('xl');
+  if (!/^[a-z][a-z0-9]{1,10}$/.test(prefix)) throw new XnetmonError('ERR_LAB', `lab prefix ${JSON.stringify(prefix)} must be 2-11 lower-case letters and digits`);
+  if (labNamespaces(prefix).length) throw new XnetmonError('ERR_LAB', `a lab with prefix ${prefix} already exists (xnetmon lab down --prefix ${prefix})`);
+  const networks = spec.networks ?? DEFAULT_LAB_NETWORKS;
+  const links = spec.links ?? ['ext0', 'ext1'];
+  const r = new Runner();
+  const hostNs = `${prefix}host`;
+  const topo: LabTopology = { prefix, host: { ns: hostNs, links: [] }, networks: [] };
+  try {
+    r.run(['ip', 'netns', 'add', hostNs]);
+    r.ns(hostNs, ['ip', 'link', 'set', 'lo', 'up']);
+    r.ns(hostNs, ['sysctl', '-qw', 'net.ipv4.ip_forward=0']);
+
+    links.forEach((link, l) => {
+      const swNs = `${prefix}sw${l}`;
+      const bridge = `br-${link}`;
+      const mac = labMac('host', 0, l + 0x10);
+      const bridgeMac = labMac('host', 0, l);
+      r.run(['ip', 'netns', 'add', swNs]);
+      r.ns(swNs, ['ip', 'link', 'set', 'lo', 'up']);
+      r.ns(swNs, ['ip', 'link', 'add', 'br0', 'type', 'bridge']);
+      r.ns(swNs, ['ip', 'link', 'set', 'br0', 'up']);
+      r.run(['ip', 'link', 'add', `${prefix}t`, 'netns', hostNs, 'type', 'veth', 'peer', 'name', `${prefix}u`, 'netns', swNs]);
+      r.ns(hostNs, ['ip', 'link', 'set', `${prefix}t`, 'name', link, 'address', mac]);
+      r.ns(swNs, ['ip', 'link', 'set', `${prefix}u`, 'name', 'uplink', 'master', 'br0']);
+      r.ns(swNs, ['ip', 'link', 'set', 'uplink', 'up']);
+      // XDP_REDIRECT into a veth delivers only when the receiving end runs NAPI (GRO on or an XDP program).
+      r.ns(swNs, ['ethtool', '-K', 'uplink', 'gro', 'on']);
+      r.ns(hostNs, ['ip', 'link', 'add', bridge, 'type', 'bridge']);
+      r.ns(hostNs, ['ip', 'link', 'set', bridge, 'address', bridgeMac]);
+      r.ns(hostNs, ['ip', 'link', 'set', link, 'master', bridge]);
+      r.ns(hostNs, ['ip', 'link', 'set', link, 'up']);
+      r.ns(hostNs, ['ip', 'link', 'set', bridge, 'up']);
+      if (spec.linkRateMbit) {
+        r.ns(hostNs, ['tc', 'qdisc', 'add', 'dev', link, 'root', 'tbf', 'rate', `${spec.linkRateMbit}mbit`, 'burst', '64kb', 'latency', '20ms']);
+      }
+      topo.host.links.push({ name: link, mac, bridge, bridgeMac, switchNs: swNs });
+    });
+
+    for (const net of networks) {
+      const vrNs = `${prefix}vr${net.id}`;
+      r.run(['ip', 'netns', 'add', vrNs]);
+      r.ns(vrNs, ['ip', 'link', 'set', 'lo', 'up']);
+      r.ns(vrNs, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+      r.ns(vrNs, ['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
+      const entry: LabTopology['networks'][number] = { id: net.id, name: net.name, router: { ns: vrNs, interfaces: [] }, externals: [] };
+      links.forEach((link, l) => {
+        const vif = `vif${net.id}.${l}`;
+        const ifname = `eth${l}`;
+        const mac = labMac('router', net.id, l);
+        const subnet = `10.${net.id}.${l}.0/24`;
+        const address = `10.${net.id}.${l}.1`;
+        r.run(['ip', 'link', 'add', `${prefix}t`, 'netns', hostNs, 'type', 'veth', 'peer', 'name', `${prefix}u`, 'netns', vrNs]);
+        r.ns(hostNs, ['ip', 'link', 'set', `${prefix}t`, 'name', vif]);
+        r.ns(hostNs, ['ip', 'link', 'set', vif, 'master', topo.host.links[l].bridge, 'up']);
+        r.ns(vrNs, ['ip', 'link', 'set', `${prefix}u`, 'name', ifname, 'address', mac]);
+        r.ns(vrNs, ['ip', 'addr', 'add', `${address}/24`, 'dev', ifname]);
+        r.ns(vrNs, ['ip', 'link', 'set', ifname, 'up']);
+        r.ns(vrNs, ['ethtool', '-K', ifname, 'gro', 'on']); // receives control frames redirected by XDP
+        // A veth hands the peer partial checksums, which XDP_REDIRECT would carry to a
+        // machine that then drops them: compute checksums in software, as a NIC would.
+        r.ns(vrNs, ['ethtool', '-K', ifname, 'tx', 'off']);
+        entry.router.interfaces.push({ name: ifname, mac, address, link, vif, subnet });
+
+        const extNs = `${prefix}e${net.id}${l}`;
+        const extMac = labMac('ext', net.id, l);
+        const extAddr = `10.${net.id}.${l}.2`;
+        r.run(['ip', 'netns', 'add', extNs]);
+        r.ns(extNs, ['ip', 'link', 'set', 'lo', 'up']);
+        r.run(['ip', 'link', 'add', `${prefix}t`, 'netns', extNs, 'type', 'veth', 'peer', 'name', `${prefix}u`, 'netns', topo.host.links[l].switchNs]);
+        r.ns(extNs, ['ip', 'link', 'set', `${prefix}t`, 'name', 'eth0', 'address', extMac]);
+        r.ns(extNs, ['ip', 'addr', 'add', `${extAddr}/24`, 'dev', 'eth0']);
+        r.ns(extNs, ['ethtool', '-K', 'eth0', 'tx', 'off']); // see the router's interfaces
+        r.ns(extNs, ['ip', 'link', 'set', 'eth0', 'up']);
+        r.ns(extNs, ['ip', 'route', 'add', 'default', 'via', address]);
+        const port = `p${net.id}`;
+        r.ns(topo.host.links[l].switchNs, ['ip', 'link', 'set', `${prefix}u`, 'name', port, 'master', 'br0', 'up']);
+        entry.externals.push({ ns: extNs, link, iface: { name: 'eth0', mac: extMac, address: extAddr }, gateway: address, subnet });
+      });
+      topo.networks.push(entry);
+    }
+    return topo;
+  } catch (err) {
+    labDown(prefix);
+    throw err;
+  }
+}
+
+/** Runs a command in one of the lab's namespaces. */
+export function labExec(ns: string, args: readonly string[]): string {
+  return new Runner().ns(ns, args);
+}

@@ -1,0 +1,63 @@
+// Test support for lab tests: the CLI as a user runs it, and small probes.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import type { LabTopology } from '../../src/lab/index.js';
+
+export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
+
+export function xnetmon(args: readonly string[], options: { ns?: string; input?: string } = {}): string {
+  const argv = options.ns ? ['ip', 'netns', 'exec', options.ns, process.execPath, CLI, ...args] : [process.execPath, CLI, ...args];
+  return execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', input: options.input, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/** Runs xnetmon and returns { code, stdout, stderr } without throwing. */
+export function xnetmonResult(args: readonly string[], options: { ns?: string } = {}): { code: number; stdout: string; stderr: string } {
+  try {
+    return { code: 0, stdout: xnetmon(args, options), stderr: '' };
+  } catch (err) {
+    const e = err as { status?: number; stdout?: string; stderr?: string };
+    return { code: e.status ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+export function inNs(ns: string, args: readonly string[]): string {
+  return execFileSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function spawnInNs(ns: string, args: readonly string[]): ChildProcess {
+  return spawn('ip', ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function rxPackets(ns: string, ifname: string): number {
+  return Number(inNs(ns, ['cat', `/sys/class/net/${ifname}/statistics/rx_packets`]).trim());
+}
+
+/** Packets received by a virtual router on all its interfaces. */
+export function routerRx(net: LabTopology['networks'][number]): number {
+  return net.router.interfaces.reduce((sum, i) => sum + rxPackets(net.router.ns, i.name), 0);
+}
+
+/** ping; returns the number of replies. */
+export function ping(ns: string, address: string, count: number, intervalS = 0.05): number {
+  let out = '';
+  try {
+    out = inNs(ns, ['ping', '-n', '-q', '-c', String(count), '-i', String(intervalS), '-W', '1', address]);
+  } catch (err) {
+    out = (err as { stdout?: string }).stdout ?? '';
+  }
+  const m = /(\d+) received/.exec(out);
+  return m ? Number(m[1]) : 0;
+}
+
+/** A short TCP transfer with iperf3; returns bits per second received. */
+export async function tcpTransfer(serverNs: string, clientNs: string, address: string, seconds = 1, port = 5201): Promise<number> {
+  const server = spawnInNs(serverNs, ['iperf3', '-s', '-1', '-p', String(port)]);
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const out = inNs(clientNs, ['iperf3', '-c', address, '-p', String(port), '-t', String(seconds), '-J']);
+    return (JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
+  } finally {
+    server.kill('SIGKILL');
+  }
+}
