@@ -38,6 +38,15 @@ export function routerRx(net: LabTopology['networks'][number]): number {
   return net.router.interfaces.reduce((sum, i) => sum + rxPackets(net.router.ns, i.name), 0);
 }
 
+/** IPv4 packets the virtual router's stack received (Ip InReceives): unlike interface
+ *  counters, blind to the IPv6 multicast and ARP that any link carries. */
+export function routerIpv4In(net: LabTopology['networks'][number]): number {
+  const snmp = inNs(net.router.ns, ['cat', '/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Ip:'));
+  const names = snmp[0].split(/\s+/);
+  const values = snmp[1].split(/\s+/);
+  return Number(values[names.indexOf('InReceives')]);
+}
+
 /** ping; returns the number of replies. */
 export function ping(ns: string, address: string, count: number, intervalS = 0.05): number {
   let out = '';
