@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XnetmonError } from '../errors/index.js';
-import { labUp, labDown, labNamespaces, loadStaticLab, type LabTopology } from '../lab/index.js';
+import { labUp, labDown, labNamespaces, loadStaticLab, writeLabConfig, generateLabKeys, type LabTopology, type LabKeys, type LabConfigOptions } from '../lab/index.js';
 import { runDemo } from './demo.js';
 
 export const LAB_STATE_ROOT = '/run/xnetmon/labs';
@@ -14,6 +14,9 @@ export interface LabState {
   stateDir: string;
   /** A bpffs of the lab's own: `ip netns exec` hides /sys/fs/bpf. */
   pinDir: string;
+  /** The daemon's configuration for this lab (run it in the host namespace). */
+  configPath: string;
+  keys: LabKeys;
 }
 
 export function labStatePath(prefix: string): string {
@@ -30,14 +33,16 @@ function mounted(path: string): boolean {
   return readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === path);
 }
 
-export function createLab(options: { prefix?: string; linkRateMbit?: number }): LabState {
+export function createLab(options: { prefix?: string; linkRateMbit?: number; config?: Partial<LabConfigOptions> }): LabState {
   const topology = labUp({ prefix: options.prefix, linkRateMbit: options.linkRateMbit });
   const stateDir = join(LAB_STATE_ROOT, topology.prefix);
   const pinDir = join(stateDir, 'bpf');
   try {
     mkdirSync(pinDir, { recursive: true });
     if (!mounted(pinDir)) execFileSync('mount', ['-t', 'bpf', 'bpf', pinDir]);
-    const state: LabState = { topology, stateDir, pinDir };
+    const keys = generateLabKeys(topology);
+    const { path: configPath } = writeLabConfig(topology, keys, { pinDir, stateDir, linkCapacityMbps: options.linkRateMbit, ...options.config });
+    const state: LabState = { topology, stateDir, pinDir, configPath, keys };
     writeFileSync(labStatePath(topology.prefix), JSON.stringify(state, null, 2));
     return state;
   } catch (err) {
@@ -67,10 +72,12 @@ export function registerLab(program: Command): void {
     .description('build a lab: host namespace, two physical links, three virtual routers and their external machines')
     .option('--prefix <prefix>', 'namespace name prefix (default: unique)')
     .option('--link-rate <mbit>', 'shape each physical link to this rate (a downstream bottleneck)', Number)
+    .option('--cpu-capacity <units>', 'the daemon config\'s host CPU capacity, cost units per second', Number)
+    .option('--law <law>', 'the daemon config\'s control law: share or algorithm1')
     .option('--json', 'print the topology as JSON')
     .addHelpText('after', '\nExamples:\n  xnetmon lab up --json\n  xnetmon lab up --prefix demo --link-rate 200')
-    .action((opts: { prefix?: string; linkRate?: number; json?: boolean }) => {
-      const state = createLab({ prefix: opts.prefix, linkRateMbit: opts.linkRate });
+    .action((opts: { prefix?: string; linkRate?: number; cpuCapacity?: number; law?: 'share' | 'algorithm1'; json?: boolean }) => {
+      const state = createLab({ prefix: opts.prefix, linkRateMbit: opts.linkRate, config: { cpuCapacity: opts.cpuCapacity, controlLaw: opts.law } });
       if (opts.json) process.stdout.write(`${JSON.stringify(state, null, 2)}\n`);
       else process.stdout.write(`lab ${state.topology.prefix} is up (${labNamespaces(state.topology.prefix).length} namespaces); remove it with: xnetmon lab down --prefix ${state.topology.prefix}\n`);
     });

@@ -5,12 +5,16 @@ import { Command, CommanderError } from 'commander';
 import { XnetmonError } from '../errors/index.js';
 import { registerLab } from './lab.js';
 import { registerBench } from './bench.js';
+import { registerOps } from './ops.js';
+import { registerKeys } from './keys.js';
 
 export function buildProgram(): Command {
   const program = new Command('xnetmon')
     .description('Isolation and plane separation for virtual routers sharing one host')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  registerOps(program);
+  registerKeys(program);
   registerLab(program);
   registerBench(program);
   return program;

@@ -4,3 +4,4 @@ export { fastpathFixture, MAC, TABLE1_COSTS, type Fixture, type InterfaceMaker }
 export { Scratch, sh, uniquePrefix } from './scratch.js';
 export { labUp, labDown, labExec, labNamespaces, labMac, DEFAULT_LAB_NETWORKS, type LabSpec, type LabTopology, type LabNetworkSpec } from './topology.js';
 export { loadStaticLab, defineLab, attachLab, labRoutes, type StaticLoadResult } from './static.js';
+export { writeLabConfig, generateLabKeys, hostAddress, LAB_CHANNEL_PORT, DEFAULT_LAB_RESERVE, type LabKeys, type LabConfigOptions } from './config.js';

@@ -179,6 +179,10 @@ export function labUp(spec: LabSpec = {}): LabTopology {
         r.ns(extNs, ['ethtool', '-K', 'eth0', 'tx', 'off']); // see the router's interfaces
         r.ns(extNs, ['ip', 'link', 'set', 'eth0', 'up']);
         r.ns(extNs, ['ip', 'route', 'add', 'default', 'via', address]);
+        if (l === 0) {
+          // The host's address on the network's subnet: the router's client reaches the daemon here.
+          r.ns(hostNs, ['ip', 'addr', 'add', `10.${net.id}.0.254/24`, 'dev', topo.host.links[0].bridge]);
+        }
         const port = `p${net.id}`;
         r.ns(topo.host.links[l].switchNs, ['ip', 'link', 'set', `${prefix}u`, 'name', port, 'master', 'br0', 'up']);
         entry.externals.push({ ns: extNs, link, iface: { name: 'eth0', mac: extMac, address: extAddr }, gateway: address, subnet });

@@ -70,3 +70,29 @@ export async function tcpTransfer(serverNs: string, clientNs: string, address: s
     server.kill('SIGKILL');
   }
 }
+
+/** Starts `xnetmon up` inside the lab's host namespace and waits for its admin socket. */
+export async function startDaemon(hostNs: string, configPath: string, socket: string, extra: readonly string[] = []): Promise<ChildProcess> {
+  const child = spawn('ip', ['netns', 'exec', hostNs, process.execPath, CLI, 'up', '-c', configPath, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout?.on('data', (d: Buffer) => { log += d.toString(); });
+  child.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`daemon exited (${child.exitCode}): ${log}`);
+    if (/"msg":"xnetmon up"/.test(log)) return child;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`daemon did not come up: ${log}`);
+}
+
+export function stopProcess(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (!child || child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill(signal);
+  });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

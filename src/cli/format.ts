@@ -1,0 +1,40 @@
+// Human output: aligned tables, as `ip` and `ovs-vsctl` print them.
+export function table(headers: readonly string[], rows: readonly (readonly unknown[])[]): string {
+  const cells = [headers, ...rows.map((r) => r.map((c) => String(c)))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  return cells.map((r) => r.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+}
+
+interface StatusView {
+  law: string;
+  periodMs: number;
+  control: boolean;
+  lastPeriod: { period: number; durationMs: number } | null;
+  networks: {
+    name: string;
+    weight: number;
+    routes: number;
+    forwarded: number;
+    toRouter: number;
+    resources: { resource: string; capacity: number; reserved: number; offered: number; carried: number; dropProbability: number }[];
+    drops: Record<string, number>;
+  }[];
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+
+export function formatStatus(s: StatusView): string {
+  const head = `law ${s.law}, period ${s.periodMs} ms, control ${s.control ? 'on' : 'off (accounting only)'}` +
+    (s.lastPeriod ? `, period #${s.lastPeriod.period} took ${s.lastPeriod.durationMs.toFixed(2)} ms` : '');
+  const rows: unknown[][] = [];
+  for (const n of s.networks) {
+    for (const r of n.resources) {
+      rows.push([n.name, r.resource, r.capacity ? pct(r.carried / r.capacity) : '-', r.capacity ? pct(r.reserved / r.capacity) : '-', r.capacity ? pct(r.offered / r.capacity) : '-', r.dropProbability.toFixed(3)]);
+    }
+  }
+  const drops = table(['NETWORK', 'W', 'ROUTES', 'FORWARDED', 'TO ROUTER', 'DROPS BY REASON'], s.networks.map((n) => [
+    n.name, n.weight, n.routes, n.forwarded, n.toRouter,
+    Object.entries(n.drops).filter(([, v]) => v > 0).map(([k, v]) => `${k.replace('drop_', '')}=${v}`).join(' ') || '-',
+  ]));
+  return `${head}\n\n${table(['NETWORK', 'RESOURCE', 'USED', 'RESERVED', 'OFFERED', 'DROP P'], rows)}\n\n${drops}`;
+}

@@ -1,0 +1,98 @@
+// Writes a validated configuration into the data plane: networks, physical links,
+// vifs, attachments (paper IV: the virtual network definition module), settings.
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { XnetmonConfig } from '../config/index.js';
+import type { DataPlane } from '../dataplane/index.js';
+import { ifindexOf, PATHS, type PathName } from '../loader/index.js';
+
+export interface LinkInfo {
+  name: string;
+  ifindex: number;
+  slot: number;
+}
+
+export interface AppliedTopology {
+  links: LinkInfo[];
+  /** Interfaces that get the vif program. */
+  vifs: string[];
+}
+
+/** The bridge an interface is enslaved to, if any (Xen's bridged mode). */
+function bridgeOf(ifname: string): string | undefined {
+  const master = `/sys/class/net/${ifname}/master`;
+  if (!existsSync(master)) return undefined;
+  return basename(realpathSync(master));
+}
+
+function macOf(ifname: string): string {
+  return readFileSync(`/sys/class/net/${ifname}/address`, 'utf8').trim();
+}
+
+export function costsOf(config: XnetmonConfig): Record<PathName, number> {
+  const c = config.host.costs;
+  const byPath: Record<PathName, number> = { ext_ext: c.extExt, ext_vm: c.extVm, vm_ext: c.vmExt, vm_vm: c.vmVm, vm_host: c.vmHost };
+  for (const p of PATHS) byPath[p] = Math.round(byPath[p]);
+  return byPath;
+}
+
+export function applySettings(dp: DataPlane, config: XnetmonConfig, control = true): void {
+  dp.configure({ accounting: true, punish: control, filter: true, pathCost: costsOf(config), costPerKib: Math.round(config.host.costPerKib) });
+}
+
+/**
+ * Defines every network, link, vif and attachment of `config` in the data plane.
+ * Idempotent: applying the same config again changes nothing; entries of networks
+ * that left the config are removed by `removeStale`.
+ */
+export function applyTopology(dp: DataPlane, config: XnetmonConfig): AppliedTopology {
+  const links = config.host.links.map((l, slot): LinkInfo => ({ name: l.name, ifindex: ifindexOf(l.name), slot }));
+  const linkByName = new Map(links.map((l) => [l.name, l]));
+  for (const net of config.networks) dp.defineNetwork({ id: net.id, name: net.name });
+  for (const link of links) {
+    dp.setPhysical(link.ifindex, link.slot);
+    // Frames to the host itself (its bridge, or the link's own MAC) are the host's, not a network's.
+    const bridge = bridgeOf(link.name);
+    if (bridge) dp.setHostMac(link.ifindex, 0, macOf(bridge));
+  }
+  const vifs = new Set<string>();
+  for (const net of config.networks) {
+    for (const a of net.attachments) {
+      const link = linkByName.get(a.interface)!;
+      const vifIfindex = a.vif ? ifindexOf(a.vif) : 0;
+      if (a.vif) {
+        dp.setVif(vifIfindex, { netId: net.id, segIfindex: link.ifindex, segVlan: a.vlan, linkSlot: link.slot });
+        vifs.add(a.vif);
+      }
+      dp.setAttachment({ ifindex: link.ifindex, vlan: a.vlan, mac: a.mac, netId: net.id, vifIfindex });
+    }
+    for (const r of net.routers) {
+      if (vifs.has(r.vif)) continue;
+      const seg = net.attachments[0] ? linkByName.get(net.attachments[0].interface)! : undefined;
+      dp.setVif(ifindexOf(r.vif), { netId: net.id, segIfindex: seg?.ifindex ?? 0, segVlan: net.attachments[0]?.vlan ?? 0, linkSlot: seg?.slot ?? 0 });
+      vifs.add(r.vif);
+    }
+  }
+  return { links, vifs: [...vifs] };
+}
+
+/** Removes the data plane entries of networks that are no longer configured. */
+export function removeNetworkEntries(dp: DataPlane, before: XnetmonConfig, after: XnetmonConfig): void {
+  const kept = new Set(after.networks.map((n) => n.id));
+  for (const net of before.networks) {
+    if (kept.has(net.id)) continue;
+    for (const a of net.attachments) dp.removeAttachment(ifindexOf(a.interface), a.vlan, a.mac);
+    dp.flushRoutes(net.id);
+    dp.setDrops(net.id, { cpu: 0, residual: 0, links: [] });
+  }
+}
+
+export function attachAll(dp: DataPlane, topology: AppliedTopology): { ifname: string; point: string; mode?: string; replaced: boolean }[] {
+  const out: { ifname: string; point: string; mode?: string; replaced: boolean }[] = [];
+  for (const link of topology.links) for (const a of dp.attachPhysical(link.name)) out.push({ ifname: link.name, point: a.point, mode: a.mode, replaced: a.replaced });
+  for (const vif of topology.vifs) {
+    const a = dp.attachVif(vif);
+    out.push({ ifname: vif, point: a.point, mode: a.mode, replaced: a.replaced });
+  }
+  return out;
+}

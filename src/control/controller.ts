@@ -1,0 +1,214 @@
+// The controller (paper IV-A): every period T it reads each network's counters,
+// computes U(t), U_i(t), R(t) and D(t) per resource (CPU, each output link, FIB
+// memory), runs the configured control law and writes the drop probabilities.
+import type { XnetmonConfig, NetworkDefinition } from '../config/index.js';
+import { createControlLaw, createLawState, type ControlLaw, type LawState } from './law/index.js';
+
+/** Cumulative counters of one network, as the data plane keeps them. */
+export interface NetworkUsage {
+  netId: number;
+  cpuOffered: number;
+  cpuCarried: number;
+  /** Bytes by link slot. */
+  linkOffered: readonly number[];
+  linkCarried: readonly number[];
+}
+
+/** Where the controller reads from: the pinned maps, or a fake in tests. */
+export interface CounterSource {
+  /** Cumulative (monotonic) counters of these networks. */
+  read(netIds: readonly number[]): NetworkUsage[];
+  /** Installed routes per network: the memory resource. */
+  routeCounts(netIds: readonly number[]): number[];
+}
+
+export interface DropDecision {
+  netId: number;
+  drops: { cpu: number; residual: number; links: number[] };
+}
+
+/** Where the controller writes to. */
+export interface DropSink {
+  write(decisions: readonly DropDecision[]): void;
+}
+
+/** Memory control (paper IV-A): evict a fraction of a network's routes, or restore them. */
+export interface MemoryControl {
+  evict(netId: number, fraction: number): void;
+  restore(netId: number): void;
+}
+
+export interface ResourceStatus {
+  resource: string;
+  /** R(t) per period, in the resource's units (cost units, bytes, routes). */
+  capacity: number;
+  total: number;
+  networks: { netId: number; name: string; reserved: number; offered: number; carried: number; target: number; dropProbability: number }[];
+}
+
+export interface PeriodReport {
+  period: number;
+  at: number;
+  durationMs: number;
+  resources: ResourceStatus[];
+}
+
+interface ResourceSlot {
+  name: string;
+  kind: 'cpu' | 'link' | 'fib';
+  linkSlot: number;
+  state: LawState;
+  alpha: Float64Array;
+}
+
+export interface ControllerOptions {
+  config: XnetmonConfig;
+  source: CounterSource;
+  sink: DropSink;
+  memory?: MemoryControl;
+  /** Host link name -> counter slot in the data plane. */
+  linkSlots: ReadonlyMap<string, number>;
+  now?: () => number;
+}
+
+export class Controller {
+  private config!: XnetmonConfig;
+  private law!: ControlLaw;
+  private networks: NetworkDefinition[] = [];
+  private weight = new Float64Array(0);
+  private resources: ResourceSlot[] = [];
+  private last: NetworkUsage[] | undefined;
+  private evicted = new Set<number>();
+  private timer: NodeJS.Timeout | undefined;
+  private periods = 0;
+  private readonly source: CounterSource;
+  private readonly sink: DropSink;
+  private readonly memory: MemoryControl | undefined;
+  private readonly linkSlots: ReadonlyMap<string, number>;
+  private readonly now: () => number;
+  /** The last period's figures, for status and metrics. */
+  lastReport: PeriodReport | undefined;
+
+  constructor(options: ControllerOptions) {
+    this.source = options.source;
+    this.sink = options.sink;
+    this.memory = options.memory;
+    this.linkSlots = options.linkSlots;
+    this.now = options.now ?? Date.now;
+    this.reconfigure(options.config);
+  }
+
+  /** Applies a new (already validated) config; probabilities of surviving networks are kept. */
+  reconfigure(config: XnetmonConfig): void {
+    const previous = new Map<string, Map<number, number>>();
+    for (const r of this.resources) previous.set(r.name, new Map(this.networks.map((n, i) => [n.id, r.state.dropProbability[i]])));
+    this.config = config;
+    this.law = createControlLaw({ law: config.host.controlLaw, beta: config.host.beta, phiInitial: config.host.phiInitial });
+    this.networks = [...config.networks];
+    const count = this.networks.length;
+    this.weight = Float64Array.from(this.networks, (n) => n.weight);
+    const slots = Math.max(1, count);
+    const make = (name: string, kind: ResourceSlot['kind'], linkSlot: number, alphaOf: (n: NetworkDefinition) => number): ResourceSlot => {
+      const state = createLawState(slots);
+      const old = previous.get(name);
+      this.networks.forEach((n, i) => { state.dropProbability[i] = old?.get(n.id) ?? 0; });
+      return { name, kind, linkSlot, state, alpha: Float64Array.from(this.networks, alphaOf) };
+    };
+    this.resources = [
+      make('cpu', 'cpu', -1, (n) => n.reserve.cpu),
+      ...config.host.links.map((l) => make(`link:${l.name}`, 'link', this.linkSlots.get(l.name) ?? -1, (n) => n.reserve.links[l.name] ?? 0)),
+      make('fib', 'fib', -1, (n) => n.reserve.fib),
+    ];
+    this.last = undefined; // networks may have changed: restart deltas
+    if (this.timer) {
+      this.stop();
+      this.start();
+    }
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.step(), this.config.host.periodMs);
+    this.timer.unref?.();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One period: read, compute, write. Returns undefined on the first (baseline) read. */
+  step(): PeriodReport | undefined {
+    const started = process.hrtime.bigint();
+    const ids = this.networks.map((n) => n.id);
+    const now = this.source.read(ids);
+    const previous = this.last;
+    this.last = now;
+    if (!previous || previous.length !== now.length) return undefined;
+    const periodS = this.config.host.periodMs / 1000;
+    const count = this.networks.length;
+    const offered = new Float64Array(Math.max(1, count));
+    const carried = new Float64Array(Math.max(1, count));
+    const report: PeriodReport = { period: ++this.periods, at: this.now(), durationMs: 0, resources: [] };
+    const routeCounts = this.source.routeCounts(ids);
+
+    for (const r of this.resources) {
+      let capacity: number;
+      if (r.kind === 'cpu') {
+        capacity = this.config.host.cpuCapacity * periodS;
+        for (let i = 0; i < count; i++) {
+          offered[i] = Math.max(0, now[i].cpuOffered - previous[i].cpuOffered);
+          carried[i] = Math.max(0, now[i].cpuCarried - previous[i].cpuCarried);
+        }
+      } else if (r.kind === 'link') {
+        const link = this.config.host.links.find((l) => `link:${l.name}` === r.name)!;
+        capacity = (link.capacityMbps * 1e6 / 8) * periodS;
+        for (let i = 0; i < count; i++) {
+          offered[i] = r.linkSlot < 0 ? 0 : Math.max(0, (now[i].linkOffered[r.linkSlot] ?? 0) - (previous[i].linkOffered[r.linkSlot] ?? 0));
+          carried[i] = r.linkSlot < 0 ? 0 : Math.max(0, (now[i].linkCarried[r.linkSlot] ?? 0) - (previous[i].linkCarried[r.linkSlot] ?? 0));
+        }
+      } else {
+        // Paper IV-A memory control: the FIB is a stock, not a flow.
+        capacity = this.config.host.fibCapacity;
+        for (let i = 0; i < count; i++) offered[i] = carried[i] = routeCounts[i] ?? 0;
+      }
+      if (count > 0) this.law.step({ count, alpha: r.alpha, weight: this.weight }, { capacity, offered, carried }, r.state);
+      let total = 0;
+      for (let i = 0; i < count; i++) total += carried[i];
+      report.resources.push({
+        resource: r.name, capacity, total,
+        networks: this.networks.map((n, i) => ({
+          netId: n.id, name: n.name, reserved: r.alpha[i] * capacity, offered: offered[i], carried: carried[i],
+          target: r.state.target[i], dropProbability: r.state.dropProbability[i],
+        })),
+      });
+      if (r.kind === 'fib') this.memoryControl(r, total);
+    }
+
+    this.sink.write(this.networks.map((n, i) => {
+      const links = new Array<number>(16).fill(0);
+      for (const r of this.resources) if (r.kind === 'link' && r.linkSlot >= 0) links[r.linkSlot] = r.state.dropProbability[i];
+      return { netId: n.id, drops: { cpu: this.resources[0].state.dropProbability[i], residual: this.config.host.residualDrop, links } };
+    }));
+    report.durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+    this.lastReport = report;
+    return report;
+  }
+
+  // Paper IV-A: when memory is critical, networks over their reservation lose a fraction of
+  // their routes (a default route to their router keeps traffic flowing); restored when it eases.
+  private memoryControl(r: ResourceSlot, total: number): void {
+    if (!this.memory) return;
+    const critical = this.config.host.fibCritical * this.config.host.fibCapacity;
+    this.networks.forEach((n, i) => {
+      const fraction = r.state.dropProbability[i];
+      if (total >= critical && fraction > 0) {
+        this.memory!.evict(n.id, fraction);
+        this.evicted.add(n.id);
+      } else if (total < critical && this.evicted.has(n.id)) {
+        this.memory!.restore(n.id);
+        this.evicted.delete(n.id);
+      }
+    });
+  }
+}

@@ -1,0 +1,253 @@
+// The host daemon: loads (or re-adopts) the pinned data plane, writes the network
+// definitions into it, attaches the programs, runs the controller every T, and
+// serves the admin socket and metrics. Stopping it leaves forwarding running;
+// `xnetmon down` is what detaches.
+import { renameSync, writeFileSync, rmSync, existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import {
+  loadConfigFile, applyNetworkChange, addNetwork, removeNetwork, diffConfigs, serializeConfig, parseLinkSpec,
+  type XnetmonConfig, type NetworkChange, type NetworkDefinitionInput, type ConfigDiff,
+} from '../config/index.js';
+import { DataPlane, UnknownNetworkError, parsePrefix, formatPrefix } from '../dataplane/index.js';
+import { ifindexOf, REASONS } from '../loader/index.js';
+import { XnetmonError, ValidationError } from '../errors/index.js';
+import { AdminServer, type AdminRequest } from './admin.js';
+import { applySettings, applyTopology, attachAll, removeNetworkEntries, type AppliedTopology } from './apply.js';
+import { Controller, type MemoryControl } from './controller.js';
+import { Metrics } from './metrics.js';
+import { dataPlaneSink, dataPlaneSource } from './sources.js';
+
+export interface DaemonOptions {
+  configPath: string;
+  logger?: Logger;
+  /** Account but never punish: the "no control" baseline of the experiments. */
+  noControl?: boolean;
+  /** Port 0 for tests: replaces the metrics port of the config. */
+  metricsListen?: string | null;
+}
+
+/** What a session-bearing component (the update manager) offers the daemon. */
+export interface RouteAuthority {
+  routeCount(netId: number): number;
+  memory: MemoryControl;
+  clients(): unknown[];
+  reconfigure(config: XnetmonConfig): void;
+  close(): Promise<void>;
+}
+
+export type RouteAuthorityFactory = (daemon: Daemon) => Promise<RouteAuthority>;
+
+export function createLogger(): Logger {
+  return process.stdout.isTTY
+    ? pino({ transport: { target: 'pino-pretty', options: { colorize: true } } })
+    : pino();
+}
+
+export class Daemon {
+  config: XnetmonConfig;
+  readonly dp: DataPlane;
+  readonly log: Logger;
+  readonly controller: Controller;
+  readonly metrics = new Metrics();
+  readonly startedAt = Date.now();
+  private topology: AppliedTopology;
+  private admin: AdminServer | undefined;
+  private authority: RouteAuthority | undefined;
+  private countersTimer: NodeJS.Timeout | undefined;
+  metricsAddress: { host: string; port: number } | undefined;
+
+  private constructor(private readonly options: DaemonOptions, config: XnetmonConfig, dp: DataPlane, log: Logger) {
+    this.config = config;
+    this.dp = dp;
+    this.log = log;
+    applySettings(dp, config, !options.noControl);
+    this.topology = applyTopology(dp, config);
+    const attached = attachAll(dp, this.topology);
+    for (const a of attached) {
+      if (a.mode === 'generic') log.warn({ ifname: a.ifname }, 'native XDP refused: attached in generic mode (slower)');
+    }
+    log.info({ adopted: dp.adopted, attachments: attached.length, replaced: attached.filter((a) => a.replaced).length }, dp.adopted ? 'data plane re-adopted from pins' : 'data plane loaded');
+    this.controller = new Controller({
+      config,
+      source: dataPlaneSource(dp, (id) => this.authority?.routeCount(id) ?? 0),
+      sink: options.noControl ? { write: () => undefined } : dataPlaneSink(dp),
+      memory: { evict: (id, f) => this.authority?.memory.evict(id, f), restore: (id) => this.authority?.memory.restore(id) },
+      linkSlots: new Map(this.topology.links.map((l) => [l.name, l.slot])),
+    });
+  }
+
+  static async start(options: DaemonOptions, authorityFactory?: RouteAuthorityFactory): Promise<Daemon> {
+    const log = options.logger ?? createLogger();
+    const config = await loadConfigFile(options.configPath, { interfaceExists: (name) => existsSync(`/sys/class/net/${name}`) });
+    const dp = DataPlane.open({ pinDir: config.host.pinDir, onLog: (level, message) => { if (level === 'warn') log.warn({ libbpf: message }, 'libbpf'); } });
+    const daemon = new Daemon(options, config, dp, log);
+    try {
+      if (authorityFactory) daemon.authority = await authorityFactory(daemon);
+      daemon.controller.start();
+      const step = daemon.controller.step.bind(daemon.controller);
+      daemon.controller.step = () => {
+        const report = step();
+        if (report) daemon.metrics.observePeriod(report);
+        return report;
+      };
+      daemon.admin = new AdminServer(config.host.adminSocket, (req) => daemon.handle(req));
+      await daemon.admin.listen();
+      const metricsListen = options.metricsListen !== undefined ? options.metricsListen : config.host.metricsListen;
+      if (metricsListen) daemon.metricsAddress = await daemon.metrics.listen(metricsListen);
+      daemon.countersTimer = setInterval(() => daemon.refreshMetrics(), 1000);
+      daemon.countersTimer.unref();
+      log.info({ admin: config.host.adminSocket, metrics: daemon.metricsAddress, periodMs: config.host.periodMs, law: config.host.controlLaw, control: !options.noControl }, 'xnetmon up');
+      return daemon;
+    } catch (err) {
+      await daemon.stop();
+      throw err;
+    }
+  }
+
+  setAuthority(authority: RouteAuthority): void {
+    this.authority = authority;
+  }
+
+  private refreshMetrics(): void {
+    const names = new Map(this.config.networks.map((n) => [n.id, n.name]));
+    this.metrics.observeCounters(this.dp.readCounters([0, ...names.keys()]), names);
+    for (const n of this.config.networks) this.metrics.observeRoutes(n.name, this.authority?.routeCount(n.id) ?? 0);
+    this.metrics.observeSessions(this.authority?.clients().length ?? 0);
+  }
+
+  /** Stops the daemon's work; the pinned data plane keeps forwarding. */
+  async stop(): Promise<void> {
+    this.controller.stop();
+    if (this.countersTimer) clearInterval(this.countersTimer);
+    await this.authority?.close();
+    await this.admin?.close();
+    await this.metrics.close();
+    this.dp.close();
+    this.log.info('xnetmon stopped; the data plane keeps forwarding (xnetmon down detaches it)');
+  }
+
+  // ---- live changes -------------------------------------------------------------
+
+  /** Validates the new config whole, then applies the difference; on error nothing changes. */
+  private commit(next: XnetmonConfig, persist: boolean): ConfigDiff {
+    const diff = diffConfigs(this.config, next);
+    if (diff.restartRequired) {
+      const names = diff.hostChanged.filter((c) => !c.live).map((c) => c.setting).join(', ');
+      throw new XnetmonError('ERR_RESTART_REQUIRED', `changing ${names} needs a daemon restart; nothing was applied`);
+    }
+    // Resolve every interface before touching the data plane, so a missing one changes nothing.
+    for (const net of next.networks) {
+      for (const a of net.attachments) if (a.vif) ifindexOf(a.vif);
+      for (const r of net.routers) ifindexOf(r.vif);
+    }
+    const previous = this.config;
+    applySettings(this.dp, next, !this.options.noControl);
+    this.topology = applyTopology(this.dp, next);
+    removeNetworkEntries(this.dp, previous, next);
+    attachAll(this.dp, this.topology);
+    this.config = next;
+    this.controller.reconfigure(next);
+    this.authority?.reconfigure(next);
+    if (persist) this.persist();
+    this.log.info({ diff }, 'configuration applied');
+    return diff;
+  }
+
+  private persist(): void {
+    const tmp = `${this.options.configPath}.tmp`;
+    writeFileSync(tmp, serializeConfig(this.config));
+    renameSync(tmp, this.options.configPath);
+  }
+
+  async reload(): Promise<ConfigDiff> {
+    const next = await loadConfigFile(this.options.configPath, { interfaceExists: (name) => existsSync(`/sys/class/net/${name}`) });
+    return this.commit(next, false);
+  }
+
+  private network(name: string) {
+    const net = this.config.networks.find((n) => n.name === name || String(n.id) === name);
+    if (!net) throw new ValidationError(`networks.${name}`, `unknown network ${JSON.stringify(name)} (known: ${this.config.networks.map((n) => n.name).join(', ') || 'none'})`);
+    return net;
+  }
+
+  // ---- admin API -------------------------------------------------------------------
+
+  async handle(req: AdminRequest): Promise<unknown> {
+    const args = req.args ?? {};
+    const str = (key: string): string => {
+      const v = args[key];
+      if (typeof v !== 'string' || !v) throw new ValidationError(key, 'missing');
+      return v;
+    };
+    switch (req.cmd) {
+      case 'status': return this.status();
+      case 'net.list': return this.config.networks.map((n) => ({ id: n.id, name: n.name, weight: n.weight, reserve: n.reserve }));
+      case 'net.show': return { ...this.network(str('name')), status: this.status().networks.find((n) => n.name === this.network(str('name')).name) };
+      case 'net.set': {
+        const name = this.network(str('name')).name;
+        const change = args.change as NetworkChange;
+        return { diff: this.commit(applyNetworkChange(this.config, name, change), true) };
+      }
+      case 'net.add': return { diff: this.commit(addNetwork(this.config, args.network as NetworkDefinitionInput), true) };
+      case 'net.del': return { diff: this.commit(removeNetwork(this.config, this.network(str('name')).name), true) };
+      case 'routes': {
+        const net = this.network(str('name'));
+        const filter = typeof args.prefix === 'string' ? formatPrefix(parsePrefix(args.prefix, 'prefix')) : undefined;
+        const routes = this.dp.listRoutes(net.id).filter((r) => !filter || r.prefix === filter);
+        return { network: net.name, routes: routes.map((r) => ({ prefix: r.prefix, target: r.target })) };
+      }
+      case 'clients': return this.authority?.clients() ?? [];
+      case 'reload': return { diff: await this.reload() };
+      case 'link-spec': return parseLinkSpec(str('spec'));
+      default: throw new XnetmonError('ERR_UNKNOWN_COMMAND', `unknown admin command ${JSON.stringify(req.cmd)}`);
+    }
+  }
+
+  status() {
+    const report = this.controller.lastReport;
+    const counters = new Map(this.dp.readCounters([0, ...this.config.networks.map((n) => n.id)]).map((c) => [c.netId, c]));
+    return {
+      uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
+      law: this.config.host.controlLaw,
+      periodMs: this.config.host.periodMs,
+      control: !this.options.noControl,
+      lastPeriod: report ? { period: report.period, durationMs: report.durationMs } : null,
+      networks: this.config.networks.map((n) => {
+        const c = counters.get(n.id);
+        const resources = (report?.resources ?? []).map((r) => {
+          const x = r.networks.find((y) => y.netId === n.id);
+          return { resource: r.resource, capacity: r.capacity, reserved: x?.reserved ?? 0, offered: x?.offered ?? 0, carried: x?.carried ?? 0, target: x?.target ?? 0, dropProbability: x?.dropProbability ?? 0 };
+        });
+        const drops = Object.fromEntries(REASONS.filter((r) => r.startsWith('drop_')).map((r) => [r, Number(c?.verdicts[r] ?? 0n)]));
+        return {
+          id: n.id, name: n.name, weight: n.weight, reserve: n.reserve,
+          routes: this.authority?.routeCount(n.id) ?? 0,
+          forwarded: Number(c?.verdicts.forward ?? 0n), toRouter: Number((c?.verdicts.to_vm_control ?? 0n) + (c?.verdicts.to_vm_route ?? 0n)),
+          resources, drops,
+        };
+      }),
+    };
+  }
+}
+
+/** `xnetmon down`: detaches every program of the config and removes the pins. */
+export async function tearDown(configPath: string): Promise<{ detached: string[]; pinDir: string }> {
+  const config = await loadConfigFile(configPath);
+  const dp = DataPlane.open({ pinDir: config.host.pinDir });
+  const detached: string[] = [];
+  try {
+    const names = new Set<string>([...config.host.links.map((l) => l.name), ...config.networks.flatMap((n) => [...n.routers.map((r) => r.vif), ...n.attachments.flatMap((a) => (a.vif ? [a.vif] : []))])]);
+    for (const name of names) {
+      dp.detach(name);
+      detached.push(name);
+    }
+  } finally {
+    dp.close();
+  }
+  // The pin directory may be a bpffs mount point: empty it rather than remove it.
+  for (const entry of existsSync(config.host.pinDir) ? readdirSync(config.host.pinDir) : []) rmSync(join(config.host.pinDir, entry), { recursive: true, force: true });
+  return { detached, pinDir: config.host.pinDir };
+}
+
+export { UnknownNetworkError };

@@ -1,0 +1,8 @@
+// Control: the controller (paper IV-A) and the host daemon that runs it.
+export { Controller, type CounterSource, type DropSink, type MemoryControl, type NetworkUsage, type DropDecision, type PeriodReport, type ResourceStatus, type ControllerOptions } from './controller.js';
+export { dataPlaneSource, dataPlaneSink, FakePlant } from './sources.js';
+export * as law from './law/index.js';
+export { Daemon, tearDown, createLogger, type DaemonOptions, type RouteAuthority, type RouteAuthorityFactory } from './daemon.js';
+export { AdminServer, AdminError, adminRequest, type AdminRequest, type AdminResponse } from './admin.js';
+export { Metrics } from './metrics.js';
+export { applyTopology, applySettings, attachAll, costsOf } from './apply.js';

@@ -1,0 +1,76 @@
+// Prometheus metrics over HTTP: usage, reservations and drop probabilities per
+// network and resource, verdicts by reason, routes, sessions, controller timing.
+import { createServer, type Server } from 'node:http';
+import { Gauge, Registry, Counter } from 'prom-client';
+import type { NetCounters } from '../dataplane/index.js';
+import type { PeriodReport } from './controller.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly usage = new Gauge({ name: 'xnetmon_usage', help: 'Resource carried by a network in the last period (cost units, bytes or routes)', labelNames: ['network', 'resource'], registers: [this.registry] });
+  private readonly offered = new Gauge({ name: 'xnetmon_offered', help: 'Resource offered by a network in the last period, before drops', labelNames: ['network', 'resource'], registers: [this.registry] });
+  private readonly reserved = new Gauge({ name: 'xnetmon_reserved', help: 'Fixed reservation alpha * R of a network per period', labelNames: ['network', 'resource'], registers: [this.registry] });
+  private readonly capacity = new Gauge({ name: 'xnetmon_capacity', help: 'R(t): what the resource carries per period', labelNames: ['resource'], registers: [this.registry] });
+  private readonly probability = new Gauge({ name: 'xnetmon_drop_probability', help: 'Drop probability set by the controller', labelNames: ['network', 'resource'], registers: [this.registry] });
+  private readonly verdicts = new Gauge({ name: 'xnetmon_packets', help: 'Packets by verdict reason since the maps were created', labelNames: ['network', 'reason'], registers: [this.registry] });
+  private readonly routes = new Gauge({ name: 'xnetmon_routes', help: 'Routes installed per network', labelNames: ['network'], registers: [this.registry] });
+  private readonly sessions = new Gauge({ name: 'xnetmon_sessions', help: 'Connected virtual routers', registers: [this.registry] });
+  private readonly period = new Gauge({ name: 'xnetmon_controller_period_seconds', help: 'Duration of the last controller period', registers: [this.registry] });
+  private readonly periods = new Counter({ name: 'xnetmon_controller_periods_total', help: 'Controller periods run', registers: [this.registry] });
+  private server: Server | undefined;
+
+  observePeriod(report: PeriodReport): void {
+    this.period.set(report.durationMs / 1000);
+    this.periods.inc();
+    for (const r of report.resources) {
+      this.capacity.set({ resource: r.resource }, r.capacity);
+      for (const n of r.networks) {
+        const labels = { network: n.name, resource: r.resource };
+        this.usage.set(labels, n.carried);
+        this.offered.set(labels, n.offered);
+        this.reserved.set(labels, n.reserved);
+        this.probability.set(labels, n.dropProbability);
+      }
+    }
+  }
+
+  observeCounters(counters: readonly NetCounters[], names: ReadonlyMap<number, string>): void {
+    for (const c of counters) {
+      const network = names.get(c.netId) ?? (c.netId === 0 ? 'none' : String(c.netId));
+      for (const [reason, value] of Object.entries(c.verdicts)) this.verdicts.set({ network, reason }, Number(value));
+    }
+  }
+
+  observeRoutes(network: string, count: number): void {
+    this.routes.set({ network }, count);
+  }
+
+  observeSessions(count: number): void {
+    this.sessions.set(count);
+  }
+
+  async listen(address: string): Promise<{ host: string; port: number }> {
+    const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(address);
+    const host = m?.[1] ?? '127.0.0.1';
+    const port = Number(m?.[2] ?? 9469);
+    this.server = createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end('see /metrics\n');
+        return;
+      }
+      this.registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': this.registry.contentType }).end(text);
+      }, (err: Error) => res.writeHead(500).end(`${err.message}\n`));
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, () => resolve());
+    });
+    const bound = this.server.address();
+    return { host, port: typeof bound === 'object' && bound ? bound.port : port };
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}

@@ -1,0 +1,66 @@
+// The controller's counter sources and drop sinks: the real ones over the data
+// plane's maps, and a fake plant for tests (the same interface, so one suite runs both).
+import type { DataPlane } from '../dataplane/index.js';
+import type { CounterSource, DropDecision, DropSink, NetworkUsage } from './controller.js';
+
+export function dataPlaneSource(dp: DataPlane, routeCount: (netId: number) => number): CounterSource {
+  return {
+    read: (ids) => dp.readCounters(ids).map((c): NetworkUsage => ({
+      netId: c.netId,
+      cpuOffered: Number(c.cpuOffered),
+      cpuCarried: Number(c.cpuCarried),
+      linkOffered: c.linkOffered.map(Number),
+      linkCarried: c.linkCarried.map(Number),
+    })),
+    routeCounts: (ids) => ids.map(routeCount),
+  };
+}
+
+export function dataPlaneSink(dp: DataPlane): DropSink {
+  return { write: (decisions) => { if (decisions.length) dp.setDropsBatch(decisions); } };
+}
+
+/**
+ * A fluid model of the host for tests: each period network i offers `offered(i)`
+ * cost units (and link bytes on slot 0); the data plane drops with the last written
+ * probabilities; the counters accumulate like the real ones.
+ */
+export class FakePlant implements CounterSource, DropSink {
+  private readonly totals = new Map<number, NetworkUsage>();
+  private readonly probabilities = new Map<number, DropDecision['drops']>();
+  routes = new Map<number, number>();
+
+  constructor(private readonly offered: (netId: number) => { cpu: number; link0?: number }) {}
+
+  /** Advances the plant by one period. */
+  tick(netIds: readonly number[]): void {
+    for (const id of netIds) {
+      const t = this.totals.get(id) ?? { netId: id, cpuOffered: 0, cpuCarried: 0, linkOffered: new Array(16).fill(0), linkCarried: new Array(16).fill(0) };
+      const o = this.offered(id);
+      const p = this.probabilities.get(id);
+      const cpuPass = 1 - (p?.cpu ?? 0);
+      const linkPass = 1 - (p?.links[0] ?? 0);
+      const linkOffered = [...t.linkOffered];
+      const linkCarried = [...t.linkCarried];
+      linkOffered[0] += (o.link0 ?? 0) * cpuPass;
+      linkCarried[0] += (o.link0 ?? 0) * cpuPass * linkPass;
+      this.totals.set(id, { netId: id, cpuOffered: t.cpuOffered + o.cpu, cpuCarried: t.cpuCarried + o.cpu * cpuPass, linkOffered, linkCarried });
+    }
+  }
+
+  read(ids: readonly number[]): NetworkUsage[] {
+    return ids.map((id) => this.totals.get(id) ?? { netId: id, cpuOffered: 0, cpuCarried: 0, linkOffered: new Array(16).fill(0), linkCarried: new Array(16).fill(0) });
+  }
+
+  routeCounts(ids: readonly number[]): number[] {
+    return ids.map((id) => this.routes.get(id) ?? 0);
+  }
+
+  write(decisions: readonly DropDecision[]): void {
+    for (const d of decisions) this.probabilities.set(d.netId, d.drops);
+  }
+
+  probability(netId: number): DropDecision['drops'] | undefined {
+    return this.probabilities.get(netId);
+  }
+}

@@ -1,0 +1,173 @@
+// The daemon through the real CLI and admin socket, in a lab: every read command
+// with --json, invalid arguments rejected with one clear line and nothing changed,
+// live `net set` effective within two periods, reload whole-or-nothing, the admin
+// socket closed to other users, Prometheus text, and a SIGKILL restart that never
+// stops forwarding.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { uniquePrefix, type LabTopology } from '../../src/lab/index.js';
+import { readPinnedCounters } from '../../src/dataplane/index.js';
+import { xnetmon, xnetmonResult, ping, startDaemon, stopProcess, spawnInNs, inNs, sleep, CLI } from '../support/lab.js';
+
+interface LabState { topology: LabTopology; pinDir: string; configPath: string; stateDir: string }
+
+const prefix = uniquePrefix('xd');
+let lab: LabState;
+let daemon: ChildProcess | undefined;
+let socket: string;
+
+before(async () => {
+  // A tiny CPU capacity (300 units/s) so that two ping floods are contention.
+  lab = JSON.parse(xnetmon(['lab', 'up', '--prefix', prefix, '--json', '--cpu-capacity', '300'])) as LabState;
+  socket = `${lab.stateDir}/admin.sock`;
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  xnetmon(['lab', 'load', '--prefix', prefix]); // routes, as the routers' clients would send them
+});
+
+after(async () => {
+  await stopProcess(daemon, 'SIGKILL');
+  xnetmon(['lab', 'down', '--prefix', prefix]);
+});
+
+const cli = (args: string[]) => xnetmon([...args, '--socket', socket]);
+const cliResult = (args: string[]) => xnetmonResult([...args, '--socket', socket]);
+const status = () => JSON.parse(cli(['status', '--json'])) as { lastPeriod: { period: number }; networks: { name: string; reserve: { cpu: number }; resources: { resource: string; dropProbability: number; carried: number }[] }[] };
+
+test('read commands answer with JSON', () => {
+  const s = status();
+  assert.deepEqual(s.networks.map((n) => n.name), ['blue', 'green', 'red']);
+  assert.ok(s.networks[0].resources.some((r) => r.resource === 'link:ext0'));
+  const list = JSON.parse(cli(['net', 'list', '--json'])) as { name: string }[];
+  assert.equal(list.length, 3);
+  const show = JSON.parse(cli(['net', 'show', 'green', '--json'])) as { id: number; reserve: { cpu: number } };
+  assert.equal(show.id, 2);
+  const routes = JSON.parse(cli(['routes', 'blue', '--json'])) as { routes: { prefix: string }[] };
+  assert.ok(routes.routes.some((r) => r.prefix === '10.1.1.2/32'));
+  const one = JSON.parse(cli(['routes', 'blue', '--prefix', '10.1.1.2/32', '--json'])) as { routes: unknown[] };
+  assert.equal(one.routes.length, 1);
+  assert.ok(Array.isArray(JSON.parse(cli(['clients', '--json']))));
+  assert.match(cli(['status']), /NETWORK\s+RESOURCE/);
+  assert.match(cli(['top', '--once']), /blue/);
+});
+
+test('invalid arguments: one clear line, non-zero exit, nothing changed', () => {
+  const before = cli(['net', 'list', '--json']);
+  const cases: [string[], RegExp][] = [
+    [['net', 'set', 'nosuch', '--cpu', '0.1'], /unknown network "nosuch"/],
+    [['net', 'set', 'blue', '--cpu', '1.5'], /--cpu.*between 0 and 1/],
+    [['net', 'set', 'blue', '--cpu', '0.8'], /cpu.*(sum|over)/i],
+    [['net', 'set', 'blue', '--weight', '0'], /--weight.*1 to 1000/],
+    [['net', 'set', 'blue', '--weight', '1001'], /--weight.*1 to 1000/],
+    [['net', 'set', 'blue', '--link', 'ext0'], /ext0/],
+    [['net', 'set', 'blue', '--link', 'ext9=0.1'], /ext9/],
+    [['net', 'set', 'blue'], /nothing to change/],
+    [['routes', 'blue', '--prefix', '10.1.1.300/32'], /10\.1\.1\.300/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = cliResult(args);
+    assert.notEqual(r.code, 0, `${args.join(' ')} fails`);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, `${args.join(' ')}: one line, got ${r.stderr}`);
+    assert.match(lines[0], pattern, args.join(' '));
+  }
+  assert.equal(cli(['net', 'list', '--json']), before, 'nothing changed');
+});
+
+test('a live net set changes the probabilities within two periods', async () => {
+  const [blue, green] = lab.topology.networks;
+  // blue and green flood (~400 cost units/s each, against R = 300/s): the share law gives
+  // blue 165 and green 105 units/s (alpha 0.5 / 0.3, the idle 30 split by weight).
+  const floods = [blue, green].map((n) => spawnInNs(n.externals[0].ns, ['ping', '-q', '-i', '0.002', '-c', '5000', n.externals[1].iface.address]));
+  const greenP = (s: ReturnType<typeof status>) => s.networks[1].resources.find((r) => r.resource === 'cpu')!.dropProbability;
+  try {
+    let before = status();
+    for (let i = 0; i < 20 && greenP(before) < 0.3; i++) {
+      await sleep(200);
+      before = status();
+    }
+    assert.ok(greenP(before) >= 0.3, `green is punished under contention (p = ${greenP(before)})`);
+    cli(['net', 'set', 'blue', '--cpu', '0.1']);
+    cli(['net', 'set', 'green', '--cpu', '0.7']);
+    const setAt = status().lastPeriod.period;
+    let after = status();
+    while (after.lastPeriod.period < setAt + 2) {
+      await sleep(50);
+      after = status();
+    }
+    assert.equal(after.networks[1].reserve.cpu, 0.7);
+    // Now green is guaranteed 210 of its ~400: its probability falls towards 0.45.
+    assert.ok(greenP(after) < greenP(before) - 0.15, `green's probability fell within two periods: ${greenP(before)} -> ${greenP(after)}`);
+  } finally {
+    for (const f of floods) f.kill('SIGKILL');
+    cli(['net', 'set', 'blue', '--cpu', '0.1']);
+    cli(['net', 'set', 'green', '--cpu', '0.3']);
+    cli(['net', 'set', 'blue', '--cpu', '0.5']);
+  }
+});
+
+test('reload: one bad field rejects the whole file; a good file applies', () => {
+  const original = readFileSync(lab.configPath, 'utf8');
+  try {
+    writeFileSync(lab.configPath, original.replace('weight: 500', 'weight: 1001').replace(/name: "?red"?\n    weight: \d+/, 'name: red\n    weight: 7'));
+    const bad = cliResult(['reload']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /weight/);
+    assert.deepEqual((JSON.parse(cli(['net', 'list', '--json'])) as { weight: number }[]).map((n) => n.weight), [500, 500, 500], 'nothing applied');
+    writeFileSync(lab.configPath, original.replace(/name: "?red"?\n    weight: \d+/, 'name: red\n    weight: 7'));
+    cli(['reload']);
+    assert.deepEqual((JSON.parse(cli(['net', 'list', '--json'])) as { weight: number }[]).map((n) => n.weight), [500, 500, 7]);
+  } finally {
+    writeFileSync(lab.configPath, original);
+    cli(['reload']);
+  }
+});
+
+test('the admin socket refuses non-root users', () => {
+  const r = (() => {
+    try {
+      execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'status', '--socket', socket], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      return { code: 0, stderr: '' };
+    } catch (err) {
+      return { code: (err as { status: number }).status, stderr: (err as { stderr: string }).stderr };
+    }
+  })();
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /permission denied|EACCES/i);
+});
+
+test('the metrics endpoint serves valid Prometheus text', () => {
+  const text = inNs(lab.topology.host.ns, [process.execPath, '-e', 'fetch("http://127.0.0.1:9469/metrics").then(r => r.text()).then(t => process.stdout.write(t))']);
+  const samples = text.split('\n').filter((l) => l && !l.startsWith('#'));
+  assert.ok(samples.length > 20);
+  for (const line of samples) assert.match(line, /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.e+-]+|NaN$/, line);
+  assert.match(text, /# TYPE xnetmon_drop_probability gauge/);
+  assert.match(text, /xnetmon_usage\{network="blue",resource="cpu"\}/);
+  assert.match(text, /xnetmon_controller_period_seconds/);
+});
+
+test('hitless restart: SIGKILL and start again, forwarding never stops', async () => {
+  const blue = lab.topology.networks[0];
+  const [ext0, ext1] = blue.externals;
+  ping(ext0.ns, ext1.iface.address, 2);
+  const routesBefore = cli(['routes', 'blue', '--json']);
+  const pinger = spawnInNs(ext0.ns, ['ping', '-n', '-q', '-i', '0.01', '-c', '300', '-W', '1', ext1.iface.address]);
+  let out = '';
+  pinger.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+  const done = new Promise<void>((resolve) => pinger.on('exit', () => resolve()));
+  await sleep(500);
+  const forwardedBefore = readPinnedCounters(lab.pinDir, [1])[0].verdicts.forward;
+  await stopProcess(daemon, 'SIGKILL');
+  await sleep(500);
+  const forwardedDuring = readPinnedCounters(lab.pinDir, [1])[0].verdicts.forward;
+  assert.ok(forwardedDuring > forwardedBefore, 'forwarding goes on with no daemon');
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  const period = status().lastPeriod?.period ?? 0;
+  await sleep(400);
+  assert.ok(status().lastPeriod.period > period, 'the controller resumed');
+  await done;
+  const received = Number(/(\d+) received/.exec(out)?.[1] ?? 0);
+  assert.ok(received >= 297, `${received}/300 answered across kill and restart`);
+  assert.equal(cli(['routes', 'blue', '--json']), routesBefore, 'maps intact');
+});

@@ -1,0 +1,88 @@
+// The controller on a fake plant: the same code path as the daemon, minus the kernel.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfig, type XnetmonConfig } from '../../src/config/index.js';
+import { Controller, FakePlant } from '../../src/control/index.js';
+
+const KEYS = ['7ygV5lAsMGOE+P82Ov4KrzgzCD8GSGogtceYYaWDfBE=', 'JPF+gZDy9Aef7IwssCXCjgaMIP0F+Kx0sEjXaskNLmA='];
+
+function config(law: 'share' | 'algorithm1', alphas: [number, number], weights: [number, number] = [500, 500]): XnetmonConfig {
+  return parseConfig(`
+host:
+  period_ms: 100
+  control_law: ${law}
+  beta: 0.9
+  cpu_capacity: 1000
+  fib_capacity: 1000
+  links: [{ name: ext0, capacity_mbps: 1 }]
+networks:
+  - { id: 1, name: common, weight: ${weights[0]}, reserve: { cpu: ${alphas[0]}, fib: 0.5, links: { ext0: ${alphas[0]} } }, routers: [{ vif: vif1, client_public_key: "${KEYS[0]}" }] }
+  - { id: 2, name: opponent, weight: ${weights[1]}, reserve: { cpu: ${alphas[1]}, fib: 0.3, links: { ext0: ${alphas[1]} } }, routers: [{ vif: vif2, client_public_key: "${KEYS[1]}" }] }
+`);
+}
+
+function run(cfg: XnetmonConfig, offered: Record<number, number>, periods: number) {
+  const plant = new FakePlant((id) => ({ cpu: offered[id] ?? 0, link0: (offered[id] ?? 0) * 125 }));
+  const controller = new Controller({ config: cfg, source: plant, sink: plant, linkSlots: new Map([['ext0', 0]]) });
+  const carried: number[][] = [];
+  controller.step(); // baseline
+  for (let p = 0; p < periods; p++) {
+    plant.tick([1, 2]);
+    const report = controller.step()!;
+    carried.push(report.resources[0].networks.map((n) => n.carried));
+  }
+  return { plant, carried, controller };
+}
+
+test('share law: the opponent flooding at 150% cannot push the common network under its reservation', () => {
+  // R = 100 units per period; common offers 60 (alpha 0.5 -> 50 guaranteed), opponent 150.
+  const { carried, plant } = run(config('share', [0.5, 0.3]), { 1: 60, 2: 150 }, 20);
+  const settled = carried.slice(5);
+  for (const [common, opponent] of settled) {
+    assert.ok(common >= 50 * 0.95, `common carried ${common}`);
+    assert.ok(common + opponent <= 100 * 1.05, `total ${common + opponent} within R`);
+  }
+  assert.ok((plant.probability(2)?.cpu ?? 0) > 0.5, 'the opponent is punished hard');
+});
+
+test('a network under its reservation is never punished, whatever the others do', () => {
+  const { carried, plant } = run(config('share', [0.5, 0.3]), { 1: 45, 2: 150 }, 20);
+  assert.equal(plant.probability(1)?.cpu, 0);
+  for (const [common] of carried) assert.equal(common, 45);
+});
+
+test('no contention: nobody is dropped', () => {
+  const { plant } = run(config('share', [0.5, 0.3]), { 1: 30, 2: 40 }, 10);
+  assert.equal(plant.probability(1)?.cpu, 0);
+  assert.equal(plant.probability(2)?.cpu, 0);
+  assert.deepEqual(plant.probability(2)?.links.filter((x) => x > 0), []);
+});
+
+test('unequal weights split the idle share in their ratio', () => {
+  const { carried } = run(config('share', [0.1, 0.1], [100, 900]), { 1: 100, 2: 100 }, 20);
+  const [common, opponent] = carried[carried.length - 1];
+  // beta R = 90: 10 each reserved, 70 idle split 1:9 -> 17 and 73.
+  assert.ok(Math.abs(common - 17) < 2, `W=100 network carried ${common}`);
+  assert.ok(Math.abs(opponent - 73) < 2, `W=900 network carried ${opponent}`);
+});
+
+test('Algorithm 1 also punishes only the network over its reservation', () => {
+  const { plant } = run(config('algorithm1', [0.5, 0.3]), { 1: 40, 2: 150 }, 5);
+  assert.equal(plant.probability(1)?.cpu, 0);
+  assert.ok((plant.probability(2)?.cpu ?? 0) > 0);
+});
+
+test('the link resource is controlled per output link', () => {
+  const { plant } = run(config('share', [0.5, 0.3]), { 1: 60, 2: 150 }, 10);
+  assert.ok((plant.probability(2)?.links[0] ?? 0) >= 0, 'link probability written at the link slot');
+});
+
+test('reconfigure keeps the probabilities of surviving networks', () => {
+  const { controller, plant } = run(config('share', [0.5, 0.3]), { 1: 60, 2: 150 }, 10);
+  const before = plant.probability(2)?.cpu ?? 0;
+  controller.reconfigure(config('share', [0.5, 0.4]));
+  controller.step();
+  plant.tick([1, 2]);
+  controller.step();
+  assert.ok(Math.abs((plant.probability(2)?.cpu ?? 0) - before) < 0.5);
+});
