@@ -1,0 +1,61 @@
+// Wire constants and default limits. docs/protocol.md lists the same values;
+// changing any wire constant is a protocol version change.
+
+/** Noise protocol name; exactly 32 bytes = HASHLEN, so h0 is the name itself (Noise §5.2). */
+export const PROTOCOL_NAME = 'Noise_IK_25519_ChaChaPoly_SHA256';
+/** Noise prologue: binds the transcript to this application and version. */
+export const PROLOGUE = 'XNetMon secure channel v1';
+/** mac1 key = HASH(MAC1_LABEL || receiver static public), as in WireGuard. */
+export const MAC1_LABEL = 'mac1----';
+
+export const KEY_BYTES = 32;
+export const TAG_BYTES = 16;
+export const MAC_BYTES = 16;
+export const TAI64N_BYTES = 12;
+
+/** Frame = length (u32 LE, counts the bytes after it) || type (u8) || body. */
+export const LENGTH_PREFIX_BYTES = 4;
+
+export const MessageType = {
+  initiation: 1,
+  response: 2,
+  data: 3,
+} as const;
+export type MessageTypeCode = (typeof MessageType)[keyof typeof MessageType];
+
+// Initiation body: sender_index(4) ephemeral(32) enc_static(48) enc_timestamp(28) mac1(16)
+export const INITIATION_BODY_BYTES = 4 + KEY_BYTES + (KEY_BYTES + TAG_BYTES) + (TAI64N_BYTES + TAG_BYTES) + MAC_BYTES;
+// Response body: sender_index(4) receiver_index(4) ephemeral(32) enc_timestamp(28) mac1(16)
+export const RESPONSE_BODY_BYTES = 4 + 4 + KEY_BYTES + (TAI64N_BYTES + TAG_BYTES) + MAC_BYTES;
+/** Data record header after the type byte: receiver_index(4) counter(8). */
+export const DATA_HEADER_BYTES = 4 + 8;
+/** Sender wall-clock milliseconds (u64 LE) at the start of every record plaintext. */
+export const RECORD_TIMESTAMP_BYTES = 8;
+/** Largest application payload in one record. */
+export const MAX_RECORD_PAYLOAD_BYTES = 1024 * 1024;
+/** Smallest and largest value of the length prefix of a data frame. */
+export const MIN_DATA_FRAME_LENGTH = 1 + DATA_HEADER_BYTES + RECORD_TIMESTAMP_BYTES + TAG_BYTES;
+export const MAX_FRAME_LENGTH = MIN_DATA_FRAME_LENGTH + MAX_RECORD_PAYLOAD_BYTES;
+
+/** RFC 6479 bitmap: 8192 bits; the usable window is one word less (8160), as in WireGuard. */
+export const REPLAY_BITMAP_BITS = 8192;
+
+// Timer and counter defaults, WireGuard's values (whitepaper §6.1).
+export const DEFAULT_REKEY_AFTER_MESSAGES = 2n ** 60n;
+export const DEFAULT_REJECT_AFTER_MESSAGES = 2n ** 64n - 2n ** 13n - 1n;
+export const DEFAULT_REKEY_AFTER_SECONDS = 120;
+export const DEFAULT_REJECT_AFTER_SECONDS = 180;
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
+/** Paper IV-C, eq. (1): e_max, the largest accepted deviation from the learned clock offset. */
+export const DEFAULT_E_MAX_MS = 2_000;
+
+export interface TokenBucketLimit {
+  /** Tokens added per second. */
+  perSecond: number;
+  /** Bucket size: how many handshakes may arrive back to back. */
+  burst: number;
+}
+export const DEFAULT_SOURCE_HANDSHAKE_LIMIT: TokenBucketLimit = { perSecond: 20, burst: 40 };
+export const DEFAULT_KEY_HANDSHAKE_LIMIT: TokenBucketLimit = { perSecond: 1, burst: 10 };
+/** Connections from one source address that have not yet completed a handshake. */
+export const DEFAULT_MAX_PENDING_PER_SOURCE = 16;
