@@ -3,6 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { benchFastpath } from './fastpath.js';
 import { benchRouteload } from './routeload.js';
+import { benchController } from './controller.js';
 import { machine } from './stats.js';
 
 export interface Benchmark {
@@ -35,6 +36,22 @@ export const BENCHMARKS: Record<string, Benchmark> = {
     report: (f) => {
       const r = f as ReturnType<typeof benchRouteload>;
       return `${r.routes} routes in ${r.seconds} s (${r.routes_per_second} routes/s) with batch updates; one syscall per route: ${r.single_update_seconds_for_100k} s for 100k, so batches are ${r.batch_speedup}x faster per route.`;
+    },
+  },
+  controller: {
+    description: 'one controller period: read all counters from the kernel, run the law per resource (CPU, 8 links, FIB), write all probabilities',
+    run: () => {
+      const rows = benchController();
+      const at1000 = rows.find((r) => r.networks === 1000 && r.law === 'share') ?? rows[0];
+      return { ...at1000, by_networks: rows };
+    },
+    report: (f) => {
+      const rows = (f as { by_networks: ReturnType<typeof benchController> }).by_networks;
+      return [
+        '| networks | links | law | median period (ms) | p99 (ms) |',
+        '| ---: | ---: | --- | ---: | ---: |',
+        ...rows.map((r) => `| ${r.networks} | ${r.links} | ${r.law} | ${r.period_ms} | ${r.period_ms_p99} |`),
+      ].join('\n');
     },
   },
 };

@@ -10,8 +10,8 @@ export interface NetworkUsage {
   cpuOffered: number;
   cpuCarried: number;
   /** Bytes by link slot. */
-  linkOffered: readonly number[];
-  linkCarried: readonly number[];
+  linkOffered: ArrayLike<number>;
+  linkCarried: ArrayLike<number>;
 }
 
 /** Where the controller reads from: the pinned maps, or a fake in tests. */

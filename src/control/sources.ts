@@ -5,13 +5,16 @@ import type { CounterSource, DropDecision, DropSink, NetworkUsage } from './cont
 
 export function dataPlaneSource(dp: DataPlane, routeCount: (netId: number) => number): CounterSource {
   return {
-    read: (ids) => dp.readCounters(ids).map((c): NetworkUsage => ({
-      netId: c.netId,
-      cpuOffered: Number(c.cpuOffered),
-      cpuCarried: Number(c.cpuCarried),
-      linkOffered: c.linkOffered.map(Number),
-      linkCarried: c.linkCarried.map(Number),
-    })),
+    read: (ids) => {
+      const u = dp.readUsage(ids);
+      return ids.map((netId, i): NetworkUsage => ({
+        netId,
+        cpuOffered: u.cpuOffered[i],
+        cpuCarried: u.cpuCarried[i],
+        linkOffered: u.linkOffered.subarray(i * 16, i * 16 + 16),
+        linkCarried: u.linkCarried.subarray(i * 16, i * 16 + 16),
+      }));
+    },
     routeCounts: (ids) => ids.map(routeCount),
   };
 }
@@ -40,8 +43,8 @@ export class FakePlant implements CounterSource, DropSink {
       const p = this.probabilities.get(id);
       const cpuPass = 1 - (p?.cpu ?? 0);
       const linkPass = 1 - (p?.links[0] ?? 0);
-      const linkOffered = [...t.linkOffered];
-      const linkCarried = [...t.linkCarried];
+      const linkOffered = Array.from(t.linkOffered);
+      const linkCarried = Array.from(t.linkCarried);
       linkOffered[0] += (o.link0 ?? 0) * cpuPass;
       linkCarried[0] += (o.link0 ?? 0) * cpuPass * linkPass;
       this.totals.set(id, { netId: id, cpuOffered: t.cpuOffered + o.cpu, cpuCarried: t.cpuCarried + o.cpu * cpuPass, linkOffered, linkCarried });

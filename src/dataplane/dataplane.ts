@@ -517,14 +517,19 @@ export class DataPlane {
 
   /** Many networks at once: one syscall (the controller's write each period). */
   setDropsBatch(entries: readonly { netId: number; drops: DropProbabilities }[]): void {
-    const keys = Buffer.alloc(entries.length * 4);
-    const values = Buffer.alloc(entries.length * dropLayout.size);
+    const keys = new Uint32Array(entries.length);
+    const words = dropLayout.size >> 2;
+    const values = new Uint32Array(entries.length * words);
+    const oLink = dropLayout.field('link').offset >> 2;
     entries.forEach((e, i) => {
       checkNetId(e.netId);
-      keys.writeUInt32LE(e.netId, i * 4);
-      dropLayout.encode({ cpu: probabilityToThreshold(e.drops.cpu), residual: probabilityToThreshold(e.drops.residual), link: e.drops.links.map(probabilityToThreshold) }, values, i * dropLayout.size);
+      keys[i] = e.netId;
+      values[i * words] = probabilityToThreshold(e.drops.cpu);
+      values[i * words + 1] = probabilityToThreshold(e.drops.residual);
+      const links = e.drops.links;
+      for (let l = 0; l < links.length && l < MAX_LINKS; l++) values[i * words + oLink + l] = probabilityToThreshold(links[l]);
     });
-    this.drops.updateBatch(keys, values, entries.length);
+    this.drops.updateBatch(Buffer.from(keys.buffer), Buffer.from(values.buffer), entries.length);
   }
 
   readDrops(netId: number): DropProbabilities {
@@ -538,6 +543,54 @@ export class DataPlane {
   readCounters(netIds?: readonly number[]): NetCounters[] {
     return readCountersFrom(this.stats, netIds ?? [0, ...this.networks.keys()]);
   }
+
+  readUsage(netIds: readonly number[]): UsageColumns {
+    return readUsageFrom(this.stats, netIds);
+  }
+}
+
+/** What the controller reads each period, as plain numbers (cumulative). */
+export interface UsageColumns {
+  cpuOffered: Float64Array;
+  cpuCarried: Float64Array;
+  /** [i * MAX_LINKS + slot] */
+  linkOffered: Float64Array;
+  linkCarried: Float64Array;
+}
+
+/**
+ * The controller's fast read: one batch syscall for ids 0..max, then summing the
+ * few fields it needs over CPUs through 32-bit views (no BigInt): ~1 ms for 1,000 networks.
+ */
+export function readUsageFrom(stats: BpfMap, ids: readonly number[]): UsageColumns {
+  const maxId = ids.reduce((m, id) => Math.max(m, id), 0);
+  const values = stats.lookupPrefix(maxId + 1);
+  const words = new Uint32Array(values.buffer, values.byteOffset, values.byteLength >> 2);
+  const stride = stats.valueBufferSize >> 2;
+  const cpuStride = (Math.ceil(stats.valueSize / 8) * 8) >> 2;
+  const cpus = stride / cpuStride;
+  const oCo = netStatsLayout.field('cpu_offered').offset >> 2;
+  const oCc = netStatsLayout.field('cpu_carried').offset >> 2;
+  const oLo = netStatsLayout.field('link_offered').offset >> 2;
+  const oLc = netStatsLayout.field('link_carried').offset >> 2;
+  const u64 = (at: number): number => words[at] + words[at + 1] * 4294967296;
+  const out: UsageColumns = {
+    cpuOffered: new Float64Array(ids.length), cpuCarried: new Float64Array(ids.length),
+    linkOffered: new Float64Array(ids.length * MAX_LINKS), linkCarried: new Float64Array(ids.length * MAX_LINKS),
+  };
+  ids.forEach((id, i) => {
+    if (id * stride >= words.length) return;
+    for (let c = 0; c < cpus; c++) {
+      const base = id * stride + c * cpuStride;
+      out.cpuOffered[i] += u64(base + oCo);
+      out.cpuCarried[i] += u64(base + oCc);
+      for (let l = 0; l < MAX_LINKS; l++) {
+        out.linkOffered[i * MAX_LINKS + l] += u64(base + oLo + l * 2);
+        out.linkCarried[i * MAX_LINKS + l] += u64(base + oLc + l * 2);
+      }
+    }
+  });
+  return out;
 }
 
 /** Counters of the given networks from an xnm_stats map, summed over CPUs. */

@@ -1,7 +1,7 @@
 // The data plane API: networks, interfaces, next hops, routes, filters, drop
 // probabilities and counters over the pinned maps (paper II and IV).
 export {
-  DataPlane, readCountersFrom, readPinnedCounters, UnknownNetworkError, DuplicateAttachmentError, defaultObjectPath, probabilityToThreshold, thresholdToProbability,
+  DataPlane, readCountersFrom, readUsageFrom, type UsageColumns, readPinnedCounters, UnknownNetworkError, DuplicateAttachmentError, defaultObjectPath, probabilityToThreshold, thresholdToProbability,
   type NetworkSpec, type AttachmentSpec, type NexthopSpec, type RouteTarget, type RouteSpec, type Route4Columns,
   type DropProbabilities, type NetCounters, type DataPlaneSettings, type DataPlaneOptions, type FilterRuleSpec,
 } from './dataplane.js';

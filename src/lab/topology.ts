@@ -23,7 +23,7 @@ export interface LabSpec {
   networks?: LabNetworkSpec[];
   /** Physical links of the host, by name. */
   links?: string[];
-  /** Shape each physical link's egress towards its switch (tbf), in Mbit/s: a real bottleneck downstream of XDP. */
+  /** Shape each physical link towards its external machines (tbf on the switch's wire), in Mbit/s: a real bottleneck downstream of XDP. */
   linkRateMbit?: number;
 }
 
@@ -124,8 +124,19 @@ export function labUp(spec: LabSpec = {}): LabTopology {
       const bridgeMac = labMac('host', 0, l);
       r.run(['ip', 'netns', 'add', swNs]);
       r.ns(swNs, ['ip', 'link', 'set', 'lo', 'up']);
-      r.ns(swNs, ['ip', 'link', 'add', 'br0', 'type', 'bridge']);
-      r.ns(swNs, ['ip', 'link', 'set', 'br0', 'up']);
+      // The switch: br0 holds the uplink from the host, br1 the external machines, and a
+      // veth pair ("the wire") joins them, so that one qdisc on the wire is a bottleneck
+      // shared by every network's traffic towards the link (XDP_REDIRECT skips the host's own qdiscs).
+      for (const br of ['br0', 'br1']) {
+        r.ns(swNs, ['ip', 'link', 'add', br, 'type', 'bridge']);
+        r.ns(swNs, ['ip', 'link', 'set', br, 'up']);
+      }
+      r.ns(swNs, ['ip', 'link', 'add', 'wire', 'type', 'veth', 'peer', 'name', 'wireb']);
+      r.ns(swNs, ['ip', 'link', 'set', 'wire', 'master', 'br0', 'up']);
+      r.ns(swNs, ['ip', 'link', 'set', 'wireb', 'master', 'br1', 'up']);
+      if (spec.linkRateMbit) {
+        r.ns(swNs, ['tc', 'qdisc', 'add', 'dev', 'wire', 'root', 'tbf', 'rate', `${spec.linkRateMbit}mbit`, 'burst', '32kb', 'latency', '20ms']);
+      }
       r.run(['ip', 'link', 'add', `${prefix}t`, 'netns', hostNs, 'type', 'veth', 'peer', 'name', `${prefix}u`, 'netns', swNs]);
       r.ns(hostNs, ['ip', 'link', 'set', `${prefix}t`, 'name', link, 'address', mac]);
       r.ns(swNs, ['ip', 'link', 'set', `${prefix}u`, 'name', 'uplink', 'master', 'br0']);
@@ -137,9 +148,6 @@ export function labUp(spec: LabSpec = {}): LabTopology {
       r.ns(hostNs, ['ip', 'link', 'set', link, 'master', bridge]);
       r.ns(hostNs, ['ip', 'link', 'set', link, 'up']);
       r.ns(hostNs, ['ip', 'link', 'set', bridge, 'up']);
-      if (spec.linkRateMbit) {
-        r.ns(hostNs, ['tc', 'qdisc', 'add', 'dev', link, 'root', 'tbf', 'rate', `${spec.linkRateMbit}mbit`, 'burst', '64kb', 'latency', '20ms']);
-      }
       topo.host.links.push({ name: link, mac, bridge, bridgeMac, switchNs: swNs });
     });
 
@@ -184,7 +192,7 @@ export function labUp(spec: LabSpec = {}): LabTopology {
           r.ns(hostNs, ['ip', 'addr', 'add', `10.${net.id}.0.254/24`, 'dev', topo.host.links[0].bridge]);
         }
         const port = `p${net.id}`;
-        r.ns(topo.host.links[l].switchNs, ['ip', 'link', 'set', `${prefix}u`, 'name', port, 'master', 'br0', 'up']);
+        r.ns(topo.host.links[l].switchNs, ['ip', 'link', 'set', `${prefix}u`, 'name', port, 'master', 'br1', 'up']);
         entry.externals.push({ ns: extNs, link, iface: { name: 'eth0', mac: extMac, address: extAddr }, gateway: address, subnet });
       });
       topo.networks.push(entry);

@@ -172,6 +172,21 @@ export class BpfMap {
     return { keys: Buffer.concat(keyChunks), values: Buffer.concat(valueChunks), count: total };
   }
 
+  /**
+   * Array maps: the values of keys 0..count-1 in one batch syscall (the controller's
+   * read: only the ids in use, not the whole map).
+   */
+  lookupPrefix(count: number): Buffer {
+    const n = Math.min(count, this.maxEntries);
+    const keys = Buffer.alloc(n * this.keySize);
+    const values = Buffer.alloc(n * this.valueBufferSize);
+    const outBatch = Buffer.alloc(Math.max(this.keySize, 8));
+    const inout = [n];
+    const ret = native.map_lookup_batch(this.fd, null, outBatch, keys, values, inout, null);
+    if (ret < 0 && errnoOf(ret) !== ENOENT) this.fail('bpf_map_lookup_batch', ret);
+    return values.subarray(0, (inout[0] ?? 0) * this.valueBufferSize);
+  }
+
   /** Every key, by get_next_key (works for LPM tries, which have no batch lookup). */
   *keys(): Generator<Buffer> {
     let prev: Buffer | null = null;
