@@ -1,6 +1,5 @@
 // `xnetmon up`: the daemon's process life: signals, reload, clean stop.
-import { Daemon, createLogger } from '../control/index.js';
-import { channelAuthority } from './channel.js';
+import { Daemon, createLogger, channelAuthority } from '../control/index.js';
 
 export async function startDaemon(configPath: string, options: { noControl?: boolean }): Promise<void> {
   const log = createLogger();

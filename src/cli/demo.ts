@@ -1,4 +1,170 @@
-// The make lab job: placeholder until the daemon lands (replaced below).
-export async function runDemo(_opts: { prefix?: string; report: string; quick?: boolean }): Promise<void> {
-  throw new Error('not yet');
+// `make lab`: the demo on a lab of namespaces. Builds the lab, starts the daemon and
+// the routers' clients, shows the fast path, an opponent flooding and being punished
+// while the others keep their reservations, live tuning, then a summary and a report.
+// Everything is torn down at the end, on error, and on Ctrl-C.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { adminRequest } from '../control/index.js';
+import { lineChart, type Series } from '../lab/report.js';
+import { createLab, destroyLab, type LabState } from './lab.js';
+import { startRouting } from './routing.js';
+
+interface StatusNetwork {
+  name: string;
+  forwarded: number;
+  toRouter: number;
+  routes: number;
+  resources: { resource: string; capacity: number; reserved: number; offered: number; carried: number; dropProbability: number }[];
+  drops: Record<string, number>;
+}
+interface Status { lastPeriod: { period: number } | null; networks: StatusNetwork[] }
+
+const say = (text: string): void => { process.stdout.write(`${text}\n`); };
+const heading = (text: string): void => say(`\n== ${text}`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function inNs(ns: string, args: readonly string[]): string {
+  return execFileSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function spawnNs(ns: string, args: readonly string[]): ChildProcess {
+  return spawn('ip', ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function ipv4In(ns: string): number {
+  const lines = inNs(ns, ['cat', '/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Ip:'));
+  return Number(lines[1].split(/\s+/)[lines[0].split(/\s+/).indexOf('InReceives')]);
+}
+
+async function waitForDaemon(child: ChildProcess, log: () => string): Promise<void> {
+  for (let i = 0; i < 150; i++) {
+    if (child.exitCode !== null) throw new Error(`daemon exited: ${log()}`);
+    if (log().includes('"msg":"xnetmon up"')) return;
+    await sleep(100);
+  }
+  throw new Error(`daemon did not start: ${log()}`);
+}
+
+export async function runDemo(opts: { prefix?: string; report: string; quick?: boolean }): Promise<void> {
+  const phaseS = opts.quick ? 4 : 8;
+  const children: ChildProcess[] = [];
+  let lab: LabState | undefined;
+  const cleanup = (): void => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    if (lab) destroyLab(lab.topology.prefix);
+    lab = undefined;
+  };
+  const onSignal = (): void => {
+    say('\ninterrupted: tearing the lab down');
+    cleanup();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const reportDir = resolve(opts.report);
+  mkdirSync(reportDir, { recursive: true });
+  try {
+    heading('1. A virtual-router host built from namespaces');
+    // CPU capacity in cost units per second: small enough that one virtual router's
+    // flood (60 units per packet it sends) is contention on this 2-core machine.
+    lab = createLab({ prefix: opts.prefix, config: { cpuCapacity: 2_000_000 } });
+    const { topology } = lab;
+    const [blue, green, red] = topology.networks;
+    say(`lab ${topology.prefix}: host namespace ${topology.host.ns}, links ${topology.host.links.map((l) => l.name).join(', ')}`);
+    for (const n of topology.networks) say(`  network ${n.id} ${n.name}: router ${n.router.ns} (${n.router.interfaces.map((i) => `${i.name} ${i.address} via ${i.vif}`).join(', ')}), external machines ${n.externals.map((e) => `${e.iface.address}@${e.link}`).join(', ')}`);
+    say('reservations (cpu / fib / each link): blue 0.5/0.4/0.5, green 0.3/0.3/0.3, red 0.2/0.2/0.2; red is the opponent');
+
+    heading('2. The daemon loads the data plane and attaches it');
+    let daemonLog = '';
+    const daemon = spawn('ip', ['netns', 'exec', topology.host.ns, process.execPath, process.argv[1], 'up', '-c', lab.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(daemon);
+    daemon.stdout?.on('data', (d: Buffer) => { daemonLog += d.toString(); });
+    daemon.stderr?.on('data', (d: Buffer) => { daemonLog += d.toString(); });
+    await waitForDaemon(daemon, () => daemonLog);
+    const socket = join(lab.stateDir, 'admin.sock');
+    const status = async (): Promise<Status> => (await adminRequest(socket, { cmd: 'status' })) as Status;
+    say(`daemon up: ${daemonLog.split('\n').filter((l) => l.includes('data plane')).map((l) => (JSON.parse(l) as { msg: string; attachments: number }).msg + `, ${(JSON.parse(l) as { attachments: number }).attachments} programs attached`).join('')}`);
+
+    heading('3. Routes arrive from the virtual routers');
+    const routing = await startRouting(lab, children, say);
+    const routes = (await status()).networks.map((n) => `${n.name} ${n.routes}`).join(', ');
+    say(`routes installed in the host: ${routes} (${routing})`);
+
+    heading('4. The fast path: external machine to external machine, not through the router');
+    const [b0, b1] = blue.externals;
+    const ipBefore = ipv4In(blue.router.ns);
+    const before = (await status()).networks[0].forwarded;
+    const pingOut = inNs(b0.ns, ['ping', '-n', '-q', '-c', '20', '-i', '0.05', b1.iface.address]);
+    say(pingOut.split('\n').filter((l) => /packets|rtt/.test(l)).map((l) => `  ${l}`).join('\n'));
+    const server = spawnNs(b1.ns, ['iperf3', '-s', '-1']);
+    children.push(server);
+    await sleep(300);
+    const tcp = JSON.parse(inNs(b0.ns, ['iperf3', '-c', b1.iface.address, '-t', '3', '-J'])) as { end: { sum_received: { bits_per_second: number } } };
+    const forwarded = (await status()).networks[0].forwarded - before;
+    say(`  TCP ${b0.iface.address} -> ${b1.iface.address}: ${(tcp.end.sum_received.bits_per_second / 1e9).toFixed(2)} Gbit/s`);
+    say(`  XDP forwarded ${forwarded} packets of blue; blue's router received ${ipv4In(blue.router.ns) - ipBefore} IPv4 packets meanwhile`);
+
+    heading(`5. red's router floods through the host (UDP from its VM); blue runs TCP, green pings`);
+    const samples: { t: number; status: Status }[] = [];
+    const redServer = spawnNs(red.externals[1].ns, ['iperf3', '-s', '-1', '-p', '5202']);
+    const blueServer = spawnNs(b1.ns, ['iperf3', '-s', '-1', '-p', '5203']);
+    children.push(redServer, blueServer);
+    await sleep(300);
+    const started = Date.now();
+    const sampler = setInterval(() => { void status().then((s) => samples.push({ t: (Date.now() - started) / 1000, status: s })); }, 250);
+    const flood = spawnNs(red.router.ns, ['iperf3', '-c', red.externals[1].iface.address, '-p', '5202', '-u', '-b', '0', '-l', '64', '-t', String(phaseS * 2)]);
+    const blueTcp = spawnNs(b0.ns, ['iperf3', '-c', b1.iface.address, '-p', '5203', '-t', String(phaseS * 2), '-J']);
+    const greenPing = spawnNs(green.externals[0].ns, ['ping', '-n', '-q', '-i', '0.01', '-w', String(phaseS * 2), green.externals[1].iface.address]);
+    children.push(flood, blueTcp, greenPing);
+    let blueJson = '';
+    blueTcp.stdout?.on('data', (d: Buffer) => { blueJson += d.toString(); });
+    await sleep(phaseS * 1000);
+    const during = await status();
+    const p = (s: Status, n: number, r = 'cpu') => s.networks[n].resources.find((x) => x.resource === r);
+    say(`  after ${phaseS} s: red's CPU drop probability ${p(during, 2)!.dropProbability.toFixed(3)}, blue's ${p(during, 0)!.dropProbability.toFixed(3)}, green's ${p(during, 1)!.dropProbability.toFixed(3)}`);
+
+    heading('6. Live tuning: the operator halves red\'s CPU reservation');
+    const tuneAt = (Date.now() - started) / 1000;
+    say(`  $ xnetmon net set red --cpu 0.1`);
+    await adminRequest(socket, { cmd: 'net.set', args: { name: 'red', change: { cpu: 0.1 } } });
+    await sleep(phaseS * 1000);
+    clearInterval(sampler);
+    const after = await status();
+    say(`  red's CPU drop probability ${p(during, 2)!.dropProbability.toFixed(3)} -> ${p(after, 2)!.dropProbability.toFixed(3)}`);
+    await new Promise<void>((r) => (blueTcp.exitCode !== null ? r() : blueTcp.once('exit', () => r())));
+    const blueBps = (() => { try { return (JSON.parse(blueJson) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second; } catch { return 0; } })();
+
+    heading('Summary');
+    const rows = after.networks.map((n, i) => {
+      const cpu = p(after, i)!;
+      const reservedShare = cpu.capacity ? cpu.reserved / cpu.capacity : 0;
+      const usedShare = cpu.capacity ? cpu.carried / cpu.capacity : 0;
+      return `${n.name.padEnd(6)} ${reservedShare.toFixed(2).padStart(9)} ${usedShare.toFixed(3).padStart(9)} ${cpu.dropProbability.toFixed(3).padStart(8)} ${String(n.forwarded).padStart(10)} ${String(Object.values(n.drops).reduce((a, b) => a + b, 0)).padStart(9)}`;
+    });
+    say(`network  reserved  cpu used  drop p  forwarded  dropped\n${rows.join('\n')}`);
+    say(`blue's TCP during the flood: ${(blueBps / 1e9).toFixed(2)} Gbit/s`);
+
+    const series = (resource: string, field: 'carried' | 'dropProbability', scale: (v: number, cap: number) => number): Series[] =>
+      topology.networks.map((n, i) => ({
+        name: n.name,
+        points: samples.map((s) => { const r = s.status.networks[i].resources.find((x) => x.resource === resource); return [s.t, r ? scale(r[field], r.capacity) : 0] as const; }),
+      }));
+    const usage = lineChart('CPU used per network (share of the host)', 'time (s)', 'share of R', series('cpu', 'carried', (v, c) => (c ? v / c : 0)), { marks: [{ x: tuneAt, label: 'net set red --cpu 0.1' }] });
+    const prob = lineChart('CPU drop probability per network', 'time (s)', 'drop probability', series('cpu', 'dropProbability', (v) => v), { yMax: 1, marks: [{ x: tuneAt, label: 'net set red --cpu 0.1' }] });
+    writeFileSync(join(reportDir, 'cpu-usage.svg'), usage);
+    writeFileSync(join(reportDir, 'drop-probability.svg'), prob);
+    writeFileSync(join(reportDir, 'samples.json'), JSON.stringify(samples));
+    writeFileSync(join(reportDir, 'index.html'), `<!doctype html><meta charset="utf-8"><title>XNetMon lab report</title>
+<h1>XNetMon lab report</h1><p>Lab ${topology.prefix}, ${new Date().toISOString()}. red floods from ${phaseS} s of UDP from its router; the operator lowers red's CPU reservation at ${tuneAt.toFixed(1)} s.</p>
+<pre>network  reserved  cpu used  drop p  forwarded  dropped\n${rows.join('\n')}\nblue's TCP during the flood: ${(blueBps / 1e9).toFixed(2)} Gbit/s</pre>
+${usage}\n${prob}\n`);
+    say(`report: ${join(reportDir, 'index.html')}`);
+  } finally {
+    heading('Tearing the lab down');
+    cleanup();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    say('done');
+  }
 }

@@ -7,6 +7,7 @@ import { registerLab } from './lab.js';
 import { registerBench } from './bench.js';
 import { registerOps } from './ops.js';
 import { registerKeys } from './keys.js';
+import { registerClient } from './client.js';
 
 export function buildProgram(): Command {
   const program = new Command('xnetmon')
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerOps(program);
   registerKeys(program);
+  registerClient(program);
   registerLab(program);
   registerBench(program);
   return program;

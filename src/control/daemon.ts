@@ -105,6 +105,11 @@ export class Daemon {
     }
   }
 
+  /** The physical links as applied: name, ifindex, counter slot. */
+  linkInfo(): readonly { name: string; ifindex: number; slot: number }[] {
+    return this.topology.links;
+  }
+
   setAuthority(authority: RouteAuthority): void {
     this.authority = authority;
   }

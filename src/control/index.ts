@@ -6,3 +6,4 @@ export { Daemon, tearDown, createLogger, type DaemonOptions, type RouteAuthority
 export { AdminServer, AdminError, adminRequest, type AdminRequest, type AdminResponse } from './admin.js';
 export { Metrics } from './metrics.js';
 export { applyTopology, applySettings, attachAll, costsOf } from './apply.js';
+export { channelAuthority, type ChannelAuthority } from './channel.js';

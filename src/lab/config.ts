@@ -79,7 +79,18 @@ ${networks}
   const path = join(options.stateDir, 'xnetmon.yaml');
   writeFileSync(path, text);
   writeFileSync(join(options.stateDir, 'host.key'), `${keys.host.privateKey}\n`, { mode: 0o600 });
-  for (const n of topo.networks) writeFileSync(join(options.stateDir, `router${n.id}.key`), `${keys.routers[n.id].privateKey}\n`, { mode: 0o600 });
+  for (const n of topo.networks) {
+    writeFileSync(join(options.stateDir, `router${n.id}.key`), `${keys.routers[n.id].privateKey}\n`, { mode: 0o600 });
+    // The client of router N, run in its namespace: it reaches the host on its link-0 subnet.
+    writeFileSync(join(options.stateDir, `client${n.id}.yaml`), [
+      `host: "${hostAddress(n.id)}:${LAB_CHANNEL_PORT}"`,
+      `host_public_key: "${keys.host.publicKey}"`,
+      `private_key_file: ${join(options.stateDir, `router${n.id}.key`)}`,
+      `name: ${n.name}-router`,
+      `interfaces: [${n.router.interfaces.map((i) => i.name).join(', ')}]`,
+      '',
+    ].join('\n'));
+  }
   return { path, config };
 }
 

@@ -1,0 +1,27 @@
+// How the demo's routers get their routes to the host: the client in each router,
+// over the secure channel (the lab writes each router's client.yaml).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { adminRequest } from '../control/index.js';
+import type { LabState } from './lab.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function startRouting(lab: LabState, children: ChildProcess[], say: (text: string) => void): Promise<string> {
+  for (const net of lab.topology.networks) {
+    // The router's neighbours (its external machines) must be resolved for host routes to them.
+    for (const ext of net.externals) spawn('ip', ['netns', 'exec', net.router.ns, 'ping', '-c', '1', '-W', '1', ext.iface.address], { stdio: 'ignore' });
+    const client = spawn('ip', ['netns', 'exec', net.router.ns, process.execPath, process.argv[1], 'client', '-c', `${lab.stateDir}/client${net.id}.yaml`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(client);
+  }
+  const socket = `${lab.stateDir}/admin.sock`;
+  for (let i = 0; i < 100; i++) {
+    const clients = (await adminRequest(socket, { cmd: 'clients' })) as { network: string; resyncing?: boolean; disconnectedSince?: number | null }[];
+    const ready = clients.filter((c) => !c.resyncing && !c.disconnectedSince).length;
+    if (ready >= lab.topology.networks.length) {
+      say(`  ${ready} virtual routers connected over the secure channel: ${clients.map((c) => c.network).join(', ')}`);
+      return 'sent by each router\'s client over the secure channel';
+    }
+    await sleep(100);
+  }
+  throw new Error('the routers\' clients did not connect within 10 s');
+}
