@@ -15,8 +15,9 @@ export async function startRouting(lab: LabState, children: ChildProcess[], say:
   }
   const socket = `${lab.stateDir}/admin.sock`;
   for (let i = 0; i < 100; i++) {
-    const clients = (await adminRequest(socket, { cmd: 'clients' })) as { network: string; resyncing?: boolean; disconnectedSince?: number | null }[];
-    const ready = clients.filter((c) => !c.resyncing && !c.disconnectedSince).length;
+    const clients = (await adminRequest(socket, { cmd: 'clients' })) as { network: string; connected?: boolean; resyncing?: boolean; lastUpdate?: string | null }[];
+    // In sync: connected, its full resync acknowledged (end-of-sync seen).
+    const ready = clients.filter((c) => c.connected && !c.resyncing && c.lastUpdate).length;
     if (ready >= lab.topology.networks.length) {
       say(`  ${ready} virtual routers connected over the secure channel: ${clients.map((c) => c.network).join(', ')}`);
       return 'sent by each router\'s client over the secure channel';

@@ -3,7 +3,7 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { DataPlane, type NetCounters } from '../../src/dataplane/index.js';
-import { runXdp, XdpAction, ifindexOf, type ReasonName, type PathName } from '../../src/loader/index.js';
+import { runXdp, runTc, TcAction, XdpAction, ifindexOf, type ReasonName, type PathName } from '../../src/loader/index.js';
 import { buildFrame, parseFrame, type FrameSpec } from '../../src/packet/index.js';
 import { Scratch } from '../support/host.js';
 import { fastpathFixture, MAC, type Fixture } from '../../src/lab/index.js';
@@ -227,4 +227,41 @@ describe('replicated packet filter (paper IV-B)', () => {
 
 test('interfaces resolve (fixture sanity)', () => {
   assert.equal(ifindexOf(fx.physName), fx.phys);
+});
+
+describe('TC egress: bytes the kernel sends out a physical link (bridged from vifs)', () => {
+  test('charged to the network of the source MAC, at the link\'s slot; others pass uncounted', () => {
+    const prog = dp.object.program('xnm_link_out');
+    const frame = buildFrame({ src: MAC.blueP, dst: MAC.ext1, ipv4: ipv4('10.1.0.2') });
+    const before = counters(1);
+    assert.equal(runTc(prog, { data: frame, ifindex: fx.phys }).retval, TcAction.OK);
+    const a = counters(1);
+    assert.equal(a.verdicts.tc_pass - before.verdicts.tc_pass, 1n);
+    assert.equal(a.linkCarried[0] - before.linkCarried[0], BigInt(frame.length), 'slot 0 is P\'s');
+    const host = counters(0);
+    runTc(prog, { data: buildFrame({ src: MAC.host, dst: MAC.ext1, ipv4: ipv4('10.1.0.2') }), ifindex: fx.phys });
+    assert.equal(counters(0).verdicts.tc_pass - host.verdicts.tc_pass, 1n, 'the host\'s own frames: network 0');
+  });
+
+  test('the link drop probability applies to stack-sent frames too', () => {
+    const links = new Array(16).fill(0);
+    links[0] = 1;
+    dp.setDrops(1, { cpu: 0, residual: 0, links });
+    try {
+      const before = counters(1);
+      const r = runTc(dp.object.program('xnm_link_out'), { data: buildFrame({ src: MAC.blueP, dst: MAC.ext1, ipv4: ipv4('10.1.0.2') }), ifindex: fx.phys });
+      assert.equal(r.retval, TcAction.SHOT);
+      assert.equal(counters(1).verdicts.drop_link - before.verdicts.drop_link, 1n);
+    } finally {
+      dp.setDrops(1, { cpu: 0, residual: 0, links: [] });
+    }
+  });
+});
+
+test('the controller\'s fast usage read agrees with the full counters', () => {
+  const usage = dp.readUsage([1, 2]);
+  const full = dp.readCounters([1, 2]);
+  assert.equal(usage.cpuOffered[0], Number(full[0].cpuOffered));
+  assert.equal(usage.cpuCarried[1], Number(full[1].cpuCarried));
+  assert.equal(usage.linkCarried[0 * 16 + 1], Number(full[0].linkCarried[1]));
 });
