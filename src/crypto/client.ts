@@ -13,7 +13,7 @@ import { consumeResponse, createInitiation, staticIdentityFromPrivate, type Init
 import { SessionKeypair } from './keypair.js';
 import { parsePrivateKey, parsePublicKey } from './keys.js';
 import { positiveCounter, positiveNumber, resolveCommonOptions, type CommonChannelOptions } from './options.js';
-import { x25519 } from './primitives.js';
+import { sha256, x25519 } from './primitives.js';
 import { decodeTai64nMs, monotonicTai64n } from './tai64n.js';
 
 export interface ConnectSecureOptions extends CommonChannelOptions {
@@ -176,13 +176,35 @@ export class SecureChannel extends SecureConnection {
   }
 }
 
+interface StaticKeys {
+  identity: StaticIdentity;
+  hostPublicKey: Buffer;
+  staticShared: Buffer;
+}
+
+// A client reconnects with the same keys again and again; importing the private
+// key and the static-static DH cost ~0.5 ms, so keep the last few (keyed by a hash, not the key).
+const staticKeysCache = new Map<string, StaticKeys>();
+const STATIC_KEYS_CACHE_SIZE = 16;
+
+function resolveStaticKeys(privateKey: string, hostPublicKeyBase64: string): StaticKeys {
+  const cacheKey = typeof privateKey === 'string' && typeof hostPublicKeyBase64 === 'string' ? sha256(Buffer.from(`${privateKey}\n${hostPublicKeyBase64}`)).toString('hex') : '';
+  const cached = staticKeysCache.get(cacheKey);
+  if (cached) return cached;
+  const identity = staticIdentityFromPrivate(parsePrivateKey(privateKey, 'privateKey'));
+  const hostPublicKey = parsePublicKey(hostPublicKeyBase64, 'hostPublicKey');
+  const keys: StaticKeys = { identity, hostPublicKey, staticShared: x25519(identity.privateKey, hostPublicKey) };
+  if (staticKeysCache.size >= STATIC_KEYS_CACHE_SIZE) staticKeysCache.delete(staticKeysCache.keys().next().value as string);
+  staticKeysCache.set(cacheKey, keys);
+  return keys;
+}
+
 /** Connect to the host, run the handshake, and resolve with an established channel. */
 export async function connectSecure(options: ConnectSecureOptions): Promise<SecureChannel> {
   const common = resolveCommonOptions(options);
   if (typeof options.host !== 'string' || options.host.length === 0) throw new ValidationError('host', 'must be a host name or address');
   if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) throw new ValidationError('port', 'must be 1..65535');
-  const identity = staticIdentityFromPrivate(parsePrivateKey(options.privateKey, 'privateKey'));
-  const hostPublicKey = parsePublicKey(options.hostPublicKey, 'hostPublicKey');
+  const { identity, hostPublicKey, staticShared } = resolveStaticKeys(options.privateKey, options.hostPublicKey);
   const rekeyAfterSeconds = positiveNumber(options.rekeyAfterSeconds, DEFAULT_REKEY_AFTER_SECONDS, 'rekeyAfterSeconds');
   if (rekeyAfterSeconds >= common.limits.rejectAfterSeconds) throw new ValidationError('rekeyAfterSeconds', 'must be below rejectAfterSeconds');
   const rekeyAfterMessages = positiveCounter(options.rekeyAfterMessages, DEFAULT_REKEY_AFTER_MESSAGES, 'rekeyAfterMessages');
@@ -190,7 +212,7 @@ export async function connectSecure(options: ConnectSecureOptions): Promise<Secu
   const config: ClientConfig = {
     identity,
     hostPublicKey,
-    staticShared: x25519(identity.privateKey, hostPublicKey),
+    staticShared,
     rekeyAfterMs: rekeyAfterSeconds * 1000,
     rekeyAfterMessages,
     handshakeTimeoutMs: common.handshakeTimeoutMs,

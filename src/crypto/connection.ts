@@ -55,7 +55,13 @@ export abstract class SecureConnection extends EventEmitter<SecureConnectionEven
   protected sendingKeypair: SessionKeypair | null = null;
   /** Keys records are accepted under (the sending keys and, during a rekey, the previous ones). */
   protected receivingKeypairs: SessionKeypair[] = [];
-  private readonly decoder = new FrameDecoder();
+  // A data frame before any keys is refused from its header, so an unauthenticated peer cannot make us buffer 1 MiB.
+  private readonly decoder = new FrameDecoder((type) => {
+    if (type === MessageType.data && this.receivingKeypairs.length === 0) throw new SecureChannelError('unexpected_message', 'data record before the handshake');
+  });
+  /** Messages that arrived while nobody listened (e.g. before the 'session' handler attached one); bounded by pausing the socket. */
+  private readonly held: Buffer[] = [];
+  private heldBytes = 0;
   private closeInfo: CloseInfo | null = null;
   private drainWaiter: Promise<void> | null = null;
   private readonly pausedBy = new Set<object>();
@@ -72,6 +78,10 @@ export abstract class SecureConnection extends EventEmitter<SecureConnectionEven
     socket.once('connect', () => {
       this.peerAddress = socket.remoteAddress;
       this.peerPort = socket.remotePort;
+    });
+    // 'newListener' is not in the typed event map; it is EventEmitter's own.
+    (this as unknown as EventEmitter).on('newListener', (event: string | symbol) => {
+      if (event === 'message' && this.held.length > 0) queueMicrotask(() => this.releaseHeld());
     });
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -116,7 +126,11 @@ export abstract class SecureConnection extends EventEmitter<SecureConnectionEven
     this.terminate('closed');
   }
 
-  /** Messages as an async iterator; ends on a local or peer close, throws ChannelClosedError on a rejection. */
+  /**
+   * Messages as an async iterator; ends on a local or peer close, throws
+   * ChannelClosedError on a rejection. Messages that arrived before any
+   * 'message' listener or iterator existed are held and delivered first.
+   */
   messages(): AsyncIterableIterator<Buffer> {
     return this.createMessageIterator();
   }
@@ -252,7 +266,26 @@ export abstract class SecureConnection extends EventEmitter<SecureConnectionEven
     if (this.receivingKeypairs.length === 0) throw new SecureChannelError('unexpected_message', 'data record before the handshake');
     const record = receiveRecord(frame, (index) => this.findReceivingKeypair(index), this.settings.now(), this.settings.limits);
     this.onRecordAuthenticated(record);
-    if (record.payload.length > 0 && !this.closeInfo) this.safeEmit('message', record.payload);
+    if (record.payload.length > 0 && !this.closeInfo) this.deliver(record.payload);
+  }
+
+  private deliver(payload: Buffer): void {
+    if (this.held.length === 0 && this.listenerCount('message') > 0) {
+      this.safeEmit('message', payload);
+      return;
+    }
+    this.held.push(payload);
+    this.heldBytes += payload.length;
+    if (this.heldBytes > ITERATOR_HIGH_WATER_BYTES) this.setPaused(this.held, true);
+  }
+
+  private releaseHeld(): void {
+    while (this.held.length > 0 && this.listenerCount('message') > 0) {
+      const payload = this.held.shift() as Buffer;
+      this.heldBytes -= payload.length;
+      this.safeEmit('message', payload);
+    }
+    if (this.heldBytes <= ITERATOR_HIGH_WATER_BYTES / 4 && this.pausedBy.has(this.held)) this.setPaused(this.held, false);
   }
 
   private onEnd(): void {
@@ -283,6 +316,7 @@ export abstract class SecureConnection extends EventEmitter<SecureConnectionEven
   private setPaused(owner: object, paused: boolean): void {
     if (paused) this.pausedBy.add(owner);
     else this.pausedBy.delete(owner);
+    if (this.closeInfo) return;
     if (this.pausedBy.size > 0) this.socket.pause();
     else this.socket.resume();
   }
@@ -327,6 +361,7 @@ export abstract class SecureConnection extends EventEmitter<SecureConnectionEven
     };
     this.on('message', onMessage);
     this.on('close', onClose);
+    this.releaseHeld(); // now, so a next() right after a close still sees them
 
     const iterator: AsyncIterableIterator<Buffer> = {
       next: (): Promise<IteratorResult<Buffer>> => {

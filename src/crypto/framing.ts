@@ -36,10 +36,16 @@ export function validateFrameHeader(length: number, type: number | undefined): v
 
 /** Splits a byte stream into whole frames (each returned with its length prefix). */
 export class FrameDecoder {
+  /** Called with each frame's type as soon as its header is in; throws to refuse the frame before buffering it. */
+  private readonly admitType: ((type: number) => void) | undefined;
   private chunks: Buffer[] = [];
   private buffered = 0;
   /** Total size of the frame being assembled (prefix included), once its header is validated. */
   private expected = 0;
+
+  constructor(admitType?: (type: number) => void) {
+    this.admitType = admitType;
+  }
 
   get bufferedBytes(): number {
     return this.buffered;
@@ -59,6 +65,7 @@ export class FrameDecoder {
         const length = header.readUInt32LE(0);
         validateFrameHeader(length, header.length > LENGTH_PREFIX_BYTES ? header[LENGTH_PREFIX_BYTES] : undefined);
         if (header.length < FRAME_HEADER_BYTES) break;
+        this.admitType?.(header[LENGTH_PREFIX_BYTES]);
         this.expected = LENGTH_PREFIX_BYTES + length;
       }
       if (this.buffered < this.expected) break;

@@ -4,8 +4,8 @@
 // whole message that the receiver checks before any Diffie-Hellman.
 // Paper IV-C, Fig. 3(a): session keys are exchanged with public-key cryptography and timestamps.
 
-import { ValidationError, XnetmonError } from '../errors/index.js';
 import type { KeyObject } from 'node:crypto';
+import { ValidationError, XnetmonError } from '../errors/index.js';
 import {
   INITIATION_BODY_BYTES,
   KEY_BYTES,

@@ -143,6 +143,11 @@ export class SecureSession extends SecureConnection {
     this.terminate(reason);
   }
 
+  /** @internal the graceful close took too long. */
+  destroySocket(): void {
+    this.socket.destroy();
+  }
+
   /** @internal refused before any handshake (too many pending from one source). */
   shutdownRejected(error: SecureChannelError): void {
     this.terminate(error.reason, error);
@@ -250,6 +255,7 @@ function parsePeers(peers: readonly SecurePeer[], identity: StaticIdentity): Map
 }
 
 const KEY_EXPIRY_SWEEP_MS = 1_000;
+const SERVER_CLOSE_GRACE_MS = 2_000;
 
 export class SecureServer extends EventEmitter<SecureServerEvents> {
   private readonly listenHost: string;
@@ -340,14 +346,20 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
   close(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+    const sessions = [...this.connections];
     const closed = new Promise<void>((resolve) => {
       if (!this.netServer.listening) {
         resolve();
         return;
       }
-      this.netServer.close(() => resolve());
+      // Sessions end gracefully (buffered records flushed); a peer that does not close its side is cut off.
+      const forceTimer = setTimeout(() => sessions.forEach((session) => session.destroySocket()), SERVER_CLOSE_GRACE_MS);
+      this.netServer.close(() => {
+        clearTimeout(forceTimer);
+        resolve();
+      });
     });
-    for (const session of [...this.connections]) session.shutdown('server_closed');
+    for (const session of sessions) session.shutdown('server_closed');
     return closed;
   }
 

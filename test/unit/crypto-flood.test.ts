@@ -41,7 +41,7 @@ describe('handshake flood', { timeout: 20_000 }, () => {
     server.on('rejection', (event) => rejections.set(event.reason, (rejections.get(event.reason) ?? 0) + 1));
   });
 
-  after(() => server.close());
+  after(() => server?.close());
 
   async function victimExchange(): Promise<number> {
     const started = performance.now();

@@ -194,8 +194,8 @@ describe('SecureServer over loopback', { timeout: 20_000 }, () => {
   });
 
   after(async () => {
-    good.close();
-    await server.close();
+    good?.close();
+    await server?.close();
   });
 
   it('a client pinning the wrong host key is refused (mac1)', async () => {
@@ -365,11 +365,14 @@ describe('SecureServer over loopback', { timeout: 20_000 }, () => {
   });
 
   it('a newer session of the same client supersedes the older one', async () => {
+    const firstReady = nextSession(server, 'net-other');
     const first = await connectSecure({ host: '127.0.0.1', port, privateKey: otherKeys.privateKey, hostPublicKey: hostKeys.publicKey });
+    const firstSession = await firstReady;
     const firstClosed = new Promise((resolve) => first.once('close', resolve));
     const second = await connectSecure({ host: '127.0.0.1', port, privateKey: otherKeys.privateKey, hostPublicKey: hostKeys.publicKey });
     await firstClosed;
     assert.equal(first.closeReason, 'peer_closed');
+    assert.equal(firstSession.closeReason, 'superseded');
     const reply = nextMessage(second);
     await second.send(Buffer.from('hi'));
     assert.equal((await reply).toString(), 'echo hi');
@@ -420,6 +423,28 @@ describe('SecureServer over loopback', { timeout: 20_000 }, () => {
     await assertGoodStillServed();
   });
 
+  it('holds messages that arrive before anyone listens, and the iterator throws on a rejection', async () => {
+    // Its own server: the shared one attaches an echo listener to every session.
+    const quiet = await createSecureServer({ privateKey: hostKeys.privateKey, peers });
+    try {
+      const sessionReady = nextSession(quiet, 'net-other');
+      const raw = await rawHandshake(quiet.address().port, identityOf(otherKeys), hostPublic);
+      raw.connection.write(raw.record(Buffer.from('early 1')));
+      raw.connection.write(raw.record(Buffer.from('early 2')));
+      const session = await sessionReady;
+      await new Promise((resolve) => setTimeout(resolve, 50)); // both records are in, nobody listened yet
+      const iterator = session.messages();
+      assert.equal(((await iterator.next()).value as Buffer).toString(), 'early 1');
+      assert.equal(((await iterator.next()).value as Buffer).toString(), 'early 2');
+      const pending = iterator.next();
+      raw.connection.write(raw.record(Buffer.from('dup'), { counter: 1n }));
+      await assert.rejects(pending, (error: unknown) => error instanceof ChannelClosedError && error.reason === 'replay');
+    } finally {
+      await quiet.close();
+    }
+    await assertGoodStillServed();
+  });
+
   it('the client reports a host that goes away with a close reason', async () => {
     const sessionReady = nextSession(server, 'net-other');
     const channel = await connectSecure({ host: '127.0.0.1', port, privateKey: otherKeys.privateKey, hostPublicKey: hostKeys.publicKey });
@@ -445,7 +470,7 @@ describe('timers with an injected clock', { timeout: 20_000 }, () => {
     server.on('session', (session) => session.on('message', (payload) => void session.send(payload)));
   });
 
-  after(() => server.close());
+  after(() => server?.close());
 
   it('the client rekeys once its keys are REKEY_AFTER_SECONDS old', async () => {
     // The clock jumps only once the host has the keepalive: a record in flight during a jump would be skewed.

@@ -27,7 +27,7 @@ describe('throughput over loopback', { timeout: 30_000 }, () => {
     port = server.address().port;
   });
 
-  after(() => server.close());
+  after(() => server?.close());
 
   it('delivers 50 MB in 256 KiB records intact and in order', async () => {
     nextSession = waitSession();

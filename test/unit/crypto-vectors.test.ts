@@ -1,4 +1,4 @@
-// The test vectors of docs/protocol.md §8, byte for byte. Keep the two identical:
+// The test vectors of docs/protocol.md §9, byte for byte. Keep the two identical:
 // an independent implementation is checked against the document, and this
 // implementation against the same hex here.
 
@@ -79,7 +79,7 @@ function runHandshake() {
   return { client, host, initiation, consumed, response, completed };
 }
 
-describe('crypto test vectors (docs/protocol.md §8)', () => {
+describe('crypto test vectors (docs/protocol.md §9)', () => {
   it('derives the static public keys, base64 encodings and mac1 keys', () => {
     const { client, host } = runHandshake();
     assert.equal(client.publicKey.toString('hex'), V.clientStaticPublic);
