@@ -99,6 +99,22 @@ struct {
 	__type(value, struct xnm_filter_rule);
 } xnm_filters SEC(".maps");
 
+/* Per-CPU cache of IPv4 LPM results, checked against xnm_route_gen. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, XNM_ROUTE_CACHE_SIZE);
+	__type(key, struct xnm_rcache_key);
+	__type(value, struct xnm_rcache_val);
+} xnm_rcache SEC(".maps");
+
+/* Route generation (index 0): bumped by user space after every route change. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} xnm_route_gen SEC(".maps");
+
 /* Host-wide settings (index 0): feature flags and the cost table. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -115,6 +131,8 @@ struct xnm_enums {
 	enum xnm_iface_kind kind;
 	enum xnm_route_flags route_flags;
 	enum xnm_settings_flags settings_flags;
+	struct xnm_rcache_key rcache_key;
+	struct xnm_rcache_val rcache_val;
 };
 
 struct {
@@ -388,17 +406,42 @@ static __always_inline int filter(struct verdict_ctx *v, struct pkt *p)
 
 /* ---- lookup -------------------------------------------------------------------- */
 
-static __always_inline struct xnm_route_val *lookup_route(__u32 net_id, struct pkt *p)
+/* IPv4: the per-CPU cache first; a miss (or a stale entry) asks the trie and refills. */
+static __always_inline struct xnm_route_val *lookup_route4(struct verdict_ctx *v, __be32 daddr)
 {
-	if (p->ip4) {
-		struct xnm_route4_key key = {
-			.prefixlen = 64,
-			.net_id = net_id,
-			.addr = p->ip4->daddr,
-		};
+	struct xnm_route4_key key = { .prefixlen = 64, .net_id = v->net_id, .addr = daddr };
+	__u32 zero = 0;
+	__u64 *gen;
 
+	if (!v->settings || !(v->settings->flags & XNM_SET_ROUTE_CACHE))
 		return bpf_map_lookup_elem(&xnm_routes4, &key);
+	gen = bpf_map_lookup_elem(&xnm_route_gen, &zero);
+	if (!gen)
+		return bpf_map_lookup_elem(&xnm_routes4, &key);
+
+	/* Read the generation before the trie: a change made after this read is caught next time. */
+	__u64 current = *gen;
+	struct xnm_rcache_key ck = { .net_id = v->net_id, .addr = daddr };
+	struct xnm_rcache_val *hit = bpf_map_lookup_elem(&xnm_rcache, &ck);
+
+	if (hit && hit->gen == current)
+		return &hit->route;
+	struct xnm_route_val *route = bpf_map_lookup_elem(&xnm_routes4, &key);
+
+	if (route) {
+		struct xnm_rcache_val fill = { .route = *route, .gen = current };
+
+		bpf_map_update_elem(&xnm_rcache, &ck, &fill, BPF_ANY);
 	}
+	return route;
+}
+
+static __always_inline struct xnm_route_val *lookup_route(struct verdict_ctx *v, struct pkt *p)
+{
+	__u32 net_id = v->net_id;
+
+	if (p->ip4)
+		return lookup_route4(v, p->ip4->daddr);
 	if (!p->ip6)
 		return NULL;
 	struct xnm_route6_key key6 = { .prefixlen = 160, .net_id = net_id };
@@ -495,7 +538,7 @@ static __always_inline int phys_in(struct xdp_md *ctx)
 		return finish(&v, drop, XDP_DROP);
 
 	/* lookup in this network's table only */
-	struct xnm_route_val *route = lookup_route(v.net_id, &p);
+	struct xnm_route_val *route = lookup_route(&v, &p);
 
 	/* account: the lookup tells the path the packet takes */
 	account_cpu(&v, route && (route->flags & (XNM_ROUTE_LOCAL | XNM_ROUTE_VIA_VM)) ? XNM_PATH_EXT_VM : XNM_PATH_EXT_EXT, p.len);

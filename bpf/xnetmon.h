@@ -173,9 +173,26 @@ struct xnm_filter_rule {
 };
 
 enum xnm_settings_flags {
-	XNM_SET_ACCOUNTING = 1 << 0, /* count CPU cost and link bytes */
-	XNM_SET_PUNISH = 1 << 1,     /* apply drop probabilities */
-	XNM_SET_FILTER = 1 << 2,     /* run the replicated packet filter */
+	XNM_SET_ACCOUNTING = 1 << 0,  /* count CPU cost and link bytes */
+	XNM_SET_PUNISH = 1 << 1,      /* apply drop probabilities */
+	XNM_SET_FILTER = 1 << 2,      /* run the replicated packet filter */
+	XNM_SET_ROUTE_CACHE = 1 << 3, /* cache IPv4 LPM results per destination */
+};
+
+#ifndef XNM_ROUTE_CACHE_SIZE
+#define XNM_ROUTE_CACHE_SIZE 65536 /* destinations per CPU; an LPM lookup in a large trie costs far more than a hash hit */
+#endif
+
+/* Route cache: (network, IPv4 destination) -> the LPM result, valid while its
+ * generation equals xnm_route_gen (user space bumps it after every route change). */
+struct xnm_rcache_key {
+	__u32 net_id;
+	__be32 addr;
+};
+
+struct xnm_rcache_val {
+	struct xnm_route_val route;
+	__u64 gen;
 };
 
 /* Host-wide settings, index 0 of xnm_settings, changed live by the daemon. */

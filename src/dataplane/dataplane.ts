@@ -102,6 +102,8 @@ export interface DataPlaneSettings {
   accounting: boolean;
   punish: boolean;
   filter: boolean;
+  /** Cache IPv4 LPM results per destination (default on). */
+  routeCache?: boolean;
   pathCost: Record<PathName, number>;
   costPerKib: number;
 }
@@ -159,6 +161,7 @@ export class DataPlane {
   private readonly stats: BpfMap;
   private readonly filters: BpfMap;
   private readonly settingsMap: BpfMap;
+  private readonly routeGen: BpfMap;
   private readonly networks = new Map<number, NetworkSpec>();
   /** Next hops by identity, so that routes share them. */
   private readonly nexthopIds = new Map<string, number>();
@@ -178,6 +181,7 @@ export class DataPlane {
     this.stats = object.map('xnm_stats');
     this.filters = object.map('xnm_filters');
     this.settingsMap = object.map('xnm_settings');
+    this.routeGen = object.map('xnm_route_gen');
     this.adoptNexthops();
   }
 
@@ -220,7 +224,8 @@ export class DataPlane {
   // ---- settings -----------------------------------------------------------------
 
   configure(settings: DataPlaneSettings): void {
-    const flags = (settings.accounting ? SettingsFlags.ACCOUNTING : 0) | (settings.punish ? SettingsFlags.PUNISH : 0) | (settings.filter ? SettingsFlags.FILTER : 0);
+    const flags = (settings.accounting ? SettingsFlags.ACCOUNTING : 0) | (settings.punish ? SettingsFlags.PUNISH : 0) |
+      (settings.filter ? SettingsFlags.FILTER : 0) | (settings.routeCache ?? true ? SettingsFlags.ROUTE_CACHE : 0);
     const value = settingsLayout.encode({ flags, cost_per_kib: settings.costPerKib, path_cost: PATHS.map((p) => settings.pathCost[p]) });
     this.settingsMap.update(u32Key(0), value);
   }
@@ -233,6 +238,7 @@ export class DataPlane {
       accounting: (flags & SettingsFlags.ACCOUNTING) !== 0,
       punish: (flags & SettingsFlags.PUNISH) !== 0,
       filter: (flags & SettingsFlags.FILTER) !== 0,
+      routeCache: (flags & SettingsFlags.ROUTE_CACHE) !== 0,
       pathCost: Object.fromEntries(PATHS.map((p, i) => [p, costs[i]])) as Record<PathName, number>,
       costPerKib: v.cost_per_kib as number,
     };
@@ -416,7 +422,24 @@ export class DataPlane {
    * Batch write that leaves the map as it was when the kernel refuses part of it:
    * previous values are read first and put back (small batches: incremental updates).
    */
+  /** Invalidates the data plane's route cache: call after every change of a route. */
+  private bumpRouteGeneration(): void {
+    const key = u32Key(0);
+    const current = this.routeGen.lookup(key)?.readBigUInt64LE(0) ?? 0n;
+    const next = Buffer.alloc(8);
+    next.writeBigUInt64LE(current + 1n);
+    this.routeGen.update(key, next);
+  }
+
   private writeAtomically(map: BpfMap, keys: Buffer, values: Buffer, count: number): void {
+    try {
+      this.writeBatch(map, keys, values, count);
+    } finally {
+      this.bumpRouteGeneration();
+    }
+  }
+
+  private writeBatch(map: BpfMap, keys: Buffer, values: Buffer, count: number): void {
     const previous: (Buffer | undefined)[] = [];
     const ks = map.keySize;
     if (count <= 4096) for (let i = 0; i < count; i++) previous.push(map.lookup(keys.subarray(i * ks, (i + 1) * ks)));
@@ -462,7 +485,11 @@ export class DataPlane {
     this.network(netId);
     const parsed = prefixes.map((p, i) => (typeof p === 'string' ? parsePrefix(p, `prefixes[${i}]`) : p));
     let removed = 0;
-    for (const p of parsed) if ((p.family === 4 ? this.routes4 : this.routes6).delete(this.routeKey(netId, p))) removed++;
+    try {
+      for (const p of parsed) if ((p.family === 4 ? this.routes4 : this.routes6).delete(this.routeKey(netId, p))) removed++;
+    } finally {
+      this.bumpRouteGeneration();
+    }
     return removed;
   }
 
@@ -492,6 +519,7 @@ export class DataPlane {
       const doomed = [...map.keys()].filter((k) => netId === undefined || k.readUInt32LE(4) === netId);
       for (const k of doomed) if (map.delete(k)) removed++;
     }
+    this.bumpRouteGeneration();
     return removed;
   }
 

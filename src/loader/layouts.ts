@@ -24,7 +24,7 @@ export type ReasonName = (typeof REASONS)[number];
 
 export const RouteFlags = { VIA_VM: 1, LOCAL: 2, BLACKHOLE: 4 } as const;
 export const NEXTHOP_VALID = 1;
-export const SettingsFlags = { ACCOUNTING: 1, PUNISH: 2, FILTER: 4 } as const;
+export const SettingsFlags = { ACCOUNTING: 1, PUNISH: 2, FILTER: 4, ROUTE_CACHE: 8 } as const;
 
 export const ifaceLayout = new StructLayout('xnm_iface', [
   { name: 'kind', type: 'u32' },
@@ -111,10 +111,21 @@ export const settingsLayout = new StructLayout('xnm_settings', [
   { name: 'pad', type: 'u32' },
 ]);
 
+export const rcacheKeyLayout = new StructLayout('xnm_rcache_key', [
+  { name: 'net_id', type: 'u32' },
+  { name: 'addr', type: 'be32' },
+]);
+
+export const rcacheValLayout = new StructLayout('xnm_rcache_val', [
+  { name: 'nexthop_id', type: 'u32' }, // struct xnm_route_val route
+  { name: 'flags', type: 'u32' },
+  { name: 'gen', type: 'u64' },
+]);
+
 /** Every mirrored struct, for the BTF conformance test. */
 export const LAYOUTS: readonly StructLayout[] = [
   ifaceLayout, classifyKeyLayout, classifyValLayout, route4KeyLayout, route6KeyLayout,
-  routeValLayout, nexthopLayout, dropLayout, netStatsLayout, filterRuleLayout, settingsLayout,
+  routeValLayout, nexthopLayout, dropLayout, netStatsLayout, filterRuleLayout, settingsLayout, rcacheKeyLayout,
 ];
 
 /** Every mirrored enum (C name -> TypeScript names in value order, or name -> value). */
@@ -123,5 +134,5 @@ export const ENUMS: Readonly<Record<string, Readonly<Record<string, number>>>> =
   xnm_path: Object.fromEntries(PATHS.map((p, i) => [`XNM_PATH_${p.toUpperCase()}`, i])),
   xnm_iface_kind: { XNM_IFACE_NONE: 0, XNM_IFACE_PHYS: 1, XNM_IFACE_VIF: 2 },
   xnm_route_flags: { XNM_ROUTE_VIA_VM: 1, XNM_ROUTE_LOCAL: 2, XNM_ROUTE_BLACKHOLE: 4 },
-  xnm_settings_flags: { XNM_SET_ACCOUNTING: 1, XNM_SET_PUNISH: 2, XNM_SET_FILTER: 4 },
+  xnm_settings_flags: { XNM_SET_ACCOUNTING: 1, XNM_SET_PUNISH: 2, XNM_SET_FILTER: 4, XNM_SET_ROUTE_CACHE: 8 },
 };

@@ -265,3 +265,17 @@ test('the controller\'s fast usage read agrees with the full counters', () => {
   assert.equal(usage.cpuCarried[1], Number(full[1].cpuCarried));
   assert.equal(usage.linkCarried[0 * 16 + 1], Number(full[0].linkCarried[1]));
 });
+
+test('the route cache never serves a changed or removed route', () => {
+  const frame = { dst: MAC.blueP, ipv4: ipv4('10.77.1.1') };
+  dp.addRoutes(1, [{ prefix: '10.77.0.0/16', target: { kind: 'nexthop', nexthopId: fx.nexthopBlue } }]);
+  run({ name: 'fills the cache', frame, verdict: 'REDIRECT', net: 1, reason: 'forward', check: forwarded(MAC.ext1, MAC.blueQ) });
+  run({ name: 'served from the cache', frame, verdict: 'REDIRECT', net: 1, reason: 'forward', check: forwarded(MAC.ext1, MAC.blueQ) });
+  const other = dp.nexthop({ netId: 1, ifindex: fx.egress, linkSlot: 1, vlan: 0, smac: MAC.blueQ, dmac: MAC.ext1b });
+  dp.addRoutes(1, [{ prefix: '10.77.0.0/16', target: { kind: 'nexthop', nexthopId: other } }]);
+  run({ name: 'replaced route', frame, verdict: 'REDIRECT', net: 1, reason: 'forward', check: forwarded(MAC.ext1b, MAC.blueQ) });
+  dp.addRoutes(1, [{ prefix: '10.77.1.0/24', target: { kind: 'via-vm' } }]);
+  run({ name: 'a more specific route added', frame, verdict: 'REDIRECT', net: 1, reason: 'to_vm_route' });
+  dp.deleteRoutes(1, ['10.77.1.0/24', '10.77.0.0/16']);
+  run({ name: 'removed', frame, verdict: 'DROP', net: 1, reason: 'drop_no_route' });
+});
