@@ -43,6 +43,7 @@ export async function channelAuthority(daemon: Daemon): Promise<ChannelAuthority
     server,
     manager,
     routeCount: (netId) => manager.routeCount(netId),
+    routeDemand: (netId) => { const c = manager.routeCounts(netId); return c.installed + c.evicted; },
     memory: { evict: (netId, fraction) => { manager.evictRoutes(netId, fraction); }, restore: (netId) => { manager.restoreRoutes(netId); } },
     clients: () => manager.sessions(),
     reconfigure: (next) => {

@@ -18,8 +18,10 @@ export interface NetworkUsage {
 export interface CounterSource {
   /** Cumulative (monotonic) counters of these networks. */
   read(netIds: readonly number[]): NetworkUsage[];
-  /** Installed routes per network: the memory resource. */
+  /** Installed routes per network: the memory resource's carried. */
   routeCounts(netIds: readonly number[]): number[];
+  /** Routes each network wants installed (installed + evicted): the memory resource's offered. */
+  routeDemand?(netIds: readonly number[]): number[];
 }
 
 export interface DropDecision {
@@ -151,6 +153,7 @@ export class Controller {
     const carried = new Float64Array(Math.max(1, count));
     const report: PeriodReport = { period: ++this.periods, at: this.now(), durationMs: 0, resources: [] };
     const routeCounts = this.source.routeCounts(ids);
+    const routeDemand = this.source.routeDemand?.(ids) ?? routeCounts;
 
     for (const r of this.resources) {
       let capacity: number;
@@ -170,7 +173,10 @@ export class Controller {
       } else {
         // Paper IV-A memory control: the FIB is a stock, not a flow.
         capacity = this.config.host.fibCapacity;
-        for (let i = 0; i < count; i++) offered[i] = carried[i] = routeCounts[i] ?? 0;
+        for (let i = 0; i < count; i++) {
+          offered[i] = routeDemand[i] ?? 0;
+          carried[i] = routeCounts[i] ?? 0;
+        }
       }
       if (count > 0) this.law.step({ count, alpha: r.alpha, weight: this.weight }, { capacity, offered, carried }, r.state);
       let total = 0;
@@ -182,7 +188,7 @@ export class Controller {
           target: r.state.target[i], dropProbability: r.state.dropProbability[i],
         })),
       });
-      if (r.kind === 'fib') this.memoryControl(r, total);
+      if (r.kind === 'fib') this.memoryControl(r, offered, carried);
     }
 
     this.sink.write(this.networks.map((n, i) => {
@@ -197,15 +203,24 @@ export class Controller {
 
   // Paper IV-A: when memory is critical, networks over their reservation lose a fraction of
   // their routes (a default route to their router keeps traffic flowing); restored when it eases.
-  private memoryControl(r: ResourceSlot, total: number): void {
+  // The law's output for "fib" is the fraction of a network's wanted routes to keep out; the
+  // manager evicts only the difference, and restores once demand falls clearly under the
+  // critical level (hysteresis, so a network does not flap between the two).
+  private memoryControl(r: ResourceSlot, demand: Float64Array, installed: Float64Array): void {
     if (!this.memory) return;
     const critical = this.config.host.fibCritical * this.config.host.fibCapacity;
+    let totalDemand = 0;
+    for (let i = 0; i < this.networks.length; i++) totalDemand += demand[i];
     this.networks.forEach((n, i) => {
       const fraction = r.state.dropProbability[i];
-      if (total >= critical && fraction > 0) {
-        this.memory!.evict(n.id, fraction);
-        this.evicted.add(n.id);
-      } else if (total < critical && this.evicted.has(n.id)) {
+      if (totalDemand >= critical && fraction > 0) {
+        const keep = Math.floor((1 - fraction) * demand[i]);
+        const excess = installed[i] - keep;
+        if (excess > 0 && installed[i] > 0) {
+          this.memory!.evict(n.id, Math.min(1, excess / installed[i]));
+          this.evicted.add(n.id);
+        }
+      } else if (totalDemand < critical * 0.95 && this.evicted.has(n.id)) {
         this.memory!.restore(n.id);
         this.evicted.delete(n.id);
       }

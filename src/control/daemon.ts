@@ -29,7 +29,10 @@ export interface DaemonOptions {
 
 /** What a session-bearing component (the update manager) offers the daemon. */
 export interface RouteAuthority {
+  /** Routes installed in the data plane. */
   routeCount(netId: number): number;
+  /** Routes the network wants: installed plus evicted by memory control. */
+  routeDemand?(netId: number): number;
   memory: MemoryControl;
   clients(): unknown[];
   reconfigure(config: XnetmonConfig): void;
@@ -70,7 +73,7 @@ export class Daemon {
     log.info({ adopted: dp.adopted, attachments: attached.length, replaced: attached.filter((a) => a.replaced).length }, dp.adopted ? 'data plane re-adopted from pins' : 'data plane loaded');
     this.controller = new Controller({
       config,
-      source: dataPlaneSource(dp, (id) => this.authority?.routeCount(id) ?? 0),
+      source: dataPlaneSource(dp, (id) => this.authority?.routeCount(id) ?? 0, (id) => this.authority?.routeDemand?.(id) ?? this.authority?.routeCount(id) ?? 0),
       sink: options.noControl ? { write: () => undefined } : dataPlaneSink(dp),
       memory: { evict: (id, f) => this.authority?.memory.evict(id, f), restore: (id) => this.authority?.memory.restore(id) },
       linkSlots: new Map(this.topology.links.map((l) => [l.name, l.slot])),

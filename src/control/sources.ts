@@ -3,7 +3,7 @@
 import type { DataPlane } from '../dataplane/index.js';
 import type { CounterSource, DropDecision, DropSink, NetworkUsage } from './controller.js';
 
-export function dataPlaneSource(dp: DataPlane, routeCount: (netId: number) => number): CounterSource {
+export function dataPlaneSource(dp: DataPlane, routeCount: (netId: number) => number, routeDemand: (netId: number) => number = routeCount): CounterSource {
   return {
     read: (ids) => {
       const u = dp.readUsage(ids);
@@ -16,6 +16,7 @@ export function dataPlaneSource(dp: DataPlane, routeCount: (netId: number) => nu
       }));
     },
     routeCounts: (ids) => ids.map(routeCount),
+    routeDemand: (ids) => ids.map(routeDemand),
   };
 }
 

@@ -86,3 +86,35 @@ test('reconfigure keeps the probabilities of surviving networks', () => {
   controller.step();
   assert.ok(Math.abs((plant.probability(2)?.cpu ?? 0) - before) < 0.5);
 });
+
+test('memory control: evicts from the network over its FIB reservation only, once, and restores when demand falls', () => {
+  const cfg = config('share', [0.5, 0.3]); // fib reservations 0.5 and 0.3 of 1000 routes
+  const plant = new FakePlant(() => ({ cpu: 0 }));
+  const installed = new Map([[1, 100], [2, 1200]]);
+  const demand = new Map([[1, 100], [2, 1200]]);
+  const calls: string[] = [];
+  const source = {
+    read: (ids: readonly number[]) => plant.read(ids),
+    routeCounts: (ids: readonly number[]) => ids.map((id) => installed.get(id) ?? 0),
+    routeDemand: (ids: readonly number[]) => ids.map((id) => demand.get(id) ?? 0),
+  };
+  const memory = {
+    evict: (id: number, fraction: number) => {
+      calls.push(`evict ${id}`);
+      installed.set(id, Math.round((installed.get(id) ?? 0) * (1 - fraction)));
+    },
+    restore: (id: number) => { calls.push(`restore ${id}`); installed.set(id, demand.get(id) ?? 0); },
+  };
+  const controller = new Controller({ config: cfg, source, sink: plant, memory, linkSlots: new Map([['ext0', 0]]) });
+  controller.step();
+  for (let p = 0; p < 5; p++) controller.step();
+  assert.ok(calls.includes('evict 2'), 'green (opponent, over 0.3 x 1000) loses routes');
+  assert.ok(!calls.some((c) => c === 'evict 1'), 'blue, under its reservation, never does');
+  assert.ok((installed.get(2) ?? 0) <= 900 - 100, `green keeps what fits: ${installed.get(2)}`);
+  const evictions = calls.filter((c) => c === 'evict 2').length;
+  for (let p = 0; p < 5; p++) controller.step();
+  assert.ok(calls.filter((c) => c === 'evict 2').length <= evictions + 1, 'no eviction spiral once it fits');
+  demand.set(2, 300);
+  controller.step();
+  assert.ok(calls.includes('restore 2'), 'restored when memory pressure falls');
+});
