@@ -8,8 +8,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 export async function startRouting(lab: LabState, children: ChildProcess[], say: (text: string) => void): Promise<string> {
   for (const net of lab.topology.networks) {
-    // The router's neighbours (its external machines) must be resolved for host routes to them.
-    for (const ext of net.externals) spawn('ip', ['netns', 'exec', net.router.ns, 'ping', '-c', '1', '-W', '1', ext.iface.address], { stdio: 'ignore' });
     const client = spawn('ip', ['netns', 'exec', net.router.ns, process.execPath, process.argv[1], 'client', '-c', `${lab.stateDir}/client${net.id}.yaml`], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(client);
   }
@@ -19,6 +17,10 @@ export async function startRouting(lab: LabState, children: ChildProcess[], say:
     // In sync: connected, its full resync acknowledged (end-of-sync seen).
     const ready = clients.filter((c) => c.connected && !c.resyncing && c.lastUpdate).length;
     if (ready >= lab.topology.networks.length) {
+      // Now that the host has their routes, the routers resolve their external machines: the
+      // client sends the neighbours, and the host installs routes to them in the fast path.
+      for (const net of lab.topology.networks) for (const ext of net.externals) spawn('ip', ['netns', 'exec', net.router.ns, 'ping', '-c', '1', '-W', '1', ext.iface.address], { stdio: 'ignore' });
+      await sleep(1500);
       say(`  ${ready} virtual routers connected over the secure channel: ${clients.map((c) => c.network).join(', ')}`);
       return 'sent by each router\'s client over the secure channel';
     }

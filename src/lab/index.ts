@@ -5,3 +5,5 @@ export { Scratch, sh, uniquePrefix } from './scratch.js';
 export { labUp, labDown, labExec, labNamespaces, labMac, DEFAULT_LAB_NETWORKS, type LabSpec, type LabTopology, type LabNetworkSpec } from './topology.js';
 export { loadStaticLab, defineLab, attachLab, labRoutes, type StaticLoadResult } from './static.js';
 export { writeLabConfig, generateLabKeys, hostAddress, LAB_CHANNEL_PORT, DEFAULT_LAB_RESERVE, type LabKeys, type LabConfigOptions } from './config.js';
+export { startBird, birdc, type BirdLab } from './bird.js';
+export { lineChart, type Series } from './report.js';

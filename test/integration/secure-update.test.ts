@@ -1,0 +1,138 @@
+// The secure data plane update end to end in a lab (paper IV-B, IV-C): each router's
+// client over the secure channel, BIRD learning routes by OSPF in network 1's router,
+// routes appearing in and vanishing from the host's maps, a daemon restart with the
+// client reconnecting (forwarding never stops, stale routes swept), and a handshake
+// flood from one router not stopping another's updates.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { uniquePrefix, startBird, birdc, type LabTopology, type BirdLab } from '../../src/lab/index.js';
+import { adminRequest } from '../../src/control/index.js';
+import { xnetmon, startDaemon, stopProcess, spawnInNs, inNs, sleep, ping, CLI } from '../support/lab.js';
+
+interface LabState { topology: LabTopology; pinDir: string; configPath: string; stateDir: string }
+interface Route { prefix: string; target: { kind: string } }
+
+const prefix = uniquePrefix('xu');
+let lab: LabState;
+let daemon: ChildProcess | undefined;
+let socket: string;
+let bird: BirdLab | undefined;
+const clients: ChildProcess[] = [];
+
+const routes = async (network: string): Promise<Route[]> => ((await adminRequest(socket, { cmd: 'routes', args: { name: network } })) as { routes: Route[] }).routes;
+const sessions = async () => (await adminRequest(socket, { cmd: 'clients' })) as { network: string; connected: boolean; resyncing: boolean; lastUpdate: string | null; stale: number }[];
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+function startClient(netId: number): ChildProcess {
+  const net = lab.topology.networks.find((n) => n.id === netId)!;
+  const child = spawn('ip', ['netns', 'exec', net.router.ns, process.execPath, CLI, 'client', '-c', `${lab.stateDir}/client${netId}.yaml`], { stdio: 'ignore' });
+  clients.push(child);
+  return child;
+}
+
+const inSync = async (network: string) => (await sessions()).find((s) => s.network === network && s.connected && !s.resyncing && s.lastUpdate);
+
+before(async () => {
+  lab = JSON.parse(xnetmon(['lab', 'up', '--prefix', prefix, '--json'])) as LabState;
+  socket = `${lab.stateDir}/admin.sock`;
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  // The routers connect (until then the host has no routes of theirs), then resolve their
+  // external machines (the host learns the MACs from their neighbour tables).
+  for (const net of lab.topology.networks) startClient(net.id);
+  for (const net of lab.topology.networks) await until(`${net.name} in sync`, () => inSync(net.name));
+  for (const net of lab.topology.networks) for (const ext of net.externals) inNs(net.router.ns, ['ping', '-c', '1', '-W', '1', ext.iface.address]);
+});
+
+after(async () => {
+  for (const c of clients) c.kill('SIGKILL');
+  for (const p of bird?.processes ?? []) p.kill('SIGKILL');
+  await stopProcess(daemon, 'SIGKILL');
+  xnetmon(['lab', 'down', '--prefix', prefix]);
+});
+
+test('each router\'s routes arrive over the secure channel and confine to its network', async () => {
+  const blue = await routes('blue');
+  assert.ok(blue.some((r) => r.prefix === '10.1.1.0/24'), 'blue\'s connected subnet');
+  assert.ok(blue.some((r) => r.prefix === '10.1.0.1/32' && r.target.kind === 'local'), 'blue\'s own address is local');
+  const green = await routes('green');
+  assert.ok(green.every((r) => r.prefix.startsWith('10.2.') || r.prefix.includes(':')), 'green holds only green\'s routes');
+});
+
+test('a static route added and removed in the router appears in and vanishes from the host', async () => {
+  const blue = lab.topology.networks[0];
+  inNs(blue.router.ns, ['ip', 'route', 'add', '10.1.50.0/24', 'via', '10.1.1.2']);
+  await until('10.1.50.0/24 in the host', async () => (await routes('blue')).some((r) => r.prefix === '10.1.50.0/24'), 5000);
+  inNs(blue.router.ns, ['ip', 'route', 'del', '10.1.50.0/24']);
+  await until('10.1.50.0/24 gone', async () => !(await routes('blue')).some((r) => r.prefix === '10.1.50.0/24'), 5000);
+});
+
+test('routes learnt by BIRD (OSPF) appear in the host maps, and vanish when BIRD withdraws them', async () => {
+  bird = startBird(lab.topology, lab.stateDir, 1);
+  await until('OSPF route in the host', async () => (await routes('blue')).find((r) => r.prefix === bird!.stubPrefix), 30_000);
+  const blue = lab.topology.networks[0];
+  assert.equal(ping(blue.externals[0].ns, bird.stubAddress, 3), 3, 'the OSPF-learnt prefix is reachable through the host');
+  birdc(bird.routerSocket, ['disable', 'ospf1']);
+  await until('OSPF route withdrawn from the host', async () => !(await routes('blue')).some((r) => r.prefix === bird!.stubPrefix), 10_000);
+  birdc(bird.routerSocket, ['enable', 'ospf1']);
+  await until('OSPF route back', async () => (await routes('blue')).find((r) => r.prefix === bird!.stubPrefix), 30_000);
+});
+
+test('daemon killed and restarted: forwarding goes on, the client resyncs, stale routes are swept', async () => {
+  const blue = lab.topology.networks[0];
+  const [ext0, ext1] = blue.externals;
+  ping(ext0.ns, ext1.iface.address, 2);
+  const pinger = spawnInNs(ext0.ns, ['ping', '-n', '-q', '-c', '400', '-i', '0.02', '-W', '1', ext1.iface.address]);
+  let out = '';
+  pinger.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+  const done = new Promise<void>((r) => pinger.on('exit', () => r()));
+  inNs(blue.router.ns, ['ip', 'route', 'add', '10.1.61.0/24', 'via', '10.1.1.2']);
+  await until('10.1.61.0/24 in the host', async () => (await routes('blue')).some((r) => r.prefix === '10.1.61.0/24'), 5000);
+  await stopProcess(daemon, 'SIGKILL');
+  // While the host daemon is away the router's FIB changes: one route goes, one comes.
+  inNs(blue.router.ns, ['ip', 'route', 'del', '10.1.61.0/24']);
+  inNs(blue.router.ns, ['ip', 'route', 'add', '10.1.62.0/24', 'via', '10.1.1.2']);
+  await sleep(1000);
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  await until('blue resynced', () => inSync('blue'), 20_000);
+  const after = await routes('blue');
+  assert.ok(!after.some((r) => r.prefix === '10.1.61.0/24'), 'the route deleted meanwhile was swept');
+  assert.ok(after.some((r) => r.prefix === '10.1.62.0/24'), 'the route added meanwhile arrived');
+  assert.equal((await sessions()).find((s) => s.network === 'blue')?.stale, 0, 'nothing left stale');
+  await done;
+  const received = Number(/(\d+) received/.exec(out)?.[1] ?? 0);
+  assert.ok(received >= 396, `${received}/400 answered through the kill, restart and resync`);
+});
+
+test('a handshake flood from one router does not stop another\'s updates', async () => {
+  // red's router opens connection after connection to the host's channel port with garbage handshakes.
+  const red = lab.topology.networks[2];
+  const blue = lab.topology.networks[0];
+  const flood = spawnInNs(red.router.ns, [process.execPath, '-e', `
+    const net = require('node:net');
+    const end = Date.now() + 4000;
+    (function again() {
+      if (Date.now() > end) return;
+      const s = net.connect(7400, '10.3.0.254', () => { s.write(Buffer.alloc(200, 7)); s.destroy(); setImmediate(again); });
+      s.on('error', () => setImmediate(again));
+    })();
+  `]);
+  try {
+    await sleep(500);
+    const t0 = Date.now();
+    inNs(blue.router.ns, ['ip', 'route', 'add', '10.1.70.0/24', 'via', '10.1.1.2']);
+    await until('blue\'s update during the flood', async () => (await routes('blue')).some((r) => r.prefix === '10.1.70.0/24'), 3000);
+    assert.ok(Date.now() - t0 < 3000);
+  } finally {
+    flood.kill('SIGKILL');
+  }
+});
