@@ -9,16 +9,9 @@ import { adminRequest } from '../control/index.js';
 import { lineChart, type Series } from '../lab/report.js';
 import { createLab, destroyLab, type LabState } from './lab.js';
 import { startRouting } from './routing.js';
+import type { StatusView } from './format.js';
 
-interface StatusNetwork {
-  name: string;
-  forwarded: number;
-  toRouter: number;
-  routes: number;
-  resources: { resource: string; capacity: number; reserved: number; offered: number; carried: number; dropProbability: number }[];
-  drops: Record<string, number>;
-}
-interface Status { lastPeriod: { period: number } | null; networks: StatusNetwork[] }
+type Status = StatusView;
 
 const say = (text: string): void => { process.stdout.write(`${text}\n`); };
 const heading = (text: string): void => say(`\n== ${text}`);

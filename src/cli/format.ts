@@ -5,7 +5,8 @@ export function table(headers: readonly string[], rows: readonly (readonly unkno
   return cells.map((r) => r.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd()).join('\n');
 }
 
-interface StatusView {
+/** What the daemon's `status` returns, as the CLI reads it. */
+export interface StatusView {
   law: string;
   periodMs: number;
   control: boolean;
