@@ -20,7 +20,8 @@ export {
   addressBytes, formatAddress, parsePrefixText, formatPrefixBytes, hostBitsSet, prefixKey, isUnicastMac, type Family, type PrefixBytes,
 } from './ip.js';
 export {
-  UpdateManager, BatchRejectedError, type UpdateManagerOptions, type RouteWriter, type RouteCounts, type SessionInfo,
+  UpdateManager, BatchRejectedError, type UpdateManagerOptions, type RouteWriter, type RouteCounts, type RouteInfo, type SessionInfo,
 } from './manager.js';
+export { benchManagerLoad, benchManagerUpdates, type ManagerLoadFigures, type ManagerUpdateFigures } from './bench.js';
 export { segmentMapFromConfig, type SegmentMap, type SegmentBinding, type HostLinkInfo, type RouterInterfaceNames } from './segments.js';
 export { silentLogger, systemClock, type UpdateSession, type UpdateTransport, type UpdateLogger, type Clock } from './transport.js';

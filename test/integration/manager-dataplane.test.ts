@@ -8,10 +8,10 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { DataPlane, defaultObjectPath } from '../../src/dataplane/index.js';
-import { ifindexOf } from '../../src/loader/index.js';
+import { ifindexOf, nexthopLayout } from '../../src/loader/index.js';
 import {
-  encodeEndOfSync, encodeHello, encodeNeighbourBatch, encodeRouteBatch, neighbourBatchFromLists, PROTOCOL_VERSION, routeChangesFromLists,
-  segmentMapFromConfig, UpdateManager, type WireNeighbour, type WireRoute,
+  benchManagerLoad, benchManagerUpdates, encodeEndOfSync, encodeHello, encodeNeighbourBatch, encodeRouteBatch, neighbourBatchFromLists, PROTOCOL_VERSION, routeChangesFromLists,
+  segmentMapFromConfig, UpdateManager, type WireNeighbour, type WireNeighbourKey, type WireRoute,
 } from '../../src/manager/index.js';
 import { Scratch } from '../support/host.js';
 import { BLUE, FakeSession, ManualClock, twoNetworkConfig } from '../unit/manager-fakes.test.js';
@@ -56,7 +56,7 @@ function newPinDir(): string {
 let sequence = 1;
 const via = (prefix: string, gateway: string, iface = BLUE.eth0): WireRoute => ({ prefix, kind: 'unicast', gateway, interface: iface });
 const routes = (adds: WireRoute[], deletes: string[] = []) => encodeRouteBatch({ sequence: sequence++, ...routeChangesFromLists(adds, deletes) });
-const neighbours = (adds: WireNeighbour[]) => encodeNeighbourBatch(neighbourBatchFromLists(sequence++, adds, []));
+const neighbours = (adds: WireNeighbour[], deletes: WireNeighbourKey[] = []) => encodeNeighbourBatch(neighbourBatchFromLists(sequence++, adds, deletes));
 
 function manager(dp: DataPlane, clock = new ManualClock()): UpdateManager {
   return new UpdateManager({ dataPlane: dp, config: twoNetworkConfig(60), segments: segmentMapFromConfig(hostLinks), clock });
@@ -176,5 +176,47 @@ describe('manager on the real maps', () => {
     assert.deepEqual(sorted(dp, 1), full);
     m.close();
     closePlane(dp);
+  });
+
+  test('a connected /24 with two neighbours: two /32 next hops to them, the /24 via the VM; a neighbour that goes takes its /32', async () => {
+    const dp = open();
+    const m = manager(dp);
+    const s = await connect(m);
+    await ok(s, routes([{ prefix: '10.1.0.0/24', kind: 'unicast', gateway: null, interface: BLUE.eth0 }]));
+    await ok(s, neighbours([
+      { address: '10.1.0.5', mac: '02:00:00:ee:00:05', interface: BLUE.eth0 },
+      { address: '10.1.0.6', mac: '02:00:00:ee:00:06', interface: BLUE.eth0 },
+    ]));
+    const installed = dp.listRoutes(1).sort((a, b) => a.prefix.localeCompare(b.prefix));
+    assert.deepEqual(installed.map((r) => `${r.prefix} ${r.target.kind}`), ['10.1.0.0/24 via-vm', '10.1.0.5/32 nexthop', '10.1.0.6/32 nexthop']);
+    // Each next hop leaves on p0 from blue's router MAC to the neighbour's MAC.
+    const nexthops = dp.object.map('xnm_nexthops');
+    for (const [route, dmac] of [[installed[1]!, [2, 0, 0, 0xee, 0, 5]], [installed[2]!, [2, 0, 0, 0xee, 0, 6]]] as const) {
+      const key = Buffer.alloc(4);
+      key.writeUInt32LE((route.target as { nexthopId: number }).nexthopId);
+      const value = nexthopLayout.decode(nexthops.lookup(key)!);
+      assert.equal(value.net_id, 1);
+      assert.equal(value.ifindex, hostLinks.get('p0')!.ifindex);
+      assert.deepEqual(value.smac, [2, 0, 0, 1, 0, 1]);
+      assert.deepEqual(value.dmac, dmac);
+    }
+    assert.equal(m.routeCount('blue'), 3);
+
+    await ok(s, neighbours([], [{ address: '10.1.0.5', interface: BLUE.eth0 }]));
+    assert.deepEqual(sorted(dp, 1), ['10.1.0.0/24 via-vm', `10.1.0.6/32 nh${(installed[2]!.target as { nexthopId: number }).nexthopId}`]);
+    assert.equal(m.routeCount('blue'), 2);
+    m.close();
+    closePlane(dp);
+  });
+
+  test('the benchmarks run on a small table and leave no interface behind', async () => {
+    const load = await benchManagerLoad({ routes: 20_000 });
+    assert.equal(load.routes, 20_000);
+    assert.equal(load.installed, 20_000 + 2 + 16, 'the FIB, the connected subnet and local address, a host route per gateway');
+    assert.ok(load.seconds > 0 && load.routes_per_second > 0);
+    const updates = await benchManagerUpdates({ routes: 20_000, batches: 5 });
+    assert.equal(updates.updates, 5_000);
+    assert.ok(updates.updates_per_second > 0);
+    assert.equal(execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).split('\n').filter((l) => /: xbm[0-9a-f]{4}/.test(l)).length, 0);
   });
 });

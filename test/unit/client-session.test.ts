@@ -89,7 +89,8 @@ describe('client and manager', () => {
       assert.equal(view['10.66.0.0/16'], 'blackhole');
       assert.equal(view['10.1.0.1/32'], 'local');
       assert.equal(view['0.0.0.0/0'], 'via-vm', 'the default gateway 10.1.0.254 has no MAC yet');
-      assert.equal(Object.keys(view).length, capturedSnapshot().routes.size);
+      // The router's FIB, plus a host route for each neighbour on a connected subnet (the fast path to it).
+      assert.equal(Object.keys(view).length, capturedSnapshot().routes.size + manager.routeCounts('blue').neighbourRoutes);
       assert.equal(dp.filters.get(1)!.length, 13);
       assert.deepEqual(manager.sessions()[0]!.clientName, 'blue-r1');
     } finally {

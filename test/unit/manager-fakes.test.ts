@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pathToFileURL } from 'node:url';
 import { parseConfig, type XnetmonConfig } from '../../src/config/index.js';
-import type { FilterRuleSpec, NexthopSpec, Prefix, RouteSpec, RouteTarget } from '../../src/dataplane/index.js';
+import type { FilterRuleSpec, NexthopSpec, Prefix, Route4Columns, RouteSpec, RouteTarget } from '../../src/dataplane/index.js';
 import { ValidationError, XnetmonError } from '../../src/errors/index.js';
 import {
   decodeAck, formatPrefixBytes, parsePrefixText, segmentMapFromConfig, type Ack, type Clock, type RouteWriter, type RouterInterface,
@@ -55,16 +55,35 @@ export class FakeDataPlane implements RouteWriter {
   }
 
   addRoutes(netId: number, routes: readonly RouteSpec[]): void {
+    this.table(netId);
+    this.write(netId, routes.map((r, i) => ({ prefix: canonical(r.prefix, `routes[${i}].prefix`), target: r.target })));
+  }
+
+  /** Like DataPlane.addRoutes4: host-order addresses; flags VIA_VM 1, LOCAL 2, BLACKHOLE 4 win over the next hop. */
+  addRoutes4(netId: number, columns: Route4Columns): void {
+    this.table(netId);
+    const routes: { prefix: string; target: RouteTarget }[] = [];
+    for (let i = 0; i < columns.count; i++) {
+      const addr = columns.addrs[i]! >>> 0;
+      const length = columns.lengths[i]!;
+      if (length > 32) throw new ValidationError(`routes[${i}]`, `prefix length ${length} must be 0..32`);
+      if (length < 32 && (addr & (0xffffffff >>> length)) !== 0) throw new ValidationError(`routes[${i}]`, 'host bits set');
+      const flags = columns.flags?.[i] ?? 0;
+      const target: RouteTarget = flags & 4 ? { kind: 'blackhole' } : flags & 2 ? { kind: 'local' } : flags & 1 ? { kind: 'via-vm' } : { kind: 'nexthop', nexthopId: columns.nexthops[i]! };
+      routes.push({ prefix: `${addr >>> 24}.${(addr >>> 16) & 255}.${(addr >>> 8) & 255}.${addr & 255}/${length}`, target });
+    }
+    this.write(netId, routes);
+  }
+
+  /** Validates every route (next hops exist and are the network's), then writes them in order. */
+  private write(netId: number, parsed: readonly { prefix: string; target: RouteTarget }[]): void {
     const table = this.table(netId);
-    const parsed = routes.map((r, i) => {
-      const prefix = canonical(r.prefix, `routes[${i}].prefix`);
-      if (r.target.kind === 'nexthop') {
-        const nh = this.nexthops.get(r.target.nexthopId);
-        if (!nh) throw new ValidationError(`routes[${i}].nexthop`, `next hop ${r.target.nexthopId} does not exist`);
-        if (nh.netId !== netId) throw new ValidationError(`routes[${i}].nexthop`, `next hop ${r.target.nexthopId} belongs to network ${nh.netId}, not ${netId}`);
-      }
-      return { prefix, target: r.target };
-    });
+    for (const [i, r] of parsed.entries()) {
+      if (r.target.kind !== 'nexthop') continue;
+      const nh = this.nexthops.get(r.target.nexthopId);
+      if (!nh) throw new ValidationError(`routes[${i}].nexthop`, `next hop ${r.target.nexthopId} does not exist`);
+      if (nh.netId !== netId) throw new ValidationError(`routes[${i}].nexthop`, `next hop ${r.target.nexthopId} belongs to network ${nh.netId}, not ${netId}`);
+    }
     const failAfter = this.failNextAddAfter;
     this.failNextAddAfter = null;
     for (const [i, r] of parsed.entries()) {

@@ -234,7 +234,7 @@ describe('graceful restart', () => {
     clock.advance(2_000);
     assert.deepEqual(dp.view(1), {});
     assert.equal(dp.nexthops.size, 0);
-    assert.deepEqual(manager.routeCounts('blue'), { netId: 1, network: 'blue', installed: 0, routes: 0, stale: 0, evicted: 0, unresolved: 0, neighbours: 0 });
+    assert.deepEqual(manager.routeCounts('blue'), { netId: 1, network: 'blue', installed: 0, routes: 0, stale: 0, evicted: 0, unresolved: 0, neighbours: 0, neighbourRoutes: 0 });
   });
 
   test('stale_route_timeout_s = 0 withdraws at once on disconnect, and a resync still sweeps only at EndOfSync', async () => {
@@ -290,7 +290,7 @@ describe('graceful restart', () => {
 
     // A new daemon on the same maps.
     const { manager, connect } = setup({ dp });
-    assert.deepEqual(manager.routeCounts('blue'), { netId: 1, network: 'blue', installed: 3, routes: 3, stale: 3, evicted: 0, unresolved: 0, neighbours: 0 });
+    assert.deepEqual(manager.routeCounts('blue'), { netId: 1, network: 'blue', installed: 3, routes: 3, stale: 3, evicted: 0, unresolved: 0, neighbours: 0, neighbourRoutes: 0 });
     const writes = dp.log.length;
     const s = await connect();
     await ok(s, neighbourBatch([neighbour('10.1.0.2', MAC.r1), neighbour('10.1.0.3', MAC.r2)]));
@@ -347,7 +347,7 @@ describe('memory control (paper IV-A)', () => {
     assert.deepEqual(evicted, {
       '0.0.0.0/0': 'via-vm', '10.20.0.0/16': NH_P0(MAC.r2), '192.168.1.0/24': NH_P0(MAC.r1), '2001:db8::/32': NH_P0(MAC.r6),
     });
-    assert.deepEqual(manager.routeCounts('blue'), { netId: 1, network: 'blue', installed: 4, routes: 8, stale: 0, evicted: 5, unresolved: 0, neighbours: 4 });
+    assert.deepEqual(manager.routeCounts('blue'), { netId: 1, network: 'blue', installed: 4, routes: 8, stale: 0, evicted: 5, unresolved: 0, neighbours: 4, neighbourRoutes: 0 });
     // No packet is lost or misrouted, only slowed: every destination either takes its own route or goes to the VM.
     for (const address of ['10.9.7.1', '10.9.7.2', '10.9.8.1', '10.10.0.1', '10.20.3.4', '192.168.1.9', '8.8.8.8']) {
       const now = lpm(evicted, address);
@@ -465,5 +465,205 @@ describe('sessions', () => {
     assert.equal(dp.nexthops.size, 0);
     assert.equal(s.closed, true);
     assert.equal(manager.sessions().length, 1);
+  });
+});
+
+describe('host routes for neighbours on connected subnets', () => {
+  const connected = (prefix: string, iface: RouterInterface = BLUE.eth0): WireRoute => ({ prefix, kind: 'unicast', gateway: null, interface: iface });
+  const gone = (address: string, iface: RouterInterface = BLUE.eth0): WireNeighbourKey => ({ address, interface: iface });
+
+  test('each neighbour on a connected subnet gets a /32 or /128 next hop; the subnet itself still goes via the VM', async () => {
+    const { dp, manager, connect } = setup();
+    const s = await connect();
+    await ok(s, routeBatch([connected('10.1.0.0/24'), connected('2001:db8:1::/64')]));
+    await ok(s, neighbourBatch([
+      neighbour('10.1.0.5', MAC.r1), neighbour('10.1.0.6', MAC.r2), neighbour('2001:db8:1::2', MAC.r6),
+      neighbour('10.9.9.9', MAC.r10), // on no connected subnet
+      neighbour('10.1.0.7', MAC.r10, BLUE.eth1), // inside eth0's subnet, but seen on eth1
+    ]));
+    assert.deepEqual(dp.view(1), {
+      '10.1.0.0/24': 'via-vm', '10.1.0.5/32': NH_P0(MAC.r1), '10.1.0.6/32': NH_P0(MAC.r2),
+      '2001:db8:1::/64': 'via-vm', '2001:db8:1::2/128': NH_P0(MAC.r6),
+    });
+    // They are part of the network's installed set, marked as neighbour routes.
+    assert.equal(manager.routeCount('blue'), 5);
+    assert.equal(manager.routeCounts('blue').neighbourRoutes, 3);
+    assert.deepEqual(manager.routes('blue').filter((r) => r.source === 'neighbour').map((r) => r.prefix).sort(), ['10.1.0.5/32', '10.1.0.6/32', '2001:db8:1::2/128']);
+
+    // A new MAC moves the host route; a neighbour that goes takes its host route (and next hop) along.
+    await ok(s, neighbourBatch([neighbour('10.1.0.6', MAC.r10)], [gone('10.1.0.5'), gone('2001:db8:1::2')]));
+    assert.deepEqual(dp.view(1), { '10.1.0.0/24': 'via-vm', '10.1.0.6/32': NH_P0(MAC.r10), '2001:db8:1::/64': 'via-vm' });
+    assert.deepEqual([...dp.nexthops.values()].map((n) => n.dmac), [MAC.r10]);
+    assert.equal(manager.routeCount('blue'), 3);
+  });
+
+  test('the router\'s own routes win: the same /32, or a more specific route around the neighbour', async () => {
+    const { dp, manager, connect } = setup();
+    const s = await connect();
+    await ok(s, routeBatch([connected('10.1.0.0/24')]));
+    await ok(s, neighbourBatch([neighbour('10.1.0.5', MAC.r1), neighbour('10.1.0.6', MAC.r2), neighbour('10.1.0.20', MAC.r10)]));
+    assert.equal(dp.view(1)['10.1.0.5/32'], NH_P0(MAC.r1));
+
+    await ok(s, routeBatch([via('10.1.0.5/32', '10.1.0.6'), via('10.1.0.16/28', '10.1.0.6')]));
+    assert.equal(dp.view(1)['10.1.0.5/32'], NH_P0(MAC.r2), 'the FIB\'s /32');
+    assert.equal(dp.view(1)['10.1.0.20/32'], undefined, 'the router sends 10.1.0.20 through its /28');
+    assert.equal(manager.routes('blue').find((r) => r.prefix === '10.1.0.5/32')?.source, 'router');
+
+    // When the router's routes go, the neighbours' host routes come back, replacing in place.
+    const writes = dp.log.length;
+    await ok(s, routeBatch([], ['10.1.0.5/32', '10.1.0.16/28']));
+    assert.deepEqual(dp.view(1), {
+      '10.1.0.0/24': 'via-vm', '10.1.0.20/32': NH_P0(MAC.r10), '10.1.0.5/32': NH_P0(MAC.r1), '10.1.0.6/32': NH_P0(MAC.r2),
+    });
+    assert.deepEqual(dp.log.slice(writes).filter((w) => w.includes('10.1.0.5/32')), ['add 1 10.1.0.5/32'], 'never deleted: no gap');
+
+    // Deleting a neighbour host route the router never announced changes nothing; withdrawing the subnet removes them all.
+    await ok(s, routeBatch([], ['10.1.0.6/32']));
+    assert.equal(dp.view(1)['10.1.0.6/32'], NH_P0(MAC.r2));
+    await ok(s, routeBatch([], ['10.1.0.0/24']));
+    assert.deepEqual(dp.view(1), {});
+    assert.equal(dp.nexthops.size, 0);
+    assert.equal(manager.routeCounts('blue').neighbours, 3, 'the neighbours are kept: a subnet that returns brings their host routes back');
+    await ok(s, routeBatch([connected('10.1.0.0/24')]));
+    assert.equal(Object.keys(dp.view(1)).length, 4);
+  });
+
+  test('virtual routers\' MACs, interfaces off the network\'s segments and unresolved neighbours stay with the VM', async () => {
+    const segmentMap: SegmentMap = {
+      // eth1 is not placed: its neighbours have no segment to be reached on.
+      segmentFor: (network, iface) => (iface.name === 'eth1' ? undefined : segments.segmentFor(network, iface)),
+    };
+    const { dp, connect } = setup({ segmentMap });
+    const s = await connect();
+    await ok(s, neighbourBatch([
+      neighbour('10.1.0.7', '02:00:00:02:00:01'), // green's router on p0
+      neighbour('10.1.0.8', '02:00:00:01:00:02'), // blue's own router MAC on q0
+      neighbour('10.1.0.9', MAC.r1),
+    ]));
+    // Neighbours learnt first: the host routes appear with the connected route.
+    await ok(s, routeBatch([connected('10.1.0.0/24')]));
+    assert.deepEqual(dp.view(1), { '10.1.0.0/24': 'via-vm', '10.1.0.9/32': NH_P0(MAC.r1) });
+    await ok(s, neighbourBatch([neighbour('10.1.0.10', MAC.r2, BLUE.eth1)]));
+    assert.equal(dp.view(1)['10.1.0.10/32'], undefined);
+  });
+
+  test('graceful restart: after a resync and EndOfSync the maps are exactly the FIB plus the neighbours\' host routes', async () => {
+    const { dp, manager, clock, connect } = setup({ staleRouteTimeoutS: 60 });
+    const fib = [connected('10.1.0.0/24'), via('10.9.0.0/16', '10.1.0.2'), special('10.66.0.0/16', 'blackhole')];
+    const s = await connect();
+    await ok(s, neighbourBatch([neighbour('10.1.0.2', MAC.r1), neighbour('10.1.0.3', MAC.r2)]));
+    await ok(s, routeBatch(fib));
+    await ok(s, endOfSync());
+    const full = {
+      '10.1.0.0/24': 'via-vm', '10.1.0.2/32': NH_P0(MAC.r1), '10.1.0.3/32': NH_P0(MAC.r2), '10.66.0.0/16': 'blackhole', '10.9.0.0/16': NH_P0(MAC.r1),
+    };
+    assert.deepEqual(dp.view(1), full);
+    assert.equal(dp.nexthops.size, 2, 'the gateway route and the host route share the next hop');
+
+    await disconnect(s);
+    assert.equal(manager.routeCounts('blue').stale, 5);
+    assert.deepEqual(dp.view(1), full, 'still forwarding');
+
+    // The router comes back without 10.1.0.3: only that host route goes, nothing else is rewritten.
+    const s2 = await connect();
+    const writes = dp.log.length;
+    await ok(s2, neighbourBatch([neighbour('10.1.0.2', MAC.r1)]));
+    await ok(s2, routeBatch(fib));
+    assert.deepEqual(dp.log.slice(writes), []);
+    await ok(s2, endOfSync());
+    assert.deepEqual(dp.log.slice(writes), ['del 1 10.1.0.3/32']);
+    const { '10.1.0.3/32': _, ...expected } = full;
+    assert.deepEqual(dp.view(1), expected);
+    assert.deepEqual(manager.routeCounts('blue'), { netId: 1, network: 'blue', installed: 4, routes: 4, stale: 0, evicted: 0, unresolved: 0, neighbours: 1, neighbourRoutes: 1 });
+
+    // A router that does not come back loses its host routes with the rest.
+    await disconnect(s2);
+    clock.advance(61_000);
+    assert.deepEqual(dp.view(1), {});
+    assert.equal(dp.nexthops.size, 0);
+  });
+
+  test('a resync that drops the connected subnet takes the host routes along at EndOfSync', async () => {
+    const { dp, connect } = setup();
+    const s = await connect();
+    await ok(s, neighbourBatch([neighbour('10.1.0.2', MAC.r1)]));
+    await ok(s, routeBatch([connected('10.1.0.0/24'), special('10.66.0.0/16', 'blackhole')]));
+    await ok(s, endOfSync());
+    await ok(s, hello());
+    await ok(s, neighbourBatch([neighbour('10.1.0.2', MAC.r1)]));
+    await ok(s, routeBatch([special('10.66.0.0/16', 'blackhole')]));
+    assert.equal(dp.view(1)['10.1.0.2/32'], NH_P0(MAC.r1), 'kept until EndOfSync');
+    await ok(s, endOfSync());
+    assert.deepEqual(dp.view(1), { '10.66.0.0/16': 'blackhole' });
+  });
+
+  test('after a host daemon restart the adopted host routes are taken over in place', async () => {
+    const dp = new FakeDataPlane();
+    const first = setup({ dp });
+    const s1 = await first.connect();
+    await ok(s1, neighbourBatch([neighbour('10.1.0.2', MAC.r1), neighbour('10.1.0.3', MAC.r2)]));
+    await ok(s1, routeBatch([connected('10.1.0.0/24'), via('10.9.0.0/16', '10.1.0.3')]));
+    await ok(s1, endOfSync());
+    first.manager.close();
+    const installed = dp.view(1);
+
+    const { manager, connect } = setup({ dp });
+    assert.equal(manager.routeCounts('blue').stale, 4);
+    assert.deepEqual(manager.routes('blue').map((r) => r.source), ['adopted', 'adopted', 'adopted', 'adopted']);
+    const writes = dp.log.length;
+    const s = await connect();
+    await ok(s, neighbourBatch([neighbour('10.1.0.2', MAC.r1), neighbour('10.1.0.3', MAC.r2)]));
+    await ok(s, routeBatch([connected('10.1.0.0/24'), via('10.9.0.0/16', '10.1.0.3')]));
+    await ok(s, endOfSync());
+    assert.deepEqual(dp.view(1), installed);
+    assert.deepEqual(dp.log.slice(writes), [], 'same targets and next hops: nothing rewritten, nothing deleted');
+    assert.deepEqual(manager.routes('blue').filter((r) => r.source === 'neighbour').map((r) => r.prefix).sort(), ['10.1.0.2/32', '10.1.0.3/32']);
+    assert.equal(manager.routeCounts('blue').stale, 0);
+  });
+
+  test('memory control evicts host routes first (most specific) with their covering subnet, and restores them', async () => {
+    const { dp, manager, connect } = setup();
+    const s = await connect();
+    await ok(s, neighbourBatch([neighbour('10.1.0.2', MAC.r1), neighbour('10.1.0.3', MAC.r2)]));
+    await ok(s, routeBatch([connected('10.1.0.0/24'), via('10.9.0.0/16', '10.1.0.2')]));
+    const full = dp.view(1);
+    assert.equal(manager.evictRoutes('blue', 0.25), 2); // 10.1.0.2/32 and the /24 that covers it
+    assert.deepEqual(dp.view(1), { '0.0.0.0/0': 'via-vm', '10.1.0.3/32': NH_P0(MAC.r2), '10.9.0.0/16': NH_P0(MAC.r1) });
+    assert.equal(manager.routeCount('blue'), 3);
+    // An evicted host route follows its neighbour's changes, and is restored with the new MAC.
+    await ok(s, neighbourBatch([neighbour('10.1.0.2', MAC.r10)]));
+    assert.equal(dp.view(1)['10.1.0.2/32'], undefined);
+    assert.equal(manager.restoreRoutes('blue'), 2);
+    assert.deepEqual(dp.view(1), { ...full, '10.1.0.2/32': NH_P0(MAC.r10), '10.9.0.0/16': NH_P0(MAC.r10) });
+  });
+
+  test('a refused batch or a failed kernel write leaves host routes, maps and next hops as they were', async () => {
+    const { dp, manager, connect } = setup();
+    const s = await connect();
+    await ok(s, neighbourBatch([neighbour('10.1.0.2', MAC.r1), neighbour('10.1.0.3', MAC.r2)]));
+    await ok(s, routeBatch([connected('10.1.0.0/24'), via('10.1.0.2/32', '10.1.0.3')]));
+    const maps = dp.view(1);
+    const table = manager.routes('blue');
+    await refused(s, routeBatch([via('10.1.0.3/32', '10.1.0.2'), via('10.5.0.0/16', '10.1.0.2', BLUE.mgmt)], ['10.1.0.0/24']), 'ERR_INVALID', /mgmt0/);
+    assert.deepEqual(dp.view(1), maps);
+    assert.deepEqual(manager.routes('blue'), table);
+    // Deleting the router's /32 would turn it into the neighbour's host route in place; the kernel refuses the write.
+    dp.failNextAddAfter = 0;
+    await refused(s, routeBatch([via('10.7.0.0/16', '10.1.0.3')], ['10.1.0.2/32']), 'ERR_MAP_FULL', /nothing changed/);
+    assert.deepEqual(dp.view(1), maps);
+    assert.deepEqual(manager.routes('blue'), table);
+    assert.deepEqual([...dp.nexthops.values()].map((n) => n.dmac).sort(), [MAC.r2]);
+  });
+
+  test('a segment that goes away in a new configuration takes its host routes', async () => {
+    const { dp, manager, connect } = setup();
+    const s = await connect();
+    await ok(s, neighbourBatch([neighbour('10.1.0.2', MAC.r1)]));
+    await ok(s, routeBatch([connected('10.1.0.0/24'), via('10.9.0.0/16', '10.1.0.2')]));
+    assert.equal(dp.view(1)['10.1.0.2/32'], NH_P0(MAC.r1));
+    manager.updateConfig(twoNetworkConfig(), { segmentFor: () => undefined });
+    assert.deepEqual(dp.view(1), { '10.1.0.0/24': 'via-vm', '10.9.0.0/16': 'via-vm' });
+    manager.updateConfig(twoNetworkConfig(), segments);
+    assert.equal(dp.view(1)['10.1.0.2/32'], NH_P0(MAC.r1));
   });
 });
