@@ -184,13 +184,60 @@ function fullResync(routes: number): { payloads: Buffer[]; messages: number } {
   };
 }
 
+/** How the benchmark plays the client: deliver payloads in order, wait for all their Acks. */
+interface Exchange {
+  exchange(payloads: readonly Buffer[]): Promise<void>;
+}
+
 interface BenchHost {
   readonly manager: UpdateManager;
-  readonly session: PipeSession;
+  readonly session: Exchange;
+}
+
+/**
+ * The real path: the host's SecureServer on loopback, the router's connectSecure, the
+ * records' AEAD both ways; the manager serves the host's authenticated session.
+ */
+async function secureExchange(manager: UpdateManager): Promise<{ exchange: Exchange; close: () => Promise<void>; handshakeMs: number[] }> {
+  const crypto = await import('../crypto/index.js');
+  const host = crypto.generateKeyPair();
+  const router = crypto.generateKeyPair();
+  // Rate limits raised: the handshake figure below is 30 handshakes in a row from one key.
+  const server = await crypto.createSecureServer({
+    privateKey: host.privateKey, peers: [{ publicKey: router.publicKey, id: NETWORK }], host: '127.0.0.1', port: 0,
+    keyHandshakeLimit: { perSecond: 1000, burst: 1000 }, sourceHandshakeLimit: { perSecond: 1000, burst: 1000 },
+  });
+  server.on('session', (session) => { void manager.attachSession(session); });
+  // Handshakes alone first (each connection closed at once), for the handshake figure.
+  const handshakeMs: number[] = [];
+  const { port } = server.address();
+  for (let i = 0; i < 30; i++) {
+    const t = process.hrtime.bigint();
+    const probe = await crypto.connectSecure({ host: '127.0.0.1', port, privateKey: router.privateKey, hostPublicKey: host.publicKey });
+    handshakeMs.push(Number(process.hrtime.bigint() - t) / 1e6);
+    probe.close();
+  }
+  const channel = await crypto.connectSecure({ host: '127.0.0.1', port, privateKey: router.privateKey, hostPublicKey: host.publicKey });
+  const acks = channel.messages()[Symbol.asyncIterator]();
+  const exchange: Exchange = {
+    async exchange(payloads) {
+      const reading = (async () => {
+        for (let i = 0; i < payloads.length; i++) {
+          const next = await acks.next();
+          if (next.done) throw new XnetmonError('ERR_BENCH', 'the host closed the channel');
+          const ack = decodeAck(next.value);
+          if (!ack.ok) throw new XnetmonError('ERR_BENCH', `message ${ack.sequence} refused: ${ack.errorCode} ${ack.errorMessage}`);
+        }
+      })();
+      for (const payload of payloads) await channel.send(payload);
+      await reading;
+    },
+  };
+  return { exchange, handshakeMs, close: async () => { channel.close(); await server.close(); } };
 }
 
 /** A real, unpinned data plane with one network on a veth segment; everything is removed afterwards. */
-async function withBenchHost<T>(routes: number, run: (host: BenchHost) => Promise<T>): Promise<T> {
+async function withBenchHost<T>(routes: number, run: (host: BenchHost) => Promise<T>, transport: 'memory' | 'secure' = 'memory'): Promise<T> {
   const [dataplane, { ifindexOf }, { Scratch }, { parseConfig }] = await Promise.all([
     import('../dataplane/index.js'), import('../loader/index.js'), import('../lab/scratch.js'), import('../config/index.js'),
   ]);
@@ -216,6 +263,15 @@ networks:
     attachments: [{ interface: ${link}, vlan: 0, mac: "${ROUTER_MAC}" }]
 `);
     manager = new UpdateManager({ dataPlane: dp, config, segments: segmentMapFromConfig(new Map([[link, { ifindex, linkSlot: 0 }]])), adoptInstalledRoutes: false });
+    if (transport === 'secure') {
+      const secure = await secureExchange(manager);
+      lastHandshakeMs = secure.handshakeMs;
+      try {
+        return await run({ manager, session: secure.exchange });
+      } finally {
+        await secure.close();
+      }
+    }
     session = new PipeSession();
     serving = manager.attachSession(session);
     return await run({ manager, session });
@@ -228,6 +284,8 @@ networks:
   }
 }
 
+let lastHandshakeMs: number[] = [];
+
 const seconds = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e9;
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
@@ -235,7 +293,7 @@ const round3 = (x: number): number => Math.round(x * 1000) / 1000;
  * A full table of `routes` IPv4 routes (default 1,000,000) from the router's resync into the
  * maps: Hello, a NeighbourBatch with the 16 gateways, RouteBatches of at most 1 MiB, EndOfSync.
  */
-export async function benchManagerLoad(options: { routes?: number } = {}): Promise<ManagerLoadFigures> {
+export async function benchManagerLoad(options: { routes?: number; transport?: 'memory' | 'secure' } = {}): Promise<ManagerLoadFigures> {
   const routes = options.routes ?? 1_000_000;
   const resync = fullResync(routes);
   return withBenchHost(routes, async ({ manager, session }) => {
@@ -246,14 +304,19 @@ export async function benchManagerLoad(options: { routes?: number } = {}): Promi
     // The FIB, the connected subnet and the local address, and a host route per gateway.
     if (installed !== routes + 2 + GATEWAYS) throw new XnetmonError('ERR_BENCH', `${installed} entries installed, expected ${routes + 2 + GATEWAYS}`);
     return { routes, installed, messages: resync.messages, seconds: round3(elapsed), routes_per_second: Math.round(routes / elapsed) };
-  });
+  }, options.transport);
+}
+
+/** Handshake times (ms) measured by the last secure-transport benchmark. */
+export function lastHandshakeTimes(): readonly number[] {
+  return lastHandshakeMs;
 }
 
 /**
  * Incremental updates on a table of `routes` routes: `batches` RouteBatches of 1,000 changes
  * each (500 new prefixes, 500 deletes of installed ones), delivered as fast as the host acks.
  */
-export async function benchManagerUpdates(options: { routes?: number; batches?: number } = {}): Promise<ManagerUpdateFigures> {
+export async function benchManagerUpdates(options: { routes?: number; batches?: number; transport?: 'memory' | 'secure' } = {}): Promise<ManagerUpdateFigures> {
   const routes = options.routes ?? 1_000_000;
   const batches = Math.min(options.batches ?? 200, Math.floor(routes / 500));
   const half = 500;
@@ -271,5 +334,5 @@ export async function benchManagerUpdates(options: { routes?: number; batches?: 
     if (installed !== routes + 2 + GATEWAYS) throw new XnetmonError('ERR_BENCH', `${installed} entries installed after the updates, expected ${routes + 2 + GATEWAYS}`);
     const count = batches * 2 * half;
     return { routes, batches, batch_size: 2 * half, updates: count, seconds: round3(elapsed), updates_per_second: Math.round(count / elapsed) };
-  });
+  }, options.transport);
 }

@@ -22,6 +22,6 @@ export {
 export {
   UpdateManager, BatchRejectedError, type UpdateManagerOptions, type RouteWriter, type RouteCounts, type RouteInfo, type SessionInfo,
 } from './manager.js';
-export { benchManagerLoad, benchManagerUpdates, type ManagerLoadFigures, type ManagerUpdateFigures } from './bench.js';
+export { benchManagerLoad, benchManagerUpdates, lastHandshakeTimes, type ManagerLoadFigures, type ManagerUpdateFigures } from './bench.js';
 export { segmentMapFromConfig, type SegmentMap, type SegmentBinding, type HostLinkInfo, type RouterInterfaceNames } from './segments.js';
 export { silentLogger, systemClock, type UpdateSession, type UpdateTransport, type UpdateLogger, type Clock } from './transport.js';
