@@ -253,8 +253,11 @@ export async function tearDown(configPath: string): Promise<{ detached: string[]
   } finally {
     dp.close();
   }
-  // The pin directory may be a bpffs mount point: empty it rather than remove it.
-  for (const entry of existsSync(config.host.pinDir) ? readdirSync(config.host.pinDir) : []) rmSync(join(config.host.pinDir, entry), { recursive: true, force: true });
+  // The pin directory may be a bpffs mount point (with the kernel's own maps.debug and
+  // progs.debug): remove what is ours, not the directory.
+  for (const entry of existsSync(config.host.pinDir) ? readdirSync(config.host.pinDir) : []) {
+    if (entry.startsWith('xnm_') || entry === 'links') rmSync(join(config.host.pinDir, entry), { recursive: true, force: true });
+  }
   return { detached, pinDir: config.host.pinDir };
 }
 

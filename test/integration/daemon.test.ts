@@ -5,7 +5,7 @@
 // stops forwarding.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, statSync, readdirSync } from 'node:fs';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { uniquePrefix, type LabTopology } from '../../src/lab/index.js';
 import { readPinnedCounters } from '../../src/dataplane/index.js';
@@ -170,4 +170,41 @@ test('hitless restart: SIGKILL and start again, forwarding never stops', async (
   const received = Number(/(\d+) received/.exec(out)?.[1] ?? 0);
   assert.ok(received >= 297, `${received}/300 answered across kill and restart`);
   assert.equal(cli(['routes', 'blue', '--json']), routesBefore, 'maps intact');
+});
+
+test('keygen writes a private key (mode 0600) and prints the public key; refuses to overwrite', () => {
+  const out = `${lab.stateDir}/test.key`;
+  const printed = JSON.parse(xnetmon(['keygen', '-o', out, '--json'])) as { publicKey: string };
+  assert.equal(Buffer.from(printed.publicKey, 'base64').length, 32);
+  assert.equal(statSync(out).mode & 0o777, 0o600);
+  const again = xnetmonResult(['keygen', '-o', out]);
+  assert.notEqual(again.code, 0);
+  assert.match(again.stderr, /exists/);
+});
+
+test('net add and net del, live', () => {
+  inNs(lab.topology.host.ns, ['ip', 'link', 'add', 'vif9.0', 'type', 'veth', 'peer', 'name', 'vif9p']);
+  try {
+    const key = (JSON.parse(xnetmon(['keygen', '-o', `${lab.stateDir}/gold.key`, '--force', '--json'])) as { publicKey: string }).publicKey;
+    const bad = cliResult(['net', 'add', '--definition', JSON.stringify({ id: 9, name: 'gold', routers: [{ vif: 'vif9.0', clientPublicKey: key }], reserve: { cpu: 0.5 } })]);
+    assert.notEqual(bad.code, 0, 'cpu reservations would sum over 1');
+    assert.match(bad.stderr, /cpu/);
+    cli(['net', 'add', '--definition', JSON.stringify({ id: 9, name: 'gold', weight: 10, routers: [{ vif: 'vif9.0', clientPublicKey: key }] })]);
+    assert.ok((JSON.parse(cli(['net', 'list', '--json'])) as { name: string }[]).some((n) => n.name === 'gold'));
+    cli(['net', 'del', 'gold']);
+    assert.ok(!(JSON.parse(cli(['net', 'list', '--json'])) as { name: string }[]).some((n) => n.name === 'gold'));
+  } finally {
+    inNs(lab.topology.host.ns, ['ip', 'link', 'del', 'vif9.0']);
+  }
+});
+
+test('down detaches every program and removes the pins', async () => {
+  await stopProcess(daemon, 'SIGTERM');
+  daemon = undefined;
+  const before = readdirSync(lab.pinDir);
+  assert.ok(before.includes('xnm_routes4'));
+  xnetmon(['down', '-c', lab.configPath], { ns: lab.topology.host.ns });
+  assert.deepEqual(readdirSync(lab.pinDir).filter((e) => e.startsWith('xnm_') || e === 'links'), []);
+  const links = inNs(lab.topology.host.ns, ['ip', '-d', 'link', 'show', 'ext0']);
+  assert.doesNotMatch(links, /prog\/xdp/, 'no XDP program left on ext0');
 });
