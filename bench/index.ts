@@ -4,7 +4,12 @@ import { writeFileSync } from 'node:fs';
 import { benchFastpath } from './fastpath.js';
 import { benchRouteload } from './routeload.js';
 import { benchController } from './controller.js';
+import { benchChannel } from './channel.js';
+import { benchForwarding, forwardingReport, type ForwardingFigures } from './forwarding.js';
 import { machine } from './stats.js';
+import { runExperimentSet } from './experiments/index.js';
+
+export { EXPERIMENTS, runExperimentSet, type ExperimentsReport, type RunExperimentsOptions } from './experiments/index.js';
 
 export interface Benchmark {
   description: string;
@@ -38,6 +43,14 @@ export const BENCHMARKS: Record<string, Benchmark> = {
       return `${r.routes} routes in ${r.seconds} s (${r.routes_per_second} routes/s) with batch updates; one syscall per route: ${r.single_update_seconds_for_100k} s for 100k, so batches are ${r.batch_speedup}x faster per route.`;
     },
   },
+  channel: {
+    description: 'a full table of 1,000,000 IPv4 routes from a router\'s client over the secure channel into the host\'s maps, the handshake, and incremental updates',
+    run: () => benchChannel(),
+    report: (f) => {
+      const r = f as Awaited<ReturnType<typeof benchChannel>>;
+      return `${r.routes} routes end to end in ${r.seconds} s (${r.seconds_without_channel} s for the same load through an in-memory session: the channel adds ${Math.round((r.seconds - r.seconds_without_channel) * 1000)} ms); handshake ${r.handshake_ms} ms (median of 30, TCP connect included); incremental updates ${r.updates_per_second} routes/s (batches of 1,000 over the channel).`;
+    },
+  },
   controller: {
     description: 'one controller period: read all counters from the kernel, run the law per resource (CPU, 8 links, FIB), write all probabilities',
     run: () => {
@@ -53,6 +66,11 @@ export const BENCHMARKS: Record<string, Benchmark> = {
         ...rows.map((r) => `| ${r.networks} | ${r.links} | ${r.law} | ${r.period_ms} | ${r.period_ms_p99} |`),
       ].join('\n');
     },
+  },
+  forwarding: {
+    description: 'forwarding throughput and forwarder CPU per packet through a host of namespaces: Linux, Linux + iptables (the paper\'s prototype), a minimal XDP forwarder, XNetMon; 256 and 1M routes',
+    run: () => benchForwarding(),
+    report: (f) => forwardingReport(f as ForwardingFigures),
   },
 };
 
@@ -70,4 +88,10 @@ export async function runAll(write?: string): Promise<void> {
     sections.push('', `## ${name}`, '', bench.description, '', `Command: \`xnetmon bench ${name} --json\``, '', bench.report(figures), '', '```json', JSON.stringify(figures), '```');
   }
   if (write) writeFileSync(write, `${sections.join('\n')}\n`);
+}
+
+/** `make experiments`: the paper's section V, every experiment; the report is written to `write`
+ *  (markdown) and beside it as JSON, the figures to docs/figures/. */
+export async function runExperiments(write?: string): Promise<void> {
+  await runExperimentSet({ write });
 }

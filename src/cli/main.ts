@@ -8,6 +8,7 @@ import { registerBench } from './bench.js';
 import { registerOps } from './ops.js';
 import { registerKeys } from './keys.js';
 import { registerClient } from './client.js';
+import { registerExperiments } from './experiments.js';
 
 export function buildProgram(): Command {
   const program = new Command('xnetmon')
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerOps(program);
   registerKeys(program);
   registerClient(program);
+  registerExperiments(program);
   registerLab(program);
   registerBench(program);
   return program;
