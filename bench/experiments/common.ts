@@ -7,9 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adminRequest } from '../../src/control/index.js';
 import { createLab, destroyLab, type LabState } from '../../src/cli/lab.js';
-import type { LabConfigOptions } from '../../src/lab/index.js';
-import { uniquePrefix } from '../../src/lab/index.js';
-import { lineChart, type Series } from '../../src/lab/report.js';
+import { uniquePrefix, nsExec, nsSpawn, lineChart, type LabConfigOptions, type Series } from '../../src/lab/index.js';
 import { machine } from '../stats.js';
 
 /** The CLI a user runs: the daemon and the clients are started through it. */
@@ -129,7 +127,7 @@ export function writeFigure(ctx: ExperimentContext, file: string, chart: { title
 
 export function inNs(ns: string, args: readonly string[], allowFail = false): string {
   try {
-    return execFileSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return nsExec(ns, args);
   } catch (err) {
     if (allowFail) return '';
     const e = err as { stderr?: string; message: string };
@@ -261,7 +259,7 @@ export class LabSession {
 
   /** A command in one of the lab's namespaces, killed at destroy() if still running. */
   spawn(ns: string, args: readonly string[]): Job {
-    const child = spawn('ip', ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child: ChildProcess = nsSpawn(ns, args);
     this.children.add(child);
     let stdout = '';
     let stderr = '';

@@ -2,11 +2,11 @@
 // the routers' clients, shows the fast path, an opponent flooding and being punished
 // while the others keep their reservations, live tuning, then a summary and a report.
 // Everything is torn down at the end, on error, and on Ctrl-C.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { adminRequest } from '../control/index.js';
-import { lineChart, type Series } from '../lab/report.js';
+import { lineChart, nsExec, nsSpawn, ipv4InReceives, type Series } from '../lab/index.js';
 import { createLab, destroyLab, type LabState } from './lab.js';
 import { startRouting } from './routing.js';
 import type { StatusView } from './format.js';
@@ -16,19 +16,6 @@ type Status = StatusView;
 const say = (text: string): void => { process.stdout.write(`${text}\n`); };
 const heading = (text: string): void => say(`\n== ${text}`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function inNs(ns: string, args: readonly string[]): string {
-  return execFileSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function spawnNs(ns: string, args: readonly string[]): ChildProcess {
-  return spawn('ip', ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function ipv4In(ns: string): number {
-  const lines = inNs(ns, ['cat', '/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Ip:'));
-  return Number(lines[1].split(/\s+/)[lines[0].split(/\s+/).indexOf('InReceives')]);
-}
 
 async function waitForDaemon(child: ChildProcess, log: () => string): Promise<void> {
   for (let i = 0; i < 150; i++) {
@@ -88,31 +75,31 @@ export async function runDemo(opts: { prefix?: string; report: string; quick?: b
 
     heading('4. The fast path: external machine to external machine, not through the router');
     const [b0, b1] = blue.externals;
-    const ipBefore = ipv4In(blue.router.ns);
+    const ipBefore = ipv4InReceives(blue.router.ns);
     const before = (await status()).networks[0].forwarded;
-    const pingOut = inNs(b0.ns, ['ping', '-n', '-q', '-c', '20', '-i', '0.05', b1.iface.address]);
+    const pingOut = nsExec(b0.ns, ['ping', '-n', '-q', '-c', '20', '-i', '0.05', b1.iface.address]);
     say(pingOut.split('\n').filter((l) => /packets|rtt/.test(l)).map((l) => `  ${l}`).join('\n'));
-    const server = spawnNs(b1.ns, ['iperf3', '-s', '-1']);
+    const server = nsSpawn(b1.ns, ['iperf3', '-s', '-1']);
     children.push(server);
     await sleep(300);
-    const tcp = JSON.parse(inNs(b0.ns, ['iperf3', '-c', b1.iface.address, '-t', '3', '-J'])) as { end: { sum_received: { bits_per_second: number } } };
+    const tcp = JSON.parse(nsExec(b0.ns, ['iperf3', '-c', b1.iface.address, '-t', '3', '-J'])) as { end: { sum_received: { bits_per_second: number } } };
     const forwarded = (await status()).networks[0].forwarded - before;
     say(`  TCP ${b0.iface.address} -> ${b1.iface.address}: ${(tcp.end.sum_received.bits_per_second / 1e9).toFixed(2)} Gbit/s`);
-    say(`  XDP forwarded ${forwarded} packets of blue; blue's router received ${ipv4In(blue.router.ns) - ipBefore} IPv4 packets meanwhile`);
+    say(`  XDP forwarded ${forwarded} packets of blue; blue's router received ${ipv4InReceives(blue.router.ns) - ipBefore} IPv4 packets meanwhile`);
 
     heading('5. Contention: red\'s router floods through the host, blue\'s router sends a lot too, green pings');
     // Both routers send UDP from their VMs (60 cost units a packet): red as fast as it can,
     // blue about 60k packets/s, more than its half of the host's CPU. green only pings.
     const samples: { t: number; status: Status }[] = [];
-    const redServer = spawnNs(red.externals[1].ns, ['iperf3', '-s', '-1', '-p', '5202']);
-    const blueVmServer = spawnNs(b1.ns, ['iperf3', '-s', '-1', '-p', '5204']);
+    const redServer = nsSpawn(red.externals[1].ns, ['iperf3', '-s', '-1', '-p', '5202']);
+    const blueVmServer = nsSpawn(b1.ns, ['iperf3', '-s', '-1', '-p', '5204']);
     children.push(redServer, blueVmServer);
     await sleep(300);
     const started = Date.now();
     const sampler = setInterval(() => { void status().then((s) => samples.push({ t: (Date.now() - started) / 1000, status: s })); }, 250);
-    const flood = spawnNs(red.router.ns, ['iperf3', '-c', red.externals[1].iface.address, '-p', '5202', '-u', '-b', '0', '-l', '64', '-t', String(phaseS * 2)]);
-    const blueVm = spawnNs(blue.router.ns, ['iperf3', '-c', b1.iface.address, '-p', '5204', '-u', '-b', '30M', '-l', '64', '-t', String(phaseS * 2)]);
-    const greenPing = spawnNs(green.externals[0].ns, ['ping', '-n', '-q', '-i', '0.01', '-w', String(phaseS * 2), green.externals[1].iface.address]);
+    const flood = nsSpawn(red.router.ns, ['iperf3', '-c', red.externals[1].iface.address, '-p', '5202', '-u', '-b', '0', '-l', '64', '-t', String(phaseS * 2)]);
+    const blueVm = nsSpawn(blue.router.ns, ['iperf3', '-c', b1.iface.address, '-p', '5204', '-u', '-b', '30M', '-l', '64', '-t', String(phaseS * 2)]);
+    const greenPing = nsSpawn(green.externals[0].ns, ['ping', '-n', '-q', '-i', '0.01', '-w', String(phaseS * 2), green.externals[1].iface.address]);
     children.push(flood, blueVm, greenPing);
     let greenOut = '';
     greenPing.stdout?.on('data', (d: Buffer) => { greenOut += d.toString(); });

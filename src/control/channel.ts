@@ -2,7 +2,7 @@
 // server, authenticated sessions handed to the update manager, which writes each
 // network's routes into the data plane.
 import { readFileSync } from 'node:fs';
-import type { XnetmonConfig } from '../config/index.js';
+import { parseListenAddress, type XnetmonConfig } from '../config/index.js';
 import { SecureServer } from '../crypto/index.js';
 import { UpdateManager, segmentMapFromConfig } from '../manager/index.js';
 import { XnetmonError } from '../errors/index.js';
@@ -10,12 +10,6 @@ import type { Daemon, RouteAuthority } from './daemon.js';
 
 function peersOf(config: XnetmonConfig) {
   return config.networks.flatMap((n) => n.routers.map((r) => ({ publicKey: r.clientPublicKey, id: n.name })));
-}
-
-function splitListen(listen: string): { host: string; port: number } {
-  const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(listen);
-  if (!m) throw new XnetmonError('ERR_CONFIG', `host.listen ${JSON.stringify(listen)} is not host:port`);
-  return { host: m[1], port: Number(m[2]) };
 }
 
 export interface ChannelAuthority extends RouteAuthority {
@@ -33,7 +27,7 @@ export async function channelAuthority(daemon: Daemon): Promise<ChannelAuthority
   }
   const links = () => new Map(daemon.linkInfo().map((l) => [l.name, { ifindex: l.ifindex, linkSlot: l.slot }]));
   const manager = new UpdateManager({ dataPlane: daemon.dp, config, segments: segmentMapFromConfig(links()), logger: daemon.log });
-  const { host, port } = splitListen(config.host.listen);
+  const { host, port } = parseListenAddress(config.host.listen, 'host.listen');
   const server = new SecureServer({ privateKey, peers: peersOf(config), host, port, eMaxMs: config.host.eMaxMs, logger: daemon.log });
   server.on('session', (session) => { void manager.attachSession(session); });
   server.on('rejection', (event) => daemon.log.warn({ reason: event.reason, remote: event.remoteAddress, peer: event.peerId }, `secure channel rejected: ${event.message}`));

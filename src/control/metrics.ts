@@ -3,6 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import { Gauge, Registry, Counter } from 'prom-client';
 import type { NetCounters } from '../dataplane/index.js';
+import { parseListenAddress } from '../config/index.js';
 import type { PeriodReport } from './controller.js';
 
 export class Metrics {
@@ -50,9 +51,7 @@ export class Metrics {
   }
 
   async listen(address: string): Promise<{ host: string; port: number }> {
-    const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(address);
-    const host = m?.[1] ?? '127.0.0.1';
-    const port = Number(m?.[2] ?? 9469);
+    const { host, port } = parseListenAddress(address, 'host.metrics_listen');
     this.server = createServer((req, res) => {
       if (req.url !== '/metrics') {
         res.writeHead(404).end('see /metrics\n');

@@ -8,7 +8,7 @@
 //   the physical link and the vifs of that segment), and one vif per router and
 //   link. Network N uses 10.N.L.0/24 on link L: its router is 10.N.L.1, its
 //   external machine on that link 10.N.L.2 (gateway: the router).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { XnetmonError } from '../errors/index.js';
 import { uniquePrefix } from './scratch.js';
 
@@ -204,7 +204,20 @@ export function labUp(spec: LabSpec = {}): LabTopology {
   }
 }
 
-/** Runs a command in one of the lab's namespaces. */
-export function labExec(ns: string, args: readonly string[]): string {
-  return new Runner().ns(ns, args);
+/** Runs a command in a namespace and returns its stdout; a failure throws the child's
+ *  error, which keeps its stdout and stderr (ping's summary, for one). */
+export function nsExec(ns: string, args: readonly string[]): string {
+  return execFileSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Starts a command in a namespace, stdout and stderr piped. */
+export function nsSpawn(ns: string, args: readonly string[]): ChildProcess {
+  return spawn('ip', ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** IPv4 packets a namespace's stack received (Ip InReceives): unlike interface counters,
+ *  blind to the IPv6 multicast and ARP that any link carries. */
+export function ipv4InReceives(ns: string): number {
+  const lines = nsExec(ns, ['cat', '/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Ip:'));
+  return Number(lines[1].split(/\s+/)[lines[0].split(/\s+/).indexOf('InReceives')]);
 }

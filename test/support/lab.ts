@@ -2,7 +2,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import type { LabTopology } from '../../src/lab/index.js';
+import { nsExec, nsSpawn, ipv4InReceives, type LabTopology } from '../../src/lab/index.js';
 
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
 
@@ -21,37 +21,18 @@ export function xnetmonResult(args: readonly string[], options: { ns?: string } 
   }
 }
 
-export function inNs(ns: string, args: readonly string[]): string {
-  return execFileSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
+export { nsExec as inNs, nsSpawn as spawnInNs };
 
-export function spawnInNs(ns: string, args: readonly string[]): ChildProcess {
-  return spawn('ip', ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-export function rxPackets(ns: string, ifname: string): number {
-  return Number(inNs(ns, ['cat', `/sys/class/net/${ifname}/statistics/rx_packets`]).trim());
-}
-
-/** Packets received by a virtual router on all its interfaces. */
-export function routerRx(net: LabTopology['networks'][number]): number {
-  return net.router.interfaces.reduce((sum, i) => sum + rxPackets(net.router.ns, i.name), 0);
-}
-
-/** IPv4 packets the virtual router's stack received (Ip InReceives): unlike interface
- *  counters, blind to the IPv6 multicast and ARP that any link carries. */
+/** IPv4 packets the virtual router's stack received. */
 export function routerIpv4In(net: LabTopology['networks'][number]): number {
-  const snmp = inNs(net.router.ns, ['cat', '/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Ip:'));
-  const names = snmp[0].split(/\s+/);
-  const values = snmp[1].split(/\s+/);
-  return Number(values[names.indexOf('InReceives')]);
+  return ipv4InReceives(net.router.ns);
 }
 
 /** ping; returns the number of replies. */
 export function ping(ns: string, address: string, count: number, intervalS = 0.05): number {
   let out = '';
   try {
-    out = inNs(ns, ['ping', '-n', '-q', '-c', String(count), '-i', String(intervalS), '-W', '1', address]);
+    out = nsExec(ns, ['ping', '-n', '-q', '-c', String(count), '-i', String(intervalS), '-W', '1', address]);
   } catch (err) {
     out = (err as { stdout?: string }).stdout ?? '';
   }
@@ -61,10 +42,10 @@ export function ping(ns: string, address: string, count: number, intervalS = 0.0
 
 /** A short TCP transfer with iperf3; returns bits per second received. */
 export async function tcpTransfer(serverNs: string, clientNs: string, address: string, seconds = 1, port = 5201): Promise<number> {
-  const server = spawnInNs(serverNs, ['iperf3', '-s', '-1', '-p', String(port)]);
+  const server = nsSpawn(serverNs, ['iperf3', '-s', '-1', '-p', String(port)]);
   try {
     await new Promise((r) => setTimeout(r, 300));
-    const out = inNs(clientNs, ['iperf3', '-c', address, '-p', String(port), '-t', String(seconds), '-J']);
+    const out = nsExec(clientNs, ['iperf3', '-c', address, '-p', String(port), '-t', String(seconds), '-J']);
     return (JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
   } finally {
     server.kill('SIGKILL');
