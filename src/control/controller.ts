@@ -71,6 +71,8 @@ export interface ControllerOptions {
   /** Host link name -> counter slot in the data plane. */
   linkSlots: ReadonlyMap<string, number>;
   now?: () => number;
+  /** Called with every period's figures (metrics). */
+  onPeriod?: (report: PeriodReport) => void;
 }
 
 export class Controller {
@@ -88,6 +90,7 @@ export class Controller {
   private readonly memory: MemoryControl | undefined;
   private readonly linkSlots: ReadonlyMap<string, number>;
   private readonly now: () => number;
+  private readonly onPeriod: ((report: PeriodReport) => void) | undefined;
   /** The last period's figures, for status and metrics. */
   lastReport: PeriodReport | undefined;
 
@@ -97,6 +100,7 @@ export class Controller {
     this.memory = options.memory;
     this.linkSlots = options.linkSlots;
     this.now = options.now ?? Date.now;
+    this.onPeriod = options.onPeriod;
     this.reconfigure(options.config);
   }
 
@@ -198,6 +202,7 @@ export class Controller {
     }));
     report.durationMs = Number(process.hrtime.bigint() - started) / 1e6;
     this.lastReport = report;
+    this.onPeriod?.(report);
     return report;
   }
 

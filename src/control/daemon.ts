@@ -77,6 +77,7 @@ export class Daemon {
       sink: options.noControl ? { write: () => undefined } : dataPlaneSink(dp),
       memory: { evict: (id, f) => this.authority?.memory.evict(id, f), restore: (id) => this.authority?.memory.restore(id) },
       linkSlots: new Map(this.topology.links.map((l) => [l.name, l.slot])),
+      onPeriod: (report) => this.metrics.observePeriod(report),
     });
   }
 
@@ -88,12 +89,6 @@ export class Daemon {
     try {
       if (authorityFactory) daemon.authority = await authorityFactory(daemon);
       daemon.controller.start();
-      const step = daemon.controller.step.bind(daemon.controller);
-      daemon.controller.step = () => {
-        const report = step();
-        if (report) daemon.metrics.observePeriod(report);
-        return report;
-      };
       daemon.admin = new AdminServer(config.host.adminSocket, (req) => daemon.handle(req));
       await daemon.admin.listen();
       const metricsListen = options.metricsListen !== undefined ? options.metricsListen : config.host.metricsListen;
