@@ -161,6 +161,8 @@ struct verdict_ctx {
 	struct xnm_settings *settings;
 	struct xnm_drop *drop;
 	__u32 net_id;
+	__u32 offered_path; /* the path punish_cpu() costed, and its cost, for account_cpu() */
+	__u64 offered_cost;
 };
 
 /* ---- exit ---------------------------------------------------------------- */
@@ -288,8 +290,11 @@ static __always_inline int punish_cpu(struct verdict_ctx *v, enum xnm_path path,
 
 	if (!s)
 		return 0;
-	if ((s->flags & XNM_SET_ACCOUNTING) && v->stats)
-		v->stats->cpu_offered += path_cost(s, path, len);
+	if ((s->flags & XNM_SET_ACCOUNTING) && v->stats) {
+		v->offered_path = path;
+		v->offered_cost = path_cost(s, path, len);
+		v->stats->cpu_offered += v->offered_cost;
+	}
 	if ((s->flags & XNM_SET_PUNISH) && v->drop) {
 		if (residual && chance(v->drop->residual))
 			return XNM_R_DROP_RESIDUAL;
@@ -299,14 +304,15 @@ static __always_inline int punish_cpu(struct verdict_ctx *v, enum xnm_path path,
 	return 0;
 }
 
-/* The CPU the host spends on a packet that got past the input, by the path it took. */
+/* The CPU the host spends on a packet that got past the input, by the path it took
+ * (costed again only when the lookup changed the path punish_cpu() expected). */
 static __always_inline void account_cpu(struct verdict_ctx *v, enum xnm_path path, __u32 len)
 {
 	struct xnm_settings *s = v->settings;
 
 	if (!s || !(s->flags & XNM_SET_ACCOUNTING) || !v->stats || path >= XNM_PATH_MAX)
 		return;
-	v->stats->cpu_carried += path_cost(s, path, len);
+	v->stats->cpu_carried += path == v->offered_path ? v->offered_cost : path_cost(s, path, len);
 	v->stats->path_packets[path]++;
 	v->stats->path_bytes[path] += len;
 }
@@ -317,12 +323,10 @@ static __always_inline int account_link(struct verdict_ctx *v, __u32 slot, __u32
 {
 	struct xnm_settings *s = v->settings;
 
-	if (!s)
+	if (!s || slot >= XNM_MAX_LINKS)
 		return 0;
-	int counted = (s->flags & XNM_SET_ACCOUNTING) && v->stats && slot < XNM_MAX_LINKS;
+	int counted = (s->flags & XNM_SET_ACCOUNTING) && v->stats;
 
-	if (slot >= XNM_MAX_LINKS)
-		return 0;
 	if (counted)
 		v->stats->link_offered[slot] += len;
 	if ((s->flags & XNM_SET_PUNISH) && v->drop && chance(v->drop->link[slot]))
