@@ -966,29 +966,28 @@ export class UpdateManager {
     // key -> the neighbour after this batch, null when deleted.
     const touched = new Map<string, NeighbourEntry | null>();
     const op = new Operation((key) => (touched.has(key) ? touched.get(key) ?? undefined : state.neighbours.get(key)));
-    const readAdds = (c: NeighbourColumns, list: string): void => {
+    // The entry's address, interface, error path and neighbour key, common to adds and deletes.
+    const entryAt = (c: NeighbourKeyColumns, i: number, list: string) => {
       const size = c.family === 4 ? 4 : 16;
+      const addr = c.addrs.subarray(i * size, (i + 1) * size);
+      const iface = batch.interfaces[c.interfaces[i]!];
+      const path = `neighbourBatch.${list}[${i}] (${formatAddress(addr, 0, c.family)})`;
+      if (!iface) throw new ValidationError(path, 'interface reference is not in the table');
+      return { addr, iface, path, key: `${iface.index}|${hexOf(addr, 0, size)}` };
+    };
+    const readAdds = (c: NeighbourColumns, list: string): void => {
       for (let i = 0; i < c.count; i++) {
-        const addr = c.addrs.subarray(i * size, (i + 1) * size);
-        const iface = batch.interfaces[c.interfaces[i]!];
-        const path = `neighbourBatch.${list}[${i}] (${formatAddress(addr, 0, c.family)})`;
-        if (!iface) throw new ValidationError(path, 'interface reference is not in the table');
+        const { addr, iface, path, key } = entryAt(c, i, list);
         if (!isUnicastAddress(addr)) throw new ValidationError(path, 'is not a unicast address');
         const mac = macFromBytes(c.macs, i * 6);
         if (!isUnicastMac(mac)) throw new ValidationError(path, `MAC ${mac} is not a unicast MAC`);
-        const key = `${iface.index}|${hexOf(addr, 0, size)}`;
         if (touched.has(key)) throw new ValidationError(path, 'appears twice in the batch');
         touched.set(key, { key, family: c.family, addr: Buffer.from(addr), ifaceId: this.internInterface(state, iface).id, mac, stale: false });
       }
     };
     const readDeletes = (c: NeighbourKeyColumns, list: string): void => {
-      const size = c.family === 4 ? 4 : 16;
       for (let i = 0; i < c.count; i++) {
-        const addr = c.addrs.subarray(i * size, (i + 1) * size);
-        const iface = batch.interfaces[c.interfaces[i]!];
-        const path = `neighbourBatch.${list}[${i}] (${formatAddress(addr, 0, c.family)})`;
-        if (!iface) throw new ValidationError(path, 'interface reference is not in the table');
-        const key = `${iface.index}|${hexOf(addr, 0, size)}`;
+        const { path, key } = entryAt(c, i, list);
         if (touched.has(key)) throw new ValidationError(path, 'is both added and deleted, or deleted twice');
         touched.set(key, null);
       }

@@ -119,27 +119,23 @@ export class NeighbourAddresses {
 
   /** Calls `visit` with each IPv4 address in [low, high]. */
   inRange4(low: number, high: number, visit: (addr: number) => void): void {
-    const list = this.v4;
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (list[mid]! < low) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let i = lo; i < list.length && list[i]! <= high; i++) visit(list[i]!);
+    visitRange(this.v4, low, high, visit);
   }
 
   /** Calls `visit` with each IPv6 address (hex) in [low, high]. */
   inRange6(low: string, high: string, visit: (hex: string) => void): void {
-    const list = this.v6;
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (list[mid]! < low) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let i = lo; i < list.length && list[i]! <= high; i++) visit(list[i]!);
+    visitRange(this.v6, low, high, visit);
   }
+}
+
+/** Binary search for the first element >= low in a sorted list, then each one up to high. */
+function visitRange<T extends number | string>(list: ArrayLike<T>, low: T, high: T, visit: (value: T) => void): void {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid]! < low) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < list.length && list[i]! <= high; i++) visit(list[i]!);
 }
