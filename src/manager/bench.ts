@@ -15,7 +15,7 @@ import {
 } from './protocol.js';
 import { UpdateManager } from './manager.js';
 import { segmentMapFromConfig } from './segments.js';
-import type { UpdateSession } from './transport.js';
+import { PayloadQueue, type UpdateSession } from './transport.js';
 
 export interface ManagerLoadFigures {
   /** Routes the router sent (its FIB), and entries the maps hold afterwards (with neighbour host routes). */
@@ -54,9 +54,7 @@ const UPDATE_BASE = 0x20000000;
 class PipeSession implements UpdateSession {
   readonly peerId = NETWORK;
   readonly remoteAddress = 'bench';
-  private readonly inbox: Buffer[] = [];
-  private reader: (() => void) | null = null;
-  private closed = false;
+  private readonly inbox = new PayloadQueue();
   private acks = 0;
   private ackWaiter: { count: number; resolve: () => void } | null = null;
   failure: string | null = null;
@@ -73,23 +71,11 @@ class PipeSession implements UpdateSession {
   }
 
   messages(): AsyncIterable<Buffer> {
-    return {
-      [Symbol.asyncIterator]: () => ({
-        next: async (): Promise<IteratorResult<Buffer>> => {
-          for (;;) {
-            const payload = this.inbox.shift();
-            if (payload) return { value: payload, done: false };
-            if (this.closed) return { value: undefined, done: true };
-            await new Promise<void>((resolve) => { this.reader = resolve; });
-          }
-        },
-      }),
-    };
+    return this.inbox.iterate();
   }
 
   close(): void {
-    this.closed = true;
-    this.wake();
+    this.inbox.close();
   }
 
   /** Delivers payloads and waits for all of their Acks. */
@@ -97,15 +83,8 @@ class PipeSession implements UpdateSession {
     const target = this.acks + payloads.length;
     const done = new Promise<void>((resolve) => { this.ackWaiter = { count: target, resolve }; });
     this.inbox.push(...payloads);
-    this.wake();
     await done;
     if (this.failure) throw new XnetmonError('ERR_BENCH', this.failure);
-  }
-
-  private wake(): void {
-    const reader = this.reader;
-    this.reader = null;
-    reader?.();
   }
 }
 

@@ -24,4 +24,4 @@ export {
 } from './manager.js';
 export { benchManagerLoad, benchManagerUpdates, lastHandshakeTimes, type ManagerLoadFigures, type ManagerUpdateFigures } from './bench.js';
 export { segmentMapFromConfig, type SegmentMap, type SegmentBinding, type HostLinkInfo, type RouterInterfaceNames } from './segments.js';
-export { silentLogger, systemClock, type UpdateSession, type UpdateTransport, type UpdateLogger, type Clock } from './transport.js';
+export { silentLogger, systemClock, PayloadQueue, type UpdateSession, type UpdateTransport, type UpdateLogger, type Clock } from './transport.js';

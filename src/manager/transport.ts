@@ -50,3 +50,44 @@ export const systemClock: Clock = {
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
+
+/**
+ * Payloads in arrival order for one reader: `iterate()` yields them as they come and ends
+ * once the queue is closed and drained. The in-memory sessions (benchmarks, tests) use it.
+ */
+export class PayloadQueue {
+  private readonly items: Buffer[] = [];
+  private reader: (() => void) | null = null;
+  private closed = false;
+
+  push(...payloads: Buffer[]): void {
+    this.items.push(...payloads);
+    this.wake();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.wake();
+  }
+
+  iterate(): AsyncIterable<Buffer> {
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next: async (): Promise<IteratorResult<Buffer>> => {
+          for (;;) {
+            const payload = this.items.shift();
+            if (payload) return { value: payload, done: false };
+            if (this.closed) return { value: undefined, done: true };
+            await new Promise<void>((resolve) => { this.reader = resolve; });
+          }
+        },
+      }),
+    };
+  }
+
+  private wake(): void {
+    const reader = this.reader;
+    this.reader = null;
+    reader?.();
+  }
+}

@@ -9,7 +9,7 @@ import { parseConfig, type XnetmonConfig } from '../../src/config/index.js';
 import type { FilterRuleSpec, NexthopSpec, Prefix, Route4Columns, RouteSpec, RouteTarget } from '../../src/dataplane/index.js';
 import { ValidationError, XnetmonError } from '../../src/errors/index.js';
 import {
-  decodeAck, formatPrefixBytes, parsePrefixText, segmentMapFromConfig, type Ack, type Clock, type RouteWriter, type RouterInterface,
+  decodeAck, formatPrefixBytes, PayloadQueue, parsePrefixText, segmentMapFromConfig, type Ack, type Clock, type RouteWriter, type RouterInterface,
   type UpdateLogger, type UpdateSession,
 } from '../../src/manager/index.js';
 
@@ -139,8 +139,7 @@ export class FakeDataPlane implements RouteWriter {
 export class FakeSession implements UpdateSession {
   readonly sent: Buffer[] = [];
   closed = false;
-  private readonly inbox: Buffer[] = [];
-  private reader: (() => void) | null = null;
+  private readonly inbox = new PayloadQueue();
   private readonly sentWaiters: (() => void)[] = [];
 
   /** The other end, when this is one end of a pair: what one sends, the other receives. */
@@ -156,24 +155,13 @@ export class FakeSession implements UpdateSession {
   }
 
   messages(): AsyncIterable<Buffer> {
-    return {
-      [Symbol.asyncIterator]: () => ({
-        next: async (): Promise<IteratorResult<Buffer>> => {
-          for (;;) {
-            const payload = this.inbox.shift();
-            if (payload) return { value: payload, done: false };
-            if (this.closed) return { value: undefined, done: true };
-            await new Promise<void>((resolve) => { this.reader = resolve; });
-          }
-        },
-      }),
-    };
+    return this.inbox.iterate();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.wake();
+    this.inbox.close();
     for (const wake of this.sentWaiters.splice(0)) wake();
     this.peer?.close();
   }
@@ -181,7 +169,6 @@ export class FakeSession implements UpdateSession {
   /** The peer sends a payload. */
   deliver(payload: Buffer): void {
     this.inbox.push(payload);
-    this.wake();
   }
 
   /** The peer sends a payload and waits for the one reply (an Ack). */
@@ -198,12 +185,6 @@ export class FakeSession implements UpdateSession {
   /** Waits until `count` payloads have been sent. */
   async waitSent(count: number): Promise<void> {
     while (this.sent.length < count && !this.closed) await new Promise<void>((resolve) => this.sentWaiters.push(resolve));
-  }
-
-  private wake(): void {
-    const reader = this.reader;
-    this.reader = null;
-    reader?.();
   }
 }
 
