@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync, statSync, readdirSync } from 'node:fs';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { uniquePrefix, type LabTopology } from '../../src/lab/index.js';
 import { readPinnedCounters } from '../../src/dataplane/index.js';
-import { xnetmon, xnetmonResult, ping, startDaemon, stopProcess, spawnInNs, inNs, sleep, CLI } from '../support/lab.js';
+import { xnetmon, xnetmonResult, ping, startDaemon, stopProcess, spawnInNs, inNs, sleep } from '../support/lab.js';
 
 interface LabState { topology: LabTopology; pinDir: string; configPath: string; stateDir: string }
 
@@ -127,7 +127,10 @@ test('reload: one bad field rejects the whole file; a good file applies', () => 
 test('the admin socket refuses non-root users', () => {
   const r = (() => {
     try {
-      execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'status', '--socket', socket], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      // A bare client (not the CLI): the checkout may sit in a directory other users cannot read
+      // (mktemp -d is 0700), and what is tested is the socket, not the CLI's files.
+      const probe = 'require("node:net").connect(process.argv[1]).on("connect", () => process.exit(0)).on("error", (e) => { console.error(e.code); process.exit(1); })';
+      execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', probe, socket], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], cwd: '/' });
       return { code: 0, stderr: '' };
     } catch (err) {
       return { code: (err as { status: number }).status, stderr: (err as { stderr: string }).stderr };
