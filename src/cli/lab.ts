@@ -60,11 +60,6 @@ export function destroyLab(prefix: string): number {
   return removed;
 }
 
-/** Runs this CLI inside a namespace (the lab's host), returning its stdout. */
-export function cliInNamespace(ns: string, args: readonly string[]): string {
-  return execFileSync('ip', ['netns', 'exec', ns, process.execPath, process.argv[1], ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
 export function registerLab(program: Command): void {
   const lab = program.command('lab').description('a virtual-router host built from network namespaces on this machine');
 

@@ -9,7 +9,7 @@ import {
   loadConfigFile, applyNetworkChange, addNetwork, removeNetwork, diffConfigs, serializeConfig, parseLinkSpec,
   type XnetmonConfig, type NetworkChange, type NetworkDefinitionInput, type ConfigDiff,
 } from '../config/index.js';
-import { DataPlane, UnknownNetworkError, parsePrefix, formatPrefix } from '../dataplane/index.js';
+import { DataPlane, parsePrefix, formatPrefix } from '../dataplane/index.js';
 import { ifindexOf, REASONS } from '../loader/index.js';
 import { XnetmonError, ValidationError } from '../errors/index.js';
 import { AdminServer, type AdminRequest } from './admin.js';
@@ -256,4 +256,3 @@ export async function tearDown(configPath: string): Promise<{ detached: string[]
   return { detached, pinDir: config.host.pinDir };
 }
 
-export { UnknownNetworkError };

@@ -5,4 +5,4 @@ export {
   type NetworkSpec, type AttachmentSpec, type NexthopSpec, type RouteTarget, type RouteSpec, type Route4Columns,
   type DropProbabilities, type NetCounters, type DataPlaneSettings, type DataPlaneOptions, type FilterRuleSpec,
 } from './dataplane.js';
-export { parsePrefix, formatPrefix, prefixKey, type Prefix } from './prefix.js';
+export { parsePrefix, formatPrefix, type Prefix } from './prefix.js';

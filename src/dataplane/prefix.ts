@@ -50,7 +50,3 @@ export function formatPrefix(p: Prefix): string {
   const text = best < 0 ? words.join(':') : `${words.slice(0, best).join(':')}::${words.slice(best + bestLen).join(':')}`;
   return `${text}/${p.length}`;
 }
-
-export function prefixKey(p: Prefix): string {
-  return `${p.addr.toString('hex')}/${p.length}`;
-}

@@ -4,7 +4,7 @@
 // the per-packet benchmark, so that both measure the same tables.
 import type { DataPlane } from '../dataplane/index.js';
 import { ifindexOf } from '../loader/index.js';
-import { PATHS, type PathName } from '../loader/index.js';
+import type { PathName } from '../loader/index.js';
 
 export const MAC = {
   blueP: '02:00:00:01:00:01', // blue's router on P
@@ -73,4 +73,3 @@ export function fastpathFixture(dp: DataPlane, maker: InterfaceMaker, options: {
   return { phys, physName, egress, vif1, vif2, nexthopBlue, nexthopLoop };
 }
 
-export { PATHS };

@@ -140,11 +140,3 @@ export function releaseHeldLinks(): void {
   for (const fd of heldLinks) native.close(fd);
   heldLinks.clear();
 }
-
-/** The id of the XDP program attached to an interface, 0 when none. */
-export function xdpProgramId(ifindex: number): number {
-  const id = [0];
-  const ret = native.xdp_query_id(ifindex, 0, id);
-  if (ret < 0) throw new SystemCallError(`bpf_xdp_query_id(${ifindex})`, errnoOf(ret));
-  return id[0] ?? 0;
-}

@@ -136,16 +136,6 @@ export class BpfMap {
     }
   }
 
-  deleteBatch(keys: Buffer, count: number): void {
-    for (let done = 0; done < count;) {
-      const n = Math.min(65536, count - done);
-      const inout = [n];
-      const ret = native.map_delete_batch(this.fd, keys.subarray(done * this.keySize, (done + n) * this.keySize), inout, null);
-      if (ret < 0) this.fail('bpf_map_delete_batch', ret);
-      done += n;
-    }
-  }
-
   /**
    * Reads every entry in batches (hash and array maps). Returns the raw key and
    * value buffers and the count: the fast path for the controller's counters.
