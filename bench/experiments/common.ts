@@ -6,8 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adminRequest } from '../../src/control/index.js';
-import { createLab, destroyLab, type LabState } from '../../src/cli/lab.js';
-import { uniquePrefix, nsExec, nsSpawn, lineChart, type LabConfigOptions, type Series } from '../../src/lab/index.js';
+import { createLab, destroyLab, uniquePrefix, nsExec, nsSpawn, lineChart, type LabState, type LabConfigOptions, type Series } from '../../src/lab/index.js';
 import { machine } from '../stats.js';
 
 /** The CLI a user runs: the daemon and the clients are started through it. */

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { adminRequest } from '../control/index.js';
 import { lineChart, nsExec, nsSpawn, ipv4InReceives, type Series } from '../lab/index.js';
-import { createLab, destroyLab, type LabState } from './lab.js';
+import { createLab, destroyLab, type LabState } from '../lab/index.js';
 import { startRouting } from './routing.js';
 import type { StatusView } from './format.js';
 

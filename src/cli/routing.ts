@@ -2,7 +2,7 @@
 // over the secure channel (the lab writes each router's client.yaml).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { adminRequest } from '../control/index.js';
-import type { LabState } from './lab.js';
+import type { LabState } from '../lab/index.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

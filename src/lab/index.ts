@@ -7,3 +7,4 @@ export { loadStaticLab, defineLab, attachLab, labRoutes, type StaticLoadResult }
 export { writeLabConfig, generateLabKeys, hostAddress, LAB_CHANNEL_PORT, DEFAULT_LAB_RESERVE, type LabKeys, type LabConfigOptions } from './config.js';
 export { startBird, birdc, type BirdLab } from './bird.js';
 export { lineChart, type Series } from './report.js';
+export { createLab, destroyLab, readLabState, labStatePath, LAB_STATE_ROOT, type LabState } from './state.js';

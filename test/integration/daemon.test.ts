@@ -7,11 +7,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, statSync, readdirSync } from 'node:fs';
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { uniquePrefix, type LabTopology } from '../../src/lab/index.js';
+import { uniquePrefix, type LabState } from '../../src/lab/index.js';
 import { readPinnedCounters } from '../../src/dataplane/index.js';
 import { xnetmon, xnetmonResult, ping, startDaemon, stopProcess, spawnInNs, inNs, sleep } from '../support/lab.js';
 
-interface LabState { topology: LabTopology; pinDir: string; configPath: string; stateDir: string }
 
 const prefix = uniquePrefix('xd');
 let lab: LabState;

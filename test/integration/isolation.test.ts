@@ -6,12 +6,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { uniquePrefix, type LabTopology } from '../../src/lab/index.js';
+import { uniquePrefix, type LabState } from '../../src/lab/index.js';
 import { xnetmon, startDaemon, stopProcess, spawnInNs, inNs, sleep } from '../support/lab.js';
 import { adminRequest } from '../../src/control/index.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 
-interface LabState { topology: LabTopology; pinDir: string; configPath: string; stateDir: string }
 interface Resource { resource: string; capacity: number; reserved: number; offered: number; carried: number; dropProbability: number }
 interface Status { lastPeriod: { period: number }; networks: { name: string; resources: Resource[]; drops: Record<string, number> }[] }
 

@@ -6,13 +6,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { DataPlane, readPinnedCounters } from '../../src/dataplane/index.js';
-import { uniquePrefix } from '../../src/lab/index.js';
+import { uniquePrefix, type LabState } from '../../src/lab/index.js';
 import { xnetmon, ping, routerIpv4In, tcpTransfer, spawnInNs } from '../support/lab.js';
-
-interface LabState {
-  topology: import('../../src/lab/index.js').LabTopology;
-  pinDir: string;
-}
 
 const prefix = uniquePrefix('xi');
 let lab: LabState;

@@ -6,11 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { uniquePrefix, startBird, birdc, type LabTopology, type BirdLab } from '../../src/lab/index.js';
+import { uniquePrefix, startBird, birdc, type LabState, type BirdLab } from '../../src/lab/index.js';
 import { adminRequest } from '../../src/control/index.js';
 import { xnetmon, startDaemon, stopProcess, spawnInNs, inNs, sleep, ping, CLI } from '../support/lab.js';
 
-interface LabState { topology: LabTopology; pinDir: string; configPath: string; stateDir: string }
 interface Route { prefix: string; target: { kind: string } }
 
 const prefix = uniquePrefix('xu');
