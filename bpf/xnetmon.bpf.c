@@ -99,15 +99,18 @@ struct {
 	__type(value, struct xnm_filter_rule);
 } xnm_filters SEC(".maps");
 
-/* Per-CPU cache of IPv4 LPM results, checked against xnm_route_gen. */
+/* Per-CPU direct-mapped cache of IPv4 classification + LPM results, checked
+ * against xnm_route_gen: array reads are inlined by the verifier, where a hash or
+ * trie lookup is a call and a walk. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__uint(max_entries, XNM_ROUTE_CACHE_SIZE);
-	__type(key, struct xnm_rcache_key);
-	__type(value, struct xnm_rcache_val);
-} xnm_rcache SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XNM_FLOW_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct xnm_flow);
+} xnm_flow_cache SEC(".maps");
 
-/* Route generation (index 0): bumped by user space after every route change. */
+/* Generation (index 0): bumped by user space after every change of a route or a
+ * classification entry, which invalidates every flow cache slot at once. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -131,8 +134,6 @@ struct xnm_enums {
 	enum xnm_iface_kind kind;
 	enum xnm_route_flags route_flags;
 	enum xnm_settings_flags settings_flags;
-	struct xnm_rcache_key rcache_key;
-	struct xnm_rcache_val rcache_val;
 };
 
 struct {
@@ -390,16 +391,24 @@ static __always_inline int rule_matches(struct xnm_filter_rule *r, struct pkt *p
  * Returns 1 when the packet must be dropped. */
 static __always_inline int filter(struct verdict_ctx *v, struct pkt *p)
 {
-	struct flow f = {};
+	__u32 first = v->net_id * XNM_MAX_FILTER_RULES;
+	struct xnm_filter_rule *r;
 
 	if (!v->settings || !(v->settings->flags & XNM_SET_FILTER))
 		return 0;
+	/* Most networks have no rules: settle that before copying the addresses. */
+	r = bpf_map_lookup_elem(&xnm_filters, &first);
+	if (!r || r->family == 0)
+		return 0;
+
+	struct flow f = {};
+
 	if (load_flow(p, &f))
 		return 0;
 	for (__u32 i = 0; i < XNM_MAX_FILTER_RULES; i++) {
-		__u32 key = v->net_id * XNM_MAX_FILTER_RULES + i;
-		struct xnm_filter_rule *r = bpf_map_lookup_elem(&xnm_filters, &key);
+		__u32 key = first + i;
 
+		r = bpf_map_lookup_elem(&xnm_filters, &key);
 		if (!r || r->family == 0)
 			break;
 		if (rule_matches(r, p, &f))
@@ -410,42 +419,91 @@ static __always_inline int filter(struct verdict_ctx *v, struct pkt *p)
 
 /* ---- lookup -------------------------------------------------------------------- */
 
-/* IPv4: the per-CPU cache first; a miss (or a stale entry) asks the trie and refills. */
-static __always_inline struct xnm_route_val *lookup_route4(struct verdict_ctx *v, __be32 daddr)
+/* The flow cache slot of an IPv4 packet, found at classify and filled at lookup. */
+struct flow_ref {
+	struct xnm_flow *slot; /* NULL: no cache for this packet */
+	struct xnm_flow_key key;
+	__u64 gen;             /* read before any lookup: a change after it is caught next time */
+	int hit;
+};
+
+static __always_inline int flow_key_equal(const struct xnm_flow_key *a, const struct xnm_flow_key *b)
 {
-	struct xnm_route4_key key = { .prefixlen = 64, .net_id = v->net_id, .addr = daddr };
+	__u64 a0, a1, b0, b1;
+
+	__builtin_memcpy(&a0, a, 8);
+	__builtin_memcpy(&a1, (const char *)a + 8, 8);
+	__builtin_memcpy(&b0, b, 8);
+	__builtin_memcpy(&b1, (const char *)b + 8, 8);
+	return a0 == b0 && a1 == b1;
+}
+
+/* Multiplicative hash of the key's words, high bits folded down: the low bits pick
+ * the slot, as many as the cache's size (set at load) has. */
+static __always_inline __u32 flow_slot_index(const struct xnm_flow_key *k, __u32 mask)
+{
+	__u32 mac_low;
+
+	__builtin_memcpy(&mac_low, k->mac + 2, 4);
+	__u32 h = (k->daddr ^ (k->ifindex << 20) ^ ((__u32)k->vlan << 4) ^ mac_low) * 0x9e3779b1u;
+
+	return (h ^ (h >> 16)) & mask;
+}
+
+/* Finds the packet's slot; a hit carries both the classification and the route. */
+static __always_inline void flow_find(struct xdp_md *ctx, struct verdict_ctx *v, struct pkt *p,
+				      struct flow_ref *f)
+{
 	__u32 zero = 0;
 	__u64 *gen;
 
-	if (!v->settings || !(v->settings->flags & XNM_SET_ROUTE_CACHE))
-		return bpf_map_lookup_elem(&xnm_routes4, &key);
+	if (!p->ip4 || !v->settings || !(v->settings->flags & XNM_SET_ROUTE_CACHE))
+		return;
 	gen = bpf_map_lookup_elem(&xnm_route_gen, &zero);
 	if (!gen)
-		return bpf_map_lookup_elem(&xnm_routes4, &key);
+		return;
+	f->gen = *gen;
+	f->key.ifindex = ctx->ingress_ifindex;
+	f->key.vlan = p->vlan;
+	__builtin_memcpy(f->key.mac, p->eth->h_dest, ETH_ALEN);
+	f->key.daddr = p->ip4->daddr;
 
-	/* Read the generation before the trie: a change made after this read is caught next time. */
-	__u64 current = *gen;
-	struct xnm_rcache_key ck = { .net_id = v->net_id, .addr = daddr };
-	struct xnm_rcache_val *hit = bpf_map_lookup_elem(&xnm_rcache, &ck);
+	__u32 index = flow_slot_index(&f->key, v->settings->flow_cache_mask);
 
-	if (hit && hit->gen == current)
-		return &hit->route;
-	struct xnm_route_val *route = bpf_map_lookup_elem(&xnm_routes4, &key);
-
-	if (route) {
-		struct xnm_rcache_val fill = { .route = *route, .gen = current };
-
-		bpf_map_update_elem(&xnm_rcache, &ck, &fill, BPF_ANY);
-	}
-	return route;
+	f->slot = bpf_map_lookup_elem(&xnm_flow_cache, &index);
+	if (f->slot && f->slot->gen == f->gen && flow_key_equal(&f->slot->key, &f->key))
+		f->hit = 1;
 }
 
-static __always_inline struct xnm_route_val *lookup_route(struct verdict_ctx *v, struct pkt *p)
+/* Remembers what classify and the trie decided, for the next packet of the flow. */
+static __always_inline void flow_fill(struct flow_ref *f, struct xnm_classify_val *cls,
+				      struct xnm_route_val *route)
+{
+	struct xnm_flow *slot = f->slot;
+
+	if (!slot || f->hit)
+		return;
+	slot->key = f->key;
+	slot->gen = f->gen;
+	slot->cls = *cls;
+	slot->found = route != NULL;
+	if (route)
+		slot->route = *route;
+}
+
+/* The network's table, or the flow cache when it holds this flow. */
+static __always_inline struct xnm_route_val *lookup_route(struct verdict_ctx *v, struct pkt *p,
+							  struct flow_ref *f)
 {
 	__u32 net_id = v->net_id;
 
-	if (p->ip4)
-		return lookup_route4(v, p->ip4->daddr);
+	if (f->hit)
+		return f->slot->found ? &f->slot->route : NULL;
+	if (p->ip4) {
+		struct xnm_route4_key key = { .prefixlen = 64, .net_id = net_id, .addr = p->ip4->daddr };
+
+		return bpf_map_lookup_elem(&xnm_routes4, &key);
+	}
 	if (!p->ip6)
 		return NULL;
 	struct xnm_route6_key key6 = { .prefixlen = 160, .net_id = net_id };
@@ -513,11 +571,20 @@ static __always_inline int phys_in(struct xdp_md *ctx)
 		return finish(&v, XNM_R_DROP_MALFORMED, XDP_DROP);
 	}
 
-	/* classify: ingress interface + VLAN + destination MAC (paper IV) */
-	struct xnm_classify_key ck = { .ifindex = ctx->ingress_ifindex, .vlan = p.vlan };
+	/* classify: ingress interface + VLAN + destination MAC (paper IV), from the
+	 * flow cache when this flow was seen since the last change */
+	struct flow_ref flow = {};
+	struct xnm_classify_val *cls;
 
-	__builtin_memcpy(ck.mac, p.eth->h_dest, ETH_ALEN);
-	struct xnm_classify_val *cls = bpf_map_lookup_elem(&xnm_classify, &ck);
+	flow_find(ctx, &v, &p, &flow);
+	if (flow.hit) {
+		cls = &flow.slot->cls;
+	} else {
+		struct xnm_classify_key ck = { .ifindex = ctx->ingress_ifindex, .vlan = p.vlan };
+
+		__builtin_memcpy(ck.mac, p.eth->h_dest, ETH_ALEN);
+		cls = bpf_map_lookup_elem(&xnm_classify, &ck);
+	}
 
 	if (!cls || cls->net_id == 0) {
 		bind_network(&v, 0);
@@ -542,7 +609,9 @@ static __always_inline int phys_in(struct xdp_md *ctx)
 		return finish(&v, drop, XDP_DROP);
 
 	/* lookup in this network's table only */
-	struct xnm_route_val *route = lookup_route(&v, &p);
+	struct xnm_route_val *route = lookup_route(&v, &p, &flow);
+
+	flow_fill(&flow, cls, route);
 
 	/* account: the lookup tells the path the packet takes */
 	account_cpu(&v, route && (route->flags & (XNM_ROUTE_LOCAL | XNM_ROUTE_VIA_VM)) ? XNM_PATH_EXT_VM : XNM_PATH_EXT_EXT, p.len);

@@ -176,23 +176,32 @@ enum xnm_settings_flags {
 	XNM_SET_ACCOUNTING = 1 << 0,  /* count CPU cost and link bytes */
 	XNM_SET_PUNISH = 1 << 1,      /* apply drop probabilities */
 	XNM_SET_FILTER = 1 << 2,      /* run the replicated packet filter */
-	XNM_SET_ROUTE_CACHE = 1 << 3, /* cache IPv4 LPM results per destination */
+	XNM_SET_ROUTE_CACHE = 1 << 3, /* cache IPv4 classification + LPM results per flow */
 };
 
-#ifndef XNM_ROUTE_CACHE_SIZE
-#define XNM_ROUTE_CACHE_SIZE 65536 /* destinations per CPU; an LPM lookup in a large trie costs far more than a hash hit */
+#ifndef XNM_FLOW_CACHE_SLOTS
+#define XNM_FLOW_CACHE_SLOTS 65536 /* per CPU (3 MiB), direct-mapped; a power of two, resized at load by user space */
 #endif
 
-/* Route cache: (network, IPv4 destination) -> the LPM result, valid while its
- * generation equals xnm_route_gen (user space bumps it after every route change). */
-struct xnm_rcache_key {
-	__u32 net_id;
-	__be32 addr;
+/* Flow cache key: what the physical fast path decides on for an IPv4 packet,
+ * the classification key (ingress, VLAN, router MAC) plus the destination. */
+struct xnm_flow_key {
+	__u32 ifindex;
+	__u16 vlan;
+	__u8 mac[6];
+	__be32 daddr; /* 16 bytes in all, compared as two 64-bit words */
 };
 
-struct xnm_rcache_val {
-	struct xnm_route_val route;
+/* Flow cache slot: the classification and LPM results for its key, valid while
+ * gen equals xnm_route_gen (user space bumps it after every change of a route or
+ * an attachment). An empty slot has ifindex 0, which no packet arrives on. */
+struct xnm_flow {
+	struct xnm_flow_key key;
 	__u64 gen;
+	struct xnm_classify_val cls;
+	struct xnm_route_val route;
+	__u32 found;      /* 0: the table has no route for daddr (a cached miss) */
+	__u32 pad;
 };
 
 /* Host-wide settings, index 0 of xnm_settings, changed live by the daemon. */
@@ -200,7 +209,7 @@ struct xnm_settings {
 	__u32 flags;                      /* enum xnm_settings_flags */
 	__u32 cost_per_kib;               /* extra cost units per KiB of frame */
 	__u32 path_cost[XNM_PATH_MAX];    /* cost units per packet by path (paper Table I) */
-	__u32 pad;
+	__u32 flow_cache_mask;            /* xnm_flow_cache's max_entries - 1 (a power of two minus one) */
 };
 
 #endif /* XNETMON_H */

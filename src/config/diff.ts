@@ -21,6 +21,7 @@ export const HOST_SETTING_APPLY: Readonly<Record<HostSettingName, 'live' | 'rest
   cpuCapacity: 'live',
   fibCapacity: 'live',
   fibCritical: 'live',
+  flowCacheSlots: 'restart',
   costs: 'live',
   costPerKib: 'live',
   links: 'restart',

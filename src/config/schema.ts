@@ -25,6 +25,7 @@ export const CONFIG_LIMITS = Object.freeze({
   staleRouteTimeoutS: { min: 0, max: 86_400 },
   eMaxMs: { min: 1, max: 60_000 },
   maxLinkCapacityMbps: 10_000_000,
+  flowCacheSlotsMax: 1 << 24,
 });
 
 export const DEFAULT_WEIGHT = 500;
@@ -90,6 +91,10 @@ const hostFileSchema = z.strictObject({
   fib_capacity: numberRule('must be a whole number of routes greater than 0', (n) => Number.isSafeInteger(n) && n > 0)
     .default(2_000_000),
   fib_critical: openUnitFraction.default(0.9),
+  flow_cache_slots: numberRule(
+    `must be a power of two from 1 to ${CONFIG_LIMITS.flowCacheSlotsMax}`,
+    (n) => Number.isInteger(n) && n >= 1 && n <= CONFIG_LIMITS.flowCacheSlotsMax && (n & (n - 1)) === 0,
+  ).default(65_536),
   costs: costsFileSchema.prefault({}),
   cost_per_kib: packetCost.default(0),
   links: z.array(linkFileSchema, { error: 'must be a list of links (name, capacity_mbps)' })
@@ -254,6 +259,7 @@ export function configFromFile(file: ConfigFile): XnetmonConfig {
     cpuCapacity: h.cpu_capacity,
     fibCapacity: h.fib_capacity,
     fibCritical: h.fib_critical,
+    flowCacheSlots: h.flow_cache_slots,
     costs: costsFromFile(h.costs),
     costPerKib: h.cost_per_kib,
     links: h.links.map((l): LinkDefinition => ({ name: l.name, capacityMbps: l.capacity_mbps })),
@@ -315,6 +321,7 @@ export function configToFile(config: XnetmonConfig): ConfigFileInput {
       cpu_capacity: h.cpuCapacity,
       fib_capacity: h.fibCapacity,
       fib_critical: h.fibCritical,
+      flow_cache_slots: h.flowCacheSlots,
       costs: isObject(h.costs)
         ? withoutUndefined({ ext_ext: h.costs.extExt, ext_vm: h.costs.extVm, vm_ext: h.costs.vmExt, vm_vm: h.costs.vmVm, vm_host: h.costs.vmHost })
         : h.costs,

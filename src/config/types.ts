@@ -42,6 +42,8 @@ export interface HostSettings {
   readonly fibCapacity: number;
   /** Memory control starts when installed routes reach fibCritical * fibCapacity. */
   readonly fibCritical: number;
+  /** Slots per CPU of the data plane's IPv4 flow cache (a power of two). */
+  readonly flowCacheSlots: number;
   readonly costs: CostTable;
   /** Extra cost units per KiB of packet, added to the per-path cost (0 = off). */
   readonly costPerKib: number;

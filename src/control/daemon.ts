@@ -84,7 +84,7 @@ export class Daemon {
   static async start(options: DaemonOptions, authorityFactory?: RouteAuthorityFactory): Promise<Daemon> {
     const log = options.logger ?? createLogger();
     const config = await loadConfigFile(options.configPath, { interfaceExists: (name) => existsSync(`/sys/class/net/${name}`) });
-    const dp = DataPlane.open({ pinDir: config.host.pinDir, onLog: (level, message) => { if (level === 'warn') log.warn({ libbpf: message }, 'libbpf'); } });
+    const dp = DataPlane.open({ pinDir: config.host.pinDir, flowCacheSlots: config.host.flowCacheSlots, onLog: (level, message) => { if (level === 'warn') log.warn({ libbpf: message }, 'libbpf'); } });
     const daemon = new Daemon(options, config, dp, log);
     try {
       if (authorityFactory) daemon.authority = await authorityFactory(daemon);

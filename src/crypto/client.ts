@@ -3,7 +3,7 @@
 // Reconnecting is the caller's job; the channel reports why it closed.
 // Paper IV-C: the DomU end of the secure communication module.
 
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { ValidationError } from '../errors/index.js';
 import { DEFAULT_REKEY_AFTER_MESSAGES, DEFAULT_REKEY_AFTER_SECONDS, MessageType } from './constants.js';
@@ -13,7 +13,7 @@ import { consumeResponse, createInitiation, staticIdentityFromPrivate, type Init
 import { SessionKeypair } from './keypair.js';
 import { parsePrivateKey, parsePublicKey } from './keys.js';
 import { positiveCounter, positiveNumber, resolveCommonOptions, type CommonChannelOptions } from './options.js';
-import { sha256, x25519 } from './primitives.js';
+import { sha256, x25519, x25519PublicKeyObject } from './primitives.js';
 import { decodeTai64nMs, monotonicTai64n } from './tai64n.js';
 
 export interface ConnectSecureOptions extends CommonChannelOptions {
@@ -36,6 +36,8 @@ interface ClientConfig {
   hostPublicKey: Buffer;
   /** DH(client static, host static): the same for every handshake, computed once. */
   staticShared: Buffer;
+  /** The host's static key imported into OpenSSL once, for each handshake's es. */
+  hostKey: KeyObject;
   rekeyAfterMs: number;
   rekeyAfterMessages: bigint;
   handshakeTimeoutMs: number;
@@ -141,6 +143,7 @@ export class SecureChannel extends SecureConnection {
       timestamp,
       senderIndex: this.newLocalIndex(),
       staticShared: this.config.staticShared,
+      responderKey: this.config.hostKey,
     });
     let resolve = noop;
     let reject: (error: Error) => void = noop;
@@ -179,6 +182,7 @@ export class SecureChannel extends SecureConnection {
 interface StaticKeys {
   identity: StaticIdentity;
   hostPublicKey: Buffer;
+  hostKey: KeyObject;
   staticShared: Buffer;
 }
 
@@ -193,7 +197,8 @@ function resolveStaticKeys(privateKey: string, hostPublicKeyBase64: string): Sta
   if (cached) return cached;
   const identity = staticIdentityFromPrivate(parsePrivateKey(privateKey, 'privateKey'));
   const hostPublicKey = parsePublicKey(hostPublicKeyBase64, 'hostPublicKey');
-  const keys: StaticKeys = { identity, hostPublicKey, staticShared: x25519(identity.privateKey, hostPublicKey) };
+  const hostKey = x25519PublicKeyObject(hostPublicKey);
+  const keys: StaticKeys = { identity, hostPublicKey, hostKey, staticShared: x25519(identity.privateKey, hostPublicKey) };
   if (staticKeysCache.size >= STATIC_KEYS_CACHE_SIZE) staticKeysCache.delete(staticKeysCache.keys().next().value as string);
   staticKeysCache.set(cacheKey, keys);
   return keys;
@@ -204,7 +209,7 @@ export async function connectSecure(options: ConnectSecureOptions): Promise<Secu
   const common = resolveCommonOptions(options);
   if (typeof options.host !== 'string' || options.host.length === 0) throw new ValidationError('host', 'must be a host name or address');
   if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) throw new ValidationError('port', 'must be 1..65535');
-  const { identity, hostPublicKey, staticShared } = resolveStaticKeys(options.privateKey, options.hostPublicKey);
+  const { identity, hostPublicKey, hostKey, staticShared } = resolveStaticKeys(options.privateKey, options.hostPublicKey);
   const rekeyAfterSeconds = positiveNumber(options.rekeyAfterSeconds, DEFAULT_REKEY_AFTER_SECONDS, 'rekeyAfterSeconds');
   if (rekeyAfterSeconds >= common.limits.rejectAfterSeconds) throw new ValidationError('rekeyAfterSeconds', 'must be below rejectAfterSeconds');
   const rekeyAfterMessages = positiveCounter(options.rekeyAfterMessages, DEFAULT_REKEY_AFTER_MESSAGES, 'rekeyAfterMessages');
@@ -213,6 +218,7 @@ export async function connectSecure(options: ConnectSecureOptions): Promise<Secu
     identity,
     hostPublicKey,
     staticShared,
+    hostKey,
     rekeyAfterMs: rekeyAfterSeconds * 1000,
     rekeyAfterMessages,
     handshakeTimeoutMs: common.handshakeTimeoutMs,

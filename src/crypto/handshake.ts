@@ -24,13 +24,14 @@ import {
   aeadOpen,
   aeadSeal,
   constantTimeEqual,
-  generateX25519,
   hkdf2,
   hmacSha256,
   isLowOrderPoint,
   sha256,
+  takeEphemeralX25519,
   x25519,
   x25519KeyPairFromPrivate,
+  x25519PublicKeyObject,
   type X25519KeyPair,
 } from './primitives.js';
 
@@ -143,6 +144,8 @@ export interface InitiationParams {
   ephemeralPrivateKey?: Uint8Array;
   /** DH(initiator static, responder static), cached by long-lived callers. */
   staticShared?: Buffer;
+  /** responderPublicKey already imported (x25519PublicKeyObject), cached by long-lived callers. */
+  responderKey?: KeyObject;
 }
 
 /** State the initiator keeps between sending the initiation and reading the response. */
@@ -154,7 +157,7 @@ export interface InitiatorHandshake {
 }
 
 function resolveEphemeral(injected: Uint8Array | undefined): X25519KeyPair {
-  return injected ? x25519KeyPairFromPrivate(injected) : generateX25519();
+  return injected ? x25519KeyPairFromPrivate(injected) : takeEphemeralX25519();
 }
 
 function checkIndex(index: number): void {
@@ -170,7 +173,7 @@ export function createInitiation(params: InitiationParams): { frame: Buffer; han
   const state = new SymmetricState();
   state.mixHash(params.responderPublicKey); // pre-message <- s
   state.mixHash(ephemeral.publicKey); // e
-  state.mixKey(x25519(ephemeral.privateKey, params.responderPublicKey)); // es
+  state.mixKey(x25519(ephemeral.privateKey, params.responderKey ?? params.responderPublicKey)); // es
   const encryptedStatic = state.encryptAndHash(params.initiator.publicKey); // s
   state.mixKey(params.staticShared ?? x25519(params.initiator.privateKey, params.responderPublicKey)); // ss
   const encryptedTimestamp = state.encryptAndHash(params.timestamp);
@@ -205,6 +208,7 @@ export interface InitiationPolicy<Peer> {
 export interface ResponderHandshake {
   readonly symmetric: SymmetricState;
   readonly initiatorEphemeral: Buffer;
+  readonly initiatorEphemeralKey: KeyObject;
   readonly initiatorStatic: Buffer;
   readonly initiatorIndex: number;
 }
@@ -232,7 +236,9 @@ export function consumeInitiation<Peer>(frame: Buffer, responder: StaticIdentity
   const state = new SymmetricState();
   state.mixHash(responder.publicKey);
   state.mixHash(initiatorEphemeral);
-  state.mixKey(x25519(responder.privateKey, initiatorEphemeral));
+  // Imported into OpenSSL once for both DHs with it (es here, ee in the response).
+  const initiatorEphemeralKey = x25519PublicKeyObject(initiatorEphemeral);
+  state.mixKey(x25519(responder.privateKey, initiatorEphemeralKey));
   const initiatorStatic = state.decryptAndHash(frame.subarray(INIT.encryptedStatic, INIT.encryptedTimestamp), 'static key');
   if (isLowOrderPoint(initiatorStatic)) throw new SecureChannelError('low_order_key', 'initiator static key is a small-order point');
   const peer = policy.findPeer(initiatorStatic);
@@ -244,7 +250,7 @@ export function consumeInitiation<Peer>(frame: Buffer, responder: StaticIdentity
     peer,
     initiatorStatic,
     timestamp,
-    handshake: { symmetric: state, initiatorEphemeral, initiatorStatic, initiatorIndex: frame.readUInt32LE(INIT.senderIndex) },
+    handshake: { symmetric: state, initiatorEphemeral, initiatorEphemeralKey, initiatorStatic, initiatorIndex: frame.readUInt32LE(INIT.senderIndex) },
   };
 }
 
@@ -262,7 +268,7 @@ export function createResponse(handshake: ResponderHandshake, params: ResponsePa
   const ephemeral = resolveEphemeral(params.ephemeralPrivateKey);
   const state = handshake.symmetric;
   state.mixHash(ephemeral.publicKey); // e
-  state.mixKey(x25519(ephemeral.privateKey, handshake.initiatorEphemeral)); // ee
+  state.mixKey(x25519(ephemeral.privateKey, handshake.initiatorEphemeralKey)); // ee
   state.mixKey(x25519(ephemeral.privateKey, handshake.initiatorStatic)); // se
   const encryptedTimestamp = state.encryptAndHash(params.timestamp);
   const [initiatorToResponder, responderToInitiator] = state.split();
@@ -297,8 +303,9 @@ export function consumeResponse(handshake: InitiatorHandshake, frame: Buffer): {
   // Work on the handshake's own state: a failed response leaves the handshake unusable, which is what we want.
   const state = handshake.symmetric;
   state.mixHash(responderEphemeral);
-  state.mixKey(x25519(handshake.ephemeral.privateKey, responderEphemeral)); // ee
-  state.mixKey(x25519(handshake.initiator.privateKey, responderEphemeral)); // se
+  const responderEphemeralKey = x25519PublicKeyObject(responderEphemeral); // imported once for ee and se
+  state.mixKey(x25519(handshake.ephemeral.privateKey, responderEphemeralKey)); // ee
+  state.mixKey(x25519(handshake.initiator.privateKey, responderEphemeralKey)); // se
   const timestamp = state.decryptAndHash(frame.subarray(RESP.encryptedTimestamp, RESP.mac1), 'timestamp');
   const [initiatorToResponder, responderToInitiator] = state.split();
   return {

@@ -11,7 +11,6 @@ import {
   createPublicKey,
   diffieHellman,
   generateKeyPairSync,
-  hkdfSync,
   timingSafeEqual,
   type KeyObject,
 } from 'node:crypto';
@@ -33,10 +32,18 @@ export function hmacSha256(key: Uint8Array, ...parts: readonly Uint8Array[]): Bu
   return mac.digest();
 }
 
-/** Noise HKDF(ck, ikm, 2) = RFC 5869 HKDF-SHA256 with salt=ck, empty info, 64 bytes. */
+const HKDF_BLOCK_1 = Buffer.from([1]);
+const HKDF_BLOCK_2 = Buffer.from([2]);
+
+/**
+ * Noise HKDF(ck, ikm, 2) = RFC 5869 HKDF-SHA256 with salt=ck, empty info, 64 bytes,
+ * written out as Noise §4.3 does (three HMACs): a quarter cheaper here than hkdfSync,
+ * and a handshake runs it five times on each side.
+ */
 export function hkdf2(chainingKey: Uint8Array, inputKeyMaterial: Uint8Array): [Buffer, Buffer] {
-  const okm = Buffer.from(hkdfSync('sha256', inputKeyMaterial, chainingKey, EMPTY, 64));
-  return [okm.subarray(0, 32), okm.subarray(32, 64)];
+  const tempKey = hmacSha256(chainingKey, inputKeyMaterial);
+  const output1 = hmacSha256(tempKey, HKDF_BLOCK_1);
+  return [output1, hmacSha256(tempKey, output1, HKDF_BLOCK_2)];
 }
 
 export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
@@ -108,7 +115,8 @@ export function isLowOrderPoint(publicKey: Uint8Array): boolean {
 
 function isAllZero(bytes: Uint8Array): boolean {
   let acc = 0;
-  for (const byte of bytes) acc |= byte;
+  // Indexed: for-of over a Buffer goes through an iterator, ~30x slower here.
+  for (let i = 0; i < bytes.length; i++) acc |= bytes[i];
   return acc === 0;
 }
 
@@ -141,6 +149,32 @@ export interface X25519KeyPair {
 export function generateX25519(): X25519KeyPair {
   const pair = generateKeyPairSync('x25519');
   return { privateKey: pair.privateKey, publicKey: rawPublicKey(pair.publicKey) };
+}
+
+/**
+ * Ephemeral key pairs made ahead, in idle time, so that key generation (~60 us here)
+ * is off the handshake's critical path. Each pair is handed out once and only held in
+ * this process's memory, as a pair generated on the spot would be.
+ */
+const EPHEMERAL_POOL_SIZE = 2;
+const ephemeralPool: X25519KeyPair[] = [];
+let ephemeralRefill: NodeJS.Immediate | undefined;
+
+function refillEphemeralPool(): void {
+  ephemeralRefill = undefined;
+  ephemeralPool.push(generateX25519());
+  // One pair per turn of the event loop: a refill never delays I/O by more than one keygen.
+  if (ephemeralPool.length < EPHEMERAL_POOL_SIZE) scheduleEphemeralRefill();
+}
+
+function scheduleEphemeralRefill(): void {
+  ephemeralRefill ??= setImmediate(refillEphemeralPool).unref();
+}
+
+export function takeEphemeralX25519(): X25519KeyPair {
+  const pair = ephemeralPool.shift() ?? generateX25519();
+  scheduleEphemeralRefill();
+  return pair;
 }
 
 export function x25519KeyPairFromPrivate(privateKey: Uint8Array): X25519KeyPair {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { XnetmonError, ValidationError } from '../errors/index.js';
 import {
   BpfObject, BpfMap, MapFullError, attachXdp, attachTc, detachPinned, ifindexOf, type Attachment,
-  IfaceKind, MAX_LINKS, MAX_NETS, MAX_NEXTHOPS, MAX_FILTER_RULES, NEXTHOP_VALID, PATHS, REASONS, RouteFlags, SettingsFlags,
+  IfaceKind, FLOW_CACHE_SLOTS, MAX_LINKS, MAX_NETS, MAX_NEXTHOPS, MAX_FILTER_RULES, NEXTHOP_VALID, PATHS, REASONS, RouteFlags, SettingsFlags,
   ifaceLayout, classifyKeyLayout, classifyValLayout, route4KeyLayout, route6KeyLayout, routeValLayout,
   nexthopLayout, dropLayout, netStatsLayout, settingsLayout, filterRuleLayout,
   type PathName, type ReasonName,
@@ -124,6 +124,8 @@ export interface DataPlaneOptions {
   pinDir?: string;
   maxRoutes4?: number;
   maxRoutes6?: number;
+  /** Slots per CPU of the IPv4 flow cache (48 bytes each), a power of two; default 65536. */
+  flowCacheSlots?: number;
   onLog?: (level: 'warn' | 'info' | 'debug', message: string) => void;
 }
 
@@ -168,7 +170,7 @@ export class DataPlane {
   private readonly freeNexthops: number[] = [];
   private nextNexthop = 1;
 
-  private constructor(object: BpfObject, pinDir: string | undefined) {
+  private constructor(object: BpfObject, pinDir: string | undefined, private readonly flowCacheSlots: number) {
     this.object = object;
     this.pinDir = pinDir;
     this.ifaces = object.map('xnm_ifaces');
@@ -189,8 +191,14 @@ export class DataPlane {
     const maxEntries: Record<string, number> = {};
     if (options.maxRoutes4) maxEntries.xnm_routes4 = options.maxRoutes4;
     if (options.maxRoutes6) maxEntries.xnm_routes6 = options.maxRoutes6;
-    const object = BpfObject.load(options.objectPath ?? defaultObjectPath(), { pinDir: options.pinDir, maxEntries, onLog: options.onLog });
-    return new DataPlane(object, options.pinDir);
+    const flowCacheSlots = options.flowCacheSlots ?? FLOW_CACHE_SLOTS;
+    if (!Number.isInteger(flowCacheSlots) || flowCacheSlots < 1 || flowCacheSlots > 1 << 24 || (flowCacheSlots & (flowCacheSlots - 1)) !== 0) {
+      throw new ValidationError('flowCacheSlots', `${flowCacheSlots} must be a power of two, 1..${1 << 24}`);
+    }
+    maxEntries.xnm_flow_cache = flowCacheSlots;
+    // The flow cache is not pinned: a restart starts it empty, at whatever size it is given.
+    const object = BpfObject.load(options.objectPath ?? defaultObjectPath(), { pinDir: options.pinDir, maxEntries, transientMaps: ['xnm_flow_cache'], onLog: options.onLog });
+    return new DataPlane(object, options.pinDir, flowCacheSlots);
   }
 
   /** True when the maps were found pinned and re-used (a restart). */
@@ -226,7 +234,9 @@ export class DataPlane {
   configure(settings: DataPlaneSettings): void {
     const flags = (settings.accounting ? SettingsFlags.ACCOUNTING : 0) | (settings.punish ? SettingsFlags.PUNISH : 0) |
       (settings.filter ? SettingsFlags.FILTER : 0) | (settings.routeCache ?? true ? SettingsFlags.ROUTE_CACHE : 0);
-    const value = settingsLayout.encode({ flags, cost_per_kib: settings.costPerKib, path_cost: PATHS.map((p) => settings.pathCost[p]) });
+    const value = settingsLayout.encode({
+      flags, cost_per_kib: settings.costPerKib, path_cost: PATHS.map((p) => settings.pathCost[p]), flow_cache_mask: this.flowCacheSlots - 1,
+    });
     this.settingsMap.update(u32Key(0), value);
   }
 
@@ -286,15 +296,19 @@ export class DataPlane {
       if (owner !== spec.netId) throw new DuplicateAttachmentError(`attachment ifindex ${spec.ifindex} vlan ${spec.vlan} mac ${spec.mac}`, owner);
     }
     this.classify.update(key, classifyValLayout.encode({ net_id: spec.netId, vif_ifindex: spec.vifIfindex }));
+    this.bumpGeneration();
   }
 
   removeAttachment(ifindex: number, vlan: number, mac: Mac): boolean {
-    return this.classify.delete(this.classifyKey(ifindex, vlan, mac));
+    const removed = this.classify.delete(this.classifyKey(ifindex, vlan, mac));
+    this.bumpGeneration();
+    return removed;
   }
 
   /** The host's own MAC on a segment (its bridge): frames to it are the host's. */
   setHostMac(ifindex: number, vlan: number, mac: Mac): void {
     this.classify.update(this.classifyKey(ifindex, vlan, mac), classifyValLayout.encode({ net_id: 0, vif_ifindex: 0 }));
+    this.bumpGeneration();
   }
 
   // ---- attach ------------------------------------------------------------------------
@@ -422,8 +436,8 @@ export class DataPlane {
    * Batch write that leaves the map as it was when the kernel refuses part of it:
    * previous values are read first and put back (small batches: incremental updates).
    */
-  /** Invalidates the data plane's route cache: call after every change of a route. */
-  private bumpRouteGeneration(): void {
+  /** Invalidates every flow cache slot of the data plane: call after every change of a route or a classification entry. */
+  private bumpGeneration(): void {
     const key = u32Key(0);
     const current = this.routeGen.lookup(key)?.readBigUInt64LE(0) ?? 0n;
     const next = Buffer.alloc(8);
@@ -435,7 +449,7 @@ export class DataPlane {
     try {
       this.writeBatch(map, keys, values, count);
     } finally {
-      this.bumpRouteGeneration();
+      this.bumpGeneration();
     }
   }
 
@@ -488,7 +502,7 @@ export class DataPlane {
     try {
       for (const p of parsed) if ((p.family === 4 ? this.routes4 : this.routes6).delete(this.routeKey(netId, p))) removed++;
     } finally {
-      this.bumpRouteGeneration();
+      this.bumpGeneration();
     }
     return removed;
   }
@@ -519,7 +533,7 @@ export class DataPlane {
       const doomed = [...map.keys()].filter((k) => netId === undefined || k.readUInt32LE(4) === netId);
       for (const k of doomed) if (map.delete(k)) removed++;
     }
-    this.bumpRouteGeneration();
+    this.bumpGeneration();
     return removed;
   }
 

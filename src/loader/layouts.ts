@@ -7,6 +7,7 @@ export const MAX_LINKS = 16;
 export const MAX_NEXTHOPS = 65536;
 export const MAX_IFACES = 1024;
 export const MAX_FILTER_RULES = 32;
+export const FLOW_CACHE_SLOTS = 65536;
 
 export const IfaceKind = { NONE: 0, PHYS: 1, VIF: 2 } as const;
 
@@ -108,24 +109,30 @@ export const settingsLayout = new StructLayout('xnm_settings', [
   { name: 'flags', type: 'u32' },
   { name: 'cost_per_kib', type: 'u32' },
   { name: 'path_cost', type: array('u32', PATHS.length) },
-  { name: 'pad', type: 'u32' },
+  { name: 'flow_cache_mask', type: 'u32' },
 ]);
 
-export const rcacheKeyLayout = new StructLayout('xnm_rcache_key', [
-  { name: 'net_id', type: 'u32' },
-  { name: 'addr', type: 'be32' },
+export const flowKeyLayout = new StructLayout('xnm_flow_key', [
+  { name: 'ifindex', type: 'u32' },
+  { name: 'vlan', type: 'u16' },
+  { name: 'mac', type: array('u8', 6) },
+  { name: 'daddr', type: 'be32' },
 ]);
 
-export const rcacheValLayout = new StructLayout('xnm_rcache_val', [
-  { name: 'nexthop_id', type: 'u32' }, // struct xnm_route_val route
-  { name: 'flags', type: 'u32' },
+/** A flow cache slot; nested structs as words (the data plane alone writes slots: this is for inspection). */
+export const flowLayout = new StructLayout('xnm_flow', [
+  { name: 'key', type: array('u32', 4) }, // struct xnm_flow_key
   { name: 'gen', type: 'u64' },
+  { name: 'cls', type: array('u32', 2) }, // struct xnm_classify_val
+  { name: 'route', type: array('u32', 2) }, // struct xnm_route_val
+  { name: 'found', type: 'u32' },
+  { name: 'pad', type: 'u32' },
 ]);
 
 /** Every mirrored struct, for the BTF conformance test. */
 export const LAYOUTS: readonly StructLayout[] = [
   ifaceLayout, classifyKeyLayout, classifyValLayout, route4KeyLayout, route6KeyLayout,
-  routeValLayout, nexthopLayout, dropLayout, netStatsLayout, filterRuleLayout, settingsLayout, rcacheKeyLayout,
+  routeValLayout, nexthopLayout, dropLayout, netStatsLayout, filterRuleLayout, settingsLayout, flowKeyLayout, flowLayout,
 ];
 
 /** Every mirrored enum (C name -> TypeScript names in value order, or name -> value). */

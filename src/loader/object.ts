@@ -25,6 +25,8 @@ export interface OpenOptions {
   pinDir?: string;
   /** Only these maps are pinned (default: every map but .rodata/.bss/.data). */
   pinMaps?: readonly string[];
+  /** Never pinned: caches, which a restart may start empty and with another size. */
+  transientMaps?: readonly string[];
   /** Override max_entries before load (benchmarks, tests). */
   maxEntries?: Readonly<Record<string, number>>;
   /** libbpf messages at info/debug level. */
@@ -82,6 +84,7 @@ export class BpfObject {
         }
         if (!options.pinDir || name.startsWith('.') || name.includes('.')) continue;
         if (options.pinMaps && !options.pinMaps.includes(name)) continue;
+        if (options.transientMaps?.includes(name)) continue;
         if (MANUAL_PIN_TYPES.has(native.map_type(m))) {
           // The kernel adds BPF_F_RDONLY_PROG to devmaps, so libbpf's compatibility check
           // refuses the pinned one: re-use it by fd ourselves, and pin after load.

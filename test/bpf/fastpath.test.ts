@@ -266,7 +266,7 @@ test('the controller\'s fast usage read agrees with the full counters', () => {
   assert.equal(usage.linkCarried[0 * 16 + 1], Number(full[0].linkCarried[1]));
 });
 
-test('the route cache never serves a changed or removed route', () => {
+test('the flow cache never serves a changed or removed route', () => {
   const frame = { dst: MAC.blueP, ipv4: ipv4('10.77.1.1') };
   dp.addRoutes(1, [{ prefix: '10.77.0.0/16', target: { kind: 'nexthop', nexthopId: fx.nexthopBlue } }]);
   run({ name: 'fills the cache', frame, verdict: 'REDIRECT', net: 1, reason: 'forward', check: forwarded(MAC.ext1, MAC.blueQ) });
@@ -278,4 +278,42 @@ test('the route cache never serves a changed or removed route', () => {
   run({ name: 'a more specific route added', frame, verdict: 'REDIRECT', net: 1, reason: 'to_vm_route' });
   dp.deleteRoutes(1, ['10.77.1.0/24', '10.77.0.0/16']);
   run({ name: 'removed', frame, verdict: 'DROP', net: 1, reason: 'drop_no_route' });
+});
+
+test('the flow cache never serves a changed classification, nor a miss once the route exists', () => {
+  const mac = '02:00:00:01:00:77';
+  const frame = { dst: mac, ipv4: ipv4('10.78.1.1') };
+  dp.setAttachment({ ifindex: fx.phys, vlan: 0, mac, netId: 1, vifIfindex: fx.vif1 });
+  try {
+    run({ name: 'a miss is cached', frame, verdict: 'DROP', net: 1, reason: 'drop_no_route' });
+    run({ name: 'served from the cache', frame, verdict: 'DROP', net: 1, reason: 'drop_no_route' });
+    dp.addRoutes(1, [{ prefix: '10.78.0.0/16', target: { kind: 'nexthop', nexthopId: fx.nexthopBlue } }]);
+    run({ name: 'the new route is used', frame, verdict: 'REDIRECT', net: 1, reason: 'forward', check: forwarded(MAC.ext1, MAC.blueQ) });
+    dp.removeAttachment(fx.phys, 0, mac);
+    run({ name: 'attachment removed: the host\'s', frame, verdict: 'PASS', net: 0, reason: 'pass_host' });
+    dp.setAttachment({ ifindex: fx.phys, vlan: 0, mac, netId: 2, vifIfindex: fx.vif2 });
+    run({ name: 'attachment moved to green: green\'s table, which has no such route', frame, verdict: 'DROP', net: 2, reason: 'drop_no_route' });
+  } finally {
+    dp.removeAttachment(fx.phys, 0, mac);
+    dp.deleteRoutes(1, ['10.78.0.0/16']);
+  }
+});
+
+test('flows that share a flow cache slot (a cache of one slot) each get their own route', () => {
+  const tiny = DataPlane.open({ flowCacheSlots: 1 });
+  const tinyScratch = new Scratch('xtc');
+  try {
+    const tfx = fastpathFixture(tiny, tinyScratch);
+    const prog = tiny.object.program('xnm_phys_in');
+    const send = (dst: string, mac: string) => parseFrame(runXdp(prog, { data: buildFrame({ dst: mac, ipv4: ipv4(dst) }), ingressIfindex: tfx.phys }).data);
+    for (let i = 0; i < 3; i++) {
+      assert.equal(send('10.9.1.1', MAC.blueP).dst, MAC.ext1, 'blue /16');
+      assert.equal(send('10.9.7.1', MAC.blueP).dst, MAC.ext1b, 'blue /24');
+      assert.equal(send('10.9.1.1', MAC.greenP).dst, MAC.ext2, 'green, same destination');
+    }
+    assert.throws(() => DataPlane.open({ flowCacheSlots: 3 }), /flowCacheSlots/);
+  } finally {
+    tiny.close();
+    tinyScratch.cleanup();
+  }
 });

@@ -216,6 +216,7 @@ const badConfigs: { name: string; mutate: (raw: Raw) => void; path: string; name
   { name: 'unknown control law', path: 'host.control_law', names: '"pid"', mutate: (raw) => { raw.host.control_law = 'pid'; } },
   { name: 'beta 0', path: 'host.beta', names: '0', mutate: (raw) => { raw.host.beta = 0; } },
   { name: 'residual drop 0.1', path: 'host.residual_drop', names: '0.1', mutate: (raw) => { raw.host.residual_drop = 0.1; } },
+  { name: 'flow cache not a power of two', path: 'host.flow_cache_slots', names: '1000', mutate: (raw) => { raw.host.flow_cache_slots = 1000; } },
   { name: 'relative pin_dir', path: 'host.pin_dir', names: '"bpf/xnetmon"', mutate: (raw) => { raw.host.pin_dir = 'bpf/xnetmon'; } },
   { name: 'vlan 4095', path: 'networks[2].attachments[0].vlan', names: '4095', mutate: (raw) => { raw.networks[2].attachments[0].vlan = 4095; } },
   { name: 'network id 4096', path: 'networks[2].id', names: '4096', mutate: (raw) => { raw.networks[2].id = 4096; } },
