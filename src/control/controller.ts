@@ -134,7 +134,17 @@ export class Controller {
 
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => this.step(), this.config.host.periodMs);
+    this.last = undefined; // counters read before a stop are not this timer's baseline
+    let lastTick = process.hrtime.bigint();
+    this.timer = setInterval(() => {
+      // A timer fires late and unevenly (96 to 107 ms for T = 100 ms in the link-sharing
+      // experiment; a GC pause or a busier host stretches it more); the counters hold what arrived
+      // in the real interval, so R(t) must be that interval's too.
+      const tick = process.hrtime.bigint();
+      const elapsedMs = Number(tick - lastTick) / 1e6;
+      lastTick = tick;
+      this.step(elapsedMs);
+    }, this.config.host.periodMs);
     this.timer.unref?.();
   }
 
@@ -143,15 +153,19 @@ export class Controller {
     this.timer = undefined;
   }
 
-  /** One period: read, compute, write. Returns undefined on the first (baseline) read. */
-  step(): PeriodReport | undefined {
+  /**
+   * One period: read, compute, write. `elapsedMs` is the time since the previous read, which sets
+   * what the CPU and the links could carry in it (default: the configured period T).
+   * Returns undefined on the first (baseline) read.
+   */
+  step(elapsedMs: number = this.config.host.periodMs): PeriodReport | undefined {
     const started = process.hrtime.bigint();
     const ids = this.networks.map((n) => n.id);
     const now = this.source.read(ids);
     const previous = this.last;
     this.last = now;
     if (!previous || previous.length !== now.length) return undefined;
-    const periodS = this.config.host.periodMs / 1000;
+    const periodS = (elapsedMs > 0 ? elapsedMs : this.config.host.periodMs) / 1000;
     const count = this.networks.length;
     const offered = new Float64Array(Math.max(1, count));
     const carried = new Float64Array(Math.max(1, count));

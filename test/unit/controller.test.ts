@@ -118,3 +118,18 @@ test('memory control: evicts from the network over its FIB reservation only, onc
   controller.step();
   assert.ok(calls.includes('restore 2'), 'restored when memory pressure falls');
 });
+
+test('R(t) follows the real interval between reads: a late period is not mistaken for a burst', () => {
+  // Common offers 60 units per 100 ms (alpha 0.5 of R = 100): over its reservation, under contention.
+  const plant = new FakePlant((id) => ({ cpu: id === 1 ? 120 : 300, link0: 0 }));
+  const controller = new Controller({ config: config('share', [0.5, 0.3]), source: plant, sink: plant, linkSlots: new Map([['ext0', 0]]) });
+  controller.step();
+  plant.tick([1, 2]); // 200 ms worth of load, read after 200 ms
+  const late = controller.step(200)!;
+  assert.equal(late.resources[0].capacity, 200, 'R for 200 ms');
+  const common = late.resources[0].networks[0];
+  assert.equal(common.reserved, 100);
+  assert.ok(common.target >= 100, `common's target ${common.target} keeps its reservation of the real interval`);
+  plant.tick([1, 2]);
+  assert.equal(controller.step()!.resources[0].capacity, 100, 'the configured period by default');
+});
