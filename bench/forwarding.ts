@@ -390,8 +390,8 @@ export interface ForwardingOptions {
 }
 
 export async function benchForwarding(options: ForwardingOptions = {}): Promise<ForwardingFigures> {
-  const rounds = options.rounds ?? 5;
-  const seconds = options.seconds ?? 1.5;
+  const rounds = options.rounds ?? 7;
+  const seconds = options.seconds ?? 2;
   const log = options.log ?? ((line: string) => process.stderr.write(`  ${line}\n`));
   const prefix = uniquePrefix('xf');
   const tmp = mkdtempSync(join(tmpdir(), 'xnetmon-fwd-'));
