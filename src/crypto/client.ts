@@ -82,7 +82,12 @@ export class SecureChannel extends SecureConnection {
   }
 
   /** @internal first handshake, awaited by connectSecure(). */
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    // Node issues the connect() system call on the next tick. Building the initiation after it
+    // (not before) lets the host accept the connection while we compute: measured, a connection
+    // whose initiation is built first is established that much later.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.closed) throw new ChannelClosedError(this.closeReason ?? 'peer_closed');
     return this.startHandshake();
   }
 

@@ -18,7 +18,7 @@ export {
 } from './protocol.js';
 export {
   addressBytes, formatAddress, parsePrefixText, formatPrefixBytes, hostBitsSet, prefixKey, isUnicastMac, type Family, type PrefixBytes,
-} from './ip.js';
+} from '../net/index.js';
 export {
   UpdateManager, BatchRejectedError, type UpdateManagerOptions, type RouteWriter, type RouteCounts, type RouteInfo, type SessionInfo,
 } from './manager.js';

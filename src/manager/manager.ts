@@ -21,7 +21,7 @@ import { ValidationError, XnetmonError } from '../errors/index.js';
 import { CoverIndexBuilder, type CoverIndex } from './cover.js';
 import {
   formatAddress, formatPrefixBytes, hostBitsSet, isUnicastAddress, isUnicastMac, macFromBytes, maskedAddress, parsePrefixText, prefixKey, type Family,
-} from './ip.js';
+} from '../net/index.js';
 import {
   encodeAck, decodeMessage, KIND_GATEWAY_BIT, NO_INTERFACE, PROTOCOL_VERSION, ProtocolError, ROUTE_KINDS,
   type FilterReplace, type NeighbourBatch, type RouteBatch, type RouteColumns, type PrefixColumns, type RouterInterface,

@@ -12,7 +12,7 @@ import { ValidationError, XnetmonError } from '../errors/index.js';
 import {
   addressBytesLength, formatAddress, formatPrefixBytes, macFromBytes, maxPrefixLength, parseAddress, parsePrefixText,
   writeMac, type Family,
-} from './ip.js';
+} from '../net/index.js';
 
 export const PROTOCOL_VERSION = 1;
 /** Largest record payload of the secure channel (1 MiB): the default split size of route batches. */

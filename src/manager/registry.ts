@@ -1,7 +1,7 @@
 // Small per-network indexes of the manager: the router interfaces that routes, gateways and
 // neighbours refer to (with the host segment each is on), and the sorted addresses of the
 // router's neighbours (which neighbours lie inside a prefix that just changed).
-import type { Family } from './ip.js';
+import type { Family } from '../net/index.js';
 import type { RouterInterface } from './protocol.js';
 import type { SegmentBinding } from './segments.js';
 

@@ -6,7 +6,7 @@
 //
 // Changes are staged as rows (one per touched slot) while the table keeps what the maps
 // hold; `commit` applies the rows once the kernel took the writes, `abort` forgets them.
-import type { Family } from './ip.js';
+import type { Family } from '../net/index.js';
 import { PrefixIndex4 } from './prefix-index.js';
 
 // Where a table entry comes from.

@@ -1,35 +1,30 @@
 // Frames built from fields, not hex literals (xdp-tools' habit), and read back
 // for checks: Ethernet (+ one 802.1Q tag), ARP, IPv4 (with options), IPv6, UDP,
 // TCP, ICMP. Used by the BPF unit tests, the per-packet benchmark and the lab.
-import { isIPv4 } from 'node:net';
+import { addressBytes, macFromBytes, writeMac } from '../net/index.js';
 
 export type Mac = string; // "02:00:00:00:00:01"
 
 export function macBytes(mac: Mac): Buffer {
-  const parts = mac.split(':');
-  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) throw new Error(`bad MAC ${mac}`);
-  return Buffer.from(parts.map((p) => parseInt(p, 16)));
+  const out = Buffer.alloc(6);
+  writeMac(mac, out, 0, 'mac');
+  return out;
 }
 
 export function macString(bytes: ArrayLike<number>): Mac {
-  return Array.from(bytes, (b) => Number(b).toString(16).padStart(2, '0')).join(':');
+  return macFromBytes(Uint8Array.from(bytes));
 }
 
 export function ipv4Bytes(addr: string): Buffer {
-  if (!isIPv4(addr)) throw new Error(`bad IPv4 address ${addr}`);
-  return Buffer.from(addr.split('.').map(Number));
+  const bytes = addressBytes(addr);
+  if (!bytes || bytes.length !== 4) throw new Error(`bad IPv4 address ${addr}`);
+  return bytes;
 }
 
 export function ipv6Bytes(addr: string): Buffer {
-  const [head, tail] = addr.includes('::') ? addr.split('::') : [addr, undefined];
-  const parse = (s: string | undefined): number[] => (s ? s.split(':').map((h) => parseInt(h, 16)) : []);
-  const left = parse(head);
-  const right = parse(tail);
-  const words = tail === undefined ? left : [...left, ...new Array(8 - left.length - right.length).fill(0), ...right];
-  if (words.length !== 8 || words.some((w) => !(w >= 0 && w <= 0xffff))) throw new Error(`bad IPv6 address ${addr}`);
-  const out = Buffer.alloc(16);
-  words.forEach((w, i) => out.writeUInt16BE(w, i * 2));
-  return out;
+  const bytes = addressBytes(addr);
+  if (!bytes || bytes.length !== 16) throw new Error(`bad IPv6 address ${addr}`);
+  return bytes;
 }
 
 /** RFC 1071 Internet checksum over buf (optionally continuing a partial sum). */

@@ -1,6 +1,7 @@
-// IP addresses and prefixes as raw bytes, for the update protocol and the manager.
-// Kept free of the data plane module on purpose: the client runs inside a virtual
-// router, where the BPF loader (and libbpf) is neither present nor needed.
+// IP addresses, prefixes and MACs between text and network-order bytes: the one parser and
+// formatter that the data plane, the update protocol, the manager, the client and the packet
+// builder share. A leaf module on purpose: the client runs inside a virtual router, where the
+// BPF loader (and libbpf) is neither present nor needed.
 import { isIPv4, isIPv6 } from 'node:net';
 import { ValidationError } from '../errors/index.js';
 
