@@ -102,7 +102,7 @@ export interface DataPlaneSettings {
   accounting: boolean;
   punish: boolean;
   filter: boolean;
-  /** Cache IPv4 LPM results per destination (default on). */
+  /** Serve IPv4 flows from the flow cache: classification + LPM result per flow (default on). */
   routeCache?: boolean;
   pathCost: Record<PathName, number>;
   costPerKib: number;
