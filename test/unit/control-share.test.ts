@@ -196,6 +196,48 @@ describe('share law: guards kept from Algorithm 1', () => {
   });
 });
 
+describe('share law: gentle band (output links)', () => {
+  // A link of R = 1000 per period, alpha 0.5 each: blue floods with UDP, green is TCP near its half.
+  const table: NetworkTable = { count: 2, alpha: [0.5, 0.5], weight: [500, 500] };
+  const gentle = () => shareLaw({ beta: 0.9, gentleBelow: 1.5 });
+
+  it('leaves a network up to 1.5x its reservation alone while the link would carry at most 1.1 R', () => {
+    const law = gentle();
+    const state = createLawState(2);
+    for (const green of [540, 590, 510, 600]) {
+      law.step(table, { capacity: R, offered: [1500, green], carried: [500, green] }, state);
+      assert.equal(state.dropProbability[1], 0, `green offering ${green}`);
+      assert.ok(state.dropProbability[0] > 0.6, 'blue, above the band, gets the full command');
+    }
+  });
+
+  it('ramps punishment up from 0.1 %, doubling per period, when the band does not fit', () => {
+    const law = gentle();
+    const state = createLawState(2);
+    const seen: number[] = [];
+    for (let period = 0; period < 12; period++) {
+      law.step(table, { capacity: R, offered: [700, 700], carried: [700, 700] }, state);
+      seen.push(state.dropProbability[0]);
+    }
+    assert.ok(Math.abs(seen[0] - 0.001) < 1e-12 && Math.abs(seen[1] - 0.002) < 1e-12, `ramp ${seen.slice(0, 3).join(', ')}`);
+    const full = 1 - 500 / 700;
+    assert.ok(Math.abs(seen[11] - full) < 1e-9, `the ramp ends at the feed-forward command ${full.toFixed(3)}, got ${seen[11]}`);
+  });
+
+  it('keeps the plain law without the band (the default): the full command at once', () => {
+    const state = createLawState(2);
+    shareLaw({ beta: 0.9 }).step(table, { capacity: R, offered: [1500, 600], carried: [500, 600] }, state);
+    assert.ok(Math.abs(state.dropProbability[1] - (1 - 500 / 600)) < 1e-9);
+  });
+
+  it('rejects a band under 1, a ramp start outside (0, 1], a factor under 1 and a slack outside [0, 1]', () => {
+    assert.throws(() => shareLaw({ beta: 0.9, gentleBelow: 0.5 }), /gentleBelow/);
+    assert.throws(() => shareLaw({ beta: 0.9, rampStart: 0 }), /rampStart/);
+    assert.throws(() => shareLaw({ beta: 0.9, rampFactor: 0.5 }), /rampFactor/);
+    assert.throws(() => shareLaw({ beta: 0.9, gentleSlack: 2 }), /gentleSlack/);
+  });
+});
+
 describe('share law: settling (simulator)', () => {
   it('settles within 5 % of the target within 5 periods after random steps in demand', () => {
     fc.assert(fc.property(randomCase, randomCase, (first, second) => {

@@ -25,6 +25,8 @@ export interface ControlLawConfig {
   readonly correctionLimit?: number;
   /** Share law only. */
   readonly reservationMargin?: number;
+  /** Share law only: punishment ramps up for demand up to this many times the reservation. */
+  readonly gentleBelow?: number;
 }
 
 export function createControlLaw(config: ControlLawConfig = {}): ControlLaw {
@@ -39,6 +41,7 @@ export function createControlLaw(config: ControlLawConfig = {}): ControlLaw {
         correctionGain: config.correctionGain,
         correctionLimit: config.correctionLimit,
         reservationMargin: config.reservationMargin,
+        gentleBelow: config.gentleBelow,
       });
     default:
       throw new ValidationError('law', `must be "algorithm1" or "share", got ${String(law)}`);

@@ -28,6 +28,18 @@
 //     offered_i; only raised, because the ones under target are victims of the host's loss, not of
 //     their own command. Once the host is out of saturation the same-period comparison takes over.
 //
+// Gentle band (ours, off by default; the daemon turns it on for output links): a network offering
+// more than its reservation but at most `gentleBelow` times it is
+//   - not punished while the resource would carry at most (1 + gentleSlack) R with the band left
+//     alone and every other network held at its target: the bottleneck downstream answers that
+//     excess, and the victims keep at least 1 / (1 + gentleSlack) of their reservation;
+//   - otherwise punished from `rampStart`, at most multiplied by `rampFactor` per period, up to the
+//     feed-forward command.
+// TCP offers a little over its share (its probes and the retransmissions of what the bottleneck
+// dropped). Dropping it at the full feed-forward rate for whole periods (5-40 % of its packets) kept a
+// TCP network ~4 % under its half of a link shared with a UDP flood; with the band it is within 2 %
+// (docs/control.md). A flood above the band gets the full command at once, as before.
+//
 // Guards kept from Algorithm 1 (Paper IV-A):
 //   - a network offering at most alpha_i R is never punished, and no command is expected to pass
 //     less than min(offered_i, alpha_i R), even if the demand falls by `reservationMargin` before the
@@ -63,12 +75,24 @@ export interface ShareLawParams {
    * m / (1 - m) more than their target (docs/control.md has the measured trade-off).
    */
   readonly reservationMargin?: number;
+  /** Demand, in multiples of the reservation, up to which punishment ramps up (>= 1); default 1: no ramp. */
+  readonly gentleBelow?: number;
+  /** First probability of the ramp, in (0, 1]; default 0.001. */
+  readonly rampStart?: number;
+  /** Growth of the ramp per period, >= 1; default 2. */
+  readonly rampFactor?: number;
+  /** Networks in the gentle band are not punished at all while the resource would carry at most (1 + this) R; default 0.1. */
+  readonly gentleSlack?: number;
 }
 
 export const DEFAULT_CORRECTION_GAIN = 0.5;
 export const DEFAULT_CORRECTION_LIMIT = 0.2;
 export const DEFAULT_SATURATION_LEVEL = 0.99;
 export const DEFAULT_RESERVATION_MARGIN = 0;
+export const DEFAULT_GENTLE_BELOW = 1;
+export const DEFAULT_RAMP_START = 0.001;
+export const DEFAULT_RAMP_FACTOR = 2;
+export const DEFAULT_GENTLE_SLACK = 0.1;
 
 export function shareLaw(params: ShareLawParams): ControlLaw {
   validateBeta(params.beta);
@@ -83,6 +107,14 @@ export function shareLaw(params: ShareLawParams): ControlLaw {
     throw new ValidationError('reservationMargin', `must be a number in [0, 1), got ${String(reservationMargin)}`);
   }
   const keptFraction = 1 - reservationMargin;
+  const gentleBelow = params.gentleBelow ?? DEFAULT_GENTLE_BELOW;
+  const rampStart = params.rampStart ?? DEFAULT_RAMP_START;
+  const rampFactor = params.rampFactor ?? DEFAULT_RAMP_FACTOR;
+  const gentleSlack = params.gentleSlack ?? DEFAULT_GENTLE_SLACK;
+  if (!(gentleSlack >= 0 && gentleSlack <= 1)) throw new ValidationError('gentleSlack', `must be a number in [0, 1], got ${String(gentleSlack)}`);
+  if (!(gentleBelow >= 1)) throw new ValidationError('gentleBelow', `must be a number >= 1, got ${String(gentleBelow)}`);
+  if (!(rampStart > 0 && rampStart <= 1)) throw new ValidationError('rampStart', `must be a number in (0, 1], got ${String(rampStart)}`);
+  if (!(rampFactor >= 1)) throw new ValidationError('rampFactor', `must be a number >= 1, got ${String(rampFactor)}`);
   const beta = params.beta;
   return {
     name: 'share',
@@ -109,6 +141,14 @@ export function shareLaw(params: ShareLawParams): ControlLaw {
       const critical = totalOffered >= beta * capacity;
       const saturation = saturationLevel * capacity;
       const hostSaturated = totalCarried >= saturation;
+      // What the resource is expected to carry next period if the networks inside the gentle band
+      // are left alone and the others are held at their targets.
+      let expectedWithBandAlone = 0;
+      for (let slot = 0; slot < count; slot++) {
+        const inBand = offered[slot] <= alpha[slot] * capacity * gentleBelow;
+        expectedWithBandAlone += inBand ? offered[slot] : Math.min(offered[slot], target[slot]);
+      }
+      const bandFits = gentleBelow > 1 && expectedWithBandAlone <= capacity * (1 + gentleSlack);
       const unexplainedSaturation = hostSaturated && commandedTotal < saturation;
 
       for (let slot = 0; slot < count; slot++) {
@@ -142,6 +182,14 @@ export function shareLaw(params: ShareLawParams): ControlLaw {
         const ceiling = 1 - reserved / (demand * keptFraction) + correctionNow;
         let commanded = 1 - target[slot] / demand + correctionNow;
         if (commanded > ceiling) commanded = ceiling;
+        if (demand <= reserved * gentleBelow) {
+          if (bandFits) {
+            dropProbability[slot] = 0;
+            continue;
+          }
+          const ramp = applied > 0 ? applied * rampFactor : rampStart;
+          if (commanded > ramp) commanded = ramp;
+        }
         if (commanded > 1) commanded = 1;
         dropProbability[slot] = commanded > 0 ? commanded : 0;
       }
