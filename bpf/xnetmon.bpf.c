@@ -457,7 +457,7 @@ static __always_inline void flow_find(struct xdp_md *ctx, struct verdict_ctx *v,
 	__u32 zero = 0;
 	__u64 *gen;
 
-	if (!p->ip4 || !v->settings || !(v->settings->flags & XNM_SET_ROUTE_CACHE))
+	if (!p->ip4 || !v->settings || !(v->settings->flags & XNM_SET_FLOW_CACHE))
 		return;
 	gen = bpf_map_lookup_elem(&xnm_route_gen, &zero);
 	if (!gen)

@@ -176,7 +176,7 @@ enum xnm_settings_flags {
 	XNM_SET_ACCOUNTING = 1 << 0,  /* count CPU cost and link bytes */
 	XNM_SET_PUNISH = 1 << 1,      /* apply drop probabilities */
 	XNM_SET_FILTER = 1 << 2,      /* run the replicated packet filter */
-	XNM_SET_ROUTE_CACHE = 1 << 3, /* cache IPv4 classification + LPM results per flow */
+	XNM_SET_FLOW_CACHE = 1 << 3, /* cache IPv4 classification + LPM results per flow */
 };
 
 #ifndef XNM_FLOW_CACHE_SLOTS

@@ -85,7 +85,7 @@ export interface ControllerOptions {
 export class Controller {
   private config!: XnetmonConfig;
   private law!: ControlLaw;
-  /** The law for output links: TCP shares them, so moderate excess is punished gently (see below). */
+  /** The law for output links: TCP shares them, so moderate excess is punished gently (LINK_GENTLE_BELOW). */
   private linkLaw!: ControlLaw;
   private networks: NetworkDefinition[] = [];
   private weight = new Float64Array(0);

@@ -103,7 +103,7 @@ export interface DataPlaneSettings {
   punish: boolean;
   filter: boolean;
   /** Serve IPv4 flows from the flow cache: classification + LPM result per flow (default on). */
-  routeCache?: boolean;
+  flowCache?: boolean;
   pathCost: Record<PathName, number>;
   costPerKib: number;
 }
@@ -163,7 +163,8 @@ export class DataPlane {
   private readonly stats: BpfMap;
   private readonly filters: BpfMap;
   private readonly settingsMap: BpfMap;
-  private readonly routeGen: BpfMap;
+  /** xnm_route_gen: bumped after every change of a route or an attachment (it empties the flow cache). */
+  private readonly generation: BpfMap;
   private readonly networks = new Map<number, NetworkSpec>();
   /** Next hops by identity, so that routes share them. */
   private readonly nexthopIds = new Map<string, number>();
@@ -183,7 +184,7 @@ export class DataPlane {
     this.stats = object.map('xnm_stats');
     this.filters = object.map('xnm_filters');
     this.settingsMap = object.map('xnm_settings');
-    this.routeGen = object.map('xnm_route_gen');
+    this.generation = object.map('xnm_route_gen');
     this.adoptNexthops();
   }
 
@@ -233,7 +234,7 @@ export class DataPlane {
 
   configure(settings: DataPlaneSettings): void {
     const flags = (settings.accounting ? SettingsFlags.ACCOUNTING : 0) | (settings.punish ? SettingsFlags.PUNISH : 0) |
-      (settings.filter ? SettingsFlags.FILTER : 0) | (settings.routeCache ?? true ? SettingsFlags.ROUTE_CACHE : 0);
+      (settings.filter ? SettingsFlags.FILTER : 0) | (settings.flowCache ?? true ? SettingsFlags.FLOW_CACHE : 0);
     const value = settingsLayout.encode({
       flags, cost_per_kib: settings.costPerKib, path_cost: PATHS.map((p) => settings.pathCost[p]), flow_cache_mask: this.flowCacheSlots - 1,
     });
@@ -248,7 +249,7 @@ export class DataPlane {
       accounting: (flags & SettingsFlags.ACCOUNTING) !== 0,
       punish: (flags & SettingsFlags.PUNISH) !== 0,
       filter: (flags & SettingsFlags.FILTER) !== 0,
-      routeCache: (flags & SettingsFlags.ROUTE_CACHE) !== 0,
+      flowCache: (flags & SettingsFlags.FLOW_CACHE) !== 0,
       pathCost: Object.fromEntries(PATHS.map((p, i) => [p, costs[i]])) as Record<PathName, number>,
       costPerKib: v.cost_per_kib as number,
     };
@@ -439,10 +440,10 @@ export class DataPlane {
   /** Invalidates every flow cache slot of the data plane: call after every change of a route or a classification entry. */
   private bumpGeneration(): void {
     const key = u32Key(0);
-    const current = this.routeGen.lookup(key)?.readBigUInt64LE(0) ?? 0n;
+    const current = this.generation.lookup(key)?.readBigUInt64LE(0) ?? 0n;
     const next = Buffer.alloc(8);
     next.writeBigUInt64LE(current + 1n);
-    this.routeGen.update(key, next);
+    this.generation.update(key, next);
   }
 
   private writeAtomically(map: BpfMap, keys: Buffer, values: Buffer, count: number): void {

@@ -25,7 +25,7 @@ export type ReasonName = (typeof REASONS)[number];
 
 export const RouteFlags = { VIA_VM: 1, LOCAL: 2, BLACKHOLE: 4 } as const;
 export const NEXTHOP_VALID = 1;
-export const SettingsFlags = { ACCOUNTING: 1, PUNISH: 2, FILTER: 4, ROUTE_CACHE: 8 } as const;
+export const SettingsFlags = { ACCOUNTING: 1, PUNISH: 2, FILTER: 4, FLOW_CACHE: 8 } as const;
 
 export const ifaceLayout = new StructLayout('xnm_iface', [
   { name: 'kind', type: 'u32' },
@@ -141,5 +141,5 @@ export const ENUMS: Readonly<Record<string, Readonly<Record<string, number>>>> =
   xnm_path: Object.fromEntries(PATHS.map((p, i) => [`XNM_PATH_${p.toUpperCase()}`, i])),
   xnm_iface_kind: { XNM_IFACE_NONE: 0, XNM_IFACE_PHYS: 1, XNM_IFACE_VIF: 2 },
   xnm_route_flags: { XNM_ROUTE_VIA_VM: 1, XNM_ROUTE_LOCAL: 2, XNM_ROUTE_BLACKHOLE: 4 },
-  xnm_settings_flags: { XNM_SET_ACCOUNTING: 1, XNM_SET_PUNISH: 2, XNM_SET_FILTER: 4, XNM_SET_ROUTE_CACHE: 8 },
+  xnm_settings_flags: { XNM_SET_ACCOUNTING: 1, XNM_SET_PUNISH: 2, XNM_SET_FILTER: 4, XNM_SET_FLOW_CACHE: 8 },
 };

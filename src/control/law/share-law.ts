@@ -143,12 +143,15 @@ export function shareLaw(params: ShareLawParams): ControlLaw {
       const hostSaturated = totalCarried >= saturation;
       // What the resource is expected to carry next period if the networks inside the gentle band
       // are left alone and the others are held at their targets.
-      let expectedWithBandAlone = 0;
-      for (let slot = 0; slot < count; slot++) {
-        const inBand = offered[slot] <= alpha[slot] * capacity * gentleBelow;
-        expectedWithBandAlone += inBand ? offered[slot] : Math.min(offered[slot], target[slot]);
+      let bandFits = false;
+      if (gentleBelow > 1) {
+        let expectedWithBandAlone = 0;
+        for (let slot = 0; slot < count; slot++) {
+          const inBand = offered[slot] <= alpha[slot] * capacity * gentleBelow;
+          expectedWithBandAlone += inBand ? offered[slot] : Math.min(offered[slot], target[slot]);
+        }
+        bandFits = expectedWithBandAlone <= capacity * (1 + gentleSlack);
       }
-      const bandFits = gentleBelow > 1 && expectedWithBandAlone <= capacity * (1 + gentleSlack);
       const unexplainedSaturation = hostSaturated && commandedTotal < saturation;
 
       for (let slot = 0; slot < count; slot++) {
