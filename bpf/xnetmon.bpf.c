@@ -156,7 +156,9 @@ struct pkt {
 	__u8 has_ports;
 };
 
-/* Per-packet context of the verdict: whose counters and which settings. */
+/* Per-packet context of the verdict: whose counters and which settings. The
+ * programs check the three pointers once, as they bind them, so that every
+ * later step uses them unchecked and the compiler keeps no test per step. */
 struct verdict_ctx {
 	struct xnm_net_stats *stats;
 	struct xnm_settings *settings;
@@ -171,26 +173,30 @@ struct verdict_ctx {
 /* The one exit: every verdict is counted with its reason. */
 static __always_inline int finish(struct verdict_ctx *v, enum xnm_reason reason, int action)
 {
-	if (v->stats && reason < XNM_R_MAX)
+	if (reason < XNM_R_MAX)
 		v->stats->verdict[reason]++;
 	return action;
 }
 
-static __always_inline void bind_network(struct verdict_ctx *v, __u32 net_id)
+/* Both arrays hold XNM_MAX_NETS entries, so the lookups of a clamped key cannot
+ * fail: -1 is for the verifier. */
+static __always_inline int bind_network(struct verdict_ctx *v, __u32 net_id)
 {
 	__u32 key = net_id < XNM_MAX_NETS ? net_id : 0;
 
 	v->net_id = key;
 	v->stats = bpf_map_lookup_elem(&xnm_stats, &key);
 	v->drop = bpf_map_lookup_elem(&xnm_drops, &key);
+	return v->stats && v->drop ? 0 : -1;
 }
 
-/* Index 0 of an array always exists; the NULL check is for the verifier. */
-static __always_inline struct xnm_settings *load_settings(void)
+/* Index 0 of an array always exists: -1 is for the verifier. */
+static __always_inline int load_settings(struct verdict_ctx *v)
 {
 	__u32 zero = 0;
 
-	return bpf_map_lookup_elem(&xnm_settings, &zero);
+	v->settings = bpf_map_lookup_elem(&xnm_settings, &zero);
+	return v->settings ? 0 : -1;
 }
 
 /* ---- parse ----------------------------------------------------------------- */
@@ -289,14 +295,12 @@ static __always_inline int punish_cpu(struct verdict_ctx *v, enum xnm_path path,
 {
 	struct xnm_settings *s = v->settings;
 
-	if (!s)
-		return 0;
-	if ((s->flags & XNM_SET_ACCOUNTING) && v->stats) {
+	if (s->flags & XNM_SET_ACCOUNTING) {
 		v->offered_path = path;
 		v->offered_cost = path_cost(s, path, len);
 		v->stats->cpu_offered += v->offered_cost;
 	}
-	if ((s->flags & XNM_SET_PUNISH) && v->drop) {
+	if (s->flags & XNM_SET_PUNISH) {
 		if (residual && chance(v->drop->residual))
 			return XNM_R_DROP_RESIDUAL;
 		if (chance(v->drop->cpu))
@@ -311,7 +315,7 @@ static __always_inline void account_cpu(struct verdict_ctx *v, enum xnm_path pat
 {
 	struct xnm_settings *s = v->settings;
 
-	if (!s || !(s->flags & XNM_SET_ACCOUNTING) || !v->stats || path >= XNM_PATH_MAX)
+	if (!(s->flags & XNM_SET_ACCOUNTING) || path >= XNM_PATH_MAX)
 		return;
 	v->stats->cpu_carried += path == v->offered_path ? v->offered_cost : path_cost(s, path, len);
 	v->stats->path_packets[path]++;
@@ -324,13 +328,13 @@ static __always_inline int account_link(struct verdict_ctx *v, __u32 slot, __u32
 {
 	struct xnm_settings *s = v->settings;
 
-	if (!s || slot >= XNM_MAX_LINKS)
+	if (slot >= XNM_MAX_LINKS)
 		return 0;
-	int counted = (s->flags & XNM_SET_ACCOUNTING) && v->stats;
+	int counted = s->flags & XNM_SET_ACCOUNTING;
 
 	if (counted)
 		v->stats->link_offered[slot] += len;
-	if ((s->flags & XNM_SET_PUNISH) && v->drop && chance(v->drop->link[slot]))
+	if ((s->flags & XNM_SET_PUNISH) && chance(v->drop->link[slot]))
 		return 1;
 	if (counted)
 		v->stats->link_carried[slot] += len;
@@ -386,19 +390,28 @@ static __always_inline int rule_matches(struct xnm_filter_rule *r, struct pkt *p
 	return masked_equal(f->src, r->src, r->src_mask) && masked_equal(f->dst, r->dst, r->dst_mask);
 }
 
+/* Most networks have no rules: their first slot is the end marker. */
+static __always_inline int has_rules(__u32 net_id)
+{
+	__u32 first = net_id * XNM_MAX_FILTER_RULES;
+	struct xnm_filter_rule *r = bpf_map_lookup_elem(&xnm_filters, &first);
+
+	return r && r->family != 0;
+}
+
 /* Paper IV-B: the network's replicated filter, first match wins; a network's
  * rules live at its own index range, so they can only see its own packets.
- * Returns 1 when the packet must be dropped. */
-static __always_inline int filter(struct verdict_ctx *v, struct pkt *p)
+ * `unfiltered`: the flow cache knows that the network has no rules. Returns 1
+ * when the packet must be dropped. */
+static __always_inline int filter(struct verdict_ctx *v, struct pkt *p, int unfiltered)
 {
 	__u32 first = v->net_id * XNM_MAX_FILTER_RULES;
 	struct xnm_filter_rule *r;
 
-	if (!v->settings || !(v->settings->flags & XNM_SET_FILTER))
+	if (!(v->settings->flags & XNM_SET_FILTER) || unfiltered)
 		return 0;
-	/* Most networks have no rules: settle that before copying the addresses. */
-	r = bpf_map_lookup_elem(&xnm_filters, &first);
-	if (!r || r->family == 0)
+	/* settled before the addresses are copied */
+	if (!has_rules(v->net_id))
 		return 0;
 
 	struct flow f = {};
@@ -457,7 +470,7 @@ static __always_inline void flow_find(struct xdp_md *ctx, struct verdict_ctx *v,
 	__u32 zero = 0;
 	__u64 *gen;
 
-	if (!p->ip4 || !v->settings || !(v->settings->flags & XNM_SET_FLOW_CACHE))
+	if (!p->ip4 || !(v->settings->flags & XNM_SET_FLOW_CACHE))
 		return;
 	gen = bpf_map_lookup_elem(&xnm_route_gen, &zero);
 	if (!gen)
@@ -475,7 +488,8 @@ static __always_inline void flow_find(struct xdp_md *ctx, struct verdict_ctx *v,
 		f->hit = 1;
 }
 
-/* Remembers what classify and the trie decided, for the next packet of the flow. */
+/* Remembers what classify and the trie decided, and whether the network filters,
+ * for the next packet of the flow. */
 static __always_inline void flow_fill(struct flow_ref *f, struct xnm_classify_val *cls,
 				      struct xnm_route_val *route)
 {
@@ -487,6 +501,7 @@ static __always_inline void flow_fill(struct flow_ref *f, struct xnm_classify_va
 	slot->gen = f->gen;
 	slot->cls = *cls;
 	slot->found = route != NULL;
+	slot->unfiltered = !has_rules(cls->net_id);
 	if (route)
 		slot->route = *route;
 }
@@ -562,12 +577,16 @@ static __always_inline int phys_in(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct verdict_ctx v = { .settings = load_settings() };
+	struct verdict_ctx v = {};
 	struct pkt p = {};
+
+	if (load_settings(&v))
+		return XDP_PASS;
 
 	/* parse */
 	if (parse(data, data_end, &p) < 0) {
-		bind_network(&v, 0);
+		if (bind_network(&v, 0))
+			return XDP_DROP;
 		return finish(&v, XNM_R_DROP_MALFORMED, XDP_DROP);
 	}
 
@@ -587,10 +606,12 @@ static __always_inline int phys_in(struct xdp_md *ctx)
 	}
 
 	if (!cls || cls->net_id == 0) {
-		bind_network(&v, 0);
+		if (bind_network(&v, 0))
+			return XDP_PASS;
 		return finish(&v, XNM_R_PASS_HOST, XDP_PASS);
 	}
-	bind_network(&v, cls->net_id);
+	if (bind_network(&v, cls->net_id))
+		return XDP_DROP;
 
 	/* control: up to the virtual router, charged to its network */
 	if (is_control(&p)) {
@@ -631,7 +652,7 @@ static __always_inline int phys_in(struct xdp_md *ctx)
 		return finish(&v, XNM_R_DROP_NEXTHOP, XDP_DROP);
 
 	/* filter: the network's replicated packet filter (paper IV-B) */
-	if (filter(&v, &p))
+	if (filter(&v, &p, flow.hit && flow.slot->unfiltered))
 		return finish(&v, XNM_R_DROP_FILTER, XDP_DROP);
 
 	/* account + punish at the output link (paper IV-A) */
@@ -646,12 +667,13 @@ static __always_inline int vif_in(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct verdict_ctx v = { .settings = load_settings() };
+	struct verdict_ctx v = {};
 	struct pkt p = {};
 	__u32 ifindex = ctx->ingress_ifindex;
 	struct xnm_iface *iface = bpf_map_lookup_elem(&xnm_ifaces, &ifindex);
 
-	bind_network(&v, iface && iface->kind == XNM_IFACE_VIF ? iface->net_id : 0);
+	if (load_settings(&v) || bind_network(&v, iface && iface->kind == XNM_IFACE_VIF ? iface->net_id : 0))
+		return XDP_PASS;
 	if (!iface || iface->kind != XNM_IFACE_VIF)
 		return finish(&v, XNM_R_PASS_HOST, XDP_PASS);
 	if (parse(data, data_end, &p) < 0)
@@ -695,13 +717,16 @@ int xnm_link_out(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	struct verdict_ctx v = { .settings = load_settings() };
+	struct verdict_ctx v = {};
 	struct pkt p = {};
 	__u32 ifindex = skb->ifindex;
 	struct xnm_iface *iface = bpf_map_lookup_elem(&xnm_ifaces, &ifindex);
 
+	if (load_settings(&v))
+		return TC_ACT_OK;
 	if (!iface || iface->kind != XNM_IFACE_PHYS || parse(data, data_end, &p) < 0) {
-		bind_network(&v, 0);
+		if (bind_network(&v, 0))
+			return TC_ACT_OK;
 		return finish(&v, XNM_R_TC_PASS, TC_ACT_OK);
 	}
 
@@ -711,7 +736,8 @@ int xnm_link_out(struct __sk_buff *skb)
 	__builtin_memcpy(ck.mac, p.eth->h_source, ETH_ALEN);
 	struct xnm_classify_val *cls = bpf_map_lookup_elem(&xnm_classify, &ck);
 
-	bind_network(&v, cls ? cls->net_id : 0);
+	if (bind_network(&v, cls ? cls->net_id : 0))
+		return TC_ACT_OK;
 	if (!cls || cls->net_id == 0)
 		return finish(&v, XNM_R_TC_PASS, TC_ACT_OK);
 	if (account_link(&v, iface->link_slot, skb->len))

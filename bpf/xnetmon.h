@@ -193,15 +193,15 @@ struct xnm_flow_key {
 };
 
 /* Flow cache slot: the classification and LPM results for its key, valid while
- * gen equals xnm_route_gen (user space bumps it after every change of a route or
- * an attachment). An empty slot has ifindex 0, which no packet arrives on. */
+ * gen equals xnm_route_gen (user space bumps it after every change of a route, an
+ * attachment or a filter). An empty slot has ifindex 0, which no packet arrives on. */
 struct xnm_flow {
 	struct xnm_flow_key key;
 	__u64 gen;
 	struct xnm_classify_val cls;
 	struct xnm_route_val route;
 	__u32 found;      /* 0: the table has no route for daddr (a cached miss) */
-	__u32 pad;
+	__u32 unfiltered; /* 1: the network had no filter rules, so a hit skips the filter */
 };
 
 /* Host-wide settings, index 0 of xnm_settings, changed live by the daemon. */

@@ -437,7 +437,7 @@ export class DataPlane {
    * Batch write that leaves the map as it was when the kernel refuses part of it:
    * previous values are read first and put back (small batches: incremental updates).
    */
-  /** Invalidates every flow cache slot of the data plane: call after every change of a route or a classification entry. */
+  /** Invalidates every flow cache slot of the data plane: call after every change of a route, a classification entry or a filter. */
   private bumpGeneration(): void {
     const key = u32Key(0);
     const current = this.generation.lookup(key)?.readBigUInt64LE(0) ?? 0n;
@@ -545,8 +545,12 @@ export class DataPlane {
     this.network(netId);
     if (rules.length > MAX_FILTER_RULES) throw new ValidationError('filter', `${rules.length} rules; at most ${MAX_FILTER_RULES} per network`);
     const encoded = rules.map((r, i) => encodeRule(r, `filter[${i}]`));
-    for (let i = 0; i < MAX_FILTER_RULES; i++) {
-      this.filters.update(u32Key(netId * MAX_FILTER_RULES + i), encoded[i] ?? Buffer.alloc(filterRuleLayout.size));
+    try {
+      for (let i = 0; i < MAX_FILTER_RULES; i++) {
+        this.filters.update(u32Key(netId * MAX_FILTER_RULES + i), encoded[i] ?? Buffer.alloc(filterRuleLayout.size));
+      }
+    } finally {
+      this.bumpGeneration(); // a cached slot remembers whether its network had rules
     }
   }
 

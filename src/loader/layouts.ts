@@ -126,7 +126,7 @@ export const flowLayout = new StructLayout('xnm_flow', [
   { name: 'cls', type: array('u32', 2) }, // struct xnm_classify_val
   { name: 'route', type: array('u32', 2) }, // struct xnm_route_val
   { name: 'found', type: 'u32' },
-  { name: 'pad', type: 'u32' },
+  { name: 'unfiltered', type: 'u32' },
 ]);
 
 /** Every mirrored struct, for the BTF conformance test. */

@@ -299,6 +299,20 @@ test('the flow cache never serves a changed classification, nor a miss once the 
   }
 });
 
+test('a cached flow meets a filter rule added after it was cached, and passes again once it is removed', () => {
+  const frame = { dst: MAC.blueP, ipv4: ipv4('10.9.1.1') };
+  run({ name: 'fills the cache: blue has no rules', frame, verdict: 'REDIRECT', net: 1, reason: 'forward' });
+  run({ name: 'served from the cache, unfiltered', frame, verdict: 'REDIRECT', net: 1, reason: 'forward' });
+  dp.setFilter(1, [{ family: 4, proto: 17, dport: [2000, 2000], dst: '10.9.0.0/16', action: 'drop' }]);
+  try {
+    run({ name: 'the new rule applies', frame, verdict: 'DROP', net: 1, reason: 'drop_filter' });
+    run({ name: 'and again from the cache', frame, verdict: 'DROP', net: 1, reason: 'drop_filter' });
+  } finally {
+    dp.setFilter(1, []);
+  }
+  run({ name: 'rule removed', frame, verdict: 'REDIRECT', net: 1, reason: 'forward' });
+});
+
 test('flows that share a flow cache slot (a cache of one slot) each get their own route', () => {
   const tiny = DataPlane.open({ flowCacheSlots: 1 });
   const tinyScratch = new Scratch('xtc');
