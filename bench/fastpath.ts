@@ -2,9 +2,9 @@
 // an XDP program that only counts (the floor), a minimal forwarder (bpf_fib_lookup
 // + redirect, through a real kernel route), XNetMon's fast path without isolation
 // (no accounting, no punishment, no filter) and with it, at 1 / 10k / 1M routes.
-// Configurations are interleaved over rounds; medians are reported, and the cost
-// isolation adds is the median of the per-round differences (paired, so that the
-// machine's drift between rounds cancels).
+// Configurations take turns call by call within each round; medians over rounds are
+// reported, and the cost isolation adds is the median of the per-round differences
+// (paired, so that the machine's drift cancels).
 import { DataPlane, defaultObjectPath } from '../src/dataplane/index.js';
 import { BpfObject, runXdp, XdpAction } from '../src/loader/index.js';
 import { buildFrame } from '../src/packet/index.js';
@@ -72,23 +72,28 @@ export function benchFastpath(options: { routes?: number[]; rounds?: number; rep
         installed = routes;
       }
       const samples = { base: [] as number[], minimal: [] as number[], fast: [] as number[], iso: [] as number[] };
-      const measure = (prog: typeof phys, forwards: boolean): number => {
-        let total = 0;
-        const calls = Math.ceil(repeat / PASSES_PER_CALL);
-        for (let c = 0; c < calls; c++) {
-          const result = runXdp(prog, { data: frame, repeat: PASSES_PER_CALL, ingressIfindex: fx.phys });
-          if (forwards && result.retval !== XdpAction.REDIRECT) throw new Error(`the program did not forward (verdict ${result.retval})`);
-          total += result.durationNs;
-        }
-        return total / calls;
+      const once = (prog: typeof phys, forwards: boolean): number => {
+        const result = runXdp(prog, { data: frame, repeat: PASSES_PER_CALL, ingressIfindex: fx.phys });
+        if (forwards && result.retval !== XdpAction.REDIRECT) throw new Error(`the program did not forward (verdict ${result.retval})`);
+        return result.durationNs;
       };
+      const isolation = (on: boolean) => dp.configure({ accounting: on, punish: on, filter: on, pathCost: TABLE1_COSTS, costPerKib: 0 });
+      const calls = Math.ceil(repeat / PASSES_PER_CALL);
       for (let r = 0; r < rounds; r++) {
-        samples.base.push(measure(count, false));
-        samples.minimal.push(measure(minimal, true));
-        dp.configure({ accounting: false, punish: false, filter: false, pathCost: TABLE1_COSTS, costPerKib: 0 });
-        samples.fast.push(measure(phys, true));
-        dp.configure({ accounting: true, punish: true, filter: true, pathCost: TABLE1_COSTS, costPerKib: 0 });
-        samples.iso.push(measure(phys, true));
+        // The four configurations take turns call by call, so that a change of the
+        // machine's speed within the round reaches all of them alike; the fast path
+        // with and without isolation swap places every call, as the first of the two
+        // after another program finds colder caches.
+        const total = { base: 0, minimal: 0, fast: 0, iso: 0 };
+        for (let c = 0; c < calls; c++) {
+          total.base += once(count, false);
+          total.minimal += once(minimal, true);
+          for (const on of c % 2 === 0 ? [false, true] : [true, false]) {
+            isolation(on);
+            total[on ? 'iso' : 'fast'] += once(phys, true);
+          }
+        }
+        for (const key of ['base', 'minimal', 'fast', 'iso'] as const) samples[key].push(total[key] / calls);
       }
       out.push({
         routes, rounds, repeat,
