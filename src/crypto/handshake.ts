@@ -164,10 +164,26 @@ function checkIndex(index: number): void {
   if (!Number.isInteger(index) || index < 0 || index > 0xffffffff) throw new ValidationError('senderIndex', 'must be a u32');
 }
 
-/** Initiator: -> e, es, s, ss, {timestamp}. Returns the full frame. */
-export function createInitiation(params: InitiationParams): { frame: Buffer; handshake: InitiatorHandshake } {
-  checkIndex(params.senderIndex);
-  if (params.timestamp.length !== TAI64N_BYTES) throw new ValidationError('timestamp', 'must be 12 bytes of TAI64N');
+/**
+ * The part of an initiation that does not depend on the moment it is sent: e, es, s, ss.
+ * Use it once: completeInitiation() consumes it.
+ */
+export interface PreparedInitiation {
+  readonly symmetric: SymmetricState;
+  readonly ephemeral: X25519KeyPair;
+  readonly initiator: StaticIdentity;
+  readonly responderPublicKey: Buffer;
+  readonly encryptedStatic: Buffer;
+  /** Set by completeInitiation(): an ephemeral serves one handshake only. */
+  used: boolean;
+}
+
+/**
+ * Initiator, first half: -> e, es, s, ss. It holds the only DH of the initiation, so a
+ * long-lived client prepares its next one in idle time (the ephemeral private key is then
+ * held until that handshake, as the pool of ephemerals already holds it).
+ */
+export function prepareInitiation(params: Omit<InitiationParams, 'timestamp' | 'senderIndex'>): PreparedInitiation {
   if (isLowOrderPoint(params.responderPublicKey)) throw new SecureChannelError('low_order_key', 'responder static key is a small-order point');
   const ephemeral = resolveEphemeral(params.ephemeralPrivateKey);
   const state = new SymmetricState();
@@ -176,17 +192,34 @@ export function createInitiation(params: InitiationParams): { frame: Buffer; han
   state.mixKey(x25519(ephemeral.privateKey, params.responderKey ?? params.responderPublicKey)); // es
   const encryptedStatic = state.encryptAndHash(params.initiator.publicKey); // s
   state.mixKey(params.staticShared ?? x25519(params.initiator.privateKey, params.responderPublicKey)); // ss
-  const encryptedTimestamp = state.encryptAndHash(params.timestamp);
+  return { symmetric: state, ephemeral, initiator: params.initiator, responderPublicKey: Buffer.from(params.responderPublicKey), encryptedStatic, used: false };
+}
+
+/** Initiator, second half: {timestamp}, the indices and mac1. Returns the full frame. */
+export function completeInitiation(prepared: PreparedInitiation, timestamp: Uint8Array, senderIndex: number): { frame: Buffer; handshake: InitiatorHandshake } {
+  checkIndex(senderIndex);
+  if (timestamp.length !== TAI64N_BYTES) throw new ValidationError('timestamp', 'must be 12 bytes of TAI64N');
+  if (prepared.used) throw new XnetmonError('ERR_INTERNAL', 'a prepared initiation was completed twice');
+  prepared.used = true;
+  const state = prepared.symmetric;
+  const encryptedTimestamp = state.encryptAndHash(timestamp);
 
   const frame = Buffer.alloc(INITIATION_FRAME_BYTES);
   frame.writeUInt32LE(INITIATION_FRAME_BYTES - LENGTH_PREFIX_BYTES, 0);
   frame[INIT.type] = MessageType.initiation;
-  frame.writeUInt32LE(params.senderIndex, INIT.senderIndex);
-  ephemeral.publicKey.copy(frame, INIT.ephemeral);
-  encryptedStatic.copy(frame, INIT.encryptedStatic);
+  frame.writeUInt32LE(senderIndex, INIT.senderIndex);
+  prepared.ephemeral.publicKey.copy(frame, INIT.ephemeral);
+  prepared.encryptedStatic.copy(frame, INIT.encryptedStatic);
   encryptedTimestamp.copy(frame, INIT.encryptedTimestamp);
-  computeMac1(mac1KeyFor(params.responderPublicKey), frame, INIT.mac1).copy(frame, INIT.mac1);
-  return { frame, handshake: { symmetric: state, ephemeral, initiator: params.initiator, senderIndex: params.senderIndex } };
+  computeMac1(mac1KeyFor(prepared.responderPublicKey), frame, INIT.mac1).copy(frame, INIT.mac1);
+  return { frame, handshake: { symmetric: state, ephemeral: prepared.ephemeral, initiator: prepared.initiator, senderIndex } };
+}
+
+/** Initiator: -> e, es, s, ss, {timestamp}. Returns the full frame. */
+export function createInitiation(params: InitiationParams): { frame: Buffer; handshake: InitiatorHandshake } {
+  checkIndex(params.senderIndex);
+  if (params.timestamp.length !== TAI64N_BYTES) throw new ValidationError('timestamp', 'must be 12 bytes of TAI64N');
+  return completeInitiation(prepareInitiation(params), params.timestamp, params.senderIndex);
 }
 
 /**
@@ -259,17 +292,38 @@ export interface ResponseParams {
   timestamp: Uint8Array;
   senderIndex: number;
   ephemeralPrivateKey?: Uint8Array;
+  /** An ephemeral prepared for this initiator, with se computed ahead (prepareResponder()). */
+  prepared?: PreparedResponder;
+}
+
+/** A responder ephemeral made for one initiator static key, with se = DH(e, s_initiator). */
+export interface PreparedResponder {
+  readonly ephemeral: X25519KeyPair;
+  readonly initiatorStatic: Buffer;
+  readonly ephemeralStaticShared: Buffer;
+}
+
+/**
+ * Takes se off the response's critical path: the host knows each client's static key, so
+ * it makes the ephemeral for that client's next handshake, and its DH with that key, in
+ * idle time. Use it once.
+ */
+export function prepareResponder(initiatorStatic: Uint8Array, ephemeralPrivateKey?: Uint8Array): PreparedResponder {
+  const ephemeral = resolveEphemeral(ephemeralPrivateKey);
+  return { ephemeral, initiatorStatic: Buffer.from(initiatorStatic), ephemeralStaticShared: x25519(ephemeral.privateKey, initiatorStatic) };
 }
 
 /** Responder: <- e, ee, se, {timestamp}. Returns the full frame and the transport keys. */
 export function createResponse(handshake: ResponderHandshake, params: ResponseParams): { frame: Buffer; keys: TransportKeys } {
   checkIndex(params.senderIndex);
   if (params.timestamp.length !== TAI64N_BYTES) throw new ValidationError('timestamp', 'must be 12 bytes of TAI64N');
-  const ephemeral = resolveEphemeral(params.ephemeralPrivateKey);
+  // A prepared ephemeral serves only the initiator it was made for; an injected key wins (test vectors).
+  const prepared = !params.ephemeralPrivateKey && params.prepared?.initiatorStatic.equals(handshake.initiatorStatic) ? params.prepared : undefined;
+  const ephemeral = prepared?.ephemeral ?? resolveEphemeral(params.ephemeralPrivateKey);
   const state = handshake.symmetric;
   state.mixHash(ephemeral.publicKey); // e
   state.mixKey(x25519(ephemeral.privateKey, handshake.initiatorEphemeralKey)); // ee
-  state.mixKey(x25519(ephemeral.privateKey, handshake.initiatorStatic)); // se
+  state.mixKey(prepared?.ephemeralStaticShared ?? x25519(ephemeral.privateKey, handshake.initiatorStatic)); // se
   const encryptedTimestamp = state.encryptAndHash(params.timestamp);
   const [initiatorToResponder, responderToInitiator] = state.split();
 

@@ -20,10 +20,13 @@ export { RecordCoalescer, type CoalescerOptions, type RecordSink } from './coale
 // Transport-free pieces: used by tests and by the test vectors in docs/protocol.md.
 export {
   consumeInitiation,
+  completeInitiation,
   consumeResponse,
   createInitiation,
   createResponse,
   handshakeHash,
+  prepareInitiation,
+  prepareResponder,
   mac1KeyFor,
   staticIdentityFromPrivate,
   INITIATION_FRAME_BYTES,
@@ -32,6 +35,8 @@ export {
   type InitiationParams,
   type InitiationPolicy,
   type InitiatorHandshake,
+  type PreparedInitiation,
+  type PreparedResponder,
   type ResponderHandshake,
   type ResponseParams,
   type StaticIdentity,

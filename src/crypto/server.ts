@@ -16,7 +16,7 @@ import {
 } from './constants.js';
 import { SecureConnection, type CloseInfo, type ConnectionSettings, type SecureChannelLogger } from './connection.js';
 import { REJECT_REASONS, SecureChannelError, isRejectReason, type RejectReason } from './errors.js';
-import { consumeInitiation, createResponse, staticIdentityFromPrivate, type StaticIdentity } from './handshake.js';
+import { consumeInitiation, createResponse, prepareResponder, staticIdentityFromPrivate, type PreparedResponder, type StaticIdentity } from './handshake.js';
 import { SessionKeypair, type ReceivedRecord } from './keypair.js';
 import { parsePrivateKey, parsePublicKey } from './keys.js';
 import { resolveCommonOptions, type CommonChannelOptions } from './options.js';
@@ -69,6 +69,20 @@ interface ConfiguredPeer {
   publicKeyBase64: string;
   /** DH(host static, client static), computed once per configuration. */
   staticShared: Buffer;
+  /** The ephemeral of this client's next handshake, with se, made in idle time after its last one; taken once. */
+  nextResponder: PreparedResponder | null;
+  refill: NodeJS.Immediate | null;
+}
+
+/** Hands out the peer's prepared responder, if any, and prepares the next one in idle time. */
+function takePreparedResponder(peer: ConfiguredPeer): PreparedResponder | undefined {
+  const prepared = peer.nextResponder ?? undefined;
+  peer.nextResponder = null;
+  peer.refill ??= setImmediate(() => {
+    peer.refill = null;
+    peer.nextResponder ??= prepareResponder(peer.publicKey);
+  }).unref();
+  return prepared;
 }
 
 /** What a session needs from its server; kept narrow so the session cannot reach the rest. */
@@ -201,7 +215,11 @@ export class SecureSession extends SecureConnection {
     const nowMs = this.settings.now();
     // Paper IV-C: delta_est = T_host - T_client, learned from the handshake timestamps.
     const clockOffsetMs = nowMs - decodeTai64nMs(consumed.timestamp);
-    const { frame: response, keys } = createResponse(consumed.handshake, { timestamp: encodeTai64n(nowMs), senderIndex: this.newLocalIndex() });
+    const { frame: response, keys } = createResponse(consumed.handshake, {
+      timestamp: encodeTai64n(nowMs),
+      senderIndex: this.newLocalIndex(),
+      prepared: takePreparedResponder(consumed.peer),
+    });
     this.writeFrame([response]);
     const keypair = new SessionKeypair(keys, nowMs, clockOffsetMs);
     this.peer = consumed.peer;
@@ -249,7 +267,7 @@ function parsePeers(peers: readonly SecurePeer[], identity: StaticIdentity): Map
     const publicKeyBase64 = publicKey.toString('base64');
     const clash = byKey.get(publicKeyBase64);
     if (clash) throw new ValidationError(`peers[${i}].publicKey`, `same key as peer "${clash.id}"`);
-    byKey.set(publicKeyBase64, { id: peer.id, publicKey, publicKeyBase64, staticShared: x25519(identity.privateKey, publicKey) });
+    byKey.set(publicKeyBase64, { id: peer.id, publicKey, publicKeyBase64, staticShared: x25519(identity.privateKey, publicKey), nextResponder: null, refill: null });
   });
   return byKey;
 }

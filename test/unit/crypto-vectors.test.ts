@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  completeInitiation,
   consumeInitiation,
   consumeResponse,
   createInitiation,
@@ -13,6 +14,8 @@ import {
   handshakeHash,
   mac1KeyFor,
   openRecord,
+  prepareInitiation,
+  prepareResponder,
   publicKeyFromPrivate,
   sealRecord,
   staticIdentityFromPrivate,
@@ -113,6 +116,34 @@ describe('crypto test vectors (docs/protocol.md §9)', () => {
     assert.equal(response.keys.sendKey.toString('hex'), V.keyHostToClient);
     assert.equal(completed.keys.remoteIndex, V.hostIndex);
     assert.equal(response.keys.remoteIndex, V.clientIndex);
+  });
+
+  it('halves prepared ahead (the initiation\'s e, es, s, ss; the response\'s e and se) give the same bytes', () => {
+    const client = staticIdentityFromPrivate(hex(V.clientStaticPrivate));
+    const host = staticIdentityFromPrivate(hex(V.hostStaticPrivate));
+    const prepared = prepareInitiation({ initiator: client, responderPublicKey: host.publicKey, ephemeralPrivateKey: hex(V.clientEphemeralPrivate) });
+    const initiation = completeInitiation(prepared, encodeTai64n(V.clientTimeMs), V.clientIndex);
+    assert.equal(initiation.frame.toString('hex'), V.initiation);
+    assert.throws(() => completeInitiation(prepared, encodeTai64n(V.clientTimeMs + 1), V.clientIndex), /completed twice/);
+    const consumed = consumeInitiation(initiation.frame, host, { findPeer: () => 'vector-client' });
+    const response = createResponse(consumed.handshake, {
+      timestamp: encodeTai64n(V.hostTimeMs),
+      senderIndex: V.hostIndex,
+      prepared: prepareResponder(client.publicKey, hex(V.hostEphemeralPrivate)),
+    });
+    assert.equal(response.frame.toString('hex'), V.response);
+    assert.equal(consumeResponse(initiation.handshake, response.frame).keys.sendKey.toString('hex'), V.keyClientToHost);
+  });
+
+  it('a responder prepared for another client is not used: a fresh ephemeral is, and the handshake completes', () => {
+    const { client, host } = runHandshake();
+    const initiation = createInitiation({ initiator: client, responderPublicKey: host.publicKey, timestamp: encodeTai64n(V.clientTimeMs), senderIndex: V.clientIndex });
+    const consumed = consumeInitiation(initiation.frame, host, { findPeer: () => 'vector-client' });
+    const forOther = prepareResponder(host.publicKey);
+    const response = createResponse(consumed.handshake, { timestamp: encodeTai64n(V.hostTimeMs), senderIndex: V.hostIndex, prepared: forOther });
+    assert.ok(!response.frame.includes(forOther.ephemeral.publicKey), 'the other client\'s ephemeral stays unused');
+    const completed = consumeResponse(initiation.handshake, response.frame);
+    assert.ok(completed.keys.sendKey.equals(response.keys.receiveKey));
   });
 
   it('seals the exact data record and keepalive, and opens them', () => {
