@@ -438,6 +438,7 @@ struct flow_ref {
 	struct xnm_flow_key key;
 	__u64 gen;             /* read before any lookup: a change after it is caught next time */
 	int hit;
+	int unfiltered;        /* known from the slot (hit) or found while filling it (miss) */
 };
 
 static __always_inline int flow_key_equal(const struct xnm_flow_key *a, const struct xnm_flow_key *b)
@@ -484,8 +485,10 @@ static __always_inline void flow_find(struct xdp_md *ctx, struct verdict_ctx *v,
 	__u32 index = flow_slot_index(&f->key, v->settings->flow_cache_mask);
 
 	f->slot = bpf_map_lookup_elem(&xnm_flow_cache, &index);
-	if (f->slot && f->slot->gen == f->gen && flow_key_equal(&f->slot->key, &f->key))
+	if (f->slot && f->slot->gen == f->gen && flow_key_equal(&f->slot->key, &f->key)) {
 		f->hit = 1;
+		f->unfiltered = f->slot->unfiltered;
+	}
 }
 
 /* Remembers what classify and the trie decided, and whether the network filters,
@@ -501,7 +504,8 @@ static __always_inline void flow_fill(struct flow_ref *f, struct xnm_classify_va
 	slot->gen = f->gen;
 	slot->cls = *cls;
 	slot->found = route != NULL;
-	slot->unfiltered = !has_rules(cls->net_id);
+	f->unfiltered = !has_rules(cls->net_id);
+	slot->unfiltered = f->unfiltered;
 	if (route)
 		slot->route = *route;
 }
@@ -652,7 +656,7 @@ static __always_inline int phys_in(struct xdp_md *ctx)
 		return finish(&v, XNM_R_DROP_NEXTHOP, XDP_DROP);
 
 	/* filter: the network's replicated packet filter (paper IV-B) */
-	if (filter(&v, &p, flow.hit && flow.slot->unfiltered))
+	if (filter(&v, &p, flow.unfiltered))
 		return finish(&v, XNM_R_DROP_FILTER, XDP_DROP);
 
 	/* account + punish at the output link (paper IV-A) */
