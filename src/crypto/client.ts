@@ -201,7 +201,7 @@ function takePreparedInitiation(keys: StaticKeys): PreparedInitiation {
   keys.refill ??= setImmediate(() => {
     keys.refill = null;
     keys.nextInitiation ??= prepareFor(keys);
-  }).unref();
+  }); // referenced: runs while the host works on the initiation (see scheduleEphemeralRefill)
   return prepared;
 }
 

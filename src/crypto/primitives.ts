@@ -167,8 +167,10 @@ function refillEphemeralPool(): void {
   if (ephemeralPool.length < EPHEMERAL_POOL_SIZE) scheduleEphemeralRefill();
 }
 
+// Referenced, not unref()'d: an unreferenced immediate waits for the next I/O event, which
+// in a handshake is the peer's message, and the refill then lands on the critical path.
 function scheduleEphemeralRefill(): void {
-  ephemeralRefill ??= setImmediate(refillEphemeralPool).unref();
+  ephemeralRefill ??= setImmediate(refillEphemeralPool);
 }
 
 export function takeEphemeralX25519(): X25519KeyPair {

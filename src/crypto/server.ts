@@ -81,7 +81,7 @@ function takePreparedResponder(peer: ConfiguredPeer): PreparedResponder | undefi
   peer.refill ??= setImmediate(() => {
     peer.refill = null;
     peer.nextResponder ??= prepareResponder(peer.publicKey);
-  }).unref();
+  }); // referenced: runs while the client works on the response
   return prepared;
 }
 
