@@ -4,6 +4,7 @@
  * base_count   bumps a per-CPU counter and passes: the cost floor of any XDP program.
  * base_drop    counts and drops: the sink of forwarding benchmarks.
  * base_fwd     a minimal XDP forwarder: bpf_fib_lookup + bpf_redirect, nothing else.
+ * base_relay   redirects every frame to one port: the forwarding benchmark's NIC-like feed.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -90,4 +91,26 @@ int base_fwd(struct xdp_md *ctx)
 	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
 	return bpf_redirect(fib.ifindex, 0);
+}
+
+/* The ifindex base_relay sends every frame to (index 0). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} base_relay_port SEC(".maps");
+
+/* Takes the generator's frames (skbs, which native XDP on a veth copies into pages of
+ * its own) and redirects them into the next veth, whose peer then receives XDP frames,
+ * as a host's XDP program receives a NIC's: the copy is paid here, before the host. */
+SEC("xdp")
+int base_relay(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	__u32 *port = bpf_map_lookup_elem(&base_relay_port, &zero);
+
+	if (!port || !*port)
+		return XDP_PASS;
+	return bpf_redirect(*port, 0);
 }
