@@ -13,7 +13,7 @@ import { completeInitiation, consumeResponse, prepareInitiation, staticIdentityF
 import { SessionKeypair } from './keypair.js';
 import { parsePrivateKey, parsePublicKey } from './keys.js';
 import { positiveCounter, positiveNumber, resolveCommonOptions, type CommonChannelOptions } from './options.js';
-import { sha256, x25519, x25519PublicKeyObject } from './primitives.js';
+import { MadeAhead, sha256, x25519, x25519PublicKeyObject } from './primitives.js';
 import { decodeTai64nMs, monotonicTai64n } from './tai64n.js';
 
 export interface ConnectSecureOptions extends CommonChannelOptions {
@@ -136,7 +136,7 @@ export class SecureChannel extends SecureConnection {
   private startHandshake(): Promise<void> {
     if (this.pending) return this.pending.done;
     const keys = this.config.keys;
-    const prepared = takePreparedInitiation(keys);
+    const prepared = keys.initiations.take();
     const timestamp = monotonicTai64n(keys.identity.publicKey.toString('base64'), this.settings.now());
     const { frame, handshake } = completeInitiation(prepared, timestamp, this.newLocalIndex());
     let resolve = noop;
@@ -180,29 +180,12 @@ interface StaticKeys {
   hostKey: KeyObject;
   /** DH(client static, host static): the same for every handshake, computed once. */
   staticShared: Buffer;
-  /** The next handshake's e, es, s and ss, made in idle time; taken once. */
-  nextInitiation: PreparedInitiation | null;
-  refill: NodeJS.Immediate | null;
-}
-
-function prepareFor(keys: StaticKeys): PreparedInitiation {
-  return prepareInitiation({ initiator: keys.identity, responderPublicKey: keys.hostPublicKey, staticShared: keys.staticShared, responderKey: keys.hostKey });
-}
-
-/**
- * The initiation's DH (es) and the encryption of our static key are done ahead, after
- * each handshake, for the next one (a rekey or a reconnect); only the timestamp is
- * sealed when the initiation is sent. Measured: ~0.1 ms off every handshake but a
- * process's first.
- */
-function takePreparedInitiation(keys: StaticKeys): PreparedInitiation {
-  const prepared = keys.nextInitiation ?? prepareFor(keys);
-  keys.nextInitiation = null;
-  keys.refill ??= setImmediate(() => {
-    keys.refill = null;
-    keys.nextInitiation ??= prepareFor(keys);
-  }); // referenced: runs while the host works on the initiation (see scheduleEphemeralRefill)
-  return prepared;
+  /**
+   * The initiation's DH (es) and the encryption of our static key, done after each
+   * handshake for the next one (a rekey or a reconnect); only the timestamp is sealed
+   * when the initiation is sent. Measured: ~0.1 ms off every handshake but a process's first.
+   */
+  initiations: MadeAhead<PreparedInitiation>;
 }
 
 // A client reconnects with the same keys again and again; importing the private
@@ -217,7 +200,9 @@ function resolveStaticKeys(privateKey: string, hostPublicKeyBase64: string): Sta
   const identity = staticIdentityFromPrivate(parsePrivateKey(privateKey, 'privateKey'));
   const hostPublicKey = parsePublicKey(hostPublicKeyBase64, 'hostPublicKey');
   const hostKey = x25519PublicKeyObject(hostPublicKey);
-  const keys: StaticKeys = { identity, hostPublicKey, hostKey, staticShared: x25519(identity.privateKey, hostPublicKey), nextInitiation: null, refill: null };
+  const staticShared = x25519(identity.privateKey, hostPublicKey);
+  const initiations = new MadeAhead(() => prepareInitiation({ initiator: identity, responderPublicKey: hostPublicKey, staticShared, responderKey: hostKey }));
+  const keys: StaticKeys = { identity, hostPublicKey, hostKey, staticShared, initiations };
   if (staticKeysCache.size >= STATIC_KEYS_CACHE_SIZE) staticKeysCache.delete(staticKeysCache.keys().next().value as string);
   staticKeysCache.set(cacheKey, keys);
   return keys;

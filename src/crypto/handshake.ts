@@ -217,8 +217,6 @@ export function completeInitiation(prepared: PreparedInitiation, timestamp: Uint
 
 /** Initiator: -> e, es, s, ss, {timestamp}. Returns the full frame. */
 export function createInitiation(params: InitiationParams): { frame: Buffer; handshake: InitiatorHandshake } {
-  checkIndex(params.senderIndex);
-  if (params.timestamp.length !== TAI64N_BYTES) throw new ValidationError('timestamp', 'must be 12 bytes of TAI64N');
   return completeInitiation(prepareInitiation(params), params.timestamp, params.senderIndex);
 }
 

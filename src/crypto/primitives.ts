@@ -152,31 +152,39 @@ export function generateX25519(): X25519KeyPair {
 }
 
 /**
- * Ephemeral key pairs made ahead, in idle time, so that key generation (~60 us here)
- * is off the handshake's critical path. Each pair is handed out once and only held in
- * this process's memory, as a pair generated on the spot would be.
+ * Values made ahead, in idle time, so that making them is off the handshake's critical
+ * path: take() hands out a ready one (or makes one on the spot) and refills, one per turn
+ * of the event loop, so that a refill never delays I/O by more than one make(). Each
+ * value is handed out once and only held in this process's memory.
  */
-const EPHEMERAL_POOL_SIZE = 2;
-const ephemeralPool: X25519KeyPair[] = [];
-let ephemeralRefill: NodeJS.Immediate | undefined;
+export class MadeAhead<T> {
+  private readonly ready: T[] = [];
+  private refill: NodeJS.Immediate | undefined;
 
-function refillEphemeralPool(): void {
-  ephemeralRefill = undefined;
-  ephemeralPool.push(generateX25519());
-  // One pair per turn of the event loop: a refill never delays I/O by more than one keygen.
-  if (ephemeralPool.length < EPHEMERAL_POOL_SIZE) scheduleEphemeralRefill();
+  constructor(private readonly make: () => T, private readonly depth = 1) {}
+
+  take(): T {
+    const value = this.ready.shift() ?? this.make();
+    this.scheduleRefill();
+    return value;
+  }
+
+  // Referenced, not unref()'d: an unreferenced immediate waits for the next I/O event, which
+  // in a handshake is the peer's message, and the refill then lands on the critical path.
+  private scheduleRefill(): void {
+    this.refill ??= setImmediate(() => {
+      this.refill = undefined;
+      this.ready.push(this.make());
+      if (this.ready.length < this.depth) this.scheduleRefill();
+    });
+  }
 }
 
-// Referenced, not unref()'d: an unreferenced immediate waits for the next I/O event, which
-// in a handshake is the peer's message, and the refill then lands on the critical path.
-function scheduleEphemeralRefill(): void {
-  ephemeralRefill ??= setImmediate(refillEphemeralPool);
-}
+/** Ephemeral key pairs, key generation being ~60 us here. */
+const ephemerals = new MadeAhead(generateX25519, 2);
 
 export function takeEphemeralX25519(): X25519KeyPair {
-  const pair = ephemeralPool.shift() ?? generateX25519();
-  scheduleEphemeralRefill();
-  return pair;
+  return ephemerals.take();
 }
 
 export function x25519KeyPairFromPrivate(privateKey: Uint8Array): X25519KeyPair {

@@ -20,7 +20,7 @@ import { consumeInitiation, createResponse, prepareResponder, staticIdentityFrom
 import { SessionKeypair, type ReceivedRecord } from './keypair.js';
 import { parsePrivateKey, parsePublicKey } from './keys.js';
 import { resolveCommonOptions, type CommonChannelOptions } from './options.js';
-import { x25519 } from './primitives.js';
+import { MadeAhead, x25519 } from './primitives.js';
 import { KeyedTokenBuckets, validateTokenBucketLimit } from './rate-limit.js';
 import { decodeTai64nMs, encodeTai64n } from './tai64n.js';
 
@@ -69,20 +69,8 @@ interface ConfiguredPeer {
   publicKeyBase64: string;
   /** DH(host static, client static), computed once per configuration. */
   staticShared: Buffer;
-  /** The ephemeral of this client's next handshake, with se, made in idle time after its last one; taken once. */
-  nextResponder: PreparedResponder | null;
-  refill: NodeJS.Immediate | null;
-}
-
-/** Hands out the peer's prepared responder, if any, and prepares the next one in idle time. */
-function takePreparedResponder(peer: ConfiguredPeer): PreparedResponder | undefined {
-  const prepared = peer.nextResponder ?? undefined;
-  peer.nextResponder = null;
-  peer.refill ??= setImmediate(() => {
-    peer.refill = null;
-    peer.nextResponder ??= prepareResponder(peer.publicKey);
-  }); // referenced: runs while the client works on the response
-  return prepared;
+  /** The ephemeral of this client's next handshake, with se, made in idle time after its last one. */
+  responders: MadeAhead<PreparedResponder>;
 }
 
 /** What a session needs from its server; kept narrow so the session cannot reach the rest. */
@@ -218,7 +206,7 @@ export class SecureSession extends SecureConnection {
     const { frame: response, keys } = createResponse(consumed.handshake, {
       timestamp: encodeTai64n(nowMs),
       senderIndex: this.newLocalIndex(),
-      prepared: takePreparedResponder(consumed.peer),
+      prepared: consumed.peer.responders.take(),
     });
     this.writeFrame([response]);
     const keypair = new SessionKeypair(keys, nowMs, clockOffsetMs);
@@ -267,7 +255,7 @@ function parsePeers(peers: readonly SecurePeer[], identity: StaticIdentity): Map
     const publicKeyBase64 = publicKey.toString('base64');
     const clash = byKey.get(publicKeyBase64);
     if (clash) throw new ValidationError(`peers[${i}].publicKey`, `same key as peer "${clash.id}"`);
-    byKey.set(publicKeyBase64, { id: peer.id, publicKey, publicKeyBase64, staticShared: x25519(identity.privateKey, publicKey), nextResponder: null, refill: null });
+    byKey.set(publicKeyBase64, { id: peer.id, publicKey, publicKeyBase64, staticShared: x25519(identity.privateKey, publicKey), responders: new MadeAhead(() => prepareResponder(publicKey)) });
   });
   return byKey;
 }
