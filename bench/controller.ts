@@ -20,7 +20,7 @@ function config(networks: number, links: number, law: 'share' | 'algorithm1'): X
   return {
     host: {
       pinDir: '', periodMs: 100, controlLaw: law, beta: 0.9, phiInitial: 0.1, residualDrop: 0.001,
-      cpuCapacity: 1e7, fibCapacity: 1e6, fibCritical: 0.9, flowCacheSlots: 65536, costs: { extExt: 1, extVm: 2, vmExt: 60, vmVm: 85, vmHost: 66 }, costPerKib: 0,
+      cpuCapacity: 1e7, fibCapacity: 1e6, fibCritical: 0.9, flowCacheSlots: 65536, xdpMode: 'auto', tcMode: 'auto', costs: { extExt: 1, extVm: 2, vmExt: 60, vmVm: 85, vmHost: 66 }, costPerKib: 0,
       links: linkNames.map((name) => ({ name, capacityMbps: 1000 })), listen: '0.0.0.0:7400', hostPrivateKeyFile: '', adminSocket: '',
       metricsListen: null, staleRouteTimeoutS: 120, eMaxMs: 2000,
     },

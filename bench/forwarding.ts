@@ -145,7 +145,7 @@ function agentHandle(state: AgentState, req: AgentRequest): unknown {
         if (!state.dp) throw new Error('setup-xnetmon first');
         state.dp.configure(xnetmonSettings(req.flowCache ?? true));
         // Both physical links, as the daemon attaches them (XDP in, TC egress accounting).
-        const points = [...state.dp.attachPhysical('in0', 'native'), ...state.dp.attachPhysical('out0', 'native')];
+        const points = [...state.dp.attachPhysical('in0', { xdp: 'native' }), ...state.dp.attachPhysical('out0', { xdp: 'native' })];
         return { attached: points.map((p) => `${p.point}${p.mode ? `/${p.mode}` : ''}`) };
       }
       const prog = state.baseline.program(req.prog ?? 'base_drop');

@@ -11,6 +11,7 @@ export interface StatusView {
   periodMs: number;
   control: boolean;
   lastPeriod: { period: number; durationMs: number } | null;
+  attachments?: { ifname: string; xdp: string; tc: string }[];
   networks: {
     name: string;
     weight: number;
@@ -37,5 +38,8 @@ export function formatStatus(s: StatusView): string {
     n.name, n.weight, n.routes, n.forwarded, n.toRouter,
     Object.entries(n.drops).filter(([, v]) => v > 0).map(([k, v]) => `${k.replace('drop_', '')}=${v}`).join(' ') || '-',
   ]));
-  return `${head}\n\n${table(['NETWORK', 'RESOURCE', 'USED', 'RESERVED', 'OFFERED', 'DROP P'], rows)}\n\n${drops}`;
+  const attachments = s.attachments?.length
+    ? `\n\n${table(['INTERFACE', 'XDP', 'TC'], s.attachments.map((a) => [a.ifname, a.xdp, a.tc === 'none' ? '-' : a.tc]))}`
+    : '';
+  return `${head}\n\n${table(['NETWORK', 'RESOURCE', 'USED', 'RESERVED', 'OFFERED', 'DROP P'], rows)}\n\n${drops}${attachments}`;
 }

@@ -1,6 +1,8 @@
 // xnetmon lab: build, drive and remove a virtual-router host made of namespaces.
 import type { Command } from 'commander';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { parseConfig } from '../config/index.js';
 import { labNamespaces, loadStaticLab, createLab, destroyLab, readLabState } from '../lab/index.js';
 import { runDemo } from './demo.js';
 
@@ -43,7 +45,9 @@ export function registerLab(program: Command): void {
         process.stdout.write(out);
         return;
       }
-      const result = loadStaticLab(state.topology, state.pinDir, { routes: opts.routes });
+      // Attach as the daemon would with the lab's config (its xdp_mode and tc_mode).
+      const { host } = parseConfig(readFileSync(state.configPath, 'utf8'), state.configPath);
+      const result = loadStaticLab(state.topology, state.pinDir, { routes: opts.routes, modes: { xdp: host.xdpMode, tc: host.tcMode } });
       if (opts.json) process.stdout.write(`${JSON.stringify(result)}\n`);
       else process.stdout.write(`data plane ${result.adopted ? 're-adopted' : 'loaded'}: ${result.attachments.length} attachments, ${result.routes} routes\n`);
     });

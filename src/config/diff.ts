@@ -22,6 +22,8 @@ export const HOST_SETTING_APPLY: Readonly<Record<HostSettingName, 'live' | 'rest
   fibCapacity: 'live',
   fibCritical: 'live',
   flowCacheSlots: 'restart',
+  xdpMode: 'restart',
+  tcMode: 'restart',
   costs: 'live',
   costPerKib: 'live',
   links: 'restart',

@@ -95,6 +95,8 @@ const hostFileSchema = z.strictObject({
     `must be a power of two from 1 to ${CONFIG_LIMITS.flowCacheSlotsMax}`,
     (n) => Number.isInteger(n) && n >= 1 && n <= CONFIG_LIMITS.flowCacheSlotsMax && (n & (n - 1)) === 0,
   ).default(65_536),
+  xdp_mode: z.enum(['auto', 'native', 'generic'], { error: 'must be one of auto, native, generic' }).default('auto'),
+  tc_mode: z.enum(['auto', 'tcx', 'cls_bpf'], { error: 'must be one of auto, tcx, cls_bpf' }).default('auto'),
   costs: costsFileSchema.prefault({}),
   cost_per_kib: packetCost.default(0),
   links: z.array(linkFileSchema, { error: 'must be a list of links (name, capacity_mbps)' })
@@ -260,6 +262,8 @@ export function configFromFile(file: ConfigFile): XnetmonConfig {
     fibCapacity: h.fib_capacity,
     fibCritical: h.fib_critical,
     flowCacheSlots: h.flow_cache_slots,
+    xdpMode: h.xdp_mode,
+    tcMode: h.tc_mode,
     costs: costsFromFile(h.costs),
     costPerKib: h.cost_per_kib,
     links: h.links.map((l): LinkDefinition => ({ name: l.name, capacityMbps: l.capacity_mbps })),
@@ -322,6 +326,8 @@ export function configToFile(config: XnetmonConfig): ConfigFileInput {
       fib_capacity: h.fibCapacity,
       fib_critical: h.fibCritical,
       flow_cache_slots: h.flowCacheSlots,
+      xdp_mode: h.xdpMode,
+      tc_mode: h.tcMode,
       costs: isObject(h.costs)
         ? withoutUndefined({ ext_ext: h.costs.extExt, ext_vm: h.costs.extVm, vm_ext: h.costs.vmExt, vm_vm: h.costs.vmVm, vm_host: h.costs.vmHost })
         : h.costs,

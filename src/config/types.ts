@@ -44,6 +44,10 @@ export interface HostSettings {
   readonly fibCritical: number;
   /** Slots per CPU of the data plane's IPv4 flow cache (a power of two). */
   readonly flowCacheSlots: number;
+  /** XDP attach mode: native where the driver has it (auto falls back to generic, e.g. Xen netback vifs). */
+  readonly xdpMode: 'auto' | 'native' | 'generic';
+  /** TC attach mode: tcx links (Linux 6.6+) or a cls_bpf filter on clsact (older kernels); auto picks. */
+  readonly tcMode: 'auto' | 'tcx' | 'cls_bpf';
   readonly costs: CostTable;
   /** Extra cost units per KiB of packet, added to the per-path cost (0 = off). */
   readonly costPerKib: number;

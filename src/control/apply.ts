@@ -87,11 +87,20 @@ export function removeNetworkEntries(dp: DataPlane, before: XnetmonConfig, after
   }
 }
 
-export function attachAll(dp: DataPlane, topology: AppliedTopology): { ifname: string; point: string; mode?: string; replaced: boolean }[] {
-  const out: { ifname: string; point: string; mode?: string; replaced: boolean }[] = [];
-  for (const link of topology.links) for (const a of dp.attachPhysical(link.name)) out.push({ ifname: link.name, point: a.point, mode: a.mode, replaced: a.replaced });
+export interface AttachedProgram {
+  ifname: string;
+  point: string;
+  mode?: string;
+  replaced: boolean;
+}
+
+/** Attaches the programs in the modes the config asks for ('auto': the best the kernel and driver offer). */
+export function attachAll(dp: DataPlane, topology: AppliedTopology, config: XnetmonConfig): AttachedProgram[] {
+  const modes = { xdp: config.host.xdpMode, tc: config.host.tcMode };
+  const out: AttachedProgram[] = [];
+  for (const link of topology.links) for (const a of dp.attachPhysical(link.name, modes)) out.push({ ifname: link.name, point: a.point, mode: a.mode, replaced: a.replaced });
   for (const vif of topology.vifs) {
-    const a = dp.attachVif(vif);
+    const a = dp.attachVif(vif, modes);
     out.push({ ifname: vif, point: a.point, mode: a.mode, replaced: a.replaced });
   }
   return out;

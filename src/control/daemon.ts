@@ -10,7 +10,8 @@ import {
   type XnetmonConfig, type NetworkChange, type NetworkDefinitionInput, type ConfigDiff,
 } from '../config/index.js';
 import { DataPlane, parsePrefix, formatPrefix } from '../dataplane/index.js';
-import { ifindexOf, REASONS } from '../loader/index.js';
+import { checkKernel, ifindexOf, REASONS } from '../loader/index.js';
+import { release } from 'node:os';
 import { XnetmonError, ValidationError } from '../errors/index.js';
 import { AdminServer, type AdminRequest } from './admin.js';
 import { applySettings, applyTopology, attachAll, removeNetworkEntries, type AppliedTopology } from './apply.js';
@@ -66,9 +67,10 @@ export class Daemon {
     this.log = log;
     applySettings(dp, config, !options.noControl);
     this.topology = applyTopology(dp, config);
-    const attached = attachAll(dp, this.topology);
+    const attached = attachAll(dp, this.topology, config);
     for (const a of attached) {
       if (a.mode === 'generic') log.warn({ ifname: a.ifname }, 'native XDP refused: attached in generic mode (slower)');
+      if (a.mode === 'cls_bpf') log.info({ ifname: a.ifname }, 'no tcx links in this kernel (before 6.6): TC program attached as a cls_bpf filter on clsact');
     }
     log.info({ adopted: dp.adopted, attachments: attached.length, replaced: attached.filter((a) => a.replaced).length }, dp.adopted ? 'data plane re-adopted from pins' : 'data plane loaded');
     this.controller = new Controller({
@@ -83,6 +85,8 @@ export class Daemon {
 
   static async start(options: DaemonOptions, authorityFactory?: RouteAuthorityFactory): Promise<Daemon> {
     const log = options.logger ?? createLogger();
+    const kernelWarning = checkKernel(release());
+    if (kernelWarning) log.warn({ kernel: release() }, kernelWarning);
     const config = await loadConfigFile(options.configPath, { interfaceExists: (name) => existsSync(`/sys/class/net/${name}`) });
     const dp = DataPlane.open({ pinDir: config.host.pinDir, flowCacheSlots: config.host.flowCacheSlots, onLog: (level, message) => { if (level === 'warn') log.warn({ libbpf: message }, 'libbpf'); } });
     const daemon = new Daemon(options, config, dp, log);
@@ -148,7 +152,7 @@ export class Daemon {
     applySettings(this.dp, next, !this.options.noControl);
     this.topology = applyTopology(this.dp, next);
     removeNetworkEntries(this.dp, previous, next);
-    attachAll(this.dp, this.topology);
+    attachAll(this.dp, this.topology, next);
     this.config = next;
     this.controller.reconfigure(next);
     this.authority?.reconfigure(next);
@@ -216,6 +220,8 @@ export class Daemon {
       periodMs: this.config.host.periodMs,
       control: !this.options.noControl,
       lastPeriod: report ? { period: report.period, durationMs: report.durationMs } : null,
+      // What the kernel runs on each interface: XDP native or generic, TC as tcx or cls_bpf.
+      attachments: [...this.topology.links.map((l) => l.name), ...this.topology.vifs].map((ifname) => ({ ifname, ...this.dp.attachedModes(ifname) })),
       networks: this.config.networks.map((n) => {
         const c = counters.get(n.id);
         const resources = (report?.resources ?? []).map((r) => {

@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { XnetmonError, ValidationError } from '../errors/index.js';
 import {
-  BpfObject, BpfMap, MapFullError, attachXdp, attachTc, detachPinned, ifindexOf, type Attachment,
+  BpfObject, BpfMap, MapFullError, attachXdp, attachTc, detachPinned, detachTc, ifindexOf, xdpModeOf, tcModeOf, type Attachment,
   IfaceKind, FLOW_CACHE_SLOTS, MAX_LINKS, MAX_NETS, MAX_NEXTHOPS, MAX_FILTER_RULES, NEXTHOP_VALID, PATHS, REASONS, RouteFlags, SettingsFlags,
   ifaceLayout, classifyKeyLayout, classifyValLayout, route4KeyLayout, route6KeyLayout, routeValLayout,
   nexthopLayout, dropLayout, netStatsLayout, settingsLayout, filterRuleLayout,
@@ -116,6 +116,21 @@ export interface FilterRuleSpec {
   sport?: [number, number];
   dport?: [number, number];
   action: 'accept' | 'drop';
+}
+
+/** How programs are attached: 'auto' picks the best mode the kernel and driver offer. */
+export interface AttachModes {
+  xdp?: 'auto' | 'native' | 'generic';
+  tc?: 'auto' | 'tcx' | 'cls_bpf';
+}
+
+/** An interface's index, or 0 when it does not exist (any more). */
+function interfaceIndex(ifname: string): number {
+  try {
+    return ifindexOf(ifname);
+  } catch {
+    return 0;
+  }
 }
 
 export interface DataPlaneOptions {
@@ -320,23 +335,31 @@ export class DataPlane {
   }
 
   /** XDP (fast path) and TC egress (link accounting) on a physical interface. */
-  attachPhysical(ifname: string, mode: 'auto' | 'native' | 'generic' = 'auto'): Attachment[] {
+  attachPhysical(ifname: string, modes: AttachModes = {}): Attachment[] {
     const ifindex = ifindexOf(ifname);
     return [
-      attachXdp(this.object.program('xnm_phys_in'), ifindex, { mode, pinPath: this.linkPin('xdp', ifname) }),
-      attachTc(this.object.program('xnm_link_out'), ifindex, 'tc-egress', this.linkPin('tc', ifname)),
+      attachXdp(this.object.program('xnm_phys_in'), ifindex, { mode: modes.xdp ?? 'auto', pinPath: this.linkPin('xdp', ifname) }),
+      attachTc(this.object.program('xnm_link_out'), ifindex, 'tc-egress', { mode: modes.tc ?? 'auto', pinPath: this.linkPin('tc', ifname) }),
     ];
   }
 
-  attachVif(ifname: string, mode: 'auto' | 'native' | 'generic' = 'auto'): Attachment {
-    return attachXdp(this.object.program('xnm_vif_in'), ifindexOf(ifname), { mode, pinPath: this.linkPin('xdp', ifname) });
+  attachVif(ifname: string, modes: AttachModes = {}): Attachment {
+    return attachXdp(this.object.program('xnm_vif_in'), ifindexOf(ifname), { mode: modes.xdp ?? 'auto', pinPath: this.linkPin('xdp', ifname) });
   }
 
+  /** Removes our programs from an interface (pinned links, and a cls_bpf filter on older kernels). */
   detach(ifname: string): void {
-    for (const kind of ['xdp', 'tc']) {
-      const pin = this.linkPin(kind, ifname);
-      if (pin) detachPinned(pin);
-    }
+    const xdp = this.linkPin('xdp', ifname);
+    if (xdp) detachPinned(xdp);
+    const ifindex = interfaceIndex(ifname);
+    detachTc(ifindex, 'tc-egress', this.linkPin('tc', ifname));
+  }
+
+  /** What runs on an interface, as the kernel reports it: XDP mode and TC mode. */
+  attachedModes(ifname: string): { xdp: string; tc: string } {
+    const ifindex = interfaceIndex(ifname);
+    if (!ifindex) return { xdp: 'none', tc: 'none' };
+    return { xdp: xdpModeOf(ifindex), tc: tcModeOf(ifindex, 'tc-egress', this.linkPin('tc', ifname)) };
   }
 
   // ---- next hops -------------------------------------------------------------------------

@@ -3,6 +3,6 @@
 export {
   DataPlane, readCountersFrom, readUsageFrom, type UsageColumns, readPinnedCounters, UnknownNetworkError, DuplicateAttachmentError, defaultObjectPath, probabilityToThreshold, thresholdToProbability,
   type NetworkSpec, type AttachmentSpec, type NexthopSpec, type RouteTarget, type RouteSpec, type Route4Columns,
-  type DropProbabilities, type NetCounters, type DataPlaneSettings, type DataPlaneOptions, type FilterRuleSpec,
+  type DropProbabilities, type NetCounters, type DataPlaneSettings, type DataPlaneOptions, type FilterRuleSpec, type AttachModes,
 } from './dataplane.js';
 export { parsePrefix, formatPrefix, type Prefix } from './prefix.js';

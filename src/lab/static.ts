@@ -2,7 +2,7 @@
 // data plane in the host namespace, attaches it to the lab's links and vifs, and
 // installs each network's routes as its virtual router would send them. Run it
 // inside the host namespace; running it again is a hitless restart.
-import { DataPlane, type NetworkSpec } from '../dataplane/index.js';
+import { DataPlane, type NetworkSpec, type AttachModes } from '../dataplane/index.js';
 import { ifindexOf } from '../loader/index.js';
 import type { LabTopology } from './topology.js';
 import { TABLE1_COSTS } from './fixture.js';
@@ -43,21 +43,22 @@ export function defineLab(dp: DataPlane, topo: LabTopology): void {
   });
 }
 
-export function attachLab(dp: DataPlane, topo: LabTopology): StaticLoadResult['attachments'] {
+export function attachLab(dp: DataPlane, topo: LabTopology, modes: AttachModes = {}): StaticLoadResult['attachments'] {
   const out: StaticLoadResult['attachments'] = [];
   for (const link of topo.host.links) {
-    for (const a of dp.attachPhysical(link.name)) out.push({ ifname: link.name, point: a.point, mode: a.mode, replaced: a.replaced });
+    for (const a of dp.attachPhysical(link.name, modes)) out.push({ ifname: link.name, point: a.point, mode: a.mode, replaced: a.replaced });
   }
   for (const net of topo.networks) {
     for (const iface of net.router.interfaces) {
-      const a = dp.attachVif(iface.vif);
+      const a = dp.attachVif(iface.vif, modes);
       out.push({ ifname: iface.vif, point: a.point, mode: a.mode, replaced: a.replaced });
     }
   }
   return out;
 }
 
-export function loadStaticLab(topo: LabTopology, pinDir: string, options: { routes?: boolean } = {}): StaticLoadResult {
+/** Loads (or re-adopts) the lab's data plane as the daemon would; `modes` are the config's attach modes. */
+export function loadStaticLab(topo: LabTopology, pinDir: string, options: { routes?: boolean; modes?: AttachModes } = {}): StaticLoadResult {
   const dp = DataPlane.open({ pinDir });
   try {
     const adopted = dp.adopted;
@@ -71,7 +72,7 @@ export function loadStaticLab(topo: LabTopology, pinDir: string, options: { rout
         routes += list.length;
       }
     }
-    const attachments = attachLab(dp, topo);
+    const attachments = attachLab(dp, topo, options.modes);
     return { adopted, attachments, routes };
   } finally {
     dp.close();

@@ -86,6 +86,11 @@ export const native = {
   link_create: libbpf.func('int bpf_link_create(int prog_fd, int target_fd, int attach_type, const void *opts)') as Fn<[number, number, number, Buffer | null], number>,
   link_update: libbpf.func('int bpf_link_update(int link_fd, int new_prog_fd, const void *opts)') as Fn<[number, number, null], number>,
   link_detach: libbpf.func('int bpf_link_detach(int link_fd)') as Fn<[number], number>,
+  tc_hook_create: libbpf.func('int bpf_tc_hook_create(void *hook)') as Fn<[Buffer], number>,
+  tc_attach: libbpf.func('int bpf_tc_attach(const void *hook, void *opts)') as Fn<[Buffer, Buffer], number>,
+  tc_detach: libbpf.func('int bpf_tc_detach(const void *hook, const void *opts)') as Fn<[Buffer, Buffer], number>,
+  tc_query: libbpf.func('int bpf_tc_query(const void *hook, void *opts)') as Fn<[Buffer, Buffer], number>,
+  xdp_query: libbpf.func('int bpf_xdp_query(int ifindex, int flags, void *opts)') as Fn<[number, number, Buffer], number>,
   prog_test_run_opts: libbpf.func('int bpf_prog_test_run_opts(int prog_fd, _Inout_ bpf_test_run_opts *opts)') as Fn<[number, TestRunOpts], number>,
   set_print: libbpf.func('void *libbpf_set_print(libbpf_print_fn *fn)') as Fn<[unknown], unknown>,
 
