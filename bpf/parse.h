@@ -4,7 +4,7 @@
  * Contract (xdp-tutorial style): every parse_* helper takes the cursor and the
  * end of the frame, checks bounds before it touches a byte, advances the cursor
  * past the header and returns the next protocol (host order), or -1 when the
- * frame is too short or the header is invalid.
+ * frame is too short or the header is invalid (-2 where a helper says so).
  */
 #ifndef XNM_PARSE_H
 #define XNM_PARSE_H
@@ -17,6 +17,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "xnetmon.h"
+
 struct cursor {
 	void *pos;
 };
@@ -28,7 +30,11 @@ struct vlan_hdr {
 
 #define VLAN_VID_MASK 0x0fff
 
-/* Ethernet plus at most one 802.1Q / 802.1ad tag. Returns the inner EtherType. */
+#define PARSE_STACKED_TAGS -2
+
+/* Ethernet plus at most one 802.1Q tag. Returns the inner EtherType, or
+ * PARSE_STACKED_TAGS for an 802.1ad (QinQ) outer tag or a second tag: no attachment
+ * is named by two tags, and a bridge would carry such a frame across VLANs. */
 static __always_inline int parse_ethhdr(struct cursor *c, void *data_end, struct ethhdr **eth,
 					__u16 *vlan)
 {
@@ -41,7 +47,9 @@ static __always_inline int parse_ethhdr(struct cursor *c, void *data_end, struct
 	*vlan = 0;
 
 	__u16 proto = bpf_ntohs(e->h_proto);
-	if (proto == ETH_P_8021Q || proto == ETH_P_8021AD) {
+	if (proto == ETH_P_8021AD)
+		return PARSE_STACKED_TAGS;
+	if (proto == ETH_P_8021Q) {
 		struct vlan_hdr *v = c->pos;
 
 		if ((void *)(v + 1) > data_end)
@@ -49,6 +57,8 @@ static __always_inline int parse_ethhdr(struct cursor *c, void *data_end, struct
 		c->pos = v + 1;
 		*vlan = bpf_ntohs(v->tci) & VLAN_VID_MASK;
 		proto = bpf_ntohs(v->encapsulated_proto);
+		if (proto == ETH_P_8021Q || proto == ETH_P_8021AD)
+			return PARSE_STACKED_TAGS;
 	}
 	return proto;
 }
@@ -84,6 +94,56 @@ static __always_inline int parse_ip6hdr(struct cursor *c, void *data_end, struct
 	c->pos = ip6 + 1;
 	*ip6h = ip6;
 	return ip6->nexthdr;
+}
+
+#define PARSE_CHAIN_TOO_LONG -2
+
+/* IPv6 extension headers (RFC 8200 section 4): Hop-by-Hop, Routing, Fragment,
+ * Destination Options and AH, at most XNM_MAX_IP6_EXTHDRS of them. Returns the
+ * upper-layer protocol, -1 when a header is cut short, or PARSE_CHAIN_TOO_LONG.
+ * Sets *nonfirst for a fragment other than the first: it carries no ports. */
+static __always_inline int parse_ip6_exthdrs(struct cursor *c, void *data_end, int nexthdr, __u8 *nonfirst)
+{
+	for (int i = 0; i < XNM_MAX_IP6_EXTHDRS; i++) {
+		__u8 *h = c->pos;
+
+		switch (nexthdr) {
+		case IPPROTO_HOPOPTS:
+		case IPPROTO_ROUTING:
+		case IPPROTO_DSTOPTS:
+			if ((void *)(h + 2) > data_end)
+				return -1;
+			nexthdr = h[0];
+			c->pos = h + ((__u32)h[1] + 1) * 8; /* length in 8-octet units, not counting the first */
+			break;
+		case IPPROTO_FRAGMENT:
+			if ((void *)(h + 8) > data_end)
+				return -1;
+			if (((h[2] << 8) | h[3]) & 0xfff8) /* fragment offset, in the upper 13 bits */
+				*nonfirst = 1;
+			nexthdr = h[0];
+			c->pos = h + 8;
+			break;
+		case IPPROTO_AH:
+			if ((void *)(h + 2) > data_end)
+				return -1;
+			nexthdr = h[0];
+			c->pos = h + ((__u32)h[1] + 2) * 4; /* length in 4-octet units, minus 2 */
+			break;
+		default:
+			return nexthdr;
+		}
+	}
+	switch (nexthdr) {
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_ROUTING:
+	case IPPROTO_DSTOPTS:
+	case IPPROTO_FRAGMENT:
+	case IPPROTO_AH:
+		return PARSE_CHAIN_TOO_LONG;
+	default:
+		return nexthdr;
+	}
 }
 
 /* Ports of TCP/UDP/SCTP (the first four bytes of each). Returns 0, or -1 if short. */

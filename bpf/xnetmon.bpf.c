@@ -67,6 +67,15 @@ struct {
 	__type(value, struct xnm_nexthop);
 } xnm_nexthops SEC(".maps");
 
+/* The MACs each virtual router may send from on its vif: its attachments' MACs
+ * (anti-spoofing, for vifs marked XNM_IFACE_MAC_LOCKED). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XNM_MAX_IFACES * 4);
+	__type(key, struct xnm_vif_mac_key);
+	__type(value, __u32);
+} xnm_vif_macs SEC(".maps");
+
 /* Egress devices for bpf_redirect_map, keyed by ifindex. */
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
@@ -134,6 +143,7 @@ struct xnm_enums {
 	enum xnm_iface_kind kind;
 	enum xnm_route_flags route_flags;
 	enum xnm_settings_flags settings_flags;
+	enum xnm_iface_flags iface_flags;
 };
 
 struct {
@@ -149,11 +159,14 @@ struct pkt {
 	struct ethhdr *eth;
 	struct iphdr *ip4;
 	struct ipv6hdr *ip6;
+	void *l4;             /* past the IP header and, for IPv6, its extension headers */
 	__u32 len;
+	__u32 l3_off;         /* where the IP header starts: Ethernet plus the tag */
 	__u16 vlan;
 	__u16 sport, dport;
 	__u8 l4proto;
 	__u8 has_ports;
+	__u8 exthdr_unparsed; /* IPv6: the extension header chain was too long or cut short */
 };
 
 /* Per-packet context of the verdict: whose counters and which settings. The
@@ -201,17 +214,21 @@ static __always_inline int load_settings(struct verdict_ctx *v)
 
 /* ---- parse ----------------------------------------------------------------- */
 
-/* Returns 0, or -1 for a frame whose headers are truncated or invalid. */
+/* Returns 0; -1 for a frame whose headers are truncated or invalid; PARSE_STACKED_TAGS
+ * for 802.1ad or two tags. An IPv6 extension header chain that cannot be walked is not an
+ * error here: the packet is marked, and the caller hands it to the router. */
 static __always_inline int parse(void *data, void *data_end, struct pkt *p)
 {
 	struct cursor c = { .pos = data };
 	int proto;
+	__u8 nonfirst = 0;
 
 	p->data_end = data_end;
 	p->len = data_end - data;
 	proto = parse_ethhdr(&c, data_end, &p->eth, &p->vlan);
 	if (proto < 0)
-		return -1;
+		return proto;
+	p->l3_off = c.pos - data;
 
 	if (proto == ETH_P_IP) {
 		int l4 = parse_iphdr(&c, data_end, &p->ip4);
@@ -219,19 +236,27 @@ static __always_inline int parse(void *data, void *data_end, struct pkt *p)
 		if (l4 < 0)
 			return -1;
 		p->l4proto = l4;
+		nonfirst = (p->ip4->frag_off & bpf_htons(0x1fff)) != 0;
 	} else if (proto == ETH_P_IPV6) {
 		int l4 = parse_ip6hdr(&c, data_end, &p->ip6);
 
 		if (l4 < 0)
 			return -1;
+		/* The filter matches the upper-layer protocol and ports behind any extension
+		 * headers, as the router's nftables does (issue: the filter sees through IPv6). */
+		l4 = parse_ip6_exthdrs(&c, data_end, l4, &nonfirst);
+		if (l4 < 0) {
+			p->exthdr_unparsed = 1;
+			return 0;
+		}
 		p->l4proto = l4;
 	} else {
 		return 0; /* ARP and the rest: not IP, never forwarded in the host */
 	}
+	p->l4 = c.pos;
 
-	/* A later fragment has no ports; IPv6 extension headers are not walked. */
-	if ((p->l4proto == IPPROTO_TCP || p->l4proto == IPPROTO_UDP || p->l4proto == IPPROTO_SCTP) &&
-	    !(p->ip4 && (p->ip4->frag_off & bpf_htons(0x1fff))))
+	/* A fragment other than the first has no ports. */
+	if ((p->l4proto == IPPROTO_TCP || p->l4proto == IPPROTO_UDP || p->l4proto == IPPROTO_SCTP) && !nonfirst)
 		p->has_ports = parse_ports(&c, data_end, &p->sport, &p->dport) == 0;
 	return 0;
 }
@@ -265,8 +290,8 @@ static __always_inline int is_control(struct pkt *p)
 			return 1;
 		if (first == 0xfe && (second & 0xc0) == 0x80) /* fe80::/10 */
 			return 1;
-		if (p->ip6->nexthdr == IPPROTO_ICMPV6 || p->ip6->nexthdr == 0 /* hop-by-hop */)
-			return 1; /* ND, router advertisements, errors: the router's business */
+		if (p->ip6->nexthdr == IPPROTO_HOPOPTS || p->l4proto == IPPROTO_ICMPV6)
+			return 1; /* ND, router advertisements, errors, MLD: the router's business */
 		return 0;
 	}
 	return 1; /* ARP and any other EtherType addressed to the router */
@@ -533,17 +558,31 @@ static __always_inline struct xnm_route_val *lookup_route(struct verdict_ctx *v,
 
 /* ---- forward ------------------------------------------------------------------- */
 
-/* Hand a frame from a physical link to its virtual router: untagged, as on its vif. */
+/* Hand a frame from a physical link to its virtual router: untagged, as on its vif.
+ * A frame never reaches another VLAN or the untagged segment: with no vif to redirect
+ * to, only an untagged frame may go to the host bridge (which delivers by MAC), and a
+ * vif missing from the egress devices is a counted drop, never a pass to the bridge. */
 static __always_inline int to_vm(struct xdp_md *ctx, struct verdict_ctx *v, struct pkt *p,
 				 struct xnm_classify_val *cls, enum xnm_reason reason)
 {
-	if (!cls->vif_ifindex)
-		return finish(v, reason, XDP_PASS); /* the host bridge delivers by MAC */
+	if (!cls->vif_ifindex) {
+		if (p->vlan)
+			return finish(v, XNM_R_DROP_VLAN, XDP_DROP);
+		return finish(v, reason, XDP_PASS);
+	}
 	if (xdp_set_vlan(ctx, p->vlan, 0))
 		return finish(v, XNM_R_DROP_VLAN, XDP_DROP);
-	int action = bpf_redirect_map(&xnm_tx_ports, cls->vif_ifindex, XDP_PASS);
+	if (bpf_redirect_map(&xnm_tx_ports, cls->vif_ifindex, XDP_DROP) != XDP_REDIRECT)
+		return finish(v, XNM_R_DROP_NO_VIF, XDP_DROP);
+	return finish(v, reason, XDP_REDIRECT);
+}
 
-	return finish(v, reason, action);
+/* The IP packet must fit the egress link: a larger one goes to the virtual router,
+ * which answers with ICMP "fragmentation needed" / "packet too big" or fragments it,
+ * instead of a driver drop that the counters would call forwarded. */
+static __always_inline int too_big(struct pkt *p, struct xnm_nexthop *nh)
+{
+	return nh->mtu && p->len - p->l3_off > nh->mtu;
 }
 
 /* Rewrite MACs, VLAN and TTL from the next hop and send it out its link. */
@@ -574,6 +613,90 @@ static __always_inline int forward(struct xdp_md *ctx, struct verdict_ctx *v, st
 	return finish(v, XNM_R_FORWARD, XDP_REDIRECT);
 }
 
+/* ---- anti-spoofing ------------------------------------------------------------- */
+
+/* ARP for IPv4 over Ethernet (RFC 826). */
+struct arp_eth {
+	__be16 hrd, pro;
+	__u8 hln, pln;
+	__be16 op;
+	__u8 sha[ETH_ALEN];
+	__u8 spa[4];
+	__u8 tha[ETH_ALEN];
+	__u8 tpa[4];
+} __attribute__((packed));
+
+static __always_inline int mac_equal(const __u8 *a, const __u8 *b)
+{
+	return !((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4]) | (a[5] ^ b[5]));
+}
+
+/* An ARP packet's sender hardware address must be the frame's source. */
+static __always_inline int arp_spoofed(struct pkt *p)
+{
+	struct arp_eth *arp = (void *)(p->eth + 1);
+
+	if ((void *)(arp + 1) > p->data_end)
+		return 1;
+	return arp->hln != ETH_ALEN || !mac_equal(arp->sha, p->eth->h_source);
+}
+
+#define ND_MAX_OPTIONS 4
+
+/* Neighbour discovery (RFC 4861): the source and target link-layer address options of
+ * router and neighbour solicitations and advertisements must carry the frame's source.
+ * (A redirect's target address is another machine's by design: routers' redirects are
+ * accepted only from the host's own first hop, RFC 4861 8.1.) */
+static __always_inline int nd_spoofed(struct pkt *p)
+{
+	__u8 *icmp = p->l4;
+	__u32 first;
+
+	if (!icmp || (void *)(icmp + 4) > p->data_end)
+		return 0;
+	switch (icmp[0]) {
+	case 133: first = 8; break;  /* router solicitation */
+	case 134: first = 16; break; /* router advertisement */
+	case 135:                    /* neighbour solicitation */
+	case 136: first = 24; break; /* neighbour advertisement */
+	default: return 0;
+	}
+	__u8 *opt = icmp + first;
+
+	for (int i = 0; i < ND_MAX_OPTIONS; i++) {
+		if ((void *)(opt + 8) > p->data_end)
+			return 0;
+		if (opt[1] == 0)
+			return 1; /* a zero-length option is invalid (RFC 4861 4.6) */
+		if ((opt[0] == 1 || opt[0] == 2) && !mac_equal(opt + 2, p->eth->h_source))
+			return 1;
+		opt += (__u32)opt[1] * 8;
+	}
+	return 0;
+}
+
+/* A virtual router may write anything into its frames: what it claims must be its own.
+ * Its vif is an access port (no tag), its source MAC is one of its attachments' MACs
+ * (when the vif has any), and ARP and ND carry that same MAC. A spoofed MAC would teach
+ * the host bridge to send another router's or machine's frames to this vif. */
+static __always_inline int spoofed(struct xnm_iface *iface, __u32 ifindex, struct pkt *p)
+{
+	if (p->eth->h_proto == bpf_htons(ETH_P_8021Q))
+		return 1;
+	if (iface->flags & XNM_IFACE_MAC_LOCKED) {
+		struct xnm_vif_mac_key key = { .ifindex = ifindex };
+
+		__builtin_memcpy(key.mac, p->eth->h_source, ETH_ALEN);
+		if (!bpf_map_lookup_elem(&xnm_vif_macs, &key))
+			return 1;
+	}
+	if (p->eth->h_proto == bpf_htons(ETH_P_ARP))
+		return arp_spoofed(p);
+	if (p->ip6 && p->l4proto == IPPROTO_ICMPV6)
+		return nd_spoofed(p);
+	return 0;
+}
+
 /* ---- programs ------------------------------------------------------------------ */
 
 /* Physical ingress: the plane-separated fast path (paper II, Fig. 1(c)). */
@@ -588,10 +711,12 @@ static __always_inline int phys_in(struct xdp_md *ctx)
 		return XDP_PASS;
 
 	/* parse */
-	if (parse(data, data_end, &p) < 0) {
+	int parsed = parse(data, data_end, &p);
+
+	if (parsed < 0) {
 		if (bind_network(&v, 0))
 			return XDP_DROP;
-		return finish(&v, XNM_R_DROP_MALFORMED, XDP_DROP);
+		return finish(&v, parsed == PARSE_STACKED_TAGS ? XNM_R_DROP_VLAN : XNM_R_DROP_MALFORMED, XDP_DROP);
 	}
 
 	/* classify: ingress interface + VLAN + destination MAC (paper IV), from the
@@ -607,24 +732,35 @@ static __always_inline int phys_in(struct xdp_md *ctx)
 
 		__builtin_memcpy(ck.mac, p.eth->h_dest, ETH_ALEN);
 		cls = bpf_map_lookup_elem(&xnm_classify, &ck);
+		/* Broadcast and multicast on a VLAN go to the network that owns the VLAN
+		 * (its entry has the all-zero MAC), untagged, as to_vm hands every frame. */
+		if (!cls && p.vlan && (p.eth->h_dest[0] & 1)) {
+			__builtin_memset(ck.mac, 0, ETH_ALEN);
+			cls = bpf_map_lookup_elem(&xnm_classify, &ck);
+		}
 	}
 
 	if (!cls || cls->net_id == 0) {
 		if (bind_network(&v, 0))
 			return XDP_PASS;
+		/* A tagged frame that no network and not the host owns would be flooded by the
+		 * host bridge to the untagged ports and other VLANs' routers. */
+		if (!cls && p.vlan)
+			return finish(&v, XNM_R_DROP_VLAN, XDP_DROP);
 		return finish(&v, XNM_R_PASS_HOST, XDP_PASS);
 	}
 	if (bind_network(&v, cls->net_id))
 		return XDP_DROP;
 
-	/* control: up to the virtual router, charged to its network */
-	if (is_control(&p)) {
+	/* control: up to the virtual router, charged to its network; so is an IPv6
+	 * packet whose extension headers the filter cannot see past */
+	if (p.exthdr_unparsed || is_control(&p)) {
 		int drop = punish_cpu(&v, XNM_PATH_EXT_VM, p.len, 0);
 
 		if (drop)
 			return finish(&v, drop, XDP_DROP);
 		account_cpu(&v, XNM_PATH_EXT_VM, p.len);
-		return to_vm(ctx, &v, &p, cls, XNM_R_TO_VM_CONTROL);
+		return to_vm(ctx, &v, &p, cls, p.exthdr_unparsed ? XNM_R_TO_VM_EXTHDR : XNM_R_TO_VM_CONTROL);
 	}
 
 	/* punish at the input, before the lookup (paper IV-A) */
@@ -654,6 +790,8 @@ static __always_inline int phys_in(struct xdp_md *ctx)
 
 	if (!nh || !(nh->flags & XNM_NH_VALID) || nh->net_id != v.net_id)
 		return finish(&v, XNM_R_DROP_NEXTHOP, XDP_DROP);
+	if (too_big(&p, nh))
+		return to_vm(ctx, &v, &p, cls, XNM_R_TO_VM_MTU);
 
 	/* filter: the network's replicated packet filter (paper IV-B) */
 	if (filter(&v, &p, flow.unfiltered))
@@ -680,8 +818,12 @@ static __always_inline int vif_in(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (!iface || iface->kind != XNM_IFACE_VIF)
 		return finish(&v, XNM_R_PASS_HOST, XDP_PASS);
-	if (parse(data, data_end, &p) < 0)
-		return finish(&v, XNM_R_DROP_MALFORMED, XDP_DROP);
+	int parsed = parse(data, data_end, &p);
+
+	if (parsed < 0)
+		return finish(&v, parsed == PARSE_STACKED_TAGS ? XNM_R_DROP_SPOOF : XNM_R_DROP_MALFORMED, XDP_DROP);
+	if (spoofed(iface, ifindex, &p))
+		return finish(&v, XNM_R_DROP_SPOOF, XDP_DROP);
 
 	/* The destination MAC tells the path: another router (charged to this
 	 * sender), the host itself, or an external machine. */
@@ -714,35 +856,30 @@ int xnm_vif_in(struct xdp_md *ctx)
 	return vif_in(ctx);
 }
 
+/* The network a frame the kernel sends belongs to: that of the vif it came in on. The
+ * frame's own fields (source MAC, tag) are the tenant's to write, so they never decide
+ * who pays; the ingress interface is the kernel's. 0: the host's own or not from a vif. */
+static __always_inline __u32 sender_network(struct __sk_buff *skb)
+{
+	__u32 ingress = skb->ingress_ifindex;
+	struct xnm_iface *from = ingress ? bpf_map_lookup_elem(&xnm_ifaces, &ingress) : NULL;
+
+	return from && from->kind == XNM_IFACE_VIF ? from->net_id : 0;
+}
+
 /* Physical egress of what the kernel sends (bridged frames from vifs): XDP never
  * sees these, so bytes per output link are charged here (paper IV-A). */
 SEC("tc")
 int xnm_link_out(struct __sk_buff *skb)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
 	struct verdict_ctx v = {};
-	struct pkt p = {};
 	__u32 ifindex = skb->ifindex;
 	struct xnm_iface *iface = bpf_map_lookup_elem(&xnm_ifaces, &ifindex);
+	__u32 net_id = iface && iface->kind == XNM_IFACE_PHYS ? sender_network(skb) : 0;
 
-	if (load_settings(&v))
+	if (load_settings(&v) || bind_network(&v, net_id))
 		return TC_ACT_OK;
-	if (!iface || iface->kind != XNM_IFACE_PHYS || parse(data, data_end, &p) < 0) {
-		if (bind_network(&v, 0))
-			return TC_ACT_OK;
-		return finish(&v, XNM_R_TC_PASS, TC_ACT_OK);
-	}
-
-	struct xnm_classify_key ck = { .ifindex = ifindex };
-
-	ck.vlan = skb->vlan_present ? (skb->vlan_tci & VLAN_VID_MASK) : p.vlan;
-	__builtin_memcpy(ck.mac, p.eth->h_source, ETH_ALEN);
-	struct xnm_classify_val *cls = bpf_map_lookup_elem(&xnm_classify, &ck);
-
-	if (bind_network(&v, cls ? cls->net_id : 0))
-		return TC_ACT_OK;
-	if (!cls || cls->net_id == 0)
+	if (!net_id)
 		return finish(&v, XNM_R_TC_PASS, TC_ACT_OK);
 	if (account_link(&v, iface->link_slot, skb->len))
 		return finish(&v, XNM_R_DROP_LINK, TC_ACT_SHOT);

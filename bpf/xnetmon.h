@@ -34,6 +34,10 @@
 #define XNM_MAX_IFACES 1024 /* physical links + vifs known to the data plane */
 #endif
 
+#ifndef XNM_MAX_IP6_EXTHDRS
+#define XNM_MAX_IP6_EXTHDRS 8 /* IPv6 extension headers walked before the filter gives up (RFC 8200 allows any number) */
+#endif
+
 #ifndef XNM_MAX_FILTER_RULES
 #define XNM_MAX_FILTER_RULES 32 /* per network; the replicated filter is a bounded linear scan */
 #endif
@@ -72,8 +76,12 @@ enum xnm_reason {
 	XNM_R_DROP_RESIDUAL = 12,   /* residual punishment on vif input (paper IV-A) */
 	XNM_R_DROP_FILTER = 13,     /* the network's replicated packet filter (paper IV-B) */
 	XNM_R_DROP_REDIRECT = 14,   /* redirect refused by the egress device */
-	XNM_R_DROP_VLAN = 15,       /* VLAN tag could not be rewritten */
-	XNM_R_MAX = 16,
+	XNM_R_DROP_VLAN = 15,       /* VLAN tag refused: stacked (802.1ad/QinQ), unknown on the segment, or not rewritable */
+	XNM_R_DROP_SPOOF = 16,      /* from a vif: a source MAC, VLAN tag or ARP/ND link-layer address not its router's */
+	XNM_R_DROP_NO_VIF = 17,     /* the virtual router's vif is gone from the egress devices: dropped, never bridged */
+	XNM_R_TO_VM_MTU = 18,       /* larger than the egress link's MTU: to the router, which answers with ICMP */
+	XNM_R_TO_VM_EXTHDR = 19,    /* IPv6 extension header chain too long or broken: to the router (the filter cannot see it) */
+	XNM_R_MAX = 20,
 };
 
 /* Key of xnm_ifaces: an interface index. Value: what that interface is. */
@@ -83,7 +91,18 @@ struct xnm_iface {
 	__u32 link_slot;    /* PHYS: its slot in per-link counters and drop probabilities; VIF: its segment's */
 	__u32 seg_ifindex;  /* VIF: the physical interface of the segment it is attached to */
 	__u16 seg_vlan;     /* VIF: its attachment's VLAN on that segment */
-	__u16 flags;        /* reserved */
+	__u16 flags;        /* enum xnm_iface_flags */
+};
+
+enum xnm_iface_flags {
+	XNM_IFACE_MAC_LOCKED = 1 << 0, /* VIF: frames must come from a MAC in xnm_vif_macs (its attachments) */
+};
+
+/* Key of xnm_vif_macs: a MAC the router behind a vif may send from (its attachments' MACs). */
+struct xnm_vif_mac_key {
+	__u32 ifindex;
+	__u8 mac[6];
+	__u16 pad;
 };
 
 /* Physical ingress classification (paper IV, virtual network definition):
@@ -134,6 +153,8 @@ struct xnm_nexthop {
 	__u16 flags;     /* XNM_NH_VALID */
 	__u8 smac[6];    /* the virtual router's MAC on the egress segment */
 	__u8 dmac[6];    /* the neighbour's MAC */
+	__u16 mtu;       /* the egress link's MTU (IP bytes) when the next hop was made; 0 = unchecked */
+	__u16 pad;
 };
 
 #define XNM_NH_VALID 1

@@ -1,11 +1,12 @@
 // The data plane API: virtual networks, interfaces, next hops, routes, drop
 // probabilities and counters, on top of the pinned maps of bpf/xnetmon.bpf.o.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { XnetmonError, ValidationError } from '../errors/index.js';
 import {
-  BpfObject, BpfMap, MapFullError, attachXdp, attachTc, detachPinned, detachTc, ifindexOf, xdpModeOf, tcModeOf, type Attachment,
+  BpfObject, BpfMap, MapFullError, attachXdp, attachTc, detachPinned, detachTc, ifindexOf, ifnameOf, xdpModeOf, tcModeOf, type Attachment,
+  IfaceFlags, vifMacKeyLayout,
   IfaceKind, FLOW_CACHE_SLOTS, MAX_LINKS, MAX_NETS, MAX_NEXTHOPS, MAX_FILTER_RULES, NEXTHOP_VALID, PATHS, REASONS, RouteFlags, SettingsFlags,
   ifaceLayout, classifyKeyLayout, classifyValLayout, route4KeyLayout, route6KeyLayout, routeValLayout,
   nexthopLayout, dropLayout, netStatsLayout, settingsLayout, filterRuleLayout,
@@ -124,6 +125,17 @@ export interface AttachModes {
   tc?: 'auto' | 'tcx' | 'cls_bpf';
 }
 
+/** An interface's MTU, for the data plane's too-big check; 0 (unchecked) when unknown. */
+function linkMtu(ifindex: number): number {
+  const name = ifnameOf(ifindex);
+  if (!name) return 0;
+  try {
+    return Math.min(0xffff, Number(readFileSync(`/sys/class/net/${name}/mtu`, 'utf8')) || 0);
+  } catch {
+    return 0;
+  }
+}
+
 /** An interface's index, or 0 when it does not exist (any more). */
 function interfaceIndex(ifname: string): number {
   try {
@@ -174,6 +186,8 @@ export class DataPlane {
   private readonly routes6: BpfMap;
   private readonly nexthopMap: BpfMap;
   private readonly txPorts: BpfMap;
+  /** The MACs each vif's router may send from (anti-spoofing). */
+  private readonly vifMacs: BpfMap;
   private readonly drops: BpfMap;
   private readonly stats: BpfMap;
   private readonly filters: BpfMap;
@@ -195,6 +209,7 @@ export class DataPlane {
     this.routes6 = object.map('xnm_routes6');
     this.nexthopMap = object.map('xnm_nexthops');
     this.txPorts = object.map('xnm_tx_ports');
+    this.vifMacs = object.map('xnm_vif_macs');
     this.drops = object.map('xnm_drops');
     this.stats = object.map('xnm_stats');
     this.filters = object.map('xnm_filters');
@@ -283,12 +298,14 @@ export class DataPlane {
   setVif(ifindex: number, spec: { netId: number; segIfindex: number; segVlan: number; linkSlot: number }): void {
     this.network(spec.netId);
     const current = this.ifaces.lookup(u32Key(ifindex));
+    let flags = 0;
     if (current) {
       const d = ifaceLayout.decode(current);
       if (d.kind === IfaceKind.VIF && d.net_id !== spec.netId) throw new DuplicateAttachmentError(`vif ifindex ${ifindex}`, d.net_id as number);
       if (d.kind === IfaceKind.PHYS) throw new DuplicateAttachmentError(`ifindex ${ifindex} (a physical link)`, 0);
+      flags = d.flags as number; // a re-applied vif stays MAC-locked: no window without anti-spoofing
     }
-    this.ifaces.update(u32Key(ifindex), ifaceLayout.encode({ kind: IfaceKind.VIF, net_id: spec.netId, link_slot: spec.linkSlot, seg_ifindex: spec.segIfindex, seg_vlan: spec.segVlan }));
+    this.ifaces.update(u32Key(ifindex), ifaceLayout.encode({ kind: IfaceKind.VIF, net_id: spec.netId, link_slot: spec.linkSlot, seg_ifindex: spec.segIfindex, seg_vlan: spec.segVlan, flags }));
     this.txPorts.update(u32Key(ifindex), u32Key(ifindex));
   }
 
@@ -302,7 +319,12 @@ export class DataPlane {
     return classifyKeyLayout.encode({ ifindex, vlan, mac: [...macBytes(mac)] });
   }
 
-  /** Paper IV: classification of a physical segment's frames to a network, by the router's MAC. */
+  /**
+   * Paper IV: classification of a physical segment's frames to a network, by the router's MAC.
+   * With a vif, the MAC also becomes one its router may send from (anti-spoofing), and on a
+   * VLAN the network receives the VLAN's broadcasts and multicasts unless another network
+   * shares the VLAN (then nobody does: a frame never reaches another network's router).
+   */
   setAttachment(spec: AttachmentSpec): void {
     this.network(spec.netId);
     const key = this.classifyKey(spec.ifindex, spec.vlan, spec.mac);
@@ -311,14 +333,50 @@ export class DataPlane {
       const owner = classifyValLayout.decode(current).net_id as number;
       if (owner !== spec.netId) throw new DuplicateAttachmentError(`attachment ifindex ${spec.ifindex} vlan ${spec.vlan} mac ${spec.mac}`, owner);
     }
-    this.classify.update(key, classifyValLayout.encode({ net_id: spec.netId, vif_ifindex: spec.vifIfindex }));
+    const value = classifyValLayout.encode({ net_id: spec.netId, vif_ifindex: spec.vifIfindex });
+    if (spec.vifIfindex) this.lockVifMac(spec.vifIfindex, spec.mac, spec.netId);
+    this.classify.update(key, value);
+    if (spec.vlan) this.setVlanGroup(spec.ifindex, spec.vlan);
     this.bumpGeneration();
   }
 
   removeAttachment(ifindex: number, vlan: number, mac: Mac): boolean {
-    const removed = this.classify.delete(this.classifyKey(ifindex, vlan, mac));
+    const key = this.classifyKey(ifindex, vlan, mac);
+    const current = this.classify.lookup(key);
+    const removed = this.classify.delete(key);
+    if (current) {
+      const vif = classifyValLayout.decode(current).vif_ifindex as number;
+      if (vif) this.vifMacs.delete(vifMacKeyLayout.encode({ ifindex: vif, mac: [...macBytes(mac)] }));
+    }
+    if (vlan) this.setVlanGroup(ifindex, vlan);
     this.bumpGeneration();
     return removed;
+  }
+
+  private lockVifMac(vif: number, mac: Mac, netId: number): void {
+    this.vifMacs.update(vifMacKeyLayout.encode({ ifindex: vif, mac: [...macBytes(mac)] }), u32Key(netId));
+    const iface = this.ifaces.lookup(u32Key(vif));
+    if (!iface) return;
+    const d = ifaceLayout.decode(iface);
+    this.ifaces.update(u32Key(vif), ifaceLayout.encode({ ...d, flags: (d.flags as number) | IfaceFlags.MAC_LOCKED }));
+  }
+
+  /** The VLAN's group entry (all-zero MAC): its one network's vif, or none when networks share the VLAN. */
+  private setVlanGroup(ifindex: number, vlan: number): void {
+    const owners = new Map<number, number>();
+    for (const k of this.classify.keys()) {
+      const key = classifyKeyLayout.decode(k);
+      const mac = key.mac as number[];
+      if (key.ifindex !== ifindex || key.vlan !== vlan || mac.every((b) => b === 0)) continue;
+      const v = this.classify.lookup(k);
+      if (!v) continue;
+      const d = classifyValLayout.decode(v);
+      if (d.vif_ifindex) owners.set(d.net_id as number, d.vif_ifindex as number);
+    }
+    const group = this.classifyKey(ifindex, vlan, '00:00:00:00:00:00');
+    const [only] = owners;
+    if (owners.size === 1) this.classify.update(group, classifyValLayout.encode({ net_id: only[0], vif_ifindex: only[1] }));
+    else this.classify.delete(group);
   }
 
   /** The host's own MAC on a segment (its bridge): frames to it are the host's. */
@@ -395,7 +453,7 @@ export class DataPlane {
     if (id >= MAX_NEXTHOPS) throw new MapFullError('xnm_nexthops', 28);
     this.nexthopMap.update(u32Key(id), nexthopLayout.encode({
       ifindex: spec.ifindex, net_id: spec.netId, link_slot: spec.linkSlot, vlan: spec.vlan, flags: NEXTHOP_VALID,
-      smac: [...macBytes(spec.smac)], dmac: [...macBytes(spec.dmac)],
+      smac: [...macBytes(spec.smac)], dmac: [...macBytes(spec.dmac)], mtu: linkMtu(spec.ifindex),
     }));
     this.nexthopIds.set(identity, id);
     return id;

@@ -31,6 +31,11 @@ export interface Attachment {
   readonly pinPath?: string;
 }
 
+/** The name of an interface, or undefined when there is none with this index. */
+export function ifnameOf(ifindex: number): string | undefined {
+  return native.if_indextoname(ifindex, Buffer.alloc(16)) ?? undefined;
+}
+
 export function ifindexOf(name: string): number {
   const index = native.if_nametoindex(name);
   if (!index) throw new XnetmonError('ERR_NO_INTERFACE', `no such interface: ${name}`);

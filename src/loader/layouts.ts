@@ -10,6 +10,8 @@ export const MAX_FILTER_RULES = 32;
 export const FLOW_CACHE_SLOTS = 65536;
 
 export const IfaceKind = { NONE: 0, PHYS: 1, VIF: 2 } as const;
+/** enum xnm_iface_flags. */
+export const IfaceFlags = { MAC_LOCKED: 1 } as const;
 
 /** enum xnm_path: packet paths, each with its own CPU cost (paper IV-A, Table I). */
 export const PATHS = ['ext_ext', 'ext_vm', 'vm_ext', 'vm_vm', 'vm_host'] as const;
@@ -20,6 +22,7 @@ export const REASONS = [
   'forward', 'to_vm_control', 'to_vm_route', 'from_vm', 'pass_host', 'tc_pass',
   'drop_malformed', 'drop_no_route', 'drop_blackhole', 'drop_nexthop', 'drop_cpu',
   'drop_link', 'drop_residual', 'drop_filter', 'drop_redirect', 'drop_vlan',
+  'drop_spoof', 'drop_no_vif', 'to_vm_mtu', 'to_vm_exthdr',
 ] as const;
 export type ReasonName = (typeof REASONS)[number];
 
@@ -34,6 +37,12 @@ export const ifaceLayout = new StructLayout('xnm_iface', [
   { name: 'seg_ifindex', type: 'u32' },
   { name: 'seg_vlan', type: 'u16' },
   { name: 'flags', type: 'u16' },
+]);
+
+export const vifMacKeyLayout = new StructLayout('xnm_vif_mac_key', [
+  { name: 'ifindex', type: 'u32' },
+  { name: 'mac', type: array('u8', 6) },
+  { name: 'pad', type: 'u16' },
 ]);
 
 export const classifyKeyLayout = new StructLayout('xnm_classify_key', [
@@ -72,6 +81,8 @@ export const nexthopLayout = new StructLayout('xnm_nexthop', [
   { name: 'flags', type: 'u16' },
   { name: 'smac', type: array('u8', 6) },
   { name: 'dmac', type: array('u8', 6) },
+  { name: 'mtu', type: 'u16' },
+  { name: 'pad', type: 'u16' },
 ]);
 
 export const dropLayout = new StructLayout('xnm_drop', [
@@ -131,7 +142,7 @@ export const flowLayout = new StructLayout('xnm_flow', [
 
 /** Every mirrored struct, for the BTF conformance test. */
 export const LAYOUTS: readonly StructLayout[] = [
-  ifaceLayout, classifyKeyLayout, classifyValLayout, route4KeyLayout, route6KeyLayout,
+  ifaceLayout, vifMacKeyLayout, classifyKeyLayout, classifyValLayout, route4KeyLayout, route6KeyLayout,
   routeValLayout, nexthopLayout, dropLayout, netStatsLayout, filterRuleLayout, settingsLayout, flowKeyLayout, flowLayout,
 ];
 
@@ -142,4 +153,5 @@ export const ENUMS: Readonly<Record<string, Readonly<Record<string, number>>>> =
   xnm_iface_kind: { XNM_IFACE_NONE: 0, XNM_IFACE_PHYS: 1, XNM_IFACE_VIF: 2 },
   xnm_route_flags: { XNM_ROUTE_VIA_VM: 1, XNM_ROUTE_LOCAL: 2, XNM_ROUTE_BLACKHOLE: 4 },
   xnm_settings_flags: { XNM_SET_ACCOUNTING: 1, XNM_SET_PUNISH: 2, XNM_SET_FILTER: 4, XNM_SET_FLOW_CACHE: 8 },
+  xnm_iface_flags: { XNM_IFACE_MAC_LOCKED: 1 },
 };

@@ -96,6 +96,7 @@ export const native = {
 
   close: libc.func('int close(int fd)') as Fn<[number], number>,
   if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)') as Fn<[string], number>,
+  if_indextoname: libc.func('const char *if_indextoname(unsigned int ifindex, _Out_ uint8_t *name)') as Fn<[number, Buffer], string | null>,
   vsnprintf: libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *args)') as Fn<[Buffer, number, string, unknown], number>,
   num_possible_cpus: libbpf.func('int libbpf_num_possible_cpus()') as Fn<[], number>,
 };

@@ -44,11 +44,12 @@ export function runXdp(prog: BpfProgram, options: RunOptions): RunResult {
 
 export const TcAction = { OK: 0, SHOT: 2 } as const;
 
-/** Runs a TC (sched_cls) program on a frame as if it were leaving `ifindex`. */
-export function runTc(prog: BpfProgram, options: { data: Buffer; ifindex?: number }): RunResult {
+/** Runs a TC (sched_cls) program on a frame as if it were leaving `ifindex`, having come in on `ingressIfindex`. */
+export function runTc(prog: BpfProgram, options: { data: Buffer; ifindex?: number; ingressIfindex?: number }): RunResult {
   const out = Buffer.alloc(options.data.length + 256);
-  // struct __sk_buff up to ifindex (offset 40): the kernel lets tests set ifindex, mark, priority, ...
+  // struct __sk_buff up to ifindex (offset 40): the kernel lets tests set ifindex, ingress_ifindex (36), mark, priority, ...
   const ctx = Buffer.alloc(48);
+  if (options.ingressIfindex) ctx.writeUInt32LE(options.ingressIfindex, 36);
   if (options.ifindex) ctx.writeUInt32LE(options.ifindex, 40);
   const opts = {
     sz: 80, data_in: options.data, data_out: out, data_size_in: options.data.length, data_size_out: out.length,

@@ -64,11 +64,44 @@ export interface Ipv4Spec extends L4Spec {
   fragmentOffset?: number;
 }
 
+/** An IPv6 extension header: Hop-by-Hop (0), Routing (43), Fragment (44), AH (51) or Destination Options (60). */
+export interface Ipv6Extension {
+  type: 0 | 43 | 44 | 51 | 60;
+  /** Fragment: the offset in 8-octet units (0 = the first fragment). */
+  fragmentOffset?: number;
+}
+
 export interface Ipv6Spec extends L4Spec {
   src: string;
   dst: string;
   hopLimit?: number;
   nextHeader?: number;
+  /** Extension headers, in order, between the fixed header and the upper layer. */
+  extensions?: Ipv6Extension[];
+}
+
+/** One extension header whose Next Header field is `next`: 8 bytes (16 for AH), padded with PadN. */
+function extensionHeader(ext: Ipv6Extension, next: number): Buffer {
+  if (ext.type === 44) {
+    const h = Buffer.alloc(8);
+    h[0] = next;
+    h.writeUInt16BE(((ext.fragmentOffset ?? 0) << 3) | 1, 2); // more fragments follow
+    h.writeUInt32BE(0x5851, 4);
+    return h;
+  }
+  if (ext.type === 51) {
+    const h = Buffer.alloc(16);
+    h[0] = next;
+    h[1] = 16 / 4 - 2; // AH length: 4-octet units minus 2
+    return h;
+  }
+  const h = Buffer.alloc(8);
+  h[0] = next;
+  if (ext.type !== 43) {
+    h[2] = 1; // PadN option filling the header
+    h[3] = 4;
+  }
+  return h;
 }
 
 function payloadOf(spec: L4Spec): Buffer {
@@ -132,11 +165,15 @@ export function buildFrame(spec: FrameSpec): Buffer {
     body = Buffer.concat([hdr, bytes]);
   } else if (spec.ipv6) {
     const s = spec.ipv6;
-    const { proto, bytes } = l4(s);
+    const { proto, bytes: upper } = l4(s);
+    const finalHeader = s.nextHeader ?? (proto === 1 ? 58 : proto);
+    const extensions = s.extensions ?? [];
+    const chain = extensions.map((ext, i) => extensionHeader(ext, i + 1 < extensions.length ? extensions[i + 1].type : finalHeader));
+    const bytes = Buffer.concat([...chain, upper]);
     const hdr = Buffer.alloc(40);
     hdr.writeUInt32BE(0x60000000, 0);
     hdr.writeUInt16BE(bytes.length, 4);
-    hdr[6] = s.nextHeader ?? (proto === 1 ? 58 : proto);
+    hdr[6] = extensions.length ? extensions[0].type : finalHeader;
     hdr[7] = s.hopLimit ?? 64;
     ipv6Bytes(s.src).copy(hdr, 8);
     ipv6Bytes(s.dst).copy(hdr, 24);

@@ -99,7 +99,7 @@ describe('fast path: misses, host traffic and malformed frames', () => {
     { name: 'unknown destination MAC left to the host', frame: { dst: '02:99:99:99:99:99', ipv4: ipv4('10.9.1.1') }, verdict: 'PASS', net: 0, reason: 'pass_host' },
     { name: 'broadcast left to the host bridge', frame: { dst: 'ff:ff:ff:ff:ff:ff', arp: { op: 1, senderMac: MAC.ext1, senderIp: '10.1.0.2', targetIp: '10.1.0.1' } }, verdict: 'PASS', net: 0, reason: 'pass_host' },
     { name: 'the host\'s own MAC', frame: { dst: MAC.host, ipv4: ipv4('10.9.1.1') }, verdict: 'PASS', net: 0, reason: 'pass_host' },
-    { name: 'blue\'s MAC on the wrong VLAN is not blue\'s', frame: { dst: MAC.blueP, vlan: 30, ipv4: ipv4('10.9.1.1') }, verdict: 'PASS', net: 0, reason: 'pass_host' },
+    { name: 'blue\'s MAC on the wrong VLAN is not blue\'s, and a VLAN nobody owns is never bridged', frame: { dst: MAC.blueP, vlan: 30, ipv4: ipv4('10.9.1.1') }, verdict: 'DROP', net: 0, reason: 'drop_vlan' },
   ];
   test('table', () => { for (const c of cases()) run(c); });
 
@@ -230,11 +230,11 @@ test('interfaces resolve (fixture sanity)', () => {
 });
 
 describe('TC egress: bytes the kernel sends out a physical link (bridged from vifs)', () => {
-  test('charged to the network of the source MAC, at the link\'s slot; others pass uncounted', () => {
+  test('charged to the network of the vif it came in on, at the link\'s slot; the host\'s own pass uncounted', () => {
     const prog = dp.object.program('xnm_link_out');
     const frame = buildFrame({ src: MAC.blueP, dst: MAC.ext1, ipv4: ipv4('10.1.0.2') });
     const before = counters(1);
-    assert.equal(runTc(prog, { data: frame, ifindex: fx.phys }).retval, TcAction.OK);
+    assert.equal(runTc(prog, { data: frame, ifindex: fx.phys, ingressIfindex: fx.vif1 }).retval, TcAction.OK);
     const a = counters(1);
     assert.equal(a.verdicts.tc_pass - before.verdicts.tc_pass, 1n);
     assert.equal(a.linkCarried[0] - before.linkCarried[0], BigInt(frame.length), 'slot 0 is P\'s');
@@ -243,13 +243,23 @@ describe('TC egress: bytes the kernel sends out a physical link (bridged from vi
     assert.equal(counters(0).verdicts.tc_pass - host.verdicts.tc_pass, 1n, 'the host\'s own frames: network 0');
   });
 
+  test('a source MAC the tenant writes never decides who pays: green sending as blue is charged to green', () => {
+    const prog = dp.object.program('xnm_link_out');
+    const frame = buildFrame({ src: MAC.blueP, dst: MAC.ext1, ipv4: ipv4('10.1.0.2') });
+    const blue = counters(1);
+    const green = counters(2);
+    runTc(prog, { data: frame, ifindex: fx.phys, ingressIfindex: fx.vif2 });
+    assert.equal(counters(1).linkOffered[0], blue.linkOffered[0], 'blue\'s link counters do not move');
+    assert.equal(counters(2).linkOffered[0] - green.linkOffered[0], BigInt(frame.length), 'green pays for its own frame');
+  });
+
   test('the link drop probability applies to stack-sent frames too', () => {
     const links = new Array(16).fill(0);
     links[0] = 1;
     dp.setDrops(1, { cpu: 0, residual: 0, links });
     try {
       const before = counters(1);
-      const r = runTc(dp.object.program('xnm_link_out'), { data: buildFrame({ src: MAC.blueP, dst: MAC.ext1, ipv4: ipv4('10.1.0.2') }), ifindex: fx.phys });
+      const r = runTc(dp.object.program('xnm_link_out'), { data: buildFrame({ src: MAC.blueP, dst: MAC.ext1, ipv4: ipv4('10.1.0.2') }), ifindex: fx.phys, ingressIfindex: fx.vif1 });
       assert.equal(r.retval, TcAction.SHOT);
       assert.equal(counters(1).verdicts.drop_link - before.verdicts.drop_link, 1n);
     } finally {
