@@ -80,6 +80,7 @@ export class Daemon {
       memory: { evict: (id, f) => this.authority?.memory.evict(id, f), restore: (id) => this.authority?.memory.restore(id) },
       linkSlots: new Map(this.topology.links.map((l) => [l.name, l.slot])),
       onPeriod: (report) => this.metrics.observePeriod(report),
+      logger: log,
     });
   }
 
