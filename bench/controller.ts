@@ -27,7 +27,7 @@ function config(networks: number, links: number, law: 'share' | 'algorithm1'): X
     networks: Array.from({ length: networks }, (_, i): NetworkDefinition => ({
       id: i + 1, name: `n${i + 1}`, weight: 1 + (i % 1000), filterDefault: 'accept',
       reserve: { cpu: share * 0.9, fib: share * 0.9, links: Object.fromEntries(linkNames.map((l) => [l, share * 0.9])) },
-      routers: [], attachments: [],
+      routers: [], attachments: [], quota: {},
     })),
   };
 }

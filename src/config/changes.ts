@@ -6,7 +6,7 @@ import { ValidationError } from '../errors/index.js';
 import { checkInterfaceName } from './formats.js';
 import { describeValue, formatPath, issuesToError, type PathSegment } from './issues.js';
 import { issuesFromZod } from './schema.js';
-import type { ConfigChecks, NetworkDefinition, NetworkDefinitionInput, XnetmonConfig } from './types.js';
+import type { ConfigChecks, NetworkDefinition, NetworkDefinitionInput, QuotaSettings, XnetmonConfig } from './types.js';
 import { checkedConfig } from './validate.js';
 
 /** New values for one network's reservations and weight; `links` entries are merged into reserve.links. */
@@ -15,6 +15,8 @@ export interface NetworkChange {
   readonly fib?: number;
   readonly weight?: number;
   readonly links?: Readonly<Record<string, number>>;
+  /** Merged into the network's quota; a field set to null returns to the default share. */
+  readonly quota?: { readonly [table in keyof QuotaSettings]?: number | null };
 }
 
 // Only the shape: the values are judged by the config rules, with the config's paths.
@@ -23,7 +25,10 @@ const networkChangeShape = z.strictObject({
   fib: z.unknown().optional(),
   weight: z.unknown().optional(),
   links: z.record(z.string(), z.unknown(), { error: 'must be a mapping of link name to share' }).optional(),
-}, { error: 'must be a mapping with cpu, fib, weight and/or links' });
+  quota: z.strictObject({
+    routes4: z.unknown().optional(), routes6: z.unknown().optional(), nexthops: z.unknown().optional(), neighbours: z.unknown().optional(),
+  }, { error: 'must be a mapping with routes4, routes6, nexthops and/or neighbours' }).optional(),
+}, { error: 'must be a mapping with cpu, fib, weight, links and/or quota' });
 
 const PLAIN_NETWORK_NAME = /^[a-z][a-z0-9_-]*$/;
 
@@ -61,9 +66,19 @@ export function applyNetworkChange(
       fib: change.fib !== undefined ? change.fib : network.reserve.fib,
       links: { ...network.reserve.links, ...change.links },
     },
+    quota: mergedQuota(network.quota, change.quota),
   };
   const networks = config.networks.map((n, i) => (i === index ? changed : structuredClone(n)));
   return checkedConfig({ host: structuredClone(config.host), networks }, checks, { blameNetwork: networkName }, { rewrite });
+}
+
+function mergedQuota(quota: QuotaSettings, change: NetworkChange['quota']): QuotaSettings {
+  const merged: Record<string, unknown> = { ...quota };
+  for (const [table, value] of Object.entries(change ?? {})) {
+    if (value === null) delete merged[table];
+    else if (value !== undefined) merged[table] = value;
+  }
+  return merged as QuotaSettings;
 }
 
 /** Adds a network (fields with a file default may be left out); paths in errors say networks.<name>. */

@@ -43,7 +43,7 @@ export interface HostSettingChange {
   readonly after: HostSettings[HostSettingName];
 }
 
-export type NetworkField = 'weight' | 'reserve.cpu' | 'reserve.fib' | 'reserve.links' | 'routers' | 'attachments' | 'filterDefault';
+export type NetworkField = 'weight' | 'reserve.cpu' | 'reserve.fib' | 'reserve.links' | 'routers' | 'attachments' | 'filterDefault' | 'quota';
 
 export interface ChangedNetwork {
   readonly name: string;
@@ -95,6 +95,7 @@ function changedNetworkFields(before: NetworkDefinition, after: NetworkDefinitio
   if (!sameSet(before.routers, after.routers)) fields.push('routers');
   if (!sameSet(before.attachments, after.attachments)) fields.push('attachments');
   if (before.filterDefault !== after.filterDefault) fields.push('filterDefault');
+  if (!isDeepStrictEqual(before.quota, after.quota)) fields.push('quota');
   return fields;
 }
 

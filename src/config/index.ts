@@ -5,8 +5,12 @@
 
 export type {
   Attachment, ConfigChecks, ControlLaw, CostTable, FilterDefault, HostSettings, LinkDefinition, NetworkDefinition,
-  NetworkDefinitionInput, Reservation, VirtualRouter, XnetmonConfig,
+  NetworkDefinitionInput, QuotaSettings, Reservation, TableCapacities, VirtualRouter, XnetmonConfig,
 } from './types.js';
+export {
+  DEFAULT_TABLE_CAPACITIES, LAYOUT_LIMITS, networkQuotas, QUOTA_TABLE_NAMES, QUOTA_TABLES, quotaShares, tableCapacities,
+  type QuotaTable,
+} from './quota.js';
 export { defaultCosts, MAX_PACKET_COST } from './costs.js';
 export { CONFIG_LIMITS, DEFAULT_WEIGHT } from './schema.js';
 export { parseListenAddress, type ListenAddress } from './formats.js';

@@ -10,7 +10,7 @@ import {
 } from './formats.js';
 import { describeValue, valueAt, type ConfigIssue, type PathSegment } from './issues.js';
 import type {
-  Attachment, CostTable, HostSettings, LinkDefinition, NetworkDefinition, NetworkDefinitionInput, Reservation,
+  Attachment, CostTable, HostSettings, LinkDefinition, NetworkDefinition, NetworkDefinitionInput, QuotaSettings, Reservation,
   VirtualRouter, XnetmonConfig,
 } from './types.js';
 
@@ -127,6 +127,15 @@ const attachmentFileSchema = z.strictObject({
   vif: interfaceName.optional(),
 }, { error: 'must be a mapping with interface, vlan, mac and optionally vif' });
 
+// Quotas are optional one by one: an absent field takes the network's default share (quota.ts).
+const quotaCount = numberRule('must be a whole number of entries, 0 or more', (n) => Number.isSafeInteger(n) && n >= 0);
+const quotaFileSchema = z.strictObject({
+  routes4: quotaCount.optional(),
+  routes6: quotaCount.optional(),
+  nexthops: quotaCount.optional(),
+  neighbours: quotaCount.optional(),
+}, { error: 'must be a mapping with routes4, routes6, nexthops and/or neighbours' });
+
 export const networkFileSchema = z.strictObject({
   id: integerIn(CONFIG_LIMITS.networkId.min, CONFIG_LIMITS.networkId.max),
   name: text('must be a network name (a string)', checkNetworkName),
@@ -137,6 +146,7 @@ export const networkFileSchema = z.strictObject({
   attachments: z.array(attachmentFileSchema, { error: 'must be a list of attachments (interface, vlan, mac)' })
     .default(() => []),
   filter_default: z.enum(['accept', 'drop'], { error: 'must be one of accept, drop' }).default('accept'),
+  quota: quotaFileSchema.prefault({}),
 }, { error: 'must be a mapping describing one network' });
 
 export const configFileSchema = z.strictObject({
@@ -246,6 +256,7 @@ function networkFromFile(network: NetworkFile): NetworkDefinition {
     routers: network.routers.map((r): VirtualRouter => ({ vif: r.vif, clientPublicKey: r.client_public_key })),
     attachments: network.attachments.map((a): Attachment => withoutUndefined({ interface: a.interface, vlan: a.vlan, mac: normalizeMac(a.mac), vif: a.vif })),
     filterDefault: network.filter_default,
+    quota: withoutUndefined({ routes4: network.quota.routes4, routes6: network.quota.routes6, nexthops: network.quota.nexthops, neighbours: network.quota.neighbours }),
   };
 }
 
@@ -298,6 +309,7 @@ function mapList<T, R>(list: readonly T[] | undefined, convert: (item: T) => R):
 export function networkToFile(network: NetworkDefinition | NetworkDefinitionInput): NetworkFileInput {
   if (!isObject(network)) return network as unknown as NetworkFileInput;
   const reserve: Partial<Reservation> | undefined = network.reserve;
+  const quota: QuotaSettings | undefined = network.quota;
   return withoutUndefined({
     id: network.id,
     name: network.name,
@@ -308,6 +320,9 @@ export function networkToFile(network: NetworkDefinition | NetworkDefinitionInpu
     routers: mapList(network.routers, (r) => withoutUndefined({ vif: r.vif, client_public_key: r.clientPublicKey })),
     attachments: mapList(network.attachments, (a) => withoutUndefined({ interface: a.interface, vlan: a.vlan, mac: a.mac, vif: a.vif })),
     filter_default: network.filterDefault,
+    quota: isObject(quota)
+      ? withoutUndefined({ routes4: quota.routes4, routes6: quota.routes6, nexthops: quota.nexthops, neighbours: quota.neighbours })
+      : quota,
   }) as NetworkFileInput;
 }
 

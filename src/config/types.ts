@@ -93,6 +93,23 @@ export interface Attachment {
   readonly vif?: string;
 }
 
+/**
+ * Per-network limits on the tables every network shares (data plane maps and the update
+ * manager's neighbour table). An absent field takes the network's default share of the table
+ * (networkQuotas in quota.ts; docs/config.md states the formula): it depends on the other
+ * networks' reservations, so it is computed, not stored.
+ */
+export interface QuotaSettings {
+  /** IPv4 routes in xnm_routes4 (router routes, neighbour host routes, memory control's default). */
+  readonly routes4?: number;
+  /** IPv6 routes in xnm_routes6. */
+  readonly routes6?: number;
+  /** Next hops in xnm_nexthops. */
+  readonly nexthops?: number;
+  /** Neighbour entries the update manager keeps for the network. */
+  readonly neighbours?: number;
+}
+
 export interface NetworkDefinition {
   /** 1..4095, unique; the data plane's key for this network. */
   readonly id: number;
@@ -105,6 +122,8 @@ export interface NetworkDefinition {
   readonly attachments: readonly Attachment[];
   /** Default verdict of the replicated packet filter. */
   readonly filterDefault: FilterDefault;
+  /** Explicit limits on the shared tables; absent fields take the default share. */
+  readonly quota: QuotaSettings;
 }
 
 export interface XnetmonConfig {
@@ -121,10 +140,24 @@ export interface NetworkDefinitionInput {
   readonly routers: readonly VirtualRouter[];
   readonly attachments?: readonly Attachment[];
   readonly filterDefault?: FilterDefault;
+  readonly quota?: QuotaSettings;
 }
 
 /** Machine-dependent checks that validateConfig runs only when the caller supplies them. */
 export interface ConfigChecks {
   /** True when a network interface of that name exists on this machine. */
   readonly interfaceExists?: (name: string) => boolean;
+  /**
+   * Entries of the shared tables, when the data plane is opened with other sizes than
+   * bpf/xnetmon.h's (tests with small maps); default DEFAULT_TABLE_CAPACITIES (quota.ts).
+   */
+  readonly tableCapacities?: Partial<TableCapacities>;
+}
+
+/** Entries each shared table holds for all networks together. */
+export interface TableCapacities {
+  readonly routes4: number;
+  readonly routes6: number;
+  readonly nexthops: number;
+  readonly neighbours: number;
 }

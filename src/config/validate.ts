@@ -3,6 +3,7 @@
 
 import { configFileSchema, configFromFile, configToFile, issuesFromZod } from './schema.js';
 import { splitListenAddress } from './formats.js';
+import { quotaIssues } from './quota.js';
 import { formatPath, formatShare, issuesToError, type ConfigIssue, type IssueRendering, type PathSegment } from './issues.js';
 import type { ConfigChecks, NetworkDefinition, XnetmonConfig } from './types.js';
 
@@ -129,6 +130,9 @@ export function semanticIssues(config: XnetmonConfig, checks: ConfigChecks = {},
       .map(({ net, s }) => `${net.name} ${formatShare(s)}`).join(' + ');
     add(segments(culprit), `${formatShare(shares[culprit]!)} makes the ${resource} reservations sum to ${formatShare(total)} (${terms}); the sum over all networks must not exceed 1`);
   }
+
+  // Shared tables: quotas and capacities that fit the maps (quota.ts).
+  issues.push(...quotaIssues(config, checks, options.blameNetwork));
 
   if (checks.interfaceExists) {
     const exists = checks.interfaceExists;

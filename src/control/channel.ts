@@ -38,7 +38,12 @@ export async function channelAuthority(daemon: Daemon): Promise<ChannelAuthority
     manager,
     routeCount: (netId) => manager.routeCount(netId),
     routeDemand: (netId) => { const c = manager.routeCounts(netId); return c.installed + c.evicted; },
-    memory: { evict: (netId, fraction) => { manager.evictRoutes(netId, fraction); }, restore: (netId) => { manager.restoreRoutes(netId); } },
+    memory: {
+      evict: (netId, fraction) => { manager.evictRoutes(netId, fraction); },
+      // Incomplete (a full map) when routes are still evicted: the controller calls again next period.
+      restore: (netId) => { manager.restoreRoutes(netId); return manager.routeCounts(netId).evicted === 0; },
+    },
+    quotas: (netId) => manager.quotaStatus(netId),
     clients: () => manager.sessions(),
     reconfigure: (next) => {
       manager.updateConfig(next, segmentMapFromConfig(links()));

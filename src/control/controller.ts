@@ -2,6 +2,7 @@
 // computes U(t), U_i(t), R(t) and D(t) per resource (CPU, each output link, FIB
 // memory), runs the configured control law and writes the drop probabilities.
 import type { XnetmonConfig, NetworkDefinition } from '../config/index.js';
+import { FailureLog, type FailureLogger } from '../errors/index.js';
 import { createControlLaw, createLawState, type ControlLaw, type LawState } from './law/index.js';
 
 /** Cumulative counters of one network, as the data plane keeps them. */
@@ -34,10 +35,14 @@ export interface DropSink {
   write(decisions: readonly DropDecision[]): void;
 }
 
-/** Memory control (paper IV-A): evict a fraction of a network's routes, or restore them. */
+/**
+ * Memory control (paper IV-A): evict a fraction of a network's routes, or restore them. Either
+ * may throw (a full map): the controller counts it and tries again next period. `restore`
+ * returns false when it put back only part of the routes (it is called again next period).
+ */
 export interface MemoryControl {
   evict(netId: number, fraction: number): void;
-  restore(netId: number): void;
+  restore(netId: number): boolean | void;
 }
 
 export interface ResourceStatus {
@@ -80,7 +85,11 @@ export interface ControllerOptions {
   now?: () => number;
   /** Called with every period's figures (metrics). */
   onPeriod?: (report: PeriodReport) => void;
+  /** Where failed periods and memory control failures are reported (rate-limited). */
+  logger?: FailureLogger;
 }
+
+const silentFailureLogger: FailureLogger = { warn: () => undefined };
 
 export class Controller {
   private config!: XnetmonConfig;
@@ -102,6 +111,11 @@ export class Controller {
   private readonly onPeriod: ((report: PeriodReport) => void) | undefined;
   /** The last period's figures, for status and metrics. */
   lastReport: PeriodReport | undefined;
+  /**
+   * Failures the controller survived, by kind: "period" (a whole period threw), "evict:<netId>",
+   * "restore:<netId>". Logged at most once per 10 s per kind, counted every time.
+   */
+  readonly failures: FailureLog;
 
   constructor(options: ControllerOptions) {
     this.source = options.source;
@@ -110,6 +124,7 @@ export class Controller {
     this.linkSlots = options.linkSlots;
     this.now = options.now ?? Date.now;
     this.onPeriod = options.onPeriod;
+    this.failures = new FailureLog(options.logger ?? silentFailureLogger, { now: this.now });
     this.reconfigure(options.config);
   }
 
@@ -153,7 +168,7 @@ export class Controller {
       const tick = process.hrtime.bigint();
       const elapsedMs = Number(tick - lastTick) / 1e6;
       lastTick = tick;
-      this.step(elapsedMs);
+      this.runPeriod(elapsedMs);
     }, this.config.host.periodMs);
     this.timer.unref?.();
   }
@@ -161,6 +176,25 @@ export class Controller {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+  }
+
+  /**
+   * One period from the timer: nothing may escape it, or the daemon dies (and, as the maps are
+   * pinned, dies again on every restart). A failed period is counted, logged rate-limited, and
+   * the next period starts afresh from the counters.
+   */
+  runPeriod(elapsedMs: number = this.config.host.periodMs): PeriodReport | undefined {
+    try {
+      return this.step(elapsedMs);
+    } catch (error) {
+      this.failures.report('period', { err: error instanceof Error ? error.message : String(error), code: (error as { code?: unknown }).code }, 'controller period failed; the next period runs as usual');
+      return undefined;
+    }
+  }
+
+  /** Periods that threw (see runPeriod). */
+  get failedPeriods(): number {
+    return this.failures.count('period');
   }
 
   /**
@@ -247,13 +281,28 @@ export class Controller {
         const keep = Math.floor((1 - fraction) * demand[i]);
         const excess = installed[i] - keep;
         if (excess > 0 && installed[i] > 0) {
-          this.memory!.evict(n.id, Math.min(1, excess / installed[i]));
-          this.evicted.add(n.id);
+          // A failed eviction changed nothing (the manager's operations are all or nothing):
+          // the law still asks for it next period, so it is retried then.
+          if (this.tryMemory('evict', n, () => this.memory!.evict(n.id, Math.min(1, excess / installed[i])))) this.evicted.add(n.id);
         }
       } else if (totalDemand < critical * 0.95 && this.evicted.has(n.id)) {
-        this.memory!.restore(n.id);
-        this.evicted.delete(n.id);
+        // Restored only when the whole restore went in; a partial one is continued next period.
+        let complete = false;
+        this.tryMemory('restore', n, () => { complete = this.memory!.restore(n.id) !== false; });
+        if (complete) this.evicted.delete(n.id);
       }
     });
+  }
+
+  /** One network's memory control action; a failure is counted and logged, and the other networks go on. */
+  private tryMemory(action: 'evict' | 'restore', network: NetworkDefinition, run: () => void): boolean {
+    try {
+      run();
+      return true;
+    } catch (error) {
+      this.failures.report(`${action}:${network.id}`, { network: network.name, err: error instanceof Error ? error.message : String(error), code: (error as { code?: unknown }).code },
+        `memory control could not ${action} routes this period; it tries again next period`);
+      return false;
+    }
   }
 }

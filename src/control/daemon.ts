@@ -12,11 +12,12 @@ import {
 import { DataPlane, parsePrefix, formatPrefix } from '../dataplane/index.js';
 import { checkKernel, ifindexOf, REASONS } from '../loader/index.js';
 import { release } from 'node:os';
-import { XnetmonError, ValidationError } from '../errors/index.js';
+import { FailureLog, XnetmonError, ValidationError } from '../errors/index.js';
 import { AdminServer, type AdminRequest } from './admin.js';
 import { applySettings, applyTopology, attachAll, removeNetworkEntries, type AppliedTopology } from './apply.js';
 import { Controller, type MemoryControl } from './controller.js';
 import { Metrics } from './metrics.js';
+import type { QuotaStatus } from '../manager/index.js';
 import { dataPlaneSink, dataPlaneSource } from './sources.js';
 
 export interface DaemonOptions {
@@ -35,6 +36,8 @@ export interface RouteAuthority {
   /** Routes the network wants: installed plus evicted by memory control. */
   routeDemand?(netId: number): number;
   memory: MemoryControl;
+  /** Each shared table's use, quota and refused batches for one network (status and metrics). */
+  quotas?(netId: number): QuotaStatus;
   clients(): unknown[];
   reconfigure(config: XnetmonConfig): void;
   close(): Promise<void>;
@@ -60,11 +63,13 @@ export class Daemon {
   private authority: RouteAuthority | undefined;
   private countersTimer: NodeJS.Timeout | undefined;
   metricsAddress: { host: string; port: number } | undefined;
+  private readonly metricsFailures: FailureLog;
 
   private constructor(private readonly options: DaemonOptions, config: XnetmonConfig, dp: DataPlane, log: Logger) {
     this.config = config;
     this.dp = dp;
     this.log = log;
+    this.metricsFailures = new FailureLog(log);
     applySettings(dp, config, !options.noControl);
     this.topology = applyTopology(dp, config);
     const attached = attachAll(dp, this.topology, config);
@@ -80,6 +85,7 @@ export class Daemon {
       memory: { evict: (id, f) => this.authority?.memory.evict(id, f), restore: (id) => this.authority?.memory.restore(id) },
       linkSlots: new Map(this.topology.links.map((l) => [l.name, l.slot])),
       onPeriod: (report) => this.metrics.observePeriod(report),
+      logger: log,
     });
   }
 
@@ -117,10 +123,20 @@ export class Daemon {
   }
 
   private refreshMetrics(): void {
-    const names = new Map(this.config.networks.map((n) => [n.id, n.name]));
-    this.metrics.observeCounters(this.dp.readCounters([0, ...names.keys()]), names);
-    for (const n of this.config.networks) this.metrics.observeRoutes(n.name, this.authority?.routeCount(n.id) ?? 0);
-    this.metrics.observeSessions(this.authority?.clients().length ?? 0);
+    // A timer: a failed map read must not end the daemon (the next second tries again).
+    try {
+      const names = new Map(this.config.networks.map((n) => [n.id, n.name]));
+      this.metrics.observeCounters(this.dp.readCounters([0, ...names.keys()]), names);
+      for (const n of this.config.networks) {
+        this.metrics.observeRoutes(n.name, this.authority?.routeCount(n.id) ?? 0);
+        const quotas = this.authority?.quotas?.(n.id);
+        if (quotas) this.metrics.observeQuotas(n.name, quotas);
+      }
+      this.metrics.observeSessions(this.authority?.clients().length ?? 0);
+      this.metrics.observeControllerFailures(this.controller.failures.counts());
+    } catch (err) {
+      this.metricsFailures.report('metrics', { err: (err as Error).message }, 'refreshing metrics failed; retried in a second');
+    }
   }
 
   /** Stops the daemon's work; the pinned data plane keeps forwarding. */
@@ -222,6 +238,8 @@ export class Daemon {
       lastPeriod: report ? { period: report.period, durationMs: report.durationMs } : null,
       // What the kernel runs on each interface: XDP native or generic, TC as tcx or cls_bpf.
       attachments: [...this.topology.links.map((l) => l.name), ...this.topology.vifs].map((ifname) => ({ ifname, ...this.dp.attachedModes(ifname) })),
+      /** Periods and memory control actions that failed and were survived (see Controller.failures). */
+      controllerFailures: this.controller.failures.counts(),
       networks: this.config.networks.map((n) => {
         const c = counters.get(n.id);
         const resources = (report?.resources ?? []).map((r) => {
@@ -232,6 +250,8 @@ export class Daemon {
         return {
           id: n.id, name: n.name, weight: n.weight, reserve: n.reserve,
           routes: this.authority?.routeCount(n.id) ?? 0,
+          // Per shared table: { used, quota, rejections }; and mapWriteFailures.
+          quotas: this.authority?.quotas?.(n.id) ?? null,
           forwarded: Number(c?.verdicts.forward ?? 0n), toRouter: Number((c?.verdicts.to_vm_control ?? 0n) + (c?.verdicts.to_vm_route ?? 0n)),
           resources, drops,
         };

@@ -5,6 +5,7 @@ import { Gauge, Registry, Counter } from 'prom-client';
 import type { NetCounters } from '../dataplane/index.js';
 import { parseListenAddress } from '../config/index.js';
 import type { PeriodReport } from './controller.js';
+import type { QuotaStatus } from '../manager/index.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -18,6 +19,11 @@ export class Metrics {
   private readonly sessions = new Gauge({ name: 'xnetmon_sessions', help: 'Connected virtual routers', registers: [this.registry] });
   private readonly period = new Gauge({ name: 'xnetmon_controller_period_seconds', help: 'Duration of the last controller period', registers: [this.registry] });
   private readonly periods = new Counter({ name: 'xnetmon_controller_periods_total', help: 'Controller periods run', registers: [this.registry] });
+  private readonly quotaUsed = new Gauge({ name: 'xnetmon_quota_used', help: 'Entries a network holds in a shared table', labelNames: ['network', 'table'], registers: [this.registry] });
+  private readonly quotaLimit = new Gauge({ name: 'xnetmon_quota', help: 'A network\'s quota of a shared table', labelNames: ['network', 'table'], registers: [this.registry] });
+  private readonly quotaRejections = new Gauge({ name: 'xnetmon_quota_rejections_total', help: 'Batches refused because they would take a network over its quota of a table', labelNames: ['network', 'table'], registers: [this.registry] });
+  private readonly mapWriteFailures = new Gauge({ name: 'xnetmon_map_write_failures_total', help: 'Map writes of a network the kernel refused (a full map), survived', labelNames: ['network'], registers: [this.registry] });
+  private readonly controllerFailures = new Gauge({ name: 'xnetmon_controller_failures_total', help: 'Controller periods or memory control actions that failed and were survived, by kind', labelNames: ['kind'], registers: [this.registry] });
   private server: Server | undefined;
 
   observePeriod(report: PeriodReport): void {
@@ -44,6 +50,21 @@ export class Metrics {
 
   observeRoutes(network: string, count: number): void {
     this.routes.set({ network }, count);
+  }
+
+  observeQuotas(network: string, status: QuotaStatus): void {
+    for (const table of ['routes4', 'routes6', 'nexthops', 'neighbours', 'filterRules'] as const) {
+      const labels = { network, table };
+      this.quotaUsed.set(labels, status[table].used);
+      this.quotaLimit.set(labels, status[table].quota);
+      this.quotaRejections.set(labels, status[table].rejections);
+    }
+    this.mapWriteFailures.set({ network }, status.mapWriteFailures);
+  }
+
+  /** Controller.failures.counts(): "period", "evict:<netId>", "restore:<netId>". */
+  observeControllerFailures(counts: Readonly<Record<string, number>>): void {
+    for (const [kind, count] of Object.entries(counts)) this.controllerFailures.set({ kind }, count);
   }
 
   observeSessions(count: number): void {

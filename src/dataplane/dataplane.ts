@@ -197,6 +197,8 @@ export class DataPlane {
   private readonly networks = new Map<number, NetworkSpec>();
   /** Next hops by identity, so that routes share them. */
   private readonly nexthopIds = new Map<string, number>();
+  /** The reverse of nexthopIds: releasing is constant time (a refused batch may release thousands). */
+  private readonly nexthopIdentities = new Map<number, string>();
   private readonly freeNexthops: number[] = [];
   private nextNexthop = 1;
 
@@ -430,10 +432,12 @@ export class DataPlane {
       const id = keys.readUInt32LE(i * 4);
       const nh = nexthopLayout.decode(values, i * this.nexthopMap.valueBufferSize);
       if (!((nh.flags as number) & NEXTHOP_VALID)) continue;
-      this.nexthopIds.set(this.nexthopIdentity({
+      const identity = this.nexthopIdentity({
         netId: nh.net_id as number, ifindex: nh.ifindex as number, linkSlot: nh.link_slot as number, vlan: nh.vlan as number,
         smac: macString(nh.smac as number[]), dmac: macString(nh.dmac as number[]),
-      }), id);
+      });
+      this.nexthopIds.set(identity, id);
+      this.nexthopIdentities.set(id, identity);
       highest = Math.max(highest, id);
     }
     this.nextNexthop = highest + 1;
@@ -449,24 +453,32 @@ export class DataPlane {
     const identity = this.nexthopIdentity(spec);
     const existing = this.nexthopIds.get(identity);
     if (existing !== undefined) return existing;
-    const id = this.freeNexthops.pop() ?? this.nextNexthop++;
+    // A full table or a failed write uses up no id: the next call finds the same one free.
+    const recycled = this.freeNexthops.pop();
+    const id = recycled ?? this.nextNexthop;
     if (id >= MAX_NEXTHOPS) throw new MapFullError('xnm_nexthops', 28);
-    this.nexthopMap.update(u32Key(id), nexthopLayout.encode({
-      ifindex: spec.ifindex, net_id: spec.netId, link_slot: spec.linkSlot, vlan: spec.vlan, flags: NEXTHOP_VALID,
-      smac: [...macBytes(spec.smac)], dmac: [...macBytes(spec.dmac)], mtu: linkMtu(spec.ifindex),
-    }));
+    try {
+      this.nexthopMap.update(u32Key(id), nexthopLayout.encode({
+        ifindex: spec.ifindex, net_id: spec.netId, link_slot: spec.linkSlot, vlan: spec.vlan, flags: NEXTHOP_VALID,
+        smac: [...macBytes(spec.smac)], dmac: [...macBytes(spec.dmac)], mtu: linkMtu(spec.ifindex),
+      }));
+    } catch (error) {
+      if (recycled !== undefined) this.freeNexthops.push(recycled);
+      throw error;
+    }
+    if (recycled === undefined) this.nextNexthop++;
     this.nexthopIds.set(identity, id);
+    this.nexthopIdentities.set(id, identity);
     return id;
   }
 
   releaseNexthop(id: number): void {
-    for (const [identity, nid] of this.nexthopIds) {
-      if (nid !== id) continue;
-      this.nexthopIds.delete(identity);
-      this.nexthopMap.update(u32Key(id), Buffer.alloc(nexthopLayout.size));
-      this.freeNexthops.push(id);
-      return;
-    }
+    const identity = this.nexthopIdentities.get(id);
+    if (identity === undefined) return;
+    this.nexthopMap.update(u32Key(id), Buffer.alloc(nexthopLayout.size));
+    this.nexthopIds.delete(identity);
+    this.nexthopIdentities.delete(id);
+    this.freeNexthops.push(id);
   }
 
   private checkNexthop(netId: number, id: number, path: string): void {

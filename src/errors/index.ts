@@ -42,3 +42,5 @@ const ERRNO_NAMES: Record<number, string> = {
 export function errnoName(errno: number): string {
   return ERRNO_NAMES[errno] ?? `errno ${errno}`;
 }
+
+export { FailureLog, type FailureLogger, type FailureLogOptions } from './failures.js';

@@ -20,7 +20,7 @@ export {
   addressBytes, formatAddress, parsePrefixText, formatPrefixBytes, hostBitsSet, prefixKey, isUnicastMac, type Family, type PrefixBytes,
 } from '../net/index.js';
 export {
-  UpdateManager, BatchRejectedError, type UpdateManagerOptions, type RouteWriter, type RouteCounts, type RouteInfo, type SessionInfo,
+  UpdateManager, BatchRejectedError, QuotaExceededError, type QuotaStatus, type QuotaTableName, type QuotaUse, type UpdateManagerOptions, type RouteWriter, type RouteCounts, type RouteInfo, type SessionInfo,
 } from './manager.js';
 export { benchManagerLoad, benchManagerUpdates, lastHandshakeTimes, type ManagerLoadFigures, type ManagerUpdateFigures } from './bench.js';
 export { segmentMapFromConfig, type SegmentMap, type SegmentBinding, type HostLinkInfo, type RouterInterfaceNames } from './segments.js';

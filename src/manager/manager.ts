@@ -16,8 +16,10 @@
 // Imports from the data plane are types only: the client imports this module's index for
 // the protocol and must not load the BPF loader inside a virtual router.
 import type { DataPlane, FilterRuleSpec, Prefix, Route4Columns, RouteSpec, RouteTarget } from '../dataplane/index.js';
-import type { NetworkDefinition, XnetmonConfig } from '../config/index.js';
-import { ValidationError, XnetmonError } from '../errors/index.js';
+import {
+  LAYOUT_LIMITS, networkQuotas, QUOTA_TABLE_NAMES, tableCapacities, type NetworkDefinition, type QuotaTable, type TableCapacities, type XnetmonConfig,
+} from '../config/index.js';
+import { FailureLog, ValidationError, XnetmonError } from '../errors/index.js';
 import { CoverIndexBuilder, type CoverIndex } from './cover.js';
 import {
   formatAddress, formatPrefixBytes, hostBitsSet, isUnicastAddress, isUnicastMac, macFromBytes, maskedAddress, parsePrefixText, prefixKey, type Family,
@@ -49,7 +51,27 @@ export interface UpdateManagerOptions {
    * restart the router's resync then replaces them with no gap in forwarding. Default true.
    */
   readonly adoptInstalledRoutes?: boolean;
+  /**
+   * Sizes of the shared tables, when the data plane was opened with other sizes than
+   * bpf/xnetmon.h's (DataPlane.open's maxRoutes4/maxRoutes6): the default quotas are shares of these.
+   */
+  readonly capacities?: Partial<TableCapacities>;
 }
+
+/** The tables a network's quota limits: the shared ones, and its filter slots (fixed by the map layout). */
+export type QuotaTableName = QuotaTable | 'filterRules';
+
+/** One table of `quotaStatus`: what the network holds, its limit, and how many batches hit it. */
+export interface QuotaUse {
+  readonly used: number;
+  readonly quota: number;
+  readonly rejections: number;
+}
+
+export type QuotaStatus = Readonly<Record<QuotaTableName, QuotaUse>> & {
+  /** Batches the kernel refused for lack of room (ERR_MAP_FULL and other data plane errors). */
+  readonly mapWriteFailures: number;
+};
 
 /** Per-network route counts: `installed` is the network's use of the memory resource. */
 export interface RouteCounts {
@@ -101,6 +123,19 @@ export interface SessionInfo {
 /** A batch was refused or could not be written; `code` goes into the Ack. */
 export class BatchRejectedError extends XnetmonError {}
 
+/**
+ * A batch would take a network over its quota of a shared table (code ERR_QUOTA): it is refused
+ * whole, nothing of it applied, so that the other networks always find their share free.
+ */
+export class QuotaExceededError extends BatchRejectedError {
+  constructor(readonly network: string, readonly table: QuotaTableName, readonly quota: number, readonly wanted: number) {
+    const where = table === 'filterRules' ? 'xnm_filters' : QUOTA_TABLE_NAMES[table];
+    super('ERR_QUOTA', `network ${network} is over its quota of ${table} (${where}): the batch would hold ${wanted}, the quota is ${quota}; nothing of it was applied`);
+  }
+}
+
+const QUOTA_TABLE_LIST: readonly QuotaTableName[] = ['routes4', 'routes6', 'nexthops', 'neighbours', 'filterRules'];
+
 // ---- internal state ---------------------------------------------------------------------
 
 interface NeighbourEntry {
@@ -139,6 +174,11 @@ interface NetworkState {
   lastUpdate: number | null;
   lastError: string | null;
   staleTimer: unknown;
+  /** Next hop ids the data plane gave this network (its use of xnm_nexthops). */
+  readonly nexthopIds: Set<number>;
+  /** Batches refused per table for the quota. */
+  readonly quotaRejections: Record<QuotaTableName, number>;
+  mapWriteFailures: number;
 }
 
 /** One change of one network's table, from staging to commit. */
@@ -256,6 +296,13 @@ export class UpdateManager {
   /** Every virtual router MAC on this host: never a next hop of the fast path. */
   private routerMacs = new Map<string, string>();
   private closed = false;
+  private readonly capacities: TableCapacities;
+  /** Every network's effective quota per shared table (config/quota.ts). */
+  private quotas = new Map<number, Record<QuotaTable, number>>();
+  /** Which network holds each next hop id. */
+  private readonly nexthopOwner = new Map<number, NetworkState>();
+  /** Refused batches and failed map writes, logged at most once per interval per network and code. */
+  private readonly failures: FailureLog;
 
   constructor(options: UpdateManagerOptions) {
     this.dp = options.dataPlane;
@@ -263,6 +310,9 @@ export class UpdateManager {
     this.clock = options.clock ?? systemClock;
     this.config = options.config;
     this.segments = options.segments;
+    this.capacities = tableCapacities({ tableCapacities: options.capacities ?? {} });
+    this.quotas = networkQuotas(this.config, this.capacities);
+    this.failures = new FailureLog(this.logger, { now: () => this.clock.now() });
     this.indexRouterMacs();
     for (const network of this.config.networks) this.networks.set(network.id, this.newState(network));
     if (options.adoptInstalledRoutes ?? true) for (const state of this.networks.values()) this.adopt(state);
@@ -322,6 +372,19 @@ export class UpdateManager {
     return state.tables[4].installed + state.tables[6].installed + state.syntheticDefaults.size;
   }
 
+  /** A network's use of each shared table against its quota, and the batches refused for it. */
+  quotaStatus(network: number | string): QuotaStatus {
+    const state = this.state(network);
+    const quota = this.quotas.get(state.definition.id) ?? { routes4: 0, routes6: 0, nexthops: 0, neighbours: 0 };
+    const filterRules = (state.filterRules?.length ?? 0) + (state.definition.filterDefault === 'drop' ? 2 : 0);
+    const used: Record<QuotaTableName, number> = {
+      routes4: this.familyUse(state, 4), routes6: this.familyUse(state, 6), nexthops: state.nexthopIds.size, neighbours: state.neighbours.size, filterRules,
+    };
+    const limit: Record<QuotaTableName, number> = { ...quota, filterRules: LAYOUT_LIMITS.filterRules };
+    const out = Object.fromEntries(QUOTA_TABLE_LIST.map((t) => [t, { used: used[t], quota: limit[t], rejections: state.quotaRejections[t] }]));
+    return { ...out, mapWriteFailures: state.mapWriteFailures } as QuotaStatus;
+  }
+
   allRouteCounts(): RouteCounts[] {
     return [...this.networks.values()].sort((a, b) => a.definition.id - b.definition.id).map((s) => this.counts(s));
   }
@@ -377,6 +440,21 @@ export class UpdateManager {
     let chosen = 0;
     const families = new Set<Family>();
     const op = new Operation((key) => state.neighbours.get(key));
+    try {
+      this.operateEviction(state, op, wanted, order, families, (n) => { chosen = n; });
+    } catch (error) {
+      // All or nothing: nothing was evicted. The controller tries again next period.
+      state.mapWriteFailures++;
+      throw error;
+    }
+    this.logger.info({ network: state.definition.name, evicted: chosen, fraction }, 'routes evicted for memory control; a default route now goes to the VM');
+    return chosen;
+  }
+
+  private operateEviction(
+    state: NetworkState, op: Operation, wanted: number, order: { families: Uint8Array; slots: Int32Array }, families: Set<Family>, done: (chosen: number) => void,
+  ): void {
+    let chosen = 0;
     this.operate(state, op, () => {
       const choose = (table: RouteTable, slot: number): void => {
         const row = table.stage(slot);
@@ -407,31 +485,75 @@ export class UpdateManager {
       for (const family of op.addDefaults) state.syntheticDefaults.add(family);
       state.coverIndex = this.evictedIndex(state);
     });
-    this.logger.info({ network: state.definition.name, evicted: chosen, fraction }, 'routes evicted for memory control; a default route now goes to the VM');
-    return chosen;
+    done(chosen);
   }
 
-  /** Puts a network's evicted routes back into the maps and removes memory control's default routes. */
+  /**
+   * Puts a network's evicted routes back into the maps and removes memory control's default
+   * routes. Most specific first, so a route never returns before the more specific ones it
+   * covers. When the maps refuse (full), it keeps what went in, in ever smaller steps, and
+   * leaves the rest evicted behind the default to the VM for the next call; the defaults go
+   * only with the last evicted route. Returns how many routes were restored.
+   */
   restoreRoutes(network: number | string): number {
     const state = this.state(network);
+    const pending = this.evictedMostSpecificFirst(state);
     let restored = 0;
+    let step = Math.max(1, pending.length);
+    let from = 0;
+    for (;;) {
+      const to = Math.min(pending.length, from + step);
+      try {
+        this.restoreSlots(state, pending, from, to, to === pending.length);
+      } catch (error) {
+        if (step > 1) {
+          step = Math.ceil(step / 2);
+          continue;
+        }
+        state.mapWriteFailures++;
+        this.failures.report(`${state.definition.name}:restore`, { network: state.definition.name, restored, left: pending.length - from, err: errorText(error) },
+          'restoring evicted routes stopped: the maps refused; the rest stay evicted (via the VM) until the next restore');
+        break;
+      }
+      restored += to - from;
+      from = to;
+      if (from >= pending.length) break;
+    }
+    this.logger.info({ network: state.definition.name, restored, left: pending.length - restored }, 'evicted routes restored');
+    return restored;
+  }
+
+  /** A network's evicted entries, most specific first (family, slot). */
+  private evictedMostSpecificFirst(state: NetworkState): { family: Family; slot: number; hostBits: number }[] {
+    const out: { family: Family; slot: number; hostBits: number }[] = [];
+    for (const table of [state.tables[4], state.tables[6]]) {
+      for (let slot = 0; slot < table.top; slot++) {
+        if (table.isLive(slot) && table.bits[slot]! & EVICTED) out.push({ family: table.family, slot, hostBits: table.maxLength - table.length[slot]! });
+      }
+    }
+    return out.sort((a, b) => a.hostBits - b.hostBits);
+  }
+
+  /** One all-or-nothing step of restoreRoutes: entries [from, to) of `pending`; the last step removes the defaults. */
+  private restoreSlots(state: NetworkState, pending: readonly { family: Family; slot: number }[], from: number, to: number, last: boolean): void {
     const op = new Operation((key) => state.neighbours.get(key));
     this.operate(state, op, () => {
-      for (const table of [state.tables[4], state.tables[6]]) {
-        for (let slot = 0; slot < table.top; slot++) {
-          if (!table.isLive(slot) || !(table.bits[slot]! & EVICTED)) continue;
-          const row = table.stage(slot);
-          table.rows.bits[row] = table.rows.bits[row]! & ~EVICTED;
-          restored++;
-        }
+      for (let k = from; k < to; k++) {
+        const { family, slot } = pending[k]!;
+        const table = state.tables[family];
+        if (!table.isLive(slot) || !(table.bits[slot]! & EVICTED)) continue;
+        const row = table.stage(slot);
+        table.rows.bits[row] = table.rows.bits[row]! & ~EVICTED;
       }
-      op.removeDefaults = [...state.syntheticDefaults];
+      if (last) op.removeDefaults = [...state.syntheticDefaults];
     }, () => {
-      state.syntheticDefaults.clear();
-      state.coverIndex = null;
+      if (last) {
+        state.syntheticDefaults.clear();
+        state.coverIndex = null;
+      } else {
+        state.coverIndex = this.evictedIndex(state);
+      }
     });
-    this.logger.info({ network: state.definition.name, restored }, 'evicted routes restored');
-    return restored;
   }
 
   /**
@@ -444,6 +566,8 @@ export class UpdateManager {
     this.config = config;
     this.segments = segments;
     this.indexRouterMacs();
+    // A quota change applies live: the next batch is checked against the new quota.
+    this.quotas = networkQuotas(config, this.capacities);
     const ids = new Set(config.networks.map((n) => n.id));
     for (const [id, state] of this.networks) {
       if (ids.has(id)) continue;
@@ -462,7 +586,13 @@ export class UpdateManager {
       state.definition = network;
       if (before === network) continue;
       this.reresolve(state);
-      if (state.filterRules) this.writeFilter(state, state.filterRules);
+      if (state.filterRules) {
+        try {
+          this.writeFilter(state, state.filterRules);
+        } catch (error) {
+          this.logger.error({ network: state.definition.name, err: errorText(error) }, 'rewriting the filter after a configuration change failed; the router\'s next FilterReplace writes it');
+        }
+      }
     }
   }
 
@@ -521,7 +651,10 @@ export class UpdateManager {
       const text = errorText(error);
       if (state.resyncing) state.resyncFailed = true;
       state.lastError = text;
-      this.logger.warn({ network: state.definition.name, sequence: message.sequence, code, err: text }, `${message.type} refused`);
+      if (error instanceof QuotaExceededError) state.quotaRejections[error.table]++;
+      else if (code === 'ERR_MAP_FULL' || (error instanceof BatchRejectedError && code !== 'ERR_RESYNC_INCOMPLETE')) state.mapWriteFailures++;
+      // A router can send refused batches as fast as the channel carries them: one line per interval.
+      this.failures.report(`${state.definition.name}:${code}`, { network: state.definition.name, sequence: message.sequence, code, err: text }, `${message.type} refused`);
       return { payload: ack(message.sequence, { code, message: text }), close: false };
     }
     state.lastUpdate = this.clock.now();
@@ -947,6 +1080,44 @@ export class UpdateManager {
     return live;
   }
 
+  // ---- quotas -------------------------------------------------------------------------------------
+
+  private quota(state: NetworkState, table: QuotaTable): number {
+    return this.quotas.get(state.definition.id)?.[table] ?? 0;
+  }
+
+  /** Entries a network has in one family's route map, or will have when its evicted routes return. */
+  private familyUse(state: NetworkState, family: Family): number {
+    return state.tables[family].used + (state.syntheticDefaults.has(family) ? 1 : 0);
+  }
+
+  /**
+   * Refuses a staged change that would take a family's routes over the quota. A change that
+   * does not grow the table passes even over the quota (after the quota was lowered, the
+   * router can still withdraw and replace routes).
+   */
+  private checkRouteQuotas(state: NetworkState): void {
+    for (const family of FAMILIES) {
+      const table: QuotaTable = family === 4 ? 'routes4' : 'routes6';
+      const before = this.familyUse(state, family);
+      const after = this.liveAfter(state.tables[family]) + (state.syntheticDefaults.has(family) ? 1 : 0);
+      const quota = this.quota(state, table);
+      if (after > quota && after > before) throw new QuotaExceededError(state.definition.name, table, quota, after);
+    }
+  }
+
+  private checkNeighbourQuota(state: NetworkState, touched: ReadonlyMap<string, NeighbourEntry | null>): void {
+    const before = state.neighbours.size;
+    let after = before;
+    for (const [key, entry] of touched) {
+      const known = state.neighbours.has(key);
+      if (entry && !known) after++;
+      else if (!entry && known) after--;
+    }
+    const quota = this.quota(state, 'neighbours');
+    if (after > quota && after > before) throw new QuotaExceededError(state.definition.name, 'neighbours', quota, after);
+  }
+
   // ---- applying -----------------------------------------------------------------------------------
 
   /** Paper IV-B: one batch, validated whole, then written to this network's maps only; all or nothing. */
@@ -959,6 +1130,7 @@ export class UpdateManager {
       this.stageRouteDeletes(state, op, batch.deletes4, 'deletes4', absent);
       this.stageRouteDeletes(state, op, batch.deletes6, 'deletes6', absent);
       this.stageNeighbourRoutes(state, op, []);
+      this.checkRouteQuotas(state);
     });
   }
 
@@ -999,6 +1171,7 @@ export class UpdateManager {
       readAdds(batch.adds6, 'adds6');
       readDeletes(batch.deletes4, 'deletes4');
       readDeletes(batch.deletes6, 'deletes6');
+      this.checkNeighbourQuota(state, touched);
       for (const [key, after] of touched) {
         const before = state.neighbours.get(key);
         const which = after ?? before;
@@ -1008,6 +1181,8 @@ export class UpdateManager {
         if (before?.mac !== after?.mac) this.stageDependents(state, which.family, key);
       }
       this.stageNeighbourRoutes(state, op, decide.values());
+      // Host routes of new neighbours are routes too.
+      this.checkRouteQuotas(state);
     }, () => {
       for (const [key, after] of touched) {
         const before = state.neighbours.get(key);
@@ -1132,7 +1307,13 @@ export class UpdateManager {
       nexthopId = this.dp.nexthop({
         netId: state.definition.id, ifindex: segment.ifindex, linkSlot: segment.linkSlot, vlan: segment.vlan, smac: segment.routerMac, dmac: mac,
       });
+      // Pushed first: if the quota refuses it, the operation's abort releases it.
       op.acquired.push(nexthopId);
+      if (!state.nexthopIds.has(nexthopId)) {
+        const quota = this.quota(state, 'nexthops');
+        if (state.nexthopIds.size >= quota) throw new QuotaExceededError(state.definition.name, 'nexthops', quota, state.nexthopIds.size + 1);
+        this.holdNexthop(state, nexthopId);
+      }
       op.nexthops.set(cacheKey, nexthopId);
     }
     table.viaTarget[viaId] = nexthopId;
@@ -1285,6 +1466,11 @@ export class UpdateManager {
     }
   }
 
+  private holdNexthop(state: NetworkState, id: number): void {
+    state.nexthopIds.add(id);
+    this.nexthopOwner.set(id, state);
+  }
+
   private nexthopDelta(id: number, delta: 1 | -1): void {
     if (id >= this.nexthopRefs.length) {
       let size = this.nexthopRefs.length;
@@ -1302,6 +1488,9 @@ export class UpdateManager {
       if ((this.nexthopRefs[id] ?? 0) > 0) continue;
       try {
         this.dp.releaseNexthop(id);
+        const owner = this.nexthopOwner.get(id);
+        owner?.nexthopIds.delete(id);
+        this.nexthopOwner.delete(id);
       } catch (error) {
         this.logger.warn({ nexthop: id, err: errorText(error) }, 'releasing a next hop failed');
       }
@@ -1393,6 +1582,7 @@ export class UpdateManager {
       neighbours: new Map(), neighbourAddresses: null, viasByNeighbour, syntheticDefaults: new Set(), coverIndex: null,
       filterRules: null, session: null, clientName: null, helloSeen: false, resyncing: false, resyncFailed: false,
       connectedSince: null, disconnectedSince: null, lastUpdate: null, lastError: null, staleTimer: undefined,
+      nexthopIds: new Set(), quotaRejections: { routes4: 0, routes6: 0, nexthops: 0, neighbours: 0, filterRules: 0 }, mapWriteFailures: 0,
     };
   }
 
@@ -1421,6 +1611,7 @@ export class UpdateManager {
       table.rows.origin[row] = ORIGIN_ADOPTED;
       table.rows.bits[row] = STALE;
       table.rows.target[row] = codeOf(route.target);
+      if (route.target.kind === 'nexthop') this.holdNexthop(state, route.target.nexthopId);
     }
     // Nothing to write: the maps already hold these (their next hops are re-used by identity).
     t4.commit(state.hooks[4]);
@@ -1481,6 +1672,11 @@ export class UpdateManager {
       if (dport) spec.dport = dport;
       return spec;
     });
+    // The filter slots per network are fixed by the map layout: reported as a quota like the others.
+    const slots = rules.length + (state.definition.filterDefault === 'drop' ? 2 : 0);
+    if (slots > LAYOUT_LIMITS.filterRules) {
+      throw new QuotaExceededError(state.definition.name, 'filterRules', LAYOUT_LIMITS.filterRules, slots);
+    }
     this.writeFilter(state, rules);
     state.filterRules = rules;
   }

@@ -199,6 +199,7 @@ const validConfig = (minNetworks: number) =>
         routers: [{ vif: `v${n}`, clientPublicKey: key(100 + n) }],
         attachments: [{ interface: linkNames[n % linkNames.length]!, vlan: n, mac: `02:00:00:00:01:${(n + 1).toString(16).padStart(2, '0')}` }],
         filterDefault: filters[n]!,
+        quota: {},
       }));
       return { host: { ...BASE.host, links: capacities.map((capacityMbps, l) => ({ name: linkNames[l]!, capacityMbps })) }, networks };
     });

@@ -133,3 +133,63 @@ test('R(t) follows the real interval between reads: a late period is not mistake
   plant.tick([1, 2]);
   assert.equal(controller.step()!.resources[0].capacity, 100, 'the configured period by default');
 });
+
+test('a memory control that throws (a full map) does not escape the period: counted, logged once, retried next period', () => {
+  const cfg = config('share', [0.5, 0.3]);
+  const plant = new FakePlant(() => ({ cpu: 0 }));
+  const installed = new Map([[1, 100], [2, 1200]]);
+  const source = {
+    read: (ids: readonly number[]) => plant.read(ids),
+    routeCounts: (ids: readonly number[]) => ids.map((id) => installed.get(id) ?? 0),
+  };
+  let attempts = 0;
+  let full = true;
+  const memory = {
+    evict: (id: number, fraction: number) => {
+      attempts++;
+      if (full) throw Object.assign(new Error('xnm_routes4 is full (ENOSPC)'), { code: 'ERR_MAP_FULL' });
+      installed.set(id, Math.round((installed.get(id) ?? 0) * (1 - fraction)));
+    },
+    restore: () => undefined,
+  };
+  const warnings: { fields: object; message: string }[] = [];
+  const controller = new Controller({
+    config: cfg, source, sink: plant, memory, linkSlots: new Map([['ext0', 0]]), logger: { warn: (fields, message) => warnings.push({ fields, message }) },
+  });
+  controller.runPeriod();
+  for (let p = 0; p < 5; p++) assert.ok(controller.runPeriod(), 'every period still reports (the drop probabilities are written)');
+  assert.ok(attempts >= 5, `eviction retried every period: ${attempts}`);
+  assert.equal(controller.failures.count('evict:2'), attempts);
+  assert.equal(warnings.length, 1, 'logged once in the interval, not every period');
+  assert.match(warnings[0]!.message, /could not evict routes this period/);
+  assert.equal(plant.probability(1)?.cpu, 0, 'the sink was written for every network');
+  full = false;
+  controller.runPeriod();
+  assert.ok((installed.get(2) ?? 0) < 1200, 'the retry went through once the map had room');
+});
+
+test('the controller\'s timer survives a period that throws', async () => {
+  const cfg = parseConfig(`
+host:
+  period_ms: 10
+  links: [{ name: ext0, capacity_mbps: 1 }]
+networks:
+  - { id: 1, name: common, routers: [{ vif: vif1, client_public_key: "${KEYS[0]}" }] }
+`);
+  let reads = 0;
+  const source = {
+    read: (ids: readonly number[]) => {
+      reads++;
+      if (reads % 2 === 0) throw new Error('map read failed');
+      return ids.map((netId) => ({ netId, cpuOffered: 0, cpuCarried: 0, linkOffered: [0], linkCarried: [0] }));
+    },
+    routeCounts: (ids: readonly number[]) => ids.map(() => 0),
+  };
+  const controller = new Controller({ config: cfg, source, sink: { write: () => undefined }, linkSlots: new Map([['ext0', 0]]) });
+  // Without the catch, the first throw would be an uncaught exception that ends this test process.
+  controller.start();
+  await new Promise((resolve) => setTimeout(resolve, 120));
+  controller.stop();
+  assert.ok(reads >= 4, `the timer kept running: ${reads} reads`);
+  assert.ok(controller.failedPeriods >= 2, `failed periods counted: ${controller.failedPeriods}`);
+});

@@ -30,6 +30,8 @@ export class FakeDataPlane implements RouteWriter {
   readonly log: string[] = [];
   /** The next addRoutes call writes this many routes, then throws (a map that filled up). */
   failNextAddAfter: number | null = null;
+  /** Entries the route map holds over all networks, like max_entries of xnm_routes4/6 (one count for both here). */
+  maxRoutes = Infinity;
   private nextNexthop = 1;
   private readonly free: number[] = [];
 
@@ -88,9 +90,17 @@ export class FakeDataPlane implements RouteWriter {
     this.failNextAddAfter = null;
     for (const [i, r] of parsed.entries()) {
       if (failAfter !== null && i >= failAfter) throw new XnetmonError('ERR_MAP_FULL', 'xnm_routes4 is full (ENOSPC)');
+      if (!table.has(r.prefix) && this.routeEntries() >= this.maxRoutes) throw new XnetmonError('ERR_MAP_FULL', 'xnm_routes4 is full (ENOSPC)');
       table.set(r.prefix, r.target);
       this.log.push(`add ${netId} ${r.prefix}`);
     }
+  }
+
+  /** Routes of every network. */
+  routeEntries(): number {
+    let count = 0;
+    for (const table of this.tables.values()) count += table.size;
+    return count;
   }
 
   deleteRoutes(netId: number, prefixes: readonly (string | Prefix)[]): number {

@@ -406,7 +406,7 @@ describe('filters', () => {
     const before = dp.filters.get(1);
     await refused(s, encodeFilterReplace({ sequence: sequence++, rules: [{ ...rules[0]!, src: '10.1.0.1/24' }] }), 'ERR_INVALID', /rules\[0\] \(handle 4\)\.src: host bits are set/);
     await refused(s, encodeFilterReplace({ sequence: sequence++, rules: [{ ...rules[0]!, proto: 1 }] }), 'ERR_INVALID', /ports need protocol tcp \(6\) or udp \(17\)/);
-    await refused(s, encodeFilterReplace({ sequence: sequence++, rules: Array.from({ length: 40 }, () => rules[1]!) }), 'ERR_INVALID', /40 rules; at most 32/);
+    await refused(s, encodeFilterReplace({ sequence: sequence++, rules: Array.from({ length: 40 }, () => rules[1]!) }), 'ERR_QUOTA', /over its quota of filterRules \(xnm_filters\): the batch would hold 40, the quota is 32/);
     assert.deepEqual(dp.filters.get(1), before);
   });
 });
