@@ -34,7 +34,7 @@ ts:
 	npx tsc -p tsconfig.json
 
 test: deps build
-	$(NODE) --test --test-concurrency=1 dist/test/unit/ dist/test/bpf/ dist/test/integration/
+	$(NODE) --test --test-concurrency=1 dist/test/unit/ dist/test/bpf/ dist/test/integration/ dist/test/adversarial/
 
 test-unit: build
 	$(NODE) --test dist/test/unit/

@@ -124,11 +124,15 @@ export function labUp(spec: LabSpec = {}): LabTopology {
       const bridgeMac = labMac('host', 0, l);
       r.run(['ip', 'netns', 'add', swNs]);
       r.ns(swNs, ['ip', 'link', 'set', 'lo', 'up']);
+      // A switch forwards by MAC and looks no deeper: br_netfilter, where the kernel has it,
+      // would validate IP headers and drop malformed frames before they reach the host.
+      for (const family of ['iptables', 'ip6tables', 'arptables']) r.ns(swNs, ['sysctl', '-qw', `net.bridge.bridge-nf-call-${family}=0`], true);
       // The switch: br0 holds the uplink from the host, br1 the external machines, and a
       // veth pair ("the wire") joins them, so that one qdisc on the wire is a bottleneck
       // shared by every network's traffic towards the link (XDP_REDIRECT skips the host's own qdiscs).
       for (const br of ['br0', 'br1']) {
-        r.ns(swNs, ['ip', 'link', 'add', br, 'type', 'bridge']);
+        // No IGMP/MLD snooping either: it drops multicast frames whose IP header it cannot parse.
+        r.ns(swNs, ['ip', 'link', 'add', br, 'type', 'bridge', 'mcast_snooping', '0']);
         r.ns(swNs, ['ip', 'link', 'set', br, 'up']);
       }
       r.ns(swNs, ['ip', 'link', 'add', 'wire', 'type', 'veth', 'peer', 'name', 'wireb']);

@@ -1,0 +1,138 @@
+// Adversarial lab (docs/security.md): hostile routers and external machines against a
+// victim network doing real work, in real namespaces with the real daemon. What is
+// asserted is what the victim sees (its router reachable, its packets forwarded, its
+// counters and its bridge entries untouched), that every hostile frame is counted with
+// a reason against the network that sent it, and that the daemon stays up.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { uniquePrefix, labMac, ipv4InReceives, type LabState } from '../../src/lab/index.js';
+import { readPinnedCounters, type NetCounters } from '../../src/dataplane/index.js';
+import { REASONS, type ReasonName } from '../../src/loader/index.js';
+import { buildFrame } from '../../src/packet/index.js';
+import { xnetmon, ping, startDaemon, stopProcess, inNs, sleep } from '../support/lab.js';
+import { fuzzFrames, sendFrames } from '../support/fuzz.js';
+
+const prefix = uniquePrefix('xv');
+let lab: LabState;
+let daemon: ChildProcess | undefined;
+let socket: string;
+
+const BLUE = 1;
+const GREEN = 2;
+const NETS = [0, 1, 2, 3];
+/** Verdicts only the physical ingress program gives (the vif and TC programs give from_vm, tc_pass, spoof, residual). */
+const PHYS_REASONS = REASONS.filter((r) => !['from_vm', 'tc_pass', 'drop_spoof', 'drop_residual'].includes(r));
+/** Verdicts the vif program gives. */
+const VIF_REASONS: ReasonName[] = ['from_vm', 'drop_spoof', 'drop_malformed', 'drop_residual', 'drop_cpu'];
+
+const counters = (): Map<number, NetCounters> => new Map(readPinnedCounters(lab.pinDir, NETS).map((c) => [c.netId, c]));
+const total = (m: Map<number, NetCounters>): bigint => NETS.reduce((s, n) => s + sum(m.get(n)!, REASONS), 0n);
+
+/** The counters once frames still in the veths' queues have arrived: two reads 100 ms apart agree. */
+async function settled(): Promise<Map<number, NetCounters>> {
+  let last = counters();
+  for (let i = 0; i < 30; i++) {
+    await sleep(100);
+    const now = counters();
+    if (total(now) === total(last)) return now;
+    last = now;
+  }
+  return last;
+}
+const sum = (c: NetCounters, reasons: readonly ReasonName[]): bigint => reasons.reduce((s, r) => s + c.verdicts[r], 0n);
+const delta = (a: Map<number, NetCounters>, b: Map<number, NetCounters>, net: number, reasons: readonly ReasonName[]): number =>
+  Number(sum(b.get(net)!, reasons) - sum(a.get(net)!, reasons));
+
+function daemonAlive(): void {
+  assert.equal(daemon?.exitCode, null, 'the daemon is still running');
+  const status = JSON.parse(xnetmon(['status', '--json', '--socket', socket])) as { networks: unknown[] };
+  assert.equal(status.networks.length, 3, 'and answers');
+}
+
+/** Blue's service, as its users see it: the host reaches its router, and its external machines reach each other through the fast path. */
+function blueWorks(): void {
+  const blue = lab.topology.networks[0];
+  assert.equal(ping(lab.topology.host.ns, blue.router.interfaces[0].address, 10, 0.02), 10, 'the host reaches blue\'s router');
+  assert.equal(ping(blue.externals[0].ns, blue.externals[1].iface.address, 10, 0.02), 10, 'blue\'s traffic is forwarded');
+}
+
+before(async () => {
+  lab = JSON.parse(xnetmon(['lab', 'up', '--prefix', prefix, '--json'])) as LabState;
+  socket = `${lab.stateDir}/admin.sock`;
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  xnetmon(['lab', 'load', '--prefix', prefix]);
+  blueWorks(); // and the bridges learn where each router is
+});
+
+after(async () => {
+  await stopProcess(daemon, 'SIGKILL');
+  xnetmon(['lab', 'down', '--prefix', prefix]);
+});
+
+test('a router sending with another router\'s MAC: dropped and counted against it; the victim\'s counters and bridge entry do not move', async () => {
+  const green = lab.topology.networks[1];
+  const blueMac = labMac('router', BLUE, 0);
+  const forged = buildFrame({ src: blueMac, dst: labMac('ext', BLUE, 0), ipv4: { src: '10.1.0.1', dst: '10.1.0.2', udp: { sport: 9, dport: 9 }, payload: 1042 - 42 } });
+  assert.equal(forged.length, 1042);
+  const arp = buildFrame({ src: green.router.interfaces[0].mac, dst: 'ff:ff:ff:ff:ff:ff', arp: { op: 2, senderMac: blueMac, senderIp: '10.1.0.1', targetIp: '10.1.0.254' } });
+  const before = counters();
+  sendFrames(green.router.ns, 'eth0', Array.from({ length: 20_000 }, () => forged), lab.stateDir, 'forged');
+  sendFrames(green.router.ns, 'eth0', Array.from({ length: 100 }, () => arp), lab.stateDir, 'arp');
+  const after = await settled();
+  assert.equal(delta(before, after, GREEN, ['drop_spoof']), 20_100, 'every forged frame dropped as spoofed, charged to green');
+  for (let slot = 0; slot < 2; slot++) {
+    assert.equal(after.get(BLUE)!.linkOffered[slot], before.get(BLUE)!.linkOffered[slot], `blue's link ${slot} bytes do not move`);
+  }
+  assert.equal(delta(before, after, BLUE, PHYS_REASONS), 0, 'nothing of it was classified as blue');
+  const fdb = inNs(lab.topology.host.ns, ['bridge', 'fdb', 'show', 'br', lab.topology.host.links[0].bridge]);
+  const blueEntry = fdb.split('\n').filter((l) => l.startsWith(blueMac));
+  assert.ok(blueEntry.length && blueEntry.every((l) => l.includes(`dev ${lab.topology.networks[0].router.interfaces[0].vif} `)), `blue's MAC is still learned on blue's vif:\n${blueEntry.join('\n')}`);
+  blueWorks();
+  daemonAlive();
+});
+
+test('3,000 malformed and edge frames from an external machine: each counted with a reason, none classified as another network', async () => {
+  const green = lab.topology.networks[1];
+  const blue = lab.topology.networks[0];
+  const seed = randomInt(2 ** 31);
+  const frames = fuzzFrames({
+    seed, count: 3000,
+    sources: [green.externals[0].iface.mac],
+    destinations: [labMac('router', GREEN, 0), labMac('router', GREEN, 0), lab.topology.host.links[0].bridgeMac, 'ff:ff:ff:ff:ff:ff', '02:42:00:00:00:99'],
+    src4: green.externals[0].iface.address, dst4: green.externals[1].iface.address,
+  });
+  const blueExtIn = ipv4InReceives(blue.externals[1].ns);
+  const before = counters();
+  sendFrames(green.externals[0].ns, 'eth0', frames, lab.stateDir, 'fuzz-ext');
+  const after = await settled();
+  const counted = NETS.reduce((s, n) => s + delta(before, after, n, PHYS_REASONS), 0);
+  assert.ok(counted >= 3000 && counted <= 3100, `seed ${seed}: ${counted} verdicts at the physical ingress for 3,000 frames (every frame counted, once)`);
+  assert.equal(delta(before, after, BLUE, PHYS_REASONS), 0, `seed ${seed}: nothing classified as blue`);
+  const blueExtAfter = ipv4InReceives(blue.externals[1].ns);
+  assert.equal(blueExtAfter, blueExtIn, `seed ${seed}: nothing reached blue's machine behind the host`);
+  daemonAlive();
+  blueWorks();
+});
+
+test('3,000 malformed and edge frames from a router: each counted against that router\'s network, the victim untouched', async () => {
+  const green = lab.topology.networks[1];
+  const seed = randomInt(2 ** 31);
+  const frames = fuzzFrames({
+    seed, count: 3000,
+    sources: [green.router.interfaces[0].mac, green.router.interfaces[0].mac, labMac('router', BLUE, 0), '02:42:00:00:00:98'],
+    destinations: [green.externals[0].iface.mac, 'ff:ff:ff:ff:ff:ff', '02:42:00:00:00:99', lab.topology.host.links[0].bridgeMac],
+    src4: green.router.interfaces[0].address, dst4: green.externals[0].iface.address,
+  });
+  const before = counters();
+  sendFrames(green.router.ns, 'eth0', frames, lab.stateDir, 'fuzz-router');
+  const after = await settled();
+  const counted = delta(before, after, GREEN, VIF_REASONS);
+  assert.ok(counted >= 3000 && counted <= 3100, `seed ${seed}: ${counted} verdicts on green's vif for 3,000 frames`);
+  assert.ok(delta(before, after, GREEN, ['drop_spoof']) > 1000, `seed ${seed}: forged sources and tags dropped as spoofed`);
+  for (let slot = 0; slot < 2; slot++) assert.equal(after.get(BLUE)!.linkOffered[slot], before.get(BLUE)!.linkOffered[slot], `seed ${seed}: blue pays nothing on link ${slot}`);
+  assert.equal(delta(before, after, BLUE, PHYS_REASONS), 0, `seed ${seed}: nothing classified as blue`);
+  daemonAlive();
+  blueWorks();
+});
