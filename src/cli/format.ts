@@ -12,6 +12,8 @@ export interface StatusView {
   control: boolean;
   lastPeriod: { period: number; durationMs: number } | null;
   attachments?: { ifname: string; xdp: string; tc: string }[];
+  /** Verdicts of frames that belong to no network, by reason (non-zero only). */
+  noNetwork?: Record<string, number>;
   networks: {
     name: string;
     weight: number;
@@ -41,5 +43,8 @@ export function formatStatus(s: StatusView): string {
   const attachments = s.attachments?.length
     ? `\n\n${table(['INTERFACE', 'XDP', 'TC'], s.attachments.map((a) => [a.ifname, a.xdp, a.tc === 'none' ? '-' : a.tc]))}`
     : '';
-  return `${head}\n\n${table(['NETWORK', 'RESOURCE', 'USED', 'RESERVED', 'OFFERED', 'DROP P'], rows)}\n\n${drops}${attachments}`;
+  const none = s.noNetwork && Object.keys(s.noNetwork).length
+    ? `\n(no network)  ${Object.entries(s.noNetwork).map(([k, v]) => `${k}=${v}`).join(' ')}`
+    : '';
+  return `${head}\n\n${table(['NETWORK', 'RESOURCE', 'USED', 'RESERVED', 'OFFERED', 'DROP P'], rows)}\n\n${drops}${none}${attachments}`;
 }

@@ -240,6 +240,10 @@ export class Daemon {
       attachments: [...this.topology.links.map((l) => l.name), ...this.topology.vifs].map((ifname) => ({ ifname, ...this.dp.attachedModes(ifname) })),
       /** Periods and memory control actions that failed and were survived (see Controller.failures). */
       controllerFailures: this.controller.failures.counts(),
+      // Traffic of no network: unclassified frames (the host's own, broadcasts left to the bridge,
+      // malformed frames and refused tags before classification), by reason, so that every packet
+      // that reached the data plane is counted somewhere an operator looks.
+      noNetwork: Object.fromEntries(REASONS.map((r) => [r, Number(counters.get(0)?.verdicts[r] ?? 0n)]).filter(([, v]) => v !== 0)),
       networks: this.config.networks.map((n) => {
         const c = counters.get(n.id);
         const resources = (report?.resources ?? []).map((r) => {

@@ -113,6 +113,10 @@ test('3,000 malformed and edge frames from an external machine: each counted wit
   const blueExtAfter = ipv4InReceives(blue.externals[1].ns);
   assert.equal(blueExtAfter, blueExtIn, `seed ${seed}: nothing reached blue's machine behind the host`);
   daemonAlive();
+  // What belongs to no network is where an operator looks too.
+  const status = JSON.parse(xnetmon(['status', '--json', '--socket', socket])) as { noNetwork: Record<string, number> };
+  assert.ok(status.noNetwork.pass_host >= Number(after.get(0)!.verdicts.pass_host), 'status shows the traffic of no network');
+  assert.match(xnetmon(['status', '--socket', socket]), /\(no network\)\s+.*pass_host=\d+/);
   blueWorks();
 });
 
