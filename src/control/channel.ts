@@ -7,6 +7,7 @@ import { SecureServer } from '../crypto/index.js';
 import { UpdateManager, segmentMapFromConfig } from '../manager/index.js';
 import { XnetmonError } from '../errors/index.js';
 import type { Daemon, RouteAuthority } from './daemon.js';
+import { RejectionLog } from './rejection-log.js';
 
 function peersOf(config: XnetmonConfig) {
   return config.networks.flatMap((n) => n.routers.map((r) => ({ publicKey: r.clientPublicKey, id: n.name })));
@@ -30,7 +31,10 @@ export async function channelAuthority(daemon: Daemon): Promise<ChannelAuthority
   const { host, port } = parseListenAddress(config.host.listen, 'host.listen');
   const server = new SecureServer({ privateKey, peers: peersOf(config), host, port, eMaxMs: config.host.eMaxMs, logger: daemon.log });
   server.on('session', (session) => { void manager.attachSession(session); });
-  server.on('rejection', (event) => daemon.log.warn({ reason: event.reason, remote: event.remoteAddress, peer: event.peerId }, `secure channel rejected: ${event.message}`));
+  // A flood from many sources must not become a flood of log lines: the first of each reason at once, then a summary every 10 s.
+  const rejectionLog = new RejectionLog({ logger: daemon.log });
+  rejectionLog.start();
+  server.on('rejection', (event) => rejectionLog.record(event));
   await server.listen();
   daemon.log.info({ listen: server.address() }, 'secure channel listening');
   return {
@@ -51,6 +55,7 @@ export async function channelAuthority(daemon: Daemon): Promise<ChannelAuthority
     },
     close: async () => {
       await server.close();
+      rejectionLog.stop();
       manager.close();
     },
   };

@@ -7,3 +7,4 @@ export { AdminServer, AdminError, adminRequest, type AdminRequest, type AdminRes
 export { Metrics } from './metrics.js';
 export { applyTopology, applySettings, attachAll, costsOf } from './apply.js';
 export { channelAuthority, type ChannelAuthority } from './channel.js';
+export { RejectionLog, REJECTION_SUMMARY_INTERVAL_MS, type RejectionLogger, type RejectionLogOptions } from './rejection-log.js';
