@@ -41,8 +41,8 @@ export interface SecureServerOptions extends CommonChannelOptions {
   /** Host X25519 private key, base64 of the raw 32 bytes. */
   privateKey: string;
   peers: readonly SecurePeer[];
-  /** Listen address; default 127.0.0.1. */
-  host?: string;
+  /** Listen address, or several (one listener each, same port); default 127.0.0.1. */
+  host?: string | readonly string[];
   /** Listen port; 0 picks a free one (see address()). Default 0. */
   port?: number;
   /** Handshakes per source address, checked after mac1 and before any DH. */
@@ -319,13 +319,14 @@ const KEY_EXPIRY_SWEEP_MS = 1_000;
 const SERVER_CLOSE_GRACE_MS = 2_000;
 
 export class SecureServer extends EventEmitter<SecureServerEvents> {
-  private readonly listenHost: string;
+  private readonly listenHosts: readonly string[];
   private readonly listenPort: number;
   private readonly maxPendingPerSource: number;
   private readonly maxPendingHandshakes: number;
   private readonly context: ServerContext;
   private peersByKey: Map<string, ConfiguredPeer>;
-  private readonly netServer: Server;
+  /** One listener per listen address, all feeding the same sessions and limits. */
+  private readonly netServers: Server[];
   private readonly connections = new Set<SecureSession>();
   private readonly sessionsByKey = new Map<string, SecureSession>();
   private readonly pendingPerSource = new Map<string, number>();
@@ -339,7 +340,8 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     const common = resolveCommonOptions(options);
     const identity = staticIdentityFromPrivate(parsePrivateKey(options.privateKey, 'privateKey'));
     this.peersByKey = parsePeers(options.peers, identity);
-    this.listenHost = options.host ?? '127.0.0.1';
+    this.listenHosts = typeof options.host === 'string' ? [options.host] : options.host ? [...options.host] : ['127.0.0.1'];
+    if (this.listenHosts.length === 0 || this.listenHosts.some((host) => typeof host !== 'string' || host.length === 0)) throw new ValidationError('host', 'must be an address or a non-empty list of addresses');
     this.listenPort = options.port ?? 0;
     if (!Number.isInteger(this.listenPort) || this.listenPort < 0 || this.listenPort > 65535) throw new ValidationError('port', 'must be 0..65535');
     this.maxPendingPerSource = options.maxPendingPerSource ?? DEFAULT_MAX_PENDING_PER_SOURCE;
@@ -367,29 +369,50 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
       sessionEstablished: (session) => this.onSessionEstablished(session),
       sessionClosed: (session, info) => this.onSessionClosed(session, info),
     };
-    this.netServer = createServer({ noDelay: true }, (socket) => this.onConnection(socket));
-    this.netServer.on('error', (error) => this.logger?.error({ err: error.message }, 'secure server socket error'));
-  }
-
-  /** Start listening; resolves once bound. */
-  listen(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error): void => reject(new XnetmonError('ERR_SECURE_LISTEN', `cannot listen on ${this.listenHost}:${this.listenPort}: ${error.message}`, { cause: error }));
-      this.netServer.once('error', onError);
-      this.netServer.listen(this.listenPort, this.listenHost, () => {
-        this.netServer.off('error', onError);
-        this.sweepTimer = setInterval(() => this.sweepExpiredKeys(), KEY_EXPIRY_SWEEP_MS);
-        this.sweepTimer.unref();
-        this.logger?.info({ address: this.address() }, 'secure server listening');
-        resolve();
-      });
+    this.netServers = this.listenHosts.map(() => {
+      const netServer = createServer({ noDelay: true }, (socket) => this.onConnection(socket));
+      netServer.on('error', (error) => this.logger?.error({ err: error.message }, 'secure server socket error'));
+      return netServer;
     });
   }
 
+  /** Start listening; resolves once bound. */
+  async listen(): Promise<void> {
+    let port = this.listenPort;
+    for (const [i, netServer] of this.netServers.entries()) {
+      const host = this.listenHosts[i];
+      await new Promise<void>((resolve, reject) => {
+        const onError = (error: Error): void => {
+          // All or nothing: the listeners already bound are closed again.
+          for (const bound of this.netServers.slice(0, i)) bound.close();
+          reject(new XnetmonError('ERR_SECURE_LISTEN', `cannot listen on ${host}:${port}: ${error.message}`, { cause: error }));
+        };
+        netServer.once('error', onError);
+        netServer.listen(port, host, () => {
+          netServer.off('error', onError);
+          resolve();
+        });
+      });
+      // Port 0: the kernel's choice for the first address is used for the others too.
+      port = (netServer.address() as AddressInfo).port;
+    }
+    this.sweepTimer = setInterval(() => this.sweepExpiredKeys(), KEY_EXPIRY_SWEEP_MS);
+    this.sweepTimer.unref();
+    this.logger?.info({ addresses: this.addresses() }, 'secure server listening');
+  }
+
+  /** The first listen address. */
   address(): AddressInfo {
-    const address = this.netServer.address();
-    if (!address || typeof address === 'string') throw new XnetmonError('ERR_SECURE_NOT_LISTENING', 'secure server is not listening on TCP');
-    return address;
+    return this.addresses()[0];
+  }
+
+  /** Every listen address. */
+  addresses(): AddressInfo[] {
+    return this.netServers.map((netServer) => {
+      const address = netServer.address();
+      if (!address || typeof address === 'string') throw new XnetmonError('ERR_SECURE_NOT_LISTENING', 'secure server is not listening on TCP');
+      return address;
+    });
   }
 
   /**
@@ -422,17 +445,22 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     const sessions = [...this.connections];
+    const listening = this.netServers.filter((netServer) => netServer.listening);
     const closed = new Promise<void>((resolve) => {
-      if (!this.netServer.listening) {
+      if (listening.length === 0) {
         resolve();
         return;
       }
       // Sessions end gracefully (buffered records flushed); a peer that does not close its side is cut off.
       const forceTimer = setTimeout(() => sessions.forEach((session) => session.destroySocket()), SERVER_CLOSE_GRACE_MS);
-      this.netServer.close(() => {
-        clearTimeout(forceTimer);
-        resolve();
-      });
+      let open = listening.length;
+      for (const netServer of listening) {
+        netServer.close(() => {
+          if (--open > 0) return;
+          clearTimeout(forceTimer);
+          resolve();
+        });
+      }
     });
     for (const session of sessions) session.shutdown('server_closed');
     return closed;
