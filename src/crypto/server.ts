@@ -21,21 +21,15 @@ import {
 import { CookieChecker, initiationMac2 } from './cookie.js';
 import { SecureConnection, type CloseInfo, type ConnectionSettings, type SecureChannelLogger } from './connection.js';
 import { REJECT_REASONS, SecureChannelError, isRejectReason, type RejectReason } from './errors.js';
-import { consumeInitiation, createResponse, prepareResponder, staticIdentityFromPrivate, verifyInitiationMac1, type PreparedResponder, type StaticIdentity } from './handshake.js';
+import { consumeInitiation, createResponse, staticIdentityFromPrivate, verifyInitiationMac1, type StaticIdentity } from './handshake.js';
 import { SessionKeypair, type ReceivedRecord } from './keypair.js';
-import { parsePrivateKey, parsePublicKey } from './keys.js';
+import { parsePrivateKey } from './keys.js';
+import { parsePeers, type ConfiguredPeer, type SecurePeer } from './peers.js';
+
+export type { SecurePeer } from './peers.js';
 import { resolveCommonOptions, type CommonChannelOptions } from './options.js';
-import { MadeAhead, x25519 } from './primitives.js';
 import { KeyedTokenBuckets, TokenBucket, validateTokenBucketLimit } from './rate-limit.js';
 import { decodeTai64nMs, encodeTai64n } from './tai64n.js';
-
-/** One virtual router allowed to connect: its client key and the network it updates. */
-export interface SecurePeer {
-  /** X25519 public key, base64 of the raw 32 bytes. */
-  publicKey: string;
-  /** Network name this key may update. */
-  id: string;
-}
 
 export interface SecureServerOptions extends CommonChannelOptions {
   /** Host X25519 private key, base64 of the raw 32 bytes. */
@@ -85,16 +79,6 @@ export type SecureServerEvents = {
   /** A connection was closed because a check failed. */
   rejection: [event: RejectionEvent];
 };
-
-interface ConfiguredPeer {
-  id: string;
-  publicKey: Buffer;
-  publicKeyBase64: string;
-  /** DH(host static, client static), computed once per configuration. */
-  staticShared: Buffer;
-  /** The ephemeral of this client's next handshake, with se, made in idle time after its last one. */
-  responders: MadeAhead<PreparedResponder>;
-}
 
 /** What a session needs from its server; kept narrow so the session cannot reach the rest. */
 interface ServerContext {
@@ -299,20 +283,6 @@ export class SecureSession extends SecureConnection {
       if (!this.receivingKeypairs.some((keypair) => keypair.localIndex === index)) return index;
     }
   }
-}
-
-function parsePeers(peers: readonly SecurePeer[], identity: StaticIdentity): Map<string, ConfiguredPeer> {
-  if (!Array.isArray(peers)) throw new ValidationError('peers', 'must be an array');
-  const byKey = new Map<string, ConfiguredPeer>();
-  peers.forEach((peer, i) => {
-    if (typeof peer?.id !== 'string' || peer.id.length === 0) throw new ValidationError(`peers[${i}].id`, 'must be a non-empty string');
-    const publicKey = parsePublicKey(peer.publicKey, `peers[${i}].publicKey`);
-    const publicKeyBase64 = publicKey.toString('base64');
-    const clash = byKey.get(publicKeyBase64);
-    if (clash) throw new ValidationError(`peers[${i}].publicKey`, `same key as peer "${clash.id}"`);
-    byKey.set(publicKeyBase64, { id: peer.id, publicKey, publicKeyBase64, staticShared: x25519(identity.privateKey, publicKey), responders: new MadeAhead(() => prepareResponder(publicKey)) });
-  });
-  return byKey;
 }
 
 const KEY_EXPIRY_SWEEP_MS = 1_000;
