@@ -56,8 +56,12 @@ export interface ListenAddress {
   readonly host: string;
   /** 0 lets the kernel choose (useful in tests). */
   readonly port: number;
-  readonly family: 'ipv4' | 'ipv6' | 'name';
+  /** 'auto' (host.listen only): every address of the host on its routers' segments, resolved at start. */
+  readonly family: 'ipv4' | 'ipv6' | 'name' | 'auto';
 }
+
+/** The host part of host.listen that means "the host's addresses on its routers' segments" (docs/config.md). */
+export const AUTO_LISTEN_HOST = 'auto';
 
 const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const LISTEN_RULE = 'must be "host:port" with an IPv4 address or host name, or "[ipv6]:port", and a port from 0 to 65535';
@@ -75,14 +79,22 @@ export function splitListenAddress(text: string): ListenAddress | string {
     return isIPv6(host) ? { host, port, family: 'ipv6' } : `${LISTEN_RULE}; "${host}" is not an IPv6 address`;
   }
   if (isIPv4(host)) return { host, port, family: 'ipv4' };
+  if (host === AUTO_LISTEN_HOST) return { host, port, family: 'auto' };
   // Digits and dots only but not a valid IPv4 address (e.g. 300.1.1.1): a typo, not a name.
   if (/^[\d.]+$/.test(host) || !HOST_NAME.test(host)) return `${LISTEN_RULE}; "${host}" is neither an IPv4 address nor a host name`;
   return { host, port, family: 'name' };
 }
 
-export function checkListenAddress(text: string): string | undefined {
+export function checkListenAddress(text: string, options: { allowAuto?: boolean } = {}): string | undefined {
   const parsed = splitListenAddress(text);
-  return typeof parsed === 'string' ? parsed : undefined;
+  if (typeof parsed === 'string') return parsed;
+  if (parsed.family === 'auto' && !options.allowAuto) return `"${AUTO_LISTEN_HOST}" is only for host.listen; give an address`;
+  return undefined;
+}
+
+/** host.listen: also "auto:PORT". */
+export function checkChannelListenAddress(text: string): string | undefined {
+  return checkListenAddress(text, { allowAuto: true });
 }
 
 // sun_path of struct sockaddr_un is 108 bytes including the terminating NUL.
@@ -103,8 +115,8 @@ export function checkUnixSocketPath(path: string): string | undefined {
 }
 
 /** Parses a listen address of the config ("0.0.0.0:7400", "[::1]:7400", "localhost:0"). */
-export function parseListenAddress(text: string, path = 'listen'): ListenAddress {
-  const parsed = splitListenAddress(text);
-  if (typeof parsed === 'string') throw new ValidationError(path, `${JSON.stringify(text)} is invalid: ${parsed}`);
-  return parsed;
+export function parseListenAddress(text: string, path = 'listen', options: { allowAuto?: boolean } = {}): ListenAddress {
+  const problem = checkListenAddress(text, options);
+  if (problem) throw new ValidationError(path, `${JSON.stringify(text)} is invalid: ${problem}`);
+  return splitListenAddress(text) as ListenAddress;
 }

@@ -13,7 +13,7 @@ export {
 } from './quota.js';
 export { defaultCosts, MAX_PACKET_COST } from './costs.js';
 export { CONFIG_LIMITS, DEFAULT_WEIGHT } from './schema.js';
-export { parseListenAddress, type ListenAddress } from './formats.js';
+export { parseListenAddress, AUTO_LISTEN_HOST, type ListenAddress } from './formats.js';
 export { loadConfigFile, parseConfig, serializeConfig } from './parse.js';
 export { reservedShares, validateConfig, type ReservedShares } from './validate.js';
 export { addNetwork, applyNetworkChange, parseLinkSpec, removeNetwork, type NetworkChange } from './changes.js';

@@ -5,7 +5,7 @@
 import * as z from 'zod';
 import { defaultCosts, MAX_PACKET_COST } from './costs.js';
 import {
-  checkAbsolutePath, checkInterfaceName, checkListenAddress, checkMac, checkNetworkName, checkPublicKey,
+  checkAbsolutePath, checkChannelListenAddress, checkInterfaceName, checkListenAddress, checkMac, checkNetworkName, checkPublicKey,
   checkUnixSocketPath, normalizeMac,
 } from './formats.js';
 import { describeValue, valueAt, type ConfigIssue, type PathSegment } from './issues.js';
@@ -56,7 +56,7 @@ function text(rule: string, check?: (value: string) => string | undefined) {
 
 const interfaceName = text('must be an interface name (a string)', checkInterfaceName);
 const absolutePath = text('must be an absolute path (a string)', checkAbsolutePath);
-const listenAddress = text('must be a "host:port" string', checkListenAddress);
+const channelListenAddress = text('must be a "host:port" or "auto:port" string', checkChannelListenAddress);
 const packetCost = integerIn(0, MAX_PACKET_COST);
 
 // ---- file schema ----
@@ -101,7 +101,8 @@ const hostFileSchema = z.strictObject({
   cost_per_kib: packetCost.default(0),
   links: z.array(linkFileSchema, { error: 'must be a list of links (name, capacity_mbps)' })
     .min(1, { error: 'must list at least one link: the interfaces that carry tenants\' traffic' }),
-  listen: listenAddress.default('0.0.0.0:7400'),
+  // Not 0.0.0.0: only the addresses routers reach the host on (docs/config.md, "host.listen").
+  listen: channelListenAddress.default('auto:7400'),
   host_private_key_file: absolutePath.default('/etc/xnetmon/host.key'),
   admin_socket: text('must be an absolute path (a string)', checkUnixSocketPath).default('/run/xnetmon/admin.sock'),
   metrics_listen: text('must be a "host:port" string or null', checkListenAddress).nullable().default('127.0.0.1:9469'),

@@ -2,7 +2,7 @@
 // Paper IV: virtual network definition module ensures that different virtual networks do not overlap.
 
 import { configFileSchema, configFromFile, configToFile, issuesFromZod } from './schema.js';
-import { splitListenAddress } from './formats.js';
+import { AUTO_LISTEN_HOST, splitListenAddress } from './formats.js';
 import { quotaIssues } from './quota.js';
 import { formatPath, formatShare, issuesToError, type ConfigIssue, type IssueRendering, type PathSegment } from './issues.js';
 import type { ConfigChecks, NetworkDefinition, XnetmonConfig } from './types.js';
@@ -37,8 +37,10 @@ export function semanticIssues(config: XnetmonConfig, checks: ConfigChecks = {},
   if (host.metricsListen !== null) {
     const control = splitListenAddress(host.listen);
     const metrics = splitListenAddress(host.metricsListen);
+    // A wildcard or "auto" (some of the host's addresses) overlaps any address on the same port.
+    const overlaps = (x: string, y: string): boolean => x === y || [x, y].some((h) => h === '0.0.0.0' || h === '::' || h === AUTO_LISTEN_HOST);
     if (typeof control !== 'string' && typeof metrics !== 'string' && control.port !== 0 &&
-        control.port === metrics.port && control.host === metrics.host) {
+        control.port === metrics.port && overlaps(control.host, metrics.host)) {
       add(['host', 'metrics_listen'], `${JSON.stringify(host.metricsListen)} is also host.listen: the secure channel and metrics need different ports`);
     }
   }

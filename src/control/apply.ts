@@ -1,10 +1,10 @@
 // Writes a validated configuration into the data plane: networks, physical links,
 // vifs, attachments (paper IV: the virtual network definition module), settings.
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { basename } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { XnetmonConfig } from '../config/index.js';
 import type { DataPlane } from '../dataplane/index.js';
 import { ifindexOf, PATHS, type PathName } from '../loader/index.js';
+import { bridgeOf } from './listen.js';
 
 export interface LinkInfo {
   name: string;
@@ -18,12 +18,6 @@ export interface AppliedTopology {
   vifs: string[];
 }
 
-/** The bridge an interface is enslaved to, if any (Xen's bridged mode). */
-function bridgeOf(ifname: string): string | undefined {
-  const master = `/sys/class/net/${ifname}/master`;
-  if (!existsSync(master)) return undefined;
-  return basename(realpathSync(master));
-}
 
 function macOf(ifname: string): string {
   return readFileSync(`/sys/class/net/${ifname}/address`, 'utf8').trim();

@@ -2,11 +2,13 @@
 // server, authenticated sessions handed to the update manager, which writes each
 // network's routes into the data plane.
 import { readFileSync } from 'node:fs';
-import { parseListenAddress, type XnetmonConfig } from '../config/index.js';
+import type { XnetmonConfig } from '../config/index.js';
 import { SecureServer } from '../crypto/index.js';
 import { UpdateManager, segmentMapFromConfig } from '../manager/index.js';
 import { XnetmonError } from '../errors/index.js';
 import type { Daemon, RouteAuthority } from './daemon.js';
+import { resolveChannelListen } from './listen.js';
+import { RejectionLog } from './rejection-log.js';
 
 function peersOf(config: XnetmonConfig) {
   return config.networks.flatMap((n) => n.routers.map((r) => ({ publicKey: r.clientPublicKey, id: n.name })));
@@ -27,12 +29,15 @@ export async function channelAuthority(daemon: Daemon): Promise<ChannelAuthority
   }
   const links = () => new Map(daemon.linkInfo().map((l) => [l.name, { ifindex: l.ifindex, linkSlot: l.slot }]));
   const manager = new UpdateManager({ dataPlane: daemon.dp, config, segments: segmentMapFromConfig(links()), logger: daemon.log });
-  const { host, port } = parseListenAddress(config.host.listen, 'host.listen');
-  const server = new SecureServer({ privateKey, peers: peersOf(config), host, port, eMaxMs: config.host.eMaxMs, logger: daemon.log });
+  const { hosts, port } = resolveChannelListen(config);
+  const server = new SecureServer({ privateKey, peers: peersOf(config), host: hosts, port, eMaxMs: config.host.eMaxMs, logger: daemon.log });
   server.on('session', (session) => { void manager.attachSession(session); });
-  server.on('rejection', (event) => daemon.log.warn({ reason: event.reason, remote: event.remoteAddress, peer: event.peerId }, `secure channel rejected: ${event.message}`));
+  // A flood from many sources must not become a flood of log lines: the first of each reason at once, then a summary every 10 s.
+  const rejectionLog = new RejectionLog({ logger: daemon.log });
+  rejectionLog.start();
+  server.on('rejection', (event) => rejectionLog.record(event));
   await server.listen();
-  daemon.log.info({ listen: server.address() }, 'secure channel listening');
+  daemon.log.info({ listen: server.addresses() }, 'secure channel listening');
   return {
     server,
     manager,
@@ -51,6 +56,7 @@ export async function channelAuthority(daemon: Daemon): Promise<ChannelAuthority
     },
     close: async () => {
       await server.close();
+      rejectionLog.stop();
       manager.close();
     },
   };

@@ -6,7 +6,8 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { ValidationError } from '../errors/index.js';
-import { DEFAULT_REKEY_AFTER_MESSAGES, DEFAULT_REKEY_AFTER_SECONDS, MessageType } from './constants.js';
+import { COOKIE_CLIENT_MAX_AGE_MS, DEFAULT_REKEY_AFTER_MESSAGES, DEFAULT_REKEY_AFTER_SECONDS, MessageType } from './constants.js';
+import { consumeCookieReply, cookieKeyFor, initiationWithMac2 } from './cookie.js';
 import { SecureConnection, type CloseInfo, type ConnectionSettings } from './connection.js';
 import { ChannelClosedError, ConnectError, SecureChannelError } from './errors.js';
 import { completeInitiation, consumeResponse, prepareInitiation, staticIdentityFromPrivate, type InitiatorHandshake, type PreparedInitiation, type StaticIdentity } from './handshake.js';
@@ -40,6 +41,10 @@ interface ClientConfig {
 
 interface PendingHandshake {
   handshake: InitiatorHandshake;
+  /** The initiation as first sent (without mac2): a cookie reply names it, the retry repeats it. */
+  initiation: Buffer;
+  /** Sent again with mac2 after a cookie reply; a second cookie reply is then refused. */
+  retriedWithCookie: boolean;
   done: Promise<void>;
   resolve: () => void;
   reject: (error: Error) => void;
@@ -57,6 +62,8 @@ export class SecureChannel extends SecureConnection {
   private establishedAtMs = 0;
   private established = false;
   private rekeyTimer: NodeJS.Timeout | null = null;
+  /** The host's last cookie (under load it wants mac2 made with it) and when it came. */
+  private cookie: { value: Buffer; receivedAtMs: number } | null = null;
 
   /** @internal use connectSecure() */
   constructor(socket: Socket, settings: ConnectionSettings, config: ClientConfig) {
@@ -91,6 +98,10 @@ export class SecureChannel extends SecureConnection {
   }
 
   protected override handleHandshakeFrame(frame: Buffer, type: number): void {
+    if (type === MessageType.cookieReply) {
+      this.handleCookieReply(frame);
+      return;
+    }
     if (type !== MessageType.response) throw new SecureChannelError('unexpected_message', 'client received a handshake initiation');
     const pending = this.pending;
     if (!pending) throw new SecureChannelError('unexpected_message', 'handshake response without a pending initiation');
@@ -133,6 +144,27 @@ export class SecureChannel extends SecureConnection {
     }
   }
 
+  /**
+   * The host is under load and did no DH for our initiation: keep its cookie and send the
+   * same initiation again with mac2 (it was not processed, so its timestamp is still fresh).
+   */
+  private handleCookieReply(frame: Buffer): void {
+    const pending = this.pending;
+    if (!pending) throw new SecureChannelError('unexpected_message', 'cookie reply without a pending initiation');
+    if (pending.retriedWithCookie) throw new SecureChannelError('unexpected_message', 'a second cookie reply to the same initiation');
+    const cookie = consumeCookieReply(frame, pending.initiation, this.config.keys.hostCookieKey);
+    this.cookie = { value: cookie, receivedAtMs: this.settings.now() };
+    pending.retriedWithCookie = true;
+    this.writeFrame([initiationWithMac2(pending.initiation, cookie)]);
+  }
+
+  /** The cookie while the host still accepts it (it rotates its secret every 2 minutes). */
+  private freshCookie(): Buffer | null {
+    if (this.cookie && this.settings.now() - this.cookie.receivedAtMs < COOKIE_CLIENT_MAX_AGE_MS) return this.cookie.value;
+    this.cookie = null;
+    return null;
+  }
+
   private startHandshake(): Promise<void> {
     if (this.pending) return this.pending.done;
     const keys = this.config.keys;
@@ -151,8 +183,9 @@ export class SecureChannel extends SecureConnection {
       this.terminate('handshake_timeout', new SecureChannelError('handshake_timeout', `no handshake response within ${this.config.handshakeTimeoutMs} ms`));
     }, this.config.handshakeTimeoutMs);
     timer.unref();
-    this.pending = { handshake, done, resolve, reject, timer };
-    this.writeFrame([frame]);
+    const cookie = this.freshCookie();
+    this.pending = { handshake, initiation: frame, retriedWithCookie: cookie !== null, done, resolve, reject, timer };
+    this.writeFrame([cookie ? initiationWithMac2(frame, cookie) : frame]);
     return done;
   }
 
@@ -180,6 +213,8 @@ interface StaticKeys {
   hostKey: KeyObject;
   /** DH(client static, host static): the same for every handshake, computed once. */
   staticShared: Buffer;
+  /** HASH("cookie--" || host static): decrypts the host's cookie replies. */
+  hostCookieKey: Buffer;
   /**
    * The initiation's DH (es) and the encryption of our static key, done after each
    * handshake for the next one (a rekey or a reconnect); only the timestamp is sealed
@@ -202,7 +237,7 @@ function resolveStaticKeys(privateKey: string, hostPublicKeyBase64: string): Sta
   const hostKey = x25519PublicKeyObject(hostPublicKey);
   const staticShared = x25519(identity.privateKey, hostPublicKey);
   const initiations = new MadeAhead(() => prepareInitiation({ initiator: identity, responderPublicKey: hostPublicKey, staticShared, responderKey: hostKey }));
-  const keys: StaticKeys = { identity, hostPublicKey, hostKey, staticShared, initiations };
+  const keys: StaticKeys = { identity, hostPublicKey, hostKey, staticShared, hostCookieKey: cookieKeyFor(hostPublicKey), initiations };
   if (staticKeysCache.size >= STATIC_KEYS_CACHE_SIZE) staticKeysCache.delete(staticKeysCache.keys().next().value as string);
   staticKeysCache.set(cacheKey, keys);
   return keys;

@@ -160,6 +160,15 @@ export abstract class SecureConnection extends EventEmitter<SecureConnectionEven
     void info;
   }
 
+  /**
+   * Level of the line logged when this connection is rejected. The host logs rejections of
+   * unauthenticated connections at debug: a flood would otherwise write one warning per
+   * connection; the daemon writes a rate-limited summary of them instead (control/rejection-log.ts).
+   */
+  protected rejectionLogLevel(): 'warn' | 'debug' {
+    return 'warn';
+  }
+
   protected log(level: 'debug' | 'info' | 'warn' | 'error', obj: object, msg: string): void {
     const logger = this.settings.logger;
     if (!logger) return;
@@ -222,7 +231,7 @@ export abstract class SecureConnection extends EventEmitter<SecureConnectionEven
     }
     this.sendingKeypair = null;
     this.receivingKeypairs = [];
-    if (isRejectReason(reason)) this.log('warn', { ...this.logContext(), reason, err: error?.message }, 'secure channel rejected');
+    if (isRejectReason(reason)) this.log(this.rejectionLogLevel(), { ...this.logContext(), reason, err: error?.message }, 'secure channel rejected');
     else this.log('debug', { ...this.logContext(), reason }, 'secure channel closed');
     this.onTerminated(info);
     this.safeEmit('close', info);

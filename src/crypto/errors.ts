@@ -10,7 +10,10 @@ export const REJECT_REASONS = [
   'truncated', // the stream ended in the middle of a frame
   'oversize', // a frame length above the limit, refused before buffering
   'mac1', // mac1 wrong: not addressed to this key, or altered
+  'mac2', // under load, mac2 present but not made with the cookie of this source
   'rate_limited', // token bucket per source address or per client key empty
+  'pending_limit', // too many connections without a completed handshake, from all sources together
+  'message_rate', // an established session sent records faster than its token bucket allows
   'unknown_key', // static key not in the configured peer list
   'low_order_key', // a small-order X25519 point, or a DH result of all zeros
   'decrypt', // AEAD tag did not verify

@@ -3,7 +3,9 @@
 // mis-sized frame is refused before its body is buffered.
 
 import {
+  COOKIE_REPLY_BODY_BYTES,
   INITIATION_BODY_BYTES,
+  INITIATION_WITH_MAC2_BODY_BYTES,
   LENGTH_PREFIX_BYTES,
   MAX_FRAME_LENGTH,
   MIN_DATA_FRAME_LENGTH,
@@ -21,10 +23,13 @@ export function validateFrameHeader(length: number, type: number | undefined): v
   if (type === undefined) return;
   switch (type) {
     case MessageType.initiation:
-      if (length !== 1 + INITIATION_BODY_BYTES) throw new SecureChannelError('malformed', `initiation frame length ${length}`);
+      if (length !== 1 + INITIATION_BODY_BYTES && length !== 1 + INITIATION_WITH_MAC2_BODY_BYTES) throw new SecureChannelError('malformed', `initiation frame length ${length}`);
       return;
     case MessageType.response:
       if (length !== 1 + RESPONSE_BODY_BYTES) throw new SecureChannelError('malformed', `response frame length ${length}`);
+      return;
+    case MessageType.cookieReply:
+      if (length !== 1 + COOKIE_REPLY_BODY_BYTES) throw new SecureChannelError('malformed', `cookie reply frame length ${length}`);
       return;
     case MessageType.data:
       if (length < MIN_DATA_FRAME_LENGTH) throw new SecureChannelError('malformed', `data frame length ${length} below ${MIN_DATA_FRAME_LENGTH}`);

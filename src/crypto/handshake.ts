@@ -8,6 +8,7 @@ import type { KeyObject } from 'node:crypto';
 import { ValidationError, XnetmonError } from '../errors/index.js';
 import {
   INITIATION_BODY_BYTES,
+  INITIATION_WITH_MAC2_BODY_BYTES,
   KEY_BYTES,
   LENGTH_PREFIX_BYTES,
   MAC1_LABEL,
@@ -37,6 +38,8 @@ import {
 
 export const INITIATION_FRAME_BYTES = LENGTH_PREFIX_BYTES + 1 + INITIATION_BODY_BYTES;
 export const RESPONSE_FRAME_BYTES = LENGTH_PREFIX_BYTES + 1 + RESPONSE_BODY_BYTES;
+/** An initiation with mac2 appended (sent only after a cookie reply, docs/protocol.md §5.1). */
+export const INITIATION_WITH_MAC2_FRAME_BYTES = LENGTH_PREFIX_BYTES + 1 + INITIATION_WITH_MAC2_BODY_BYTES;
 
 // Offsets inside a full frame (length prefix included); docs/protocol.md §3 lists the same.
 const INIT = {
@@ -252,14 +255,25 @@ export interface ConsumedInitiation<Peer> {
   handshake: ResponderHandshake;
 }
 
-/** Responder: check and decrypt an initiation frame, in the order of docs/protocol.md §4.1. */
-export function consumeInitiation<Peer>(frame: Buffer, responder: StaticIdentity, policy: InitiationPolicy<Peer>): ConsumedInitiation<Peer> {
-  if (frame.length !== INITIATION_FRAME_BYTES || frame.readUInt32LE(0) !== frame.length - LENGTH_PREFIX_BYTES || frame[INIT.type] !== MessageType.initiation) {
+/** The mac1 field of an initiation (the cookie reply's additional data). */
+export function initiationMac1(frame: Buffer): Buffer {
+  return frame.subarray(INIT.mac1, INIT.mac1 + MAC_BYTES);
+}
+
+/** Size, type and mac1 of an initiation (with or without mac2): one HMAC, no DH. Throws the rejection. */
+export function verifyInitiationMac1(frame: Buffer, responder: StaticIdentity): void {
+  const sized = frame.length === INITIATION_FRAME_BYTES || frame.length === INITIATION_WITH_MAC2_FRAME_BYTES;
+  if (!sized || frame.readUInt32LE(0) !== frame.length - LENGTH_PREFIX_BYTES || frame[INIT.type] !== MessageType.initiation) {
     throw new SecureChannelError('malformed', 'initiation has the wrong size or type');
   }
-  if (!constantTimeEqual(computeMac1(responder.mac1Key, frame, INIT.mac1), frame.subarray(INIT.mac1))) {
+  if (!constantTimeEqual(computeMac1(responder.mac1Key, frame, INIT.mac1), initiationMac1(frame))) {
     throw new SecureChannelError('mac1', 'initiation mac1 does not match this host key');
   }
+}
+
+/** Responder: check and decrypt an initiation frame, in the order of docs/protocol.md §4.1. mac2, if any, is the caller's (cookie.ts). */
+export function consumeInitiation<Peer>(frame: Buffer, responder: StaticIdentity, policy: InitiationPolicy<Peer>): ConsumedInitiation<Peer> {
+  verifyInitiationMac1(frame, responder);
   policy.afterMac1?.();
   const initiatorEphemeral = Buffer.from(frame.subarray(INIT.ephemeral, INIT.ephemeral + KEY_BYTES));
   if (isLowOrderPoint(initiatorEphemeral)) throw new SecureChannelError('low_order_key', 'initiator ephemeral is a small-order point');

@@ -12,7 +12,7 @@ export {
   type OrderlyCloseReason,
   type RejectReason,
 } from './errors.js';
-export { createSecureServer, SecureServer, SecureSession, type RejectionEvent, type SecurePeer, type SecureServerEvents, type SecureServerOptions } from './server.js';
+export { createSecureServer, SecureServer, SecureSession, type HandshakeCounts, type RejectionEvent, type SecurePeer, type SecureServerEvents, type SecureServerOptions } from './server.js';
 export { connectSecure, SecureChannel, type ConnectSecureOptions } from './client.js';
 export type { CloseInfo, SecureChannelLogger, SecureConnectionEvents } from './connection.js';
 export { RecordCoalescer, type CoalescerOptions, type RecordSink } from './coalescer.js';
@@ -30,6 +30,9 @@ export {
   mac1KeyFor,
   staticIdentityFromPrivate,
   INITIATION_FRAME_BYTES,
+  INITIATION_WITH_MAC2_FRAME_BYTES,
+  initiationMac1,
+  verifyInitiationMac1,
   RESPONSE_FRAME_BYTES,
   type ConsumedInitiation,
   type InitiationParams,
@@ -42,6 +45,7 @@ export {
   type StaticIdentity,
   type TransportKeys,
 } from './handshake.js';
+export { consumeCookieReply, cookieKeyFor, CookieChecker, initiationMac2, initiationWithMac2, COOKIE_REPLY_FRAME_BYTES } from './cookie.js';
 export { openRecord, readRecordHeader, sealRecord, sealRecordParts, RECORD_HEADER_BYTES, type OpenedRecord, type RecordHeader, type SealRecordInput } from './record.js';
 export { receiveRecord, SessionKeypair, DEFAULT_RECORD_LIMITS, type ReceivedRecord, type RecordLimits } from './keypair.js';
 export { ReplayWindow } from './replay-window.js';

@@ -56,6 +56,30 @@ export class KeyedTokenBuckets {
   }
 }
 
+/** One bucket (e.g. the records of one session); no map, no pruning. */
+export class TokenBucket {
+  private tokens: number;
+  private updatedAtMs: number;
+
+  constructor(
+    private readonly limit: TokenBucketLimit,
+    private readonly now: () => number,
+  ) {
+    this.tokens = limit.burst;
+    this.updatedAtMs = now();
+  }
+
+  /** Take a token; false when the bucket is empty. */
+  take(): boolean {
+    const nowMs = this.now();
+    this.tokens = Math.min(this.limit.burst, this.tokens + (Math.max(0, nowMs - this.updatedAtMs) * this.limit.perSecond) / 1000);
+    this.updatedAtMs = nowMs;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
 export function validateTokenBucketLimit(limit: TokenBucketLimit, path: string): TokenBucketLimit {
   if (!(limit.perSecond >= 0) || !(limit.burst >= 1)) {
     throw new ValidationError(path, 'perSecond must be >= 0 and burst >= 1');

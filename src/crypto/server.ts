@@ -9,35 +9,34 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { ValidationError, XnetmonError } from '../errors/index.js';
 import {
   DEFAULT_KEY_HANDSHAKE_LIMIT,
+  DEFAULT_MAX_PENDING_HANDSHAKES,
   DEFAULT_MAX_PENDING_PER_SOURCE,
+  DEFAULT_SESSION_MESSAGE_LIMIT,
   DEFAULT_SOURCE_HANDSHAKE_LIMIT,
+  DEFAULT_UNDER_LOAD_PENDING_HANDSHAKES,
+  MAX_COOKIE_REPLIES_PER_HANDSHAKE,
   MessageType,
   type TokenBucketLimit,
 } from './constants.js';
+import { CookieChecker, initiationMac2 } from './cookie.js';
 import { SecureConnection, type CloseInfo, type ConnectionSettings, type SecureChannelLogger } from './connection.js';
 import { REJECT_REASONS, SecureChannelError, isRejectReason, type RejectReason } from './errors.js';
-import { consumeInitiation, createResponse, prepareResponder, staticIdentityFromPrivate, type PreparedResponder, type StaticIdentity } from './handshake.js';
+import { consumeInitiation, createResponse, staticIdentityFromPrivate, verifyInitiationMac1, type StaticIdentity } from './handshake.js';
 import { SessionKeypair, type ReceivedRecord } from './keypair.js';
-import { parsePrivateKey, parsePublicKey } from './keys.js';
-import { resolveCommonOptions, type CommonChannelOptions } from './options.js';
-import { MadeAhead, x25519 } from './primitives.js';
-import { KeyedTokenBuckets, validateTokenBucketLimit } from './rate-limit.js';
-import { decodeTai64nMs, encodeTai64n } from './tai64n.js';
+import { parsePrivateKey } from './keys.js';
+import { parsePeers, type ConfiguredPeer, type SecurePeer } from './peers.js';
 
-/** One virtual router allowed to connect: its client key and the network it updates. */
-export interface SecurePeer {
-  /** X25519 public key, base64 of the raw 32 bytes. */
-  publicKey: string;
-  /** Network name this key may update. */
-  id: string;
-}
+export type { SecurePeer } from './peers.js';
+import { resolveCommonOptions, type CommonChannelOptions } from './options.js';
+import { KeyedTokenBuckets, TokenBucket, validateTokenBucketLimit } from './rate-limit.js';
+import { decodeTai64nMs, encodeTai64n } from './tai64n.js';
 
 export interface SecureServerOptions extends CommonChannelOptions {
   /** Host X25519 private key, base64 of the raw 32 bytes. */
   privateKey: string;
   peers: readonly SecurePeer[];
-  /** Listen address; default 127.0.0.1. */
-  host?: string;
+  /** Listen address, or several (one listener each, same port); default 127.0.0.1. */
+  host?: string | readonly string[];
   /** Listen port; 0 picks a free one (see address()). Default 0. */
   port?: number;
   /** Handshakes per source address, checked after mac1 and before any DH. */
@@ -46,6 +45,24 @@ export interface SecureServerOptions extends CommonChannelOptions {
   keyHandshakeLimit?: TokenBucketLimit;
   /** Connections per source address that have not completed a handshake yet. */
   maxPendingPerSource?: number;
+  /** Connections from all sources that have not completed a handshake; above it new ones are closed ('pending_limit'). Default 1024. */
+  maxPendingHandshakes?: number;
+  /**
+   * Under load when more connections than this have not completed a handshake: an initiation
+   * without a valid mac2 then gets a cookie reply and no DH. 0 = always. Default 64.
+   */
+  underLoadPendingHandshakes?: number;
+  /** Records per established session (token bucket); when empty the session is closed ('message_rate'). */
+  sessionMessageLimit?: TokenBucketLimit;
+}
+
+/** Handshake work, for tests and metrics: what the cookie saved and what reached DH. */
+export interface HandshakeCounts {
+  /** Connections now open without a completed handshake. */
+  pending: number;
+  cookieReplies: number;
+  /** Initiations that passed mac1, mac2 (under load) and the source bucket: each costs DHs. */
+  initiationsToDh: number;
 }
 
 export interface RejectionEvent {
@@ -63,16 +80,6 @@ export type SecureServerEvents = {
   rejection: [event: RejectionEvent];
 };
 
-interface ConfiguredPeer {
-  id: string;
-  publicKey: Buffer;
-  publicKeyBase64: string;
-  /** DH(host static, client static), computed once per configuration. */
-  staticShared: Buffer;
-  /** The ephemeral of this client's next handshake, with se, made in idle time after its last one. */
-  responders: MadeAhead<PreparedResponder>;
-}
-
 /** What a session needs from its server; kept narrow so the session cannot reach the rest. */
 interface ServerContext {
   readonly identity: StaticIdentity;
@@ -82,6 +89,10 @@ interface ServerContext {
   readonly keyBuckets: KeyedTokenBuckets;
   /** Greatest authenticated handshake timestamp per client key; never forgotten while the process runs. */
   readonly greatestTimestamps: Map<string, Buffer>;
+  readonly cookies: CookieChecker;
+  readonly sessionMessageLimit: TokenBucketLimit;
+  readonly counts: HandshakeCounts;
+  underLoad(): boolean;
   findPeer(publicKeyBase64: string): ConfiguredPeer | undefined;
   sessionEstablished(session: SecureSession): void;
   sessionClosed(session: SecureSession, info: CloseInfo): void;
@@ -94,6 +105,10 @@ export class SecureSession extends SecureConnection {
   private established = false;
   private establishedAtMs = 0;
   private handshakeTimer: NodeJS.Timeout | null;
+  /** Records after the handshake; created when the session is established. */
+  private messageBucket: TokenBucket | null = null;
+  /** Cookie replies sent since the last completed handshake on this connection. */
+  private cookieReplies = 0;
 
   /** @internal created by SecureServer */
   constructor(socket: Socket, context: ServerContext) {
@@ -167,6 +182,10 @@ export class SecureSession extends SecureConnection {
     return this.established;
   }
 
+  protected override rejectionLogLevel(): 'warn' | 'debug' {
+    return this.established ? 'warn' : 'debug';
+  }
+
   protected override logContext(): Record<string, unknown> {
     return { ...super.logContext(), peerId: this.peer?.id };
   }
@@ -175,9 +194,21 @@ export class SecureSession extends SecureConnection {
     if (type !== MessageType.initiation) throw new SecureChannelError('unexpected_message', 'host received a handshake response');
     const context = this.context;
     const source = this.remoteAddress ?? 'unknown';
+    if (context.underLoad()) {
+      // WireGuard's order: mac1 (one HMAC), then mac2, and only then anything that costs DH.
+      verifyInitiationMac1(frame, context.identity);
+      if (!initiationMac2(frame)) {
+        if (++this.cookieReplies > MAX_COOKIE_REPLIES_PER_HANDSHAKE) throw new SecureChannelError('rate_limited', `more than ${MAX_COOKIE_REPLIES_PER_HANDSHAKE} initiations without mac2 on one connection under load`);
+        this.writeFrame([context.cookies.createReply(frame, source)]);
+        context.counts.cookieReplies++;
+        return;
+      }
+      if (!context.cookies.verifyMac2(frame, source)) throw new SecureChannelError('mac2', `initiation mac2 is not made with the cookie of ${source}`);
+    }
     const consumed = consumeInitiation(frame, context.identity, {
       afterMac1: () => {
         if (!context.sourceBuckets.take(source)) throw new SecureChannelError('rate_limited', `handshake rate limit reached for source ${source}`);
+        context.counts.initiationsToDh++;
       },
       findPeer: (initiatorStatic) => {
         const peer = context.findPeer(initiatorStatic.toString('base64'));
@@ -209,6 +240,7 @@ export class SecureSession extends SecureConnection {
       prepared: consumed.peer.responders.take(),
     });
     this.writeFrame([response]);
+    this.cookieReplies = 0;
     const keypair = new SessionKeypair(keys, nowMs, clockOffsetMs);
     this.peer = consumed.peer;
     // TCP keeps order: the client reads the response before any record under the new keys,
@@ -218,6 +250,12 @@ export class SecureSession extends SecureConnection {
   }
 
   protected override onRecordAuthenticated(record: ReceivedRecord): void {
+    // Checked after the tag (only the client can spend its own session's tokens), before delivery.
+    if (this.messageBucket && !this.messageBucket.take()) {
+      const limit = this.context.sessionMessageLimit;
+      this.terminate('message_rate', new SecureChannelError('message_rate', `peer ${this.peerId} sent records faster than ${limit.perSecond}/s (burst ${limit.burst})`));
+      return;
+    }
     if (record.keypair !== this.sendingKeypair) return;
     if (this.receivingKeypairs.length > 1) {
       this.receivingKeypairs = [record.keypair];
@@ -226,6 +264,7 @@ export class SecureSession extends SecureConnection {
     if (!this.established) {
       this.established = true;
       this.establishedAtMs = this.settings.now();
+      this.messageBucket = new TokenBucket(this.context.sessionMessageLimit, this.settings.now);
       if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
       this.handshakeTimer = null;
       this.context.sessionEstablished(this);
@@ -246,30 +285,18 @@ export class SecureSession extends SecureConnection {
   }
 }
 
-function parsePeers(peers: readonly SecurePeer[], identity: StaticIdentity): Map<string, ConfiguredPeer> {
-  if (!Array.isArray(peers)) throw new ValidationError('peers', 'must be an array');
-  const byKey = new Map<string, ConfiguredPeer>();
-  peers.forEach((peer, i) => {
-    if (typeof peer?.id !== 'string' || peer.id.length === 0) throw new ValidationError(`peers[${i}].id`, 'must be a non-empty string');
-    const publicKey = parsePublicKey(peer.publicKey, `peers[${i}].publicKey`);
-    const publicKeyBase64 = publicKey.toString('base64');
-    const clash = byKey.get(publicKeyBase64);
-    if (clash) throw new ValidationError(`peers[${i}].publicKey`, `same key as peer "${clash.id}"`);
-    byKey.set(publicKeyBase64, { id: peer.id, publicKey, publicKeyBase64, staticShared: x25519(identity.privateKey, publicKey), responders: new MadeAhead(() => prepareResponder(publicKey)) });
-  });
-  return byKey;
-}
-
 const KEY_EXPIRY_SWEEP_MS = 1_000;
 const SERVER_CLOSE_GRACE_MS = 2_000;
 
 export class SecureServer extends EventEmitter<SecureServerEvents> {
-  private readonly listenHost: string;
+  private readonly listenHosts: readonly string[];
   private readonly listenPort: number;
   private readonly maxPendingPerSource: number;
+  private readonly maxPendingHandshakes: number;
   private readonly context: ServerContext;
   private peersByKey: Map<string, ConfiguredPeer>;
-  private readonly netServer: Server;
+  /** One listener per listen address, all feeding the same sessions and limits. */
+  private readonly netServers: Server[];
   private readonly connections = new Set<SecureSession>();
   private readonly sessionsByKey = new Map<string, SecureSession>();
   private readonly pendingPerSource = new Map<string, number>();
@@ -283,11 +310,16 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     const common = resolveCommonOptions(options);
     const identity = staticIdentityFromPrivate(parsePrivateKey(options.privateKey, 'privateKey'));
     this.peersByKey = parsePeers(options.peers, identity);
-    this.listenHost = options.host ?? '127.0.0.1';
+    this.listenHosts = typeof options.host === 'string' ? [options.host] : options.host ? [...options.host] : ['127.0.0.1'];
+    if (this.listenHosts.length === 0 || this.listenHosts.some((host) => typeof host !== 'string' || host.length === 0)) throw new ValidationError('host', 'must be an address or a non-empty list of addresses');
     this.listenPort = options.port ?? 0;
     if (!Number.isInteger(this.listenPort) || this.listenPort < 0 || this.listenPort > 65535) throw new ValidationError('port', 'must be 0..65535');
     this.maxPendingPerSource = options.maxPendingPerSource ?? DEFAULT_MAX_PENDING_PER_SOURCE;
     if (!Number.isInteger(this.maxPendingPerSource) || this.maxPendingPerSource < 1) throw new ValidationError('maxPendingPerSource', 'must be an integer >= 1');
+    this.maxPendingHandshakes = options.maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES;
+    if (!Number.isInteger(this.maxPendingHandshakes) || this.maxPendingHandshakes < 1) throw new ValidationError('maxPendingHandshakes', 'must be an integer >= 1');
+    const underLoadPending = options.underLoadPendingHandshakes ?? DEFAULT_UNDER_LOAD_PENDING_HANDSHAKES;
+    if (!Number.isInteger(underLoadPending) || underLoadPending < 0) throw new ValidationError('underLoadPendingHandshakes', 'must be an integer >= 0');
     this.logger = common.logger;
     this.counts = Object.fromEntries(REJECT_REASONS.map((reason) => [reason, 0])) as Record<RejectReason, number>;
     const settings: ConnectionSettings = { now: common.now, limits: common.limits };
@@ -299,33 +331,58 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
       sourceBuckets: new KeyedTokenBuckets(validateTokenBucketLimit(options.sourceHandshakeLimit ?? DEFAULT_SOURCE_HANDSHAKE_LIMIT, 'sourceHandshakeLimit'), common.now),
       keyBuckets: new KeyedTokenBuckets(validateTokenBucketLimit(options.keyHandshakeLimit ?? DEFAULT_KEY_HANDSHAKE_LIMIT, 'keyHandshakeLimit'), common.now),
       greatestTimestamps: new Map(),
+      cookies: new CookieChecker(identity.publicKey, common.now),
+      sessionMessageLimit: validateTokenBucketLimit(options.sessionMessageLimit ?? DEFAULT_SESSION_MESSAGE_LIMIT, 'sessionMessageLimit'),
+      counts: { pending: 0, cookieReplies: 0, initiationsToDh: 0 },
+      underLoad: () => this.pendingSessions.size > underLoadPending,
       findPeer: (publicKeyBase64) => this.peersByKey.get(publicKeyBase64),
       sessionEstablished: (session) => this.onSessionEstablished(session),
       sessionClosed: (session, info) => this.onSessionClosed(session, info),
     };
-    this.netServer = createServer({ noDelay: true }, (socket) => this.onConnection(socket));
-    this.netServer.on('error', (error) => this.logger?.error({ err: error.message }, 'secure server socket error'));
-  }
-
-  /** Start listening; resolves once bound. */
-  listen(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error): void => reject(new XnetmonError('ERR_SECURE_LISTEN', `cannot listen on ${this.listenHost}:${this.listenPort}: ${error.message}`, { cause: error }));
-      this.netServer.once('error', onError);
-      this.netServer.listen(this.listenPort, this.listenHost, () => {
-        this.netServer.off('error', onError);
-        this.sweepTimer = setInterval(() => this.sweepExpiredKeys(), KEY_EXPIRY_SWEEP_MS);
-        this.sweepTimer.unref();
-        this.logger?.info({ address: this.address() }, 'secure server listening');
-        resolve();
-      });
+    this.netServers = this.listenHosts.map(() => {
+      const netServer = createServer({ noDelay: true }, (socket) => this.onConnection(socket));
+      netServer.on('error', (error) => this.logger?.error({ err: error.message }, 'secure server socket error'));
+      return netServer;
     });
   }
 
+  /** Start listening; resolves once bound. */
+  async listen(): Promise<void> {
+    let port = this.listenPort;
+    for (const [i, netServer] of this.netServers.entries()) {
+      const host = this.listenHosts[i];
+      await new Promise<void>((resolve, reject) => {
+        const onError = (error: Error): void => {
+          // All or nothing: the listeners already bound are closed again.
+          for (const bound of this.netServers.slice(0, i)) bound.close();
+          reject(new XnetmonError('ERR_SECURE_LISTEN', `cannot listen on ${host}:${port}: ${error.message}`, { cause: error }));
+        };
+        netServer.once('error', onError);
+        netServer.listen(port, host, () => {
+          netServer.off('error', onError);
+          resolve();
+        });
+      });
+      // Port 0: the kernel's choice for the first address is used for the others too.
+      port = (netServer.address() as AddressInfo).port;
+    }
+    this.sweepTimer = setInterval(() => this.sweepExpiredKeys(), KEY_EXPIRY_SWEEP_MS);
+    this.sweepTimer.unref();
+    this.logger?.info({ addresses: this.addresses() }, 'secure server listening');
+  }
+
+  /** The first listen address. */
   address(): AddressInfo {
-    const address = this.netServer.address();
-    if (!address || typeof address === 'string') throw new XnetmonError('ERR_SECURE_NOT_LISTENING', 'secure server is not listening on TCP');
-    return address;
+    return this.addresses()[0];
+  }
+
+  /** Every listen address. */
+  addresses(): AddressInfo[] {
+    return this.netServers.map((netServer) => {
+      const address = netServer.address();
+      if (!address || typeof address === 'string') throw new XnetmonError('ERR_SECURE_NOT_LISTENING', 'secure server is not listening on TCP');
+      return address;
+    });
   }
 
   /**
@@ -343,6 +400,11 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     return { ...this.counts };
   }
 
+  /** Cookie replies and initiations that reached DH so far, and the handshakes pending now. */
+  handshakeCounts(): HandshakeCounts {
+    return { ...this.context.counts, pending: this.pendingSessions.size };
+  }
+
   /** Confirmed sessions, one per client key. */
   sessions(): SecureSession[] {
     return [...this.sessionsByKey.values()];
@@ -353,17 +415,22 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     const sessions = [...this.connections];
+    const listening = this.netServers.filter((netServer) => netServer.listening);
     const closed = new Promise<void>((resolve) => {
-      if (!this.netServer.listening) {
+      if (listening.length === 0) {
         resolve();
         return;
       }
       // Sessions end gracefully (buffered records flushed); a peer that does not close its side is cut off.
       const forceTimer = setTimeout(() => sessions.forEach((session) => session.destroySocket()), SERVER_CLOSE_GRACE_MS);
-      this.netServer.close(() => {
-        clearTimeout(forceTimer);
-        resolve();
-      });
+      let open = listening.length;
+      for (const netServer of listening) {
+        netServer.close(() => {
+          if (--open > 0) return;
+          clearTimeout(forceTimer);
+          resolve();
+        });
+      }
     });
     for (const session of sessions) session.shutdown('server_closed');
     return closed;
@@ -376,7 +443,10 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     this.pendingSessions.add(session);
     const pending = (this.pendingPerSource.get(source) ?? 0) + 1;
     this.pendingPerSource.set(source, pending);
-    if (pending > this.maxPendingPerSource) {
+    // The global cap first: under a flood from many sources each stays below its own limit.
+    if (this.pendingSessions.size > this.maxPendingHandshakes) {
+      session.shutdownRejected(new SecureChannelError('pending_limit', `more than ${this.maxPendingHandshakes} unfinished handshakes from all sources`));
+    } else if (pending > this.maxPendingPerSource) {
       session.shutdownRejected(new SecureChannelError('rate_limited', `more than ${this.maxPendingPerSource} unfinished handshakes from ${source}`));
     }
   }

@@ -116,7 +116,7 @@ networks:
     assert.deepEqual(config.host.costs, defaultCosts);
     assert.equal(config.host.costPerKib, 0);
     assert.equal(config.host.pinDir, '/sys/fs/bpf/xnetmon');
-    assert.equal(config.host.listen, '0.0.0.0:7400');
+    assert.equal(config.host.listen, 'auto:7400', 'the secure channel listens on the routers\' segments only, not on every address');
     assert.equal(config.host.metricsListen, '127.0.0.1:9469');
     const solo = config.networks[0]!;
     assert.equal(solo.weight, 500);
@@ -210,6 +210,7 @@ const badConfigs: { name: string; mutate: (raw: Raw) => void; path: string; name
     mutate: (raw) => { raw.networks[0].routers[0].client_public_key = 'not a key!'; } },
   { name: 'listen without a port', path: 'host.listen', names: '"0.0.0.0"', mutate: (raw) => { raw.host.listen = '0.0.0.0'; } },
   { name: 'IPv6 listen without brackets', path: 'host.listen', names: '"::1:7400"', mutate: (raw) => { raw.host.listen = '::1:7400'; } },
+  { name: 'metrics on "auto"', path: 'host.metrics_listen', names: 'only for host.listen', mutate: (raw) => { raw.host.metrics_listen = 'auto:9469'; } },
   { name: 'metrics on the secure channel port', path: 'host.metrics_listen', names: '"0.0.0.0:7400"',
     mutate: (raw) => { raw.host.metrics_listen = '0.0.0.0:7400'; } },
   { name: 'period below 10 ms', path: 'host.period_ms', names: '5', mutate: (raw) => { raw.host.period_ms = 5; } },
