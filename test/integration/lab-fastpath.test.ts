@@ -90,7 +90,7 @@ test('restarting the loader leaves forwarding running (pinned maps and links)', 
 test('bpftool dumps the pinned maps with named fields (BTF)', () => {
   const entry = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'lookup', 'pinned', `${lab.pinDir}/xnm_nexthops`, 'key', '1', '0', '0', '0'], { encoding: 'utf8' })) as { formatted?: { value: Record<string, unknown> } };
   assert.equal(entry.formatted?.value.flags, 1, 'next hop 1 is valid');
-  assert.deepEqual(Object.keys(entry.formatted!.value), ['ifindex', 'net_id', 'link_slot', 'vlan', 'flags', 'smac', 'dmac']);
+  assert.deepEqual(Object.keys(entry.formatted!.value), ['ifindex', 'net_id', 'link_slot', 'vlan', 'flags', 'smac', 'dmac', 'mtu', 'pad']);
   const routes = execFileSync('bpftool', ['map', 'dump', 'pinned', `${lab.pinDir}/xnm_routes4`], { encoding: 'utf8', maxBuffer: 64 << 20 });
   assert.match(routes, /"prefixlen": 64/);
   assert.match(routes, /"nexthop_id"/);
