@@ -11,7 +11,8 @@
 #
 # Environment: KVER (6.1), CMD, TIMEOUT (seconds, 1800), VM_SMP (2), VM_MEM (MiB, 4096),
 # VM_ENV (names of more variables to pass into the VM; CI and TERM always are), VM_KEEP=1 (keep the
-# run directory build/vm/run.*: console.log, cmd, env, status), VM_REFRESH=1 (look for a newer kernel).
+# run directory build/vm/run.*: console.log, cmd, env, status), VM_REFRESH=1 (look for a newer kernel),
+# VM_KERNEL_ARGS (replaces "quiet loglevel=3", e.g. "loglevel=7" to see the boot).
 # The kernel and initramfs come from fetch-kernel.sh (cached in build/vm/). The command's output
 # streams to stdout; a kernel panic, a timeout or a VM that stops without an exit status fails the
 # run with a message on stderr (exit 124 for a timeout, 125 for the others).
@@ -48,11 +49,12 @@ write_run_files() {
 boot() {
 	local cache=$1 run=$2 release
 	release=$(basename "$cache")
-	local append="console=ttyS0 quiet loglevel=3 panic=-1"
+	local append="console=ttyS0 ${VM_KERNEL_ARGS:-quiet loglevel=3} panic=-1"
 	append+=" xnm_run=$run xnm_mods=$cache/root/lib/modules/$release xnm_init=$CHECKOUT/test/kernel/vm-init.sh"
+	# qboot: a minimal firmware for -kernel boots (no SeaBIOS banner or screen-clearing escapes).
 	timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
 		-accel tcg,thread=multi -cpu max -smp "$VM_SMP" -m "$VM_MEM" \
-		-nographic -no-reboot -nic none \
+		-nographic -no-reboot -nic none -vga none -bios qboot.rom \
 		-kernel "$cache/root/boot/vmlinuz-$release" -initrd "$cache/initramfs.cpio.gz" -append "$append" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 		-virtfs "local,path=$run,mount_tag=xnmrun,security_model=none,multidevs=remap" \

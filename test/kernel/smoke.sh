@@ -19,8 +19,8 @@ failed=0
 uname -r
 node --version
 ip -V
-check "veth pair (ip link add a type veth peer name b)" ip link add a type veth peer name b
-check "veth pair removed" ip link del a
+check "veth pair (ip link add name vm0 type veth peer name vm1)" ip link add name vm0 type veth peer name vm1
+check "veth pair removed" ip link del vm0
 check "bpffs mounted at /sys/fs/bpf" test "$(stat -f -c %T /sys/fs/bpf)" = bpf_fs
 check "node -e 'console.log(1)'" node -e 'console.log(1)'
 echo "smoke: $((4 - failed)) passed, $failed failed"
