@@ -10,7 +10,8 @@
 #   CMD='uname -r' KVER=6.1 test/kernel/run-vm.sh           # the same through the environment
 #
 # Environment: KVER (6.1), CMD, TIMEOUT (seconds, 1800), VM_SMP (2), VM_MEM (MiB, 4096),
-# VM_ENV (names of more variables to pass into the VM; CI and TERM always are), VM_KEEP=1 (keep the
+# VM_ENV (names of more variables to pass into the VM; CI always is, and TERM=dumb when stdout is not
+# a terminal, so that a CI log gets no colour escapes), VM_KEEP=1 (keep the
 # run directory build/vm/run.*: console.log, cmd, env, status), VM_REFRESH=1 (look for a newer kernel),
 # VM_KERNEL_ARGS (replaces "quiet loglevel=3", e.g. "loglevel=7" to see the boot).
 # The kernel and initramfs come from fetch-kernel.sh (cached in build/vm/). The command's output
@@ -36,10 +37,12 @@ need() {
 
 # Writes the command and the variables passed through into the run directory, read by vm-init.sh.
 write_run_files() {
-	local run=$1 cmd=$2 name
+	local run=$1 cmd=$2 name names=(CI ${VM_ENV:-})
 	printf '%s\n' "$cmd" >"$run/cmd"
 	: >"$run/env"
-	for name in CI TERM ${VM_ENV:-}; do
+	# The VM's console is a terminal: without one on the host (a CI log), no colour escapes.
+	if [[ -t 1 ]]; then names+=(TERM); else printf 'export TERM=dumb\n' >>"$run/env"; fi
+	for name in "${names[@]}"; do
 		[[ -n ${!name+x} ]] && printf 'export %s=%q\n' "$name" "${!name}" >>"$run/env"
 	done
 	return 0

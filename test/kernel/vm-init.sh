@@ -29,7 +29,7 @@ set_environment() {
 	export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 	export HOME=/root LANG=C.UTF-8 USER=root
 	unset xnm_run xnm_mods xnm_init
-	# The variables that run-vm.sh passes through (CI, TERM, VM_ENV's list).
+	# The variables that run-vm.sh passes through (CI, VM_ENV's list; TERM=dumb for a CI log).
 	# shellcheck disable=SC1091
 	[[ -f $RUN_DIR/env ]] && source "$RUN_DIR/env"
 }
