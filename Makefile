@@ -56,8 +56,9 @@ test-integration: deps build
 
 # CMD (run by bash from the checkout) in a qemu VM on Debian's $(KVER) kernel; exits with CMD's status.
 # Without CMD: test/kernel/smoke.sh. Also TIMEOUT (s), VM_SMP, VM_MEM (MiB): see test/kernel/run-vm.sh.
+# CMD reaches the VM as written, not expanded by make: CMD='echo $HOME' prints the VM's HOME.
 test-kernel: deps-kernel
-	KVER=$(KVER) test/kernel/run-vm.sh
+	KVER=$(KVER) CMD='$(subst ','\'',$(value CMD))' test/kernel/run-vm.sh
 
 lab: deps build
 	$(XNETMON) lab demo

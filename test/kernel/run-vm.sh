@@ -68,7 +68,7 @@ boot() {
 report() {
 	local run=$1 qemu_rc=$2 elapsed=$3 status
 	if ((qemu_rc == 124 || qemu_rc == 137)); then
-		echo "run-vm: TIMEOUT: the VM did not finish within ${TIMEOUT}s (TIMEOUT=...): killed" >&2
+		echo "run-vm: TIMEOUT: the VM did not finish within ${TIMEOUT}s and was killed (TIMEOUT=seconds allows more)" >&2
 		return 124
 	fi
 	if [[ -s $run/status ]]; then
@@ -76,8 +76,10 @@ report() {
 		echo "run-vm: command exited $status (VM ran ${elapsed}s)" >&2
 		return "$status"
 	fi
-	if grep -q 'Kernel panic' "$run/console.log"; then
-		echo "run-vm: the VM's kernel panicked (see the console above)" >&2
+	local panic
+	panic=$(grep -m 1 -o 'Kernel panic.*' "$run/console.log" | tr -d '\r' || true)
+	if [[ -n $panic ]]; then
+		echo "run-vm: the VM's kernel panicked (the console above has the trace): $panic" >&2
 	elif grep -q 'xnetmon-vm: initramfs failed' "$run/console.log"; then
 		echo "run-vm: the VM's initramfs could not mount the root (see the console above)" >&2
 	else
@@ -100,6 +102,7 @@ main() {
 	start=$SECONDS
 	rc=0
 	boot "$cache" "$run" || rc=$? # qemu's (or timeout's) status: tee's is 0
+	[[ ! -t 0 ]] || stty sane # qemu -nographic leaves a terminal raw when it is killed
 	report "$run" "$rc" $((SECONDS - start))
 }
 
