@@ -9,6 +9,7 @@
 # The -unsigned flavour is the one with 9p and virtio as modules (-cloud- lacks 9p).
 #
 # Cache layout: build/vm/<release>/root/ (the extracted package, with modules.dep made by depmod),
+# build/vm/<release>/vmlinux (the kernel decompressed, when it can be: a faster boot),
 # build/vm/<release>/initramfs.cpio.gz (busybox-static + the modules that mount the root).
 set -euo pipefail
 
@@ -71,6 +72,28 @@ extract_kernel() {
 	depmod -b "$dir/root" "$release"
 }
 
+# Decompresses the kernel into $dir/vmlinux (an ELF that qemu boots through its PVH entry): TCG
+# spends about 3 s decompressing a bzImage at each boot. Only for an XZ bzImage with CONFIG_PVH=y
+# (Debian's); otherwise the VM boots vmlinuz as it is.
+extract_vmlinux() {
+	local dir=$VM_CACHE/$1 release=$1 image offset
+	image=$dir/root/boot/vmlinuz-$release
+	offset=$(grep -abo -m 1 $'\xfd7zXZ\x00' "$image" | head -n 1 | cut -d: -f1)
+	if [[ -z $offset ]] || ! grep -q '^CONFIG_PVH=y' "$dir/root/boot/config-$release"; then
+		touch "$dir/vmlinux.none"
+		return 0
+	fi
+	# xz stops reading at the end of its stream: tail's SIGPIPE is expected.
+	if { tail -c +"$((offset + 1))" "$image" || true; } | xz -dc --single-stream >"$dir/vmlinux.tmp" 2>/dev/null &&
+		[[ $(head -c 4 "$dir/vmlinux.tmp") == $'\x7fELF' ]]; then
+		mv "$dir/vmlinux.tmp" "$dir/vmlinux"
+	else
+		rm -f "$dir/vmlinux.tmp"
+		touch "$dir/vmlinux.none" # not tried again
+		log "could not decompress $image: the VM boots it compressed (about 3 s slower)"
+	fi
+}
+
 # Lists, in load order, the module files that INITRAMFS_MODULES need (builtins are skipped).
 initramfs_module_files() {
 	local root=$1 release=$2 mod
@@ -111,7 +134,7 @@ build_initramfs() {
 
 main() {
 	local kver=${1:-6.1} series release pkg
-	need apt-get apt-cache dpkg-deb depmod modprobe busybox gzip
+	need apt-get apt-cache dpkg-deb depmod modprobe busybox gzip xz
 	series=$(series_of "$kver")
 	mkdir -p "$VM_CACHE"
 	release=$(cached_release "$series")
@@ -121,9 +144,11 @@ main() {
 		release=${release%-unsigned}
 		if [[ ! -f $VM_CACHE/$release/.complete ]]; then
 			extract_kernel "$pkg" "$release"
+			extract_vmlinux "$release"
 			touch "$VM_CACHE/$release/.complete"
 		fi
 	fi
+	[[ -f $VM_CACHE/$release/vmlinux || -f $VM_CACHE/$release/vmlinux.none ]] || extract_vmlinux "$release"
 	# The initramfs depends on the init script too: rebuild it when that changed.
 	if [[ ! -f $VM_CACHE/$release/initramfs.cpio.gz ||
 		$CHECKOUT/test/kernel/initramfs-init -nt $VM_CACHE/$release/initramfs.cpio.gz ]]; then

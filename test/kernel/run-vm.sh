@@ -50,15 +50,17 @@ write_run_files() {
 
 # Boots the VM; the console (the command's output) goes to stdout and to $run/console.log.
 boot() {
-	local cache=$1 run=$2 release
+	local cache=$1 run=$2 release kernel
 	release=$(basename "$cache")
+	kernel=$cache/root/boot/vmlinuz-$release
+	[[ ! -f $cache/vmlinux ]] || kernel=$cache/vmlinux # decompressed by fetch-kernel.sh: boots faster
 	local append="console=ttyS0 ${VM_KERNEL_ARGS:-quiet loglevel=3} panic=-1"
 	append+=" xnm_run=$run xnm_mods=$cache/root/lib/modules/$release xnm_init=$CHECKOUT/test/kernel/vm-init.sh"
 	# qboot: a minimal firmware for -kernel boots (no SeaBIOS banner or screen-clearing escapes).
 	timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
 		-accel tcg,thread=multi -cpu max -smp "$VM_SMP" -m "$VM_MEM" \
 		-nographic -no-reboot -nic none -vga none -bios qboot.rom \
-		-kernel "$cache/root/boot/vmlinuz-$release" -initrd "$cache/initramfs.cpio.gz" -append "$append" \
+		-kernel "$kernel" -initrd "$cache/initramfs.cpio.gz" -append "$append" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 		-virtfs "local,path=$run,mount_tag=xnmrun,security_model=none,multidevs=remap" \
 		| tee "$run/console.log"
