@@ -62,8 +62,12 @@ extract_kernel() {
 	local pkg=$1 release=$2 dir=$VM_CACHE/$2 tmp deb
 	tmp=$(mktemp -d "$VM_CACHE/download.XXXXXX")
 	log "downloading $pkg"
-	(cd "$tmp" && apt-get download -qq "$pkg" 2>&1 | grep -v 'unsandboxed as root' >&2 || true)
-	deb=$(ls "$tmp"/*.deb 2>/dev/null | head -n 1)
+	if ! (cd "$tmp" && apt-get download -qq "$pkg" 2>"$tmp/apt.log"); then
+		grep -v 'unsandboxed as root' "$tmp/apt.log" >&2
+		rm -rf "$tmp"
+		die "apt-get download $pkg failed"
+	fi
+	deb=$(find "$tmp" -maxdepth 1 -name '*.deb' | head -n 1)
 	[[ -n $deb ]] || { rm -rf "$tmp"; die "apt-get download $pkg produced no .deb"; }
 	rm -rf "$dir" && mkdir -p "$dir"
 	dpkg-deb -x "$deb" "$dir/root"

@@ -37,7 +37,9 @@ need() {
 
 # Writes the command and the variables passed through into the run directory, read by vm-init.sh.
 write_run_files() {
-	local run=$1 cmd=$2 name names=(CI ${VM_ENV:-})
+	local run=$1 cmd=$2 name names extra
+	read -ra extra <<<"${VM_ENV:-}"
+	names=(CI "${extra[@]}")
 	printf '%s\n' "$cmd" >"$run/cmd"
 	: >"$run/env"
 	# The VM's console is a terminal: without one on the host (a CI log), no colour escapes.
@@ -98,6 +100,7 @@ main() {
 	need qemu-system-x86_64 busybox timeout tee
 	cache=$("$CHECKOUT/test/kernel/fetch-kernel.sh" "$KVER") || die "no $KVER kernel (fetch-kernel.sh failed)"
 	run=$(mktemp -d "$CHECKOUT/build/vm/run.XXXXXX")
+	# shellcheck disable=SC2064 # $run is local: expanded now on purpose
 	[[ ${VM_KEEP:-0} == 1 ]] || trap "rm -rf '$run'" EXIT
 	write_run_files "$run" "$cmd"
 	echo "run-vm: booting $(basename "$cache") (qemu TCG, ${VM_SMP} CPUs, ${VM_MEM} MiB, timeout ${TIMEOUT}s)" >&2

@@ -46,7 +46,7 @@ power_off() {
 
 main() {
 	local status uptime cmd
-	RUN_DIR=$xnm_run
+	RUN_DIR=${xnm_run:?the kernel command line has no xnm_run}
 	mount_pseudo_fs
 	busybox stty -F /dev/console -onlcr 2>/dev/null # no \r in the host's log
 	busybox hostname xnetmon-vm
