@@ -59,7 +59,8 @@ boot() {
 	local append="console=ttyS0 ${VM_KERNEL_ARGS:-quiet loglevel=3} panic=-1"
 	append+=" xnm_run=$run xnm_mods=$cache/root/lib/modules/$release xnm_init=$CHECKOUT/test/kernel/vm-init.sh"
 	# qboot: a minimal firmware for -kernel boots (no SeaBIOS banner or screen-clearing escapes).
-	timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
+	# --foreground: qemu stays in the terminal's process group (else reading a tty stops it: SIGTTIN).
+	timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 \
 		-accel tcg,thread=multi -cpu max -smp "$VM_SMP" -m "$VM_MEM" \
 		-nographic -no-reboot -nic none -vga none -bios qboot.rom \
 		-kernel "$kernel" -initrd "$cache/initramfs.cpio.gz" -append "$append" \
@@ -71,12 +72,14 @@ boot() {
 # Turns the VM's outcome into this script's exit status, with a clear message when there is none.
 report() {
 	local run=$1 qemu_rc=$2 elapsed=$3 status
-	if ((qemu_rc == 124 || qemu_rc == 137)); then
+	if ((qemu_rc == 124 || (qemu_rc == 137 && elapsed >= TIMEOUT))); then
 		echo "run-vm: TIMEOUT: the VM did not finish within ${TIMEOUT}s and was killed (TIMEOUT=seconds allows more)" >&2
 		return 124
 	fi
-	if [[ -s $run/status ]]; then
-		status=$(<"$run/status")
+	status=$(cat "$run/status" 2>/dev/null || true)
+	# The marker line on the console, if the status file could not be written.
+	[[ -n $status ]] || status=$(tr -d '\r' <"$run/console.log" | sed -n 's/^xnetmon-vm: exit status \([0-9]*\).*/\1/p' | tail -n 1)
+	if [[ $status =~ ^[0-9]+$ ]]; then
 		echo "run-vm: command exited $status (VM ran ${elapsed}s)" >&2
 		return "$status"
 	fi
