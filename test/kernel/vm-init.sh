@@ -48,6 +48,7 @@ main() {
 	local status uptime cmd
 	RUN_DIR=${xnm_run:?the kernel command line has no xnm_run}
 	mount_pseudo_fs
+	exec </dev/console >/dev/console 2>&1 # the initramfs's /dev/console is gone: tty and isatty see this one
 	busybox stty -F /dev/console -onlcr 2>/dev/null # no \r in the host's log
 	busybox hostname xnetmon-vm
 	busybox ip link set lo up
