@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { margin } from '../support/timing.js';
 import { createCommandRunner, diffSnapshots, KernelWatcher, type KernelSnapshot } from '../../src/client/index.js';
 
 const ns = `xmw${randomBytes(3).toString('hex')}`;
@@ -22,7 +23,7 @@ function inNs(command: string, args: readonly string[], input?: string): string 
 }
 
 async function waitFor(what: string, predicate: (snapshot: KernelSnapshot) => boolean, timeoutMs = 10_000): Promise<KernelSnapshot> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + margin(timeoutMs);
   for (;;) {
     if (latest && predicate(latest)) return latest;
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);

@@ -3,6 +3,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { nsExec, nsSpawn, ipv4InReceives, type LabTopology } from '../../src/lab/index.js';
+import { margin } from './timing.js';
 
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
 
@@ -58,7 +59,7 @@ export async function startDaemon(hostNs: string, configPath: string, socket: st
   let log = '';
   child.stdout?.on('data', (d: Buffer) => { log += d.toString(); });
   child.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + margin(15_000);
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`daemon exited (${child.exitCode}): ${log}`);
     if (/"msg":"xnetmon up"/.test(log)) return child;
