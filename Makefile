@@ -45,8 +45,13 @@ build/%.bpf.o: bpf/%.bpf.c bpf/xnetmon.h bpf/parse.h
 ts:
 	npx tsc -p tsconfig.json
 
+# On this machine's kernel, every test; then, in a VM on Debian 12's 6.1 (the oldest kernel we
+# support, without tcx), the data plane's tests, the lab tests that attach it, and the lab demo.
+KERNEL_TESTS := dist/test/bpf/ dist/test/integration/attach-modes.test.js dist/test/integration/isolation.test.js dist/test/integration/lab-fastpath.test.js dist/test/adversarial/
+
 test: deps build
 	$(NODE) --test --test-concurrency=1 dist/test/unit/ dist/test/bpf/ dist/test/integration/ dist/test/adversarial/
+	$(MAKE) --no-print-directory test-kernel KVER=6.1 CMD='node --test --test-concurrency=1 $(KERNEL_TESTS) && node dist/src/cli/main.js lab demo --quick --report build/lab-report-6.1'
 
 test-unit: build
 	$(NODE) --test dist/test/unit/
