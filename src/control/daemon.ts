@@ -56,12 +56,12 @@ export class Daemon {
   readonly dp: DataPlane;
   readonly log: Logger;
   readonly controller: Controller;
-  readonly metrics = new Metrics();
+  // Counters are read from the maps at each scrape, so a scrape sees them as fresh as it is.
+  readonly metrics = new Metrics({ beforeScrape: () => this.refreshMetrics() });
   readonly startedAt = Date.now();
   private topology: AppliedTopology;
   private admin: AdminServer | undefined;
   private authority: RouteAuthority | undefined;
-  private countersTimer: NodeJS.Timeout | undefined;
   metricsAddress: { host: string; port: number } | undefined;
   private readonly metricsFailures: FailureLog;
 
@@ -84,7 +84,7 @@ export class Daemon {
       sink: options.noControl ? { write: () => undefined } : dataPlaneSink(dp),
       memory: { evict: (id, f) => this.authority?.memory.evict(id, f), restore: (id) => this.authority?.memory.restore(id) },
       linkSlots: new Map(this.topology.links.map((l) => [l.name, l.slot])),
-      onPeriod: (report) => this.metrics.observePeriod(report),
+      onPeriod: (report) => this.metrics.observePeriod(report, this.config.host.periodMs),
       logger: log,
     });
   }
@@ -103,8 +103,6 @@ export class Daemon {
       await daemon.admin.listen();
       const metricsListen = options.metricsListen !== undefined ? options.metricsListen : config.host.metricsListen;
       if (metricsListen) daemon.metricsAddress = await daemon.metrics.listen(metricsListen);
-      daemon.countersTimer = setInterval(() => daemon.refreshMetrics(), 1000);
-      daemon.countersTimer.unref();
       log.info({ admin: config.host.adminSocket, metrics: daemon.metricsAddress, periodMs: config.host.periodMs, law: config.host.controlLaw, control: !options.noControl }, 'xnetmon up');
       return daemon;
     } catch (err) {
@@ -123,10 +121,10 @@ export class Daemon {
   }
 
   private refreshMetrics(): void {
-    // A timer: a failed map read must not end the daemon (the next second tries again).
+    // Before each scrape: a failed map read must not fail the daemon (the scrape shows the last values).
     try {
       const names = new Map(this.config.networks.map((n) => [n.id, n.name]));
-      this.metrics.observeCounters(this.dp.readCounters([0, ...names.keys()]), names);
+      this.metrics.observeCounters(this.dp.readCounters([0, ...names.keys()]), names, this.topology.links);
       for (const n of this.config.networks) {
         this.metrics.observeRoutes(n.name, this.authority?.routeCount(n.id) ?? 0);
         const quotas = this.authority?.quotas?.(n.id);
@@ -135,14 +133,13 @@ export class Daemon {
       this.metrics.observeSessions(this.authority?.clients().length ?? 0);
       this.metrics.observeControllerFailures(this.controller.failures.counts());
     } catch (err) {
-      this.metricsFailures.report('metrics', { err: (err as Error).message }, 'refreshing metrics failed; retried in a second');
+      this.metricsFailures.report('metrics', { err: (err as Error).message }, 'refreshing metrics failed; the scrape shows the last values read');
     }
   }
 
   /** Stops the daemon's work; the pinned data plane keeps forwarding. */
   async stop(): Promise<void> {
     this.controller.stop();
-    if (this.countersTimer) clearInterval(this.countersTimer);
     await this.authority?.close();
     await this.admin?.close();
     await this.metrics.close();

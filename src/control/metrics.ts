@@ -1,50 +1,113 @@
-// Prometheus metrics over HTTP: usage, reservations and drop probabilities per
-// network and resource, verdicts by reason, routes, sessions, controller timing.
+// Prometheus metrics over HTTP, after Prometheus' naming rules: what the data plane counts is
+// a counter with `_total` and its unit in the name (read with rate()); the controller's state is
+// gauges with a unit (ratios, per second); the controller's run time is a histogram. Every
+// metric and its labels are listed in docs/operations.md; `promtool check metrics` checks them
+// (test/unit/control-metrics.test.ts).
 import { createServer, type Server } from 'node:http';
-import { Gauge, Registry, Counter } from 'prom-client';
+import { readFileSync } from 'node:fs';
+import { Gauge, Histogram, Registry, Counter } from 'prom-client';
 import type { NetCounters } from '../dataplane/index.js';
+import { REASONS, PATHS } from '../loader/index.js';
 import { parseListenAddress } from '../config/index.js';
 import type { PeriodReport } from './controller.js';
 import type { QuotaStatus } from '../manager/index.js';
+import { CumulativeCounter } from './cumulative.js';
+
+/** The label value of traffic that belongs to no network (net id 0: unclassified, the host's own). */
+export const NO_NETWORK_LABEL = '(none)';
+
+const QUOTA_TABLES = ['routes4', 'routes6', 'nexthops', 'neighbours', 'filterRules'] as const;
+
+function packageVersion(): string {
+  // dist/src/control/metrics.js or src/control/metrics.ts: package.json is above either.
+  for (const up of ['../../../package.json', '../../package.json']) {
+    try {
+      return (JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name: string; version: string }).version;
+    } catch { /* try the next */ }
+  }
+  return 'unknown';
+}
+
+export interface MetricsOptions {
+  /** Called before each scrape, so that counters are as fresh as the scrape (the daemon reads the maps). */
+  beforeScrape?: () => void;
+}
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly usage = new Gauge({ name: 'xnetmon_usage', help: 'Resource carried by a network in the last period (cost units, bytes or routes)', labelNames: ['network', 'resource'], registers: [this.registry] });
-  private readonly offered = new Gauge({ name: 'xnetmon_offered', help: 'Resource offered by a network in the last period, before drops', labelNames: ['network', 'resource'], registers: [this.registry] });
-  private readonly reserved = new Gauge({ name: 'xnetmon_reserved', help: 'Fixed reservation alpha * R of a network per period', labelNames: ['network', 'resource'], registers: [this.registry] });
-  private readonly capacity = new Gauge({ name: 'xnetmon_capacity', help: 'R(t): what the resource carries per period', labelNames: ['resource'], registers: [this.registry] });
-  private readonly probability = new Gauge({ name: 'xnetmon_drop_probability', help: 'Drop probability set by the controller', labelNames: ['network', 'resource'], registers: [this.registry] });
-  private readonly verdicts = new Gauge({ name: 'xnetmon_packets', help: 'Packets by verdict reason since the maps were created', labelNames: ['network', 'reason'], registers: [this.registry] });
+  private readonly packets = new CumulativeCounter('xnetmon_packets_total', 'Packets by verdict reason since the data plane\'s maps were created; network "(none)" is traffic of no network', ['network', 'reason'], this.registry);
+  private readonly pathPackets = new CumulativeCounter('xnetmon_path_packets_total', 'Packets past the CPU drop decision, by the path they took (each path has its own CPU cost)', ['network', 'path'], this.registry);
+  private readonly pathBytes = new CumulativeCounter('xnetmon_path_bytes_total', 'Bytes past the CPU drop decision, by the path they took', ['network', 'path'], this.registry);
+  private readonly cpuCost = new CumulativeCounter('xnetmon_cpu_cost_units_total', 'CPU cost units charged to a network: offered (before the CPU drop decision) and carried (costed by the path the packet took)', ['network', 'stage'], this.registry);
+  private readonly linkBytes = new CumulativeCounter('xnetmon_link_bytes_total', 'Bytes of a network towards a physical link: offered (before the link drop decision), carried (sent), dropped (offered - carried)', ['network', 'link', 'stage'], this.registry);
+  private readonly quotaRejections = new CumulativeCounter('xnetmon_quota_rejections_total', 'Batches refused because they would take a network over its quota of a table', ['network', 'table'], this.registry);
+  private readonly mapWriteFailures = new CumulativeCounter('xnetmon_map_write_failures_total', 'Map writes of a network the kernel refused (a full map), survived', ['network'], this.registry);
+  private readonly controllerFailures = new CumulativeCounter('xnetmon_controller_failures_total', 'Controller periods or memory control actions that failed and were survived, by kind', ['kind'], this.registry);
+
+  private readonly probability = new Gauge({ name: 'xnetmon_drop_probability', help: 'Drop probability the controller set (for fib: the fraction of routes evicted)', labelNames: ['network', 'resource'], registers: [this.registry] });
+  private readonly reservation = new Gauge({ name: 'xnetmon_reservation_ratio', help: 'A network\'s fixed reservation alpha: its guaranteed share of the resource', labelNames: ['network', 'resource'], registers: [this.registry] });
+  private readonly targetRatio = new Gauge({ name: 'xnetmon_target_ratio', help: 'The share of the resource the control law gives a network for its offered load in the last period', labelNames: ['network', 'resource'], registers: [this.registry] });
+  private readonly cpuCapacity = new Gauge({ name: 'xnetmon_cpu_capacity_cost_units_per_second', help: 'R of the CPU: the cost units the host carries per second (configured or measured)', registers: [this.registry] });
+  private readonly linkCapacity = new Gauge({ name: 'xnetmon_link_capacity_bytes_per_second', help: 'R of a physical link in bytes per second', labelNames: ['link'], registers: [this.registry] });
+  private readonly fibCapacity = new Gauge({ name: 'xnetmon_fib_capacity_routes', help: 'R of the FIB memory: routes the host holds', registers: [this.registry] });
   private readonly routes = new Gauge({ name: 'xnetmon_routes', help: 'Routes installed per network', labelNames: ['network'], registers: [this.registry] });
   private readonly sessions = new Gauge({ name: 'xnetmon_sessions', help: 'Connected virtual routers', registers: [this.registry] });
-  private readonly period = new Gauge({ name: 'xnetmon_controller_period_seconds', help: 'Duration of the last controller period', registers: [this.registry] });
+  private readonly quotaUsed = new Gauge({ name: 'xnetmon_quota_used_entries', help: 'Entries a network holds in a shared table', labelNames: ['network', 'table'], registers: [this.registry] });
+  private readonly quotaLimit = new Gauge({ name: 'xnetmon_quota_entries', help: 'A network\'s quota of a shared table, in entries', labelNames: ['network', 'table'], registers: [this.registry] });
+  private readonly periodSeconds = new Gauge({ name: 'xnetmon_controller_interval_seconds', help: 'T: the configured time between controller periods', registers: [this.registry] });
+  // A histogram, not the last value: a scrape every 15 s sees 150 periods of 100 ms.
+  private readonly periodDuration = new Histogram({
+    name: 'xnetmon_controller_period_seconds', help: 'Time the controller took to run one period (read counters, run the law, write drops)',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [this.registry],
+  });
   private readonly periods = new Counter({ name: 'xnetmon_controller_periods_total', help: 'Controller periods run', registers: [this.registry] });
-  private readonly quotaUsed = new Gauge({ name: 'xnetmon_quota_used', help: 'Entries a network holds in a shared table', labelNames: ['network', 'table'], registers: [this.registry] });
-  private readonly quotaLimit = new Gauge({ name: 'xnetmon_quota', help: 'A network\'s quota of a shared table', labelNames: ['network', 'table'], registers: [this.registry] });
-  private readonly quotaRejections = new Gauge({ name: 'xnetmon_quota_rejections_total', help: 'Batches refused because they would take a network over its quota of a table', labelNames: ['network', 'table'], registers: [this.registry] });
-  private readonly mapWriteFailures = new Gauge({ name: 'xnetmon_map_write_failures_total', help: 'Map writes of a network the kernel refused (a full map), survived', labelNames: ['network'], registers: [this.registry] });
-  private readonly controllerFailures = new Gauge({ name: 'xnetmon_controller_failures_total', help: 'Controller periods or memory control actions that failed and were survived, by kind', labelNames: ['kind'], registers: [this.registry] });
   private server: Server | undefined;
 
-  observePeriod(report: PeriodReport): void {
-    this.period.set(report.durationMs / 1000);
+  constructor(private readonly options: MetricsOptions = {}) {
+    new Gauge({ name: 'xnetmon_build_info', help: 'Always 1; the labels say which XNetMon and Node.js run', labelNames: ['version', 'nodejs'], registers: [this.registry] })
+      .set({ version: packageVersion(), nodejs: process.versions.node }, 1);
+  }
+
+  /** Every period: the controller's state (gauges) and its run time (histogram). */
+  observePeriod(report: PeriodReport, periodMs: number): void {
+    this.periodDuration.observe(report.durationMs / 1000);
     this.periods.inc();
+    this.periodSeconds.set(periodMs / 1000);
+    const perSecond = 1000 / periodMs;
     for (const r of report.resources) {
-      this.capacity.set({ resource: r.resource }, r.capacity);
+      // R is per period in the report; in the metrics it is per second (CPU, links) or a count (fib).
+      if (r.resource === 'cpu') this.cpuCapacity.set(r.capacity * perSecond);
+      else if (r.resource === 'fib') this.fibCapacity.set(r.capacity);
+      else if (r.resource.startsWith('link:')) this.linkCapacity.set({ link: r.resource.slice(5) }, r.capacity * perSecond);
       for (const n of r.networks) {
         const labels = { network: n.name, resource: r.resource };
-        this.usage.set(labels, n.carried);
-        this.offered.set(labels, n.offered);
-        this.reserved.set(labels, n.reserved);
         this.probability.set(labels, n.dropProbability);
+        this.reservation.set(labels, r.capacity ? n.reserved / r.capacity : 0);
+        this.targetRatio.set(labels, r.capacity ? n.target / r.capacity : 0);
       }
     }
   }
 
-  observeCounters(counters: readonly NetCounters[], names: ReadonlyMap<number, string>): void {
+  /**
+   * The data plane's cumulative counters. `links` maps a counter slot to the physical link's
+   * name; slots with no link are not emitted.
+   */
+  observeCounters(counters: readonly NetCounters[], names: ReadonlyMap<number, string>, links: readonly { name: string; slot: number }[] = []): void {
     for (const c of counters) {
-      const network = names.get(c.netId) ?? (c.netId === 0 ? 'none' : String(c.netId));
-      for (const [reason, value] of Object.entries(c.verdicts)) this.verdicts.set({ network, reason }, Number(value));
+      const network = c.netId === 0 ? NO_NETWORK_LABEL : names.get(c.netId) ?? String(c.netId);
+      for (const reason of REASONS) this.packets.set({ network, reason }, c.verdicts[reason] ?? 0n);
+      for (const path of PATHS) {
+        this.pathPackets.set({ network, path }, c.pathPackets[path] ?? 0n);
+        this.pathBytes.set({ network, path }, c.pathBytes[path] ?? 0n);
+      }
+      this.cpuCost.set({ network, stage: 'offered' }, c.cpuOffered);
+      this.cpuCost.set({ network, stage: 'carried' }, c.cpuCarried);
+      for (const { name: link, slot } of links) {
+        const offered = c.linkOffered[slot] ?? 0n, carried = c.linkCarried[slot] ?? 0n;
+        this.linkBytes.set({ network, link, stage: 'offered' }, offered);
+        this.linkBytes.set({ network, link, stage: 'carried' }, carried);
+        this.linkBytes.setMonotonic({ network, link, stage: 'dropped' }, offered > carried ? offered - carried : 0n);
+      }
     }
   }
 
@@ -53,7 +116,7 @@ export class Metrics {
   }
 
   observeQuotas(network: string, status: QuotaStatus): void {
-    for (const table of ['routes4', 'routes6', 'nexthops', 'neighbours', 'filterRules'] as const) {
+    for (const table of QUOTA_TABLES) {
       const labels = { network, table };
       this.quotaUsed.set(labels, status[table].used);
       this.quotaLimit.set(labels, status[table].quota);
@@ -71,6 +134,12 @@ export class Metrics {
     this.sessions.set(count);
   }
 
+  /** The text a scrape gets. */
+  async text(): Promise<string> {
+    this.options.beforeScrape?.();
+    return this.registry.metrics();
+  }
+
   async listen(address: string): Promise<{ host: string; port: number }> {
     const { host, port } = parseListenAddress(address, 'host.metrics_listen');
     this.server = createServer((req, res) => {
@@ -78,7 +147,7 @@ export class Metrics {
         res.writeHead(404).end('see /metrics\n');
         return;
       }
-      this.registry.metrics().then((text) => {
+      this.text().then((text) => {
         res.writeHead(200, { 'content-type': this.registry.contentType }).end(text);
       }, (err: Error) => res.writeHead(500).end(`${err.message}\n`));
     });
