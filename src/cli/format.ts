@@ -27,13 +27,22 @@ export interface StatusView {
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
 
+/**
+ * A share of the configured R. R (host.cpu_capacity, a link's capacity_mbps) can be set below
+ * what the host really carries, and then a network's use is above 100 %: marked, and explained
+ * under the table, rather than shown as if it were a bug.
+ */
+const shareOfR = (x: number): string => (x > 1 ? `${pct(x)} >R` : pct(x));
+
+export const OVER_R_NOTE = 'USED, RESERVED and OFFERED are shares of the configured R; >R: the host carried more than the configured R, which is set below what it can do';
+
 export function formatStatus(s: StatusView): string {
   const head = `law ${s.law}, period ${s.periodMs} ms, control ${s.control ? 'on' : 'off (accounting only)'}` +
     (s.lastPeriod ? `, period #${s.lastPeriod.period} took ${s.lastPeriod.durationMs.toFixed(2)} ms` : '');
   const rows: unknown[][] = [];
   for (const n of s.networks) {
     for (const r of n.resources) {
-      rows.push([n.name, r.resource, r.capacity ? pct(r.carried / r.capacity) : '-', r.capacity ? pct(r.reserved / r.capacity) : '-', r.capacity ? pct(r.offered / r.capacity) : '-', r.dropProbability.toFixed(3)]);
+      rows.push([n.name, r.resource, r.capacity ? shareOfR(r.carried / r.capacity) : '-', r.capacity ? pct(r.reserved / r.capacity) : '-', r.capacity ? pct(r.offered / r.capacity) : '-', r.dropProbability.toFixed(3)]);
     }
   }
   const drops = table(['NETWORK', 'W', 'ROUTES', 'FORWARDED', 'TO ROUTER', 'DROPS BY REASON'], s.networks.map((n) => [
@@ -46,5 +55,6 @@ export function formatStatus(s: StatusView): string {
   const none = s.noNetwork && Object.keys(s.noNetwork).length
     ? `\n(no network)  ${Object.entries(s.noNetwork).map(([k, v]) => `${k}=${v}`).join(' ')}`
     : '';
-  return `${head}\n\n${table(['NETWORK', 'RESOURCE', 'USED', 'RESERVED', 'OFFERED', 'DROP P'], rows)}\n\n${drops}${none}${attachments}`;
+  const overR = s.networks.some((n) => n.resources.some((r) => r.capacity && r.carried > r.capacity)) ? `\n${OVER_R_NOTE}` : '';
+  return `${head}\n\n${table(['NETWORK', 'RESOURCE', 'USED', 'RESERVED', 'OFFERED', 'DROP P'], rows)}${overR}\n\n${drops}${none}${attachments}`;
 }
