@@ -2,14 +2,18 @@
 // packets a test sends through blue's fast path are what Prometheus stores and what rate() and
 // increase() of xnetmon_packets_total give; and every frame sent is in the totals of
 // `xnetmon status`, the forwarded ones under blue, the ones of no network under noNetwork.
+// Also runs docs/operations.md's bpftool + jq recipe that prints verdicts by reason name.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, dirname } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { uniquePrefix, type LabState } from '../../src/lab/index.js';
 import { buildFrame } from '../../src/packet/index.js';
+import { readPinnedCounters } from '../../src/dataplane/index.js';
 import { xnetmon, ping, startDaemon, stopProcess, spawnInNs, inNs, sleep } from '../support/lab.js';
 import { sendFrames } from '../support/fuzz.js';
 
@@ -140,4 +144,22 @@ test('frames of no network are in status\' noNetwork totals, and in Prometheus u
   await scrapedAfter(t);
   const stored = value('sum(xnetmon_packets_total{job="xnetmon",network="(none)"})');
   assert.ok(stored >= noNetworkTotal(after), `Prometheus has ${stored} frames of no network, status ${noNetworkTotal(after)}`);
+});
+
+test('docs/operations.md\'s bpftool recipe prints the verdicts by reason name, as the data plane counts them', () => {
+  const docs = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs', 'operations.md'), 'utf8');
+  const recipe = /<!-- recipe: verdicts-by-reason[^>]*-->\n```sh\n([\s\S]*?)```/.exec(docs)?.[1];
+  assert.ok(recipe, 'the recipe is in docs/operations.md');
+  const out = execFileSync('bash', ['-euo', 'pipefail', '-c', recipe], { encoding: 'utf8', env: { ...process.env, PIN: lab!.pinDir } });
+  const byNet = new Map(out.trim().split('\n').map((l) => JSON.parse(l) as { net: number; verdicts: Record<string, number> }).map((l) => [l.net, l.verdicts]));
+  const truth = readPinnedCounters(lab!.pinDir, [0, 1]);
+  for (const c of truth) {
+    const shown = byNet.get(c.netId) ?? {};
+    // The recipe and this read are a moment apart: background frames may add a few.
+    for (const [reason, count] of Object.entries(c.verdicts)) {
+      if (count === 0n) continue;
+      assert.ok(Math.abs((shown[reason] ?? 0) - Number(count)) <= 5, `net ${c.netId} ${reason}: recipe ${shown[reason]}, data plane ${count}`);
+    }
+  }
+  assert.ok((byNet.get(1)?.forward ?? 0) >= 200, 'blue\'s forwarded pings are there by name');
 });
