@@ -153,8 +153,10 @@ test('the metrics endpoint serves valid Prometheus text', () => {
   assert.ok(samples.length > 20);
   for (const line of samples) assert.match(line, /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.e+-]+|NaN$/, line);
   assert.match(text, /# TYPE xnetmon_drop_probability gauge/);
-  assert.match(text, /xnetmon_usage\{network="blue",resource="cpu"\}/);
-  assert.match(text, /xnetmon_controller_period_seconds/);
+  assert.match(text, /# TYPE xnetmon_packets_total counter/);
+  assert.match(text, /xnetmon_packets_total\{network="blue",reason="forward"\} \d+/);
+  assert.match(text, /xnetmon_reservation_ratio\{network="blue",resource="cpu"\} 0\.5/);
+  assert.match(text, /# TYPE xnetmon_controller_period_seconds histogram/);
 });
 
 test('hitless restart: SIGKILL and start again, forwarding never stops', async () => {
