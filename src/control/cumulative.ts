@@ -42,9 +42,9 @@ export class CumulativeCounter {
     this.set(labels, Math.max(previous, Number(value)));
   }
 
-  /** Forgets every series (a network removed): the next scrape no longer shows them. */
-  clear(): void {
-    this.samples.clear();
+  /** Forgets the series `keep` refuses (a network removed): the next scrape no longer shows them. */
+  retain(keep: (labels: Labels) => boolean): void {
+    for (const [key, sample] of this.samples) if (!keep(sample.labels)) this.samples.delete(key);
   }
 
   get(): { name: string; help: string; type: 'counter'; values: { labels: Labels; value: number }[]; aggregator: 'sum' } {

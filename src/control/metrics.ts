@@ -74,6 +74,8 @@ export class Metrics {
     this.periods.inc();
     this.periodSeconds.set(periodMs / 1000);
     const perSecond = 1000 / periodMs;
+    // Rebuilt each period, so that a removed network or link leaves no stale series.
+    for (const gauge of [this.probability, this.reservation, this.targetRatio, this.linkCapacity]) gauge.reset();
     for (const r of report.resources) {
       // R is per period in the report; in the metrics it is per second (CPU, links) or a count (fib).
       if (r.resource === 'cpu') this.cpuCapacity.set(r.capacity * perSecond);
@@ -93,6 +95,10 @@ export class Metrics {
    * name; slots with no link are not emitted.
    */
   observeCounters(counters: readonly NetCounters[], names: ReadonlyMap<number, string>, links: readonly { name: string; slot: number }[] = []): void {
+    const present = new Set(counters.map((c) => (c.netId === 0 ? NO_NETWORK_LABEL : names.get(c.netId) ?? String(c.netId))));
+    const linkNames = new Set(links.map((l) => l.name));
+    for (const counter of [this.packets, this.pathPackets, this.pathBytes, this.cpuCost]) counter.retain((l) => present.has(l.network));
+    this.linkBytes.retain((l) => present.has(l.network) && linkNames.has(l.link));
     for (const c of counters) {
       const network = c.netId === 0 ? NO_NETWORK_LABEL : names.get(c.netId) ?? String(c.netId);
       for (const reason of REASONS) this.packets.set({ network, reason }, c.verdicts[reason] ?? 0n);

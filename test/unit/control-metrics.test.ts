@@ -116,3 +116,14 @@ test('a difference of two counters never goes down between scrapes', async () =>
   const text = await metrics.text();
   assert.match(text, /stage="dropped"\} 600$/m);
 });
+
+test('a network removed leaves no series behind', async () => {
+  const metrics = new Metrics();
+  const links = [{ name: 'ext0', slot: 0 }];
+  metrics.observeCounters([counters(1, 5n, 0n, 0n), counters(2, 6n, 0n, 0n)], new Map([[1, 'blue'], [2, 'green']]), links);
+  assert.match(await metrics.text(), /network="green"/);
+  metrics.observeCounters([counters(1, 5n, 0n, 0n)], new Map([[1, 'blue']]), links);
+  const text = await metrics.text();
+  assert.doesNotMatch(text, /network="green"/);
+  assert.match(text, /xnetmon_packets_total\{network="blue",reason="forward"\} 5/);
+});
