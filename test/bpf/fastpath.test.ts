@@ -3,9 +3,10 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { DataPlane, type NetCounters } from '../../src/dataplane/index.js';
-import { runXdp, runTc, TcAction, XdpAction, ifindexOf, type ReasonName, type PathName } from '../../src/loader/index.js';
+import { runXdp, runTc, TcAction, ifindexOf, type ReasonName } from '../../src/loader/index.js';
 import { buildFrame, parseFrame, type FrameSpec } from '../../src/packet/index.js';
 import { Scratch } from '../support/host.js';
+import { runCase, counters as countersOf, type XdpCase } from '../support/xdp-cases.js';
 import { fastpathFixture, MAC, type Fixture } from '../../src/lab/index.js';
 
 let dp: DataPlane;
@@ -23,33 +24,10 @@ after(() => {
   scratch?.cleanup();
 });
 
-interface Case {
-  name: string;
-  frame: FrameSpec | Buffer;
-  ingress?: 'phys' | 'vif1' | 'phys-tagged';
-  verdict: keyof typeof XdpAction;
-  net: number;
-  reason: ReasonName;
-  path?: PathName;
-  check?: (out: ReturnType<typeof parseFrame>, raw: Buffer) => void;
-}
+type Case = XdpCase;
 
-function counters(net: number): NetCounters {
-  return dp.readCounters([net])[0];
-}
-
-function run(c: Case): void {
-  const ingress = c.ingress === 'vif1' ? fx.vif1 : fx.phys;
-  const frame = Buffer.isBuffer(c.frame) ? c.frame : buildFrame(c.frame);
-  const before = counters(c.net);
-  const prog = dp.object.program(c.ingress === 'vif1' ? 'xnm_vif_in' : 'xnm_phys_in');
-  const result = runXdp(prog, { data: frame, ingressIfindex: ingress });
-  const afterCounters = counters(c.net);
-  assert.equal(result.retval, XdpAction[c.verdict], `${c.name}: verdict`);
-  assert.equal(afterCounters.verdicts[c.reason] - before.verdicts[c.reason], 1n, `${c.name}: reason ${c.reason} counted once for network ${c.net}`);
-  if (c.path) assert.equal(afterCounters.pathPackets[c.path] - before.pathPackets[c.path], 1n, `${c.name}: path ${c.path}`);
-  c.check?.(parseFrame(result.data), result.data);
-}
+const counters = (net: number): NetCounters => countersOf(dp, net);
+const run = (c: Case): void => runCase(dp, fx, c);
 
 const ipv4 = (dst: string, extra: Partial<NonNullable<FrameSpec['ipv4']>> = {}) => ({ src: '10.1.0.2', dst, udp: { sport: 1000, dport: 2000 }, payload: 18, ...extra });
 

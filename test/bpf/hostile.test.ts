@@ -6,9 +6,9 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { DataPlane } from '../../src/dataplane/index.js';
-import { runXdp, XdpAction, type ReasonName } from '../../src/loader/index.js';
-import { buildFrame, parseFrame, macBytes, type FrameSpec, type Ipv6Spec } from '../../src/packet/index.js';
+import { buildFrame, macBytes, type FrameSpec, type Ipv6Spec } from '../../src/packet/index.js';
 import { Scratch } from '../support/host.js';
+import { runCase, type XdpCase } from '../support/xdp-cases.js';
 import { fastpathFixture, MAC, type Fixture } from '../../src/lab/index.js';
 
 let dp: DataPlane;
@@ -26,25 +26,9 @@ after(() => {
   scratch?.cleanup();
 });
 
-interface Case {
-  name: string;
-  frame: FrameSpec | Buffer;
-  ingress?: 'phys' | 'vif1';
-  verdict: keyof typeof XdpAction;
-  net: number;
-  reason: ReasonName;
-  check?: (out: ReturnType<typeof parseFrame>) => void;
-}
+type Case = XdpCase;
 
-function run(c: Case): void {
-  const frame = Buffer.isBuffer(c.frame) ? c.frame : buildFrame(c.frame);
-  const before = dp.readCounters([c.net])[0].verdicts[c.reason];
-  const prog = dp.object.program(c.ingress === 'vif1' ? 'xnm_vif_in' : 'xnm_phys_in');
-  const result = runXdp(prog, { data: frame, ingressIfindex: c.ingress === 'vif1' ? fx.vif1 : fx.phys });
-  assert.equal(result.retval, XdpAction[c.verdict], `${c.name}: verdict`);
-  assert.equal(dp.readCounters([c.net])[0].verdicts[c.reason] - before, 1n, `${c.name}: ${c.reason} counted once for network ${c.net}`);
-  c.check?.(parseFrame(result.data));
-}
+const run = (c: Case): void => runCase(dp, fx, c);
 
 const udp4 = (dst: string) => ({ src: '10.1.0.1', dst, udp: { sport: 1000, dport: 2000 }, payload: 18 });
 
