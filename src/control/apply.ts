@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import type { XnetmonConfig } from '../config/index.js';
 import type { DataPlane } from '../dataplane/index.js';
-import { ifindexOf, PATHS, type PathName } from '../loader/index.js';
+import { ifindexOf, ifnameOf, PATHS, type PathName } from '../loader/index.js';
 import { bridgeOf } from './listen.js';
 
 export interface LinkInfo {
@@ -70,15 +70,34 @@ export function applyTopology(dp: DataPlane, config: XnetmonConfig): AppliedTopo
   return { links, vifs: [...vifs] };
 }
 
-/** Removes the data plane entries of networks that are no longer configured. */
-export function removeNetworkEntries(dp: DataPlane, before: XnetmonConfig, after: XnetmonConfig): void {
-  const kept = new Set(after.networks.map((n) => n.id));
-  for (const net of before.networks) {
-    if (kept.has(net.id)) continue;
-    for (const a of net.attachments) dp.removeAttachment(ifindexOf(a.interface), a.vlan, a.mac);
-    dp.flushRoutes(net.id);
-    dp.setDrops(net.id, { cpu: 0, residual: 0, links: [] });
+/** What start-up or a change found in the maps that the configuration does not declare, and removed. */
+export interface Drift {
+  /** Ids of networks that were in the maps and not in the configuration. */
+  networks: number[];
+  /** Map entries removed for them. */
+  entries: number;
+}
+
+/**
+ * Makes the maps hold no network the configuration does not declare: a network removed from the
+ * file while the daemon was down (or killed), or left by a change that failed half-way, loses its
+ * classification, vifs and their programs, routes, next hops, filter and drop probabilities. The
+ * declared networks' entries are not touched, so their forwarding never stops.
+ */
+export function removeUndeclaredNetworks(dp: DataPlane, config: XnetmonConfig): Drift {
+  const declared = new Set(config.networks.map((n) => n.id));
+  const drift: Drift = { networks: [], entries: 0 };
+  for (const id of [...dp.networkIdsInMaps()].sort((a, b) => a - b)) {
+    if (declared.has(id)) continue;
+    const { vifs, entries } = dp.purgeNetwork(id);
+    for (const vif of vifs) {
+      const name = ifnameOf(vif);
+      if (name) dp.detach(name);
+    }
+    drift.networks.push(id);
+    drift.entries += entries;
   }
+  return drift;
 }
 
 export interface AttachedProgram {

@@ -14,7 +14,7 @@ import { checkKernel, ifindexOf, REASONS } from '../loader/index.js';
 import { release } from 'node:os';
 import { FailureLog, XnetmonError, ValidationError } from '../errors/index.js';
 import { AdminServer, type AdminRequest } from './admin.js';
-import { applySettings, applyTopology, attachAll, removeNetworkEntries, type AppliedTopology } from './apply.js';
+import { applySettings, applyTopology, attachAll, removeUndeclaredNetworks, type AppliedTopology, type Drift } from './apply.js';
 import { Controller, type MemoryControl } from './controller.js';
 import { Metrics } from './metrics.js';
 import type { QuotaStatus } from '../manager/index.js';
@@ -60,6 +60,8 @@ export class Daemon {
   readonly metrics = new Metrics({ beforeScrape: () => this.refreshMetrics() });
   readonly startedAt = Date.now();
   private topology: AppliedTopology;
+  /** What the last reconciliation found and removed (start-up, reload or a live change). */
+  private drift: Drift;
   private admin: AdminServer | undefined;
   private authority: RouteAuthority | undefined;
   metricsAddress: { host: string; port: number } | undefined;
@@ -71,6 +73,10 @@ export class Daemon {
     this.log = log;
     this.metricsFailures = new FailureLog(log);
     applySettings(dp, config, !options.noControl);
+    // Reconcile first: what an earlier daemon left of networks this config does not declare goes
+    // (before the declared ones are written, so that a vif or MAC they took over is free).
+    this.drift = removeUndeclaredNetworks(dp, config);
+    if (this.drift.networks.length) log.warn({ networks: this.drift.networks, entries: this.drift.entries }, 'drift repaired: networks the configuration does not declare were removed from the data plane');
     this.topology = applyTopology(dp, config);
     const attached = attachAll(dp, this.topology, config);
     for (const a of attached) {
@@ -161,10 +167,10 @@ export class Daemon {
       for (const a of net.attachments) if (a.vif) ifindexOf(a.vif);
       for (const r of net.routers) ifindexOf(r.vif);
     }
-    const previous = this.config;
     applySettings(this.dp, next, !this.options.noControl);
+    const drift = removeUndeclaredNetworks(this.dp, next);
+    if (drift.networks.length) this.drift = drift;
     this.topology = applyTopology(this.dp, next);
-    removeNetworkEntries(this.dp, previous, next);
     attachAll(this.dp, this.topology, next);
     this.config = next;
     this.controller.reconfigure(next);
@@ -233,6 +239,7 @@ export class Daemon {
       periodMs: this.config.host.periodMs,
       control: !this.options.noControl,
       lastPeriod: report ? { period: report.period, durationMs: report.durationMs } : null,
+      drift: this.drift,
       // What the kernel runs on each interface: XDP native or generic, TC as tcx or cls_bpf.
       attachments: [...this.topology.links.map((l) => l.name), ...this.topology.vifs].map((ifname) => ({ ifname, ...this.dp.attachedModes(ifname) })),
       /** Periods and memory control actions that failed and were survived (see Controller.failures). */

@@ -631,6 +631,77 @@ export class DataPlane {
     return removed;
   }
 
+  // ---- reconciliation -------------------------------------------------------------------------------
+
+  /**
+   * The network ids that hold anything in the maps (classification, vifs, next hops, routes),
+   * whether defined in this process or left by an earlier daemon: what start-up compares with
+   * the configuration.
+   */
+  networkIdsInMaps(): Set<number> {
+    const ids = new Set<number>();
+    for (const k of this.classify.keys()) {
+      const v = this.classify.lookup(k);
+      if (v) ids.add(classifyValLayout.decode(v).net_id as number);
+    }
+    for (const k of this.ifaces.keys()) {
+      const v = this.ifaces.lookup(k);
+      const d = v && ifaceLayout.decode(v);
+      if (d && d.kind === IfaceKind.VIF) ids.add(d.net_id as number);
+    }
+    for (const id of this.nexthopIdentities.keys()) {
+      const v = this.nexthopMap.lookup(u32Key(id));
+      if (v) ids.add(nexthopLayout.decode(v).net_id as number);
+    }
+    for (const map of [this.routes4, this.routes6]) for (const k of map.keys()) ids.add(k.readUInt32LE(4));
+    ids.delete(0);
+    return ids;
+  }
+
+  /**
+   * Removes everything of a network from every map, whether or not it is defined here: its
+   * classification entries and the MACs its vifs may send from, its vifs, routes, next hops,
+   * filter and drop probabilities. Returns the vifs it had (the caller detaches their programs)
+   * and how many entries went.
+   */
+  purgeNetwork(netId: number): { vifs: number[]; entries: number } {
+    checkNetId(netId);
+    let entries = 0;
+    for (const k of [...this.classify.keys()]) {
+      const v = this.classify.lookup(k);
+      if (v && classifyValLayout.decode(v).net_id === netId && this.classify.delete(k)) entries++;
+    }
+    for (const k of [...this.vifMacs.keys()]) {
+      const v = this.vifMacs.lookup(k);
+      if (v && v.readUInt32LE(0) === netId && this.vifMacs.delete(k)) entries++;
+    }
+    const vifs: number[] = [];
+    for (const k of [...this.ifaces.keys()]) {
+      const v = this.ifaces.lookup(k);
+      const d = v && ifaceLayout.decode(v);
+      if (d && d.kind === IfaceKind.VIF && d.net_id === netId) {
+        vifs.push(k.readUInt32LE(0));
+        this.removeInterface(k.readUInt32LE(0));
+        entries++;
+      }
+    }
+    for (const map of [this.routes4, this.routes6]) {
+      for (const k of [...map.keys()].filter((key) => key.readUInt32LE(4) === netId)) if (map.delete(k)) entries++;
+    }
+    for (const id of [...this.nexthopIdentities.keys()]) {
+      const v = this.nexthopMap.lookup(u32Key(id));
+      if (v && nexthopLayout.decode(v).net_id === netId) {
+        this.releaseNexthop(id);
+        entries++;
+      }
+    }
+    for (let i = 0; i < MAX_FILTER_RULES; i++) this.filters.update(u32Key(netId * MAX_FILTER_RULES + i), Buffer.alloc(filterRuleLayout.size));
+    this.drops.update(u32Key(netId), Buffer.alloc(dropLayout.size));
+    this.networks.delete(netId);
+    this.bumpGeneration();
+    return { vifs, entries };
+  }
+
   // ---- filter ------------------------------------------------------------------------------------
 
   /** Paper IV-B: replaces a network's replicated filter (first match wins). */
