@@ -5,8 +5,8 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { loadClientConfig, runClient } from '../client/index.js';
 import { connectSecure } from '../crypto/index.js';
-import type { UpdateTransport } from '../manager/index.js';
-import { createLogger } from '../control/index.js';
+import type { UpdateTransport } from '../wire/index.js';
+import { createLogger } from '../control/logger.js';
 import { XnetmonError } from '../errors/index.js';
 
 export function registerClient(program: Command): void {

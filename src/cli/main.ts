@@ -3,12 +3,7 @@
 // non-zero exit; every read command takes --json.
 import { Command, CommanderError } from 'commander';
 import { XnetmonError } from '../errors/index.js';
-import { registerLab } from './lab.js';
-import { registerBench } from './bench.js';
-import { registerOps } from './ops.js';
-import { registerKeys } from './keys.js';
 import { registerClient } from './client.js';
-import { registerExperiments } from './experiments.js';
 
 /** Examples for the commands that do not carry their own (`--help` everywhere shows some). */
 const EXAMPLES: Record<string, string[]> = {
@@ -38,11 +33,23 @@ function addExamples(command: Command, path: string[] = []): void {
   }
 }
 
-export function buildProgram(): Command {
+/**
+ * The command tree. `xnetmon client` runs inside a virtual router: for it only the client's
+ * command is loaded, so that its process never maps libbpf nor loads the host's modules
+ * (the host commands' modules import the data plane at load time).
+ */
+export async function buildProgram(argv: readonly string[] = process.argv): Promise<Command> {
   const program = new Command('xnetmon')
     .description('Isolation and plane separation for virtual routers sharing one host')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  if (argv[2] === 'client') {
+    registerClient(program);
+    return program;
+  }
+  const [{ registerOps }, { registerKeys }, { registerExperiments }, { registerLab }, { registerBench }] = await Promise.all([
+    import('./ops.js'), import('./keys.js'), import('./experiments.js'), import('./lab.js'), import('./bench.js'),
+  ]);
   registerOps(program);
   registerKeys(program);
   registerClient(program);
@@ -66,7 +73,7 @@ export function reportError(err: unknown): number {
 
 async function main(): Promise<void> {
   try {
-    await buildProgram().parseAsync(process.argv);
+    await (await buildProgram()).parseAsync(process.argv);
   } catch (err) {
     process.exitCode = reportError(err);
   }

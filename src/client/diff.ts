@@ -1,7 +1,7 @@
 // Two snapshots of the router's kernel state in, the changes between them out. Paper IV-B:
 // the client checks its forwarding table and packet filter for changes, and transmits only
 // the differences to Dom0.
-import type { FilterRule, RouterInterface } from '../manager/index.js';
+import type { FilterRule, RouterInterface } from '../wire/index.js';
 import type { FibNeighbour, FibRoute } from './fib.js';
 
 export interface KernelSnapshot {

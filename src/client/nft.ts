@@ -9,8 +9,9 @@
 // with optional counters, ending in accept or drop. Anything else (other operators, sets,
 // ct, iif, jumps, log, ...) is skipped with a warning naming the rule handle. A chain
 // policy of drop becomes a final catch-all drop rule.
-import type { Family, FilterRule } from '../manager/index.js';
-import { addressBytes, formatPrefixBytes, hostBitsSet } from '../manager/index.js';
+import type { FilterRule } from '../wire/index.js';
+import type { Family } from '../net/index.js';
+import { addressBytes, formatPrefixBytes, hostBitsSet } from '../net/index.js';
 
 export interface NftWarning {
   readonly family: string;

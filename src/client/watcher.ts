@@ -5,8 +5,8 @@
 // control message arrival the client checks for changes in its table and filter.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { RouterInterface, UpdateLogger } from '../manager/index.js';
-import { silentLogger } from '../manager/index.js';
+import type { RouterInterface, UpdateLogger } from '../wire/index.js';
+import { silentLogger } from '../wire/index.js';
 import type { KernelSnapshot } from './diff.js';
 import { parseLinkDump, parseNeighbourDump, parseRouteDump, replicatedInterfaces, type FibOptions, type SkippedEntry } from './fib.js';
 import { parseNftRuleset, type NftWarning } from './nft.js';

@@ -4,7 +4,8 @@
 // `xnetmon down` is what detaches.
 import { renameSync, writeFileSync, rmSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger } from './logger.js';
 import {
   loadConfigFile, applyNetworkChange, addNetwork, removeNetwork, diffConfigs, serializeConfig, parseLinkSpec,
   type XnetmonConfig, type NetworkChange, type NetworkDefinitionInput, type ConfigDiff,
@@ -44,12 +45,6 @@ export interface RouteAuthority {
 }
 
 export type RouteAuthorityFactory = (daemon: Daemon) => Promise<RouteAuthority>;
-
-export function createLogger(): Logger {
-  return process.stdout.isTTY
-    ? pino({ transport: { target: 'pino-pretty', options: { colorize: true } } })
-    : pino();
-}
 
 export class Daemon {
   config: XnetmonConfig;

@@ -12,10 +12,10 @@ import { XnetmonError } from '../errors/index.js';
 import {
   decodeAck, emptyPrefixColumns, emptyRouteColumns, encodeEndOfSync, encodeHello, encodeNeighbourBatch, encodeRouteBatches, KIND_GATEWAY_BIT,
   NO_INTERFACE, PROTOCOL_VERSION, type PrefixColumns, type RouteChanges, type RouteColumns, type RouterInterface,
-} from './protocol.js';
+} from '../wire/index.js';
 import { UpdateManager } from './manager.js';
 import { segmentMapFromConfig } from './segments.js';
-import { PayloadQueue, type UpdateSession } from './transport.js';
+import { PayloadQueue, type UpdateSession } from '../wire/index.js';
 
 export interface ManagerLoadFigures {
   /** Routes the router sent (its FIB), and entries the maps hold afterwards (with neighbour host routes). */

@@ -3,7 +3,7 @@
 // router's forwarding table and packet filter into its own network's maps.
 // docs/manager.md documents the protocol, the validation rules and graceful restart.
 //
-// Importing this module does not load the BPF loader (the client imports it inside a VM).
+// The protocol both sides speak is src/wire; it is re-exported here for the host's users.
 export {
   PROTOCOL_VERSION, DEFAULT_MAX_MESSAGE_BYTES, MessageType, ROUTE_KINDS, KIND_GATEWAY_BIT, NO_INTERFACE, ENTRY_BYTES,
   MAX_INTERFACE_NAME_BYTES, MAX_CLIENT_NAME_BYTES, MAX_ERROR_CODE_BYTES, MAX_ERROR_MESSAGE_BYTES, MAX_INTERFACES, MAX_FILTER_RULES_ON_WIRE,
@@ -15,7 +15,7 @@ export {
   type RouteKind, type RouterInterface, type RouteColumns, type PrefixColumns, type NeighbourColumns, type NeighbourKeyColumns,
   type Hello, type RouteChanges, type RouteBatch, type NeighbourBatch, type FilterRule, type FilterReplace, type EndOfSync, type Ack,
   type UpdateMessage, type EncodedBatch, type WireRoute, type WireNeighbour, type WireNeighbourKey,
-} from './protocol.js';
+} from '../wire/index.js';
 export {
   addressBytes, formatAddress, parsePrefixText, formatPrefixBytes, hostBitsSet, prefixKey, isUnicastMac, type Family, type PrefixBytes,
 } from '../net/index.js';
@@ -24,4 +24,4 @@ export {
 } from './manager.js';
 export { benchManagerLoad, benchManagerUpdates, lastHandshakeTimes, type ManagerLoadFigures, type ManagerUpdateFigures } from './bench.js';
 export { segmentMapFromConfig, type SegmentMap, type SegmentBinding, type HostLinkInfo, type RouterInterfaceNames } from './segments.js';
-export { silentLogger, systemClock, PayloadQueue, type UpdateSession, type UpdateTransport, type UpdateLogger, type Clock } from './transport.js';
+export { silentLogger, systemClock, PayloadQueue, type UpdateSession, type UpdateTransport, type UpdateLogger, type Clock } from '../wire/index.js';

@@ -28,14 +28,14 @@ import {
   encodeAck, decodeMessage, KIND_GATEWAY_BIT, NO_INTERFACE, PROTOCOL_VERSION, ProtocolError, ROUTE_KINDS,
   type FilterReplace, type NeighbourBatch, type RouteBatch, type RouteColumns, type PrefixColumns, type RouterInterface,
   type NeighbourColumns, type NeighbourKeyColumns, type UpdateMessage,
-} from './protocol.js';
+} from '../wire/index.js';
 import { InterfaceRegistry, NeighbourAddresses, type InterfaceEntry } from './registry.js';
 import type { SegmentBinding, SegmentMap } from './segments.js';
 import {
   RouteTable, EVICTED, KIND_BLACKHOLE, KIND_LOCAL, KIND_UNICAST, KIND_VIA_VM, ORIGIN_ADOPTED, ORIGIN_FREE, ORIGIN_NEIGHBOUR, ORIGIN_ROUTER,
   STALE, TARGET_BLACKHOLE, TARGET_LOCAL, TARGET_NONE, TARGET_VIA_VM, UNRESOLVED, type CommitHooks, type Via,
 } from './table.js';
-import { silentLogger, systemClock, type Clock, type UpdateLogger, type UpdateSession } from './transport.js';
+import { silentLogger, systemClock, type Clock, type UpdateLogger, type UpdateSession } from '../wire/index.js';
 
 /** The part of DataPlane the manager writes through (tests may pass a fake with the same behaviour). */
 export type RouteWriter = Pick<DataPlane, 'nexthop' | 'releaseNexthop' | 'addRoutes' | 'addRoutes4' | 'deleteRoutes' | 'listRoutes' | 'setFilter'>;

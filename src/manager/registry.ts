@@ -2,7 +2,7 @@
 // neighbours refer to (with the host segment each is on), and the sorted addresses of the
 // router's neighbours (which neighbours lie inside a prefix that just changed).
 import type { Family } from '../net/index.js';
-import type { RouterInterface } from './protocol.js';
+import type { RouterInterface } from '../wire/index.js';
 import type { SegmentBinding } from './segments.js';
 
 /** A router interface as the manager knows it: where it is on the host, if anywhere. */

@@ -2,7 +2,7 @@
 // names its interfaces in its own terms (ifindex, name, MAC); the host forwards on its own
 // links. The lead fills a SegmentMap from the host's view; tests inject their own.
 import type { NetworkDefinition } from '../config/index.js';
-import type { RouterInterface } from './protocol.js';
+import type { RouterInterface } from '../wire/index.js';
 
 /** A host segment a router interface is on, with what a next hop needs to leave through it. */
 export interface SegmentBinding {
