@@ -18,7 +18,8 @@ const heading = (text: string): void => say(`\n== ${text}`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function waitForDaemon(child: ChildProcess, log: () => string): Promise<void> {
-  for (let i = 0; i < 150; i++) {
+  // 15 s is plenty on a host; a slow VM (make test-kernel) can need a minute or more.
+  for (let i = 0; i < 1200; i++) {
     if (child.exitCode !== null) throw new Error(`daemon exited: ${log()}`);
     if (log().includes('"msg":"xnetmon up"')) return;
     await sleep(100);

@@ -12,7 +12,11 @@ export async function startRouting(lab: LabState, children: ChildProcess[], say:
     children.push(client);
   }
   const socket = `${lab.stateDir}/admin.sock`;
-  for (let i = 0; i < 100; i++) {
+  // A client's start-up, handshake and full resync take a fraction of a second here, and tens
+  // of seconds in a slow VM (make test-kernel): wait up to two minutes, saying so every 10 s.
+  const started = Date.now();
+  let told = started;
+  while (Date.now() - started < 120_000) {
     const clients = (await adminRequest(socket, { cmd: 'clients' })) as { network: string; connected?: boolean; resyncing?: boolean; lastUpdate?: string | null }[];
     // In sync: connected, its full resync acknowledged (end-of-sync seen).
     const ready = clients.filter((c) => c.connected && !c.resyncing && c.lastUpdate).length;
@@ -24,7 +28,11 @@ export async function startRouting(lab: LabState, children: ChildProcess[], say:
       say(`  ${ready} virtual routers connected over the secure channel: ${clients.map((c) => c.network).join(', ')}`);
       return 'sent by each router\'s client over the secure channel';
     }
+    if (Date.now() - told >= 10_000) {
+      told = Date.now();
+      say(`  waiting for the routers' clients: ${ready} of ${lab.topology.networks.length} in sync after ${Math.round((told - started) / 1000)} s`);
+    }
     await sleep(100);
   }
-  throw new Error('the routers\' clients did not connect within 10 s');
+  throw new Error('the routers\' clients did not connect within 120 s');
 }
