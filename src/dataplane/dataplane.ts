@@ -1,5 +1,7 @@
 // The data plane API: virtual networks, interfaces, next hops, routes, drop
 // probabilities and counters, on top of the pinned maps of bpf/xnetmon.bpf.o.
+// Size: seven jobs in one class (networks and attachments, routes, next hops, filters, drops,
+// counters, reconciliation); the split by job is the open layout issue's restructuring.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -8,6 +8,8 @@
 // routes = 12 MB) encodes and decodes with plain byte copies, and a decoder can bound
 // every count by the bytes left before it allocates anything. docs/manager.md has the
 // byte layouts.
+// Size: every message's encoder and decoder side by side, so that the byte layouts of
+// docs/manager.md are read in one place; a split by message is the layout issue's to decide.
 import { ValidationError, XnetmonError } from '../errors/index.js';
 import {
   addressBytesLength, formatAddress, formatPrefixBytes, macFromBytes, maxPrefixLength, parseAddress, parsePrefixText,

@@ -1,6 +1,6 @@
-// Prints the law comparison of docs/control.md as JSON. Build, then:
-//   node /tmp/control-dist/src/control/law/compare-cli.js            (the comparison, deterministic)
-//   node /tmp/control-dist/src/control/law/compare-cli.js --timing   (law cost per period, this machine)
+// Prints the law comparison of docs/control.md as JSON. From the checkout, after make build:
+//   node dist/src/control/law/compare-cli.js            (the comparison, deterministic)
+//   node dist/src/control/law/compare-cli.js --timing   (law cost per period, this machine)
 
 import { algorithm1Law } from './algorithm1-law.js';
 import { compareLaws } from './compare.js';
