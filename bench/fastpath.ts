@@ -1,15 +1,30 @@
-// Per-packet cost of the fast path with BPF_PROG_TEST_RUN, side by side in one run:
-// an XDP program that only counts (the floor), a minimal forwarder (bpf_fib_lookup
-// + redirect, through a real kernel route), XNetMon's fast path without isolation
-// (no accounting, no punishment, no filter) and with it, at 1 / 10k / 1M routes.
+// Per-packet cost of the fast path with BPF_PROG_TEST_RUN, side by side in one run, at
+// 1, 1,000 and 65,536 flows (destinations) over a full table of 1,000,000 routes:
+//   count-only  an XDP program that only counts (what any program costs);
+//   floor       the least an IPv4 forwarder does (base_floor): parse Ethernet + IPv4,
+//               rewrite the MACs, TTL and checksum, count, bpf_redirect_map;
+//   minimal     bpf_fib_lookup + redirect through a real kernel route;
+//   XNetMon's fast path without isolation, with it (accounting, punishment, filter),
+//   and with it but without the flow cache (the design choice, measured beside it).
 // Configurations take turns call by call within each round; medians over rounds are
-// reported, and the cost isolation adds is the median of the per-round differences
-// (paired, so that the machine's drift cancels). Two more pairs show what the defences
-// against hostile tenants cost (docs/security.md): a vif whose router MAC is locked
-// against one that is not (anti-spoofing), and an IPv6 packet behind a Destination
-// Options header against the same packet without it (the extension header walk).
+// reported, and differences are medians of per-round differences (paired, so that the
+// machine's drift cancels).
+//
+// One flow: the kernel reruns the program on its own output (PASSES_PER_CALL times per
+// call), so the frame goes to a next hop that addresses it to the router again
+// (nexthopLoop). Many flows: one call per packet, each to the next destination of a
+// fixed random order, so that no packet follows one of its own flow (the rerun would);
+// such a call also pays the kernel's timer and a cold start after the syscall (on this
+// machine, kernel entry flushes the TLB: PTI without PCID), the same for every program.
+// That fixed cost is measured as the count-only program's cost per call at one pass
+// minus its cost per pass at PASSES_PER_CALL passes, and the `*_net` ratios leave it out.
+//
+// Two more pairs, at one flow, show what the defences against hostile tenants cost
+// (docs/security.md): a vif whose router MAC is locked against one that is not
+// (anti-spoofing), and an IPv6 packet behind a Destination Options header against the
+// same packet without it (the extension header walk).
 import { DataPlane, defaultObjectPath } from '../src/dataplane/index.js';
-import { BpfObject, runXdp, XdpAction, ifindexOf } from '../src/loader/index.js';
+import { BpfObject, runXdp, XdpAction, ifindexOf, type BpfProgram } from '../src/loader/index.js';
 import { buildFrame } from '../src/packet/index.js';
 import { Scratch, fastpathFixture, sh, MAC, TABLE1_COSTS, type Fixture } from '../src/lab/index.js';
 import { median, round } from './stats.js';
@@ -18,21 +33,40 @@ import { dirname, join } from 'node:path';
 const PASSES_PER_CALL = 250;
 
 export interface FastpathFigures {
+  /** Routes in network 1's table. */
   routes: number;
+  /** Destinations cycled (1: every packet of one flow). */
+  flows: number;
   fastpath_ns_per_packet: number;
   isolation_ns_per_packet: number;
+  /** With isolation, flow cache off. */
+  no_flow_cache_ns_per_packet: number;
   baseline_ns_per_packet: number;
+  /** base_floor: parse, rewrite MACs and TTL, count, bpf_redirect_map. */
+  floor_ns_per_packet: number;
   minimal_forwarder_ns_per_packet: number;
+  /** Fast path + isolation over the floor program, median of per-round ratios. */
+  ratio_to_floor: number;
+  /** The same with the flow cache off. */
+  no_flow_cache_ratio_to_floor: number;
+  /** Per-call fixed cost (timer, cold start after the syscall) in the figures of this row; 0 at one flow. */
+  call_overhead_ns: number;
+  /** ratio_to_floor and no_flow_cache_ratio_to_floor with call_overhead_ns taken out of both sides. */
+  ratio_to_floor_net: number;
+  no_flow_cache_ratio_to_floor_net: number;
   /** Fast path + isolation over the minimal forwarder, median of per-round ratios. */
   ratio_to_minimal_forwarder: number;
   added_isolation_ns: number;
-  /** Router -> host frame on a vif: with the MAC lock (anti-spoofing), and the lock's cost (paired). */
-  vif_ns_per_packet: number;
-  added_antispoofing_ns: number;
-  /** IPv6 forwarded with isolation, and what one Destination Options header in front adds (paired). */
-  ipv6_ns_per_packet: number;
-  added_ipv6_exthdr_ns: number;
+  /** What the flow cache saves per packet (no cache minus cache, with isolation, paired); negative: it costs. */
+  flow_cache_saves_ns: number;
+  /** One flow only: router -> host frame on a vif with the MAC lock (anti-spoofing), and the lock's cost (paired). */
+  vif_ns_per_packet?: number;
+  added_antispoofing_ns?: number;
+  /** One flow only: IPv6 forwarded with isolation, and what one Destination Options header in front adds (paired). */
+  ipv6_ns_per_packet?: number;
+  added_ipv6_exthdr_ns?: number;
   rounds: number;
+  /** Packets per configuration per round. */
   repeat: number;
 }
 
@@ -56,20 +90,49 @@ function routeForMinimalForwarder(scratch: Scratch, fx: Fixture): void {
   sh('ip', ['route', 'replace', '11.0.0.0/8', 'via', '198.18.255.2', 'dev', egress]);
 }
 
-export function benchFastpath(options: { routes?: number[]; rounds?: number; repeat?: number } = {}): FastpathFigures[] {
-  const routeCounts = options.routes ?? [1, 10_000, 1_000_000];
-  const rounds = options.rounds ?? 9;
-  const repeat = options.repeat ?? 10_000; // each call costs ~18 ms of fixed kernel overhead when repeat > 1
+const macBytes = (mac: string) => Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
+
+/** base_floor's next hop: the same rewrite as nexthopLoop (addressed to blue's router again), out the fixture's egress. */
+function setupFloor(baseline: BpfObject, fx: Fixture): void {
+  const hop = Buffer.alloc(16);
+  hop.writeUInt32LE(fx.egress, 0);
+  macBytes(MAC.blueQ).copy(hop, 4);
+  macBytes(MAC.blueP).copy(hop, 10);
+  baseline.map('base_floor_hop').update(Buffer.alloc(4), hop);
+  const port = Buffer.alloc(4);
+  port.writeUInt32LE(fx.egress);
+  baseline.map('base_floor_ports').update(port, port);
+}
+
+/** A fixed random order (seeded: the same every run) of 0..n-1. */
+function shuffled(n: number): number[] {
+  const order = Array.from({ length: n }, (_, i) => i);
+  let seed = 0x2545f491;
+  for (let i = n - 1; i > 0; i--) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    const j = seed % (i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
+export function benchFastpath(options: { flows?: number[]; routes?: number; rounds?: number; repeat?: number; packets?: number } = {}): FastpathFigures[] {
+  const flowCounts = options.flows ?? [1, 1_000, 65_536];
+  const routes = options.routes ?? 1_000_000;
+  const rounds = options.rounds ?? 7;
+  const repeat = options.repeat ?? 10_000; // one flow: packets per configuration per round
+  const packets = options.packets ?? 16_384; // many flows: one-packet calls per configuration per round
   const scratch = new Scratch('xbf');
   const baseline = BpfObject.load(join(dirname(defaultObjectPath()), 'baseline.bpf.o'));
-  const dp = DataPlane.open({ maxRoutes4: Math.max(...routeCounts) + 1024 });
+  const dp = DataPlane.open({ maxRoutes4: routes + 1024 });
   const out: FastpathFigures[] = [];
   try {
     const fx = fastpathFixture(dp, scratch);
+    setupFloor(baseline, fx);
     // A forwarded IPv4 UDP packet of 64 bytes on the wire (60 without FCS). TTL 255:
     // the kernel repeats the program on its own output, so each call runs at most
     // PASSES_PER_CALL times before the TTL would expire.
-    const frame = buildFrame({ dst: MAC.blueP, ipv4: { src: '10.1.0.2', dst: '11.0.0.9', ttl: 255, udp: { sport: 1000, dport: 2000 }, payload: 18 } });
+    const frameTo = (i: number) => buildFrame({ dst: MAC.blueP, ipv4: { src: '10.1.0.2', dst: `11.${(i >> 8) & 255}.${i & 255}.9`, ttl: 255, udp: { sport: 1000, dport: 2000 }, payload: 18 } });
     const phys = dp.object.program('xnm_phys_in');
     const vifProg = dp.object.program('xnm_vif_in');
     routeForMinimalForwarder(scratch, fx);
@@ -82,56 +145,85 @@ export function benchFastpath(options: { routes?: number[]; rounds?: number; rep
     const v6plain = v6([]);
     const v6ext = v6([{ type: 60 }]);
     const count = baseline.program('base_count');
+    const floor = baseline.program('base_floor');
     const minimal = baseline.program('base_fwd');
-    let installed = 0;
-    for (const routes of routeCounts) {
-      if (routes > installed) {
-        fillRoutes(dp, 1, routes, fx.nexthopLoop);
-        installed = routes;
-      }
-      const samples = { base: [] as number[], minimal: [] as number[], fast: [] as number[], iso: [] as number[], vifLocked: [] as number[], vifOpen: [] as number[], v6: [] as number[], v6ext: [] as number[] };
-      const once = (prog: typeof phys, forwards: boolean, data = frame, ingressIfindex = fx.phys, verdict: number = XdpAction.REDIRECT): number => {
-        const result = runXdp(prog, { data, repeat: PASSES_PER_CALL, ingressIfindex });
-        if (forwards && result.retval !== verdict) throw new Error(`the program did not give verdict ${verdict} (gave ${result.retval})`);
+    fillRoutes(dp, 1, routes, fx.nexthopLoop);
+    const settings = (isolation: boolean, flowCache: boolean) => dp.configure({ accounting: isolation, punish: isolation, filter: isolation, flowCache, pathCost: TABLE1_COSTS, costPerKib: 0 });
+    type Mode = 'fast' | 'iso' | 'nocache';
+    const setMode = (m: Mode) => settings(m !== 'fast', m !== 'nocache');
+    for (const flows of flowCounts) {
+      const single = flows === 1;
+      const order = shuffled(flows);
+      const frames = single ? [frameTo(9)] : order.map(frameTo);
+      const passes = single ? PASSES_PER_CALL : 1;
+      const calls = single ? Math.ceil(repeat / PASSES_PER_CALL) : packets;
+      const once = (prog: BpfProgram, forwards: boolean, data: Buffer, ingressIfindex = fx.phys, verdict: number = XdpAction.REDIRECT, n = passes): number => {
+        const result = runXdp(prog, { data, repeat: n, ingressIfindex });
+        if (forwards && result.retval !== verdict) throw new Error(`${prog.name} did not give verdict ${verdict} (gave ${result.retval})`);
         return result.durationNs;
       };
-      const isolation = (on: boolean) => dp.configure({ accounting: on, punish: on, filter: on, pathCost: TABLE1_COSTS, costPerKib: 0 });
-      const calls = Math.ceil(repeat / PASSES_PER_CALL);
+      const keys = ['base', 'floor', 'minimal', 'fast', 'iso', 'nocache', 'baseAmortised', 'vifLocked', 'vifOpen', 'v6', 'v6ext'] as const;
+      type Key = (typeof keys)[number];
+      const samples = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<Key, number[]>;
+      let cursor = 0;
       for (let r = 0; r < rounds; r++) {
-        // The four configurations take turns call by call, so that a change of the
-        // machine's speed within the round reaches all of them alike; the fast path
-        // with and without isolation swap places every call, as the first of the two
-        // after another program finds colder caches.
-        const total = { base: 0, minimal: 0, fast: 0, iso: 0, vifLocked: 0, vifOpen: 0, v6: 0, v6ext: 0 };
+        // The configurations take turns call by call, so that a change of the machine's
+        // speed within the round reaches all of them alike; XNetMon's three modes rotate
+        // their order every call, as the first after another program finds colder caches.
+        const total = Object.fromEntries(keys.map((k) => [k, 0])) as Record<Key, number>;
+        let amortisedCalls = 0;
         for (let c = 0; c < calls; c++) {
-          total.base += once(count, false);
-          total.minimal += once(minimal, true);
-          for (const on of c % 2 === 0 ? [false, true] : [true, false]) {
-            isolation(on);
-            total[on ? 'iso' : 'fast'] += once(phys, true);
+          const frame = frames[cursor];
+          cursor = (cursor + 1) % frames.length;
+          total.base += once(count, false, frame);
+          total.floor += once(floor, true, frame);
+          total.minimal += once(minimal, true, frame);
+          const modes: Mode[] = ['fast', 'iso', 'nocache'];
+          for (let i = 0; i < 3; i++) {
+            const m = modes[(i + c) % 3];
+            setMode(m);
+            total[m] += once(phys, true, frame);
           }
-          // isolation is on here (the last of the pair, or set again below)
-          isolation(true);
-          for (const locked of c % 2 === 0 ? [false, true] : [true, false]) {
-            total[locked ? 'vifLocked' : 'vifOpen'] += once(vifProg, true, fromRouter, locked ? fx.vif1 : openVif, XdpAction.PASS);
+          if (!single && c % 256 === 0) {
+            total.baseAmortised += once(count, false, frame, fx.phys, XdpAction.PASS, PASSES_PER_CALL);
+            amortisedCalls++;
           }
-          for (const ext of c % 2 === 0 ? [false, true] : [true, false]) {
-            total[ext ? 'v6ext' : 'v6'] += once(phys, true, ext ? v6ext : v6plain);
+          if (single) {
+            setMode('iso');
+            for (const locked of c % 2 === 0 ? [false, true] : [true, false]) {
+              total[locked ? 'vifLocked' : 'vifOpen'] += once(vifProg, true, fromRouter, locked ? fx.vif1 : openVif, XdpAction.PASS);
+            }
+            for (const ext of c % 2 === 0 ? [false, true] : [true, false]) {
+              total[ext ? 'v6ext' : 'v6'] += once(phys, true, ext ? v6ext : v6plain);
+            }
           }
         }
-        for (const key of Object.keys(samples) as (keyof typeof samples)[]) samples[key].push(total[key] / calls);
+        for (const key of keys) samples[key].push(key === 'baseAmortised' ? (amortisedCalls ? total[key] / amortisedCalls : 0) : total[key] / calls);
       }
+      const med = (f: (i: number) => number) => round(median(samples.base.map((_, i) => f(i))));
+      const overhead = single ? 0 : med((i) => samples.base[i] - samples.baseAmortised[i]);
+      const net = (x: number) => Math.max(x - overhead, 0.1);
       out.push({
-        routes, rounds, repeat,
+        routes, flows, rounds, repeat: single ? calls * PASSES_PER_CALL : calls,
         fastpath_ns_per_packet: round(median(samples.fast)), isolation_ns_per_packet: round(median(samples.iso)),
+        no_flow_cache_ns_per_packet: round(median(samples.nocache)),
         baseline_ns_per_packet: round(median(samples.base)),
+        floor_ns_per_packet: round(median(samples.floor)),
         minimal_forwarder_ns_per_packet: round(median(samples.minimal)),
-        ratio_to_minimal_forwarder: round(median(samples.iso.map((iso, i) => iso / samples.minimal[i]))),
-        added_isolation_ns: round(median(samples.iso.map((iso, i) => iso - samples.fast[i]))),
-        vif_ns_per_packet: round(median(samples.vifLocked)),
-        added_antispoofing_ns: round(median(samples.vifLocked.map((x, i) => x - samples.vifOpen[i]))),
-        ipv6_ns_per_packet: round(median(samples.v6)),
-        added_ipv6_exthdr_ns: round(median(samples.v6ext.map((x, i) => x - samples.v6[i]))),
+        ratio_to_floor: med((i) => samples.iso[i] / samples.floor[i]),
+        no_flow_cache_ratio_to_floor: med((i) => samples.nocache[i] / samples.floor[i]),
+        call_overhead_ns: overhead,
+        ratio_to_floor_net: med((i) => net(samples.iso[i]) / net(samples.floor[i])),
+        no_flow_cache_ratio_to_floor_net: med((i) => net(samples.nocache[i]) / net(samples.floor[i])),
+        ratio_to_minimal_forwarder: med((i) => samples.iso[i] / samples.minimal[i]),
+        added_isolation_ns: med((i) => samples.iso[i] - samples.fast[i]),
+        flow_cache_saves_ns: med((i) => samples.nocache[i] - samples.iso[i]),
+        ...(single ? {
+          vif_ns_per_packet: round(median(samples.vifLocked)),
+          added_antispoofing_ns: med((i) => samples.vifLocked[i] - samples.vifOpen[i]),
+          ipv6_ns_per_packet: round(median(samples.v6)),
+          added_ipv6_exthdr_ns: med((i) => samples.v6ext[i] - samples.v6[i]),
+        } : {}),
       });
     }
     return out;

@@ -5,6 +5,9 @@
  * base_drop    counts and drops: the sink of forwarding benchmarks.
  * base_fwd     a minimal XDP forwarder: bpf_fib_lookup + bpf_redirect, nothing else.
  * base_relay   redirects every frame to one port: the forwarding benchmark's NIC-like feed.
+ * base_floor   the least any IPv4 forwarder does: parse Ethernet + IPv4, rewrite the MACs,
+ *              decrement the TTL with the checksum fix, count, bpf_redirect_map. No
+ *              classification, no table: the floor XNetMon's fast path is held against.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -113,4 +116,52 @@ int base_relay(struct xdp_md *ctx)
 	if (!port || !*port)
 		return XDP_PASS;
 	return bpf_redirect(*port, 0);
+}
+
+/* base_floor's next hop (index 0): the MACs it writes and the port it sends to, which
+ * must also be in base_floor_ports. */
+struct base_floor_hop {
+	__u32 ifindex;
+	__u8 smac[6];
+	__u8 dmac[6];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct base_floor_hop);
+} base_floor_hop SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u32);
+} base_floor_ports SEC(".maps");
+
+SEC("xdp")
+int base_floor(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct cursor c = { .pos = data };
+	struct ethhdr *eth;
+	struct iphdr *iph;
+	__u32 zero = 0;
+	__u16 vlan;
+
+	if (parse_ethhdr(&c, data_end, &eth, &vlan) != ETH_P_IP || vlan)
+		return XDP_PASS;
+	if (parse_iphdr(&c, data_end, &iph) < 0 || iph->ttl <= 1)
+		return XDP_PASS;
+	struct base_floor_hop *hop = bpf_map_lookup_elem(&base_floor_hop, &zero);
+
+	if (!hop)
+		return XDP_PASS;
+	ipv4_decrease_ttl(iph);
+	__builtin_memcpy(eth->h_dest, hop->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, hop->smac, ETH_ALEN);
+	count(ctx);
+	return bpf_redirect_map(&base_floor_ports, hop->ifindex, XDP_DROP);
 }

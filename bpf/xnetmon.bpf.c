@@ -110,7 +110,9 @@ struct {
 
 /* Per-CPU direct-mapped cache of IPv4 classification + LPM results, checked
  * against xnm_route_gen: array reads are inlined by the verifier, where a hash or
- * trie lookup is a call and a walk. */
+ * trie lookup is a call and a walk. Small (xnetmon.h): a hit must save more than a
+ * probe that misses costs, and a probe that misses the CPU caches costs more than
+ * the hash and the trie walk it would save on a machine where helper calls are cheap. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XNM_FLOW_CACHE_SLOTS);
@@ -144,6 +146,7 @@ struct xnm_enums {
 	enum xnm_route_flags route_flags;
 	enum xnm_settings_flags settings_flags;
 	enum xnm_iface_flags iface_flags;
+	enum xnm_flow_state flow_state;
 };
 
 struct {
@@ -461,9 +464,12 @@ static __always_inline int filter(struct verdict_ctx *v, struct pkt *p, int unfi
 struct flow_ref {
 	struct xnm_flow *slot; /* NULL: no cache for this packet */
 	struct xnm_flow_key key;
-	__u64 gen;             /* read before any lookup: a change after it is caught next time */
+	__u32 gen;             /* read before any lookup: a change after it is caught next time */
 	int hit;
 	int unfiltered;        /* known from the slot (hit) or found while filling it (miss) */
+	int found;             /* hit: the slot holds a route (else a cached miss) */
+	struct xnm_classify_val cls; /* hit: the slot's classification and route, unpacked */
+	struct xnm_route_val route;
 };
 
 static __always_inline int flow_key_equal(const struct xnm_flow_key *a, const struct xnm_flow_key *b)
@@ -489,7 +495,8 @@ static __always_inline __u32 flow_slot_index(const struct xnm_flow_key *k, __u32
 	return (h ^ (h >> 16)) & mask;
 }
 
-/* Finds the packet's slot; a hit carries both the classification and the route. */
+/* Finds the packet's slot; a hit carries both the classification and the route,
+ * copied out of the slot so that the rest of the path reads the stack. */
 static __always_inline void flow_find(struct xdp_md *ctx, struct verdict_ctx *v, struct pkt *p,
 				      struct flow_ref *f)
 {
@@ -501,19 +508,25 @@ static __always_inline void flow_find(struct xdp_md *ctx, struct verdict_ctx *v,
 	gen = bpf_map_lookup_elem(&xnm_route_gen, &zero);
 	if (!gen)
 		return;
-	f->gen = *gen;
+	f->gen = (__u32)*gen;
 	f->key.ifindex = ctx->ingress_ifindex;
 	f->key.vlan = p->vlan;
 	__builtin_memcpy(f->key.mac, p->eth->h_dest, ETH_ALEN);
 	f->key.daddr = p->ip4->daddr;
 
 	__u32 index = flow_slot_index(&f->key, v->settings->flow_cache_mask);
+	struct xnm_flow *slot = bpf_map_lookup_elem(&xnm_flow_cache, &index);
 
-	f->slot = bpf_map_lookup_elem(&xnm_flow_cache, &index);
-	if (f->slot && f->slot->gen == f->gen && flow_key_equal(&f->slot->key, &f->key)) {
-		f->hit = 1;
-		f->unfiltered = f->slot->unfiltered;
-	}
+	f->slot = slot;
+	if (!slot || slot->gen != f->gen || !flow_key_equal(&slot->key, &f->key))
+		return;
+	f->hit = 1;
+	f->unfiltered = slot->state & XNM_FLOW_UNFILTERED;
+	f->found = slot->state & XNM_FLOW_FOUND;
+	f->cls.net_id = slot->net_id;
+	f->cls.vif_ifindex = slot->vif_ifindex;
+	f->route.nexthop_id = slot->nexthop_id;
+	f->route.flags = slot->route_flags;
 }
 
 /* Remembers what classify and the trie decided, and whether the network filters,
@@ -525,14 +538,14 @@ static __always_inline void flow_fill(struct flow_ref *f, struct xnm_classify_va
 
 	if (!slot || f->hit)
 		return;
+	f->unfiltered = !has_rules(cls->net_id);
 	slot->key = f->key;
 	slot->gen = f->gen;
-	slot->cls = *cls;
-	slot->found = route != NULL;
-	f->unfiltered = !has_rules(cls->net_id);
-	slot->unfiltered = f->unfiltered;
-	if (route)
-		slot->route = *route;
+	slot->net_id = cls->net_id;
+	slot->vif_ifindex = cls->vif_ifindex;
+	slot->state = (route ? XNM_FLOW_FOUND : 0) | (f->unfiltered ? XNM_FLOW_UNFILTERED : 0);
+	slot->nexthop_id = route ? route->nexthop_id : 0;
+	slot->route_flags = route ? route->flags : 0;
 }
 
 /* The network's table, or the flow cache when it holds this flow. */
@@ -542,7 +555,7 @@ static __always_inline struct xnm_route_val *lookup_route(struct verdict_ctx *v,
 	__u32 net_id = v->net_id;
 
 	if (f->hit)
-		return f->slot->found ? &f->slot->route : NULL;
+		return f->found ? &f->route : NULL;
 	if (p->ip4) {
 		struct xnm_route4_key key = { .prefixlen = 64, .net_id = net_id, .addr = p->ip4->daddr };
 
@@ -726,7 +739,7 @@ static __always_inline int phys_in(struct xdp_md *ctx)
 
 	flow_find(ctx, &v, &p, &flow);
 	if (flow.hit) {
-		cls = &flow.slot->cls;
+		cls = &flow.cls;
 	} else {
 		struct xnm_classify_key ck = { .ifindex = ctx->ingress_ifindex, .vlan = p.vlan };
 

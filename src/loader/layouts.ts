@@ -7,7 +7,10 @@ export const MAX_LINKS = 16;
 export const MAX_NEXTHOPS = 65536;
 export const MAX_IFACES = 1024;
 export const MAX_FILTER_RULES = 32;
-export const FLOW_CACHE_SLOTS = 65536;
+/** Per CPU: 4096 slots of 32 bytes, 128 KiB, stay in a core's L2 cache (bpf/xnetmon.h). */
+export const FLOW_CACHE_SLOTS = 4096;
+/** enum xnm_flow_state. */
+export const FlowState = { FOUND: 1, UNFILTERED: 2 } as const;
 
 export const IfaceKind = { NONE: 0, PHYS: 1, VIF: 2 } as const;
 /** enum xnm_iface_flags. */
@@ -133,11 +136,12 @@ export const flowKeyLayout = new StructLayout('xnm_flow_key', [
 /** A flow cache slot; nested structs as words (the data plane alone writes slots: this is for inspection). */
 export const flowLayout = new StructLayout('xnm_flow', [
   { name: 'key', type: array('u32', 4) }, // struct xnm_flow_key
-  { name: 'gen', type: 'u64' },
-  { name: 'cls', type: array('u32', 2) }, // struct xnm_classify_val
-  { name: 'route', type: array('u32', 2) }, // struct xnm_route_val
-  { name: 'found', type: 'u32' },
-  { name: 'unfiltered', type: 'u32' },
+  { name: 'gen', type: 'u32' },
+  { name: 'net_id', type: 'u16' },
+  { name: 'route_flags', type: 'u8' },
+  { name: 'state', type: 'u8' },
+  { name: 'vif_ifindex', type: 'u32' },
+  { name: 'nexthop_id', type: 'u32' },
 ]);
 
 /** Every mirrored struct, for the BTF conformance test. */
@@ -154,4 +158,5 @@ export const ENUMS: Readonly<Record<string, Readonly<Record<string, number>>>> =
   xnm_route_flags: { XNM_ROUTE_VIA_VM: 1, XNM_ROUTE_LOCAL: 2, XNM_ROUTE_BLACKHOLE: 4 },
   xnm_settings_flags: { XNM_SET_ACCOUNTING: 1, XNM_SET_PUNISH: 2, XNM_SET_FILTER: 4, XNM_SET_FLOW_CACHE: 8 },
   xnm_iface_flags: { XNM_IFACE_MAC_LOCKED: 1 },
+  xnm_flow_state: { XNM_FLOW_FOUND: 1, XNM_FLOW_UNFILTERED: 2 },
 };
