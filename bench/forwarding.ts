@@ -3,7 +3,8 @@
 //   generator ns ── g0 ═ in0 ── [host ns] ── out0 ═ s0 ── sink ns (XDP drop, counts)
 //
 // The same trafgen stream (64-byte UDP frames, 65,536 destination addresses in
-// 10.200.0.0/16, stopped with SIGINT) crosses the host in each configuration:
+// 10.200.0.0/16 in random order, or one address: both ends of the traffic mix; stopped
+// with SIGINT) crosses the host in each configuration:
 //   linux        Linux IP forwarding;
 //   iptables     Linux forwarding with the paper's prototype approach: per network, an
 //                iptables chain that accounts (rule counters) and punishes (a random-drop
@@ -62,10 +63,13 @@ const ADDR = { gen: '10.100.0.2', in0: '10.100.0.1', out0: '10.101.0.1', sink: '
 const NETWORK_SOURCES = ['10.100.0.0/24', '10.110.0.0/24', '10.120.0.0/24'];
 const DESTINATIONS_16 = '10.200';
 const MILLION = 1_000_000;
+/** Destination addresses in the stream. */
+export type Destinations = 1 | 65_536;
 
 /** One 60-byte frame (64 on the wire): IPv4 checksum computed per packet, UDP checksum 0,
- *  destination 10.200.<random>.<incrementing>: 65,536 addresses over 256 routes. */
-function trafgenConfig(): string {
+ *  destination 10.200.<random>.<incrementing>: 65,536 addresses over 256 routes; or
+ *  10.200.0.1 alone (one flow, the other end of the traffic mix). */
+function trafgenConfig(destinations: Destinations): string {
   const mac = (m: string) => m.split(':').map((b) => `0x${b}`).join(', ');
   return `{
   ${mac(MAC.in0)},
@@ -73,7 +77,7 @@ function trafgenConfig(): string {
   0x08, 0x00,
   0x45, 0x00, const16(46), const16(0), 0x40, 0x00, 64, 17, csumip(14, 33),
   ${ADDR.gen.split('.').join(', ')},
-  ${DESTINATIONS_16.split('.').join(', ')}, drnd(), dinc(0, 255),
+  ${DESTINATIONS_16.split('.').join(', ')}, ${destinations === 1 ? '0, 1' : 'drnd(), dinc(0, 255)'},
   const16(1000), const16(2000), const16(26), const16(0),
   fill(0x00, 18)
 }
@@ -416,6 +420,9 @@ export interface ForwardingFigures {
   million_routes: PhaseFigures | null;
   /** 256 routes again with frames straight from the stack (benchForwardingFeeds()). */
   stack_feed?: PhaseFigures;
+  /** The NIC-like feed again with one destination address (benchForwardingFeeds()): the
+   *  other end of the traffic mix, where every packet is of one flow. */
+  one_destination?: { few_routes: PhaseFigures; million_routes: PhaseFigures | null };
   rounds: number;
   seconds_per_run: number;
   frame_bytes: number;
@@ -430,6 +437,8 @@ export interface ForwardingOptions {
   million?: boolean;
   /** How frames reach the host (default `stack`). */
   feed?: ForwardingFeed;
+  /** Destination addresses in the stream (default 65,536). */
+  destinations?: Destinations;
   log?: (line: string) => void;
 }
 
@@ -440,7 +449,8 @@ export async function benchForwarding(options: ForwardingOptions = {}): Promise<
   const prefix = uniquePrefix('xf');
   const tmp = mkdtempSync(join(tmpdir(), 'xnetmon-fwd-'));
   const cfgPath = join(tmp, 'udp64.trafgen');
-  writeFileSync(cfgPath, trafgenConfig());
+  const destinations = options.destinations ?? 65_536;
+  writeFileSync(cfgPath, trafgenConfig(destinations));
   const agents: Agent[] = [];
   let generator: ChildProcess | undefined;
   const cleanup = (): void => {
@@ -529,7 +539,7 @@ export async function benchForwarding(options: ForwardingOptions = {}): Promise<
           };
         });
         all.push({ generator: { pps: gen.pps, cpu_ns_per_packet: gen.pipelineNsPerPacket, proc_stat_cpu_ns_per_packet: gen.nsPerPacket }, configs });
-        log(`routes ${routes} round ${r + 1}/${rounds}: ${FORWARDING_CONFIGS.map((c) => `${c} ${(configs[c].pps_at_sink / 1e6).toFixed(3)} Mpps ${configs[c].cpu_ns_per_packet.toFixed(0)} ns (/proc/stat ${configs[c].proc_stat_cpu_ns_per_packet.toFixed(0)})`).join(', ')}; generator ${gen.pipelineNsPerPacket.toFixed(0)} ns (/proc/stat ${gen.nsPerPacket.toFixed(0)})`);
+        log(`${destinations} destination(s), routes ${routes} round ${r + 1}/${rounds}: ${FORWARDING_CONFIGS.map((c) => `${c} ${(configs[c].pps_at_sink / 1e6).toFixed(3)} Mpps ${configs[c].cpu_ns_per_packet.toFixed(0)} ns (/proc/stat ${configs[c].proc_stat_cpu_ns_per_packet.toFixed(0)})`).join(', ')}; generator ${gen.pipelineNsPerPacket.toFixed(0)} ns (/proc/stat ${gen.nsPerPacket.toFixed(0)})`);
       }
       const med = (f: (r: ForwardingRound) => number, digits = 0) => round(median(all.map(f)), digits);
       const configurations = mapConfigs((c) => ({
@@ -602,7 +612,7 @@ export async function benchForwarding(options: ForwardingOptions = {}): Promise<
       pps_at_sink: mapConfigs((c) => few.configurations[c].pps_at_sink),
       cpu_ns_per_packet: mapConfigs((c) => few.configurations[c].cpu_ns_per_packet),
       feed, few_routes: few, million_routes: million,
-      rounds, seconds_per_run: seconds, frame_bytes: 64, destinations: 65_536,
+      rounds, seconds_per_run: seconds, frame_bytes: 64, destinations,
       machine_note: 'veth lab on a shared 2-core VM; generator, forwarding and sink share the generator\'s CPU; native XDP on veth copies each frame it gets from the stack (docs: ENVIRONMENT)',
     };
   } finally {
@@ -615,54 +625,57 @@ export async function benchForwarding(options: ForwardingOptions = {}): Promise<
 
 /**
  * The benchmark as `make bench` runs it: frames fed to the host as XDP frames (the NIC-like
- * feed, the headline), at 256 and 1M routes, then 256 routes again fed straight from the stack.
+ * feed, the headline), at 256 and 1M routes, with 65,536 destinations and then with one; then
+ * 256 routes and 65,536 destinations again fed straight from the stack.
  */
 export async function benchForwardingFeeds(options: ForwardingOptions = {}): Promise<ForwardingFigures> {
-  const nicLike = await benchForwarding({ ...options, feed: 'xdp' });
-  const stack = await benchForwarding({ ...options, feed: 'stack', million: false });
-  return { ...nicLike, stack_feed: stack.few_routes };
+  const nicLike = await benchForwarding({ ...options, feed: 'xdp', destinations: 65_536 });
+  const one = await benchForwarding({ ...options, feed: 'xdp', destinations: 1 });
+  const stack = await benchForwarding({ ...options, feed: 'stack', million: false, destinations: 65_536 });
+  return { ...nicLike, stack_feed: stack.few_routes, one_destination: { few_routes: one.few_routes, million_routes: one.million_routes } };
 }
 
 /** Markdown for docs/benchmarks.md. */
 export function forwardingReport(f: ForwardingFigures): string {
   const phases = [
-    ...[f.few_routes, ...(f.million_routes ? [f.million_routes] : [])].map((p) => ({ p, feed: f.feed })),
-    ...(f.stack_feed ? [{ p: f.stack_feed, feed: 'stack' as const }] : []),
+    ...[f.few_routes, ...(f.million_routes ? [f.million_routes] : [])].map((p) => ({ p, feed: f.feed, dests: f.destinations })),
+    ...(f.one_destination ? [f.one_destination.few_routes, ...(f.one_destination.million_routes ? [f.one_destination.million_routes] : [])].map((p) => ({ p, feed: f.feed, dests: 1 })) : []),
+    ...(f.stack_feed ? [{ p: f.stack_feed, feed: 'stack' as const, dests: f.destinations }] : []),
   ];
   const n = (v: number) => v.toLocaleString('en-US');
   const met = (ok: boolean) => (ok ? 'met' : 'missed');
-  const rows = phases.flatMap(({ p, feed }) => FORWARDING_CONFIGS.map((c) => {
+  const rows = phases.flatMap(({ p, feed, dests }) => FORWARDING_CONFIGS.map((c) => {
     const x = p.configurations[c];
-    return `| ${feed} | ${n(p.routes)} | ${c} | ${(x.pps_at_sink / 1e6).toFixed(3)} | ${x.cpu_ns_per_packet} | ${x.total_cpu_ns_per_packet} | ${x.proc_stat_cpu_ns_per_packet} |`;
+    return `| ${feed} | ${n(dests)} | ${n(p.routes)} | ${c} | ${(x.pps_at_sink / 1e6).toFixed(3)} | ${x.cpu_ns_per_packet} | ${x.total_cpu_ns_per_packet} | ${x.proc_stat_cpu_ns_per_packet} |`;
   }));
-  const ratioRows = phases.flatMap(({ p, feed }) => [
-    `| ${feed} | ${n(p.routes)} | pipeline tasks | ${p.generator.cpu_ns_per_packet} | ${p.ratios.xnetmon_over_xdp_minimal} (${met(p.targets.within_1_3x_of_xdp_minimal)}) | ${p.ratios.iptables_over_xnetmon} (${met(p.targets.at_least_2x_cheaper_than_iptables)}) | ${p.ratios.linux_over_xnetmon} | ${p.ratios.flow_cache_over_no_flow_cache} |`,
-    `| ${feed} | ${n(p.routes)} | /proc/stat | ${p.generator.proc_stat_cpu_ns_per_packet} | ${p.proc_stat_ratios.xnetmon_over_xdp_minimal} (${met(p.targets.proc_stat_within_1_3x_of_xdp_minimal)}) | ${p.proc_stat_ratios.iptables_over_xnetmon} (${met(p.targets.proc_stat_at_least_2x_cheaper_than_iptables)}) | ${p.proc_stat_ratios.linux_over_xnetmon} | |`,
+  const ratioRows = phases.flatMap(({ p, feed, dests }) => [
+    `| ${feed} | ${n(dests)} | ${n(p.routes)} | pipeline tasks | ${p.generator.cpu_ns_per_packet} | ${p.ratios.xnetmon_over_xdp_minimal} (${met(p.targets.within_1_3x_of_xdp_minimal)}) | ${p.ratios.iptables_over_xnetmon} (${met(p.targets.at_least_2x_cheaper_than_iptables)}) | ${p.ratios.linux_over_xnetmon} | ${p.ratios.flow_cache_over_no_flow_cache} |`,
+    `| ${feed} | ${n(dests)} | ${n(p.routes)} | /proc/stat | ${p.generator.proc_stat_cpu_ns_per_packet} | ${p.proc_stat_ratios.xnetmon_over_xdp_minimal} (${met(p.targets.proc_stat_within_1_3x_of_xdp_minimal)}) | ${p.proc_stat_ratios.iptables_over_xnetmon} (${met(p.targets.proc_stat_at_least_2x_cheaper_than_iptables)}) | ${p.proc_stat_ratios.linux_over_xnetmon} | |`,
   ]);
   return [
-    `trafgen, 64-byte UDP to 65,536 addresses in 10.200.0.0/16, generator ns -> host ns -> sink ns (veth, native XDP, XDP drop at the sink); ${f.rounds} interleaved rounds of ${f.seconds_per_run} s per configuration; medians.`,
+    `trafgen, 64-byte UDP to 65,536 addresses in 10.200.0.0/16 in random order (and, in the rows marked 1, to one address: both ends of the traffic mix), generator ns -> host ns -> sink ns (veth, native XDP, XDP drop at the sink); ${f.rounds} interleaved rounds of ${f.seconds_per_run} s per configuration; medians.`,
     'Feed `xdp` (the headline): the generator\'s frames pass a relay namespace whose XDP program (`base_relay`) redirects them on, so the host\'s first port receives XDP frames, as a host\'s XDP program receives a NIC\'s. ' +
       'Feed `stack`: straight from trafgen, as skbs, which native XDP on a veth first copies into pages of its own, a cost no NIC has (the method of earlier runs). ' +
       'The relay\'s copy is part of the generator\'s own cost in both the measured runs and the generator-alone runs, so the forwarder CPU leaves it out; Linux and iptables pay for building an skb from each XDP frame (in0 runs with GRO on, which veth needs to take XDP frames without a program).',
     'Forwarder CPU = CPU per delivered packet minus the generator\'s own per packet (trafgen against an XDP drop at the host\'s first port, same rounds).',
     'The headline counts the pipeline\'s own tasks (trafgen, in whose context the veth NAPI, the forwarding and the sink run as softirq, plus ksoftirqd); /proc/stat (every CPU) is given too, but on this shared machine other users\' load lands in it.',
     '',
-    '| feed | routes | configuration | Mpps at sink | forwarder CPU (ns/packet) | pipeline CPU incl. generator (ns/packet) | forwarder CPU from /proc/stat (ns/packet) |',
-    '| --- | ---: | --- | ---: | ---: | ---: | ---: |',
+    '| feed | destinations | routes | configuration | Mpps at sink | forwarder CPU (ns/packet) | pipeline CPU incl. generator (ns/packet) | forwarder CPU from /proc/stat (ns/packet) |',
+    '| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |',
     ...rows,
     '',
-    `Medians of per-round ratios of forwarder CPU per packet (targets: XNetMon within 1.3x of the minimal XDP forwarder, iptables at least 2x XNetMon). XNetMon pps / minimal XDP pps: ${phases.map(({ p, feed }) => `${p.ratios.xnetmon_pps_over_xdp_minimal_pps} (${feed}, ${n(p.routes)} routes)`).join(', ')}.`,
+    `Medians of per-round ratios of forwarder CPU per packet (targets: XNetMon within 1.3x of the minimal XDP forwarder, iptables at least 2x XNetMon). XNetMon pps / minimal XDP pps: ${phases.map(({ p, feed, dests }) => `${p.ratios.xnetmon_pps_over_xdp_minimal_pps} (${feed}, ${n(dests)} dest., ${n(p.routes)} routes)`).join(', ')}.`,
     '',
-    '| feed | routes | CPU counted from | generator alone (ns/packet) | XNetMon / minimal XDP | iptables / XNetMon | Linux / XNetMon | flow cache on / off |',
-    '| --- | ---: | --- | ---: | --- | --- | ---: | ---: |',
+    '| feed | destinations | routes | CPU counted from | generator alone (ns/packet) | XNetMon / minimal XDP | iptables / XNetMon | Linux / XNetMon | flow cache on / off |',
+    '| --- | ---: | ---: | --- | ---: | --- | --- | ---: | ---: |',
     ...ratioRows,
     '',
     // The ceiling of the second target: no XDP forwarder is much cheaper than the minimal one.
-    `For scale, iptables / minimal XDP forwarder (medians of the configurations): ${phases.map(({ p, feed }) => `${(p.configurations.iptables.cpu_ns_per_packet / p.configurations.xdp_minimal.cpu_ns_per_packet).toFixed(2)} (${feed}, ${n(p.routes)} routes)`).join(', ')}: ` +
+    `For scale, iptables / minimal XDP forwarder (medians of the configurations): ${phases.map(({ p, feed, dests }) => `${(p.configurations.iptables.cpu_ns_per_packet / p.configurations.xdp_minimal.cpu_ns_per_packet).toFixed(2)} (${feed}, ${n(dests)} dest., ${n(p.routes)} routes)`).join(', ')}: ` +
       'with the stack feed, the copy native XDP makes of each frame bounds how much cheaper than the iptables approach any XDP forwarder gets.',
     '',
-    'Flow cache on / off: XNetMon\'s forwarder CPU over that of `xnetmon_no_flow_cache`. With 65,536 destinations in random order, about a third of the packets miss the direct-mapped cache ' +
-      '(65,536 slots: a key finds its own entry with probability 1 - 1/e) and its 3 MiB per CPU exceed the L2 cache, so it gains little here; with few flows it halves the program\'s cost (fastpath above).',
+    'Flow cache on / off: XNetMon\'s forwarder CPU over that of `xnetmon_no_flow_cache`. The cache holds 4,096 slots of 32 bytes per CPU (128 KiB, in the L2 cache): ' +
+      'with 65,536 destinations in random order nearly every packet misses it, and a miss costs a probe and a fill in cached memory (ratio near 1); with one destination every packet hits and skips the classification hash and the LPM walk.',
   ].join('\n');
 }
 

@@ -13,7 +13,8 @@ export { EXPERIMENTS, runExperimentSet, type ExperimentsReport, type RunExperime
 
 export interface Benchmark {
   description: string;
-  run(): Promise<object> | object;
+  /** quick: fewer and shorter rounds, for development (`xnetmon bench NAME --quick`). */
+  run(options?: { quick?: boolean }): Promise<object> | object;
   /** Markdown section for the report, from the figures. */
   report(figures: object): string;
 }
@@ -21,8 +22,8 @@ export interface Benchmark {
 export const BENCHMARKS: Record<string, Benchmark> = {
   fastpath: {
     description: 'per-packet cost of the fast path (BPF_PROG_TEST_RUN) at 1 / 1,000 / 65,536 flows over 1M routes, beside a count-only program and a floor forwarder',
-    run: () => {
-      const rows = benchFastpath();
+    run: (o) => {
+      const rows = benchFastpath(o?.quick ? { rounds: 3, repeat: 5_000, packets: 4_096 } : {});
       const one = rows.find((r) => r.flows === 1) ?? rows[0];
       return { ...one, by_flows: rows };
     },
@@ -73,8 +74,8 @@ export const BENCHMARKS: Record<string, Benchmark> = {
     },
   },
   forwarding: {
-    description: 'forwarding throughput and forwarder CPU per packet through a host of namespaces: Linux, Linux + iptables (the paper\'s prototype), a minimal XDP forwarder, XNetMon with and without its flow cache; frames fed as from a NIC (256 and 1M routes) and straight from the stack (256)',
-    run: () => benchForwardingFeeds(),
+    description: 'forwarding throughput and forwarder CPU per packet through a host of namespaces: Linux, Linux + iptables (the paper\'s prototype), a minimal XDP forwarder, XNetMon with and without its flow cache; frames fed as from a NIC (256 and 1M routes, 65,536 destinations and one) and straight from the stack (256)',
+    run: (o) => benchForwardingFeeds(o?.quick ? { rounds: 3, seconds: 1 } : {}),
     report: (f) => forwardingReport(f as ForwardingFigures),
   },
 };

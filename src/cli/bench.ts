@@ -10,15 +10,16 @@ export function registerBench(program: Command): void {
     .argument('<name>', 'benchmark name')
     .option('--json', 'print one JSON object of figures')
     .option('--write <file>', 'with "all": write the markdown report here')
+    .option('--quick', 'fewer and shorter rounds (fastpath, forwarding): for development, not for the report')
     .addHelpText('after', '\nExamples:\n  xnetmon bench fastpath --json\n  xnetmon bench routeload --json\n  xnetmon bench all --write docs/benchmarks.md')
-    .action(async (name: string, opts: { json?: boolean; write?: string }) => {
+    .action(async (name: string, opts: { json?: boolean; write?: string; quick?: boolean }) => {
       if (name === 'all') {
         await runAll(opts.write);
         return;
       }
       const bench = BENCHMARKS[name];
       if (!bench) throw new XnetmonError('ERR_USAGE', `unknown benchmark ${JSON.stringify(name)} (one of: ${Object.keys(BENCHMARKS).join(', ')}, all)`);
-      const figures = await bench.run();
+      const figures = await bench.run({ quick: opts.quick ?? false });
       process.stdout.write(opts.json ? `${JSON.stringify(figures)}\n` : `${JSON.stringify(figures, null, 2)}\n`);
     });
 }
