@@ -674,7 +674,7 @@ export function forwardingReport(f: ForwardingFigures): string {
     `For scale, iptables / minimal XDP forwarder (medians of the configurations): ${phases.map(({ p, feed, dests }) => `${(p.configurations.iptables.cpu_ns_per_packet / p.configurations.xdp_minimal.cpu_ns_per_packet).toFixed(2)} (${feed}, ${n(dests)} dest., ${n(p.routes)} routes)`).join(', ')}: ` +
       'with the stack feed, the copy native XDP makes of each frame bounds how much cheaper than the iptables approach any XDP forwarder gets.',
     '',
-    'Flow cache on / off: XNetMon\'s forwarder CPU over that of `xnetmon_no_flow_cache`. The cache holds 4,096 slots of 32 bytes per CPU (128 KiB, in the L2 cache): ' +
+    'Flow cache on / off: XNetMon\'s forwarder CPU over that of `xnetmon_no_flow_cache`. The cache holds 256 slots of 32 bytes per CPU (8 KiB: in the CPU caches and the TLB): ' +
       'with 65,536 destinations in random order nearly every packet misses it, and a miss costs a probe and a fill in cached memory (ratio near 1); with one destination every packet hits and skips the classification hash and the LPM walk.',
   ].join('\n');
 }

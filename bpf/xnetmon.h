@@ -201,11 +201,13 @@ enum xnm_settings_flags {
 };
 
 #ifndef XNM_FLOW_CACHE_SLOTS
-/* Per CPU, direct-mapped; a power of two, resized at load by user space. 4096 slots of
- * 32 bytes are 128 KiB per CPU: small enough to stay in a core's L2 cache and its TLB,
- * so that a probe that misses costs a few ns instead of a trip to memory (the 3 MiB of
- * 65536 48-byte slots missed the CPU caches on nearly every packet of a wide traffic mix). */
-#define XNM_FLOW_CACHE_SLOTS 4096
+/* Per CPU, direct-mapped; a power of two, resized at load by user space. 256 slots of
+ * 32 bytes are 8 KiB per CPU, two pages: they stay in the L1/L2 cache and the TLB, so a
+ * probe that misses costs a few ns. The 3 MiB of 65536 48-byte slots (768 pages of
+ * per-CPU memory) missed the TLB and the caches on nearly every packet of a wide traffic
+ * mix and cost 45 % per packet; 4096 slots still cost 34 %, 256 cost 7 % (xnetmon bench
+ * forwarding, 65,536 destinations, docs/benchmarks.md). */
+#define XNM_FLOW_CACHE_SLOTS 256
 #endif
 
 /* Flow cache key: what the physical fast path decides on for an IPv4 packet,

@@ -94,7 +94,7 @@ const hostFileSchema = z.strictObject({
   flow_cache_slots: numberRule(
     `must be a power of two from 1 to ${CONFIG_LIMITS.flowCacheSlotsMax}`,
     (n) => Number.isInteger(n) && n >= 1 && n <= CONFIG_LIMITS.flowCacheSlotsMax && (n & (n - 1)) === 0,
-  ).default(4096),
+  ).default(256),
   xdp_mode: z.enum(['auto', 'native', 'generic'], { error: 'must be one of auto, native, generic' }).default('auto'),
   tc_mode: z.enum(['auto', 'tcx', 'cls_bpf'], { error: 'must be one of auto, tcx, cls_bpf' }).default('auto'),
   costs: costsFileSchema.prefault({}),

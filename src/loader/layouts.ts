@@ -7,8 +7,8 @@ export const MAX_LINKS = 16;
 export const MAX_NEXTHOPS = 65536;
 export const MAX_IFACES = 1024;
 export const MAX_FILTER_RULES = 32;
-/** Per CPU: 4096 slots of 32 bytes, 128 KiB, stay in a core's L2 cache (bpf/xnetmon.h). */
-export const FLOW_CACHE_SLOTS = 4096;
+/** Per CPU: 256 slots of 32 bytes, 8 KiB, stay in the CPU caches and the TLB (bpf/xnetmon.h). */
+export const FLOW_CACHE_SLOTS = 256;
 /** enum xnm_flow_state. */
 export const FlowState = { FOUND: 1, UNFILTERED: 2 } as const;
 
