@@ -182,7 +182,9 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
           for (let i = 0; i < 3; i++) {
             const m = modes[(i + c) % 3];
             setMode(m);
-            total[m] += once(phys, true, frame);
+            // Many flows: each mode to a destination of its own (a third of the order apart),
+            // or the second of two cached modes would find the first one's slot.
+            total[m] += once(phys, true, single ? frame : frames[(cursor + modes.indexOf(m) * Math.floor(frames.length / 3)) % frames.length]);
           }
           if (!single && c % 256 === 0) {
             total.baseAmortised += once(count, false, frame, fx.phys, XdpAction.PASS, PASSES_PER_CALL);
