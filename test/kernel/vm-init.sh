@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Second-stage init of the VM test runner: runs as PID 1 inside the VM, on the overlay of the host's
-# root that the initramfs prepared. Mounts the pseudo file systems (proc, sys, devtmpfs, /run, /tmp,
+# root that the initramfs prepared. Mounts the pseudo file systems (proc, sys, devtmpfs, /run,
 # bpffs, cgroup2, debugfs, tracefs), brings lo up, runs the command that run-vm.sh wrote into the
 # run directory ($xnm_run/cmd) from the checkout, writes its exit status to $xnm_run/status and as
 # a marker line on the console, then powers the VM off.
@@ -20,7 +20,8 @@ mount_pseudo_fs() {
 	mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 	mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 	mount -t tmpfs -o mode=755 tmpfs /run
-	mount -t tmpfs -o mode=1777 tmpfs /tmp
+	# No tmpfs over /tmp: the overlay root already takes writes there, and a checkout under /tmp
+	# (mktemp -d, as CI's clone may be) must stay visible.
 	mount -t bpf -o mode=700 bpf /sys/fs/bpf
 	mount -t cgroup2 cgroup2 /sys/fs/cgroup
 	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
