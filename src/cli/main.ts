@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { XnetmonError } from '../errors/index.js';
 import { registerClient } from './client.js';
+import { versionLine } from './version.js';
 
 /** Examples for the commands that do not carry their own (`--help` everywhere shows some). */
 const EXAMPLES: Record<string, string[]> = {
@@ -42,6 +43,7 @@ export async function buildProgram(argv: readonly string[] = process.argv): Prom
   const program = new Command('xnetmon')
     .description('Isolation and plane separation for virtual routers sharing one host')
     .showHelpAfterError('(run with --help for usage)')
+    .version(versionLine('xnetmon'), '-V, --version', 'print the version and the BPF object\'s build id')
     .exitOverride();
   if (argv[2] === 'client') {
     registerClient(program);
