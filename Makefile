@@ -10,11 +10,21 @@ DEB_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool iproute2 nftables iptables
 # What `make test-kernel` needs: qemu (TCG is enough), a static busybox for the VM's initramfs,
 # kmod (depmod for the downloaded kernel's modules, and modprobe inside the VM).
 VM_DEB_PACKAGES := qemu-system-x86 busybox-static kmod
+# What `make package` needs besides dpkg-deb (dpkg is in every Debian): lintian checks the packages.
+PACKAGE_DEB_PACKAGES := lintian
 KVER ?= 6.1
 NODE := node
 XNETMON := $(NODE) dist/src/cli/main.js
 
-.PHONY: all deps deps-kernel build bpf ts test test-unit test-integration test-kernel lab bench experiments clean
+.PHONY: all deps deps-kernel deps-package build bpf ts test test-unit test-integration test-kernel lab bench experiments \
+	package package-debs install install-client uninstall clean
+
+# make install: a source install under PREFIX (and DESTDIR), in the packages' layout (packaging/stage.sh).
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+# Production dependencies only (npm ci --omit=dev), for the packages and make install.
+PROD_MODULES := build/pkg/prod/node_modules
 
 all: build
 
@@ -34,7 +44,13 @@ deps-kernel:
 		export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 	@test/kernel/fetch-kernel.sh $(KVER) >/dev/null
 
-build: bpf ts
+# Idempotent: what `make package` needs (lintian).
+deps-package:
+	@missing=""; for p in $(PACKAGE_DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "deps-package: installing$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+
+build: bpf ts dist/build-info.json
 
 bpf: $(BPF_OBJS)
 
@@ -45,6 +61,42 @@ build/%.bpf.o: bpf/%.bpf.c bpf/xnetmon.h bpf/parse.h
 ts:
 	npx tsc -p tsconfig.json
 
+# The version and the BPF object's build id that `--version` prints (src/cli/version.ts).
+dist/build-info.json: build/xnetmon.bpf.o package.json
+	@mkdir -p dist
+	@printf '{"version":"%s","bpfBuildId":"%s"}\n' "$$($(NODE) -p 'require("./package.json").version')" \
+		"$$(sha256sum build/xnetmon.bpf.o | cut -c1-16)" > $@
+
+$(PROD_MODULES)/.package-lock.json: package.json package-lock.json
+	rm -rf build/pkg/prod && mkdir -p build/pkg/prod && cp package.json package-lock.json build/pkg/prod/
+	cd build/pkg/prod && npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+	touch $@
+
+# build/xnetmon_VERSION_amd64.deb (host) and build/xnetmon-client_VERSION_amd64.deb (virtual router),
+# checked by lintian. package-debs packs the current build without rebuilding it (the package test uses it).
+package: deps-package build package-debs
+
+package-debs: $(PROD_MODULES)/.package-lock.json dist/build-info.json
+	@packaging/build-deb.sh host build
+	@packaging/build-deb.sh client build
+	lintian --fail-on error build/xnetmon_$$($(NODE) -p 'require("./package.json").version')_amd64.deb \
+		build/xnetmon-client_$$($(NODE) -p 'require("./package.json").version')_amd64.deb
+
+# A source install: the host's program under $(DESTDIR)$(PREFIX), units in $(UNITDIR),
+# the example configuration in $(SYSCONFDIR)/xnetmon unless one is there. install-client: the router's only.
+install: build $(PROD_MODULES)/.package-lock.json
+	PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) UNITDIR=$(UNITDIR) packaging/stage.sh host "$(DESTDIR)"
+
+install-client: build $(PROD_MODULES)/.package-lock.json
+	PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) UNITDIR=$(UNITDIR) packaging/stage.sh client "$(DESTDIR)"
+
+# Removes what install and install-client put; $(SYSCONFDIR)/xnetmon (configuration, keys) is the operator's.
+uninstall:
+	rm -rf "$(DESTDIR)$(PREFIX)/lib/xnetmon" "$(DESTDIR)$(PREFIX)/lib/xnetmon-client"
+	rm -f "$(DESTDIR)$(PREFIX)/bin/xnetmon" "$(DESTDIR)$(PREFIX)/bin/xnetmon-client" \
+		"$(DESTDIR)$(UNITDIR)/xnetmon.service" "$(DESTDIR)$(UNITDIR)/xnetmon-client.service" \
+		"$(DESTDIR)$(PREFIX)/share/man/man1/xnetmon.1" "$(DESTDIR)$(PREFIX)/share/man/man1/xnetmon-client.1"
+
 # On this machine's kernel, every test; then, in a VM on Debian 12's 6.1 (the oldest kernel we
 # support, without tcx), the data plane's tests, the lab tests that attach it, and the lab demo.
 # Of the isolation tests, the guarantees (no contention, an opponent flooding the CPU or a link);
@@ -53,7 +105,7 @@ ts:
 KERNEL_TESTS := dist/test/bpf/ dist/test/integration/attach-modes.test.js dist/test/integration/lab-fastpath.test.js dist/test/adversarial/
 KERNEL_ISOLATION := --test-name-pattern="no contention|opponent" dist/test/integration/isolation.test.js
 
-test: deps build
+test: deps deps-package build
 	$(NODE) --test --test-concurrency=1 dist/test/unit/ dist/test/bpf/ dist/test/integration/ dist/test/adversarial/
 	$(MAKE) --no-print-directory test-kernel KVER=6.1 CMD='node --test --test-concurrency=1 $(KERNEL_TESTS) && node --test $(KERNEL_ISOLATION) && node dist/src/cli/main.js lab demo --quick --report build/lab-report-6.1'
 
