@@ -64,6 +64,8 @@ COPYRIGHT
     esac
   done
 } > "$doc/copyright"
+# Their licences are in the copyright file now, where Debian looks for them.
+find "$lib/node_modules" -type f \( -iname 'LICENSE*' -o -iname 'LICENCE*' \) -delete
 # Lintian overrides, each with its reason.
 install -d -m 0755 "$root/usr/share/lintian/overrides"
 {
