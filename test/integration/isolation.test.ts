@@ -10,6 +10,8 @@ import { uniquePrefix, type LabState } from '../../src/lab/index.js';
 import { xnetmon, startDaemon, stopProcess, spawnInNs, inNs, sleep } from '../support/lab.js';
 import { slowdown } from '../support/timing.js';
 import { adminRequest } from '../../src/control/index.js';
+import { weightedMaxMinTargets } from '../../src/control/law/index.js';
+import { loadConfigFile } from '../../src/config/index.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 
 interface Resource { resource: string; capacity: number; reserved: number; offered: number; carried: number; dropProbability: number }
@@ -22,12 +24,15 @@ const prefix = uniquePrefix('xs');
 let lab: LabState;
 let daemon: ChildProcess | undefined;
 let socket: string;
+/** The lab config's critical level beta: the policy's targets fill beta R under contention. */
+let labBeta: number;
 
 before(async () => {
   // CPU capacity 300k cost units/s; output links shaped to LINK_MBIT downstream of the host,
   // and the daemon told so.
   lab = JSON.parse(xnetmon(['lab', 'up', '--prefix', prefix, '--json', '--cpu-capacity', '300000', '--link-rate', String(LINK_MBIT)])) as LabState;
   socket = `${lab.stateDir}/admin.sock`;
+  labBeta = (await loadConfigFile(lab.configPath)).host.beta;
   daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
   xnetmon(['lab', 'load', '--prefix', prefix]);
   for (const net of lab.topology.networks) inNs(net.externals[0].ns, ['ping', '-c', '1', '-W', '1', net.externals[1].iface.address]);
@@ -143,16 +148,42 @@ test('an opponent flooding an output link cannot push blue under its link reserv
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? 0; };
 
-async function twoFloods(): Promise<{ blue: number; green: number; share: number; reservedBlue: number; reservedGreen: number; capacity: number }> {
+/**
+ * Blue and green flood ext1 at 1.5 times the link. Returns, over the sampled periods, the median of
+ * blue's share of what the link carried, and the median of the share the policy gives blue for the
+ * load each network really offered in that period (weighted max-min, Paper IV-A). On this machine
+ * both generators offer more than their fair part and the policy's share is the textbook one (0.5,
+ * or the weights' ratio); in the 6.1 VM a generator can fall short of its rate, and then the policy
+ * gives blue another share: the test compares with that, not with a demand nobody offered.
+ */
+async function twoFloods(weights: [number, number]): Promise<{ share: number; policyShare: number; idleFraction: number; policyIdleFraction: number; blue: number; green: number; capacity: number; detail: string }> {
   const blue = udp(net(0).externals[0].ns, ext(0, 1), 1.5 * LINK_MBIT, 8, 5321);
   const green = udp(net(1).externals[0].ns, ext(1, 1), 1.5 * LINK_MBIT, 8, 5322);
   try {
     const samples = await sample(7, 2);
     const s0 = samples.map((s) => resource(s, 0, 'link:ext1'));
     const s1 = samples.map((s) => resource(s, 1, 'link:ext1'));
-    // Per-period shares, then their median: robust to a period where the machine stalled.
-    const share = median(s0.map((r, i) => r.carried / Math.max(1, r.carried + s1[i].carried)));
-    return { blue: mean(s0.map((r) => r.carried)), green: mean(s1.map((r) => r.carried)), share, reservedBlue: s0[0].reserved, reservedGreen: s1[0].reserved, capacity: s0[0].capacity };
+    const shares: number[] = [];
+    const policyShares: number[] = [];
+    const idle: number[] = [];
+    const policyIdle: number[] = [];
+    s0.forEach((b, i) => {
+      const g = s1[i];
+      const capacity = b.capacity;
+      const table = { count: 2, alpha: [b.reserved / capacity, g.reserved / capacity], weight: weights };
+      const [tb, tg] = weightedMaxMinTargets(table, [b.offered, g.offered], capacity, labBeta);
+      shares.push(b.carried / Math.max(1, b.carried + g.carried));
+      policyShares.push(tb / Math.max(1, tb + tg));
+      const idleOf = (x: number, reserved: number) => Math.max(0, x - reserved);
+      idle.push(idleOf(b.carried, b.reserved) / Math.max(1, idleOf(b.carried, b.reserved) + idleOf(g.carried, g.reserved)));
+      policyIdle.push(idleOf(tb, b.reserved) / Math.max(1, idleOf(tb, b.reserved) + idleOf(tg, g.reserved)));
+    });
+    const detail = `blue offered ${mean(s0.map((r) => r.offered)).toFixed(0)}, green ${mean(s1.map((r) => r.offered)).toFixed(0)} of ${s0[0].capacity} bytes per period over ${s0.length} periods`;
+    return {
+      // Per-period shares, then their median: robust to a period where the machine stalled.
+      share: median(shares), policyShare: median(policyShares), idleFraction: median(idle), policyIdleFraction: median(policyIdle),
+      blue: mean(s0.map((r) => r.carried)), green: mean(s1.map((r) => r.carried)), capacity: s0[0].capacity, detail,
+    };
   } finally {
     blue.stop();
     green.stop();
@@ -163,9 +194,10 @@ test('two networks with alpha 0.5 and W 500 share a saturated output link in hal
   cli(['net', 'set', 'red', '--link', 'ext1=0']);
   cli(['net', 'set', 'green', '--link', 'ext1=0.5']);
   try {
-    const r = await twoFloods();
-    const share = r.share;
-    assert.ok(Math.abs(share - 0.5) <= 0.05 * 0.5, `blue's share ${share.toFixed(3)} of what the link carried (within 5% of half)`);
+    const r = await twoFloods([500, 500]);
+    // Where the generators keep up (not in the VM), both offer more than half and the policy says half.
+    if (slowdown() < 2) assert.ok(Math.abs(r.policyShare - 0.5) <= 0.02, `both floods offer more than half the link (${r.detail})`);
+    assert.ok(Math.abs(r.share - r.policyShare) <= 0.05 * 0.5, `blue's share ${r.share.toFixed(3)} of what the link carried, the policy's ${r.policyShare.toFixed(3)} (within 5% of half; ${r.detail})`);
     // The reservations sum to the whole link here, so the controller fills it (a period's lag
     // makes it a few per cent more).
     assert.ok(r.blue + r.green <= r.capacity * 1.08, `the controller keeps the total near the link: ${(r.blue + r.green).toFixed(0)} of ${r.capacity} bytes per period`);
@@ -179,11 +211,9 @@ test('unequal weights split the idle share in their ratio', async () => {
   cli(['net', 'set', 'blue', '--link', 'ext1=0.1', '--weight', '100']);
   cli(['net', 'set', 'green', '--link', 'ext1=0.1', '--weight', '900']);
   try {
-    const r = await twoFloods();
-    const idleBlue = r.blue - r.reservedBlue;
-    const idleGreen = r.green - r.reservedGreen;
-    const fraction = idleBlue / (idleBlue + idleGreen);
-    assert.ok(Math.abs(fraction - 0.1) <= 0.03, `blue (W 100) took ${(fraction * 100).toFixed(1)}% of the idle share; W 900 took the rest`);
+    const r = await twoFloods([100, 900]);
+    if (slowdown() < 2) assert.ok(Math.abs(r.policyIdleFraction - 0.1) <= 0.01, `both floods offer more than their part (${r.detail})`);
+    assert.ok(Math.abs(r.idleFraction - r.policyIdleFraction) <= 0.03, `blue (W 100) took ${(r.idleFraction * 100).toFixed(1)}% of the idle share, the policy ${(r.policyIdleFraction * 100).toFixed(1)}% (10% when both offer enough; ${r.detail})`);
   } finally {
     cli(['net', 'set', 'green', '--link', 'ext1=0.3', '--weight', '500']);
     cli(['net', 'set', 'blue', '--link', 'ext1=0.5', '--weight', '500']);

@@ -188,7 +188,11 @@ networks:
   const controller = new Controller({ config: cfg, source, sink: { write: () => undefined }, linkSlots: new Map([['ext0', 0]]) });
   // Without the catch, the first throw would be an uncaught exception that ends this test process.
   controller.start();
-  await new Promise((resolve) => setTimeout(resolve, 120));
+  // Waits for the periods rather than for a fixed time: on a loaded machine 120 ms held one period.
+  const deadline = Date.now() + 10_000;
+  while ((reads < 4 || controller.failedPeriods < 2) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
   controller.stop();
   assert.ok(reads >= 4, `the timer kept running: ${reads} reads`);
   assert.ok(controller.failedPeriods >= 2, `failed periods counted: ${controller.failedPeriods}`);
