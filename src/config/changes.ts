@@ -30,6 +30,18 @@ const networkChangeShape = z.strictObject({
   }, { error: 'must be a mapping with routes4, routes6, nexthops and/or neighbours' }).optional(),
 }, { error: 'must be a mapping with cpu, fib, weight, links and/or quota' });
 
+// The keys of a network given to `net add` (the in-memory, camelCase form): the values are
+// judged by the config rules; an unknown key is refused rather than silently dropped.
+const anything = z.unknown().optional();
+const networkInputShape = z.strictObject({
+  id: anything, name: anything, weight: anything,
+  reserve: z.strictObject({ cpu: anything, fib: anything, links: anything }, { error: 'must be a mapping with cpu, fib and links' }).optional(),
+  routers: z.array(z.strictObject({ vif: anything, clientPublicKey: anything }, { error: 'must be a mapping with vif and clientPublicKey' })).optional(),
+  attachments: z.array(z.strictObject({ interface: anything, vlan: anything, mac: anything, vif: anything }, { error: 'must be a mapping with interface, vlan, mac and optionally vif' })).optional(),
+  filterDefault: anything,
+  quota: z.strictObject({ routes4: anything, routes6: anything, nexthops: anything, neighbours: anything }, { error: 'must be a mapping with routes4, routes6, nexthops and/or neighbours' }).optional(),
+}, { error: 'must be a mapping describing one network (id, name, weight, reserve, routers, attachments, filterDefault, quota)' });
+
 const PLAIN_NETWORK_NAME = /^[a-z][a-z0-9_-]*$/;
 
 /** Errors about the network being changed say networks.<name>..., as an operator names it. */
@@ -85,6 +97,10 @@ function mergedQuota(quota: QuotaSettings, change: NetworkChange['quota']): Quot
 export function addNetwork(config: XnetmonConfig, definition: NetworkDefinitionInput, checks: ConfigChecks = {}): XnetmonConfig {
   const index = config.networks.length;
   const name: unknown = definition !== null && typeof definition === 'object' ? definition.name : undefined;
+  const shape = networkInputShape.safeParse(definition);
+  if (!shape.success) {
+    throw issuesToError(issuesFromZod(shape.error, definition, { schema: networkInputShape, prefix: ['networks', index] }), { rewrite: nameNetworkInPaths(index, name) });
+  }
   const networks = [...config.networks.map((n) => structuredClone(n)), structuredClone(definition) as NetworkDefinition];
   const blame = typeof name === 'string' ? { blameNetwork: name } : {};
   return checkedConfig({ host: structuredClone(config.host), networks }, checks, blame, { rewrite: nameNetworkInPaths(index, name) });

@@ -3,6 +3,7 @@
 
 import { isIPv4, isIPv6 } from 'node:net';
 import { ValidationError } from '../errors/index.js';
+import { isLowOrderPoint } from '../crypto/index.js';
 
 /** Linux interface names: at most IFNAMSIZ - 1 = 15 bytes; a narrower alphabet than the kernel's
  *  (no '/', ':', '@', whitespace, and no leading '_' so a name can never be "__proto__"). */
@@ -48,6 +49,8 @@ export function checkPublicKey(key: string): string | undefined {
   if (decoded.length !== PUBLIC_KEY_BYTES) return `${rule}; it decodes to ${decoded.length} bytes`;
   // Only the canonical spelling, so that equal keys are equal strings (uniqueness check).
   if (!CANONICAL_BASE64_32.test(key) || decoded.toString('base64') !== key) return `${rule}; it is not in canonical form`;
+  // The secure channel refuses these (crypto/keys.ts): a config that accepted one would fail later, half-applied.
+  if (isLowOrderPoint(decoded)) return 'is a small-order X25519 point (it would give a predictable shared secret): generate the router\'s key with xnetmon keygen';
   return undefined;
 }
 

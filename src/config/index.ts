@@ -15,7 +15,7 @@ export { defaultCosts, MAX_PACKET_COST } from './costs.js';
 export { CONFIG_LIMITS, DEFAULT_WEIGHT } from './schema.js';
 export { parseListenAddress, AUTO_LISTEN_HOST, type ListenAddress } from './formats.js';
 export { loadConfigFile, parseConfig, serializeConfig } from './parse.js';
-export { reservedShares, validateConfig, type ReservedShares } from './validate.js';
+export { reservedShares, validateConfig, MAX_HOST_LINKS, type ReservedShares } from './validate.js';
 export { addNetwork, applyNetworkChange, parseLinkSpec, removeNetwork, type NetworkChange } from './changes.js';
 export {
   diffConfigs, HOST_SETTING_APPLY, type ChangedNetwork, type ConfigDiff, type HostSettingChange, type HostSettingName,

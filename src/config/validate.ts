@@ -1,11 +1,15 @@
 // Cross-field rules: what makes the networks of one host not overlap and their reservations fit.
 // Paper IV: virtual network definition module ensures that different virtual networks do not overlap.
 
+import { isIPv4, isIPv6 } from 'node:net';
 import { configFileSchema, configFromFile, configToFile, issuesFromZod } from './schema.js';
 import { AUTO_LISTEN_HOST, splitListenAddress } from './formats.js';
 import { quotaIssues } from './quota.js';
 import { formatPath, formatShare, issuesToError, type ConfigIssue, type IssueRendering, type PathSegment } from './issues.js';
 import type { ConfigChecks, NetworkDefinition, XnetmonConfig } from './types.js';
+
+/** Links the data plane counts and punishes on (bpf/xnetmon.h XNM_MAX_LINKS; a unit test keeps them equal). */
+export const MAX_HOST_LINKS = 16;
 
 /** Float slack for sums of shares (0.1 + 0.2 + 0.7 must count as 1). */
 const SHARE_SUM_TOLERANCE = 1e-9;
@@ -33,12 +37,18 @@ export function semanticIssues(config: XnetmonConfig, checks: ConfigChecks = {},
     else linkIndex.set(link.name, i);
   });
   const linkList = host.links.map((l) => l.name).join(', ');
+  // Each link has a counter and drop slot in the data plane (bpf/xnetmon.h XNM_MAX_LINKS).
+  if (host.links.length > MAX_HOST_LINKS) {
+    add(['host', 'links', MAX_HOST_LINKS], `${host.links.length} links; the data plane has counters and drop probabilities for at most ${MAX_HOST_LINKS}`);
+  }
 
   if (host.metricsListen !== null) {
     const control = splitListenAddress(host.listen);
     const metrics = splitListenAddress(host.metricsListen);
-    // A wildcard or "auto" (some of the host's addresses) overlaps any address on the same port.
-    const overlaps = (x: string, y: string): boolean => x === y || [x, y].some((h) => h === '0.0.0.0' || h === '::' || h === AUTO_LISTEN_HOST);
+    // A wildcard, "auto" (some of the host's addresses) or a host name (whatever it resolves to)
+    // may be any address: it overlaps every address on the same port.
+    const anyAddress = (h: string): boolean => h === '0.0.0.0' || h === '::' || h === AUTO_LISTEN_HOST || !(isIPv4(h) || isIPv6(h));
+    const overlaps = (x: string, y: string): boolean => x === y || [x, y].some(anyAddress);
     if (typeof control !== 'string' && typeof metrics !== 'string' && control.port !== 0 &&
         control.port === metrics.port && overlaps(control.host, metrics.host)) {
       add(['host', 'metrics_listen'], `${JSON.stringify(host.metricsListen)} is also host.listen: the secure channel and metrics need different ports`);
@@ -141,9 +151,16 @@ export function semanticIssues(config: XnetmonConfig, checks: ConfigChecks = {},
     host.links.forEach((link, i) => {
       if (!exists(link.name)) add(['host', 'links', i, 'name'], `interface ${JSON.stringify(link.name)} does not exist on this machine`);
     });
-    networks.forEach((network, n) => network.routers.forEach((router, r) => {
-      if (!exists(router.vif)) add(['networks', n, 'routers', r, 'vif'], `interface ${JSON.stringify(router.vif)} does not exist on this machine (create the virtual router's interface before starting the daemon)`);
-    }));
+    networks.forEach((network, n) => {
+      network.routers.forEach((router, r) => {
+        if (!exists(router.vif)) add(['networks', n, 'routers', r, 'vif'], `interface ${JSON.stringify(router.vif)} does not exist on this machine (create the virtual router's interface before starting the daemon)`);
+      });
+      network.attachments.forEach((attachment, a) => {
+        if (attachment.vif !== undefined && !network.routers.some((r) => r.vif === attachment.vif) && !exists(attachment.vif)) {
+          add(['networks', n, 'attachments', a, 'vif'], `interface ${JSON.stringify(attachment.vif)} does not exist on this machine`);
+        }
+      });
+    });
   }
   return issues;
 }
