@@ -5,11 +5,13 @@ import { Command, CommanderError } from 'commander';
 import { XnetmonError } from '../errors/index.js';
 import { registerClient } from './client.js';
 import { versionLine } from './version.js';
+import { processSignals } from './signals.js';
 
 /** Examples for the commands that do not carry their own (`--help` everywhere shows some). */
 const EXAMPLES: Record<string, string[]> = {
   'down': ['xnetmon down -c /etc/xnetmon/xnetmon.yaml'],
   'reload': ['xnetmon reload -c /etc/xnetmon/xnetmon.yaml', 'systemctl reload xnetmon'],
+  'check': ['xnetmon check', 'xnetmon check --json'],
   'status': ['xnetmon status', 'xnetmon status --json | jq \'.networks[] | {name, drops}\''],
   'net': ['xnetmon net list', 'xnetmon net set blue --cpu 0.3 --link eth1=0.5'],
   'net list': ['xnetmon net list --json'],
@@ -74,6 +76,8 @@ export function reportError(err: unknown): number {
 }
 
 async function main(): Promise<void> {
+  // The daemon holds its signals from here, before the host modules load (signals.ts).
+  if (process.argv[2] === 'up') processSignals();
   try {
     await (await buildProgram()).parseAsync(process.argv);
   } catch (err) {
