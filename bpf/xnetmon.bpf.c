@@ -137,6 +137,15 @@ struct {
 	__type(value, struct xnm_settings);
 } xnm_settings SEC(".maps");
 
+/* Never read by programs: the layout version of the pinned maps (struct xnm_schema), so that
+ * a daemon of another version refuses them rather than misreading them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xnm_schema);
+} xnm_schema SEC(".maps");
+
 /* Never read: it carries the shared enums into the object's BTF, so that user
  * space can check its mirror of them (test/bpf/btf.test.ts). */
 struct xnm_enums {

@@ -247,4 +247,11 @@ struct xnm_settings {
 	__u32 flow_cache_mask;            /* xnm_flow_cache's max_entries - 1 (a power of two minus one) */
 };
 
+/* Index 0 of xnm_schema: which layout of these structs the pinned maps hold, written by the
+ * daemon (a SHA-256 of the layouts, src/dataplane/schema.ts); a daemon of another layout refuses
+ * them instead of misreading them. */
+struct xnm_schema {
+	__u8 layout_sha256[32];
+};
+
 #endif /* XNETMON_H */

@@ -16,6 +16,7 @@ import {
 } from '../loader/index.js';
 import { macBytes, macString, type Mac } from '../packet/index.js';
 import { parsePrefix, formatPrefix, type Prefix } from './prefix.js';
+import { linkPinName, type LinkPinKind } from './pins.js';
 
 export class UnknownNetworkError extends XnetmonError {
   constructor(readonly netId: number | string) {
@@ -391,9 +392,8 @@ export class DataPlane {
 
   // ---- attach ------------------------------------------------------------------------
 
-  private linkPin(kind: string, ifname: string): string | undefined {
-    // bpffs refuses names with dots (vif1.0): they become underscores.
-    return this.pinDir ? join(this.pinDir, 'links', `${kind}-${ifname.replace(/\./g, '_')}`) : undefined;
+  private linkPin(kind: LinkPinKind, ifname: string): string | undefined {
+    return this.pinDir ? join(this.pinDir, 'links', linkPinName(kind, ifname)) : undefined;
   }
 
   /** XDP (fast path) and TC egress (link accounting) on a physical interface. */

@@ -247,6 +247,17 @@ export function tcModeOf(ifindex: number, point: 'tc-egress' | 'tc-ingress', pin
   return tcFilterPresent(ifindex, point) ? 'cls_bpf' : 'none';
 }
 
+/** The ifindex a pinned link is attached to: 0 when it is defunct, undefined when the pin cannot be opened. */
+export function pinnedLinkIfindex(pinPath: string): number | undefined {
+  const linkFd = native.obj_get(pinPath);
+  if (linkFd < 0) return undefined;
+  try {
+    return linkIfindex(linkFd);
+  } finally {
+    native.close(linkFd);
+  }
+}
+
 /** Detaches the pinned link and removes the pin. Returns false when there was none. */
 export function detachPinned(pinPath: string): boolean {
   if (!existsSync(pinPath)) return false;

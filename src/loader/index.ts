@@ -3,7 +3,7 @@
 // header, and runs programs with BPF_PROG_TEST_RUN.
 export { BpfObject, BpfProgram, LoadError, type OpenOptions } from './object.js';
 export { BpfMap, KeyNotFoundError, MapFullError, MapType, UpdateFlags, numPossibleCpus } from './map.js';
-export { attachXdp, attachTc, detachPinned, detachTc, releaseHeldLinks, ifindexOf, ifnameOf, xdpModeOf, tcModeOf, type Attachment, type XdpMode, type TcMode, type AttachPoint } from './attach.js';
+export { attachXdp, attachTc, detachPinned, detachTc, pinnedLinkIfindex, releaseHeldLinks, ifindexOf, ifnameOf, xdpModeOf, tcModeOf, type Attachment, type XdpMode, type TcMode, type AttachPoint } from './attach.js';
 export { checkKernel, kernelHasTcx, KERNEL_FEATURES, KERNEL_FLOOR, KERNEL_TESTED, type KernelFeature } from './kernel.js';
 export { runXdp, runTc, TcAction, XdpAction, type RunOptions, type RunResult } from './testrun.js';
 export { StructLayout, type Field, type FieldType, type Decoded } from './layout.js';

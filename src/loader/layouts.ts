@@ -144,10 +144,16 @@ export const flowLayout = new StructLayout('xnm_flow', [
   { name: 'nexthop_id', type: 'u32' },
 ]);
 
+/** Index 0 of xnm_schema: the layout version of the pinned maps (src/dataplane/schema.ts). */
+export const schemaLayout = new StructLayout('xnm_schema', [
+  { name: 'layout_sha256', type: array('u8', 32) },
+]);
+
 /** Every mirrored struct, for the BTF conformance test. */
 export const LAYOUTS: readonly StructLayout[] = [
   ifaceLayout, vifMacKeyLayout, classifyKeyLayout, classifyValLayout, route4KeyLayout, route6KeyLayout,
   routeValLayout, nexthopLayout, dropLayout, netStatsLayout, filterRuleLayout, settingsLayout, flowKeyLayout, flowLayout,
+  schemaLayout,
 ];
 
 /** Every mirrored enum (C name -> TypeScript names in value order, or name -> value). */
