@@ -58,3 +58,32 @@ export function formatStatus(s: StatusView): string {
   const overR = s.networks.some((n) => n.resources.some((r) => r.capacity && r.carried > r.capacity)) ? `\n${OVER_R_NOTE}` : '';
   return `${head}\n\n${table(['NETWORK', 'RESOURCE', 'USED', 'RESERVED', 'OFFERED', 'DROP P'], rows)}${overR}\n\n${drops}${none}${attachments}`;
 }
+
+/** A reconciliation report (`xnetmon check`, status's `drift`), as the CLI reads it. */
+export interface DriftView {
+  trigger: string;
+  at: string;
+  networks: number[];
+  entries: number;
+  maps: Record<string, { add: number; change: number; remove: number }>;
+  filters: { network: string; to: string }[];
+  detached: string[];
+  missingPrograms: string[];
+}
+
+export function driftFound(d: DriftView): boolean {
+  return d.entries > 0 || d.networks.length > 0 || d.detached.length > 0 || d.missingPrograms.length > 0;
+}
+
+export function formatDrift(d: DriftView): string {
+  if (!driftFound(d)) return 'the data plane matches the configuration';
+  const verb = d.trigger === 'check' ? 'would' : 'did';
+  const lines = [`drift (${d.trigger}, ${d.at}): ${d.entries} map entries`];
+  if (d.networks.length) lines.push(`networks the configuration does not declare: ${d.networks.join(', ')} (reconciliation ${verb} remove them)`);
+  const rows = Object.entries(d.maps).filter(([, c]) => c.add + c.change + c.remove > 0).map(([map, c]) => [map, c.add, c.change, c.remove]);
+  if (rows.length) lines.push(table(['MAP', 'ADD', 'CHANGE', 'REMOVE'], rows));
+  for (const f of d.filters) lines.push(`filter of ${f.network}: default ${verb === 'would' ? 'would become' : 'became'} ${f.to}`);
+  if (d.detached.length) lines.push(`programs on interfaces the configuration does not name: ${d.detached.join(', ')}`);
+  if (d.missingPrograms.length) lines.push(`declared interfaces without their program: ${d.missingPrograms.join(', ')}`);
+  return lines.join('\n');
+}

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { loadConfigFile, parseLinkSpec, type NetworkChange } from '../config/index.js';
 import { Daemon, tearDown, adminRequest } from '../control/index.js';
 import { ValidationError } from '../errors/index.js';
-import { table, formatStatus } from './format.js';
+import { table, formatStatus, formatDrift, driftFound, type DriftView } from './format.js';
 
 export const DEFAULT_CONFIG = '/etc/xnetmon/xnetmon.yaml';
 export const DEFAULT_SOCKET = '/run/xnetmon/admin.sock';
@@ -78,6 +78,15 @@ export function registerOps(program: Command): void {
     .description('networks, reservations, usage against reservation per resource, drop probabilities, drops by reason')
     .action(async (opts: SocketOpts) => {
       print(opts, await ask(opts, 'status'), formatStatus);
+    });
+
+  withSocket(program.command('check'))
+    .description('what differs between the data plane and the running configuration, without changing anything (exit 2 when something does)')
+    .addHelpText('after', '\nxnetmon reload (or a restart) repairs what check shows.')
+    .action(async (opts: SocketOpts) => {
+      const drift = await ask(opts, 'check') as DriftView;
+      print(opts, drift, formatDrift);
+      if (driftFound(drift)) process.exitCode = 2;
     });
 
   const net = program.command('net').description('virtual network definitions, changed live');

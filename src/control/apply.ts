@@ -1,10 +1,9 @@
-// Writes a validated configuration into the data plane: networks, physical links,
-// vifs, attachments (paper IV: the virtual network definition module), settings.
+// What the daemon writes besides the topology (reconcile.ts): settings and cost table, and the
+// programs on the interfaces.
 import { readFileSync } from 'node:fs';
 import type { XnetmonConfig } from '../config/index.js';
 import type { DataPlane } from '../dataplane/index.js';
-import { ifindexOf, ifnameOf, PATHS, type PathName } from '../loader/index.js';
-import { bridgeOf } from './listen.js';
+import { PATHS, type PathName } from '../loader/index.js';
 
 export interface LinkInfo {
   name: string;
@@ -19,7 +18,7 @@ export interface AppliedTopology {
 }
 
 
-function macOf(ifname: string): string {
+export function macOf(ifname: string): string {
   return readFileSync(`/sys/class/net/${ifname}/address`, 'utf8').trim();
 }
 
@@ -32,72 +31,6 @@ export function costsOf(config: XnetmonConfig): Record<PathName, number> {
 
 export function applySettings(dp: DataPlane, config: XnetmonConfig, control = true): void {
   dp.configure({ accounting: true, punish: control, filter: true, pathCost: costsOf(config), costPerKib: Math.round(config.host.costPerKib) });
-}
-
-/**
- * Defines every network, link, vif and attachment of `config` in the data plane.
- * Idempotent: applying the same config again changes nothing; entries of networks
- * that left the config are removed by `removeStale`.
- */
-export function applyTopology(dp: DataPlane, config: XnetmonConfig): AppliedTopology {
-  const links = config.host.links.map((l, slot): LinkInfo => ({ name: l.name, ifindex: ifindexOf(l.name), slot }));
-  const linkByName = new Map(links.map((l) => [l.name, l]));
-  for (const net of config.networks) dp.defineNetwork({ id: net.id, name: net.name });
-  for (const link of links) {
-    dp.setPhysical(link.ifindex, link.slot);
-    // Frames to the host itself (its bridge, or the link's own MAC) are the host's, not a network's.
-    const bridge = bridgeOf(link.name);
-    if (bridge) dp.setHostMac(link.ifindex, 0, macOf(bridge));
-  }
-  const vifs = new Set<string>();
-  for (const net of config.networks) {
-    for (const a of net.attachments) {
-      const link = linkByName.get(a.interface)!;
-      const vifIfindex = a.vif ? ifindexOf(a.vif) : 0;
-      if (a.vif) {
-        dp.setVif(vifIfindex, { netId: net.id, segIfindex: link.ifindex, segVlan: a.vlan, linkSlot: link.slot });
-        vifs.add(a.vif);
-      }
-      dp.setAttachment({ ifindex: link.ifindex, vlan: a.vlan, mac: a.mac, netId: net.id, vifIfindex });
-    }
-    for (const r of net.routers) {
-      if (vifs.has(r.vif)) continue;
-      const seg = net.attachments[0] ? linkByName.get(net.attachments[0].interface)! : undefined;
-      dp.setVif(ifindexOf(r.vif), { netId: net.id, segIfindex: seg?.ifindex ?? 0, segVlan: net.attachments[0]?.vlan ?? 0, linkSlot: seg?.slot ?? 0 });
-      vifs.add(r.vif);
-    }
-  }
-  return { links, vifs: [...vifs] };
-}
-
-/** What start-up or a change found in the maps that the configuration does not declare, and removed. */
-export interface Drift {
-  /** Ids of networks that were in the maps and not in the configuration. */
-  networks: number[];
-  /** Map entries removed for them. */
-  entries: number;
-}
-
-/**
- * Makes the maps hold no network the configuration does not declare: a network removed from the
- * file while the daemon was down (or killed), or left by a change that failed half-way, loses its
- * classification, vifs and their programs, routes, next hops, filter and drop probabilities. The
- * declared networks' entries are not touched, so their forwarding never stops.
- */
-export function removeUndeclaredNetworks(dp: DataPlane, config: XnetmonConfig): Drift {
-  const declared = new Set(config.networks.map((n) => n.id));
-  const drift: Drift = { networks: [], entries: 0 };
-  for (const id of [...dp.networkIdsInMaps()].sort((a, b) => a - b)) {
-    if (declared.has(id)) continue;
-    const { vifs, entries } = dp.purgeNetwork(id);
-    for (const vif of vifs) {
-      const name = ifnameOf(vif);
-      if (name) dp.detach(name);
-    }
-    drift.networks.push(id);
-    drift.entries += entries;
-  }
-  return drift;
 }
 
 export interface AttachedProgram {

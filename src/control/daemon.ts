@@ -10,12 +10,13 @@ import {
   loadConfigFile, applyNetworkChange, addNetwork, removeNetwork, diffConfigs, serializeConfig, parseLinkSpec,
   type XnetmonConfig, type NetworkChange, type NetworkDefinitionInput, type ConfigDiff,
 } from '../config/index.js';
-import { DataPlane, parsePrefix, formatPrefix } from '../dataplane/index.js';
-import { checkKernel, ifindexOf, REASONS } from '../loader/index.js';
+import { DataPlane, parsePrefix, formatPrefix, migrateLinkPins, openPinnedDataPlane } from '../dataplane/index.js';
+import { checkKernel, detachPinned, detachTc, ifindexOf, REASONS } from '../loader/index.js';
 import { release } from 'node:os';
 import { FailureLog, XnetmonError, ValidationError } from '../errors/index.js';
 import { AdminServer, type AdminRequest } from './admin.js';
-import { applySettings, applyTopology, attachAll, removeUndeclaredNetworks, type AppliedTopology, type Drift } from './apply.js';
+import { applySettings, type AppliedTopology } from './apply.js';
+import { applyReconcile, driftOf, finishReconcile, isDrift, planReconcile, type AppliedReconcile, type Drift } from './reconcile.js';
 import { Controller, type MemoryControl } from './controller.js';
 import { Metrics } from './metrics.js';
 import type { QuotaStatus } from '../manager/index.js';
@@ -68,12 +69,17 @@ export class Daemon {
     this.log = log;
     this.metricsFailures = new FailureLog(log);
     applySettings(dp, config, !options.noControl);
-    // Reconcile first: what an earlier daemon left of networks this config does not declare goes
-    // (before the declared ones are written, so that a vif or MAC they took over is free).
-    this.drift = removeUndeclaredNetworks(dp, config);
+    // Reconcile: the maps and links converge to the configuration, whatever an earlier daemon
+    // (stopped, crashed, killed, or of another configuration) left; a failure undoes it all.
+    defineNetworks(dp, config, true);
+    const plan = planReconcile(dp, config);
+    const applied = applyReconcile(dp, plan, config);
+    this.drift = driftOf(plan, 'start', finishReconcile(dp, plan));
+    defineNetworks(dp, config, false);
     if (this.drift.networks.length) log.warn({ networks: this.drift.networks, entries: this.drift.entries }, 'drift repaired: networks the configuration does not declare were removed from the data plane');
-    this.topology = applyTopology(dp, config);
-    const attached = attachAll(dp, this.topology, config);
+    if (isDrift(this.drift)) log.info({ drift: this.drift }, 'the data plane was brought to the configuration');
+    this.topology = plan.topology;
+    const attached = applied.attached;
     for (const a of attached) {
       if (a.mode === 'generic') log.warn({ ifname: a.ifname }, 'native XDP refused: attached in generic mode (slower)');
       if (a.mode === 'cls_bpf') log.info({ ifname: a.ifname }, 'no tcx links in this kernel (before 6.6): TC program attached as a cls_bpf filter on clsact');
@@ -94,9 +100,21 @@ export class Daemon {
     const log = options.logger ?? createLogger();
     const kernelWarning = checkKernel(release());
     if (kernelWarning) log.warn({ kernel: release() }, kernelWarning);
-    const config = await loadConfigFile(options.configPath, { interfaceExists: (name) => existsSync(`/sys/class/net/${name}`) });
-    const dp = DataPlane.open({ pinDir: config.host.pinDir, flowCacheSlots: config.host.flowCacheSlots, onLog: (level, message) => { if (level === 'warn') log.warn({ libbpf: message }, 'libbpf'); } });
-    const daemon = new Daemon(options, config, dp, log);
+    const config = await loadConfigFile(options.configPath, LIVE_CHECKS);
+    const { dp, schema } = openPinnedDataPlane({
+      pinDir: config.host.pinDir, flowCacheSlots: config.host.flowCacheSlots, onLog: (level, message) => { if (level === 'warn') log.warn({ libbpf: message }, 'libbpf'); },
+    }, `xnetmon down -c ${options.configPath}`);
+    if (schema === 'unrecorded') log.info({ pinDir: config.host.pinDir }, 'pinned maps from before layouts were recorded: re-used (libbpf found their sizes unchanged), layout recorded');
+    let daemon: Daemon;
+    try {
+      // Pins named by an earlier version (dots as underscores) take the current names.
+      const pins = migrateLinkPins(config.host.pinDir);
+      if (pins.renamed.length || pins.removed.length) log.info({ pins }, 'link pins migrated to the current names');
+      daemon = new Daemon(options, config, dp, log);
+    } catch (err) {
+      dp.close();
+      throw err;
+    }
     try {
       if (authorityFactory) daemon.authority = await authorityFactory(daemon);
       daemon.controller.start();
@@ -150,40 +168,93 @@ export class Daemon {
 
   // ---- live changes -------------------------------------------------------------
 
-  /** Validates the new config whole, then applies the difference; on error nothing changes. */
-  private commit(next: XnetmonConfig, persist: boolean): ConfigDiff {
+  /**
+   * Validates the new config whole, then converges the data plane to it with rollback: on any
+   * error the maps, the programs, the running config and the file on disk are as before.
+   */
+  private commit(next: XnetmonConfig, persist: boolean, trigger: 'reload' | 'change'): ConfigDiff {
     const diff = diffConfigs(this.config, next);
     if (diff.restartRequired) {
       const names = diff.hostChanged.filter((c) => !c.live).map((c) => c.setting).join(', ');
       throw new XnetmonError('ERR_RESTART_REQUIRED', `changing ${names} needs a daemon restart; nothing was applied`);
     }
-    // Resolve every interface before touching the data plane, so a missing one changes nothing.
-    for (const net of next.networks) {
-      for (const a of net.attachments) if (a.vif) ifindexOf(a.vif);
-      for (const r of net.routers) ifindexOf(r.vif);
+    // Everything that can refuse without writing comes first: every interface is resolved here.
+    const plan = planReconcile(this.dp, next);
+    const previous = this.config;
+    const previousSettings = this.dp.readSettings();
+    const staged = persist ? this.stageFile(next) : undefined;
+    let applied: AppliedReconcile | undefined;
+    let fileReplaced = false;
+    const known = new Set(this.dp.networkList().map((n) => n.id));
+    try {
+      applySettings(this.dp, next, !this.options.noControl);
+      applied = applyReconcile(this.dp, plan, next);
+      if (staged) {
+        renameSync(staged, this.options.configPath);
+        fileReplaced = true;
+      }
+      defineNetworks(this.dp, next, true);
+      this.config = next;
+      this.controller.reconfigure(next);
+      this.authority?.reconfigure(next);
+    } catch (err) {
+      this.rollback(previous, previousSettings, applied, staged, fileReplaced);
+      // Networks the failed change defined leave the registry (they hold nothing in the maps).
+      for (const net of this.dp.networkList()) if (!known.has(net.id)) this.dp.purgeNetwork(net.id);
+      throw err;
     }
-    applySettings(this.dp, next, !this.options.noControl);
-    const drift = removeUndeclaredNetworks(this.dp, next);
-    if (drift.networks.length) this.drift = drift;
-    this.topology = applyTopology(this.dp, next);
-    attachAll(this.dp, this.topology, next);
-    this.config = next;
-    this.controller.reconfigure(next);
-    this.authority?.reconfigure(next);
-    if (persist) this.persist();
+    try {
+      const purged = finishReconcile(this.dp, plan);
+      defineNetworks(this.dp, next, false);
+      const drift = driftOf(plan, trigger, purged);
+      if (isDrift(drift)) this.drift = drift;
+    } catch (err) {
+      // The change stands; what is left of removed networks is removed by the next reconciliation.
+      this.log.error({ err: (err as Error).message }, 'removing what the configuration no longer declares failed; the next reload or restart retries');
+    }
+    this.topology = plan.topology;
     this.log.info({ diff }, 'configuration applied');
     return diff;
   }
 
-  private persist(): void {
+  private rollback(previous: XnetmonConfig, settings: ReturnType<DataPlane['readSettings']>, applied: AppliedReconcile | undefined, staged: string | undefined, fileReplaced: boolean): void {
+    const step = (what: string, action: () => void): void => {
+      try {
+        action();
+      } catch (err) {
+        this.log.error({ err: (err as Error).message, step: what }, 'rollback step failed');
+      }
+    };
+    if (fileReplaced) step('file', () => this.writeFile(previous));
+    else if (staged) step('file', () => rmSync(staged, { force: true }));
+    if (this.config !== previous) {
+      this.config = previous;
+      step('controller', () => this.controller.reconfigure(previous));
+      step('sessions', () => this.authority?.reconfigure(previous));
+    }
+    if (applied) step('maps', () => applied.undo());
+    step('settings', () => this.dp.configure(settings));
+  }
+
+  /** Writes the config next to the file (same directory, so the rename is atomic); returns its path. */
+  private stageFile(config: XnetmonConfig): string {
     const tmp = `${this.options.configPath}.tmp`;
-    writeFileSync(tmp, serializeConfig(this.config));
-    renameSync(tmp, this.options.configPath);
+    writeFileSync(tmp, serializeConfig(config));
+    return tmp;
+  }
+
+  private writeFile(config: XnetmonConfig): void {
+    renameSync(this.stageFile(config), this.options.configPath);
+  }
+
+  /** What converging to the running config would change now, without changing anything. */
+  check(): Drift {
+    return driftOf(planReconcile(this.dp, this.config), 'check');
   }
 
   async reload(): Promise<ConfigDiff> {
-    const next = await loadConfigFile(this.options.configPath, { interfaceExists: (name) => existsSync(`/sys/class/net/${name}`) });
-    return this.commit(next, false);
+    const next = await loadConfigFile(this.options.configPath, LIVE_CHECKS);
+    return this.commit(next, false, 'reload');
   }
 
   private network(name: string) {
@@ -208,10 +279,11 @@ export class Daemon {
       case 'net.set': {
         const name = this.network(str('name')).name;
         const change = args.change as NetworkChange;
-        return { diff: this.commit(applyNetworkChange(this.config, name, change), true) };
+        return { diff: this.commit(applyNetworkChange(this.config, name, change, LIVE_CHECKS), true, 'change') };
       }
-      case 'net.add': return { diff: this.commit(addNetwork(this.config, args.network as NetworkDefinitionInput), true) };
-      case 'net.del': return { diff: this.commit(removeNetwork(this.config, this.network(str('name')).name), true) };
+      case 'net.add': return { diff: this.commit(addNetwork(this.config, args.network as NetworkDefinitionInput, LIVE_CHECKS), true, 'change') };
+      case 'net.del': return { diff: this.commit(removeNetwork(this.config, this.network(str('name')).name, LIVE_CHECKS), true, 'change') };
+      case 'check': return this.check();
       case 'routes': {
         const net = this.network(str('name'));
         const filter = typeof args.prefix === 'string' ? formatPrefix(parsePrefix(args.prefix, 'prefix')) : undefined;
@@ -263,25 +335,49 @@ export class Daemon {
   }
 }
 
-/** `xnetmon down`: detaches every program of the config and removes the pins. */
+/** The interfaces of this machine: what start-up, reload and live changes check a config against. */
+const LIVE_CHECKS = { interfaceExists: (name: string): boolean => existsSync(`/sys/class/net/${name}`) };
+
+/**
+ * Defines the config's networks in the data plane's registry. With `skipTaken`, a network whose
+ * name a network being removed still holds is left for after the removal.
+ */
+function defineNetworks(dp: DataPlane, config: XnetmonConfig, skipTaken: boolean): void {
+  for (const net of config.networks) {
+    try {
+      dp.defineNetwork({ id: net.id, name: net.name });
+    } catch (err) {
+      if (!(skipTaken && err instanceof ValidationError)) throw err;
+    }
+  }
+}
+
+/**
+ * `xnetmon down`: detaches every program of ours (every pinned link, whatever version named it,
+ * and the cls_bpf filters on the config's links) and removes the pins. It loads no BPF object,
+ * so it also clears pins of another layout, which a daemon refuses to adopt.
+ */
 export async function tearDown(configPath: string): Promise<{ detached: string[]; pinDir: string }> {
   const config = await loadConfigFile(configPath);
-  const dp = DataPlane.open({ pinDir: config.host.pinDir });
+  const pinDir = config.host.pinDir;
   const detached: string[] = [];
-  try {
-    const names = new Set<string>([...config.host.links.map((l) => l.name), ...config.networks.flatMap((n) => [...n.routers.map((r) => r.vif), ...n.attachments.flatMap((a) => (a.vif ? [a.vif] : []))])]);
-    for (const name of names) {
-      dp.detach(name);
-      detached.push(name);
+  const links = join(pinDir, 'links');
+  for (const name of existsSync(links) ? readdirSync(links).sort() : []) {
+    if (detachPinned(join(links, name))) detached.push(name);
+  }
+  for (const link of config.host.links) {
+    let ifindex = 0;
+    try {
+      ifindex = ifindexOf(link.name);
+    } catch {
+      continue; // gone: nothing attached to it
     }
-  } finally {
-    dp.close();
+    if (detachTc(ifindex, 'tc-egress')) detached.push(`cls_bpf-${link.name}`);
   }
   // The pin directory may be a bpffs mount point (with the kernel's own maps.debug and
   // progs.debug): remove what is ours, not the directory.
-  for (const entry of existsSync(config.host.pinDir) ? readdirSync(config.host.pinDir) : []) {
-    if (entry.startsWith('xnm_') || entry === 'links') rmSync(join(config.host.pinDir, entry), { recursive: true, force: true });
+  for (const entry of existsSync(pinDir) ? readdirSync(pinDir) : []) {
+    if (entry.startsWith('xnm_') || entry === 'links') rmSync(join(pinDir, entry), { recursive: true, force: true });
   }
-  return { detached, pinDir: config.host.pinDir };
+  return { detached, pinDir };
 }
-
