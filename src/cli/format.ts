@@ -14,6 +14,8 @@ export interface StatusView {
   attachments?: { ifname: string; xdp: string; tc: string }[];
   /** Verdicts of frames that belong to no network, by reason (non-zero only). */
   noNetwork?: Record<string, number>;
+  /** The last reconciliation that changed anything. */
+  drift?: DriftView;
   networks: {
     name: string;
     weight: number;
@@ -56,7 +58,8 @@ export function formatStatus(s: StatusView): string {
     ? `\n(no network)  ${Object.entries(s.noNetwork).map(([k, v]) => `${k}=${v}`).join(' ')}`
     : '';
   const overR = s.networks.some((n) => n.resources.some((r) => r.capacity && r.carried > r.capacity)) ? `\n${OVER_R_NOTE}` : '';
-  return `${head}\n\n${table(['NETWORK', 'RESOURCE', 'USED', 'RESERVED', 'OFFERED', 'DROP P'], rows)}${overR}\n\n${drops}${none}${attachments}`;
+  const drift = s.drift && driftFound(s.drift) ? `\n\n${formatDrift(s.drift)}` : '';
+  return `${head}\n\n${table(['NETWORK', 'RESOURCE', 'USED', 'RESERVED', 'OFFERED', 'DROP P'], rows)}${overR}\n\n${drops}${none}${attachments}${drift}`;
 }
 
 /** A reconciliation report (`xnetmon check`, status's `drift`), as the CLI reads it. */
