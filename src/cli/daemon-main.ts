@@ -7,5 +7,6 @@ export async function startDaemon(configPath: string, options: { noControl?: boo
   const latch = processSignals();
   const log = createLogger();
   log.info({ config: configPath }, 'starting');
-  await runDaemon(latch, () => Daemon.start({ configPath, logger: log, noControl: options.noControl }, channelAuthority), log, (code) => process.exit(code));
+  const start = () => Daemon.start({ configPath, logger: log, noControl: options.noControl }, channelAuthority);
+  await runDaemon(latch, start, log, (code) => process.exit(code));
 }

@@ -57,7 +57,9 @@ export interface LifecycleLog {
  * SIGTERM or SIGINT stops the daemon cleanly as soon as start-up is done; afterwards SIGHUP
  * reloads and SIGTERM / SIGINT stop. `exit` is called with 0 after a clean stop.
  */
-export async function runDaemon(latch: SignalLatch, start: () => Promise<RunningDaemon>, log: LifecycleLog, exit: (code: number) => void): Promise<void> {
+export async function runDaemon(
+  latch: SignalLatch, start: () => Promise<RunningDaemon>, log: LifecycleLog, exit: (code: number) => void,
+): Promise<void> {
   let daemon: RunningDaemon | undefined;
   let stopping = false;
   let reloadPending = false;

@@ -1,5 +1,5 @@
-// What the daemon writes besides the topology (reconcile.ts): settings and cost table, and the
-// programs on the interfaces.
+// What the daemon writes besides the topology (reconcile.ts): settings and the cost table; the
+// shapes of the applied links and programs.
 import { readFileSync } from 'node:fs';
 import type { XnetmonConfig } from '../config/index.js';
 import type { DataPlane } from '../dataplane/index.js';
@@ -17,7 +17,7 @@ export interface AppliedTopology {
   vifs: string[];
 }
 
-
+/** An interface's MAC, from sysfs. */
 export function macOf(ifname: string): string {
   return readFileSync(`/sys/class/net/${ifname}/address`, 'utf8').trim();
 }
@@ -38,16 +38,4 @@ export interface AttachedProgram {
   point: string;
   mode?: string;
   replaced: boolean;
-}
-
-/** Attaches the programs in the modes the config asks for ('auto': the best the kernel and driver offer). */
-export function attachAll(dp: DataPlane, topology: AppliedTopology, config: XnetmonConfig): AttachedProgram[] {
-  const modes = { xdp: config.host.xdpMode, tc: config.host.tcMode };
-  const out: AttachedProgram[] = [];
-  for (const link of topology.links) for (const a of dp.attachPhysical(link.name, modes)) out.push({ ifname: link.name, point: a.point, mode: a.mode, replaced: a.replaced });
-  for (const vif of topology.vifs) {
-    const a = dp.attachVif(vif, modes);
-    out.push({ ifname: vif, point: a.point, mode: a.mode, replaced: a.replaced });
-  }
-  return out;
 }

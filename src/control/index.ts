@@ -6,7 +6,7 @@ export { createLogger } from './logger.js';
 export { Daemon, tearDown, type DaemonOptions, type RouteAuthority, type RouteAuthorityFactory } from './daemon.js';
 export { AdminServer, AdminError, AdminReplyError, AdminSocketError, adminRequest, parseAdminReply, checkSocketDirectory, ADMIN_MAX_CONNECTIONS, ADMIN_MAX_IN_FLIGHT_PER_CONNECTION, ADMIN_IDLE_TIMEOUT_MS, type AdminRequest, type AdminRequestId, type AdminResponse, type AdminServerLimits } from './admin.js';
 export { Metrics } from './metrics.js';
-export { applySettings, attachAll, costsOf } from './apply.js';
+export { applySettings, costsOf } from './apply.js';
 export { desiredTopology, planReconcile, applyReconcile, finishReconcile, driftOf, isDrift, systemTopologyProbe, type TopologyProbe, type ReconcilePlan, type Drift, type FilterDefaultFix } from './reconcile.js';
 export { channelAuthority, type ChannelAuthority } from './channel.js';
 export { RejectionLog, REJECTION_SUMMARY_INTERVAL_MS, type RejectionLogger, type RejectionLogOptions } from './rejection-log.js';

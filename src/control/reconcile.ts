@@ -8,10 +8,11 @@
 import type { XnetmonConfig } from '../config/index.js';
 import { XnetmonError } from '../errors/index.js';
 import {
-  applyTopologyPlan, emptyTopology, classifyEntryKey, vifMacEntryKey, filterDefaultIn, pinnedLinks, planTopology, readTopology,
-  setFilterDefaultIn, summarizePlan, type DataPlane, type TopologyPlan, type TopologyState, type TopologyUndo, type TopologyMap,
+  applyTopologyPlan, emptyTopology, classifyEntryKey, vifMacEntryKey, filterDefaultIn, filterHasRules, pinnedLinks,
+  planTopology, readTopology, setFilterDefaultIn, summarizePlan,
+  type DataPlane, type TopologyPlan, type TopologyState, type TopologyUndo, type TopologyMap,
 } from '../dataplane/index.js';
-import { ifindexOf, ifnameOf, MAX_FILTER_RULES } from '../loader/index.js';
+import { ifindexOf, ifnameOf } from '../loader/index.js';
 import type { AppliedTopology, AttachedProgram, LinkInfo } from './apply.js';
 import { macOf } from './apply.js';
 import { bridgeOf } from './listen.js';
@@ -36,12 +37,16 @@ export const systemTopologyProbe: TopologyProbe = {
  * fresh daemon writes into empty maps. Throws ERR_NO_INTERFACE for an interface that does not
  * exist (before anything is written).
  */
-export function desiredTopology(config: XnetmonConfig, probe: TopologyProbe = systemTopologyProbe): { state: TopologyState; topology: AppliedTopology } {
+export function desiredTopology(
+  config: XnetmonConfig, probe: TopologyProbe = systemTopologyProbe,
+): { state: TopologyState; topology: AppliedTopology } {
   const state = emptyTopology();
   const links = config.host.links.map((l, slot): LinkInfo => ({ name: l.name, ifindex: probe.ifindexOf(l.name), slot }));
+  const vif = (netId: number, linkSlot: number, segIfindex: number, segVlan: number) =>
+    ({ kind: 'vif' as const, netId, linkSlot, segIfindex, segVlan, macLocked: false });
   const linkByName = new Map(links.map((l) => [l.name, l]));
   for (const link of links) {
-    state.ifaces.set(link.ifindex, { kind: 'phys', netId: 0, linkSlot: link.slot, segIfindex: 0, segVlan: 0, macLocked: false });
+    state.ifaces.set(link.ifindex, { ...vif(0, link.slot, 0, 0), kind: 'phys' });
     const hostMac = probe.hostMacOf(link.name);
     if (hostMac) {
       const entry = { ifindex: link.ifindex, vlan: 0, mac: hostMac.toLowerCase(), netId: 0, vifIfindex: 0 };
@@ -56,7 +61,7 @@ export function desiredTopology(config: XnetmonConfig, probe: TopologyProbe = sy
       const vifIfindex = a.vif ? probe.ifindexOf(a.vif) : 0;
       if (a.vif) {
         // A router with several attachments on one vif: the last one names its segment (as applied in order).
-        state.ifaces.set(vifIfindex, { kind: 'vif', netId: net.id, linkSlot: link.slot, segIfindex: link.ifindex, segVlan: a.vlan, macLocked: false });
+        state.ifaces.set(vifIfindex, vif(net.id, link.slot, link.ifindex, a.vlan));
         if (!vifs.includes(a.vif)) vifs.push(a.vif);
         const mac = { ifindex: vifIfindex, mac: a.mac.toLowerCase(), netId: net.id };
         state.vifMacs.set(vifMacEntryKey(mac), mac);
@@ -69,7 +74,7 @@ export function desiredTopology(config: XnetmonConfig, probe: TopologyProbe = sy
       if (vifs.includes(r.vif)) continue;
       const first = net.attachments[0];
       const seg = first ? linkByName.get(first.interface)! : undefined;
-      state.ifaces.set(probe.ifindexOf(r.vif), { kind: 'vif', netId: net.id, linkSlot: seg?.slot ?? 0, segIfindex: seg?.ifindex ?? 0, segVlan: first?.vlan ?? 0, macLocked: false });
+      state.ifaces.set(probe.ifindexOf(r.vif), vif(net.id, seg?.slot ?? 0, seg?.ifindex ?? 0, first?.vlan ?? 0));
       vifs.push(r.vif);
     }
   }
@@ -114,7 +119,9 @@ export interface ReconcilePlan {
   readonly missingPrograms: readonly string[];
 }
 
-export function planReconcile(dp: DataPlane, config: XnetmonConfig, probe: TopologyProbe = systemTopologyProbe): ReconcilePlan {
+export function planReconcile(
+  dp: DataPlane, config: XnetmonConfig, probe: TopologyProbe = systemTopologyProbe,
+): ReconcilePlan {
   const { state, topology } = desiredTopology(config, probe);
   const declared = new Set(config.networks.map((n) => n.id));
   // Networks this process defined and the config dropped count too (their name may be re-used).
@@ -126,8 +133,9 @@ export function planReconcile(dp: DataPlane, config: XnetmonConfig, probe: Topol
     const now = filterDefaultIn(dp, net.id);
     // A drop default is written with the router's rules (its first FilterReplace); here only a
     // filter the maps already hold is brought to the configured default.
-    if (now === 'drop' && net.filterDefault === 'accept') filters.push({ netId: net.id, network: net.name, to: 'accept' });
-    if (now === 'accept' && net.filterDefault === 'drop' && hasFilterRules(dp, net.id)) filters.push({ netId: net.id, network: net.name, to: 'drop' });
+    const fix = { netId: net.id, network: net.name, to: net.filterDefault };
+    if (now === 'drop' && net.filterDefault === 'accept') filters.push(fix);
+    if (now === 'accept' && net.filterDefault === 'drop' && filterHasRules(dp, net.id)) filters.push(fix);
   }
   const named = new Set([...topology.links.map((l) => l.name), ...topology.vifs]);
   const pins = dp.pinDir ? pinnedLinks(dp.pinDir) : [];
@@ -135,13 +143,6 @@ export function planReconcile(dp: DataPlane, config: XnetmonConfig, probe: Topol
   const withXdp = new Set(pins.filter((p) => p.kind === 'xdp').map((p) => p.ifname));
   const missingPrograms = dp.pinDir ? [...named].filter((name) => !withXdp.has(name)) : [];
   return { topology, undeclared, maps, filters, detach, missingPrograms };
-}
-
-function hasFilterRules(dp: DataPlane, netId: number): boolean {
-  const map = dp.object.map('xnm_filters');
-  const key = Buffer.alloc(4);
-  key.writeUInt32LE(netId * MAX_FILTER_RULES);
-  return (map.lookup(key)?.[0] ?? 0) !== 0;
 }
 
 /** What a reconciliation found and changed (status `drift`), or would change (`xnetmon check`). */
@@ -162,13 +163,20 @@ export interface Drift {
 
 export function driftOf(plan: ReconcilePlan, trigger: Drift['trigger'], purged = 0): Drift {
   return {
-    trigger, at: new Date().toISOString(), networks: [...plan.undeclared], entries: plan.maps.ops.length + plan.filters.length + purged,
-    maps: summarizePlan(plan.maps), filters: [...plan.filters], detached: [...plan.detach], missingPrograms: [...plan.missingPrograms],
+    trigger,
+    at: new Date().toISOString(),
+    networks: [...plan.undeclared],
+    entries: plan.maps.ops.length + plan.filters.length + purged,
+    maps: summarizePlan(plan.maps),
+    filters: [...plan.filters],
+    detached: [...plan.detach],
+    missingPrograms: [...plan.missingPrograms],
   };
 }
 
 export function isDrift(drift: Drift): boolean {
-  return drift.entries > 0 || drift.networks.length > 0 || drift.detached.length > 0 || drift.missingPrograms.length > 0;
+  return drift.entries > 0 || drift.networks.length > 0 || drift.detached.length > 0
+    || drift.missingPrograms.length > 0;
 }
 
 /** A program could not be attached to an interface the config names; the path says where. */
@@ -218,7 +226,9 @@ export function applyReconcile(dp: DataPlane, plan: ReconcilePlan, config: Xnetm
     }
     const modes = { xdp: config.host.xdpMode, tc: config.host.tcMode };
     for (const link of plan.topology.links) {
-      for (const a of dp.attachPhysical(link.name, modes)) attached.push({ ifname: link.name, point: a.point, mode: a.mode, replaced: a.replaced });
+      for (const a of dp.attachPhysical(link.name, modes)) {
+        attached.push({ ifname: link.name, point: a.point, mode: a.mode, replaced: a.replaced });
+      }
     }
     for (const vif of plan.topology.vifs) {
       let a;

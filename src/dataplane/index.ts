@@ -7,7 +7,7 @@ export {
 } from './dataplane.js';
 export { parsePrefix, formatPrefix, type Prefix } from './prefix.js';
 export {
-  readTopology, planTopology, applyTopologyPlan, summarizePlan, emptyTopology, classifyEntryKey, vifMacEntryKey, filterDefaultIn, setFilterDefaultIn,
+  readTopology, planTopology, applyTopologyPlan, summarizePlan, emptyTopology, classifyEntryKey, vifMacEntryKey, filterDefaultIn, filterHasRules, setFilterDefaultIn,
   type TopologyState, type TopologyPlan, type TopologyOp, type TopologyUndo, type TopologyMap, type IfaceEntry, type ClassifyEntry, type VifMacEntry,
 } from './topology.js';
 export { escapePinName, unescapePinName, linkPinName, parseLinkPinName, migrateLinkPins, pinnedLinks, type LinkPinKind, type PinMigration } from './pins.js';

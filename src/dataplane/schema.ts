@@ -24,7 +24,9 @@ export function layoutHash(): Buffer {
   const canonical = JSON.stringify({
     revision: SCHEMA_REVISION,
     limits: { MAX_NETS, MAX_LINKS, MAX_NEXTHOPS, MAX_IFACES, MAX_FILTER_RULES },
-    layouts: LAYOUTS.map((l) => ({ name: l.name, size: l.size, fields: l.fields.map((f) => [f.name, f.offset, f.size, f.type]) })),
+    layouts: LAYOUTS.map((l) => ({
+      name: l.name, size: l.size, fields: l.fields.map((f) => [f.name, f.offset, f.size, f.type]),
+    })),
     enums: ENUMS,
   });
   return createHash('sha256').update(canonical).digest();
@@ -33,7 +35,8 @@ export function layoutHash(): Buffer {
 /** The pinned maps were written by a daemon with other layouts. */
 export class PinnedSchemaError extends XnetmonError {
   constructor(readonly pinDir: string, why: string, downCommand: string) {
-    super('ERR_PINNED_SCHEMA', `the pinned data plane in ${pinDir} ${why}: run "${downCommand}" to detach it and remove its pins (forwarding stops until the daemon is up again), then start the daemon`);
+    super('ERR_PINNED_SCHEMA', `the pinned data plane in ${pinDir} ${why}: run "${downCommand}" to detach it and `
+      + 'remove its pins (forwarding stops until the daemon is up again), then start the daemon');
   }
 }
 
@@ -55,7 +58,10 @@ export function checkPinnedSchema(pinDir: string, downCommand = 'xnetmon down'):
   const map = BpfMap.fromPin(join(pinDir, 'xnm_schema'));
   let recorded: Buffer | undefined;
   try {
-    if (map.valueSize !== 32) throw new PinnedSchemaError(pinDir, `has a layout record of ${map.valueSize} bytes, not 32 (another version of xnetmon wrote it)`, downCommand);
+    if (map.valueSize !== 32) {
+      const why = `has a layout record of ${map.valueSize} bytes, not 32 (another version of xnetmon wrote it)`;
+      throw new PinnedSchemaError(pinDir, why, downCommand);
+    }
     recorded = map.lookup(SCHEMA_KEY);
   } finally {
     map.close();
@@ -64,7 +70,9 @@ export function checkPinnedSchema(pinDir: string, downCommand = 'xnetmon down'):
   if (!recorded || recorded.every((b) => b === 0)) return 'unrecorded';
   const expected = layoutHash();
   if (!recorded.equals(expected)) {
-    throw new PinnedSchemaError(pinDir, `has layout ${recorded.subarray(0, 6).toString('hex')}, this xnetmon uses ${expected.subarray(0, 6).toString('hex')} (written by another version)`, downCommand);
+    const short = (hash: Buffer): string => hash.subarray(0, 6).toString('hex');
+    const why = `has layout ${short(recorded)}, this xnetmon uses ${short(expected)} (written by another version)`;
+    throw new PinnedSchemaError(pinDir, why, downCommand);
   }
   return 'same';
 }
@@ -79,14 +87,17 @@ export function recordSchema(dp: DataPlane): void {
  * loading anything, turns libbpf's refusal of a map whose sizes changed into the same one line,
  * and records the layout of the maps it leaves pinned.
  */
-export function openPinnedDataPlane(options: DataPlaneOptions & { pinDir: string }, downCommand = 'xnetmon down'): { dp: DataPlane; schema: PinnedSchema } {
+export function openPinnedDataPlane(
+  options: DataPlaneOptions & { pinDir: string }, downCommand = 'xnetmon down',
+): { dp: DataPlane; schema: PinnedSchema } {
   const schema = checkPinnedSchema(options.pinDir, downCommand);
   let dp: DataPlane;
   try {
     dp = DataPlane.open(options);
   } catch (error) {
     // libbpf: "couldn't reuse pinned map at '...': parameter mismatch" (key, value or max_entries changed).
-    if (schema !== 'fresh' && /reuse pinned map|parameter mismatch/.test(`${(error as Error).message} ${(error as { log?: string }).log ?? ''}`)) {
+    const text = `${(error as Error).message} ${(error as { log?: string }).log ?? ''}`;
+    if (schema !== 'fresh' && /reuse pinned map|parameter mismatch/.test(text)) {
       throw new PinnedSchemaError(options.pinDir, 'holds maps whose sizes differ from this version\'s', downCommand);
     }
     throw error;

@@ -5,8 +5,8 @@
 // unchanged network's forwarding never stops; an entry that moves from one network to another
 // is overwritten in place (no window where nobody owns it).
 import {
-  classifyKeyLayout, classifyValLayout, filterRuleLayout, ifaceLayout, vifMacKeyLayout, IfaceKind, IfaceFlags, MAX_FILTER_RULES,
-  type BpfMap,
+  classifyKeyLayout, classifyValLayout, filterRuleLayout, ifaceLayout, vifMacKeyLayout, IfaceKind, IfaceFlags,
+  MAX_FILTER_RULES, type BpfMap,
 } from '../loader/index.js';
 import { macBytes, macString } from '../packet/index.js';
 import type { DataPlane } from './dataplane.js';
@@ -112,10 +112,11 @@ export function planTopology(actual: TopologyState, desired: TopologyState): Top
 }
 
 /** Counts of a plan's writes by map and kind, for status and logs. */
-export function summarizePlan(plan: TopologyPlan): Record<TopologyMap, { add: number; change: number; remove: number }> {
-  const out: Record<TopologyMap, { add: number; change: number; remove: number }> = {
-    ifaces: { add: 0, change: 0, remove: 0 }, classify: { add: 0, change: 0, remove: 0 }, vifMacs: { add: 0, change: 0, remove: 0 },
-  };
+export type PlanCounts = Record<TopologyMap, { add: number; change: number; remove: number }>;
+
+export function summarizePlan(plan: TopologyPlan): PlanCounts {
+  const none = () => ({ add: 0, change: 0, remove: 0 });
+  const out: PlanCounts = { ifaces: none(), classify: none(), vifMacs: none() };
   for (const op of plan.ops) out[op.map][!op.before ? 'add' : !op.after ? 'remove' : 'change']++;
   return out;
 }
@@ -130,7 +131,10 @@ interface TopologyMaps {
 
 function mapsOf(dp: DataPlane): TopologyMaps {
   const m = (name: string): BpfMap => dp.object.map(name);
-  return { ifaces: m('xnm_ifaces'), txPorts: m('xnm_tx_ports'), classify: m('xnm_classify'), vifMacs: m('xnm_vif_macs'), generation: m('xnm_route_gen') };
+  return {
+    ifaces: m('xnm_ifaces'), txPorts: m('xnm_tx_ports'), classify: m('xnm_classify'), vifMacs: m('xnm_vif_macs'),
+    generation: m('xnm_route_gen'),
+  };
 }
 
 function u32(n: number): Buffer {
@@ -150,7 +154,8 @@ export function readTopology(dp: DataPlane): TopologyState {
     if (d.kind !== IfaceKind.PHYS && d.kind !== IfaceKind.VIF) continue;
     state.ifaces.set(k.readUInt32LE(0), {
       kind: d.kind === IfaceKind.PHYS ? 'phys' : 'vif', netId: d.net_id as number, linkSlot: d.link_slot as number,
-      segIfindex: d.seg_ifindex as number, segVlan: d.seg_vlan as number, macLocked: ((d.flags as number) & IfaceFlags.MAC_LOCKED) !== 0,
+      segIfindex: d.seg_ifindex as number, segVlan: d.seg_vlan as number,
+      macLocked: ((d.flags as number) & IfaceFlags.MAC_LOCKED) !== 0,
     });
   }
   for (const k of maps.classify.keys()) {
@@ -168,7 +173,9 @@ export function readTopology(dp: DataPlane): TopologyState {
     const v = maps.vifMacs.lookup(k);
     if (!v) continue;
     const key = vifMacKeyLayout.decode(k);
-    const entry: VifMacEntry = { ifindex: key.ifindex as number, mac: macString(key.mac as number[]), netId: v.readUInt32LE(0) };
+    const entry: VifMacEntry = {
+      ifindex: key.ifindex as number, mac: macString(key.mac as number[]), netId: v.readUInt32LE(0),
+    };
     state.vifMacs.set(vifMacEntryKey(entry), entry);
   }
   return state;
@@ -252,13 +259,20 @@ export function applyTopologyPlan(dp: DataPlane, plan: TopologyPlan): TopologyUn
 
 /** A filter rule that drops every packet of one family: a "drop" filter_default (two, v4 and v6, end the filter). */
 function dropAllRule(family: 4 | 6): Buffer {
-  return filterRuleLayout.encode({ family, proto: 0, action: 1, sport_lo: 0, sport_hi: 0xffff, dport_lo: 0, dport_hi: 0xffff });
+  return filterRuleLayout.encode({
+    family, proto: 0, action: 1, sport_lo: 0, sport_hi: 0xffff, dport_lo: 0, dport_hi: 0xffff,
+  });
 }
 
 function filterSlots(dp: DataPlane, netId: number): { map: BpfMap; keys: Buffer[]; values: Buffer[] } {
   const map = dp.object.map('xnm_filters');
   const keys = Array.from({ length: MAX_FILTER_RULES }, (_, i) => u32(netId * MAX_FILTER_RULES + i));
   return { map, keys, values: keys.map((k) => map.lookup(k) ?? Buffer.alloc(filterRuleLayout.size)) };
+}
+
+/** Whether a network's filter in the maps holds any rule (its router sent one, or a default). */
+export function filterHasRules(dp: DataPlane, netId: number): boolean {
+  return filterSlots(dp, netId).values[0]![0] !== 0;
 }
 
 /** What a network's filter in the maps ends with: the drop-all pair of a "drop" default, or not. */
