@@ -734,7 +734,7 @@ export function routeChangesFromLists(adds: readonly WireRoute[], deletes: reado
 }
 
 /** The i-th route of a column set, readable. */
-export function routeAt(c: RouteColumns, i: number, interfaces: readonly RouterInterface[]): WireRoute {
+function routeAt(c: RouteColumns, i: number, interfaces: readonly RouterInterface[]): WireRoute {
   const size = addressBytesLength(c.family);
   const kind = c.kinds[i]!;
   const ref = c.interfaces[i]!;
@@ -746,7 +746,7 @@ export function routeAt(c: RouteColumns, i: number, interfaces: readonly RouterI
   };
 }
 
-export function prefixAt(c: PrefixColumns, i: number): string {
+function prefixAt(c: PrefixColumns, i: number): string {
   return formatPrefixBytes(c.addrs, c.lengths[i]!, i * addressBytesLength(c.family), c.family);
 }
 
@@ -1106,20 +1106,4 @@ export function decodeMessage(buf: Uint8Array): UpdateMessage {
     case MessageType.ack: return decodeAck(buf);
     default: throw new ProtocolError('message.type', 0, `unknown message type ${buf[0]}`);
   }
-}
-
-export function encodeMessage(message: UpdateMessage): Buffer {
-  switch (message.type) {
-    case 'hello': return encodeHello(message);
-    case 'route-batch': return encodeRouteBatch(message);
-    case 'neighbour-batch': return encodeNeighbourBatch(message);
-    case 'filter-replace': return encodeFilterReplace(message);
-    case 'end-of-sync': return encodeEndOfSync(message);
-    case 'ack': return encodeAck(message);
-  }
-}
-
-/** The address family of a readable prefix or address; throws ValidationError naming `path`. */
-export function familyOf(text: string, path: string): Family {
-  return parsePrefixText(text, path).family;
 }
