@@ -3,9 +3,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  decodeAck, decodeEndOfSync, decodeMessage, decodeNeighbourBatch, decodeRouteBatch, encodeAck, encodeEndOfSync, encodeNeighbourBatch,
-  encodeRouteBatch, neighbourBatchFromLists, neighbourBatchToLists, ProtocolError, routeChangesFromLists, routeChangesToLists,
-  type RouterInterface,
+  decodeAck, decodeEndOfSync, decodeMessage, decodeNeighbourBatch, decodeRouteBatch, encodeAck, encodeEndOfSync,
+  encodeNeighbourBatch, encodeRouteBatch, neighbourBatchFromLists, neighbourBatchToLists, ProtocolError,
+  routeChangesFromLists, routeChangesToLists, type RouterInterface,
 } from '../../src/wire/index.js';
 
 const ETH0: RouterInterface = { index: 2, name: 'eth0', mac: '02:00:00:01:00:01' };
@@ -53,7 +53,8 @@ describe('update protocol vectors (docs/manager.md)', () => {
     const decoded = decodeNeighbourBatch(hex(VECTORS.neighbourBatch));
     assert.equal(decoded.sequence, 8);
     const lists = neighbourBatchToLists(decoded);
-    assert.deepEqual(lists.adds.map((n) => [n.address, n.mac, n.interface.name]), [['10.1.0.2', '02:00:00:00:00:02', 'eth0']]);
+    const adds = lists.adds.map((n) => [n.address, n.mac, n.interface.name]);
+    assert.deepEqual(adds, [['10.1.0.2', '02:00:00:00:00:02', 'eth0']]);
     assert.deepEqual(lists.deletes.map((n) => [n.address, n.interface.name]), [['2001:db8:1::2', 'eth0']]);
   });
 
@@ -61,7 +62,8 @@ describe('update protocol vectors (docs/manager.md)', () => {
     assert.equal(encodeEndOfSync({ sequence: 9 }).toString('hex'), VECTORS.endOfSync);
     assert.equal(decodeEndOfSync(hex(VECTORS.endOfSync)).sequence, 9);
     assert.equal(encodeAck({ sequence: 7, ok: true, errorCode: '', errorMessage: '' }).toString('hex'), VECTORS.ackOk);
-    assert.deepEqual(decodeAck(hex(VECTORS.ackOk)), { type: 'ack', sequence: 7, ok: true, errorCode: '', errorMessage: '' });
+    const positive = { sequence: 7, ok: true, errorCode: '', errorMessage: '' };
+    assert.deepEqual(decodeAck(hex(VECTORS.ackOk)), { type: 'ack', ...positive });
     const error = { sequence: 7, ok: false, errorCode: 'ERR_NO_HELLO', errorMessage: 'send Hello first' };
     assert.equal(encodeAck(error).toString('hex'), VECTORS.ackError);
     assert.deepEqual(decodeAck(hex(VECTORS.ackError)), { type: 'ack', ...error });
