@@ -2,7 +2,7 @@
 // comparison of Algorithm 1 with the share law built on it, and the cost of one controller period.
 // The laws themselves are product code in src/control/law.
 export {
-  simulate, settleTime, shareError, oscillation, reservationShortfall, meanCarriedShare, withinTolerance,
+  simulate, settleTime, shareError, oscillation, reservationShortfall, meanCarriedShare,
 } from './simulate.js';
 export type {
   Oscillation, ReservationShortfall, SettleOptions, SimulatedNetwork, SimulationOptions, SimulationTrace,

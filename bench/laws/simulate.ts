@@ -129,7 +129,7 @@ function windowOf(trace: SimulationTrace, window: TraceWindow = {}): { from: num
 }
 
 /** Every network's carried load is within `tolerance` x its target in this period. */
-export function withinTolerance(trace: SimulationTrace, period: number, tolerance: number): boolean {
+function withinTolerance(trace: SimulationTrace, period: number, tolerance: number): boolean {
   const carried = trace.carried[period];
   const target = trace.target[period];
   // The absolute floor only forgives rounding (targets of 0 must be met by carrying ~0).

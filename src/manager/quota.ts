@@ -7,7 +7,7 @@ import { ORIGIN_ROUTER, type RouteTable } from './table.js';
 import { QUOTA_TABLE_LIST, QuotaExceededError, type QuotaStatus, type QuotaTableName } from './types.js';
 
 /** Entries a network has in one family's route map, or will have when its evicted routes return. */
-export function familyUse(state: NetworkState, family: Family): number {
+function familyUse(state: NetworkState, family: Family): number {
   return state.tables[family].used + (state.syntheticDefaults.has(family) ? 1 : 0);
 }
 

@@ -77,7 +77,7 @@ export function trySweep(ctx: ManagerContext, state: NetworkState, reason: strin
  * host routes of the neighbours go, and host routes of neighbours inside a withdrawn
  * router route are decided again (a withdrawn connected route takes them along).
  */
-export function sweepStale(ctx: ManagerContext, state: NetworkState, reason: string): void {
+function sweepStale(ctx: ManagerContext, state: NetworkState, reason: string): void {
   ctx.clock.clearTimeout(state.staleTimer);
   state.staleTimer = undefined;
   const gone = [...state.neighbours.values()].filter((n) => n.stale);

@@ -17,7 +17,7 @@ import { PrefixIndex4 } from './prefix-index.js';
 // Where a table entry comes from.
 export const ORIGIN_FREE = 0;
 /** Created by the operation in progress; invisible until committed. */
-export const ORIGIN_PENDING = 1;
+const ORIGIN_PENDING = 1;
 /** Announced by the router. */
 export const ORIGIN_ROUTER = 2;
 /** Read from the pinned maps after a host daemon restart (what made it is unknown). */

@@ -4,7 +4,7 @@
 // this module, never each other.
 export {
   PROTOCOL_VERSION, DEFAULT_MAX_MESSAGE_BYTES, MessageType, ROUTE_KINDS, KIND_GATEWAY_BIT, NO_INTERFACE, ENTRY_BYTES,
-  MAX_INTERFACE_NAME_BYTES, MAX_CLIENT_NAME_BYTES, MAX_ERROR_CODE_BYTES, MAX_ERROR_MESSAGE_BYTES, MAX_INTERFACES, MAX_FILTER_RULES_ON_WIRE,
+  MAX_FILTER_RULES_ON_WIRE,
   ProtocolError,
   encodeHello, decodeHello, encodeRouteBatch, decodeRouteBatch, encodeRouteBatches, encodeNeighbourBatch, decodeNeighbourBatch,
   encodeFilterReplace, decodeFilterReplace, encodeEndOfSync, decodeEndOfSync, encodeAck, decodeAck, decodeMessage,

@@ -41,12 +41,12 @@ export const KIND_GATEWAY_BIT = 0x80;
 /** Interface reference of an entry that has no out-interface. */
 export const NO_INTERFACE = 0xffff;
 /** Interface names are at most IFNAMSIZ - 1 bytes. */
-export const MAX_INTERFACE_NAME_BYTES = 15;
-export const MAX_CLIENT_NAME_BYTES = 64;
-export const MAX_ERROR_CODE_BYTES = 32;
-export const MAX_ERROR_MESSAGE_BYTES = 1024;
+const MAX_INTERFACE_NAME_BYTES = 15;
+const MAX_CLIENT_NAME_BYTES = 64;
+const MAX_ERROR_CODE_BYTES = 32;
+const MAX_ERROR_MESSAGE_BYTES = 1024;
 /** An interface table lists at most this many interfaces (its references are 16-bit). */
-export const MAX_INTERFACES = 0xfffe;
+const MAX_INTERFACES = 0xfffe;
 
 export const ENTRY_BYTES = {
   route4: 4 + 1 + 1 + 4 + 2,
