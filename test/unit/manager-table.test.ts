@@ -10,7 +10,7 @@ import {
   decodeAck, emptyPrefixColumns, emptyRouteColumns, encodeEndOfSync, encodeHello, encodeRouteBatches, KIND_GATEWAY_BIT, NO_INTERFACE, PROTOCOL_VERSION,
   UpdateManager, type RouteColumns, type RouteWriter,
 } from '../../src/manager/index.js';
-import { BLUE, FakeSession, segments, twoNetworkConfig } from './manager-fakes.test.js';
+import { BLUE, FakeSession, segments, twoNetworkConfig } from '../support/manager-fakes.js';
 
 /** Prefixes inside 10.0.0.0/20 (plus a few short ones), so that random ones collide and nest. */
 const prefix4 = fc.tuple(fc.integer({ min: 0, max: 32 }), fc.integer({ min: 0, max: 0xfff })).map(([length, low]) => {
