@@ -14,7 +14,7 @@ import { DataPlane, parsePrefix, formatPrefix } from '../dataplane/index.js';
 import { checkKernel, ifindexOf, REASONS } from '../loader/index.js';
 import { release } from 'node:os';
 import { FailureLog, XnetmonError, ValidationError } from '../errors/index.js';
-import { AdminServer, type AdminRequest } from './admin.js';
+import { AdminServer, type AdminRequest, type StatusView } from '../admin/index.js';
 import { applySettings, applyTopology, attachAll, removeUndeclaredNetworks, type AppliedTopology, type Drift } from './apply.js';
 import { Controller, type MemoryControl } from './controller.js';
 import { Metrics } from './metrics.js';
@@ -225,7 +225,7 @@ export class Daemon {
     }
   }
 
-  status() {
+  status(): StatusView {
     const report = this.controller.lastReport;
     const counters = new Map(this.dp.readCounters([0, ...this.config.networks.map((n) => n.id)]).map((c) => [c.netId, c]));
     return {

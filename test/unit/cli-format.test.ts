@@ -2,12 +2,17 @@
 // explained, and the traffic of no network has its line.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatStatus, OVER_R_NOTE, type StatusView } from '../../src/cli/format.js';
+import { formatStatus, OVER_R_NOTE } from '../../src/cli/format.js';
+import type { StatusView } from '../../src/admin/index.js';
 
 const status = (carried: number, noNetwork: Record<string, number> = {}): StatusView => ({
-  law: 'share', periodMs: 100, control: true, lastPeriod: { period: 3, durationMs: 0.5 }, noNetwork,
-  networks: [{ name: 'red', weight: 500, routes: 2, forwarded: 10, toRouter: 1, drops: { drop_cpu: 4 },
-    resources: [{ resource: 'cpu', capacity: 1000, reserved: 200, offered: 1500, carried, dropProbability: 0.3 }] }],
+  uptimeS: 5, law: 'share', periodMs: 100, control: true, lastPeriod: { period: 3, durationMs: 0.5 }, noNetwork,
+  drift: { networks: [], entries: 0 }, attachments: [], controllerFailures: {},
+  networks: [{
+    id: 1, name: 'red', weight: 500, reserve: { cpu: 0.2, fib: 0, links: {} }, quotas: null,
+    routes: 2, forwarded: 10, toRouter: 1, drops: { drop_cpu: 4 },
+    resources: [{ resource: 'cpu', capacity: 1000, reserved: 200, offered: 1500, carried, target: 200, dropProbability: 0.3 }],
+  }],
 });
 
 test('a use above the configured R is marked >R and explained', () => {

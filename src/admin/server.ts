@@ -1,33 +1,15 @@
-// The admin API: a Unix socket owned by root, mode 0600 in a 0700 directory (so
-// other users cannot even reach it), carrying one JSON request per line and one
-// JSON response per line, each response with the id of its request. No TCP admin port.
+// The admin server: a Unix socket owned by root, mode 0600 in a 0700 directory (so other users
+// cannot even reach it), serving the admin protocol (protocol.ts) to one handler. No TCP admin port.
 import { chmodSync, lstatSync, mkdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { XnetmonError, ValidationError } from '../errors/index.js';
-
-/** Requests may carry an `id` (string or number); the response echoes it. */
-export type AdminRequestId = string | number;
-
-export interface AdminRequest {
-  cmd: string;
-  args?: Record<string, unknown>;
-  id?: AdminRequestId;
-}
-
-export type AdminResponse =
-  | { ok: true; result: unknown; id?: AdminRequestId }
-  | { ok: false; error: { code: string; message: string; path?: string }; id?: AdminRequestId };
+import {
+  ADMIN_IDLE_TIMEOUT_MS, ADMIN_MAX_CONNECTIONS, ADMIN_MAX_IN_FLIGHT_PER_CONNECTION, MAX_REQUEST_BYTES,
+  bigintReplacer, parseRequest, withId, type AdminRequest, type AdminResponse,
+} from './protocol.js';
 
 export type AdminHandler = (request: AdminRequest) => Promise<unknown> | unknown;
-
-const MAX_REQUEST_BYTES = 1 << 20;
-/** The CLI opens one connection per command; 32 is far more than an operator and a monitoring job use, and bounds what a runaway script can hold. */
-export const ADMIN_MAX_CONNECTIONS = 32;
-/** Requests one connection may have in flight: the handler may take a while (reload), and a pipelining client must not queue unbounded work. Further ones get ERR_BUSY. */
-export const ADMIN_MAX_IN_FLIGHT_PER_CONNECTION = 4;
-/** A connection with no request in flight and no traffic for this long is closed, so forgotten clients do not hold connection slots. */
-export const ADMIN_IDLE_TIMEOUT_MS = 60_000;
 
 export interface AdminServerLimits {
   maxConnections?: number;
@@ -184,110 +166,3 @@ export class AdminServer {
   }
 }
 
-function isRequestId(value: unknown): value is AdminRequestId {
-  return (typeof value === 'string' && value.length <= 128) || (typeof value === 'number' && Number.isFinite(value));
-}
-
-function withId(response: AdminResponse, id: AdminRequestId | undefined): AdminResponse {
-  return id === undefined ? response : { ...response, id };
-}
-
-/** A request line, or the response refusing it (with its id when one could be read). */
-function parseRequest(line: string): AdminRequest | (AdminResponse & { ok: false }) {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    value = undefined;
-  }
-  const object = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  const id = isRequestId(object?.id) ? object.id : undefined;
-  if (!object || typeof object.cmd !== 'string' || (object.id !== undefined && id === undefined)) {
-    return withId({ ok: false, error: { code: 'ERR_BAD_REQUEST', message: 'request is not a JSON object with a "cmd" string (and an optional "id", a string or a number)' } }, id) as AdminResponse & { ok: false };
-  }
-  return object as unknown as AdminRequest;
-}
-
-export function bigintReplacer(_key: string, value: unknown): unknown {
-  return typeof value === 'bigint' ? Number(value) : value;
-}
-
-/** An error the daemon answered with, re-raised in the CLI with its code and path. */
-export class AdminError extends XnetmonError {
-  constructor(code: string, message: string, readonly path?: string) {
-    super(code, message);
-  }
-}
-
-/** The daemon's reply could not be understood (not JSON, no `ok`, another request's id). */
-export class AdminReplyError extends XnetmonError {
-  constructor(message: string) {
-    super('ERR_ADMIN_REPLY', message);
-  }
-}
-
-let nextRequestId = 1;
-
-/**
- * Checks one reply line against the request id. A reply without an id is accepted (a daemon
- * from before ids were echoed); one with another id is not.
- */
-export function parseAdminReply(line: string, expectedId: AdminRequestId): AdminResponse {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    throw new AdminReplyError(`the daemon's reply is not JSON: ${JSON.stringify(line.slice(0, 80))}`);
-  }
-  if (typeof value !== 'object' || value === null || typeof (value as { ok?: unknown }).ok !== 'boolean') {
-    throw new AdminReplyError(`the daemon's reply has no "ok" field: ${JSON.stringify(line.slice(0, 80))}`);
-  }
-  const reply = value as Record<string, unknown>;
-  if (reply.id !== undefined && reply.id !== expectedId) throw new AdminReplyError(`the daemon's reply is for request ${JSON.stringify(reply.id)}, not ${JSON.stringify(expectedId)}`);
-  if (reply.ok === false) {
-    const error = reply.error as Record<string, unknown> | undefined;
-    if (typeof error?.code !== 'string' || typeof error.message !== 'string') throw new AdminReplyError('the daemon refused the request without an error code and message');
-  }
-  return reply as unknown as AdminResponse;
-}
-
-/** One request to the daemon; resolves with its result or rejects with an XnetmonError (never throws out of a socket handler). */
-export function adminRequest(path: string, request: AdminRequest, timeoutMs = 10_000): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const id = request.id ?? nextRequestId++;
-    const socket = createConnection(path);
-    let buffered = '';
-    let settled = false;
-    const settle = (error: Error | null, result?: unknown): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      if (error) reject(error);
-      else resolve(result);
-    };
-    const timer = setTimeout(() => settle(new XnetmonError('ERR_TIMEOUT', `no answer from the daemon on ${path} within ${timeoutMs} ms`)), timeoutMs);
-    socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${JSON.stringify({ ...request, id })}\n`));
-    socket.on('data', (chunk: string) => {
-      buffered += chunk;
-      const newline = buffered.indexOf('\n');
-      if (newline < 0) {
-        if (buffered.length > MAX_REQUEST_BYTES * 64) settle(new AdminReplyError('the daemon\'s reply has no end of line'));
-        return;
-      }
-      try {
-        const response = parseAdminReply(buffered.slice(0, newline), id);
-        if (response.ok) settle(null, response.result);
-        else settle(new AdminError(response.error.code, response.error.message, response.error.path));
-      } catch (error) {
-        settle(error as Error);
-      }
-    });
-    socket.on('end', () => settle(new AdminReplyError(`the daemon closed the connection on ${path} without a reply`)));
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'is the daemon running? (xnetmon up)' : err.code === 'EACCES' ? 'permission denied: the admin socket is root\'s' : err.message;
-      settle(new XnetmonError('ERR_ADMIN_SOCKET', `cannot reach the daemon at ${path}: ${why}`));
-    });
-  });
-}
