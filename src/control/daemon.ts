@@ -2,8 +2,8 @@
 // definitions into it, attaches the programs, runs the controller every T, and
 // serves the admin socket and metrics. Stopping it leaves forwarding running;
 // `xnetmon down` is what detaches.
-import { renameSync, writeFileSync, rmSync, existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { createLogger } from './logger.js';
 import {
@@ -175,10 +175,34 @@ export class Daemon {
     return diff;
   }
 
+  /**
+   * Writes the running config over the file: to a new file in the same directory, flushed to
+   * disk, then renamed over the old one (and the directory flushed), so that a crash or a power
+   * cut leaves the old file or the new one, never a truncated one.
+   */
   private persist(): void {
-    const tmp = `${this.options.configPath}.tmp`;
-    writeFileSync(tmp, serializeConfig(this.config));
-    renameSync(tmp, this.options.configPath);
+    const path = this.options.configPath;
+    const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+    const mode = existsSync(path) ? statSync(path).mode & 0o777 : 0o644; // the file keeps its mode
+    try {
+      const fd = openSync(tmp, 'w', mode);
+      try {
+        writeSync(fd, serializeConfig(this.config));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, path);
+    } catch (error) {
+      rmSync(tmp, { force: true });
+      throw error;
+    }
+    const dir = openSync(dirname(path), 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
   }
 
   async reload(): Promise<ConfigDiff> {
