@@ -2,7 +2,7 @@
 // answers with (defined once in src/admin).
 import type { ClientsView, NetworkSummary, RoutesView, StatusView } from '../admin/index.js';
 
-export function table(headers: readonly string[], rows: readonly (readonly unknown[])[]): string {
+function table(headers: readonly string[], rows: readonly (readonly unknown[])[]): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => String(c)))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   return cells.map((r) => r.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd()).join('\n');
