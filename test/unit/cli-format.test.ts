@@ -31,3 +31,20 @@ test('traffic of no network has its line, by reason', () => {
   assert.match(formatStatus(status(900, { pass_host: 12, drop_malformed: 3 })), /^\(no network\)\s+pass_host=12 drop_malformed=3$/m);
   assert.doesNotMatch(formatStatus(status(900)), /no network/);
 });
+
+test('net list, routes and clients: the daemon\'s answers checked against their views, then tabled', async () => {
+  const { parseNetworkSummaries, parseRoutesView, parseClientsView, parseStatusView, AdminReplyError } = await import('../../src/admin/index.js');
+  const { formatNetworks, formatRoutes, formatClients } = await import('../../src/cli/format.js');
+  const nets = parseNetworkSummaries([{ id: 1, name: 'blue', weight: 500, reserve: { cpu: 0.3, fib: 0.2, links: { eth1: 0.5 } } }]);
+  assert.equal(formatNetworks(nets), 'ID  NAME  WEIGHT  CPU  FIB  LINKS\n1   blue  500     0.3  0.2  eth1=0.5');
+  const routes = parseRoutesView({ network: 'blue', routes: [
+    { prefix: '10.1.0.0/16', target: { kind: 'nexthop', nexthopId: 3 } }, { prefix: '0.0.0.0/0', target: { kind: 'via-vm' } },
+  ] });
+  assert.equal(formatRoutes(routes), 'PREFIX       TARGET\n10.1.0.0/16  next hop 3\n0.0.0.0/0    via-vm');
+  assert.equal(formatClients(parseClientsView([])), 'no virtual router connected');
+  assert.equal(formatClients(parseClientsView([{ network: 'blue', connected: true, lastUpdate: null }])), 'NETWORK  CONNECTED  LASTUPDATE\nblue     true       null');
+  // A reply of another shape (a daemon of another version) is one error naming where it differs.
+  assert.throws(() => parseRoutesView({ network: 'blue', routes: [{ prefix: 7 }] }), (err: unknown) => err instanceof AdminReplyError && /answer to routes .* at routes\.0\.prefix/.test(err.message));
+  assert.throws(() => parseStatusView({ law: 'share' }), AdminReplyError);
+  assert.equal(parseStatusView(status(10)).networks[0].name, 'red');
+});
