@@ -26,7 +26,9 @@ export function adminRequest(path: string, request: AdminRequest, timeoutMs = 10
       if (error) reject(error);
       else resolve(result);
     };
-    const timer = setTimeout(() => settle(new XnetmonError('ERR_TIMEOUT', `no answer from the daemon on ${path} within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => {
+      settle(new XnetmonError('ERR_TIMEOUT', `no answer from the daemon on ${path} within ${timeoutMs} ms`));
+    }, timeoutMs);
     socket.setEncoding('utf8');
     socket.on('connect', () => socket.write(`${JSON.stringify({ ...request, id })}\n`));
     socket.on('data', (chunk: string) => {
@@ -46,7 +48,9 @@ export function adminRequest(path: string, request: AdminRequest, timeoutMs = 10
     });
     socket.on('end', () => settle(new AdminReplyError(`the daemon closed the connection on ${path} without a reply`)));
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'is the daemon running? (xnetmon up)' : err.code === 'EACCES' ? 'permission denied: the admin socket is root\'s' : err.message;
+      const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'is the daemon running? (xnetmon up)'
+        : err.code === 'EACCES' ? 'permission denied: the admin socket is root\'s'
+          : err.message;
       settle(new XnetmonError('ERR_ADMIN_SOCKET', `cannot reach the daemon at ${path}: ${why}`));
     });
   });

@@ -16,9 +16,15 @@ export type AdminResponse =
   | { ok: false; error: { code: string; message: string; path?: string }; id?: AdminRequestId };
 
 export const MAX_REQUEST_BYTES = 1 << 20;
-/** The CLI opens one connection per command; 32 is far more than an operator and a monitoring job use, and bounds what a runaway script can hold. */
+/**
+ * The CLI opens one connection per command; 32 is far more than an operator and a monitoring job
+ * use, and bounds what a runaway script can hold.
+ */
 export const ADMIN_MAX_CONNECTIONS = 32;
-/** Requests one connection may have in flight: the handler may take a while (reload), and a pipelining client must not queue unbounded work. Further ones get ERR_BUSY. */
+/**
+ * Requests one connection may have in flight: the handler may take a while (reload), and a
+ * pipelining client must not queue unbounded work. Further ones get ERR_BUSY.
+ */
 export const ADMIN_MAX_IN_FLIGHT_PER_CONNECTION = 4;
 /** A connection with no request in flight and no traffic for this long is closed, so forgotten clients do not hold connection slots. */
 export const ADMIN_IDLE_TIMEOUT_MS = 60_000;
@@ -45,7 +51,9 @@ export function parseRequest(line: string): AdminRequest | (AdminResponse & { ok
   }
   const object = isRecord(value) ? value : undefined;
   const id = isRequestId(object?.id) ? object.id : undefined;
-  if (!object || typeof object.cmd !== 'string' || (object.id !== undefined && id === undefined) || (object.args !== undefined && !isRecord(object.args))) {
+  const badId = object?.id !== undefined && id === undefined;
+  const badArgs = object?.args !== undefined && !isRecord(object.args);
+  if (!object || typeof object.cmd !== 'string' || badId || badArgs) {
     const message = 'request is not a JSON object with a "cmd" string (and optional "args", an object, and "id", a string or a number)';
     return { ok: false, error: { code: 'ERR_BAD_REQUEST', message }, ...(id === undefined ? {} : { id }) };
   }

@@ -35,9 +35,13 @@ const GROUP_OR_WORLD_WRITABLE = 0o022;
 export function checkSocketDirectory(directory: string, uid = process.getuid?.() ?? 0): void {
   const stat = statSync(directory);
   if (!stat.isDirectory()) throw new AdminSocketError(`${directory} (for the admin socket) is not a directory`);
-  if (stat.uid !== uid && stat.uid !== 0) throw new AdminSocketError(`${directory} (for the admin socket) is owned by uid ${stat.uid}, not by this process (uid ${uid}) or root: another user could replace the socket`);
+  if (stat.uid !== uid && stat.uid !== 0) {
+    throw new AdminSocketError(`${directory} (for the admin socket) is owned by uid ${stat.uid}, not by this process (uid ${uid}) ` +
+      'or root: another user could replace the socket');
+  }
   if ((stat.mode & GROUP_OR_WORLD_WRITABLE) !== 0 && (stat.mode & STICKY_BIT) === 0) {
-    throw new AdminSocketError(`${directory} (for the admin socket) is writable by group or others without the sticky bit (mode ${(stat.mode & 0o7777).toString(8)}): another user could replace the socket`);
+    throw new AdminSocketError(`${directory} (for the admin socket) is writable by group or others without the sticky bit ` +
+      `(mode ${(stat.mode & 0o7777).toString(8)}): another user could replace the socket`);
   }
 }
 
@@ -112,7 +116,8 @@ export class AdminServer {
   private serve(socket: Socket): void {
     if (this.connections.size >= this.maxConnections) {
       socket.on('error', () => socket.destroy());
-      socket.end(`${JSON.stringify({ ok: false, error: { code: 'ERR_BUSY', message: `more than ${this.maxConnections} admin connections` } })}\n`);
+      const busy: AdminResponse = { ok: false, error: { code: 'ERR_BUSY', message: `more than ${this.maxConnections} admin connections` } };
+      socket.end(`${JSON.stringify(busy)}\n`);
       return;
     }
     this.connections.add(socket);
@@ -139,7 +144,8 @@ export class AdminServer {
           continue;
         }
         if (inFlight >= this.maxInFlight) {
-          reply(withId({ ok: false, error: { code: 'ERR_BUSY', message: `more than ${this.maxInFlight} requests in flight on this connection` } }, request.id));
+          const message = `more than ${this.maxInFlight} requests in flight on this connection`;
+          reply(withId({ ok: false, error: { code: 'ERR_BUSY', message } }, request.id));
           continue;
         }
         inFlight++;
@@ -160,7 +166,10 @@ export class AdminServer {
     try {
       return withId({ ok: true, result: await this.handler(request) }, request.id);
     } catch (err) {
-      if (err instanceof XnetmonError) return withId({ ok: false, error: { code: err.code, message: err.message, ...(err instanceof ValidationError ? { path: err.path } : {}) } }, request.id);
+      if (err instanceof XnetmonError) {
+        const path = err instanceof ValidationError ? { path: err.path } : {};
+        return withId({ ok: false, error: { code: err.code, message: err.message, ...path } }, request.id);
+      }
       return withId({ ok: false, error: { code: 'ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) } }, request.id);
     }
   }

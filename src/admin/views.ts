@@ -25,7 +25,8 @@ const networkStatus = z.object({
   /** Routes installed in the data plane. */
   routes: z.number(),
   /** Per shared table: { used, quota, rejections }; and mapWriteFailures. Null without an update manager. */
-  quotas: z.record(z.string(), z.union([z.number(), z.object({ used: z.number(), quota: z.number(), rejections: z.number() })])).nullable(),
+  quotas: z.record(z.string(), z.union([z.number(), z.object({ used: z.number(), quota: z.number(), rejections: z.number() })]))
+    .nullable(),
   forwarded: z.number(),
   toRouter: z.number(),
   resources: z.array(resourceStatus),

@@ -34,7 +34,9 @@ export class ProgramAttachments {
     const ifindex = ifindexOf(ifname);
     return [
       attachXdp(this.object.program('xnm_phys_in'), ifindex, { mode: modes.xdp ?? 'auto', pinPath: this.linkPin('xdp', ifname) }),
-      attachTc(this.object.program('xnm_link_out'), ifindex, 'tc-egress', { mode: modes.tc ?? 'auto', pinPath: this.linkPin('tc', ifname) }),
+      attachTc(this.object.program('xnm_link_out'), ifindex, 'tc-egress', {
+        mode: modes.tc ?? 'auto', pinPath: this.linkPin('tc', ifname),
+      }),
     ];
   }
 

@@ -53,7 +53,8 @@ export class DataPlane {
     this.pinDir = pinDir;
     this.generation = new FlowCacheGeneration(object.map('xnm_route_gen'));
     this.attachments = new Attachments({
-      ifaces: object.map('xnm_ifaces'), classify: object.map('xnm_classify'), txPorts: object.map('xnm_tx_ports'), vifMacs: object.map('xnm_vif_macs'),
+      ifaces: object.map('xnm_ifaces'), classify: object.map('xnm_classify'),
+      txPorts: object.map('xnm_tx_ports'), vifMacs: object.map('xnm_vif_macs'),
     }, this.networks, this.generation);
     this.programs = new ProgramAttachments(object, pinDir);
     this.nexthops = new Nexthops(object.map('xnm_nexthops'));
@@ -67,7 +68,8 @@ export class DataPlane {
     if (options.maxRoutes4) maxEntries.xnm_routes4 = options.maxRoutes4;
     if (options.maxRoutes6) maxEntries.xnm_routes6 = options.maxRoutes6;
     const flowCacheSlots = options.flowCacheSlots ?? FLOW_CACHE_SLOTS;
-    if (!Number.isInteger(flowCacheSlots) || flowCacheSlots < 1 || flowCacheSlots > 1 << 24 || (flowCacheSlots & (flowCacheSlots - 1)) !== 0) {
+    const powerOfTwo = (flowCacheSlots & (flowCacheSlots - 1)) === 0;
+    if (!Number.isInteger(flowCacheSlots) || flowCacheSlots < 1 || flowCacheSlots > 1 << 24 || !powerOfTwo) {
       throw new ValidationError('flowCacheSlots', `${flowCacheSlots} must be a power of two, 1..${1 << 24}`);
     }
     maxEntries.xnm_flow_cache = flowCacheSlots;

@@ -27,7 +27,9 @@ export class Drops {
   set(netId: number, drops: DropProbabilities): void {
     checkNetId(netId);
     const value = dropLayout.encode({
-      cpu: probabilityToThreshold(drops.cpu), residual: probabilityToThreshold(drops.residual), link: drops.links.map(probabilityToThreshold),
+      cpu: probabilityToThreshold(drops.cpu),
+      residual: probabilityToThreshold(drops.residual),
+      link: drops.links.map(probabilityToThreshold),
     });
     this.map.update(u32Key(netId), value);
   }

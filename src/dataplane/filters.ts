@@ -52,7 +52,9 @@ export class Filters {
 
   /** Replaces a network's filter; every rule is encoded (and checked) before a slot is written. */
   set(netId: number, rules: readonly FilterRuleSpec[]): void {
-    if (rules.length > MAX_FILTER_RULES) throw new ValidationError('filter', `${rules.length} rules; at most ${MAX_FILTER_RULES} per network`);
+    if (rules.length > MAX_FILTER_RULES) {
+      throw new ValidationError('filter', `${rules.length} rules; at most ${MAX_FILTER_RULES} per network`);
+    }
     const encoded = rules.map((r, i) => encodeRule(r, `filter[${i}]`));
     try {
       this.writeSlots(netId, encoded);

@@ -98,7 +98,9 @@ export class Attachments {
     let flags = 0;
     if (current) {
       const d = ifaceLayout.decode(current);
-      if (d.kind === IfaceKind.VIF && d.net_id !== spec.netId) throw new DuplicateAttachmentError(`vif ifindex ${ifindex}`, d.net_id as number);
+      if (d.kind === IfaceKind.VIF && d.net_id !== spec.netId) {
+        throw new DuplicateAttachmentError(`vif ifindex ${ifindex}`, d.net_id as number);
+      }
       if (d.kind === IfaceKind.PHYS) throw new DuplicateAttachmentError(`ifindex ${ifindex} (a physical link)`, 0);
       flags = d.flags as number; // a re-applied vif stays MAC-locked: no window without anti-spoofing
     }

@@ -113,7 +113,8 @@ export class Routes {
       const addr = columns.addrs[i] >>> 0;
       if (len > 32) throw new ValidationError(`routes[${i}]`, `prefix length ${len} must be 0..32`);
       if (len < 32 && (addr & (0xffffffff >>> len)) !== 0) {
-        throw new ValidationError(`routes[${i}]`, `host bits set in ${addr >>> 24}.${(addr >>> 16) & 255}.${(addr >>> 8) & 255}.${addr & 255}/${len}`);
+        const text = `${addr >>> 24}.${(addr >>> 16) & 255}.${(addr >>> 8) & 255}.${addr & 255}/${len}`;
+        throw new ValidationError(`routes[${i}]`, `host bits set in ${text}`);
       }
       keyWords[i * 3] = 32 + len;
       keyWords[i * 3 + 1] = netId;
