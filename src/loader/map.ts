@@ -1,6 +1,6 @@
 // Typed-enough access to one BPF map by file descriptor. Keys and values are
-// Buffers laid out by src/loader/layouts.ts; per-CPU values come back as one
-// slice per possible CPU (the caller sums them).
+// Buffers laid out by src/loader/layouts.ts; a per-CPU value comes back as one
+// copy per possible CPU, each rounded up to 8 bytes (the caller sums them).
 import { XnetmonError, SystemCallError } from '../errors/index.js';
 import { native, errnoOf } from './libbpf.js';
 
@@ -263,17 +263,7 @@ export class BpfMap {
 
   /** Every key, by get_next_key: one syscall per key (lookupAll reads whole maps faster). */
   *keys(): Generator<Buffer> {
-    let prev: Buffer | null = null;
-    for (;;) {
-      const next = Buffer.alloc(this.keySize);
-      const ret = native.map_get_next_key(this.fd, prev, next);
-      if (ret < 0) {
-        if (errnoOf(ret) === ENOENT) return;
-        this.fail('bpf_map_get_next_key', ret);
-      }
-      yield next;
-      prev = next;
-    }
+    for (let key = this.nextKey(null); key; key = this.nextKey(key)) yield key;
   }
 
   /** Slices of one per-CPU value, one per possible CPU. */
