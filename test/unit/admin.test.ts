@@ -99,10 +99,12 @@ describe('admin socket directory', () => {
     const uid = process.getuid?.() ?? 0;
     if (uid === 0) {
       chownSync(dir, 65534, 65534);
-      await assert.rejects(new AdminServer(join(dir, 'admin.sock'), () => 'pong').listen(), { code: 'ERR_ADMIN_SOCKET_DIR', message: /owned by uid 65534/ });
+      const server = new AdminServer(join(dir, 'admin.sock'), () => 'pong');
+      await assert.rejects(server.listen(), { code: 'ERR_ADMIN_SOCKET_DIR', message: /owned by uid 65534/ });
     } else {
       // Not root (make test-unit needs no root): the directory is ours, checked as if another user ran the daemon.
-      assert.throws(() => checkSocketDirectory(dir, uid + 1), { code: 'ERR_ADMIN_SOCKET_DIR', message: new RegExp(`owned by uid ${uid}`) });
+      const refusal = { code: 'ERR_ADMIN_SOCKET_DIR', message: new RegExp(`owned by uid ${uid}`) };
+      assert.throws(() => checkSocketDirectory(dir, uid + 1), refusal);
     }
   });
 

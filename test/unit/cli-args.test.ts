@@ -37,13 +37,16 @@ test('a share is a number in [0, 1]; anything else names the option', () => {
 test('a weight is an integer from 1 to 1000', () => {
   assert.equal(parseWeight('1'), 1);
   assert.equal(parseWeight('1000'), 1000);
-  for (const bad of ['0', '1001', '2.5', '-3', 'heavy', '']) assert.throws(() => parseWeight(bad), invalid('--weight', /is not an integer from 1 to 1000/), bad);
+  for (const bad of ['0', '1001', '2.5', '-3', 'heavy', '']) {
+    assert.throws(() => parseWeight(bad), invalid('--weight', /is not an integer from 1 to 1000/), bad);
+  }
 });
 
 test('net set: a bad value is refused by name, and nothing to change is an error', async () => {
   await assert.rejects(run('net', 'set', 'blue', '--cpu', '2'), invalid('--cpu', /"2" is not a share/));
   await assert.rejects(run('net', 'set', 'blue', '--weight', '0'), invalid('--weight', /"0"/));
-  await assert.rejects(run('net', 'set', 'blue', '--link', 'eth1'), (err: unknown) => err instanceof ValidationError && err.path.startsWith('--link'));
+  const linkError = (err: unknown) => err instanceof ValidationError && err.path.startsWith('--link');
+  await assert.rejects(run('net', 'set', 'blue', '--link', 'eth1'), linkError);
   await assert.rejects(run('net', 'set', 'blue'), invalid('net set', /nothing to change/));
 });
 
@@ -67,7 +70,8 @@ test('an unknown benchmark or experiment is a usage error listing the names', as
 });
 
 test('an admin command without a daemon says how to start one', async () => {
-  await assert.rejects(run('status'), (err: unknown) => err instanceof XnetmonError && err.code === 'ERR_ADMIN_SOCKET' && /xnetmon up/.test(err.message));
+  await assert.rejects(run('status'), (err: unknown) =>
+    err instanceof XnetmonError && err.code === 'ERR_ADMIN_SOCKET' && /xnetmon up/.test(err.message));
 });
 
 test('the names the CLI lists are the benchmarks and experiments that exist', async () => {

@@ -33,7 +33,8 @@ test('traffic of no network has its line, by reason', () => {
 });
 
 test('net list, routes and clients: the daemon\'s answers checked against their views, then tabled', async () => {
-  const { parseNetworkSummaries, parseRoutesView, parseClientsView, parseStatusView, AdminReplyError } = await import('../../src/admin/index.js');
+  const admin = await import('../../src/admin/index.js');
+  const { parseNetworkSummaries, parseRoutesView, parseClientsView, parseStatusView, AdminReplyError } = admin;
   const { formatNetworks, formatRoutes, formatClients } = await import('../../src/cli/format.js');
   const nets = parseNetworkSummaries([{ id: 1, name: 'blue', weight: 500, reserve: { cpu: 0.3, fib: 0.2, links: { eth1: 0.5 } } }]);
   assert.equal(formatNetworks(nets), 'ID  NAME  WEIGHT  CPU  FIB  LINKS\n1   blue  500     0.3  0.2  eth1=0.5');
@@ -42,9 +43,11 @@ test('net list, routes and clients: the daemon\'s answers checked against their 
   ] });
   assert.equal(formatRoutes(routes), 'PREFIX       TARGET\n10.1.0.0/16  next hop 3\n0.0.0.0/0    via-vm');
   assert.equal(formatClients(parseClientsView([])), 'no virtual router connected');
-  assert.equal(formatClients(parseClientsView([{ network: 'blue', connected: true, lastUpdate: null }])), 'NETWORK  CONNECTED  LASTUPDATE\nblue     true       null');
+  const clients = parseClientsView([{ network: 'blue', connected: true, lastUpdate: null }]);
+  assert.equal(formatClients(clients), 'NETWORK  CONNECTED  LASTUPDATE\nblue     true       null');
   // A reply of another shape (a daemon of another version) is one error naming where it differs.
-  assert.throws(() => parseRoutesView({ network: 'blue', routes: [{ prefix: 7 }] }), (err: unknown) => err instanceof AdminReplyError && /answer to routes .* at routes\.0\.prefix/.test(err.message));
+  assert.throws(() => parseRoutesView({ network: 'blue', routes: [{ prefix: 7 }] }), (err: unknown) =>
+    err instanceof AdminReplyError && /answer to routes .* at routes\.0\.prefix/.test(err.message));
   assert.throws(() => parseStatusView({ law: 'share' }), AdminReplyError);
   assert.equal(parseStatusView(status(10)).networks[0].name, 'red');
 });

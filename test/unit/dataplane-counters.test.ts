@@ -30,7 +30,9 @@ function buffer(slots: number, value: (slot: number, cpu: number, field: string,
 
 test('counters sum every CPU\'s copy, exactly, above 2^32', () => {
   const big = 5n * 4294967296n + 7n;
-  const decoder = new StatsDecoder(geometry, buffer(3, (slot, cpu, field, i) => BigInt(slot * 1000 + i) + (field === 'cpu_offered' ? big : BigInt(cpu))));
+  const value = (slot: number, cpu: number, field: string, i: number): bigint =>
+    BigInt(slot * 1000 + i) + (field === 'cpu_offered' ? big : BigInt(cpu));
+  const decoder = new StatsDecoder(geometry, buffer(3, value));
   const c = decoder.counters(2, 2);
   assert.equal(c.netId, 2);
   assert.equal(c.cpuOffered, 3n * (2000n + big));

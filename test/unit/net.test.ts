@@ -27,7 +27,8 @@ test('IPv4 and IPv6 literals to network-order bytes', () => {
 test('parseAddress names the field of a bad address', () => {
   assert.deepEqual(parseAddress('10.1.2.3', 'x'), { family: 4, bytes: Buffer.from([10, 1, 2, 3]) });
   assert.equal(parseAddress('2001:db8::', 'x').family, 6);
-  assert.throws(() => parseAddress('10.1.2.300', 'routers[0].address'), namesField('routers[0].address', /"10\.1\.2\.300" is not an IPv4 or IPv6 address/));
+  assert.throws(() => parseAddress('10.1.2.300', 'routers[0].address'),
+    namesField('routers[0].address', /"10\.1\.2\.300" is not an IPv4 or IPv6 address/));
 });
 
 test('formatAddress: dotted quad, and RFC 5952 for IPv6 (longest zero run, lower case, no single-group ::)', () => {
@@ -87,7 +88,8 @@ test('MACs: text to bytes and back, any case; bad text names the field', () => {
   const out = Buffer.alloc(8);
   writeMac('aa:bb:cc:dd:ee:ff', out, 2, 'mac');
   assert.equal(out.toString('hex'), '0000aabbccddeeff');
-  for (const bad of ['', '02:00:00:00:00', '02:00:00:00:00:01:02', '02-00-00-00-00-01', '0200.0000.0001', 'g2:00:00:00:00:01', '2:0:0:0:0:1']) {
+  const malformed = ['', '02:00:00:00:00', '02:00:00:00:00:01:02', '02-00-00-00-00-01', '0200.0000.0001', 'g2:00:00:00:00:01', '2:0:0:0:0:1'];
+  for (const bad of malformed) {
     assert.throws(() => macBytes(bad, 'attachments[0].mac'), namesField('attachments[0].mac', /is not a MAC address/), bad);
   }
   assert.throws(() => macBytes('nope'), namesField('mac', /"nope" is not a MAC address/));
