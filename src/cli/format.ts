@@ -1,28 +1,11 @@
-// Human output: aligned tables, as `ip` and `ovs-vsctl` print them.
-export function table(headers: readonly string[], rows: readonly (readonly unknown[])[]): string {
+// Human output: aligned tables, as `ip` and `ovs-vsctl` print them, of the views the daemon
+// answers with (defined once in src/admin).
+import type { ClientsView, NetworkSummary, RoutesView, StatusView } from '../admin/index.js';
+
+function table(headers: readonly string[], rows: readonly (readonly unknown[])[]): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => String(c)))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   return cells.map((r) => r.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd()).join('\n');
-}
-
-/** What the daemon's `status` returns, as the CLI reads it. */
-export interface StatusView {
-  law: string;
-  periodMs: number;
-  control: boolean;
-  lastPeriod: { period: number; durationMs: number } | null;
-  attachments?: { ifname: string; xdp: string; tc: string }[];
-  /** Verdicts of frames that belong to no network, by reason (non-zero only). */
-  noNetwork?: Record<string, number>;
-  networks: {
-    name: string;
-    weight: number;
-    routes: number;
-    forwarded: number;
-    toRouter: number;
-    resources: { resource: string; capacity: number; reserved: number; offered: number; carried: number; dropProbability: number }[];
-    drops: Record<string, number>;
-  }[];
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
@@ -57,4 +40,20 @@ export function formatStatus(s: StatusView): string {
     : '';
   const overR = s.networks.some((n) => n.resources.some((r) => r.capacity && r.carried > r.capacity)) ? `\n${OVER_R_NOTE}` : '';
   return `${head}\n\n${table(['NETWORK', 'RESOURCE', 'USED', 'RESERVED', 'OFFERED', 'DROP P'], rows)}${overR}\n\n${drops}${none}${attachments}`;
+}
+
+export function formatNetworks(nets: readonly NetworkSummary[]): string {
+  return table(['ID', 'NAME', 'WEIGHT', 'CPU', 'FIB', 'LINKS'], nets.map((n) => [
+    n.id, n.name, n.weight, n.reserve.cpu, n.reserve.fib, Object.entries(n.reserve.links).map(([l, v]) => `${l}=${v}`).join(' '),
+  ]));
+}
+
+export function formatRoutes(view: RoutesView): string {
+  return table(['PREFIX', 'TARGET'], view.routes.map((r) => [r.prefix, r.target.kind === 'nexthop' ? `next hop ${r.target.nexthopId}` : r.target.kind]));
+}
+
+export function formatClients(list: ClientsView): string {
+  if (!list.length) return 'no virtual router connected';
+  const cell = (v: unknown): string => (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
+  return table(Object.keys(list[0]).map((k) => k.toUpperCase()), list.map((c) => Object.values(c).map(cell)));
 }

@@ -2,8 +2,8 @@
 // definitions into it, attaches the programs, runs the controller every T, and
 // serves the admin socket and metrics. Stopping it leaves forwarding running;
 // `xnetmon down` is what detaches.
-import { renameSync, writeFileSync, rmSync, existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { createLogger } from './logger.js';
 import {
@@ -14,7 +14,7 @@ import { DataPlane, parsePrefix, formatPrefix } from '../dataplane/index.js';
 import { checkKernel, ifindexOf, REASONS } from '../loader/index.js';
 import { release } from 'node:os';
 import { FailureLog, XnetmonError, ValidationError } from '../errors/index.js';
-import { AdminServer, type AdminRequest } from './admin.js';
+import { AdminServer, type AdminRequest, type StatusView } from '../admin/index.js';
 import { applySettings, applyTopology, attachAll, removeUndeclaredNetworks, type AppliedTopology, type Drift } from './apply.js';
 import { Controller, type MemoryControl } from './controller.js';
 import { Metrics } from './metrics.js';
@@ -175,10 +175,34 @@ export class Daemon {
     return diff;
   }
 
+  /**
+   * Writes the running config over the file: to a new file in the same directory, flushed to
+   * disk, then renamed over the old one (and the directory flushed), so that a crash or a power
+   * cut leaves the old file or the new one, never a truncated one.
+   */
   private persist(): void {
-    const tmp = `${this.options.configPath}.tmp`;
-    writeFileSync(tmp, serializeConfig(this.config));
-    renameSync(tmp, this.options.configPath);
+    const path = this.options.configPath;
+    const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+    const mode = existsSync(path) ? statSync(path).mode & 0o777 : 0o644; // the file keeps its mode
+    try {
+      const fd = openSync(tmp, 'w', mode);
+      try {
+        writeSync(fd, serializeConfig(this.config));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, path);
+    } catch (error) {
+      rmSync(tmp, { force: true });
+      throw error;
+    }
+    const dir = openSync(dirname(path), 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
   }
 
   async reload(): Promise<ConfigDiff> {
@@ -225,7 +249,7 @@ export class Daemon {
     }
   }
 
-  status() {
+  status(): StatusView {
     const report = this.controller.lastReport;
     const counters = new Map(this.dp.readCounters([0, ...this.config.networks.map((n) => n.id)]).map((c) => [c.netId, c]));
     return {
