@@ -109,7 +109,8 @@ test: deps deps-package build
 	$(NODE) --test --test-concurrency=1 dist/test/unit/ dist/test/bpf/ dist/test/integration/ dist/test/adversarial/
 	$(MAKE) --no-print-directory test-kernel KVER=6.1 CMD='node --test --test-concurrency=1 $(KERNEL_TESTS) && node --test $(KERNEL_ISOLATION) && node dist/src/cli/main.js lab demo --quick --report build/lab-report-6.1'
 
-test-unit: build
+# Pure logic: needs the TypeScript build only (no BPF objects, no root; node_modules from npm ci).
+test-unit: ts
 	$(NODE) --test dist/test/unit/
 
 test-integration: deps build

@@ -4,7 +4,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { benchManagerLoad, benchManagerUpdates } from '../src/manager/index.js';
+import { benchManagerLoad, benchManagerUpdates } from './manager.js';
 import { generateKeyPair } from '../src/crypto/index.js';
 import { median, round } from './stats.js';
 

@@ -42,11 +42,14 @@ export const BENCHMARKS: Record<string, Benchmark> = {
     },
   },
   routeload: {
-    description: 'loading 1,000,000 IPv4 prefixes into one network\'s table from TypeScript',
+    description: 'loading 1,000,000 IPv4 prefixes into one network\'s table from TypeScript, and reading them back as adoption at start-up does',
     run: () => benchRouteload(),
     report: (f) => {
       const r = f as ReturnType<typeof benchRouteload>;
-      return `${r.routes} routes in ${r.seconds} s (${r.routes_per_second} routes/s) with batch updates; one syscall per route: ${r.single_update_seconds_for_100k} s for 100k, so batches are ${r.batch_speedup}x faster per route.`;
+      return `${r.routes} routes in ${r.seconds} s (${r.routes_per_second} routes/s) with batch updates; one syscall per route: ${r.single_update_seconds_for_100k} s for 100k, so batches are ${r.batch_speedup}x faster per route. ` +
+        `Reading the ${r.adoption_read_routes} installed routes back (adoption at start-up, \`xnetmon routes\`): ${r.adoption_read_seconds_batch} s with batch lookups (mode: ${r.adoption_read_mode}), ` +
+        `${r.adoption_read_seconds_per_key} s with get_next_key and a lookup per route: ${r.adoption_read_speedup}x ` +
+        `(the kernel's part alone: ${r.adoption_kernel_read_seconds_batch} s against ${r.adoption_kernel_read_seconds_per_key} s).`;
     },
   },
   channel: {

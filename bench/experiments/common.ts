@@ -5,7 +5,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { adminRequest } from '../../src/control/index.js';
+import { adminRequest } from '../../src/admin/index.js';
 import { createLab, destroyLab, uniquePrefix, nsExec, nsSpawn, lineChart, type LabState, type LabConfigOptions, type Series } from '../../src/lab/index.js';
 import { machine } from '../stats.js';
 

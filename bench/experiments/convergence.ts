@@ -4,7 +4,7 @@
 // (UDP to its external machine, vm_ext = 60 units per packet), green's router 0.2 R, then
 // steps to 1.5 R and back; the daemon's status is sampled every period.
 // Paper VII names "a faster stabilization of the punishment" as future work.
-import { compareLaws } from '../../src/control/law/index.js';
+import { compareLaws } from '../laws/index.js';
 import { defaultCosts } from '../../src/config/costs.js';
 import {
   experimentCommand, meanCi, pct, resourceOf, sleep, withLab, writeFigure,

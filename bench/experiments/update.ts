@@ -6,7 +6,7 @@
 // attempt after a failed one deletes and re-adds the route: a new change for the client).
 // XNetMon (control on) against plane separation without the controller (`--no-control`),
 // interleaved in blocks; both use the secure channel, as in the paper.
-import { adminRequest } from '../../src/control/index.js';
+import { adminRequest } from '../../src/admin/index.js';
 import {
   experimentCommand, fmt, inNs, meanCi, rxBytes, pct, pm, quantile, sleep, wilson, withLab, writeFigure,
   type Experiment, type ExperimentContext, type ExperimentResult, type LabSession,

@@ -3,10 +3,7 @@
 // secure channel (paper IV-C).
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { loadClientConfig, runClient } from '../client/index.js';
-import { connectSecure } from '../crypto/index.js';
 import type { UpdateTransport } from '../wire/index.js';
-import { createLogger } from '../control/logger.js';
 import { XnetmonError } from '../errors/index.js';
 
 export function registerClient(program: Command): void {
@@ -15,6 +12,9 @@ export function registerClient(program: Command): void {
     .requiredOption('-c, --config <file>', 'client configuration (host, host_public_key, private_key_file, tables, interfaces)')
     .addHelpText('after', '\nExamples:\n  xnetmon client -c /etc/xnetmon/client.yaml')
     .action(async (opts: { config: string }) => {
+      const [{ loadClientConfig, runClient }, { connectSecure }, { createLogger }] = await Promise.all([
+        import('../client/index.js'), import('../crypto/index.js'), import('../control/logger.js'),
+      ]);
       const config = await loadClientConfig(opts.config);
       let privateKey: string;
       try {

@@ -5,11 +5,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { adminRequest } from '../control/index.js';
+import { AdminClient, type StatusView } from '../admin/index.js';
 import { lineChart, nsExec, nsSpawn, ipv4InReceives, type Series } from '../lab/index.js';
 import { createLab, destroyLab, type LabState } from '../lab/index.js';
 import { startRouting } from './routing.js';
-import type { StatusView } from './format.js';
 
 type Status = StatusView;
 
@@ -66,7 +65,8 @@ export async function runDemo(opts: { prefix?: string; report: string; quick?: b
     daemon.stderr?.on('data', (d: Buffer) => { daemonLog += d.toString(); });
     await waitForDaemon(daemon, () => daemonLog);
     const socket = join(lab.stateDir, 'admin.sock');
-    const status = async (): Promise<Status> => (await adminRequest(socket, { cmd: 'status' })) as Status;
+    const admin = new AdminClient(socket);
+    const status = (): Promise<Status> => admin.status();
     say(`daemon up: ${daemonLog.split('\n').filter((l) => l.includes('data plane')).map((l) => (JSON.parse(l) as { msg: string; attachments: number }).msg + `, ${(JSON.parse(l) as { attachments: number }).attachments} programs attached`).join('')}`);
 
     heading('3. Routes arrive from the virtual routers');
@@ -120,9 +120,9 @@ export async function runDemo(opts: { prefix?: string; report: string; quick?: b
     heading('6. Live tuning: the operator moves CPU reservation from red to blue');
     const tuneAt = (Date.now() - started) / 1000;
     say('  $ xnetmon net set red --cpu 0.05');
-    await adminRequest(socket, { cmd: 'net.set', args: { name: 'red', change: { cpu: 0.05 } } });
+    await admin.request('net.set', { name: 'red', change: { cpu: 0.05 } });
     say('  $ xnetmon net set blue --cpu 0.65');
-    await adminRequest(socket, { cmd: 'net.set', args: { name: 'blue', change: { cpu: 0.65 } } });
+    await admin.request('net.set', { name: 'blue', change: { cpu: 0.65 } });
     await sleep(phaseS * 1000);
     clearInterval(sampler);
     const after = await status();

@@ -1,30 +1,11 @@
-// Human output: aligned tables, as `ip` and `ovs-vsctl` print them.
-export function table(headers: readonly string[], rows: readonly (readonly unknown[])[]): string {
+// Human output: aligned tables, as `ip` and `ovs-vsctl` print them, of the views the daemon
+// answers with (defined once in src/admin).
+import type { ClientsView, NetworkSummary, RoutesView, StatusDriftView, StatusView } from '../admin/index.js';
+
+function table(headers: readonly string[], rows: readonly (readonly unknown[])[]): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => String(c)))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   return cells.map((r) => r.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd()).join('\n');
-}
-
-/** What the daemon's `status` returns, as the CLI reads it. */
-export interface StatusView {
-  law: string;
-  periodMs: number;
-  control: boolean;
-  lastPeriod: { period: number; durationMs: number } | null;
-  attachments?: { ifname: string; xdp: string; tc: string }[];
-  /** Verdicts of frames that belong to no network, by reason (non-zero only). */
-  noNetwork?: Record<string, number>;
-  /** The last reconciliation that changed anything. */
-  drift?: DriftView;
-  networks: {
-    name: string;
-    weight: number;
-    routes: number;
-    forwarded: number;
-    toRouter: number;
-    resources: { resource: string; capacity: number; reserved: number; offered: number; carried: number; dropProbability: number }[];
-    drops: Record<string, number>;
-  }[];
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
@@ -58,35 +39,52 @@ export function formatStatus(s: StatusView): string {
     ? `\n(no network)  ${Object.entries(s.noNetwork).map(([k, v]) => `${k}=${v}`).join(' ')}`
     : '';
   const overR = s.networks.some((n) => n.resources.some((r) => r.capacity && r.carried > r.capacity)) ? `\n${OVER_R_NOTE}` : '';
-  const drift = s.drift && driftFound(s.drift) ? `\n\n${formatDrift(s.drift)}` : '';
-  return `${head}\n\n${table(['NETWORK', 'RESOURCE', 'USED', 'RESERVED', 'OFFERED', 'DROP P'], rows)}${overR}\n\n${drops}${none}${attachments}${drift}`;
+  const drift = driftFound(s.drift) ? `\n\n${formatDrift(s.drift)}` : '';
+  const usage = table(['NETWORK', 'RESOURCE', 'USED', 'RESERVED', 'OFFERED', 'DROP P'], rows);
+  return `${head}\n\n${usage}${overR}\n\n${drops}${none}${attachments}${drift}`;
 }
 
-/** A reconciliation report (`xnetmon check`, status's `drift`), as the CLI reads it. */
-export interface DriftView {
-  trigger: string;
-  at: string;
-  networks: number[];
-  entries: number;
-  maps: Record<string, { add: number; change: number; remove: number }>;
-  filters: { network: string; to: string }[];
-  detached: string[];
-  missingPrograms: string[];
+/** True when a reconciliation report (`xnetmon check`, status's `drift`) shows any difference. */
+export function driftFound(d: StatusDriftView): boolean {
+  return d.entries > 0 || d.networks.length > 0 || Boolean(d.detached?.length) || Boolean(d.missingPrograms?.length);
 }
 
-export function driftFound(d: DriftView): boolean {
-  return d.entries > 0 || d.networks.length > 0 || d.detached.length > 0 || d.missingPrograms.length > 0;
-}
-
-export function formatDrift(d: DriftView): string {
+/** A reconciliation report; status's from an older daemon has networks and entries only. */
+export function formatDrift(d: StatusDriftView): string {
   if (!driftFound(d)) return 'the data plane matches the configuration';
   const verb = d.trigger === 'check' ? 'would' : 'did';
-  const lines = [`drift (${d.trigger}, ${d.at}): ${d.entries} map entries`];
-  if (d.networks.length) lines.push(`networks the configuration does not declare: ${d.networks.join(', ')} (reconciliation ${verb} remove them)`);
-  const rows = Object.entries(d.maps).filter(([, c]) => c.add + c.change + c.remove > 0).map(([map, c]) => [map, c.add, c.change, c.remove]);
+  const when = d.trigger ? ` (${d.trigger}, ${d.at ?? '?'})` : '';
+  const lines = [`drift${when}: ${d.entries} map entries`];
+  if (d.networks.length) {
+    const ids = d.networks.join(', ');
+    lines.push(`networks the configuration does not declare: ${ids} (reconciliation ${verb} remove them)`);
+  }
+  const rows = Object.entries(d.maps ?? {}).filter(([, c]) => c.add + c.change + c.remove > 0)
+    .map(([map, c]) => [map, c.add, c.change, c.remove]);
   if (rows.length) lines.push(table(['MAP', 'ADD', 'CHANGE', 'REMOVE'], rows));
-  for (const f of d.filters) lines.push(`filter of ${f.network}: default ${verb === 'would' ? 'would become' : 'became'} ${f.to}`);
-  if (d.detached.length) lines.push(`programs on interfaces the configuration does not name: ${d.detached.join(', ')}`);
-  if (d.missingPrograms.length) lines.push(`declared interfaces without their program: ${d.missingPrograms.join(', ')}`);
+  const become = verb === 'would' ? 'would become' : 'became';
+  for (const f of d.filters ?? []) lines.push(`filter of ${f.network}: default ${become} ${f.to}`);
+  if (d.detached?.length) {
+    lines.push(`programs on interfaces the configuration does not name: ${d.detached.join(', ')}`);
+  }
+  if (d.missingPrograms?.length) {
+    lines.push(`declared interfaces without their program: ${d.missingPrograms.join(', ')}`);
+  }
   return lines.join('\n');
+}
+
+export function formatNetworks(nets: readonly NetworkSummary[]): string {
+  return table(['ID', 'NAME', 'WEIGHT', 'CPU', 'FIB', 'LINKS'], nets.map((n) => [
+    n.id, n.name, n.weight, n.reserve.cpu, n.reserve.fib, Object.entries(n.reserve.links).map(([l, v]) => `${l}=${v}`).join(' '),
+  ]));
+}
+
+export function formatRoutes(view: RoutesView): string {
+  return table(['PREFIX', 'TARGET'], view.routes.map((r) => [r.prefix, r.target.kind === 'nexthop' ? `next hop ${r.target.nexthopId}` : r.target.kind]));
+}
+
+export function formatClients(list: ClientsView): string {
+  if (!list.length) return 'no virtual router connected';
+  const cell = (v: unknown): string => (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
+  return table(Object.keys(list[0]).map((k) => k.toUpperCase()), list.map((c) => Object.values(c).map(cell)));
 }

@@ -27,7 +27,7 @@ export function registerKeys(program: Command): void {
  * directory and renamed over the old one, so the secret is never in a readable file, and a
  * crash leaves the old key or the new one, not half of one.
  */
-export function writePrivateKeyFile(path: string, contents: string): void {
+function writePrivateKeyFile(path: string, contents: string): void {
   const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   const fd = openSync(temporary, 'wx', 0o600);
   try {

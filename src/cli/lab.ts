@@ -1,11 +1,8 @@
-// xnetmon lab: build, drive and remove a virtual-router host made of namespaces.
+// xnetmon lab: build, drive and remove a virtual-router host made of namespaces. The lab (and
+// the data plane it loads) is imported when a command runs, not when the CLI starts.
 import type { Command } from 'commander';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { parseConfig } from '../config/index.js';
-import { labNamespaces, loadStaticLab, createLab, destroyLab, readLabState } from '../lab/index.js';
-import { runDemo } from './demo.js';
-
 
 export function registerLab(program: Command): void {
   const lab = program.command('lab').description('a virtual-router host built from network namespaces on this machine');
@@ -18,7 +15,8 @@ export function registerLab(program: Command): void {
     .option('--law <law>', 'the daemon config\'s control law: share or algorithm1')
     .option('--json', 'print the topology as JSON')
     .addHelpText('after', '\nExamples:\n  xnetmon lab up --json\n  xnetmon lab up --prefix demo --link-rate 200')
-    .action((opts: { prefix?: string; linkRate?: number; cpuCapacity?: number; law?: 'share' | 'algorithm1'; json?: boolean }) => {
+    .action(async (opts: { prefix?: string; linkRate?: number; cpuCapacity?: number; law?: 'share' | 'algorithm1'; json?: boolean }) => {
+      const { createLab, labNamespaces } = await import('../lab/index.js');
       const state = createLab({ prefix: opts.prefix, linkRateMbit: opts.linkRate, config: { cpuCapacity: opts.cpuCapacity, controlLaw: opts.law } });
       if (opts.json) process.stdout.write(`${JSON.stringify(state, null, 2)}\n`);
       else process.stdout.write(`lab ${state.topology.prefix} is up (${labNamespaces(state.topology.prefix).length} namespaces); remove it with: xnetmon lab down --prefix ${state.topology.prefix}\n`);
@@ -27,7 +25,8 @@ export function registerLab(program: Command): void {
   lab.command('down')
     .description('remove a lab and everything running in it')
     .requiredOption('--prefix <prefix>', 'the lab\'s prefix')
-    .action((opts: { prefix: string }) => {
+    .action(async (opts: { prefix: string }) => {
+      const { destroyLab } = await import('../lab/index.js');
       const removed = destroyLab(opts.prefix);
       process.stdout.write(`removed ${removed} namespaces of lab ${opts.prefix}\n`);
     });
@@ -37,7 +36,9 @@ export function registerLab(program: Command): void {
     .requiredOption('--prefix <prefix>', 'the lab\'s prefix')
     .option('--no-routes', 'attach only, install no routes')
     .option('--json', 'print what was done as JSON')
-    .action((opts: { prefix: string; routes: boolean; json?: boolean }) => {
+    .action(async (opts: { prefix: string; routes: boolean; json?: boolean }) => {
+      const { readLabState, loadStaticLab } = await import('../lab/index.js');
+      const { parseConfig } = await import('../config/index.js');
       const state = readLabState(opts.prefix);
       if (process.env.XNETMON_IN_LAB_HOST !== '1') {
         const out = execFileSync('ip', ['netns', 'exec', state.topology.host.ns, process.execPath, process.argv[1], 'lab', 'load', '--prefix', opts.prefix, ...(opts.routes ? [] : ['--no-routes']), ...(opts.json ? ['--json'] : [])],
@@ -58,6 +59,7 @@ export function registerLab(program: Command): void {
     .option('--report <dir>', 'where to write the report', 'lab-report')
     .option('--quick', 'shorter phases')
     .action(async (opts: { prefix?: string; report: string; quick?: boolean }) => {
+      const { runDemo } = await import('./demo.js');
       await runDemo(opts);
     });
 }

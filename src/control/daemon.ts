@@ -2,8 +2,8 @@
 // definitions into it, attaches the programs, runs the controller every T, and
 // serves the admin socket and metrics. Stopping it leaves forwarding running;
 // `xnetmon down` is what detaches.
-import { renameSync, writeFileSync, rmSync, existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { createLogger } from './logger.js';
 import {
@@ -14,7 +14,7 @@ import { DataPlane, parsePrefix, formatPrefix, migrateLinkPins, openPinnedDataPl
 import { checkKernel, detachPinned, detachTc, ifindexOf, REASONS } from '../loader/index.js';
 import { release } from 'node:os';
 import { FailureLog, XnetmonError, ValidationError } from '../errors/index.js';
-import { AdminServer, type AdminRequest } from './admin.js';
+import { AdminServer, type AdminRequest, type DriftView, type StatusView } from '../admin/index.js';
 import { applySettings, type AppliedTopology } from './apply.js';
 import { applyReconcile, driftOf, finishReconcile, isDrift, planReconcile, type AppliedReconcile, type Drift } from './reconcile.js';
 import { Controller, type MemoryControl } from './controller.js';
@@ -190,7 +190,7 @@ export class Daemon {
       applySettings(this.dp, next, !this.options.noControl);
       applied = applyReconcile(this.dp, plan, next);
       if (staged) {
-        renameSync(staged, this.options.configPath);
+        this.replaceFile(staged);
         fileReplaced = true;
       }
       defineNetworks(this.dp, next, true);
@@ -225,7 +225,7 @@ export class Daemon {
         this.log.error({ err: (err as Error).message, step: what }, 'rollback step failed');
       }
     };
-    if (fileReplaced) step('file', () => this.writeFile(previous));
+    if (fileReplaced) step('file', () => this.replaceFile(this.stageFile(previous)));
     else if (staged) step('file', () => rmSync(staged, { force: true }));
     if (this.config !== previous) {
       this.config = previous;
@@ -236,19 +236,49 @@ export class Daemon {
     step('settings', () => this.dp.configure(settings));
   }
 
-  /** Writes the config next to the file (same directory, so the rename is atomic); returns its path. */
+  /**
+   * Writes `config` to a new file in the config file's directory (so that the rename is atomic),
+   * flushed to disk, with the file's mode; returns its path. replaceFile renames it over the file,
+   * so that a crash or a power cut leaves the old file or the new one, never a truncated one.
+   */
   private stageFile(config: XnetmonConfig): string {
-    const tmp = `${this.options.configPath}.tmp`;
-    writeFileSync(tmp, serializeConfig(config));
+    const path = this.options.configPath;
+    const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+    const mode = existsSync(path) ? statSync(path).mode & 0o777 : 0o644; // the file keeps its mode
+    try {
+      const fd = openSync(tmp, 'w', mode);
+      try {
+        writeSync(fd, serializeConfig(config));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (error) {
+      rmSync(tmp, { force: true });
+      throw error;
+    }
     return tmp;
   }
 
-  private writeFile(config: XnetmonConfig): void {
-    renameSync(this.stageFile(config), this.options.configPath);
+  /** Renames a staged file over the config file, then flushes the directory. */
+  private replaceFile(staged: string): void {
+    const path = this.options.configPath;
+    try {
+      renameSync(staged, path);
+    } catch (error) {
+      rmSync(staged, { force: true });
+      throw error;
+    }
+    const dir = openSync(dirname(path), 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
   }
 
   /** What converging to the running config would change now, without changing anything. */
-  check(): Drift {
+  check(): DriftView {
     return driftOf(planReconcile(this.dp, this.config), 'check');
   }
 
@@ -297,7 +327,7 @@ export class Daemon {
     }
   }
 
-  status() {
+  status(): StatusView {
     const report = this.controller.lastReport;
     const counters = new Map(this.dp.readCounters([0, ...this.config.networks.map((n) => n.id)]).map((c) => [c.netId, c]));
     return {

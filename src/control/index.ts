@@ -4,7 +4,6 @@ export { dataPlaneSource, dataPlaneSink, FakePlant } from './sources.js';
 export * as law from './law/index.js';
 export { createLogger } from './logger.js';
 export { Daemon, tearDown, type DaemonOptions, type RouteAuthority, type RouteAuthorityFactory } from './daemon.js';
-export { AdminServer, AdminError, AdminReplyError, AdminSocketError, adminRequest, parseAdminReply, checkSocketDirectory, ADMIN_MAX_CONNECTIONS, ADMIN_MAX_IN_FLIGHT_PER_CONNECTION, ADMIN_IDLE_TIMEOUT_MS, type AdminRequest, type AdminRequestId, type AdminResponse, type AdminServerLimits } from './admin.js';
 export { Metrics } from './metrics.js';
 export { applySettings, costsOf } from './apply.js';
 export { desiredTopology, planReconcile, applyReconcile, finishReconcile, driftOf, isDrift, systemTopologyProbe, type TopologyProbe, type ReconcilePlan, type Drift, type FilterDefaultFix } from './reconcile.js';

@@ -1,6 +1,7 @@
 // The controller's counter sources and drop sinks: the real ones over the data
 // plane's maps, and a fake plant for tests (the same interface, so one suite runs both).
 import type { DataPlane } from '../dataplane/index.js';
+import { MAX_LINKS } from '../loader/index.js';
 import type { CounterSource, DropDecision, DropSink, NetworkUsage } from './controller.js';
 
 export function dataPlaneSource(dp: DataPlane, routeCount: (netId: number) => number, routeDemand: (netId: number) => number = routeCount): CounterSource {
@@ -11,8 +12,8 @@ export function dataPlaneSource(dp: DataPlane, routeCount: (netId: number) => nu
         netId,
         cpuOffered: u.cpuOffered[i],
         cpuCarried: u.cpuCarried[i],
-        linkOffered: u.linkOffered.subarray(i * 16, i * 16 + 16),
-        linkCarried: u.linkCarried.subarray(i * 16, i * 16 + 16),
+        linkOffered: u.linkOffered.subarray(i * MAX_LINKS, (i + 1) * MAX_LINKS),
+        linkCarried: u.linkCarried.subarray(i * MAX_LINKS, (i + 1) * MAX_LINKS),
       }));
     },
     routeCounts: (ids) => ids.map(routeCount),
@@ -39,7 +40,7 @@ export class FakePlant implements CounterSource, DropSink {
   /** Advances the plant by one period. */
   tick(netIds: readonly number[]): void {
     for (const id of netIds) {
-      const t = this.totals.get(id) ?? { netId: id, cpuOffered: 0, cpuCarried: 0, linkOffered: new Array(16).fill(0), linkCarried: new Array(16).fill(0) };
+      const t = this.totals.get(id) ?? { netId: id, cpuOffered: 0, cpuCarried: 0, linkOffered: new Array(MAX_LINKS).fill(0), linkCarried: new Array(MAX_LINKS).fill(0) };
       const o = this.offered(id);
       const p = this.probabilities.get(id);
       const cpuPass = 1 - (p?.cpu ?? 0);
@@ -53,7 +54,7 @@ export class FakePlant implements CounterSource, DropSink {
   }
 
   read(ids: readonly number[]): NetworkUsage[] {
-    return ids.map((id) => this.totals.get(id) ?? { netId: id, cpuOffered: 0, cpuCarried: 0, linkOffered: new Array(16).fill(0), linkCarried: new Array(16).fill(0) });
+    return ids.map((id) => this.totals.get(id) ?? { netId: id, cpuOffered: 0, cpuCarried: 0, linkOffered: new Array(MAX_LINKS).fill(0), linkCarried: new Array(MAX_LINKS).fill(0) });
   }
 
   routeCounts(ids: readonly number[]): number[] {

@@ -1,10 +1,16 @@
 // The data plane API: networks, interfaces, next hops, routes, filters, drop
-// probabilities and counters over the pinned maps (paper II and IV).
-export {
-  DataPlane, readCountersFrom, readUsageFrom, type UsageColumns, readPinnedCounters, UnknownNetworkError, DuplicateAttachmentError, defaultObjectPath, probabilityToThreshold, thresholdToProbability,
-  type NetworkSpec, type AttachmentSpec, type NexthopSpec, type RouteTarget, type RouteSpec, type Route4Columns,
-  type DropProbabilities, type NetCounters, type DataPlaneSettings, type DataPlaneOptions, type FilterRuleSpec, type AttachModes,
-} from './dataplane.js';
+// probabilities and counters over the pinned maps (paper II and IV). One file per job;
+// DataPlane (dataplane.ts) is the facade the daemon, the manager and the lab use.
+export { DataPlane, defaultObjectPath, type DataPlaneOptions } from './dataplane.js';
+export { UnknownNetworkError, DuplicateAttachmentError } from './shared.js';
+export type { NetworkSpec, AttachmentSpec, VifSpec, Mac } from './networks.js';
+export type { AttachModes } from './attach.js';
+export type { NexthopSpec } from './nexthops.js';
+export type { RouteTarget, RouteSpec, Route4Columns, InstalledRoute, ListRoutesOptions } from './routes.js';
+export type { FilterRuleSpec } from './filters.js';
+export type { DropProbabilities } from './drops.js';
+export { readPinnedCounters, type NetCounters, type UsageColumns } from './counters.js';
+export type { DataPlaneSettings } from './settings.js';
 export { parsePrefix, formatPrefix, type Prefix } from './prefix.js';
 export {
   readTopology, planTopology, applyTopologyPlan, summarizePlan, emptyTopology, classifyEntryKey, vifMacEntryKey, filterDefaultIn, filterHasRules, setFilterDefaultIn,

@@ -2,7 +2,7 @@
 // programs through pinned bpf links, gives map access laid out from the shared
 // header, and runs programs with BPF_PROG_TEST_RUN.
 export { BpfObject, BpfProgram, LoadError, type OpenOptions } from './object.js';
-export { BpfMap, KeyNotFoundError, MapFullError, MapType, UpdateFlags, numPossibleCpus } from './map.js';
+export { BpfMap, KeyNotFoundError, MapFullError, MapType, UpdateFlags, numPossibleCpus, type LookupMode, type MapEntries } from './map.js';
 export { attachXdp, attachTc, detachPinned, detachTc, pinnedLinkIfindex, releaseHeldLinks, ifindexOf, ifnameOf, xdpModeOf, tcModeOf, type Attachment, type XdpMode, type TcMode, type AttachPoint } from './attach.js';
 export { checkKernel, kernelHasTcx, KERNEL_FEATURES, KERNEL_FLOOR, KERNEL_TESTED, type KernelFeature } from './kernel.js';
 export { runXdp, runTc, TcAction, XdpAction, type RunOptions, type RunResult } from './testrun.js';

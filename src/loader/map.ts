@@ -1,6 +1,6 @@
 // Typed-enough access to one BPF map by file descriptor. Keys and values are
-// Buffers laid out by src/loader/layouts.ts; per-CPU values come back as one
-// slice per possible CPU (the caller sums them).
+// Buffers laid out by src/loader/layouts.ts; a per-CPU value comes back as one
+// copy per possible CPU, each rounded up to 8 bytes (the caller sums them).
 import { XnetmonError, SystemCallError } from '../errors/index.js';
 import { native, errnoOf } from './libbpf.js';
 
@@ -12,6 +12,24 @@ export const UpdateFlags = { ANY: 0, NOEXIST: 1, EXIST: 2 } as const;
 const ENOENT = 2;
 const ENOSPC = 28;
 const E2BIG = 7;
+const EINVAL = 22;
+const EOPNOTSUPP = 95;
+/** The kernel's internal "operation not supported" (the batch commands answer it for map types without batch ops). */
+const ENOTSUPP = 524;
+
+/**
+ * How a whole-map read went: one BPF_MAP_LOOKUP_BATCH per chunk, or (where the kernel refuses
+ * batch lookups for the map type, as older kernels do for LPM tries) get_next_key and a lookup per key.
+ */
+export type LookupMode = 'batch' | 'per-key';
+
+/** A whole-map read: keys and values back to back, in the kernel's order. */
+export interface MapEntries {
+  keys: Buffer;
+  values: Buffer;
+  count: number;
+  mode: LookupMode;
+}
 
 /** A lookup or delete of a key the map does not hold. */
 export class KeyNotFoundError extends XnetmonError {
@@ -39,6 +57,11 @@ export class BpfMap {
   /** Bytes one lookup returns: value_size, or round_up(value_size, 8) * CPUs for per-CPU maps. */
   readonly valueBufferSize: number;
   readonly perCpu: boolean;
+  /**
+   * How whole-map reads go on this kernel: undefined until the first one; 'per-key' once the
+   * kernel refused a batch lookup of this map (then later reads do not ask again).
+   */
+  lookupMode: LookupMode | undefined;
 
   constructor(
     readonly name: string,
@@ -137,10 +160,43 @@ export class BpfMap {
   }
 
   /**
-   * Reads every entry in batches (hash and array maps). Returns the raw key and
-   * value buffers and the count: the fast path for the controller's counters.
+   * One BPF_MAP_UPDATE_BATCH of `count` entries, without throwing: how many the kernel applied
+   * before it stopped, and its errno (0 when all were). A call refused before the first entry
+   * may report all of them: the kernel leaves the count as given.
    */
-  lookupAll(batchSize = 4096): { keys: Buffer; values: Buffer; count: number } {
+  tryUpdateBatch(keys: Buffer, values: Buffer, count: number): { applied: number; errno: number } {
+    const inout = [count];
+    const ret = native.map_update_batch(this.fd, keys, values, inout, null);
+    if (ret >= 0) return { applied: count, errno: 0 };
+    return { applied: Math.min(count, inout[0] ?? 0), errno: errnoOf(ret) };
+  }
+
+  /** The error a failed map call of this map stands for (full, absent key, or the errno). */
+  errorFor(call: string, errno: number, detail?: string): XnetmonError {
+    if (errno === ENOENT) return new KeyNotFoundError(this.name);
+    if (errno === ENOSPC || errno === E2BIG) return new MapFullError(this.name, errno);
+    return new SystemCallError(`${call}(${this.name})`, errno, detail);
+  }
+
+  /**
+   * Reads every entry: BPF_MAP_LOOKUP_BATCH in chunks of `batchSize`, or, where the kernel refuses
+   * batch lookups for this map's type, get_next_key and one lookup per key (`lookupMode` says
+   * which). `mode: 'per-key'` forces the second way (the benchmark's side-by-side).
+   */
+  lookupAll(batchSize = 4096, mode: LookupMode | undefined = this.lookupMode): MapEntries {
+    if (mode !== 'per-key') {
+      const read = this.lookupAllBatched(batchSize);
+      if (read) {
+        this.lookupMode = 'batch';
+        return read;
+      }
+      this.lookupMode = 'per-key';
+    }
+    return this.lookupAllPerKey();
+  }
+
+  /** Undefined when the kernel refuses batch lookups of this map type (before any entry was read). */
+  private lookupAllBatched(batchSize: number): MapEntries | undefined {
     const keyChunks: Buffer[] = [];
     const valueChunks: Buffer[] = [];
     let total = 0;
@@ -151,15 +207,31 @@ export class BpfMap {
       const values = Buffer.alloc(batchSize * this.valueBufferSize);
       const inout = [batchSize];
       const ret = native.map_lookup_batch(this.fd, inBatch, outBatch, keys, values, inout, null);
-      const got = inout[0] ?? 0;
-      if (ret < 0 && errnoOf(ret) !== ENOENT) this.fail('bpf_map_lookup_batch', ret);
+      const got = Math.min(batchSize, inout[0] ?? 0);
+      if (ret < 0) {
+        const errno = errnoOf(ret);
+        if (inBatch === null && got === 0 && (errno === ENOTSUPP || errno === EOPNOTSUPP || errno === EINVAL)) return undefined;
+        if (errno !== ENOENT) this.fail('bpf_map_lookup_batch', ret);
+      }
       keyChunks.push(keys.subarray(0, got * this.keySize));
       valueChunks.push(values.subarray(0, got * this.valueBufferSize));
       total += got;
       if (ret < 0) break; // ENOENT: that was the last batch
       inBatch = Buffer.from(outBatch);
     }
-    return { keys: Buffer.concat(keyChunks), values: Buffer.concat(valueChunks), count: total };
+    return { keys: Buffer.concat(keyChunks), values: Buffer.concat(valueChunks), count: total, mode: 'batch' };
+  }
+
+  private lookupAllPerKey(): MapEntries {
+    const keyChunks: Buffer[] = [];
+    const valueChunks: Buffer[] = [];
+    for (const key of this.keys()) {
+      const value = this.lookup(key);
+      if (!value) continue; // deleted between get_next_key and the lookup
+      keyChunks.push(key);
+      valueChunks.push(value);
+    }
+    return { keys: Buffer.concat(keyChunks), values: Buffer.concat(valueChunks), count: keyChunks.length, mode: 'per-key' };
   }
 
   /**
@@ -177,19 +249,21 @@ export class BpfMap {
     return values.subarray(0, (inout[0] ?? 0) * this.valueBufferSize);
   }
 
-  /** Every key, by get_next_key (works for LPM tries, which have no batch lookup). */
-  *keys(): Generator<Buffer> {
-    let prev: Buffer | null = null;
-    for (;;) {
-      const next = Buffer.alloc(this.keySize);
-      const ret = native.map_get_next_key(this.fd, prev, next);
-      if (ret < 0) {
-        if (errnoOf(ret) === ENOENT) return;
-        this.fail('bpf_map_get_next_key', ret);
-      }
-      yield next;
-      prev = next;
+  /** The key after `key` in the kernel's order (the first with null); undefined after the last. */
+  nextKey(key: Buffer | null): Buffer | undefined {
+    if (key) this.checkKey(key);
+    const next = Buffer.alloc(this.keySize);
+    const ret = native.map_get_next_key(this.fd, key, next);
+    if (ret < 0) {
+      if (errnoOf(ret) === ENOENT) return undefined;
+      this.fail('bpf_map_get_next_key', ret);
     }
+    return next;
+  }
+
+  /** Every key, by get_next_key: one syscall per key (lookupAll reads whole maps faster). */
+  *keys(): Generator<Buffer> {
+    for (let key = this.nextKey(null); key; key = this.nextKey(key)) yield key;
   }
 
   /** Slices of one per-CPU value, one per possible CPU. */

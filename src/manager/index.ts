@@ -5,11 +5,9 @@
 //
 // The protocol both sides speak is src/wire; it is re-exported here for the host's users.
 export * from '../wire/index.js';
+export { UpdateManager } from './manager.js';
 export {
-  addressBytes, formatAddress, parsePrefixText, formatPrefixBytes, hostBitsSet, prefixKey, isUnicastMac, type Family, type PrefixBytes,
-} from '../net/index.js';
-export {
-  UpdateManager, BatchRejectedError, QuotaExceededError, type QuotaStatus, type QuotaTableName, type QuotaUse, type UpdateManagerOptions, type RouteWriter, type RouteCounts, type RouteInfo, type SessionInfo,
-} from './manager.js';
-export { benchManagerLoad, benchManagerUpdates, lastHandshakeTimes, type ManagerLoadFigures, type ManagerUpdateFigures } from './bench.js';
+  BatchRejectedError, QuotaExceededError, type QuotaStatus, type QuotaTableName, type QuotaUse, type UpdateManagerOptions,
+  type RouteWriter, type RouteCounts, type RouteInfo, type SessionInfo,
+} from './types.js';
 export { segmentMapFromConfig, type SegmentMap, type SegmentBinding, type HostLinkInfo, type RouterInterfaceNames } from './segments.js';

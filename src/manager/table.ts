@@ -6,13 +6,18 @@
 //
 // Changes are staged as rows (one per touched slot) while the table keeps what the maps
 // hold; `commit` applies the rows once the kernel took the writes, `abort` forgets them.
+// The columns are this class's own: the manager reads them through read-only views and
+// changes entries only through the methods below, so the table's rules live in this file.
+// Size: about 590 lines, over the usual 500 on purpose: one class owns every column, and a
+// split would hand some of them to a second file that writes them.
 import type { Family } from '../net/index.js';
+import { RouteFlags } from '../loader/layouts.js';
 import { PrefixIndex4 } from './prefix-index.js';
 
 // Where a table entry comes from.
 export const ORIGIN_FREE = 0;
 /** Created by the operation in progress; invisible until committed. */
-export const ORIGIN_PENDING = 1;
+const ORIGIN_PENDING = 1;
 /** Announced by the router. */
 export const ORIGIN_ROUTER = 2;
 /** Read from the pinned maps after a host daemon restart (what made it is unknown). */
@@ -28,12 +33,12 @@ export const EVICTED = 2;
 export const UNRESOLVED = 4;
 
 // What the maps hold for an entry, as one number: > 0 a next hop id, < 0 minus the data
-// plane's route flags (RouteFlags in src/loader: VIA_VM 1, LOCAL 2, BLACKHOLE 4; not imported,
-// as this module also runs inside routers), 0 nothing (not in the maps).
+// plane's route flag (RouteFlags, src/loader's mirror of bpf/xnetmon.h, checked against BTF),
+// 0 nothing (not in the maps).
 export const TARGET_NONE = 0;
-export const TARGET_VIA_VM = -1;
-export const TARGET_LOCAL = -2;
-export const TARGET_BLACKHOLE = -4;
+export const TARGET_VIA_VM = -RouteFlags.VIA_VM;
+export const TARGET_LOCAL = -RouteFlags.LOCAL;
+export const TARGET_BLACKHOLE = -RouteFlags.BLACKHOLE;
 
 // Route kinds: positions in the protocol's ROUTE_KINDS.
 export const KIND_UNICAST = 0;
@@ -57,6 +62,24 @@ export interface Via {
   refs: number;
 }
 
+/** A column seen from outside the table: read, never written. */
+export interface ReadonlyColumn {
+  readonly [index: number]: number;
+  readonly length: number;
+}
+
+/** The staged rows of the operation in progress, read-only (RouteTable's setters change them). */
+export interface StagedRows {
+  readonly count: number;
+  readonly slot: ReadonlyColumn;
+  readonly origin: ReadonlyColumn;
+  readonly kind: ReadonlyColumn;
+  readonly bits: ReadonlyColumn;
+  readonly via: ReadonlyColumn;
+  readonly iface: ReadonlyColumn;
+  readonly target: ReadonlyColumn;
+}
+
 /** Reference counts the manager keeps outside the table. */
 export interface CommitHooks {
   nexthopDelta(id: number, delta: 1 | -1): void;
@@ -73,7 +96,7 @@ function grown<T extends Uint8Array | Int32Array | Uint32Array>(array: T, size: 
 }
 
 /** Staged changes: one row per touched slot, with the entry's fields after the change. */
-export class RowSet {
+class RowSet {
   count = 0;
   slot = new Int32Array(64);
   origin = new Uint8Array(64);
@@ -107,21 +130,21 @@ export class RouteTable {
   readonly width: 4 | 16;
   readonly maxLength: 32 | 128;
 
-  // Columns, indexed by slot.
-  addr4 = new Uint32Array(0);
-  addr6 = new Uint8Array(0);
-  length = new Uint8Array(0);
-  origin = new Uint8Array(0);
-  kind = new Uint8Array(0);
-  bits = new Uint8Array(0);
-  via = new Int32Array(0);
-  iface = new Int32Array(0);
-  target = new Int32Array(0);
-  viaNext = new Int32Array(0);
-  viaPrev = new Int32Array(0);
+  // Columns, indexed by slot (read-only views below).
+  private addr4Column = new Uint32Array(0);
+  private addr6Column = new Uint8Array(0);
+  private lengthColumn = new Uint8Array(0);
+  private originColumn = new Uint8Array(0);
+  private kindColumn = new Uint8Array(0);
+  private bitsColumn = new Uint8Array(0);
+  private viaColumn = new Int32Array(0);
+  private ifaceColumn = new Int32Array(0);
+  private targetColumn = new Int32Array(0);
+  private viaNext = new Int32Array(0);
+  private viaPrev = new Int32Array(0);
   /** Operation stamp of the slot's row, and the row's index (valid when the stamp is current). */
-  stamp = new Uint32Array(0);
-  rowOf = new Int32Array(0);
+  private stamp = new Uint32Array(0);
+  private rowOfColumn = new Int32Array(0);
   /** Slots [0, top) have been handed out (used, pending or free). */
   top = 0;
   private readonly freeSlots: number[] = [];
@@ -129,9 +152,9 @@ export class RouteTable {
   private readonly index6 = new Map<string, number>();
 
   /** Router-announced entries per prefix length: the lengths a longest-prefix match must try. */
-  readonly routerLengths = new Uint32Array(129);
+  private readonly routerLengthCounts = new Uint32Array(129);
   /** Entries per prefix length (any origin). */
-  readonly usedLengths = new Uint32Array(129);
+  private readonly usedLengthCounts = new Uint32Array(129);
   used = 0;
   installed = 0;
   stale = 0;
@@ -139,19 +162,19 @@ export class RouteTable {
   unresolved = 0;
   neighbourRoutes = 0;
 
-  readonly vias: (Via | undefined)[] = [];
+  private readonly viaList: (Via | undefined)[] = [];
   private readonly freeVias: number[] = [];
   private readonly viaIds = new Map<string, number>();
   /** Per-operation cache of each via's target (valid when viaStamp is current). */
-  viaStamp = new Uint32Array(0);
-  viaTarget = new Int32Array(0);
-  viaUnresolved = new Uint8Array(0);
+  private viaStamp = new Uint32Array(0);
+  private viaTargetColumn = new Int32Array(0);
+  private viaUnresolvedColumn = new Uint8Array(0);
 
   // The operation in progress.
-  opStamp = 0;
-  readonly rows = new RowSet();
+  private opStamp = 0;
+  private readonly rowSet = new RowSet();
   /** Prefix lengths of router rows staged in this operation (they count for longest matches). */
-  readonly rowRouterLengths = new Uint8Array(129);
+  private readonly rowRouterLengthFlags = new Uint8Array(129);
   private readonly createdSlots: number[] = [];
   private readonly createdVias: number[] = [];
 
@@ -161,37 +184,113 @@ export class RouteTable {
     this.reserve(256);
   }
 
+  // ---- read-only views of the columns ----------------------------------------------------------
+
+  /** IPv4 addresses (host order) by slot. */
+  get addr4(): ReadonlyColumn { return this.addr4Column; }
+  get length(): ReadonlyColumn { return this.lengthColumn; }
+  /** ORIGIN_* of the committed entry. */
+  get origin(): ReadonlyColumn { return this.originColumn; }
+  get kind(): ReadonlyColumn { return this.kindColumn; }
+  /** STALE, EVICTED, UNRESOLVED. */
+  get bits(): ReadonlyColumn { return this.bitsColumn; }
+  get via(): ReadonlyColumn { return this.viaColumn; }
+  get iface(): ReadonlyColumn { return this.ifaceColumn; }
+  /** What the maps hold (TARGET_* or a next hop id). */
+  get target(): ReadonlyColumn { return this.targetColumn; }
+  /** The slot's row in this operation (valid when `staged`). */
+  get rowOf(): ReadonlyColumn { return this.rowOfColumn; }
+  get routerLengths(): ReadonlyColumn { return this.routerLengthCounts; }
+  get usedLengths(): ReadonlyColumn { return this.usedLengthCounts; }
+  get rowRouterLengths(): ReadonlyColumn { return this.rowRouterLengthFlags; }
+  get rows(): StagedRows { return this.rowSet; }
+  get vias(): readonly (Via | undefined)[] { return this.viaList; }
+  /** A via's target and whether its MAC is unknown, as resolved in this operation (see viaResolved). */
+  get viaTarget(): ReadonlyColumn { return this.viaTargetColumn; }
+  get viaUnresolved(): ReadonlyColumn { return this.viaUnresolvedColumn; }
+
+  /** Lowercase hex of an IPv6 slot's address (an IPv6 table's sort key). */
+  hex6(slot: number): string {
+    return Buffer.from(this.addr6Column.buffer, this.addr6Column.byteOffset + slot * 16, 16).toString('hex');
+  }
+
+  /** Calls `read` with the address column and the slot's offset in it (no copy). */
+  withAddress<T>(slot: number, read: (bytes: Uint8Array, offset: number) => T): T {
+    if (this.family === 6) return read(this.addr6Column, slot * 16);
+    return read(this.addressOf(slot), 0);
+  }
+
+  // ---- staged rows: the only writers from outside -----------------------------------------------
+
+  /** Sets a staged row's entry; a router row counts for longest matches from now on. */
+  setRow(row: number, origin: number, kind: number, via: number, iface: number, bits: number): void {
+    const rows = this.rowSet;
+    rows.origin[row] = origin;
+    rows.kind[row] = kind;
+    rows.via[row] = via;
+    rows.iface[row] = iface;
+    rows.bits[row] = bits;
+    if (origin === ORIGIN_ROUTER) this.rowRouterLengthFlags[this.lengthColumn[rows.slot[row]!]!] = 1;
+  }
+
+  /** The staged row's entry goes (its slot is freed on commit). */
+  withdrawRow(row: number): void {
+    this.rowSet.origin[row] = ORIGIN_FREE;
+  }
+
+  setRowBits(row: number, bits: number): void {
+    this.rowSet.bits[row] = bits;
+  }
+
+  /** The row's target as resolved for this operation, and its bits (UNRESOLVED may change). */
+  resolveRow(row: number, bits: number, target: number): void {
+    this.rowSet.bits[row] = bits;
+    this.rowSet.target[row] = target;
+  }
+
+  /** True when the via's target was resolved in this operation. */
+  viaResolved(viaId: number): boolean {
+    return this.viaStamp[viaId] === this.opStamp;
+  }
+
+  /** Records the via's target for this operation. */
+  resolveVia(viaId: number, target: number, unresolved: boolean): void {
+    this.viaStamp[viaId] = this.opStamp;
+    this.viaTargetColumn[viaId] = target;
+    this.viaUnresolvedColumn[viaId] = unresolved ? 1 : 0;
+  }
+
   // ---- slots and lookup ------------------------------------------------------------------------
 
   /** Makes room for `extra` more rows and index entries at once (the columns keep doubling as slots are used). */
   reserveFor(extra: number): void {
-    this.rows.reserve(this.rows.count + extra);
+    this.rowSet.reserve(this.rowSet.count + extra);
     if (this.family === 4) this.index4.reserve(this.index4.size + extra);
   }
 
   private reserve(capacity: number): void {
-    if (capacity <= this.length.length) return;
-    let size = Math.max(256, this.length.length);
+    if (capacity <= this.lengthColumn.length) return;
+    let size = Math.max(256, this.lengthColumn.length);
     while (size < capacity) size *= 2;
-    if (this.family === 4) this.addr4 = grown(this.addr4, size);
-    else this.addr6 = grown(this.addr6, size * 16);
-    this.length = grown(this.length, size);
-    this.origin = grown(this.origin, size);
-    this.kind = grown(this.kind, size);
-    this.bits = grown(this.bits, size);
-    this.via = grown(this.via, size, -1);
-    this.iface = grown(this.iface, size, -1);
-    this.target = grown(this.target, size);
+    if (this.family === 4) this.addr4Column = grown(this.addr4Column, size);
+    else this.addr6Column = grown(this.addr6Column, size * 16);
+    this.lengthColumn = grown(this.lengthColumn, size);
+    this.originColumn = grown(this.originColumn, size);
+    this.kindColumn = grown(this.kindColumn, size);
+    this.bitsColumn = grown(this.bitsColumn, size);
+    this.viaColumn = grown(this.viaColumn, size, -1);
+    this.ifaceColumn = grown(this.ifaceColumn, size, -1);
+    this.targetColumn = grown(this.targetColumn, size);
     this.viaNext = grown(this.viaNext, size, -1);
     this.viaPrev = grown(this.viaPrev, size, -1);
     this.stamp = grown(this.stamp, size);
-    this.rowOf = grown(this.rowOf, size);
+    this.rowOfColumn = grown(this.rowOfColumn, size);
   }
 
   private allocSlot(): number {
     const free = this.freeSlots.pop();
     if (free !== undefined) return free;
-    if (this.top === this.length.length) this.reserve(this.top + 1);
+    if (this.top === this.lengthColumn.length) this.reserve(this.top + 1);
     return this.top++;
   }
 
@@ -216,7 +315,7 @@ export class RouteTable {
       return known;
     }
     const slot = this.allocSlot();
-    this.addr4[slot] = addr;
+    this.addr4Column[slot] = addr;
     this.initPending(slot, length);
     this.created = true;
     return slot;
@@ -240,7 +339,7 @@ export class RouteTable {
   /** A pending slot for a new IPv4 prefix, already staged (its row is returned). */
   create4(addr: number, length: number): number {
     const slot = this.allocSlot();
-    this.addr4[slot] = addr;
+    this.addr4Column[slot] = addr;
     this.index4.set(addr, length, slot);
     return this.initPending(slot, length);
   }
@@ -251,38 +350,38 @@ export class RouteTable {
       return this.create4(((addr[offset]! << 24) | (addr[offset + 1]! << 16) | (addr[offset + 2]! << 8) | addr[offset + 3]!) >>> 0, length);
     }
     const slot = this.allocSlot();
-    this.addr6.set(addr.subarray(offset, offset + 16), slot * 16);
+    this.addr6Column.set(addr.subarray(offset, offset + 16), slot * 16);
     this.index6.set(this.key6(addr, offset, length), slot);
     return this.initPending(slot, length);
   }
 
   private initPending(slot: number, length: number): number {
-    this.length[slot] = length;
-    this.origin[slot] = ORIGIN_PENDING;
-    this.kind[slot] = 0;
-    this.bits[slot] = 0;
-    this.via[slot] = -1;
-    this.iface[slot] = -1;
-    this.target[slot] = TARGET_NONE;
+    this.lengthColumn[slot] = length;
+    this.originColumn[slot] = ORIGIN_PENDING;
+    this.kindColumn[slot] = 0;
+    this.bitsColumn[slot] = 0;
+    this.viaColumn[slot] = -1;
+    this.ifaceColumn[slot] = -1;
+    this.targetColumn[slot] = TARGET_NONE;
     this.createdSlots.push(slot);
     return this.stage(slot);
   }
 
   private unindex(slot: number): void {
-    if (this.family === 4) this.index4.delete(this.addr4[slot]!, this.length[slot]!);
-    else this.index6.delete(this.key6(this.addr6, slot * 16, this.length[slot]!));
+    if (this.family === 4) this.index4.delete(this.addr4Column[slot]!, this.lengthColumn[slot]!);
+    else this.index6.delete(this.key6(this.addr6Column, slot * 16, this.lengthColumn[slot]!));
   }
 
   /** Network-order address bytes of a slot. */
   addressOf(slot: number): Buffer {
-    if (this.family === 6) return Buffer.from(this.addr6.subarray(slot * 16, slot * 16 + 16));
+    if (this.family === 6) return Buffer.from(this.addr6Column.subarray(slot * 16, slot * 16 + 16));
     const out = Buffer.allocUnsafe(4);
-    out.writeUInt32BE(this.addr4[slot]!, 0);
+    out.writeUInt32BE(this.addr4Column[slot]!, 0);
     return out;
   }
 
   isLive(slot: number): boolean {
-    return this.origin[slot]! >= ORIGIN_ROUTER;
+    return this.originColumn[slot]! >= ORIGIN_ROUTER;
   }
 
   // ---- operations: stage, then commit or abort --------------------------------------------------
@@ -290,8 +389,8 @@ export class RouteTable {
   /** Starts an operation: rows and created slots of the previous one are forgotten. */
   begin(): void {
     this.opStamp = (this.opStamp + 1) >>> 0 || 1;
-    this.rows.count = 0;
-    this.rowRouterLengths.fill(0);
+    this.rowSet.count = 0;
+    this.rowRouterLengthFlags.fill(0);
     this.createdSlots.length = 0;
     this.createdVias.length = 0;
   }
@@ -303,75 +402,75 @@ export class RouteTable {
 
   /** The slot's row in this operation, created as a copy of the committed entry. */
   stage(slot: number): number {
-    if (this.stamp[slot] === this.opStamp) return this.rowOf[slot]!;
-    const rows = this.rows;
+    if (this.stamp[slot] === this.opStamp) return this.rowOfColumn[slot]!;
+    const rows = this.rowSet;
     const row = rows.add();
     rows.slot[row] = slot;
-    rows.origin[row] = this.origin[slot]!;
-    rows.kind[row] = this.kind[slot]!;
-    rows.bits[row] = this.bits[slot]!;
-    rows.via[row] = this.via[slot]!;
-    rows.iface[row] = this.iface[slot]!;
-    rows.target[row] = this.target[slot]!;
+    rows.origin[row] = this.originColumn[slot]!;
+    rows.kind[row] = this.kindColumn[slot]!;
+    rows.bits[row] = this.bitsColumn[slot]!;
+    rows.via[row] = this.viaColumn[slot]!;
+    rows.iface[row] = this.ifaceColumn[slot]!;
+    rows.target[row] = this.targetColumn[slot]!;
     this.stamp[slot] = this.opStamp;
-    this.rowOf[slot] = row;
+    this.rowOfColumn[slot] = row;
     return row;
   }
 
   /** Origin, kind, via and interface as they will be after this operation. */
   viewOrigin(slot: number): number {
-    return this.stamp[slot] === this.opStamp ? this.rows.origin[this.rowOf[slot]!]! : this.origin[slot]!;
+    return this.stamp[slot] === this.opStamp ? this.rowSet.origin[this.rowOfColumn[slot]!]! : this.originColumn[slot]!;
   }
 
   viewKind(slot: number): number {
-    return this.stamp[slot] === this.opStamp ? this.rows.kind[this.rowOf[slot]!]! : this.kind[slot]!;
+    return this.stamp[slot] === this.opStamp ? this.rowSet.kind[this.rowOfColumn[slot]!]! : this.kindColumn[slot]!;
   }
 
   viewVia(slot: number): number {
-    return this.stamp[slot] === this.opStamp ? this.rows.via[this.rowOf[slot]!]! : this.via[slot]!;
+    return this.stamp[slot] === this.opStamp ? this.rowSet.via[this.rowOfColumn[slot]!]! : this.viaColumn[slot]!;
   }
 
   viewIface(slot: number): number {
-    return this.stamp[slot] === this.opStamp ? this.rows.iface[this.rowOf[slot]!]! : this.iface[slot]!;
+    return this.stamp[slot] === this.opStamp ? this.rowSet.iface[this.rowOfColumn[slot]!]! : this.ifaceColumn[slot]!;
   }
 
   /** Forgets the operation: pending slots and new vias go, the committed entries stay as they were. */
   abort(hooks: CommitHooks): void {
     for (const slot of this.createdSlots) {
-      if (this.origin[slot] !== ORIGIN_PENDING) continue;
+      if (this.originColumn[slot] !== ORIGIN_PENDING) continue;
       this.unindex(slot);
-      this.origin[slot] = ORIGIN_FREE;
+      this.originColumn[slot] = ORIGIN_FREE;
       this.freeSlots.push(slot);
     }
     this.createdSlots.length = 0;
-    this.rows.count = 0;
+    this.rowSet.count = 0;
     this.opStamp = (this.opStamp + 1) >>> 0 || 1;
     this.releaseUnusedVias(this.createdVias, hooks);
   }
 
   /** Applies every row: the maps hold what the rows say now. */
   commit(hooks: CommitHooks): void {
-    const rows = this.rows;
+    const rows = this.rowSet;
     const emptied: number[] = [];
     for (let r = 0; r < rows.count; r++) {
       const slot = rows.slot[r]!;
-      const before = this.origin[slot]!;
+      const before = this.originColumn[slot]!;
       const after = rows.origin[r]!;
       const live = before >= ORIGIN_ROUTER;
-      const oldTarget = live ? this.target[slot]! : TARGET_NONE;
+      const oldTarget = live ? this.targetColumn[slot]! : TARGET_NONE;
       const newTarget = after === ORIGIN_FREE ? TARGET_NONE : rows.target[r]!;
       if (oldTarget !== newTarget) {
         if (oldTarget > 0) hooks.nexthopDelta(oldTarget, -1);
         if (newTarget > 0) hooks.nexthopDelta(newTarget, 1);
       }
       if (live) this.count(slot, -1);
-      const oldVia = live ? this.via[slot]! : -1;
+      const oldVia = live ? this.viaColumn[slot]! : -1;
       const newVia = after === ORIGIN_FREE ? -1 : rows.via[r]!;
       if (oldVia !== newVia) {
         if (oldVia >= 0 && this.unlinkVia(slot, oldVia)) emptied.push(oldVia);
         if (newVia >= 0) this.linkVia(slot, newVia);
       }
-      const oldIface = live ? this.iface[slot]! : -1;
+      const oldIface = live ? this.ifaceColumn[slot]! : -1;
       const newIface = after === ORIGIN_FREE ? -1 : rows.iface[r]!;
       if (oldIface !== newIface) {
         if (oldIface >= 0) hooks.ifaceDelta(oldIface, -1);
@@ -380,23 +479,23 @@ export class RouteTable {
       if (after === ORIGIN_FREE) {
         if (before !== ORIGIN_FREE) {
           this.unindex(slot);
-          this.origin[slot] = ORIGIN_FREE;
-          this.via[slot] = -1;
-          this.iface[slot] = -1;
-          this.target[slot] = TARGET_NONE;
+          this.originColumn[slot] = ORIGIN_FREE;
+          this.viaColumn[slot] = -1;
+          this.ifaceColumn[slot] = -1;
+          this.targetColumn[slot] = TARGET_NONE;
           this.freeSlots.push(slot);
         }
         continue;
       }
-      this.origin[slot] = after;
-      this.kind[slot] = rows.kind[r]!;
-      this.bits[slot] = rows.bits[r]!;
-      this.via[slot] = newVia;
-      this.iface[slot] = newIface;
-      this.target[slot] = newTarget;
+      this.originColumn[slot] = after;
+      this.kindColumn[slot] = rows.kind[r]!;
+      this.bitsColumn[slot] = rows.bits[r]!;
+      this.viaColumn[slot] = newVia;
+      this.ifaceColumn[slot] = newIface;
+      this.targetColumn[slot] = newTarget;
       this.count(slot, 1);
     }
-    this.rows.count = 0;
+    this.rowSet.count = 0;
     this.createdSlots.length = 0;
     this.opStamp = (this.opStamp + 1) >>> 0 || 1;
     for (const id of this.createdVias) emptied.push(id);
@@ -404,22 +503,22 @@ export class RouteTable {
   }
 
   private count(slot: number, sign: 1 | -1): void {
-    const bits = this.bits[slot]!;
-    const origin = this.origin[slot]!;
-    const length = this.length[slot]!;
+    const bits = this.bitsColumn[slot]!;
+    const origin = this.originColumn[slot]!;
+    const length = this.lengthColumn[slot]!;
     this.used += sign;
-    this.usedLengths[length] += sign;
-    if (this.target[slot] !== TARGET_NONE) this.installed += sign;
+    this.usedLengthCounts[length] += sign;
+    if (this.targetColumn[slot] !== TARGET_NONE) this.installed += sign;
     if (bits & STALE) this.stale += sign;
     if (bits & EVICTED) this.evicted += sign;
     if (bits & UNRESOLVED) this.unresolved += sign;
     if (origin === ORIGIN_NEIGHBOUR) this.neighbourRoutes += sign;
-    else if (origin === ORIGIN_ROUTER) this.routerLengths[length] += sign;
+    else if (origin === ORIGIN_ROUTER) this.routerLengthCounts[length] += sign;
   }
 
   /** Marks every entry stale (a session ended, or a resync begins). */
   markAllStale(): void {
-    const { origin, bits } = this;
+    const { originColumn: origin, bitsColumn: bits } = this;
     for (let slot = 0; slot < this.top; slot++) if (origin[slot]! >= ORIGIN_ROUTER) bits[slot] |= STALE;
     this.stale = this.used;
   }
@@ -432,8 +531,8 @@ export class RouteTable {
     const key = `${ifaceId}|${hex}`;
     const known = this.viaIds.get(key);
     if (known !== undefined) return known;
-    const id = this.freeVias.pop() ?? this.vias.length;
-    this.vias[id] = {
+    const id = this.freeVias.pop() ?? this.viaList.length;
+    this.viaList[id] = {
       id, key, ifaceId, gateway: Buffer.from(gateway.subarray(offset, offset + this.width)), neighbourKey: `${routerIfindex}|${hex}`, head: -1, refs: 0,
     };
     this.viaIds.set(key, id);
@@ -441,21 +540,21 @@ export class RouteTable {
     if (id >= this.viaStamp.length) {
       const size = Math.max(64, this.viaStamp.length * 2);
       this.viaStamp = grown(this.viaStamp, size);
-      this.viaTarget = grown(this.viaTarget, size);
-      this.viaUnresolved = grown(this.viaUnresolved, size);
+      this.viaTargetColumn = grown(this.viaTargetColumn, size);
+      this.viaUnresolvedColumn = grown(this.viaUnresolvedColumn, size);
     }
     this.viaStamp[id] = 0;
-    created(this.vias[id]!);
+    created(this.viaList[id]!);
     return id;
   }
 
   /** Slots of the entries through a via (committed state). */
   slotsOf(viaId: number, visit: (slot: number) => void): void {
-    for (let slot = this.vias[viaId]?.head ?? -1; slot >= 0; slot = this.viaNext[slot]!) visit(slot);
+    for (let slot = this.viaList[viaId]?.head ?? -1; slot >= 0; slot = this.viaNext[slot]!) visit(slot);
   }
 
   private linkVia(slot: number, viaId: number): void {
-    const via = this.vias[viaId]!;
+    const via = this.viaList[viaId]!;
     this.viaPrev[slot] = -1;
     this.viaNext[slot] = via.head;
     if (via.head >= 0) this.viaPrev[via.head] = slot;
@@ -465,7 +564,7 @@ export class RouteTable {
 
   /** Returns true when the via has no entry left. */
   private unlinkVia(slot: number, viaId: number): boolean {
-    const via = this.vias[viaId]!;
+    const via = this.viaList[viaId]!;
     const prev = this.viaPrev[slot]!;
     const next = this.viaNext[slot]!;
     if (prev >= 0) this.viaNext[prev] = next;
@@ -478,9 +577,9 @@ export class RouteTable {
 
   private releaseUnusedVias(candidates: readonly number[], hooks: CommitHooks): void {
     for (const id of candidates) {
-      const via = this.vias[id];
+      const via = this.viaList[id];
       if (!via || via.refs > 0) continue;
-      this.vias[id] = undefined;
+      this.viaList[id] = undefined;
       this.viaIds.delete(via.key);
       this.freeVias.push(id);
       hooks.viaReleased(via);

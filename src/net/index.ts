@@ -154,6 +154,13 @@ export function macFromBytes(bytes: Uint8Array, offset = 0): string {
   return text;
 }
 
+/** "02:00:00:00:00:01" as six bytes; throws ValidationError naming `path` when malformed. */
+export function macBytes(text: string, path = 'mac'): Buffer {
+  const out = Buffer.alloc(6);
+  writeMac(text, out, 0, path);
+  return out;
+}
+
 /** Writes "02:00:..." as six bytes; throws ValidationError naming `path` when malformed. */
 export function writeMac(text: string, out: Uint8Array, offset: number, path: string): void {
   const lower = text.toLowerCase();

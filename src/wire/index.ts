@@ -4,12 +4,12 @@
 // this module, never each other.
 export {
   PROTOCOL_VERSION, DEFAULT_MAX_MESSAGE_BYTES, MessageType, ROUTE_KINDS, KIND_GATEWAY_BIT, NO_INTERFACE, ENTRY_BYTES,
-  MAX_INTERFACE_NAME_BYTES, MAX_CLIENT_NAME_BYTES, MAX_ERROR_CODE_BYTES, MAX_ERROR_MESSAGE_BYTES, MAX_INTERFACES, MAX_FILTER_RULES_ON_WIRE,
+  MAX_FILTER_RULES_ON_WIRE,
   ProtocolError,
   encodeHello, decodeHello, encodeRouteBatch, decodeRouteBatch, encodeRouteBatches, encodeNeighbourBatch, decodeNeighbourBatch,
-  encodeFilterReplace, decodeFilterReplace, encodeEndOfSync, decodeEndOfSync, encodeAck, decodeAck, encodeMessage, decodeMessage,
-  routeChangesFromLists, routeChangesToLists, routeAt, prefixAt, neighbourBatchFromLists, neighbourBatchToLists,
-  emptyRouteColumns, emptyPrefixColumns, familyOf,
+  encodeFilterReplace, decodeFilterReplace, encodeEndOfSync, decodeEndOfSync, encodeAck, decodeAck, decodeMessage,
+  routeChangesFromLists, routeChangesToLists, neighbourBatchFromLists, neighbourBatchToLists,
+  emptyRouteColumns, emptyPrefixColumns,
   type RouteKind, type RouterInterface, type RouteColumns, type PrefixColumns, type NeighbourColumns, type NeighbourKeyColumns,
   type Hello, type RouteChanges, type RouteBatch, type NeighbourBatch, type FilterRule, type FilterReplace, type EndOfSync, type Ack,
   type UpdateMessage, type EncodedBatch, type WireRoute, type WireNeighbour, type WireNeighbourKey,

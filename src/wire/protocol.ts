@@ -41,12 +41,12 @@ export const KIND_GATEWAY_BIT = 0x80;
 /** Interface reference of an entry that has no out-interface. */
 export const NO_INTERFACE = 0xffff;
 /** Interface names are at most IFNAMSIZ - 1 bytes. */
-export const MAX_INTERFACE_NAME_BYTES = 15;
-export const MAX_CLIENT_NAME_BYTES = 64;
-export const MAX_ERROR_CODE_BYTES = 32;
-export const MAX_ERROR_MESSAGE_BYTES = 1024;
+const MAX_INTERFACE_NAME_BYTES = 15;
+const MAX_CLIENT_NAME_BYTES = 64;
+const MAX_ERROR_CODE_BYTES = 32;
+const MAX_ERROR_MESSAGE_BYTES = 1024;
 /** An interface table lists at most this many interfaces (its references are 16-bit). */
-export const MAX_INTERFACES = 0xfffe;
+const MAX_INTERFACES = 0xfffe;
 
 export const ENTRY_BYTES = {
   route4: 4 + 1 + 1 + 4 + 2,
@@ -734,7 +734,7 @@ export function routeChangesFromLists(adds: readonly WireRoute[], deletes: reado
 }
 
 /** The i-th route of a column set, readable. */
-export function routeAt(c: RouteColumns, i: number, interfaces: readonly RouterInterface[]): WireRoute {
+function routeAt(c: RouteColumns, i: number, interfaces: readonly RouterInterface[]): WireRoute {
   const size = addressBytesLength(c.family);
   const kind = c.kinds[i]!;
   const ref = c.interfaces[i]!;
@@ -746,7 +746,7 @@ export function routeAt(c: RouteColumns, i: number, interfaces: readonly RouterI
   };
 }
 
-export function prefixAt(c: PrefixColumns, i: number): string {
+function prefixAt(c: PrefixColumns, i: number): string {
   return formatPrefixBytes(c.addrs, c.lengths[i]!, i * addressBytesLength(c.family), c.family);
 }
 
@@ -1106,20 +1106,4 @@ export function decodeMessage(buf: Uint8Array): UpdateMessage {
     case MessageType.ack: return decodeAck(buf);
     default: throw new ProtocolError('message.type', 0, `unknown message type ${buf[0]}`);
   }
-}
-
-export function encodeMessage(message: UpdateMessage): Buffer {
-  switch (message.type) {
-    case 'hello': return encodeHello(message);
-    case 'route-batch': return encodeRouteBatch(message);
-    case 'neighbour-batch': return encodeNeighbourBatch(message);
-    case 'filter-replace': return encodeFilterReplace(message);
-    case 'end-of-sync': return encodeEndOfSync(message);
-    case 'ack': return encodeAck(message);
-  }
-}
-
-/** The address family of a readable prefix or address; throws ValidationError naming `path`. */
-export function familyOf(text: string, path: string): Family {
-  return parsePrefixText(text, path).family;
 }

@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync, statSync, readdirSync } from 'node:fs';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { uniquePrefix, type LabState } from '../../src/lab/index.js';
 import { readPinnedCounters } from '../../src/dataplane/index.js';
-import { adminRequest } from '../../src/control/index.js';
+import { adminRequest } from '../../src/admin/index.js';
 import { xnetmon, xnetmonResult, ping, startDaemon, stopProcess, spawnInNs, inNs, sleep } from '../support/lab.js';
 
 

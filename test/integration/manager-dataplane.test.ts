@@ -10,11 +10,12 @@ import { rmSync } from 'node:fs';
 import { DataPlane, defaultObjectPath } from '../../src/dataplane/index.js';
 import { ifindexOf, nexthopLayout } from '../../src/loader/index.js';
 import {
-  benchManagerLoad, benchManagerUpdates, encodeEndOfSync, encodeHello, encodeNeighbourBatch, encodeRouteBatch, neighbourBatchFromLists, PROTOCOL_VERSION, routeChangesFromLists,
+  encodeEndOfSync, encodeHello, encodeNeighbourBatch, encodeRouteBatch, neighbourBatchFromLists, PROTOCOL_VERSION, routeChangesFromLists,
   segmentMapFromConfig, UpdateManager, type WireNeighbour, type WireNeighbourKey, type WireRoute,
 } from '../../src/manager/index.js';
+import { benchManagerLoad, benchManagerUpdates } from '../../bench/manager.js';
 import { Scratch } from '../support/host.js';
-import { BLUE, FakeSession, ManualClock, twoNetworkConfig } from '../unit/manager-fakes.test.js';
+import { BLUE, FakeSession, ManualClock, twoNetworkConfig } from '../support/manager-fakes.js';
 
 const objectPath = process.env.XNETMON_BPF_OBJECT ?? defaultObjectPath();
 let scratch: Scratch;

@@ -11,7 +11,7 @@ import {
   UpdateManager, type RouterInterface, type WireNeighbour, type WireRoute,
 } from '../../src/manager/index.js';
 import { Scratch } from '../support/host.js';
-import { BLUE, FakeSession, ManualClock, twoNetworkConfig } from '../unit/manager-fakes.test.js';
+import { BLUE, FakeSession, ManualClock, twoNetworkConfig } from '../support/manager-fakes.js';
 
 const objectPath = process.env.XNETMON_BPF_OBJECT ?? defaultObjectPath();
 const GREEN_ETH0: RouterInterface = { index: 2, name: 'eth0', mac: '02:00:00:02:00:01' };

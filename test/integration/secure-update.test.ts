@@ -7,11 +7,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { uniquePrefix, startBird, birdc, type LabState, type BirdLab } from '../../src/lab/index.js';
-import { adminRequest } from '../../src/control/index.js';
+import { AdminClient, adminRequest, type RoutesView } from '../../src/admin/index.js';
 import { margin } from '../support/timing.js';
 import { xnetmon, startDaemon, stopProcess, spawnInNs, inNs, sleep, ping, CLI } from '../support/lab.js';
 
-interface Route { prefix: string; target: { kind: string } }
+type Route = RoutesView['routes'][number];
 
 const prefix = uniquePrefix('xu');
 let lab: LabState;
@@ -20,7 +20,7 @@ let socket: string;
 let bird: BirdLab | undefined;
 const clients: ChildProcess[] = [];
 
-const routes = async (network: string): Promise<Route[]> => ((await adminRequest(socket, { cmd: 'routes', args: { name: network } })) as { routes: Route[] }).routes;
+const routes = async (network: string): Promise<Route[]> => (await new AdminClient(socket).routes(network)).routes;
 const sessions = async () => (await adminRequest(socket, { cmd: 'clients' })) as { network: string; connected: boolean; resyncing: boolean; lastUpdate: string | null; stale: number }[];
 
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {

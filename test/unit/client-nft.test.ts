@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseNftRuleset } from '../../src/client/index.js';
 import type { FilterRule } from '../../src/manager/index.js';
-import { NFT_SIMPLE, NFT_SUBSET } from './client-samples.test.js';
+import { NFT_SIMPLE, NFT_SUBSET } from '../support/client-samples.js';
 
 const rule = (r: Partial<FilterRule> & Pick<FilterRule, 'handle' | 'family' | 'action'>): FilterRule =>
   ({ proto: 0, src: null, dst: null, sport: null, dport: null, ...r });

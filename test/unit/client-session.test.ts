@@ -5,8 +5,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { snapshotFromDumps, UpdateClient, type ClientConfig, type KernelSnapshot, type SnapshotSource } from '../../src/client/index.js';
 import { segmentMapFromConfig, UpdateManager, type UpdateSession, type UpdateTransport } from '../../src/manager/index.js';
-import { LINKS, NEIGHBOURS, NFT_SUBSET, ROUTES4, ROUTES6 } from './client-samples.test.js';
-import { FakeDataPlane, HOST_LINKS, MemoryLogger, sessionPair, twoNetworkConfig, type FakeSession } from './manager-fakes.test.js';
+import { LINKS, NEIGHBOURS, NFT_SUBSET, ROUTES4, ROUTES6 } from '../support/client-samples.js';
+import { FakeDataPlane, HOST_LINKS, MemoryLogger, sessionPair, twoNetworkConfig, type FakeSession } from '../support/manager-fakes.js';
 
 const config: ClientConfig = {
   host: { host: '192.0.2.1', port: 7400, family: 'ipv4' }, hostPublicKey: Buffer.alloc(32, 9).toString('base64'),

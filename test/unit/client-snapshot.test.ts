@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import {
   diffSnapshots, EMPTY_SNAPSHOT, isEmptyChange, snapshotFromDumps, type FibRoute, type KernelSnapshot,
 } from '../../src/client/index.js';
-import { LINKS, NEIGHBOURS, ROUTES4, ROUTES6 } from './client-samples.test.js';
+import { LINKS, NEIGHBOURS, ROUTES4, ROUTES6 } from '../support/client-samples.js';
 
 const dumps = { links: LINKS, routes4: ROUTES4, routes6: ROUTES6, neighbours: NEIGHBOURS };
 

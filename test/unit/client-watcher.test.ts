@@ -4,8 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KernelWatcher, type CommandRunner, type KernelSnapshot } from '../../src/client/index.js';
-import { LINKS, NEIGHBOURS, NFT_SUBSET, ROUTES4, ROUTES6 } from './client-samples.test.js';
-import { MemoryLogger } from './manager-fakes.test.js';
+import { LINKS, NEIGHBOURS, NFT_SUBSET, ROUTES4, ROUTES6 } from '../support/client-samples.js';
+import { MemoryLogger } from '../support/manager-fakes.js';
 
 class FakeKernel implements CommandRunner {
   routes4: object[] = [...(ROUTES4 as object[])];

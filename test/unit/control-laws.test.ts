@@ -7,9 +7,11 @@ import fc from 'fast-check';
 
 import { ValidationError } from '../../src/errors/index.js';
 import {
-  algorithm1Law, combineWithResidual, compareLaws, createControlLaw, createLawState, DEFAULT_LAW,
-  oscillation, reservationShortfall, settleTime, shareError, shareLaw, simulate, timeControllerPeriod,
+  algorithm1Law, combineWithResidual, createControlLaw, createLawState, DEFAULT_LAW, shareLaw,
 } from '../../src/control/law/index.js';
+import {
+  compareLaws, oscillation, reservationShortfall, settleTime, shareError, simulate, timeControllerPeriod,
+} from '../../bench/laws/index.js';
 import type { ControlLaw, NetworkTable, ResourceSample } from '../../src/control/law/index.js';
 
 const R = 1000;

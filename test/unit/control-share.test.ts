@@ -5,9 +5,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 
-import {
-  createLawState, settleTime, shareLaw, simulate, weightedMaxMinTargets,
-} from '../../src/control/law/index.js';
+import { createLawState, shareLaw, weightedMaxMinTargets } from '../../src/control/law/index.js';
+import { settleTime, simulate } from '../../bench/laws/index.js';
 import type { NetworkTable } from '../../src/control/law/index.js';
 
 const R = 1000;

@@ -59,8 +59,7 @@ describe('throughput over loopback', { timeout: 30_000 }, () => {
     const seconds = (performance.now() - started) / 1000;
     assert.equal(received, total);
     assert.equal(receivedHash.digest('hex'), sentHash.digest('hex'));
-    // Loose bound for a shared 2-core machine; the measured rate is in the test output.
-    assert.ok(seconds < 10, `50 MB took ${seconds.toFixed(2)} s`);
+    // The rate is printed, not asserted: speed is the benchmarks' job (xnetmon bench channel).
     console.log(`# 50 MB loopback: ${(total / 1e6 / seconds).toFixed(0)} MB/s`);
     channel.close();
   });
@@ -100,7 +99,6 @@ describe('throughput over loopback', { timeout: 30_000 }, () => {
     const seconds = (performance.now() - started) / 1000;
     assert.equal(checksum, expected);
     assert.ok(records >= Math.floor((routes * routeBytes) / (64 * 1024)));
-    assert.ok(seconds < 3, `1M routes took ${seconds.toFixed(2)} s`);
     console.log(`# 1M routes via coalescer: ${seconds.toFixed(3)} s in ${records} records`);
     channel.close();
   });

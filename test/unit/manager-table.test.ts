@@ -1,6 +1,6 @@
 // The manager's columnar pieces against simple models: the IPv4 prefix hash (insert, find,
 // backward-shift delete, growth), the cover index (numeric IPv4, hex IPv6) against a brute
-// force scan, and a coarse guard on the cost of a large table through the whole manager.
+// force scan, and a large table through the whole manager.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -10,7 +10,7 @@ import {
   decodeAck, emptyPrefixColumns, emptyRouteColumns, encodeEndOfSync, encodeHello, encodeRouteBatches, KIND_GATEWAY_BIT, NO_INTERFACE, PROTOCOL_VERSION,
   UpdateManager, type RouteColumns, type RouteWriter,
 } from '../../src/manager/index.js';
-import { BLUE, FakeSession, segments, twoNetworkConfig } from './manager-fakes.test.js';
+import { BLUE, FakeSession, segments, twoNetworkConfig } from '../support/manager-fakes.js';
 
 /** Prefixes inside 10.0.0.0/20 (plus a few short ones), so that random ones collide and nest. */
 const prefix4 = fc.tuple(fc.integer({ min: 0, max: 32 }), fc.integer({ min: 0, max: 0xfff })).map(([length, low]) => {
@@ -78,8 +78,8 @@ describe('CoverIndex', () => {
   });
 });
 
-describe('cost of a large table', () => {
-  test('200,000 IPv4 routes through the manager alone (decode, validation, planning, commit) take a fraction of a second', async () => {
+describe('a large table', () => {
+  test('200,000 IPv4 routes go through the manager alone (decode, validation, planning, commit), all acknowledged and counted', async () => {
     const routes = 200_000;
     const written = { routes: 0 };
     const ids = new Map<string, number>();
@@ -125,8 +125,8 @@ describe('cost of a large table', () => {
     for (const reply of session.sent) assert.equal(decodeAck(reply).ok, true);
     assert.equal(written.routes, routes);
     assert.equal(manager.routeCount('blue'), routes);
-    // ~0.25 s on the shared 2-core VM; at the former ~12 us a route it was ~2.4 s.
-    assert.ok(ms < 1500, `${Math.round(ms)} ms`);
+    // Speed is the benchmarks' job (xnetmon bench manager), not a timed test's: a loaded machine fails a deadline.
+    console.log(`# 200,000 routes through the manager in ${Math.round(ms)} ms`);
     manager.close();
   });
 });

@@ -10,8 +10,6 @@ import type { ControlLaw, LawName } from './types.js';
 export const DEFAULT_BETA = 0.9;
 /** First punishment of Algorithm 1 (the paper gives no value). */
 export const DEFAULT_PHI_INITIAL = 0.1;
-/** Controller period T in milliseconds. */
-export const DEFAULT_PERIOD_MS = 100;
 export const DEFAULT_LAW: LawName = 'share';
 
 export interface ControlLawConfig {

@@ -1,6 +1,7 @@
 // Control laws of the XNetMon host daemon (Paper IV-A): each period T, per resource ("cpu",
 // "link:<ifname>", "fib"), turn the data plane's per-network counters into the next drop probability
 // per network. Pure logic: no kernel, no I/O. See docs/control.md.
+// The simulator, the laws' comparison and their timing are research code: bench/laws.
 
 export type {
   ControlLaw, LawName, LawState, NetworkTable, ResourceSample, ShareWorkspace,
@@ -18,20 +19,7 @@ export type { ShareLawParams } from './share-law.js';
 export { computeShareTargets, weightedMaxMinTargets } from './targets.js';
 export { combineWithResidual } from './residual.js';
 export {
-  createControlLaw, DEFAULT_BETA, DEFAULT_LAW, DEFAULT_PERIOD_MS, DEFAULT_PHI_INITIAL,
+  createControlLaw, DEFAULT_BETA, DEFAULT_LAW, DEFAULT_PHI_INITIAL,
 } from './defaults.js';
 export type { ControlLawConfig } from './defaults.js';
 export { MAX_WEIGHT, MIN_WEIGHT } from './validate.js';
-export {
-  simulate, settleTime, shareError, oscillation, reservationShortfall, meanCarriedShare, withinTolerance,
-} from './simulate.js';
-export type {
-  Oscillation, ReservationShortfall, SettleOptions, SimulatedNetwork, SimulationOptions, SimulationTrace,
-  TraceWindow,
-} from './simulate.js';
-export { compareLaws } from './compare.js';
-export type {
-  Algorithm1Cycle, ComparisonReport, LawFigures, MarginRow, ScenarioFigures, SensitivityRow,
-} from './compare.js';
-export { timeControllerPeriod } from './timing.js';
-export type { PeriodTiming } from './timing.js';

@@ -5,17 +5,15 @@
 // session, decode, validation, next hop resolution, map writes and the Acks. The secure
 // channel's own cost (AEAD records over TCP) is measured by src/crypto's throughput test.
 //
-// The data plane, the loader and the lab helpers are imported when a benchmark runs, not
-// with this module: the client imports the manager's index inside a virtual router.
-import type { DataPlane } from '../dataplane/index.js';
-import { XnetmonError } from '../errors/index.js';
+import type { DataPlane } from '../src/dataplane/index.js';
+import { XnetmonError } from '../src/errors/index.js';
 import {
   decodeAck, emptyPrefixColumns, emptyRouteColumns, encodeEndOfSync, encodeHello, encodeNeighbourBatch, encodeRouteBatches, KIND_GATEWAY_BIT,
   NO_INTERFACE, PROTOCOL_VERSION, type PrefixColumns, type RouteChanges, type RouteColumns, type RouterInterface,
-} from '../wire/index.js';
-import { UpdateManager } from './manager.js';
-import { segmentMapFromConfig } from './segments.js';
-import { PayloadQueue, type UpdateSession } from '../wire/index.js';
+} from '../src/wire/index.js';
+import { UpdateManager } from '../src/manager/index.js';
+import { segmentMapFromConfig } from '../src/manager/index.js';
+import { PayloadQueue, type UpdateSession } from '../src/wire/index.js';
 
 export interface ManagerLoadFigures {
   /** Routes the router sent (its FIB), and entries the maps hold afterwards (with neighbour host routes). */
@@ -177,25 +175,17 @@ interface BenchHost {
  * The real path: the host's SecureServer on loopback, the router's connectSecure, the
  * records' AEAD both ways; the manager serves the host's authenticated session.
  */
-async function secureExchange(manager: UpdateManager): Promise<{ exchange: Exchange; close: () => Promise<void>; handshakeMs: number[] }> {
-  const crypto = await import('../crypto/index.js');
+async function secureExchange(manager: UpdateManager): Promise<{ exchange: Exchange; close: () => Promise<void> }> {
+  const crypto = await import('../src/crypto/index.js');
   const host = crypto.generateKeyPair();
   const router = crypto.generateKeyPair();
-  // Rate limits raised: the handshake figure below is 30 handshakes in a row from one key.
+  // Rate limits raised: the benchmarks connect several times in a row from one key.
   const server = await crypto.createSecureServer({
     privateKey: host.privateKey, peers: [{ publicKey: router.publicKey, id: NETWORK }], host: '127.0.0.1', port: 0,
     keyHandshakeLimit: { perSecond: 1000, burst: 1000 }, sourceHandshakeLimit: { perSecond: 1000, burst: 1000 },
   });
   server.on('session', (session) => { void manager.attachSession(session); });
-  // Handshakes alone first (each connection closed at once), for the handshake figure.
-  const handshakeMs: number[] = [];
   const { port } = server.address();
-  for (let i = 0; i < 30; i++) {
-    const t = process.hrtime.bigint();
-    const probe = await crypto.connectSecure({ host: '127.0.0.1', port, privateKey: router.privateKey, hostPublicKey: host.publicKey });
-    handshakeMs.push(Number(process.hrtime.bigint() - t) / 1e6);
-    probe.close();
-  }
   const channel = await crypto.connectSecure({ host: '127.0.0.1', port, privateKey: router.privateKey, hostPublicKey: host.publicKey });
   const acks = channel.messages()[Symbol.asyncIterator]();
   const exchange: Exchange = {
@@ -212,13 +202,13 @@ async function secureExchange(manager: UpdateManager): Promise<{ exchange: Excha
       await reading;
     },
   };
-  return { exchange, handshakeMs, close: async () => { channel.close(); await server.close(); } };
+  return { exchange, close: async () => { channel.close(); await server.close(); } };
 }
 
 /** A real, unpinned data plane with one network on a veth segment; everything is removed afterwards. */
 async function withBenchHost<T>(routes: number, run: (host: BenchHost) => Promise<T>, transport: 'memory' | 'secure' = 'memory'): Promise<T> {
   const [dataplane, { ifindexOf }, { Scratch }, { parseConfig }] = await Promise.all([
-    import('../dataplane/index.js'), import('../loader/index.js'), import('../lab/scratch.js'), import('../config/index.js'),
+    import('../src/dataplane/index.js'), import('../src/loader/index.js'), import('../src/lab/scratch.js'), import('../src/config/index.js'),
   ]);
   const scratch = new Scratch('xbm');
   let dp: DataPlane | undefined;
@@ -244,7 +234,6 @@ networks:
     manager = new UpdateManager({ dataPlane: dp, config, segments: segmentMapFromConfig(new Map([[link, { ifindex, linkSlot: 0 }]])), adoptInstalledRoutes: false });
     if (transport === 'secure') {
       const secure = await secureExchange(manager);
-      lastHandshakeMs = secure.handshakeMs;
       try {
         return await run({ manager, session: secure.exchange });
       } finally {
@@ -262,8 +251,6 @@ networks:
     scratch.cleanup();
   }
 }
-
-let lastHandshakeMs: number[] = [];
 
 const seconds = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e9;
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
@@ -284,11 +271,6 @@ export async function benchManagerLoad(options: { routes?: number; transport?: '
     if (installed !== routes + 2 + GATEWAYS) throw new XnetmonError('ERR_BENCH', `${installed} entries installed, expected ${routes + 2 + GATEWAYS}`);
     return { routes, installed, messages: resync.messages, seconds: round3(elapsed), routes_per_second: Math.round(routes / elapsed) };
   }, options.transport);
-}
-
-/** Handshake times (ms) measured by the last secure-transport benchmark. */
-export function lastHandshakeTimes(): readonly number[] {
-  return lastHandshakeMs;
 }
 
 /**

@@ -10,11 +10,11 @@
 //                                                                  overload the controller prevents)
 // then the law sees { R, offered, carried } and sets p_i for period k + 1.
 
-import { ValidationError } from '../../errors/index.js';
-import { weightedMaxMinTargets } from './targets.js';
-import { createLawState } from './types.js';
-import type { ControlLaw, LawName, NetworkTable } from './types.js';
-import { requireFraction, requireNonNegative, requireSlotCount } from './validate.js';
+import { ValidationError } from '../../src/errors/index.js';
+import { weightedMaxMinTargets } from '../../src/control/law/targets.js';
+import { createLawState } from '../../src/control/law/types.js';
+import type { ControlLaw, LawName, NetworkTable } from '../../src/control/law/types.js';
+import { requireFraction, requireNonNegative, requireSlotCount } from '../../src/control/law/validate.js';
 
 export interface SimulatedNetwork {
   readonly alpha: number;
@@ -129,7 +129,7 @@ function windowOf(trace: SimulationTrace, window: TraceWindow = {}): { from: num
 }
 
 /** Every network's carried load is within `tolerance` x its target in this period. */
-export function withinTolerance(trace: SimulationTrace, period: number, tolerance: number): boolean {
+function withinTolerance(trace: SimulationTrace, period: number, tolerance: number): boolean {
   const carried = trace.carried[period];
   const target = trace.target[period];
   // The absolute floor only forgives rounding (targets of 0 must be met by carrying ~0).

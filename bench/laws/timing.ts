@@ -1,8 +1,8 @@
 // Cost of the law computation alone for one controller period: every resource of the host, every
 // network, no I/O. The daemon's budget for a whole period (counter reads, law, map writes) is 5 ms.
 
-import { createLawState } from './types.js';
-import type { ControlLaw, LawState, NetworkTable, ResourceSample } from './types.js';
+import { createLawState } from '../../src/control/law/types.js';
+import type { ControlLaw, LawState, NetworkTable, ResourceSample } from '../../src/control/law/types.js';
 
 export interface PeriodTiming {
   readonly law: string;

@@ -1,15 +1,15 @@
 // Algorithm 1 against the share law on the same closed-loop traces (simulate.ts). The figures in
 // docs/control.md are the output of `compareLaws()`, printed by compare-cli.ts.
 
-import { XnetmonError } from '../../errors/index.js';
-import { algorithm1Law } from './algorithm1-law.js';
-import { DEFAULT_BETA, DEFAULT_PHI_INITIAL } from './defaults.js';
-import { shareLaw } from './share-law.js';
+import { XnetmonError } from '../../src/errors/index.js';
+import { algorithm1Law } from '../../src/control/law/algorithm1-law.js';
+import { DEFAULT_BETA, DEFAULT_PHI_INITIAL } from '../../src/control/law/defaults.js';
+import { shareLaw } from '../../src/control/law/share-law.js';
 import {
   meanCarriedShare, oscillation, reservationShortfall, settleTime, shareError, simulate,
 } from './simulate.js';
 import type { SimulatedNetwork, SimulationTrace } from './simulate.js';
-import type { ControlLaw, LawName } from './types.js';
+import type { ControlLaw, LawName } from '../../src/control/law/types.js';
 
 /** Units per period; any value works, the figures are reported as fractions of it. */
 const CAPACITY = 1000;

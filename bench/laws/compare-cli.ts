@@ -1,11 +1,11 @@
 // Prints the law comparison of docs/control.md as JSON. From the checkout, after make build:
-//   node dist/src/control/law/compare-cli.js            (the comparison, deterministic)
-//   node dist/src/control/law/compare-cli.js --timing   (law cost per period, this machine)
+//   node dist/bench/laws/compare-cli.js            (the comparison, deterministic)
+//   node dist/bench/laws/compare-cli.js --timing   (law cost per period, this machine)
 
-import { algorithm1Law } from './algorithm1-law.js';
+import { algorithm1Law } from '../../src/control/law/algorithm1-law.js';
 import { compareLaws } from './compare.js';
-import { DEFAULT_BETA, DEFAULT_PHI_INITIAL } from './defaults.js';
-import { shareLaw } from './share-law.js';
+import { DEFAULT_BETA, DEFAULT_PHI_INITIAL } from '../../src/control/law/defaults.js';
+import { shareLaw } from '../../src/control/law/share-law.js';
 import { timeControllerPeriod } from './timing.js';
 
 if (process.argv.includes('--timing')) {

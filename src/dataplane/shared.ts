@@ -1,0 +1,44 @@
+// What every part of the data plane API shares: its errors, the network id check, 32-bit map
+// keys, and the flow cache's generation (bumped by each change that a cached flow remembers).
+import { XnetmonError, ValidationError } from '../errors/index.js';
+import { MAX_NETS, type BpfMap } from '../loader/index.js';
+
+export class UnknownNetworkError extends XnetmonError {
+  constructor(readonly netId: number | string) {
+    super('ERR_UNKNOWN_NETWORK', `unknown network ${netId}`);
+  }
+}
+
+export class DuplicateAttachmentError extends XnetmonError {
+  constructor(what: string, owner: number) {
+    super('ERR_DUPLICATE_ATTACHMENT', `${what} already belongs to network ${owner}`);
+  }
+}
+
+export function checkNetId(netId: number, path = 'netId'): void {
+  if (!Number.isInteger(netId) || netId < 1 || netId >= MAX_NETS) {
+    throw new ValidationError(path, `network id ${netId} must be an integer 1..${MAX_NETS - 1}`);
+  }
+}
+
+export function u32Key(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return b;
+}
+
+/**
+ * xnm_route_gen: a cached flow holds the generation it was computed at, so bumping it empties
+ * the flow cache. Bump after every change of a route, a classification entry or a filter.
+ */
+export class FlowCacheGeneration {
+  constructor(private readonly map: BpfMap) {}
+
+  bump(): void {
+    const key = u32Key(0);
+    const current = this.map.lookup(key)?.readBigUInt64LE(0) ?? 0n;
+    const next = Buffer.alloc(8);
+    next.writeBigUInt64LE(current + 1n);
+    this.map.update(key, next);
+  }
+}
