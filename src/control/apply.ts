@@ -1,7 +1,7 @@
 // Writes a validated configuration into the data plane: networks, physical links,
 // vifs, attachments (paper IV: the virtual network definition module), settings.
 import { readFileSync } from 'node:fs';
-import type { XnetmonConfig } from '../config/index.js';
+import { parseListenAddress, type XnetmonConfig } from '../config/index.js';
 import type { DataPlane } from '../dataplane/index.js';
 import { ifindexOf, ifnameOf, PATHS, type PathName } from '../loader/index.js';
 import { bridgeOf } from './listen.js';
@@ -25,13 +25,23 @@ function macOf(ifname: string): string {
 
 export function costsOf(config: XnetmonConfig): Record<PathName, number> {
   const c = config.host.costs;
-  const byPath: Record<PathName, number> = { ext_ext: c.extExt, ext_vm: c.extVm, vm_ext: c.vmExt, vm_vm: c.vmVm, vm_host: c.vmHost };
+  const byPath: Record<PathName, number> = { ext_ext: c.extExt, ext_vm: c.extVm, vm_ext: c.vmExt, vm_vm: c.vmVm, vm_host: c.vmHost, host_vm: c.vmHost };
   for (const p of PATHS) byPath[p] = Math.round(byPath[p]);
   return byPath;
 }
 
+/**
+ * Packets a router may send to the manager's port per CPU and 67 ms epoch unpunished: about 950
+ * per second per CPU, far above what an update needs (a few segments per batch and their ACKs)
+ * and small beside a flood (paper V: the controller reserves the CPU DomU1 needs for its updates).
+ */
+export const CHANNEL_BUDGET = 64;
+
 export function applySettings(dp: DataPlane, config: XnetmonConfig, control = true): void {
-  dp.configure({ accounting: true, punish: control, filter: true, pathCost: costsOf(config), costPerKib: Math.round(config.host.costPerKib) });
+  dp.configure({
+    accounting: true, punish: control, filter: true, pathCost: costsOf(config), costPerKib: Math.round(config.host.costPerKib),
+    channelPort: parseListenAddress(config.host.listen, 'host.listen', { allowAuto: true }).port, channelBudget: CHANNEL_BUDGET,
+  });
 }
 
 /**
@@ -113,8 +123,7 @@ export function attachAll(dp: DataPlane, topology: AppliedTopology, config: Xnet
   const out: AttachedProgram[] = [];
   for (const link of topology.links) for (const a of dp.attachPhysical(link.name, modes)) out.push({ ifname: link.name, point: a.point, mode: a.mode, replaced: a.replaced });
   for (const vif of topology.vifs) {
-    const a = dp.attachVif(vif, modes);
-    out.push({ ifname: vif, point: a.point, mode: a.mode, replaced: a.replaced });
+    for (const a of dp.attachVif(vif, modes)) out.push({ ifname: vif, point: a.point, mode: a.mode, replaced: a.replaced });
   }
   return out;
 }

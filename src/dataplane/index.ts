@@ -12,3 +12,4 @@ export type { DropProbabilities } from './drops.js';
 export { readPinnedCounters, type NetCounters, type UsageColumns } from './counters.js';
 export type { DataPlaneSettings } from './settings.js';
 export { parsePrefix, formatPrefix, type Prefix } from './prefix.js';
+export { solveFairRate, fairDropFraction, bucketBounds, fairRate, type FairColumns } from './fair.js';
