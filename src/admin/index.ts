@@ -5,4 +5,4 @@
 export { AdminError, AdminReplyError, type AdminRequest, type AdminRequestId, type AdminResponse } from './protocol.js';
 export { AdminServer, AdminSocketError, checkSocketDirectory, type AdminHandler, type AdminServerLimits } from './server.js';
 export { AdminClient, adminRequest, parseStatusView, parseNetworkSummaries, parseRoutesView, parseClientsView } from './client.js';
-export type { StatusView, NetworkSummary, RoutesView, ClientsView } from './views.js';
+export type { StatusView, NetworkSummary, RoutesView, ClientsView, CpuStatusView } from './views.js';

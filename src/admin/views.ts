@@ -34,6 +34,26 @@ const networkStatus = z.object({
   drops: z.record(z.string(), z.number()),
 });
 
+const nullableNumber = z.number().nullable();
+
+/** The CPU model (src/cpu CpuMeterView): where R and the cost table come from, and the fit's quality. */
+const cpuStatus = z.object({
+  source: z.enum(['measured', 'table']),
+  fallbackReason: z.string().nullable(),
+  unit: z.string(),
+  costs: z.record(z.string(), z.number()),
+  costPerKib: z.number(),
+  capacityPerS: z.number(),
+  cores: z.number(),
+  share: z.number(),
+  fit: z.object({ rSquared: nullableNumber, rmseNs: z.number(), samples: z.number(), converged: z.boolean() }).nullable(),
+  fittedCosts: z.record(z.string(), z.number()).nullable(),
+  fittedCostPerKib: nullableNumber,
+  measuredNsPerS: nullableNumber,
+  unattributedNsPerS: nullableNumber,
+  bpfRunTimeNsPerS: nullableNumber,
+});
+
 export const statusViewSchema = z.object({
   uptimeS: z.number(),
   law: z.string(),
@@ -41,6 +61,8 @@ export const statusViewSchema = z.object({
   /** False: accounting only (`xnetmon up --no-control`). */
   control: z.boolean(),
   lastPeriod: z.object({ period: z.number(), durationMs: z.number() }).nullable(),
+  /** The CPU model: cost table (measured or constant), its fit quality, R and U(t). */
+  cpu: cpuStatus.optional(),
   /** What the last reconciliation found and removed: networks the configuration does not declare. */
   drift: z.object({ networks: z.array(z.number()), entries: z.number() }),
   /** What the kernel runs on each interface: XDP native or generic, TC as tcx or cls_bpf. */
@@ -56,6 +78,7 @@ export const statusViewSchema = z.object({
 export type StatusView = z.infer<typeof statusViewSchema>;
 export type NetworkStatus = z.infer<typeof networkStatus>;
 export type ResourceStatusView = z.infer<typeof resourceStatus>;
+export type CpuStatusView = z.infer<typeof cpuStatus>;
 
 export const networkSummarySchema = z.object({
   id: z.number(),

@@ -37,9 +37,11 @@ export function costsOf(config: XnetmonConfig): Record<PathName, number> {
  */
 export const CHANNEL_BUDGET = 64;
 
-export function applySettings(dp: DataPlane, config: XnetmonConfig, control = true): void {
+/** `costs`: a measured cost table (src/cpu) instead of the config's constant one. */
+export function applySettings(dp: DataPlane, config: XnetmonConfig, control = true, costs?: { pathCost: Record<PathName, number>; costPerKib: number }): void {
   dp.configure({
-    accounting: true, punish: control, filter: true, pathCost: costsOf(config), costPerKib: Math.round(config.host.costPerKib),
+    accounting: true, punish: control, filter: true,
+    pathCost: costs?.pathCost ?? costsOf(config), costPerKib: costs?.costPerKib ?? Math.round(config.host.costPerKib),
     channelPort: parseListenAddress(config.host.listen, 'host.listen', { allowAuto: true }).port, channelBudget: CHANNEL_BUDGET,
   });
 }

@@ -5,6 +5,7 @@ import type { XnetmonConfig, NetworkDefinition } from '../config/index.js';
 import { FailureLog, type FailureLogger } from '../errors/index.js';
 import { createControlLaw, createLawState, type ControlLaw, type LawState } from './law/index.js';
 import { solveFairRate } from '../dataplane/index.js';
+import type { CpuMeterView } from '../cpu/index.js';
 
 /** Cumulative counters of one network, as the data plane keeps them. */
 export interface NetworkUsage {
@@ -62,6 +63,14 @@ export interface PeriodReport {
   at: number;
   durationMs: number;
   resources: ResourceStatus[];
+  /** The CPU model: cost table, fit quality, R (absent without a CPU meter). */
+  cpu?: CpuMeterView;
+}
+
+/** Where R(t) of the CPU comes from when it is measured (src/cpu): called once per period. */
+export interface CpuCapacitySource {
+  capacity(elapsedMs: number): number;
+  view(): CpuMeterView;
 }
 
 interface ResourceSlot {
@@ -91,6 +100,8 @@ export interface ControllerOptions {
   onPeriod?: (report: PeriodReport) => void;
   /** Where failed periods and memory control failures are reported (rate-limited). */
   logger?: FailureLogger;
+  /** The measured CPU (R(t) and the cost table); absent: R = cpu_capacity. */
+  cpu?: CpuCapacitySource;
 }
 
 const silentFailureLogger: FailureLogger = { warn: () => undefined };
@@ -113,6 +124,7 @@ export class Controller {
   private readonly linkSlots: ReadonlyMap<string, number>;
   private readonly now: () => number;
   private readonly onPeriod: ((report: PeriodReport) => void) | undefined;
+  private readonly cpu: CpuCapacitySource | undefined;
   /** The last period's figures, for status and metrics. */
   lastReport: PeriodReport | undefined;
   /**
@@ -128,6 +140,7 @@ export class Controller {
     this.linkSlots = options.linkSlots;
     this.now = options.now ?? Date.now;
     this.onPeriod = options.onPeriod;
+    this.cpu = options.cpu;
     this.failures = new FailureLog(options.logger ?? silentFailureLogger, { now: this.now });
     this.reconfigure(options.config);
   }
@@ -224,7 +237,8 @@ export class Controller {
     for (const r of this.resources) {
       let capacity: number;
       if (r.kind === 'cpu') {
-        capacity = this.config.host.cpuCapacity * periodS;
+        // R(t): measured (cores x period x share, less what no network explains) or configured.
+        capacity = this.cpu ? this.cpu.capacity(periodS * 1000) : this.config.host.cpuCapacity * periodS;
         for (let i = 0; i < count; i++) {
           offered[i] = Math.max(0, now[i].cpuOffered - previous[i].cpuOffered);
           // The data plane costs a packet once, so carried <= offered; a read that is not atomic
@@ -266,6 +280,7 @@ export class Controller {
       const cpu = this.resources[0].state.dropProbability[i];
       return { netId: n.id, drops: { cpu, residual: this.config.host.residualDrop, links, fair: fairRateOf(cpu, now[i].fairHist, previous[i].fairHist) } };
     }));
+    if (this.cpu) report.cpu = this.cpu.view();
     report.durationMs = Number(process.hrtime.bigint() - started) / 1e6;
     this.lastReport = report;
     this.onPeriod?.(report);

@@ -16,6 +16,7 @@ import { release } from 'node:os';
 import { FailureLog, XnetmonError, ValidationError } from '../errors/index.js';
 import { AdminServer, type AdminRequest, type StatusView } from '../admin/index.js';
 import { applySettings, applyTopology, attachAll, removeUndeclaredNetworks, type AppliedTopology, type Drift } from './apply.js';
+import { createDaemonCpu, type DaemonCpu } from './cpu.js';
 import { Controller, type MemoryControl } from './controller.js';
 import { Metrics } from './metrics.js';
 import type { QuotaStatus } from '../manager/index.js';
@@ -58,6 +59,7 @@ export class Daemon {
   /** What the last reconciliation found and removed (start-up, reload or a live change). */
   private drift: Drift;
   private admin: AdminServer | undefined;
+  private readonly cpu: DaemonCpu;
   private authority: RouteAuthority | undefined;
   metricsAddress: { host: string; port: number } | undefined;
   private readonly metricsFailures: FailureLog;
@@ -79,7 +81,9 @@ export class Daemon {
       if (a.mode === 'cls_bpf') log.info({ ifname: a.ifname }, 'no tcx links in this kernel (before 6.6): TC program attached as a cls_bpf filter on clsact');
     }
     log.info({ adopted: dp.adopted, attachments: attached.length, replaced: attached.filter((a) => a.replaced).length }, dp.adopted ? 'data plane re-adopted from pins' : 'data plane loaded');
+    this.cpu = createDaemonCpu(dp, config, !options.noControl, log);
     this.controller = new Controller({
+      cpu: this.cpu.meter,
       config,
       source: dataPlaneSource(dp, (id) => this.authority?.routeCount(id) ?? 0, (id) => this.authority?.routeDemand?.(id) ?? this.authority?.routeCount(id) ?? 0),
       sink: options.noControl ? { write: () => undefined } : dataPlaneSink(dp),
@@ -141,6 +145,7 @@ export class Daemon {
   /** Stops the daemon's work; the pinned data plane keeps forwarding. */
   async stop(): Promise<void> {
     this.controller.stop();
+    this.cpu.close();
     await this.authority?.close();
     await this.admin?.close();
     await this.metrics.close();
@@ -168,6 +173,7 @@ export class Daemon {
     this.topology = applyTopology(this.dp, next);
     attachAll(this.dp, this.topology, next);
     this.config = next;
+    this.cpu.reconfigure(next);
     this.controller.reconfigure(next);
     this.authority?.reconfigure(next);
     if (persist) this.persist();
@@ -258,6 +264,8 @@ export class Daemon {
       periodMs: this.config.host.periodMs,
       control: !this.options.noControl,
       lastPeriod: report ? { period: report.period, durationMs: report.durationMs } : null,
+      // The CPU model: cost table (measured or constant), its fit quality, R and U(t).
+      cpu: this.cpu.meter.view(),
       drift: this.drift,
       // What the kernel runs on each interface: XDP native or generic, TC as tcx or cls_bpf.
       attachments: [...this.topology.links.map((l) => l.name), ...this.topology.vifs].map((ifname) => ({ ifname, ...this.dp.attachedModes(ifname) })),

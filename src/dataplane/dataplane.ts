@@ -17,6 +17,7 @@ import type { Prefix } from './prefix.js';
 import { Routes, type InstalledRoute, type ListRoutesOptions, type Route4Columns, type RouteSpec } from './routes.js';
 import { readSettings, writeSettings, type DataPlaneSettings } from './settings.js';
 import { readFairFrom, type FairColumns } from './fair.js';
+import { readPathTotalsFrom, type PathTotals } from './paths.js';
 import { FlowCacheGeneration, checkNetId } from './shared.js';
 
 /** Where the compiled object lives: build/ at the repository root. */
@@ -237,6 +238,11 @@ export class DataPlane {
 
   readUsage(netIds: readonly number[]): UsageColumns {
     return readUsageFrom(this.object.map('xnm_stats'), netIds);
+  }
+
+  /** Packets and bytes per path over every network (ids 0..maxId), for the CPU model. */
+  readPathTotals(maxId: number = Math.max(0, ...this.networkList().map((n) => n.id))): PathTotals {
+    return readPathTotalsFrom(this.object.map('xnm_stats'), maxId);
   }
 
   /** Per network: offered packets by flow rate bucket, and the update channel's exempt packets (fair.ts). */

@@ -12,4 +12,5 @@ export type { DropProbabilities } from './drops.js';
 export { readPinnedCounters, type NetCounters, type UsageColumns } from './counters.js';
 export type { DataPlaneSettings } from './settings.js';
 export { parsePrefix, formatPrefix, type Prefix } from './prefix.js';
+export { readPathTotalsFrom, type PathTotals } from './paths.js';
 export { solveFairRate, fairDropFraction, bucketBounds, fairRate, type FairColumns } from './fair.js';
