@@ -6,12 +6,15 @@
  *              rewrite and redirect (plane separation, paper II, Fig. 1(c)).
  * xnm_vif_in   XDP on each virtual router's host-side interface: account the
  *              path and punish, then pass the frame to the host bridge.
+ * xnm_vif_out  TC egress on each vif: charges what the host itself sends a
+ *              virtual router to that router's network (host -> VM).
  * xnm_link_out TC egress on each physical NIC: accounts and punishes the bytes
  *              the kernel sends (bridged from a vif) that XDP never sees.
  * xnm_pass     XDP_PASS, for the peer end of a veth so that redirects deliver.
  *
- * A packet meets the steps in this order: parse, classify, control, account,
- * punish, lookup, filter, account link, punish link, forward. Each verdict
+ * A packet meets the steps in this order: parse, classify, control, lookup,
+ * account + punish (costed once, by the path the lookup chose; the heaviest
+ * flows first), filter, account link, punish link, forward. Each verdict
  * leaves through finish(), which counts it per network with a reason.
  */
 #include <linux/bpf.h>

@@ -3,16 +3,13 @@
 // path (its pinned counters), fits them as the daemon's measured CPU model does (src/cpu), and
 // prints the cost table, the fit's quality and R. It changes nothing: set host.cpu_model:
 // measured for the daemon to use the costs, or copy them into host.costs with cpu_capacity.
+// The data plane modules load when the command runs, so that --help never loads libbpf.
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { loadConfigFile } from '../config/index.js';
-import { BpfMap, MAX_NETS } from '../loader/index.js';
-import { readPathTotalsFrom } from '../dataplane/index.js';
-import { CpuModel, readCpuTimes } from '../cpu/index.js';
-import { costsOf } from '../control/index.js';
 import { XnetmonError } from '../errors/index.js';
 import { formatCpu } from './format.js';
-import { DEFAULT_CONFIG } from './ops.js';
+
+const DEFAULT_CONFIG = '/etc/xnetmon/xnetmon.yaml';
 
 export function registerCalibrate(program: Command): void {
   program.command('calibrate')
@@ -24,6 +21,10 @@ export function registerCalibrate(program: Command): void {
     .action(async (opts: { config: string; seconds: string; json?: boolean }) => {
       const seconds = Number(opts.seconds);
       if (!(seconds > 0 && seconds <= 3600)) throw new XnetmonError('ERR_USAGE', `--seconds ${opts.seconds}: must be a number of seconds in (0, 3600]`);
+      const [{ loadConfigFile }, { BpfMap, MAX_NETS }, { readPathTotalsFrom }, { CpuModel, readCpuTimes }, { costsOf }] = await Promise.all([
+        import('../config/index.js'), import('../loader/index.js'), import('../dataplane/index.js'), import('../cpu/index.js'),
+        import('../control/index.js'),
+      ]);
       const config = await loadConfigFile(opts.config);
       const stats = BpfMap.fromPin(join(config.host.pinDir, 'xnm_stats'));
       try {

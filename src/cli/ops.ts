@@ -8,7 +8,7 @@ import { ValidationError } from '../errors/index.js';
 import { formatClients, formatNetworks, formatRoutes, formatStatus } from './format.js';
 import { parseShare, parseWeight } from './args.js';
 
-export const DEFAULT_CONFIG = '/etc/xnetmon/xnetmon.yaml';
+const DEFAULT_CONFIG = '/etc/xnetmon/xnetmon.yaml';
 const DEFAULT_SOCKET = '/run/xnetmon/admin.sock';
 
 interface SocketOpts { config?: string; socket?: string; json?: boolean }

@@ -1,6 +1,7 @@
 // The daemon's CPU meter (src/cpu) over its data plane: traffic per path from the counters,
 // the cost table written back through applySettings, and the BPF run-time statistics of its
 // programs while the measured model is on.
+import { cpus } from 'node:os';
 import type { Logger } from 'pino';
 import type { XnetmonConfig } from '../config/index.js';
 import type { DataPlane } from '../dataplane/index.js';
@@ -27,7 +28,12 @@ export interface DaemonCpu {
 
 export function createDaemonCpu(dp: DataPlane, config: XnetmonConfig, control: boolean, log: Logger): DaemonCpu {
   let current = config;
-  const cores = readCpuTimes().cpus;
+  let cores = cpus().length || 1;
+  try {
+    cores = readCpuTimes().cpus;
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'cannot read /proc/stat: the CPU model keeps the constant cost table');
+  }
   let stats: RunTimeStats | undefined;
   const setStats = (on: boolean): void => {
     if (on && !stats) {

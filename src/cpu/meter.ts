@@ -46,6 +46,18 @@ export class CpuMeter {
 
   /** One period: observe, then R(t) for it (the controller's CPU capacity hook). */
   capacity(elapsedMs: number): number {
+    try {
+      this.measure(elapsedMs);
+    } catch (err) {
+      // Never a crash nor a wrong R: the table's costs and R until a measurement succeeds again.
+      this.last = undefined;
+      this.model.fail(`the CPU measurement failed: ${(err as Error).message}`);
+    }
+    this.applyIfChanged();
+    return this.model.capacity(elapsedMs);
+  }
+
+  private measure(elapsedMs: number): void {
     const cpu = this.readCpu();
     const t = this.options.readTraffic();
     const traffic = { packets: Float64Array.from(t.packets), bytes: t.bytes };
@@ -57,8 +69,6 @@ export class CpuMeter {
       this.model.observe(elapsedMs, { packets, bytes: traffic.bytes - last.traffic.bytes }, cpu.softirqNs - last.cpu.softirqNs);
       if (bpf !== null && last.bpf !== null && elapsedMs > 0) this.bpfPerS = ((bpf - last.bpf) * 1000) / elapsedMs;
     }
-    this.applyIfChanged();
-    return this.model.capacity(elapsedMs);
   }
 
   view(): CpuMeterView {

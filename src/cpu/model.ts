@@ -148,6 +148,14 @@ export class CpuModel {
     if (kind && kind !== was && reason !== 'warming up' && this.options.mode === 'measured') this.options.onFallback?.(reason!);
   }
 
+  /** The measurement failed this period (an unreadable /proc/stat, a counter read that threw): the table applies until a fit succeeds again. */
+  fail(reason: string): void {
+    const was = this.fallbackReason;
+    this.trusted = false;
+    this.fallbackReason = reason;
+    if (reason !== was && this.options.mode === 'measured') this.options.onFallback?.(reason);
+  }
+
   /** R(t) for the networks over `elapsedMs`, in the units the data plane costs packets in now. */
   capacity(elapsedMs: number): number {
     return (this.view().capacityPerS * elapsedMs) / 1000;

@@ -6,6 +6,7 @@ import { parseConfig } from '../../src/config/index.js';
 import { Controller, type CounterSource, type DropDecision, type NetworkUsage } from '../../src/control/index.js';
 import { FAIR_BUCKETS } from '../../src/loader/index.js';
 import { fairDropFraction } from '../../src/dataplane/index.js';
+import { CpuMeter } from '../../src/cpu/index.js';
 
 const KEYS = ['7ygV5lAsMGOE+P82Ov4KrzgzCD8GSGogtceYYaWDfBE=', 'JPF+gZDy9Aef7IwssCXCjgaMIP0F+Kx0sEjXaskNLmA='];
 const config = parseConfig(`
@@ -77,4 +78,35 @@ test('a punished network gets a fair rate that drops its p from the histogram; a
   const fair = opponent.drops.fair!;
   assert.ok(fair > 3, `the small flows (rate 3) are under the fair rate ${fair}`);
   assert.ok(Math.abs(fairDropFraction(hist, fair) - opponent.drops.cpu) < 0.01, 'the fair rate drops p of the packets');
+});
+
+test('with a CPU meter, R comes from the measured model once its fit is usable, and from cpu_capacity before', () => {
+  // A host of 2 cores whose irq + softirq time is 500 ns per packet plus 1 ms per period.
+  let packets = 0;
+  let softirqNs = 0;
+  let period = 0;
+  const meter = new CpuMeter({
+    model: { mode: 'measured', share: 0.5, cores: 2, tableCosts: { ext_ext: 1, ext_vm: 2, vm_ext: 60, vm_vm: 85, vm_host: 66, host_vm: 66 }, tableCostPerKib: 0, tableCapacityPerS: 1000, minSamples: 10 },
+    readTraffic: () => ({ packets: [packets, 0, 0, 0, 0, 0], bytes: packets * 64 }),
+    readCpu: () => ({ cpus: 2, softirqNs, busyNs: softirqNs }),
+    applyCosts: () => undefined,
+  });
+  const source = scripted(Array.from({ length: 40 }, () => ({ offered: [10, 10] as [number, number], carried: [10, 10] as [number, number] })));
+  const c = new Controller({ config, source, sink: { write: () => undefined }, linkSlots: new Map([['ext0', 0]]), cpu: meter });
+  const capacities: number[] = [];
+  source.next();
+  c.step();
+  for (let p = 0; p < 30; p++) {
+    const n = 1000 + ((period++ * 7919) % 5000);
+    packets += n;
+    softirqNs += n * 500 + 1e6;
+    source.next();
+    capacities.push(c.step()!.resources.find((r) => r.resource === 'cpu')!.capacity);
+  }
+  assert.equal(capacities[0], 100, 'before the fit: cpu_capacity x T');
+  const last = c.lastReport!;
+  assert.equal(last.cpu?.source, 'measured', `fallback: ${last.cpu?.fallbackReason}`);
+  assert.ok(Math.abs(last.cpu!.costs.ext_ext - 500) <= 10, `ext_ext ${last.cpu!.costs.ext_ext} ns`);
+  // 2 cores x 0.5 x 100 ms = 1e8 ns, less the 1 ms per period no packet explains.
+  assert.ok(Math.abs(capacities.at(-1)! - (1e8 - 1e6)) < 2e5, `R ${capacities.at(-1)}`);
 });

@@ -3,7 +3,7 @@
 // constant table (with the table's R, never a mix).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CostFit, CpuModel, parseProcStat, type CpuModelOptions } from '../../src/cpu/index.js';
+import { CostFit, CpuMeter, CpuModel, parseProcStat, type CpuModelOptions } from '../../src/cpu/index.js';
 import { PATHS, type PathName } from '../../src/loader/index.js';
 import { ValidationError } from '../../src/errors/index.js';
 
@@ -174,4 +174,22 @@ test('/proc/stat: irq + softirq and busy time over the per-CPU lines, in ns', ()
   assert.equal(t.softirqNs, (2 + 30 + 3 + 40) * 1e7);
   assert.equal(t.busyNs, (100 + 1 + 50 + 2 + 30 + 100 + 1 + 50 + 3 + 40) * 1e7);
   assert.throws(() => parseProcStat('intr 1\n'), /no per-CPU line/);
+});
+
+test('CPU meter: a measurement that throws falls back to the table\'s R, logged once, and never escapes', () => {
+  const reasons: string[] = [];
+  let fail = false;
+  const meter = new CpuMeter({
+    model: { ...modelOptions({ onFallback: (r) => reasons.push(r) }) },
+    readTraffic: () => ({ packets: PATHS.map(() => 0), bytes: 0 }),
+    readCpu: () => { if (fail) throw new Error('EACCES /proc/stat'); return { cpus: 2, softirqNs: 0, busyNs: 0 }; },
+    applyCosts: () => undefined,
+  });
+  meter.capacity(100);
+  fail = true;
+  assert.equal(meter.capacity(100), 200_000);
+  assert.equal(meter.capacity(100), 200_000);
+  assert.equal(meter.view().source, 'table');
+  assert.match(meter.view().fallbackReason!, /EACCES/);
+  assert.equal(reasons.length, 1);
 });
