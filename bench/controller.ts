@@ -45,7 +45,9 @@ export function benchController(options: { networks?: number[]; links?: number; 
         for (const n of cfg.networks) dp.defineNetwork({ id: n.id, name: n.name });
         // The daemon's CPU meter too: /proc/stat, the per-path totals and the cost fit, every period.
         const cpu = new CpuMeter({
-          model: { mode: 'measured', share: 1, cores: 2, tableCosts: costsOf(cfg), tableCostPerKib: 0, tableCapacityPerS: cfg.host.cpuCapacity },
+          model: {
+            mode: 'measured', share: 1, cores: 2, tableCosts: costsOf(cfg), tableCostPerKib: 0, tableCapacityPerS: cfg.host.cpuCapacity,
+          },
           readTraffic: () => dp.readPathTotals(),
           applyCosts: () => undefined,
         });

@@ -160,7 +160,9 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
     const minimal = baseline.program('base_fwd');
     fillRoutes(dp, 1, routes, fx.nexthopLoop);
     const settings = (isolation: boolean, flowCache: boolean, fairDrop: boolean) =>
-      dp.configure({ accounting: isolation, punish: isolation, filter: isolation, flowCache, fairDrop, pathCost: TABLE1_COSTS, costPerKib: 0 });
+      dp.configure({
+        accounting: isolation, punish: isolation, filter: isolation, flowCache, fairDrop, pathCost: TABLE1_COSTS, costPerKib: 0,
+      });
     type Mode = 'fast' | 'iso' | 'nocache' | 'nofair';
     const setMode = (m: Mode) => settings(m !== 'fast', m !== 'nocache', m !== 'fast' && m !== 'nofair');
     const statsSysctl = Number(readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim());
@@ -175,7 +177,9 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
         if (forwards && result.retval !== verdict) throw new Error(`${prog.name} did not give verdict ${verdict} (gave ${result.retval})`);
         return result.durationNs;
       };
-      const keys = ['base', 'floor', 'minimal', 'fast', 'iso', 'nocache', 'nofair', 'baseAmortised', 'vifLocked', 'vifOpen', 'v6', 'v6ext', 'stats', 'nostats'] as const;
+      const keys = [
+        'base', 'floor', 'minimal', 'fast', 'iso', 'nocache', 'nofair', 'baseAmortised', 'vifLocked', 'vifOpen', 'v6', 'v6ext', 'stats', 'nostats',
+      ] as const;
       type Key = (typeof keys)[number];
       const samples = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<Key, number[]>;
       let cursor = 0;
@@ -197,7 +201,8 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
             setMode(m);
             // Many flows: each mode to a destination of its own (a quarter of the order apart),
             // or the second of two cached modes would find the first one's slot.
-            total[m] += once(phys, true, single ? frame : frames[(cursor + modes.indexOf(m) * Math.floor(frames.length / modes.length)) % frames.length]);
+            const own = (cursor + modes.indexOf(m) * Math.floor(frames.length / modes.length)) % frames.length;
+            total[m] += once(phys, true, single ? frame : frames[own]);
           }
           if (!single && c % 256 === 0) {
             total.baseAmortised += once(count, false, frame, fx.phys, XdpAction.PASS, PASSES_PER_CALL);

@@ -916,7 +916,10 @@ static __always_inline int phys_in(struct xdp_md *ctx)
 	flow_fill(&flow, cls, route);
 
 	/* account + punish at the input (paper IV-A), by the path the lookup chose */
-	enum xnm_path path = route && (route->flags & (XNM_ROUTE_LOCAL | XNM_ROUTE_VIA_VM)) ? XNM_PATH_EXT_VM : XNM_PATH_EXT_EXT;
+	enum xnm_path path = XNM_PATH_EXT_EXT;
+
+	if (route && (route->flags & (XNM_ROUTE_LOCAL | XNM_ROUTE_VIA_VM)))
+		path = XNM_PATH_EXT_VM;
 	int drop = punish_cpu(&v, &p, path, 0);
 
 	if (drop)

@@ -11,37 +11,52 @@ import { formatCpu } from './format.js';
 
 const DEFAULT_CONFIG = '/etc/xnetmon/xnetmon.yaml';
 
+const HELP = `
+Run it while the host forwards its usual traffic (or a test load): a path with no traffic keeps its
+constant cost, scaled to ns. Exit status 1 when the fit is not usable.
+
+Examples:
+  xnetmon calibrate --seconds 30
+  xnetmon calibrate --json`;
+
 export function registerCalibrate(program: Command): void {
   program.command('calibrate')
-    .description('measure the CPU cost of each packet path on this host (fit of irq+softirq time against packets per path)')
+    .description('measure the CPU cost of each packet path on this host (irq+softirq time against packets per path)')
     .option('-c, --config <file>', 'configuration file (pin_dir, cpu_share, the constant table)', DEFAULT_CONFIG)
     .option('--seconds <n>', 'how long to sample', '10')
     .option('--json', 'print one JSON object')
-    .addHelpText('after', '\nRun it while the host forwards its usual traffic (or a test load): a path with no traffic keeps its\nconstant cost scaled to ns.\n\nExamples:\n  xnetmon calibrate --seconds 30\n  xnetmon calibrate --json')
+    .addHelpText('after', HELP)
     .action(async (opts: { config: string; seconds: string; json?: boolean }) => {
       const seconds = Number(opts.seconds);
-      if (!(seconds > 0 && seconds <= 3600)) throw new XnetmonError('ERR_USAGE', `--seconds ${opts.seconds}: must be a number of seconds in (0, 3600]`);
-      const [{ loadConfigFile }, { BpfMap, MAX_NETS }, { readPathTotalsFrom }, { CpuModel, readCpuTimes }, { costsOf }] = await Promise.all([
-        import('../config/index.js'), import('../loader/index.js'), import('../dataplane/index.js'), import('../cpu/index.js'),
-        import('../control/index.js'),
-      ]);
+      if (!(seconds > 0 && seconds <= 3600)) {
+        throw new XnetmonError('ERR_USAGE', `--seconds ${opts.seconds}: must be a number of seconds in (0, 3600]`);
+      }
+      const [{ loadConfigFile }, { BpfMap, MAX_NETS }, { readPathTotalsFrom }, { CpuModel, readCpuTimes }, { costsOf }] =
+        await Promise.all([
+          import('../config/index.js'), import('../loader/index.js'), import('../dataplane/index.js'), import('../cpu/index.js'),
+          import('../control/index.js'),
+        ]);
       const config = await loadConfigFile(opts.config);
       const stats = BpfMap.fromPin(join(config.host.pinDir, 'xnm_stats'));
       try {
         const periodMs = config.host.periodMs;
         const model = new CpuModel({
-          mode: 'measured', share: config.host.cpuShare, cores: readCpuTimes().cpus, minSamples: Math.min(20, Math.floor((seconds * 1000) / periodMs) - 1),
-          tableCosts: costsOf(config), tableCostPerKib: Math.round(config.host.costPerKib), tableCapacityPerS: config.host.cpuCapacity,
-          forgetting: 1,
+          mode: 'measured', share: config.host.cpuShare, cores: readCpuTimes().cpus, forgetting: 1,
+          minSamples: Math.min(20, Math.floor((seconds * 1000) / periodMs) - 1),
+          tableCosts: costsOf(config), tableCostPerKib: Math.round(config.host.costPerKib),
+          tableCapacityPerS: config.host.cpuCapacity,
         });
-        const sample = () => ({ cpu: readCpuTimes(), traffic: readPathTotalsFrom(stats, MAX_NETS - 1), at: process.hrtime.bigint() });
+        const sample = () => ({
+          cpu: readCpuTimes(), traffic: readPathTotalsFrom(stats, MAX_NETS - 1), at: process.hrtime.bigint(),
+        });
         let last = sample();
         const end = Date.now() + seconds * 1000;
         while (Date.now() < end) {
           await new Promise((r) => setTimeout(r, periodMs));
           const now = sample();
-          const elapsedMs = Number(now.at - last.at) / 1e6;
-          model.observe(elapsedMs, { packets: now.traffic.packets.map((v, p) => v - last.traffic.packets[p]), bytes: now.traffic.bytes - last.traffic.bytes }, now.cpu.softirqNs - last.cpu.softirqNs);
+          const packets = now.traffic.packets.map((v, p) => v - last.traffic.packets[p]);
+          const traffic = { packets, bytes: now.traffic.bytes - last.traffic.bytes };
+          model.observe(Number(now.at - last.at) / 1e6, traffic, now.cpu.softirqNs - last.cpu.softirqNs);
           last = now;
         }
         const view = { ...model.view(), bpfRunTimeNsPerS: null };

@@ -25,7 +25,10 @@ function macOf(ifname: string): string {
 
 export function costsOf(config: XnetmonConfig): Record<PathName, number> {
   const c = config.host.costs;
-  const byPath: Record<PathName, number> = { ext_ext: c.extExt, ext_vm: c.extVm, vm_ext: c.vmExt, vm_vm: c.vmVm, vm_host: c.vmHost, host_vm: c.vmHost };
+  // host_vm: host -> router, charged to the router at vm_host's cost (docs/config.md, "CPU costs").
+  const byPath: Record<PathName, number> = {
+    ext_ext: c.extExt, ext_vm: c.extVm, vm_ext: c.vmExt, vm_vm: c.vmVm, vm_host: c.vmHost, host_vm: c.vmHost,
+  };
   for (const p of PATHS) byPath[p] = Math.round(byPath[p]);
   return byPath;
 }
@@ -38,11 +41,17 @@ export function costsOf(config: XnetmonConfig): Record<PathName, number> {
 export const CHANNEL_BUDGET = 64;
 
 /** `costs`: a measured cost table (src/cpu) instead of the config's constant one. */
-export function applySettings(dp: DataPlane, config: XnetmonConfig, control = true, costs?: { pathCost: Record<PathName, number>; costPerKib: number }): void {
+export interface CostOverride {
+  pathCost: Record<PathName, number>;
+  costPerKib: number;
+}
+
+export function applySettings(dp: DataPlane, config: XnetmonConfig, control = true, costs?: CostOverride): void {
   dp.configure({
     accounting: true, punish: control, filter: true,
     pathCost: costs?.pathCost ?? costsOf(config), costPerKib: costs?.costPerKib ?? Math.round(config.host.costPerKib),
-    channelPort: parseListenAddress(config.host.listen, 'host.listen', { allowAuto: true }).port, channelBudget: CHANNEL_BUDGET,
+    channelPort: parseListenAddress(config.host.listen, 'host.listen', { allowAuto: true }).port,
+    channelBudget: CHANNEL_BUDGET,
   });
 }
 

@@ -15,7 +15,7 @@ export interface NetworkUsage {
   /** Bytes by link slot. */
   linkOffered: ArrayLike<number>;
   linkCarried: ArrayLike<number>;
-  /** Offered packets by their flow's rate bucket (FAIR_BUCKETS of them, cumulative), for flow-aware drops; absent: random drops. */
+  /** Offered packets by their flow's rate bucket (FAIR_BUCKETS, cumulative), for flow-aware drops; absent: random drops. */
   fairHist?: ArrayLike<number>;
 }
 
@@ -278,7 +278,8 @@ export class Controller {
       const links = new Array<number>(16).fill(0);
       for (const r of this.resources) if (r.kind === 'link' && r.linkSlot >= 0) links[r.linkSlot] = r.state.dropProbability[i];
       const cpu = this.resources[0].state.dropProbability[i];
-      return { netId: n.id, drops: { cpu, residual: this.config.host.residualDrop, links, fair: fairRateOf(cpu, now[i].fairHist, previous[i].fairHist) } };
+      const fair = fairRateOf(cpu, now[i].fairHist, previous[i].fairHist);
+      return { netId: n.id, drops: { cpu, residual: this.config.host.residualDrop, links, fair } };
     }));
     if (this.cpu) report.cpu = this.cpu.view();
     report.durationMs = Number(process.hrtime.bigint() - started) / 1e6;

@@ -14,8 +14,9 @@ const PROGRAMS = ['xnm_phys_in', 'xnm_vif_in', 'xnm_link_out', 'xnm_vif_out'];
 export function cpuModelOptions(config: XnetmonConfig, cores: number, log: Logger): CpuModelOptions {
   return {
     mode: config.host.cpuModel, share: config.host.cpuShare, cores,
-    tableCosts: costsOf(config), tableCostPerKib: Math.round(config.host.costPerKib), tableCapacityPerS: config.host.cpuCapacity,
-    onFallback: (reason) => log.warn({ reason }, 'measured CPU model not usable: the constant cost table and cpu_capacity apply until it is'),
+    tableCosts: costsOf(config), tableCostPerKib: Math.round(config.host.costPerKib),
+    tableCapacityPerS: config.host.cpuCapacity,
+    onFallback: (reason) => log.warn({ reason }, 'measured CPU model not usable: constant costs, cpu_capacity apply'),
   };
 }
 
@@ -40,7 +41,7 @@ export function createDaemonCpu(dp: DataPlane, config: XnetmonConfig, control: b
       try {
         stats = RunTimeStats.enable();
       } catch (err) {
-        log.warn({ err: (err as Error).message }, 'BPF run-time statistics unavailable: the data plane\'s own run time is not shown');
+        log.warn({ err: (err as Error).message }, 'BPF run-time statistics unavailable: programs\' run time not shown');
       }
     } else if (!on && stats) {
       stats.close();
@@ -52,7 +53,10 @@ export function createDaemonCpu(dp: DataPlane, config: XnetmonConfig, control: b
     model: cpuModelOptions(config, cores, log),
     readTraffic: () => dp.readPathTotals(),
     applyCosts: (pathCost, costPerKib) => applySettings(dp, current, control, { pathCost, costPerKib }),
-    bpfRunTimeNs: () => (stats ? PROGRAMS.reduce((s, name) => s + programRunTime(dp.object.program(name)).runTimeNs, 0) : 0),
+    bpfRunTimeNs: () => {
+      if (!stats) return null;
+      return PROGRAMS.reduce((sum, name) => sum + programRunTime(dp.object.program(name)).runTimeNs, 0);
+    },
   });
   return {
     meter,

@@ -49,7 +49,9 @@ export class CostFit {
     const k = options.features;
     if (!Number.isInteger(k) || k < 1 || k > 64) throw new ValidationError('features', `${k} must be an integer 1..64`);
     const forgetting = options.forgetting ?? 0.95;
-    if (!(forgetting > 0 && forgetting <= 1)) throw new ValidationError('forgetting', `${forgetting} must be in (0, 1]`);
+    if (!(forgetting > 0 && forgetting <= 1)) {
+      throw new ValidationError('forgetting', `${forgetting} must be in (0, 1]`);
+    }
     const ridge = options.ridge ?? 1e-3;
     if (!(ridge >= 0 && Number.isFinite(ridge))) throw new ValidationError('ridge', `${ridge} must be finite and >= 0`);
     this.features = k;
@@ -57,7 +59,9 @@ export class CostFit {
     this.xy = new Float64Array(k);
     this.prior = new Float64Array(k);
     if (options.prior) {
-      if (options.prior.length !== k) throw new ValidationError('prior', `has ${options.prior.length} entries, expected ${k}`);
+      if (options.prior.length !== k) {
+        throw new ValidationError('prior', `has ${options.prior.length} entries, expected ${k}`);
+      }
       for (let j = 0; j < k; j++) {
         const v = options.prior[j];
         if (!(v >= 0 && Number.isFinite(v))) throw new ValidationError(`prior[${j}]`, `${v} must be finite and >= 0`);
@@ -72,7 +76,9 @@ export class CostFit {
 
   /** Sets the prior (e.g. a rescaled constant table) for the next solves. */
   setPrior(prior: ArrayLike<number>): void {
-    if (prior.length !== this.features) throw new ValidationError('prior', `has ${prior.length} entries, expected ${this.features}`);
+    if (prior.length !== this.features) {
+      throw new ValidationError('prior', `has ${prior.length} entries, expected ${this.features}`);
+    }
     for (let j = 0; j < this.features; j++) this.prior[j] = prior[j] >= 0 && Number.isFinite(prior[j]) ? prior[j] : 0;
   }
 
@@ -80,7 +86,11 @@ export class CostFit {
   add(x: ArrayLike<number>, y: number): void {
     const k = this.features;
     if (x.length !== k) throw new ValidationError('x', `has ${x.length} entries, expected ${k}`);
-    for (let j = 0; j < k; j++) if (!(x[j] >= 0 && Number.isFinite(x[j]))) throw new ValidationError(`x[${j}]`, `${x[j]} must be finite and >= 0`);
+    for (let j = 0; j < k; j++) {
+      if (!(x[j] >= 0 && Number.isFinite(x[j]))) {
+        throw new ValidationError(`x[${j}]`, `${x[j]} must be finite and >= 0`);
+      }
+    }
     if (!(y >= 0 && Number.isFinite(y))) throw new ValidationError('y', `${y} must be finite and >= 0`);
     const g = this.forgetting;
     for (let i = 0; i < k * k; i++) this.xx[i] *= g;
@@ -165,7 +175,8 @@ export class CostFit {
     sse = Math.max(0, sse);
     const sst = this.weight > 0 ? this.yy - (this.ySum * this.ySum) / this.weight : 0;
     const rSquared = sst > 1e-12 * Math.max(1, this.yy) ? 1 - sse / sst : Number.NaN;
-    return { coefficients: c, converged, sweeps, rSquared, rmse: this.weight > 0 ? Math.sqrt(sse / this.weight) : 0, samples: this.weight };
+    const rmse = this.weight > 0 ? Math.sqrt(sse / this.weight) : 0;
+    return { coefficients: c, converged, sweeps, rSquared, rmse, samples: this.weight };
   }
 }
 
@@ -181,9 +192,12 @@ function solveFree(a: Float64Array, b: Float64Array, free: readonly boolean[], k
   });
   for (let col = 0; col < n; col++) {
     let pivot = col;
-    for (let r = col + 1; r < n; r++) if (Math.abs(m[r * (n + 1) + col]) > Math.abs(m[pivot * (n + 1) + col])) pivot = r;
+    const w = n + 1;
+    for (let r = col + 1; r < n; r++) if (Math.abs(m[r * w + col]) > Math.abs(m[pivot * w + col])) pivot = r;
     if (!(Math.abs(m[pivot * (n + 1) + col]) > 0)) return undefined;
-    if (pivot !== col) for (let j = 0; j <= n; j++) [m[col * (n + 1) + j], m[pivot * (n + 1) + j]] = [m[pivot * (n + 1) + j], m[col * (n + 1) + j]];
+    if (pivot !== col) {
+      for (let j = 0; j <= n; j++) [m[col * w + j], m[pivot * w + j]] = [m[pivot * w + j], m[col * w + j]];
+    }
     for (let r = col + 1; r < n; r++) {
       const f = m[r * (n + 1) + col] / m[col * (n + 1) + col];
       if (f !== 0) for (let j = col; j <= n; j++) m[r * (n + 1) + j] -= f * m[col * (n + 1) + j];

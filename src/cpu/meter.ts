@@ -18,8 +18,8 @@ export interface CpuMeterOptions {
   readTraffic: () => { packets: ArrayLike<number>; bytes: number };
   /** Writes a cost table into the data plane. */
   applyCosts: (costs: Record<PathName, number>, costPerKib: number) => void;
-  /** Cumulative run time of the data plane's programs (ns), when statistics are on. */
-  bpfRunTimeNs?: () => number;
+  /** Cumulative run time of the data plane's programs (ns); null while statistics are off. */
+  bpfRunTimeNs?: () => number | null;
   readCpu?: () => CpuTimes;
 }
 
@@ -66,8 +66,9 @@ export class CpuMeter {
     this.last = { cpu, traffic, bpf };
     if (last) {
       const packets = traffic.packets.map((v, p) => v - last.traffic.packets[p]);
-      this.model.observe(elapsedMs, { packets, bytes: traffic.bytes - last.traffic.bytes }, cpu.softirqNs - last.cpu.softirqNs);
-      if (bpf !== null && last.bpf !== null && elapsedMs > 0) this.bpfPerS = ((bpf - last.bpf) * 1000) / elapsedMs;
+      const bytes = traffic.bytes - last.traffic.bytes;
+      this.model.observe(elapsedMs, { packets, bytes }, cpu.softirqNs - last.cpu.softirqNs);
+      this.bpfPerS = bpf !== null && last.bpf !== null && elapsedMs > 0 ? ((bpf - last.bpf) * 1000) / elapsedMs : null;
     }
   }
 
@@ -78,8 +79,8 @@ export class CpuMeter {
   private applyIfChanged(): void {
     const v = this.model.view();
     const a = this.applied;
-    const moved = !a || a.costPerKib !== v.costPerKib && Math.abs(v.costPerKib - a.costPerKib) > COST_CHANGE * Math.max(1, a.costPerKib) ||
-      PATHS.some((p) => Math.abs(v.costs[p] - a.costs[p]) > COST_CHANGE * Math.max(1, a.costs[p]));
+    const differs = (now: number, then: number): boolean => Math.abs(now - then) > COST_CHANGE * Math.max(1, then);
+    const moved = !a || differs(v.costPerKib, a.costPerKib) || PATHS.some((p) => differs(v.costs[p], a.costs[p]));
     if (!moved) return;
     this.options.applyCosts(v.costs, v.costPerKib);
     this.applied = { costs: { ...v.costs }, costPerKib: v.costPerKib };

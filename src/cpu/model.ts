@@ -90,7 +90,9 @@ export class CpuModel {
 
   /** A config reload: the fit keeps what it learnt. */
   configure(options: CpuModelOptions): void {
-    if (!(options.share > 0 && options.share <= 1)) throw new RangeError(`cpu share ${options.share} must be in (0, 1]`);
+    if (!(options.share > 0 && options.share <= 1)) {
+      throw new RangeError(`cpu share ${options.share} must be in (0, 1]`);
+    }
     if (!(options.cores >= 1)) throw new RangeError(`cores ${options.cores} must be >= 1`);
     this.options = options;
   }
@@ -113,20 +115,24 @@ export class CpuModel {
     this.scale.add([units, seconds], measuredNs);
     const scaled = this.scale.solve();
     const ns = scaled.converged ? scaled.coefficients[0] : 0;
-    this.fit.setPrior([...PATHS.map((path) => this.options.tableCosts[path] * ns), 0, scaled.converged ? scaled.coefficients[1] : 0]);
+    const baseline = scaled.converged ? scaled.coefficients[1] : 0;
+    this.fit.setPrior([...PATHS.map((path) => this.options.tableCosts[path] * ns), 0, baseline]);
     const x = [...Array.from(traffic.packets), traffic.bytes / 1024, seconds];
     this.fit.add(x, measuredNs);
     const result = this.fit.solve();
-    this.quality = { rSquared: Number.isFinite(result.rSquared) ? result.rSquared : null, rmseNs: result.rmse, samples: result.samples, converged: result.converged };
+    this.quality = {
+      rSquared: Number.isFinite(result.rSquared) ? result.rSquared : null,
+      rmseNs: result.rmse, samples: result.samples, converged: result.converged,
+    };
     if (result.converged) this.fitted = result.coefficients;
     // U(t) and what no network's packets explain (the host's own work, unclassified traffic).
     const measuredPerS = measuredNs / seconds;
-    this.measuredNsPerS = this.measuredNsPerS === null ? measuredPerS : this.measuredNsPerS + LOAD_SMOOTHING * (measuredPerS - this.measuredNsPerS);
+    this.measuredNsPerS = smooth(this.measuredNsPerS, measuredPerS);
     if (this.fitted) {
       let attributed = this.fitted[PATHS.length] * x[PATHS.length];
       for (let p = 0; p < PATHS.length; p++) attributed += this.fitted[p] * x[p];
       const unattributed = Math.max(0, measuredNs - attributed) / seconds;
-      this.unattributedNsPerS = this.unattributedNsPerS === null ? unattributed : this.unattributedNsPerS + LOAD_SMOOTHING * (unattributed - this.unattributedNsPerS);
+      this.unattributedNsPerS = smooth(this.unattributedNsPerS, unattributed);
     }
     this.decide(result.converged);
   }
@@ -145,10 +151,15 @@ export class CpuModel {
     const was = this.fallbackReason?.replace(/\(.*\)/, '') ?? null;
     this.trusted = reason === null;
     this.fallbackReason = reason;
-    if (kind && kind !== was && reason !== 'warming up' && this.options.mode === 'measured') this.options.onFallback?.(reason!);
+    if (kind && kind !== was && reason !== 'warming up' && this.options.mode === 'measured') {
+      this.options.onFallback?.(reason!);
+    }
   }
 
-  /** The measurement failed this period (an unreadable /proc/stat, a counter read that threw): the table applies until a fit succeeds again. */
+  /**
+   * The measurement failed this period (an unreadable /proc/stat, a counter read that threw): the
+   * table applies until a fit succeeds again.
+   */
   fail(reason: string): void {
     const was = this.fallbackReason;
     this.trusted = false;
@@ -164,7 +175,10 @@ export class CpuModel {
   view(): CpuModelView {
     const o = this.options;
     const measured = this.source === 'measured';
-    const fittedCosts = this.fitted ? Object.fromEntries(PATHS.map((p, i) => [p, roundCost(this.fitted![i])])) as Record<PathName, number> : null;
+    const fitted = this.fitted;
+    const fittedCosts = fitted
+      ? Object.fromEntries(PATHS.map((p, i) => [p, roundCost(fitted[i])])) as Record<PathName, number>
+      : null;
     const fittedCostPerKib = this.fitted ? roundCost(this.fitted[PATHS.length], 0) : null;
     const rawR = o.cores * 1e9 * o.share;
     return {
@@ -183,6 +197,11 @@ export class CpuModel {
       unattributedNsPerS: this.unattributedNsPerS,
     };
   }
+}
+
+/** An EWMA that starts at its first value. */
+function smooth(average: number | null, value: number): number {
+  return average === null ? value : average + LOAD_SMOOTHING * (value - average);
 }
 
 /** A per-packet cost the data plane can hold: an integer, at least `floor` (a path is never free), at most MAX_COST. */

@@ -23,7 +23,9 @@ export function parseProcStat(text: string): CpuTimes {
   for (const line of text.split('\n')) {
     if (!/^cpu\d+ /.test(line)) continue;
     const f = line.trim().split(/\s+/).slice(1).map(Number);
-    if (f.length < 7 || f.some((v) => !Number.isFinite(v))) throw new XnetmonError('ERR_PROC_STAT', `unreadable /proc/stat line: ${line}`);
+    if (f.length < 7 || f.some((v) => !Number.isFinite(v))) {
+      throw new XnetmonError('ERR_PROC_STAT', `unreadable /proc/stat line: ${line}`);
+    }
     // user nice system idle iowait irq softirq steal ...
     cpus++;
     softirq += f[5] + f[6];

@@ -92,7 +92,9 @@ export function solveFairRate(hist: ArrayLike<number>, dropFraction: number): nu
 
 /** One batch read of xnm_fair for ids 0..max, summed over CPUs (no BigInt). */
 export function readFairFrom(map: BpfMap, ids: readonly number[]): FairColumns {
-  const out: FairColumns = { hist: new Float64Array(ids.length * FAIR_BUCKETS), channelExempt: new Float64Array(ids.length) };
+  const out: FairColumns = {
+    hist: new Float64Array(ids.length * FAIR_BUCKETS), channelExempt: new Float64Array(ids.length),
+  };
   if (ids.length === 0) return out;
   const maxId = ids.reduce((m, id) => Math.max(m, id), 0);
   const values = map.lookupPrefix(maxId + 1);

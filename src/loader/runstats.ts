@@ -12,7 +12,10 @@ export const PROG_INFO_SIZE = 232;
 export const PROG_INFO_RUN_TIME_NS = 192;
 export const PROG_INFO_RUN_CNT = 200;
 
-/** Run-time statistics on while this is open; close() turns them off (unless the sysctl or another holder keeps them on). */
+/**
+ * Run-time statistics are on while this is open; close() turns them off (unless the sysctl or
+ * another holder keeps them on).
+ */
 export class RunTimeStats {
   private fd: number;
 
@@ -43,5 +46,8 @@ export function programRunTime(prog: BpfProgram): ProgramRunTime {
   const len = [PROG_INFO_SIZE];
   const ret = native.obj_get_info_by_fd(prog.fd, info, len);
   if (ret < 0) throw new SystemCallError(`BPF_OBJ_GET_INFO_BY_FD(${prog.name})`, errnoOf(ret));
-  return { runTimeNs: Number(info.readBigUInt64LE(PROG_INFO_RUN_TIME_NS)), runCount: Number(info.readBigUInt64LE(PROG_INFO_RUN_CNT)) };
+  return {
+    runTimeNs: Number(info.readBigUInt64LE(PROG_INFO_RUN_TIME_NS)),
+    runCount: Number(info.readBigUInt64LE(PROG_INFO_RUN_CNT)),
+  };
 }
