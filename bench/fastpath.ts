@@ -65,6 +65,13 @@ export interface FastpathFigures {
   no_fair_drop_ns_per_packet: number;
   /** What flow-aware dropping adds per packet (isolation minus isolation without it, paired). */
   added_fair_drop_ns: number;
+  /**
+   * One flow only: a punished network's packet (CPU drop probability 1e-9, so it is still forwarded)
+   * with flow-aware dropping, and what the sketch and histogram add to it (paired). An unpunished
+   * network's packets skip them (added_fair_drop_ns).
+   */
+  punished_fair_drop_ns_per_packet?: number;
+  added_fair_drop_punished_ns?: number;
   /** One flow only: with the kernel's BPF run-time statistics on (BPF_ENABLE_STATS), and what they add (paired). */
   run_time_stats_ns_per_packet?: number;
   added_run_time_stats_ns?: number;
@@ -179,6 +186,7 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
       };
       const keys = [
         'base', 'floor', 'minimal', 'fast', 'iso', 'nocache', 'nofair', 'baseAmortised', 'vifLocked', 'vifOpen', 'v6', 'v6ext', 'stats', 'nostats',
+        'punFair', 'punRandom',
       ] as const;
       type Key = (typeof keys)[number];
       const samples = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<Key, number[]>;
@@ -216,6 +224,14 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
             for (const ext of c % 2 === 0 ? [false, true] : [true, false]) {
               total[ext ? 'v6ext' : 'v6'] += once(phys, true, ext ? v6ext : v6plain);
             }
+            // A punished network: its flows are measured (fair) or not (random drops at the same p).
+            dp.setDrops(1, { cpu: 1e-9, residual: 0, links: [] });
+            for (const fair of c % 2 === 0 ? [false, true] : [true, false]) {
+              setMode(fair ? 'iso' : 'nofair');
+              total[fair ? 'punFair' : 'punRandom'] += once(phys, true, frame);
+            }
+            dp.setDrops(1, { cpu: 0, residual: 0, links: [] });
+            setMode('iso');
             // BPF_ENABLE_STATS: two clock reads per run while a descriptor is open.
             for (const on of c % 2 === 0 ? [false, true] : [true, false]) {
               const stats = on ? RunTimeStats.enable() : undefined;
@@ -254,6 +270,8 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
           added_antispoofing_ns: med((i) => samples.vifLocked[i] - samples.vifOpen[i]),
           ipv6_ns_per_packet: round(median(samples.v6)),
           added_ipv6_exthdr_ns: med((i) => samples.v6ext[i] - samples.v6[i]),
+          punished_fair_drop_ns_per_packet: round(median(samples.punFair)),
+          added_fair_drop_punished_ns: med((i) => samples.punFair[i] - samples.punRandom[i]),
           run_time_stats_ns_per_packet: round(median(samples.stats)),
           added_run_time_stats_ns: med((i) => samples.stats[i] - samples.nostats[i]),
           bpf_stats_sysctl: statsSysctl,

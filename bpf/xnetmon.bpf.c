@@ -461,7 +461,9 @@ static __always_inline int punish_cpu(struct verdict_ctx *v, struct pkt *p, enum
 		v->offered_cost = path_cost(s, path, p->len);
 		v->stats->cpu_offered += v->offered_cost;
 	}
-	if ((s->flags & XNM_SET_FAIR_DROP) && v->net_id)
+	/* Only a punished network's flows are measured: the rest pay nothing for it, and a
+	 * network's first punished period drops at random while its histogram fills. */
+	if ((s->flags & XNM_SET_FAIR_DROP) && v->net_id && v->drop->cpu)
 		rate = flow_rate(v, p, fair_epoch());
 	if (!(s->flags & XNM_SET_PUNISH) || channel_exempt(v, p, path))
 		return 0;

@@ -162,9 +162,13 @@ describe('flow-aware punishment: the heaviest flows carry the drops', () => {
   test('the controller\'s fair rate drops about p of the packets, none from the light flows', () => {
     const offeredPerRound = 200 + 50 + 60;
     const p = 0.3;
-    // Learn the rates without punishment, then set F from that histogram, as the controller does.
+    // Rates are measured only while the network is punished: a first period of random drops at p
+    // fills the histogram, from which F is set, as the controller does.
+    dp.setDrops(1, { ...noDrops, cpu: p });
+    rounds(); // warms the sketch up
     const h0 = histogram();
-    assert.equal(rounds().total, 0);
+    const random = rounds();
+    assert.ok(random.light > 0, 'random drops hit the light flows too');
     const h1 = histogram();
     const delta = h1.map((v, i) => v - h0[i]);
     assert.equal(delta.reduce((s, v) => s + v, 0), ROUNDS * offeredPerRound, 'every offered packet is in the histogram');
@@ -177,12 +181,19 @@ describe('flow-aware punishment: the heaviest flows carry the drops', () => {
       console.log(`fair dropping: p ${p}, F ${fair}, dropped ${(fraction * 100).toFixed(1)} % (heavy ${d.heavy}, medium ${d.medium}, light ${d.light})`);
       assert.equal(d.light, 0, 'no light flow loses a packet');
       assert.ok(d.heavy > d.medium, `heavy ${d.heavy} > medium ${d.medium}`);
-      // The sketch halves every 67 ms epoch, so a flow's rate and the histogram are a moving
-      // target: within 30 % of p in total (measured: see docs/control.md).
-      assert.ok(Math.abs(fraction - p) < 0.3 * p, `dropped ${(fraction * 100).toFixed(1)} % of the packets for p = ${p}`);
+      // The sketch halves every 67 ms epoch, and these rounds run unpaced, as fast as PROG_RUN
+      // goes: a flow's rate moves between the period F was set from and the next one. Within half
+      // of p here (measured: see docs/control.md); the law's correction closes the rest in a loop.
+      assert.ok(Math.abs(fraction - p) < 0.5 * p, `dropped ${(fraction * 100).toFixed(1)} % of the packets for p = ${p}`);
     } finally {
       dp.setDrops(1, noDrops);
     }
+  });
+
+  test('an unpunished network\'s flows are not measured', () => {
+    const h0 = histogram();
+    assert.equal(rounds().total, 0);
+    assert.deepEqual(histogram(), h0);
   });
 
   test('without a fair rate, every flow has the same chance (random drops)', () => {
