@@ -2,8 +2,9 @@
 // control law per resource, write every drop probability back) at 10 / 100 / 1,000
 // networks and 8 output links, for both laws.
 import type { XnetmonConfig, NetworkDefinition } from '../src/config/index.js';
-import { Controller, dataPlaneSink, dataPlaneSource } from '../src/control/index.js';
+import { Controller, costsOf, dataPlaneSink, dataPlaneSource } from '../src/control/index.js';
 import { DataPlane } from '../src/dataplane/index.js';
+import { CpuMeter } from '../src/cpu/index.js';
 import { median, round } from './stats.js';
 
 export interface ControllerFigures {
@@ -20,7 +21,7 @@ function config(networks: number, links: number, law: 'share' | 'algorithm1'): X
   return {
     host: {
       pinDir: '', periodMs: 100, controlLaw: law, beta: 0.9, phiInitial: 0.1, residualDrop: 0.001,
-      cpuCapacity: 1e7, fibCapacity: 1e6, fibCritical: 0.9, flowCacheSlots: 65536, xdpMode: 'auto', tcMode: 'auto', costs: { extExt: 1, extVm: 2, vmExt: 60, vmVm: 85, vmHost: 66 }, costPerKib: 0,
+      cpuCapacity: 1e7, cpuModel: 'measured', cpuShare: 1, fibCapacity: 1e6, fibCritical: 0.9, flowCacheSlots: 65536, xdpMode: 'auto', tcMode: 'auto', costs: { extExt: 1, extVm: 2, vmExt: 60, vmVm: 85, vmHost: 66 }, costPerKib: 0,
       links: linkNames.map((name) => ({ name, capacityMbps: 1000 })), listen: '0.0.0.0:7400', hostPrivateKeyFile: '', adminSocket: '',
       metricsListen: null, staleRouteTimeoutS: 120, eMaxMs: 2000,
     },
@@ -42,8 +43,16 @@ export function benchController(options: { networks?: number[]; links?: number; 
       for (const law of ['share', 'algorithm1'] as const) {
         const cfg = config(count, links, law);
         for (const n of cfg.networks) dp.defineNetwork({ id: n.id, name: n.name });
+        // The daemon's CPU meter too: /proc/stat, the per-path totals and the cost fit, every period.
+        const cpu = new CpuMeter({
+          model: {
+            mode: 'measured', share: 1, cores: 2, tableCosts: costsOf(cfg), tableCostPerKib: 0, tableCapacityPerS: cfg.host.cpuCapacity,
+          },
+          readTraffic: () => dp.readPathTotals(),
+          applyCosts: () => undefined,
+        });
         const controller = new Controller({
-          config: cfg, source: dataPlaneSource(dp, () => 0), sink: dataPlaneSink(dp),
+          config: cfg, source: dataPlaneSource(dp, () => 0), sink: dataPlaneSink(dp), cpu,
           linkSlots: new Map(cfg.host.links.map((l, i) => [l.name, i])),
         });
         controller.step();

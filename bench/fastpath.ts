@@ -5,7 +5,8 @@
 //               rewrite the MACs, TTL and checksum, count, bpf_redirect_map;
 //   minimal     bpf_fib_lookup + redirect through a real kernel route;
 //   XNetMon's fast path without isolation, with it (accounting, punishment, filter),
-//   and with it but without the flow cache (the design choice, measured beside it).
+//   with it but without the flow cache (the design choice, measured beside it), and with it
+//   but without flow-aware dropping (its flow rate sketch and histogram: what they cost).
 // Configurations take turns call by call within each round; medians over rounds are
 // reported, and differences are medians of per-round differences (paired, so that the
 // machine's drift cancels).
@@ -24,7 +25,8 @@
 // (anti-spoofing), and an IPv6 packet behind a Destination Options header against the
 // same packet without it (the extension header walk).
 import { DataPlane, defaultObjectPath } from '../src/dataplane/index.js';
-import { BpfObject, runXdp, XdpAction, ifindexOf, type BpfProgram } from '../src/loader/index.js';
+import { BpfObject, RunTimeStats, runXdp, XdpAction, ifindexOf, type BpfProgram } from '../src/loader/index.js';
+import { readFileSync } from 'node:fs';
 import { buildFrame } from '../src/packet/index.js';
 import { Scratch, fastpathFixture, sh, MAC, TABLE1_COSTS, type Fixture } from '../src/lab/index.js';
 import { median, round } from './stats.js';
@@ -59,6 +61,22 @@ export interface FastpathFigures {
   added_isolation_ns: number;
   /** What the flow cache saves per packet (no cache minus cache, with isolation, paired); negative: it costs. */
   flow_cache_saves_ns: number;
+  /** With isolation but flow-aware dropping off (no flow rate sketch, no rate histogram). */
+  no_fair_drop_ns_per_packet: number;
+  /** What flow-aware dropping adds per packet (isolation minus isolation without it, paired). */
+  added_fair_drop_ns: number;
+  /**
+   * One flow only: a punished network's packet (CPU drop probability 1e-9, so it is still forwarded)
+   * with flow-aware dropping, and what the sketch and histogram add to it (paired). An unpunished
+   * network's packets skip them (added_fair_drop_ns).
+   */
+  punished_fair_drop_ns_per_packet?: number;
+  added_fair_drop_punished_ns?: number;
+  /** One flow only: with the kernel's BPF run-time statistics on (BPF_ENABLE_STATS), and what they add (paired). */
+  run_time_stats_ns_per_packet?: number;
+  added_run_time_stats_ns?: number;
+  /** kernel.bpf_stats_enabled when the run started: 1 means statistics were on for every figure. */
+  bpf_stats_sysctl?: number;
   /** One flow only: router -> host frame on a vif with the MAC lock (anti-spoofing), and the lock's cost (paired). */
   vif_ns_per_packet?: number;
   added_antispoofing_ns?: number;
@@ -148,9 +166,13 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
     const floor = baseline.program('base_floor');
     const minimal = baseline.program('base_fwd');
     fillRoutes(dp, 1, routes, fx.nexthopLoop);
-    const settings = (isolation: boolean, flowCache: boolean) => dp.configure({ accounting: isolation, punish: isolation, filter: isolation, flowCache, pathCost: TABLE1_COSTS, costPerKib: 0 });
-    type Mode = 'fast' | 'iso' | 'nocache';
-    const setMode = (m: Mode) => settings(m !== 'fast', m !== 'nocache');
+    const settings = (isolation: boolean, flowCache: boolean, fairDrop: boolean) =>
+      dp.configure({
+        accounting: isolation, punish: isolation, filter: isolation, flowCache, fairDrop, pathCost: TABLE1_COSTS, costPerKib: 0,
+      });
+    type Mode = 'fast' | 'iso' | 'nocache' | 'nofair';
+    const setMode = (m: Mode) => settings(m !== 'fast', m !== 'nocache', m !== 'fast' && m !== 'nofair');
+    const statsSysctl = Number(readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim());
     for (const flows of flowCounts) {
       const single = flows === 1;
       const order = shuffled(flows);
@@ -162,7 +184,10 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
         if (forwards && result.retval !== verdict) throw new Error(`${prog.name} did not give verdict ${verdict} (gave ${result.retval})`);
         return result.durationNs;
       };
-      const keys = ['base', 'floor', 'minimal', 'fast', 'iso', 'nocache', 'baseAmortised', 'vifLocked', 'vifOpen', 'v6', 'v6ext'] as const;
+      const keys = [
+        'base', 'floor', 'minimal', 'fast', 'iso', 'nocache', 'nofair', 'baseAmortised', 'vifLocked', 'vifOpen', 'v6', 'v6ext', 'stats', 'nostats',
+        'punFair', 'punRandom',
+      ] as const;
       type Key = (typeof keys)[number];
       const samples = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<Key, number[]>;
       let cursor = 0;
@@ -178,13 +203,14 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
           total.base += once(count, false, frame);
           total.floor += once(floor, true, frame);
           total.minimal += once(minimal, true, frame);
-          const modes: Mode[] = ['fast', 'iso', 'nocache'];
-          for (let i = 0; i < 3; i++) {
-            const m = modes[(i + c) % 3];
+          const modes: Mode[] = ['fast', 'iso', 'nocache', 'nofair'];
+          for (let i = 0; i < modes.length; i++) {
+            const m = modes[(i + c) % modes.length];
             setMode(m);
-            // Many flows: each mode to a destination of its own (a third of the order apart),
+            // Many flows: each mode to a destination of its own (a quarter of the order apart),
             // or the second of two cached modes would find the first one's slot.
-            total[m] += once(phys, true, single ? frame : frames[(cursor + modes.indexOf(m) * Math.floor(frames.length / 3)) % frames.length]);
+            const own = (cursor + modes.indexOf(m) * Math.floor(frames.length / modes.length)) % frames.length;
+            total[m] += once(phys, true, single ? frame : frames[own]);
           }
           if (!single && c % 256 === 0) {
             total.baseAmortised += once(count, false, frame, fx.phys, XdpAction.PASS, PASSES_PER_CALL);
@@ -197,6 +223,23 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
             }
             for (const ext of c % 2 === 0 ? [false, true] : [true, false]) {
               total[ext ? 'v6ext' : 'v6'] += once(phys, true, ext ? v6ext : v6plain);
+            }
+            // A punished network: its flows are measured (fair) or not (random drops at the same p).
+            dp.setDrops(1, { cpu: 1e-9, residual: 0, links: [] });
+            for (const fair of c % 2 === 0 ? [false, true] : [true, false]) {
+              setMode(fair ? 'iso' : 'nofair');
+              total[fair ? 'punFair' : 'punRandom'] += once(phys, true, frame);
+            }
+            dp.setDrops(1, { cpu: 0, residual: 0, links: [] });
+            setMode('iso');
+            // BPF_ENABLE_STATS: two clock reads per run while a descriptor is open.
+            for (const on of c % 2 === 0 ? [false, true] : [true, false]) {
+              const stats = on ? RunTimeStats.enable() : undefined;
+              try {
+                total[on ? 'stats' : 'nostats'] += once(phys, true, frame);
+              } finally {
+                stats?.close();
+              }
             }
           }
         }
@@ -220,11 +263,18 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
         ratio_to_minimal_forwarder: med((i) => samples.iso[i] / samples.minimal[i]),
         added_isolation_ns: med((i) => samples.iso[i] - samples.fast[i]),
         flow_cache_saves_ns: med((i) => samples.nocache[i] - samples.iso[i]),
+        no_fair_drop_ns_per_packet: round(median(samples.nofair)),
+        added_fair_drop_ns: med((i) => samples.iso[i] - samples.nofair[i]),
         ...(single ? {
           vif_ns_per_packet: round(median(samples.vifLocked)),
           added_antispoofing_ns: med((i) => samples.vifLocked[i] - samples.vifOpen[i]),
           ipv6_ns_per_packet: round(median(samples.v6)),
           added_ipv6_exthdr_ns: med((i) => samples.v6ext[i] - samples.v6[i]),
+          punished_fair_drop_ns_per_packet: round(median(samples.punFair)),
+          added_fair_drop_punished_ns: med((i) => samples.punFair[i] - samples.punRandom[i]),
+          run_time_stats_ns_per_packet: round(median(samples.stats)),
+          added_run_time_stats_ns: med((i) => samples.stats[i] - samples.nostats[i]),
+          bpf_stats_sysctl: statsSysctl,
         } : {}),
       });
     }

@@ -112,7 +112,7 @@ function sumPackets(map: BpfMap): number {
 
 const xnetmonSettings = (flowCache: boolean) => ({
   accounting: true, punish: true, filter: true, flowCache, costPerKib: 0,
-  pathCost: { ext_ext: defaultCosts.extExt, ext_vm: defaultCosts.extVm, vm_ext: defaultCosts.vmExt, vm_vm: defaultCosts.vmVm, vm_host: defaultCosts.vmHost },
+  pathCost: { ext_ext: defaultCosts.extExt, ext_vm: defaultCosts.extVm, vm_ext: defaultCosts.vmExt, vm_vm: defaultCosts.vmVm, vm_host: defaultCosts.vmHost, host_vm: defaultCosts.vmHost },
 });
 
 function agentHandle(state: AgentState, req: AgentRequest): unknown {

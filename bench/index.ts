@@ -38,6 +38,10 @@ export const BENCHMARKS: Record<string, Benchmark> = {
         'One flow: 250 passes per call on the program\'s own output. Many flows: one call per packet, each to the next destination of a fixed random order, so that every figure of that row includes the per-call overhead ' +
         '(the kernel\'s timer and a cold start after the syscall: the count-only program\'s cost per call at one pass minus its cost per pass at 250); the "net" ratios take it out of both sides. ' +
         '"Added by isolation" (accounting, CPU and link punishment checks, the filter check) and "flow cache saves" are medians of per-round differences.',
+        '',
+        `Flow-aware dropping (the flow rate sketch and the rate histogram) runs only on a punished network's packets: it adds ${rows.map((r) => `${r.added_fair_drop_ns} ns at ${r.flows} flow(s)`).join(', ')} ` +
+        `to an unpunished one's and ${rows[0]?.added_fair_drop_punished_ns ?? '-'} ns to a punished one's at one flow (with it minus random drops at the same p, paired). BPF run-time statistics (BPF_ENABLE_STATS, on while host.cpu_model is measured) add ${rows[0]?.added_run_time_stats_ns ?? '-'} ns per packet at one flow ` +
+        `(kernel.bpf_stats_enabled was ${rows[0]?.bpf_stats_sysctl ?? '-'} at the start: 1 would mean statistics were on for every figure).`,
       ].join('\n');
     },
   },

@@ -6,12 +6,15 @@
  *              rewrite and redirect (plane separation, paper II, Fig. 1(c)).
  * xnm_vif_in   XDP on each virtual router's host-side interface: account the
  *              path and punish, then pass the frame to the host bridge.
+ * xnm_vif_out  TC egress on each vif: charges what the host itself sends a
+ *              virtual router to that router's network (host -> VM).
  * xnm_link_out TC egress on each physical NIC: accounts and punishes the bytes
  *              the kernel sends (bridged from a vif) that XDP never sees.
  * xnm_pass     XDP_PASS, for the peer end of a veth so that redirects deliver.
  *
- * A packet meets the steps in this order: parse, classify, control, account,
- * punish, lookup, filter, account link, punish link, forward. Each verdict
+ * A packet meets the steps in this order: parse, classify, control, lookup,
+ * account + punish (costed once, by the path the lookup chose; the heaviest
+ * flows first), filter, account link, punish link, forward. Each verdict
  * leaves through finish(), which counts it per network with a reason.
  */
 #include <linux/bpf.h>
@@ -129,6 +132,22 @@ struct {
 	__type(value, __u64);
 } xnm_route_gen SEC(".maps");
 
+/* Flow-aware punishment: a per-CPU count-min sketch of flow rates (xnetmon.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XNM_SKETCH_ROWS * XNM_SKETCH_COLS);
+	__type(key, __u32);
+	__type(value, struct xnm_flow_rate);
+} xnm_flow_rates SEC(".maps");
+
+/* Per network, per CPU: offered packets by flow rate, and the update channel's exemption. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XNM_MAX_NETS);
+	__type(key, __u32);
+	__type(value, struct xnm_fair_stats);
+} xnm_fair SEC(".maps");
+
 /* Host-wide settings (index 0): feature flags and the cost table. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -189,8 +208,7 @@ struct verdict_ctx {
 	struct xnm_settings *settings;
 	struct xnm_drop *drop;
 	__u32 net_id;
-	__u32 offered_path; /* the path punish_cpu() costed, and its cost, for account_cpu() */
-	__u64 offered_cost;
+	__u64 offered_cost; /* what punish_cpu() charged as offered, for account_cpu() to carry */
 };
 
 /* ---- exit ---------------------------------------------------------------- */
@@ -324,37 +342,155 @@ static __always_inline int chance(__u32 threshold)
 	return threshold && bpf_get_prandom_u32() < threshold;
 }
 
-/* Paper IV-A: CPU use is weighted by the cost of the packet's path and charged to
- * the responsible network; an over-reservation network loses packets at the input,
- * before the expensive work. `path` is the path the packet is expected to take
- * (the lookup has not run yet). Returns a drop reason, or 0 to go on. */
-static __always_inline int punish_cpu(struct verdict_ctx *v, enum xnm_path path, __u32 len, int residual)
+/* The epoch of the flow rate sketch and of the channel budget (xnetmon.h). */
+static __always_inline __u32 fair_epoch(void)
+{
+	return bpf_ktime_get_coarse_ns() >> XNM_FAIR_EPOCH_SHIFT;
+}
+
+/* A flow: the network, the addresses, the protocol and the ports, mixed into 32 bits. */
+static __always_inline __u32 flow_hash(struct pkt *p, __u32 net_id)
+{
+	__u32 h = net_id * 0x9e3779b1u ^ p->l4proto;
+
+	if (p->ip4) {
+		h ^= p->ip4->saddr * 0x85ebca6bu;
+		h ^= p->ip4->daddr * 0xc2b2ae35u;
+	} else if (p->ip6) {
+		h ^= (p->ip6->saddr.in6_u.u6_addr32[2] ^ p->ip6->saddr.in6_u.u6_addr32[3]) * 0x85ebca6bu;
+		h ^= (p->ip6->daddr.in6_u.u6_addr32[2] ^ p->ip6->daddr.in6_u.u6_addr32[3]) * 0xc2b2ae35u;
+		h ^= (p->ip6->saddr.in6_u.u6_addr32[1] ^ p->ip6->daddr.in6_u.u6_addr32[1]) * 0x27d4eb2fu;
+	}
+	h ^= (((__u32)p->sport << 16) | p->dport) * 0x165667b1u;
+	h ^= h >> 15;
+	h *= 0x2c1b3c6du;
+	h ^= h >> 12;
+	return h;
+}
+
+/* One sketch cell brought to this epoch (halved per epoch passed), then counted. */
+static __always_inline __u32 sketch_add(__u32 index, __u32 epoch)
+{
+	struct xnm_flow_rate *cell = bpf_map_lookup_elem(&xnm_flow_rates, &index);
+
+	if (!cell)
+		return 0;
+	if (cell->epoch != epoch) {
+		__u32 passed = epoch - cell->epoch;
+
+		cell->count = passed >= 32 ? 0 : cell->count >> passed;
+		cell->epoch = epoch;
+	}
+	return ++cell->count;
+}
+
+/* Bucket of a rate >= 1: two per octave (xnetmon.h). */
+static __always_inline __u32 rate_bucket(__u32 rate)
+{
+	__u32 octave = 0, r = rate;
+
+	if (r >> 16) { octave += 16; r >>= 16; }
+	if (r >> 8) { octave += 8; r >>= 8; }
+	if (r >> 4) { octave += 4; r >>= 4; }
+	if (r >> 2) { octave += 2; r >>= 2; }
+	if (r >> 1) { octave += 1; }
+	__u32 bucket = 2 * octave + (octave ? (rate >> (octave - 1)) & 1 : 0);
+
+	return bucket < XNM_FAIR_BUCKETS ? bucket : XNM_FAIR_BUCKETS - 1;
+}
+
+/* The packet's flow rate (count-min over the rows: a collision only overestimates), counted
+ * in its network's histogram before any drop, for the controller to set cpu_fair. */
+static __always_inline __u32 flow_rate(struct verdict_ctx *v, struct pkt *p, __u32 epoch)
+{
+	__u32 h = flow_hash(p, v->net_id);
+	__u32 a = sketch_add(h & (XNM_SKETCH_COLS - 1), epoch);
+	__u32 b = sketch_add(XNM_SKETCH_COLS + ((h >> 16 ^ h * 0x9e3779b1u) & (XNM_SKETCH_COLS - 1)), epoch);
+	__u32 rate = a < b ? a : b;
+	__u32 key = v->net_id;
+	struct xnm_fair_stats *fair = bpf_map_lookup_elem(&xnm_fair, &key);
+
+	if (fair && rate)
+		fair->hist[rate_bucket(rate)]++;
+	return rate;
+}
+
+/* Approximate fair dropping: a flow at or under the fair rate is never dropped, a heavier one
+ * loses 1 - fair/rate of its packets; with no fair rate set, every packet has the same chance. */
+static __always_inline int fair_chance(__u32 threshold, __u32 fair, __u32 rate)
+{
+	if (!threshold)
+		return 0;
+	if (!fair || !rate)
+		return chance(threshold);
+	if (rate <= fair)
+		return 0;
+	return (__u64)bpf_get_prandom_u32() * rate < ((__u64)(rate - fair) << 32);
+}
+
+/* The router's update channel to the host (a TCP segment to the manager's port) is spared
+ * from CPU punishment, within a budget per network, CPU and epoch (paper V: the controller
+ * "reserves the CPU resources required by DomU1 to send the update messages"). */
+static __always_inline int channel_exempt(struct verdict_ctx *v, struct pkt *p, enum xnm_path path)
 {
 	struct xnm_settings *s = v->settings;
 
+	if (path != XNM_PATH_VM_HOST || !s->channel_budget || !p->has_ports || p->l4proto != IPPROTO_TCP ||
+	    p->dport != s->channel_port)
+		return 0;
+	__u32 key = v->net_id;
+	struct xnm_fair_stats *fair = bpf_map_lookup_elem(&xnm_fair, &key);
+
+	if (!fair)
+		return 0;
+	__u32 epoch = fair_epoch();
+
+	if (fair->channel_epoch != epoch) {
+		fair->channel_epoch = epoch;
+		fair->channel_used = 0;
+	}
+	if (fair->channel_used >= s->channel_budget)
+		return 0;
+	fair->channel_used++;
+	fair->channel_exempt++;
+	return 1;
+}
+
+/* Paper IV-A: CPU use is weighted by the cost of the packet's path and charged to the
+ * responsible network; an over-reservation network loses packets at the input, before the
+ * expensive work (redirect, bridge, copy into a guest). `path` is the path the packet takes,
+ * known from the lookup, so offered and carried are costed once, alike: carried <= offered.
+ * Returns a drop reason, or 0 to go on. */
+static __always_inline int punish_cpu(struct verdict_ctx *v, struct pkt *p, enum xnm_path path, int residual)
+{
+	struct xnm_settings *s = v->settings;
+	__u32 rate = 0;
+
 	if (s->flags & XNM_SET_ACCOUNTING) {
-		v->offered_path = path;
-		v->offered_cost = path_cost(s, path, len);
+		v->offered_cost = path_cost(s, path, p->len);
 		v->stats->cpu_offered += v->offered_cost;
 	}
-	if (s->flags & XNM_SET_PUNISH) {
-		if (residual && chance(v->drop->residual))
-			return XNM_R_DROP_RESIDUAL;
-		if (chance(v->drop->cpu))
-			return XNM_R_DROP_CPU;
-	}
+	/* Only a punished network's flows are measured: the rest pay nothing for it, and a
+	 * network's first punished period drops at random while its histogram fills. */
+	if ((s->flags & XNM_SET_FAIR_DROP) && v->net_id && v->drop->cpu)
+		rate = flow_rate(v, p, fair_epoch());
+	if (!(s->flags & XNM_SET_PUNISH) || channel_exempt(v, p, path))
+		return 0;
+	if (residual && chance(v->drop->residual))
+		return XNM_R_DROP_RESIDUAL;
+	if (fair_chance(v->drop->cpu, v->drop->cpu_fair, rate))
+		return XNM_R_DROP_CPU;
 	return 0;
 }
 
-/* The CPU the host spends on a packet that got past the input, by the path it took
- * (costed again only when the lookup changed the path punish_cpu() expected). */
+/* The CPU the host spends on a packet that got past the input: what punish_cpu() offered. */
 static __always_inline void account_cpu(struct verdict_ctx *v, enum xnm_path path, __u32 len)
 {
 	struct xnm_settings *s = v->settings;
 
 	if (!(s->flags & XNM_SET_ACCOUNTING) || path >= XNM_PATH_MAX)
 		return;
-	v->stats->cpu_carried += path == v->offered_path ? v->offered_cost : path_cost(s, path, len);
+	v->stats->cpu_carried += v->offered_cost;
 	v->stats->path_packets[path]++;
 	v->stats->path_bytes[path] += len;
 }
@@ -777,7 +913,7 @@ static __always_inline int phys_in(struct xdp_md *ctx)
 	/* control: up to the virtual router, charged to its network; so is an IPv6
 	 * packet whose extension headers the filter cannot see past */
 	if (p.exthdr_unparsed || is_control(&p)) {
-		int drop = punish_cpu(&v, XNM_PATH_EXT_VM, p.len, 0);
+		int drop = punish_cpu(&v, &p, XNM_PATH_EXT_VM, 0);
 
 		if (drop)
 			return finish(&v, drop, XDP_DROP);
@@ -785,19 +921,21 @@ static __always_inline int phys_in(struct xdp_md *ctx)
 		return to_vm(ctx, &v, &p, cls, p.exthdr_unparsed ? XNM_R_TO_VM_EXTHDR : XNM_R_TO_VM_CONTROL);
 	}
 
-	/* punish at the input, before the lookup (paper IV-A) */
-	int drop = punish_cpu(&v, XNM_PATH_EXT_EXT, p.len, 0);
-
-	if (drop)
-		return finish(&v, drop, XDP_DROP);
-
 	/* lookup in this network's table only */
 	struct xnm_route_val *route = lookup_route(&v, &p, &flow);
 
 	flow_fill(&flow, cls, route);
 
-	/* account: the lookup tells the path the packet takes */
-	account_cpu(&v, route && (route->flags & (XNM_ROUTE_LOCAL | XNM_ROUTE_VIA_VM)) ? XNM_PATH_EXT_VM : XNM_PATH_EXT_EXT, p.len);
+	/* account + punish at the input (paper IV-A), by the path the lookup chose */
+	enum xnm_path path = XNM_PATH_EXT_EXT;
+
+	if (route && (route->flags & (XNM_ROUTE_LOCAL | XNM_ROUTE_VIA_VM)))
+		path = XNM_PATH_EXT_VM;
+	int drop = punish_cpu(&v, &p, path, 0);
+
+	if (drop)
+		return finish(&v, drop, XDP_DROP);
+	account_cpu(&v, path, p.len);
 	if (!route)
 		return finish(&v, XNM_R_DROP_NO_ROUTE, XDP_DROP);
 	if (route->flags & XNM_ROUTE_BLACKHOLE)
@@ -858,7 +996,7 @@ static __always_inline int vif_in(struct xdp_md *ctx)
 	if (cls)
 		path = cls->net_id ? XNM_PATH_VM_VM : XNM_PATH_VM_HOST;
 
-	int drop = punish_cpu(&v, path, p.len, 1);
+	int drop = punish_cpu(&v, &p, path, 1);
 
 	if (drop)
 		return finish(&v, drop, XDP_DROP);
@@ -905,6 +1043,32 @@ int xnm_link_out(struct __sk_buff *skb)
 		return finish(&v, XNM_R_TC_PASS, TC_ACT_OK);
 	if (account_link(&v, iface->link_slot, skb->len))
 		return finish(&v, XNM_R_DROP_LINK, TC_ACT_SHOT);
+	return finish(&v, XNM_R_TC_PASS, TC_ACT_OK);
+}
+
+/* Host -> virtual router (paper IV-A: "in transfers between DomU and Dom0, the CPU usage cost
+ * is always accounted for the DomU"): TC egress on each vif charges the frames the host itself
+ * sends, the ones that came in on no interface the data plane knows (a socket of the host, its
+ * bridge), to the vif's network. Frames from a physical link or another vif were charged where
+ * they came in. Never dropped here: the host's work is done by now, and the network pays for it
+ * through the drops on its own traffic. */
+SEC("tc")
+int xnm_vif_out(struct __sk_buff *skb)
+{
+	struct verdict_ctx v = {};
+	__u32 ifindex = skb->ifindex;
+	__u32 ingress = skb->ingress_ifindex;
+	struct xnm_iface *iface = bpf_map_lookup_elem(&xnm_ifaces, &ifindex);
+	struct xnm_iface *from = ingress ? bpf_map_lookup_elem(&xnm_ifaces, &ingress) : NULL;
+	__u32 net_id = iface && iface->kind == XNM_IFACE_VIF && (!from || from->kind == XNM_IFACE_NONE) ? iface->net_id : 0;
+
+	if (load_settings(&v) || bind_network(&v, net_id))
+		return TC_ACT_OK;
+	if (net_id && (v.settings->flags & XNM_SET_ACCOUNTING)) {
+		v.offered_cost = path_cost(v.settings, XNM_PATH_HOST_VM, skb->len);
+		v.stats->cpu_offered += v.offered_cost;
+		account_cpu(&v, XNM_PATH_HOST_VM, skb->len);
+	}
 	return finish(&v, XNM_R_TC_PASS, TC_ACT_OK);
 }
 

@@ -56,7 +56,8 @@ enum xnm_path {
 	XNM_PATH_VM_EXT = 2,  /* virtual router -> external */
 	XNM_PATH_VM_VM = 3,   /* virtual router -> another virtual router: charged to the sender */
 	XNM_PATH_VM_HOST = 4, /* virtual router -> host: charged to the virtual router */
-	XNM_PATH_MAX = 5,
+	XNM_PATH_HOST_VM = 5, /* host -> virtual router: charged to the virtual router too (paper IV-A) */
+	XNM_PATH_MAX = 6,
 };
 
 /* Every verdict leaves through one exit that counts it with one of these reasons. */
@@ -165,6 +166,8 @@ struct xnm_drop {
 	__u32 cpu;                    /* at the input interface (paper IV-A) */
 	__u32 residual;               /* constant, on vif input (paper IV-A, end) */
 	__u32 link[XNM_MAX_LINKS];    /* at the output decision, per physical link */
+	__u32 cpu_fair;               /* the network's fair per-flow rate (sketch units): flows at or under it are
+				       * never CPU-dropped, heavier ones lose 1 - fair/rate; 0 = drop at random */
 };
 
 /* Per network, per CPU: counters the controller reads every period. */
@@ -198,6 +201,35 @@ enum xnm_settings_flags {
 	XNM_SET_PUNISH = 1 << 1,      /* apply drop probabilities */
 	XNM_SET_FILTER = 1 << 2,      /* run the replicated packet filter */
 	XNM_SET_FLOW_CACHE = 1 << 3, /* cache IPv4 classification + LPM results per flow */
+	XNM_SET_FAIR_DROP = 1 << 4,  /* estimate flow rates and drop a punished network's heaviest flows first */
+};
+
+/* Flow-aware CPU punishment (approximate fair dropping, Pan et al. 2003): a per-CPU
+ * count-min sketch of flow rates, XNM_SKETCH_ROWS rows of XNM_SKETCH_COLS cells, each
+ * a packet count halved per epoch of 2^XNM_FAIR_EPOCH_SHIFT ns (67 ms, about one control
+ * period), so a flow of r packets per epoch reads between r and 2r. */
+#ifndef XNM_SKETCH_COLS
+#define XNM_SKETCH_COLS 4096 /* a power of two; 2 rows x 4096 x 8 bytes = 64 KiB per CPU */
+#endif
+#define XNM_SKETCH_ROWS 2
+#define XNM_FAIR_EPOCH_SHIFT 26
+/* Rate buckets of the per-network histogram: two per octave (bucket 2k holds rates in
+ * [2^k, 1.5 * 2^k), 2k+1 in [1.5 * 2^k, 2^(k+1))), so rates up to 2^20 per epoch. */
+#define XNM_FAIR_BUCKETS 40
+
+/* One sketch cell. */
+struct xnm_flow_rate {
+	__u32 count; /* packets, halved per epoch passed */
+	__u32 epoch; /* the epoch count was last brought up to */
+};
+
+/* Per network, per CPU: what the controller needs to set cpu_fair, and the update
+ * channel's exemption. */
+struct xnm_fair_stats {
+	__u64 hist[XNM_FAIR_BUCKETS]; /* offered packets by their flow's rate bucket */
+	__u64 channel_exempt;         /* packets to the manager's port spared from CPU punishment */
+	__u32 channel_epoch;          /* epoch of channel_used */
+	__u32 channel_used;           /* exempt packets in that epoch (at most settings.channel_budget) */
 };
 
 #ifndef XNM_FLOW_CACHE_SLOTS
@@ -245,6 +277,9 @@ struct xnm_settings {
 	__u32 cost_per_kib;               /* extra cost units per KiB of frame */
 	__u32 path_cost[XNM_PATH_MAX];    /* cost units per packet by path (paper Table I) */
 	__u32 flow_cache_mask;            /* xnm_flow_cache's max_entries - 1 (a power of two minus one) */
+	__u16 channel_port;               /* the manager's TCP listen port: router -> host packets to it are spared */
+	__u16 channel_budget;             /* ... up to this many per network, CPU and epoch (paper V: the controller
+					   * reserves the CPU the router needs to send its updates); 0 = no exemption */
 };
 
 /* Index 0 of xnm_schema: which layout of these structs the pinned maps hold, written by the

@@ -7,4 +7,4 @@ export { AdminServer, AdminSocketError, checkSocketDirectory, type AdminHandler,
 export {
   AdminClient, adminRequest, parseStatusView, parseNetworkSummaries, parseRoutesView, parseClientsView, parseDriftView,
 } from './client.js';
-export type { StatusView, StatusDriftView, DriftView, NetworkSummary, RoutesView, ClientsView } from './views.js';
+export type { StatusView, StatusDriftView, DriftView, NetworkSummary, RoutesView, ClientsView, CpuStatusView } from './views.js';

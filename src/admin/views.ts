@@ -69,6 +69,26 @@ const statusDrift = driftViewSchema.partial({
 /** The last reconciliation as status reports it (the fields after networks and entries may be missing). */
 export type StatusDriftView = z.infer<typeof statusDrift>;
 
+const nullableNumber = z.number().nullable();
+
+/** The CPU model (src/cpu CpuMeterView): where R and the cost table come from, and the fit's quality. */
+const cpuStatus = z.object({
+  source: z.enum(['measured', 'table']),
+  fallbackReason: z.string().nullable(),
+  unit: z.string(),
+  costs: z.record(z.string(), z.number()),
+  costPerKib: z.number(),
+  capacityPerS: z.number(),
+  cores: z.number(),
+  share: z.number(),
+  fit: z.object({ rSquared: nullableNumber, rmseNs: z.number(), samples: z.number(), converged: z.boolean() }).nullable(),
+  fittedCosts: z.record(z.string(), z.number()).nullable(),
+  fittedCostPerKib: nullableNumber,
+  measuredNsPerS: nullableNumber,
+  unattributedNsPerS: nullableNumber,
+  bpfRunTimeNsPerS: nullableNumber,
+});
+
 export const statusViewSchema = z.object({
   uptimeS: z.number(),
   law: z.string(),
@@ -76,6 +96,8 @@ export const statusViewSchema = z.object({
   /** False: accounting only (`xnetmon up --no-control`). */
   control: z.boolean(),
   lastPeriod: z.object({ period: z.number(), durationMs: z.number() }).nullable(),
+  /** The CPU model: cost table (measured or constant), its fit quality, R and U(t). */
+  cpu: cpuStatus.optional(),
   /** The last reconciliation that changed anything (at start: the start-up's, changed or not). */
   drift: statusDrift,
   /** What the kernel runs on each interface: XDP native or generic, TC as tcx or cls_bpf. */
@@ -91,6 +113,7 @@ export const statusViewSchema = z.object({
 export type StatusView = z.infer<typeof statusViewSchema>;
 export type NetworkStatus = z.infer<typeof networkStatus>;
 export type ResourceStatusView = z.infer<typeof resourceStatus>;
+export type CpuStatusView = z.infer<typeof cpuStatus>;
 
 export const networkSummarySchema = z.object({
   id: z.number(),

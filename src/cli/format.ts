@@ -1,6 +1,6 @@
 // Human output: aligned tables, as `ip` and `ovs-vsctl` print them, of the views the daemon
 // answers with (defined once in src/admin).
-import type { ClientsView, NetworkSummary, RoutesView, StatusDriftView, StatusView } from '../admin/index.js';
+import type { ClientsView, CpuStatusView, NetworkSummary, RoutesView, StatusDriftView, StatusView } from '../admin/index.js';
 
 function table(headers: readonly string[], rows: readonly (readonly unknown[])[]): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => String(c)))];
@@ -9,6 +9,24 @@ function table(headers: readonly string[], rows: readonly (readonly unknown[])[]
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+
+/** R, U(t), the fit's quality and the cost table in use (and the fitted one beside it). */
+export function formatCpu(c: CpuStatusView): string {
+  const r2 = c.fit?.rSquared ?? null;
+  const cpuPct = (ns: number | null): string => (ns === null ? '-' : `${((ns / 1e9) * 100).toFixed(1)}% of a core`);
+  const rOf = c.source === 'measured' ? `${c.cores} cores x share ${c.share}, less the unattributed load` : 'cpu_capacity';
+  const fit = c.fit
+    ? `fit R^2 ${r2 === null ? '-' : r2.toFixed(3)}, rmse ${Math.round(c.fit.rmseNs)} ns, ${c.fit.samples.toFixed(0)} periods` +
+      (c.fit.converged ? '' : ', not converged')
+    : 'no fit yet';
+  const head = `cpu: ${c.source} costs (${c.unit})${c.fallbackReason ? ` - table because ${c.fallbackReason}` : ''}; ` +
+    `R ${Math.round(c.capacityPerS)} ${c.unit}/s (${rOf}); U(t) irq+softirq ${cpuPct(c.measuredNsPerS)}, ` +
+    `unattributed ${cpuPct(c.unattributedNsPerS)}, data plane programs ${cpuPct(c.bpfRunTimeNsPerS)}; ${fit}`;
+  const paths = Object.keys(c.costs);
+  const rows = [['in use', ...paths.map((p) => c.costs[p]), c.costPerKib]];
+  if (c.fittedCosts) rows.push(['fitted (ns)', ...paths.map((p) => c.fittedCosts![p]), c.fittedCostPerKib ?? '-']);
+  return `${head}\n${table(['COSTS', ...paths.map((p) => p.toUpperCase()), 'PER KIB'], rows)}`;
+}
 
 /**
  * A share of the configured R. R (host.cpu_capacity, a link's capacity_mbps) can be set below
@@ -39,9 +57,10 @@ export function formatStatus(s: StatusView): string {
     ? `\n(no network)  ${Object.entries(s.noNetwork).map(([k, v]) => `${k}=${v}`).join(' ')}`
     : '';
   const overR = s.networks.some((n) => n.resources.some((r) => r.capacity && r.carried > r.capacity)) ? `\n${OVER_R_NOTE}` : '';
+  const cpu = s.cpu ? `\n${formatCpu(s.cpu)}` : '';
   const drift = driftFound(s.drift) ? `\n\n${formatDrift(s.drift)}` : '';
   const usage = table(['NETWORK', 'RESOURCE', 'USED', 'RESERVED', 'OFFERED', 'DROP P'], rows);
-  return `${head}\n\n${usage}${overR}\n\n${drops}${none}${attachments}${drift}`;
+  return `${head}${cpu}\n\n${usage}${overR}\n\n${drops}${none}${attachments}${drift}`;
 }
 
 /** True when a reconciliation report (`xnetmon check`, status's `drift`) shows any difference. */

@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { XnetmonError } from '../errors/index.js';
 import { registerBench } from './bench.js';
+import { registerCalibrate } from './calibrate.js';
 import { registerClient } from './client.js';
 import { registerExperiments } from './experiments.js';
 import { registerKeys } from './keys.js';
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
   registerExperiments(program);
   registerLab(program);
   registerBench(program);
+  registerCalibrate(program);
   addExamples(program);
   return program;
 }

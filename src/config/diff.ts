@@ -19,6 +19,8 @@ export const HOST_SETTING_APPLY: Readonly<Record<HostSettingName, 'live' | 'rest
   phiInitial: 'live',
   residualDrop: 'live',
   cpuCapacity: 'live',
+  cpuModel: 'live',
+  cpuShare: 'live',
   fibCapacity: 'live',
   fibCritical: 'live',
   flowCacheSlots: 'restart',

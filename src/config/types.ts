@@ -38,6 +38,10 @@ export interface HostSettings {
   readonly residualDrop: number;
   /** Host CPU capacity R for the CPU resource, in cost units per second. */
   readonly cpuCapacity: number;
+  /** 'table': R = cpuCapacity and the constant costs; 'measured': costs fitted to the measured CPU time, R = cores x period x cpuShare. */
+  readonly cpuModel: 'table' | 'measured';
+  /** The share of the host's cores forwarding may use (measured model), in (0, 1]. */
+  readonly cpuShare: number;
   /** Total routes the host accepts over all networks (R for the memory resource). */
   readonly fibCapacity: number;
   /** Memory control starts when installed routes reach fibCritical * fibCapacity. */

@@ -1,7 +1,7 @@
 // What the daemon writes besides the topology (reconcile.ts): settings and the cost table; the
 // shapes of the applied links and programs.
 import { readFileSync } from 'node:fs';
-import type { XnetmonConfig } from '../config/index.js';
+import { parseListenAddress, type XnetmonConfig } from '../config/index.js';
 import type { DataPlane } from '../dataplane/index.js';
 import { PATHS, type PathName } from '../loader/index.js';
 
@@ -24,13 +24,34 @@ export function macOf(ifname: string): string {
 
 export function costsOf(config: XnetmonConfig): Record<PathName, number> {
   const c = config.host.costs;
-  const byPath: Record<PathName, number> = { ext_ext: c.extExt, ext_vm: c.extVm, vm_ext: c.vmExt, vm_vm: c.vmVm, vm_host: c.vmHost };
+  // host_vm: host -> router, charged to the router at vm_host's cost (docs/config.md, "CPU costs").
+  const byPath: Record<PathName, number> = {
+    ext_ext: c.extExt, ext_vm: c.extVm, vm_ext: c.vmExt, vm_vm: c.vmVm, vm_host: c.vmHost, host_vm: c.vmHost,
+  };
   for (const p of PATHS) byPath[p] = Math.round(byPath[p]);
   return byPath;
 }
 
-export function applySettings(dp: DataPlane, config: XnetmonConfig, control = true): void {
-  dp.configure({ accounting: true, punish: control, filter: true, pathCost: costsOf(config), costPerKib: Math.round(config.host.costPerKib) });
+/**
+ * Packets a router may send to the manager's port per CPU and 67 ms epoch unpunished: about 950
+ * per second per CPU, far above what an update needs (a few segments per batch and their ACKs)
+ * and small beside a flood (paper V: the controller reserves the CPU DomU1 needs for its updates).
+ */
+export const CHANNEL_BUDGET = 64;
+
+/** `costs`: a measured cost table (src/cpu) instead of the config's constant one. */
+export interface CostOverride {
+  pathCost: Record<PathName, number>;
+  costPerKib: number;
+}
+
+export function applySettings(dp: DataPlane, config: XnetmonConfig, control = true, costs?: CostOverride): void {
+  dp.configure({
+    accounting: true, punish: control, filter: true,
+    pathCost: costs?.pathCost ?? costsOf(config), costPerKib: costs?.costPerKib ?? Math.round(config.host.costPerKib),
+    channelPort: parseListenAddress(config.host.listen, 'host.listen', { allowAuto: true }).port,
+    channelBudget: CHANNEL_BUDGET,
+  });
 }
 
 export interface AttachedProgram {

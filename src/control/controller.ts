@@ -4,6 +4,8 @@
 import type { XnetmonConfig, NetworkDefinition } from '../config/index.js';
 import { FailureLog, type FailureLogger } from '../errors/index.js';
 import { createControlLaw, createLawState, type ControlLaw, type LawState } from './law/index.js';
+import { solveFairRate } from '../dataplane/index.js';
+import type { CpuMeterView } from '../cpu/index.js';
 
 /** Cumulative counters of one network, as the data plane keeps them. */
 export interface NetworkUsage {
@@ -13,6 +15,8 @@ export interface NetworkUsage {
   /** Bytes by link slot. */
   linkOffered: ArrayLike<number>;
   linkCarried: ArrayLike<number>;
+  /** Offered packets by their flow's rate bucket (FAIR_BUCKETS, cumulative), for flow-aware drops; absent: random drops. */
+  fairHist?: ArrayLike<number>;
 }
 
 /** Where the controller reads from: the pinned maps, or a fake in tests. */
@@ -27,7 +31,8 @@ export interface CounterSource {
 
 export interface DropDecision {
   netId: number;
-  drops: { cpu: number; residual: number; links: number[] };
+  /** `fair`: the fair per-flow rate for the CPU drops (0: random). */
+  drops: { cpu: number; residual: number; links: number[]; fair?: number };
 }
 
 /** Where the controller writes to. */
@@ -58,6 +63,14 @@ export interface PeriodReport {
   at: number;
   durationMs: number;
   resources: ResourceStatus[];
+  /** The CPU model: cost table, fit quality, R (absent without a CPU meter). */
+  cpu?: CpuMeterView;
+}
+
+/** Where R(t) of the CPU comes from when it is measured (src/cpu): called once per period. */
+export interface CpuCapacitySource {
+  capacity(elapsedMs: number): number;
+  view(): CpuMeterView;
 }
 
 interface ResourceSlot {
@@ -87,6 +100,8 @@ export interface ControllerOptions {
   onPeriod?: (report: PeriodReport) => void;
   /** Where failed periods and memory control failures are reported (rate-limited). */
   logger?: FailureLogger;
+  /** The measured CPU (R(t) and the cost table); absent: R = cpu_capacity. */
+  cpu?: CpuCapacitySource;
 }
 
 const silentFailureLogger: FailureLogger = { warn: () => undefined };
@@ -109,6 +124,7 @@ export class Controller {
   private readonly linkSlots: ReadonlyMap<string, number>;
   private readonly now: () => number;
   private readonly onPeriod: ((report: PeriodReport) => void) | undefined;
+  private readonly cpu: CpuCapacitySource | undefined;
   /** The last period's figures, for status and metrics. */
   lastReport: PeriodReport | undefined;
   /**
@@ -124,6 +140,7 @@ export class Controller {
     this.linkSlots = options.linkSlots;
     this.now = options.now ?? Date.now;
     this.onPeriod = options.onPeriod;
+    this.cpu = options.cpu;
     this.failures = new FailureLog(options.logger ?? silentFailureLogger, { now: this.now });
     this.reconfigure(options.config);
   }
@@ -220,10 +237,13 @@ export class Controller {
     for (const r of this.resources) {
       let capacity: number;
       if (r.kind === 'cpu') {
-        capacity = this.config.host.cpuCapacity * periodS;
+        // R(t): measured (cores x period x share, less what no network explains) or configured.
+        capacity = this.cpu ? this.cpu.capacity(periodS * 1000) : this.config.host.cpuCapacity * periodS;
         for (let i = 0; i < count; i++) {
           offered[i] = Math.max(0, now[i].cpuOffered - previous[i].cpuOffered);
-          carried[i] = Math.max(0, now[i].cpuCarried - previous[i].cpuCarried);
+          // The data plane costs a packet once, so carried <= offered; a read that is not atomic
+          // across CPUs can still see a carried that the offered of the same packet has not reached.
+          carried[i] = Math.min(offered[i], Math.max(0, now[i].cpuCarried - previous[i].cpuCarried));
         }
       } else if (r.kind === 'link') {
         const link = this.config.host.links.find((l) => `link:${l.name}` === r.name)!;
@@ -257,8 +277,11 @@ export class Controller {
     this.sink.write(this.networks.map((n, i) => {
       const links = new Array<number>(16).fill(0);
       for (const r of this.resources) if (r.kind === 'link' && r.linkSlot >= 0) links[r.linkSlot] = r.state.dropProbability[i];
-      return { netId: n.id, drops: { cpu: this.resources[0].state.dropProbability[i], residual: this.config.host.residualDrop, links } };
+      const cpu = this.resources[0].state.dropProbability[i];
+      const fair = fairRateOf(cpu, now[i].fairHist, previous[i].fairHist);
+      return { netId: n.id, drops: { cpu, residual: this.config.host.residualDrop, links, fair } };
     }));
+    if (this.cpu) report.cpu = this.cpu.view();
     report.durationMs = Number(process.hrtime.bigint() - started) / 1e6;
     this.lastReport = report;
     this.onPeriod?.(report);
@@ -305,4 +328,16 @@ export class Controller {
       return false;
     }
   }
+}
+
+/**
+ * The fair per-flow rate at which dropping a network's flows over it removes the fraction p of its
+ * packets, from last period's histogram (dataplane/fair.ts): the heaviest flows carry the
+ * punishment and flows under the rate keep every packet. 0 (random drops) without a histogram.
+ */
+function fairRateOf(p: number, now: ArrayLike<number> | undefined, before: ArrayLike<number> | undefined): number {
+  if (!(p > 0) || p >= 1 || !now || !before || now.length !== before.length) return 0;
+  const delta = new Float64Array(now.length);
+  for (let b = 0; b < now.length; b++) delta[b] = Math.max(0, now[b] - before[b]);
+  return solveFairRate(delta, p);
 }

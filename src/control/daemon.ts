@@ -17,6 +17,7 @@ import { FailureLog, XnetmonError, ValidationError } from '../errors/index.js';
 import { AdminServer, type AdminRequest, type DriftView, type StatusView } from '../admin/index.js';
 import { applySettings, type AppliedTopology } from './apply.js';
 import { applyReconcile, driftOf, finishReconcile, isDrift, planReconcile, type AppliedReconcile, type Drift } from './reconcile.js';
+import { createDaemonCpu, type DaemonCpu } from './cpu.js';
 import { Controller, type MemoryControl } from './controller.js';
 import { Metrics } from './metrics.js';
 import type { QuotaStatus } from '../manager/index.js';
@@ -59,6 +60,7 @@ export class Daemon {
   /** What the last reconciliation found and removed (start-up, reload or a live change). */
   private drift: Drift;
   private admin: AdminServer | undefined;
+  private readonly cpu: DaemonCpu;
   private authority: RouteAuthority | undefined;
   metricsAddress: { host: string; port: number } | undefined;
   private readonly metricsFailures: FailureLog;
@@ -85,7 +87,9 @@ export class Daemon {
       if (a.mode === 'cls_bpf') log.info({ ifname: a.ifname }, 'no tcx links in this kernel (before 6.6): TC program attached as a cls_bpf filter on clsact');
     }
     log.info({ adopted: dp.adopted, attachments: attached.length, replaced: attached.filter((a) => a.replaced).length }, dp.adopted ? 'data plane re-adopted from pins' : 'data plane loaded');
+    this.cpu = createDaemonCpu(dp, config, !options.noControl, log);
     this.controller = new Controller({
+      cpu: this.cpu.meter,
       config,
       source: dataPlaneSource(dp, (id) => this.authority?.routeCount(id) ?? 0, (id) => this.authority?.routeDemand?.(id) ?? this.authority?.routeCount(id) ?? 0),
       sink: options.noControl ? { write: () => undefined } : dataPlaneSink(dp),
@@ -159,6 +163,7 @@ export class Daemon {
   /** Stops the daemon's work; the pinned data plane keeps forwarding. */
   async stop(): Promise<void> {
     this.controller.stop();
+    this.cpu.close();
     await this.authority?.close();
     await this.admin?.close();
     await this.metrics.close();
@@ -195,6 +200,7 @@ export class Daemon {
       }
       defineNetworks(this.dp, next, true);
       this.config = next;
+      this.cpu.reconfigure(next);
       this.controller.reconfigure(next);
       this.authority?.reconfigure(next);
     } catch (err) {
@@ -229,6 +235,7 @@ export class Daemon {
     else if (staged) step('file', () => rmSync(staged, { force: true }));
     if (this.config !== previous) {
       this.config = previous;
+      step('cpu', () => this.cpu.reconfigure(previous));
       step('controller', () => this.controller.reconfigure(previous));
       step('sessions', () => this.authority?.reconfigure(previous));
     }
@@ -336,6 +343,8 @@ export class Daemon {
       periodMs: this.config.host.periodMs,
       control: !this.options.noControl,
       lastPeriod: report ? { period: report.period, durationMs: report.durationMs } : null,
+      // The CPU model: cost table (measured or constant), its fit quality, R and U(t).
+      cpu: this.cpu.meter.view(),
       drift: this.drift,
       // What the kernel runs on each interface: XDP native or generic, TC as tcx or cls_bpf.
       attachments: [...this.topology.links.map((l) => l.name), ...this.topology.vifs].map((ifname) => ({ ifname, ...this.dp.attachedModes(ifname) })),
@@ -384,7 +393,7 @@ function defineNetworks(dp: DataPlane, config: XnetmonConfig, skipTaken: boolean
 
 /**
  * `xnetmon down`: detaches every program of ours (every pinned link, whatever version named it,
- * and the cls_bpf filters on the config's links) and removes the pins. It loads no BPF object,
+ * and the cls_bpf filters on the config's links and vifs) and removes the pins. It loads no BPF object,
  * so it also clears pins of another layout, which a daemon refuses to adopt.
  */
 export async function tearDown(configPath: string): Promise<{ detached: string[]; pinDir: string }> {
@@ -395,14 +404,21 @@ export async function tearDown(configPath: string): Promise<{ detached: string[]
   for (const name of existsSync(links) ? readdirSync(links).sort() : []) {
     if (detachPinned(join(links, name))) detached.push(name);
   }
-  for (const link of config.host.links) {
+  // Kernels before 6.6 hold TC egress (links, and vifs: host -> router accounting) as unpinned
+  // cls_bpf filters.
+  const tcNames = new Set([
+    ...config.host.links.map((l) => l.name),
+    ...config.networks.flatMap((n) => n.routers.map((r) => r.vif)),
+    ...config.networks.flatMap((n) => n.attachments.flatMap((a) => (a.vif ? [a.vif] : []))),
+  ]);
+  for (const name of tcNames) {
     let ifindex = 0;
     try {
-      ifindex = ifindexOf(link.name);
+      ifindex = ifindexOf(name);
     } catch {
       continue; // gone: nothing attached to it
     }
-    if (detachTc(ifindex, 'tc-egress')) detached.push(`cls_bpf-${link.name}`);
+    if (detachTc(ifindex, 'tc-egress')) detached.push(`cls_bpf-${name}`);
   }
   // The pin directory may be a bpffs mount point (with the kernel's own maps.debug and
   // progs.debug): remove what is ours, not the directory.

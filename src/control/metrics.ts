@@ -48,6 +48,22 @@ export class Metrics {
   private readonly reservation = new Gauge({ name: 'xnetmon_reservation_ratio', help: 'A network\'s fixed reservation alpha: its guaranteed share of the resource', labelNames: ['network', 'resource'], registers: [this.registry] });
   private readonly targetRatio = new Gauge({ name: 'xnetmon_target_ratio', help: 'The share of the resource the control law gives a network for its offered load in the last period', labelNames: ['network', 'resource'], registers: [this.registry] });
   private readonly cpuCapacity = new Gauge({ name: 'xnetmon_cpu_capacity_cost_units_per_second', help: 'R of the CPU: the cost units the host carries per second (configured or measured)', registers: [this.registry] });
+  private readonly cpuMeasured = new Gauge({
+    name: 'xnetmon_cpu_model_measured', registers: [this.registry],
+    help: '1 while R and the cost table come from the measured CPU (cost units are then ns), 0 while the constant table and cpu_capacity apply',
+  });
+  private readonly cpuPathCost = new Gauge({
+    name: 'xnetmon_cpu_path_cost', labelNames: ['path', 'source'], registers: [this.registry],
+    help: 'Cost per packet by path (ns when measured): source="in_use" is what the data plane charges, "fitted" the measured fit\'s',
+  });
+  private readonly cpuFitR2 = new Gauge({
+    name: 'xnetmon_cpu_fit_r_squared', registers: [this.registry],
+    help: 'Fit quality of the per-path CPU costs against the measured irq+softirq time (R^2)',
+  });
+  private readonly cpuMeasuredNs = new Gauge({
+    name: 'xnetmon_cpu_measured_ns_per_second', labelNames: ['part'], registers: [this.registry],
+    help: 'part="total": U(t), irq + softirq time per second (smoothed); "unattributed": what no network\'s packets explain; "bpf_programs": the data plane programs\' run time',
+  });
   private readonly linkCapacity = new Gauge({ name: 'xnetmon_link_capacity_bytes_per_second', help: 'R of a physical link in bytes per second', labelNames: ['link'], registers: [this.registry] });
   private readonly fibCapacity = new Gauge({ name: 'xnetmon_fib_capacity_routes', help: 'R of the FIB memory: routes the host holds', registers: [this.registry] });
   private readonly routes = new Gauge({ name: 'xnetmon_routes', help: 'Routes installed per network', labelNames: ['network'], registers: [this.registry] });
@@ -76,6 +92,19 @@ export class Metrics {
     const perSecond = 1000 / periodMs;
     // Rebuilt each period, so that a removed network or link leaves no stale series.
     for (const gauge of [this.probability, this.reservation, this.targetRatio, this.linkCapacity]) gauge.reset();
+    if (report.cpu) {
+      const c = report.cpu;
+      this.cpuMeasured.set(c.source === 'measured' ? 1 : 0);
+      this.cpuPathCost.reset();
+      for (const [path, cost] of Object.entries(c.costs)) this.cpuPathCost.set({ path, source: 'in_use' }, cost);
+      for (const [path, cost] of Object.entries(c.fittedCosts ?? {})) {
+        this.cpuPathCost.set({ path, source: 'fitted' }, cost);
+      }
+      if (c.fit?.rSquared !== null && c.fit?.rSquared !== undefined) this.cpuFitR2.set(c.fit.rSquared);
+      if (c.measuredNsPerS !== null) this.cpuMeasuredNs.set({ part: 'total' }, c.measuredNsPerS);
+      if (c.unattributedNsPerS !== null) this.cpuMeasuredNs.set({ part: 'unattributed' }, c.unattributedNsPerS);
+      if (c.bpfRunTimeNsPerS !== null) this.cpuMeasuredNs.set({ part: 'bpf_programs' }, c.bpfRunTimeNsPerS);
+    }
     for (const r of report.resources) {
       // R is per period in the report; in the metrics it is per second (CPU, links) or a count (fib).
       if (r.resource === 'cpu') this.cpuCapacity.set(r.capacity * perSecond);

@@ -12,7 +12,7 @@ import {
   planTopology, readTopology, setFilterDefaultIn, summarizePlan,
   type DataPlane, type TopologyPlan, type TopologyState, type TopologyUndo, type TopologyMap,
 } from '../dataplane/index.js';
-import { ifindexOf, ifnameOf } from '../loader/index.js';
+import { ifindexOf, ifnameOf, type Attachment } from '../loader/index.js';
 import type { AppliedTopology, AttachedProgram, LinkInfo } from './apply.js';
 import { macOf } from './apply.js';
 import { bridgeOf } from './listen.js';
@@ -230,15 +230,18 @@ export function applyReconcile(dp: DataPlane, plan: ReconcilePlan, config: Xnetm
         attached.push({ ifname: link.name, point: a.point, mode: a.mode, replaced: a.replaced });
       }
     }
+    const withoutPrograms = new Set(plan.missingPrograms);
     for (const vif of plan.topology.vifs) {
-      let a;
+      let programs: Attachment[];
       try {
-        a = dp.attachVif(vif, modes);
+        programs = dp.attachVif(vif, modes);
       } catch (error) {
+        // XDP may be on and TC egress refused: a vif that had no program of ours loses both.
+        if (withoutPrograms.has(vif)) newlyAttached.push(vif);
         throw new AttachError(vifPath(config, vif), error as Error);
       }
-      if (!a.replaced) newlyAttached.push(vif);
-      attached.push({ ifname: vif, point: a.point, mode: a.mode, replaced: a.replaced });
+      if (programs.every((a) => !a.replaced)) newlyAttached.push(vif);
+      for (const a of programs) attached.push({ ifname: vif, point: a.point, mode: a.mode, replaced: a.replaced });
     }
   } catch (error) {
     undo();

@@ -1,14 +1,16 @@
 // The controller's counter sources and drop sinks: the real ones over the data
 // plane's maps, and a fake plant for tests (the same interface, so one suite runs both).
 import type { DataPlane } from '../dataplane/index.js';
-import { MAX_LINKS } from '../loader/index.js';
+import { FAIR_BUCKETS, MAX_LINKS } from '../loader/index.js';
 import type { CounterSource, DropDecision, DropSink, NetworkUsage } from './controller.js';
 
 export function dataPlaneSource(dp: DataPlane, routeCount: (netId: number) => number, routeDemand: (netId: number) => number = routeCount): CounterSource {
   return {
     read: (ids) => {
       const u = dp.readUsage(ids);
+      const fair = dp.readFair(ids);
       return ids.map((netId, i): NetworkUsage => ({
+        fairHist: fair.hist.subarray(i * FAIR_BUCKETS, (i + 1) * FAIR_BUCKETS),
         netId,
         cpuOffered: u.cpuOffered[i],
         cpuCarried: u.cpuCarried[i],

@@ -40,9 +40,13 @@ export class ProgramAttachments {
     ];
   }
 
-  attachVif(ifname: string, modes: AttachModes = {}): Attachment {
-    const pinPath = this.linkPin('xdp', ifname);
-    return attachXdp(this.object.program('xnm_vif_in'), ifindexOf(ifname), { mode: modes.xdp ?? 'auto', pinPath });
+  /** XDP (the router's traffic) and TC egress (what the host sends the router, charged to it) on a vif. */
+  attachVif(ifname: string, modes: AttachModes = {}): Attachment[] {
+    const ifindex = ifindexOf(ifname);
+    return [
+      attachXdp(this.object.program('xnm_vif_in'), ifindex, { mode: modes.xdp ?? 'auto', pinPath: this.linkPin('xdp', ifname) }),
+      attachTc(this.object.program('xnm_vif_out'), ifindex, 'tc-egress', { mode: modes.tc ?? 'auto', pinPath: this.linkPin('tc', ifname) }),
+    ];
   }
 
   /** Removes our programs from an interface (pinned links, and a cls_bpf filter on older kernels). */

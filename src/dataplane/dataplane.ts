@@ -16,6 +16,8 @@ import { Nexthops, type NexthopSpec } from './nexthops.js';
 import type { Prefix } from './prefix.js';
 import { Routes, type InstalledRoute, type ListRoutesOptions, type Route4Columns, type RouteSpec } from './routes.js';
 import { readSettings, writeSettings, type DataPlaneSettings } from './settings.js';
+import { readFairFrom, type FairColumns } from './fair.js';
+import { readPathTotalsFrom, type PathTotals } from './paths.js';
 import { FlowCacheGeneration, checkNetId } from './shared.js';
 
 /** Where the compiled object lives: build/ at the repository root. */
@@ -75,7 +77,7 @@ export class DataPlane {
     maxEntries.xnm_flow_cache = flowCacheSlots;
     // The flow cache is not pinned: a restart starts it empty, at whatever size it is given.
     const object = BpfObject.load(options.objectPath ?? defaultObjectPath(), {
-      pinDir: options.pinDir, maxEntries, transientMaps: ['xnm_flow_cache'], onLog: options.onLog,
+      pinDir: options.pinDir, maxEntries, transientMaps: ['xnm_flow_cache', 'xnm_flow_rates'], onLog: options.onLog,
     });
     return new DataPlane(object, options.pinDir, flowCacheSlots);
   }
@@ -138,7 +140,7 @@ export class DataPlane {
     return this.programs.attachPhysical(ifname, modes);
   }
 
-  attachVif(ifname: string, modes: AttachModes = {}): Attachment {
+  attachVif(ifname: string, modes: AttachModes = {}): Attachment[] {
     return this.programs.attachVif(ifname, modes);
   }
 
@@ -236,6 +238,16 @@ export class DataPlane {
 
   readUsage(netIds: readonly number[]): UsageColumns {
     return readUsageFrom(this.object.map('xnm_stats'), netIds);
+  }
+
+  /** Packets and bytes per path over every network (ids 0..maxId), for the CPU model. */
+  readPathTotals(maxId: number = Math.max(0, ...this.networkList().map((n) => n.id))): PathTotals {
+    return readPathTotalsFrom(this.object.map('xnm_stats'), maxId);
+  }
+
+  /** Per network: offered packets by flow rate bucket, and the update channel's exempt packets (fair.ts). */
+  readFair(netIds: readonly number[]): FairColumns {
+    return readFairFrom(this.object.map('xnm_fair'), netIds);
   }
 
   // ---- reconciliation ---------------------------------------------------------------------------------

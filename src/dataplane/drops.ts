@@ -2,12 +2,15 @@
 // residual, and one per output link, as thresholds on bpf_get_prandom_u32().
 import { MAX_LINKS, dropLayout, type BpfMap } from '../loader/index.js';
 import { checkNetId, u32Key } from './shared.js';
+import { fairRate } from './fair.js';
 
 export interface DropProbabilities {
   cpu: number;
   residual: number;
   /** Indexed by link slot. */
   links: readonly number[];
+  /** The fair per-flow rate (sketch units, fair.ts): CPU drops spare flows at or under it. 0 or absent: random drops. */
+  fair?: number;
 }
 
 /** Drop probability in [0,1] -> threshold on bpf_get_prandom_u32(). */
@@ -30,6 +33,7 @@ export class Drops {
       cpu: probabilityToThreshold(drops.cpu),
       residual: probabilityToThreshold(drops.residual),
       link: drops.links.map(probabilityToThreshold),
+      cpu_fair: fairRate(drops.fair),
     });
     this.map.update(u32Key(netId), value);
   }
@@ -40,6 +44,7 @@ export class Drops {
     const words = dropLayout.size >> 2;
     const values = new Uint32Array(entries.length * words);
     const oLink = dropLayout.field('link').offset >> 2;
+    const oFair = dropLayout.field('cpu_fair').offset >> 2;
     entries.forEach((e, i) => {
       checkNetId(e.netId);
       keys[i] = e.netId;
@@ -47,6 +52,7 @@ export class Drops {
       values[i * words + 1] = probabilityToThreshold(e.drops.residual);
       const links = e.drops.links;
       for (let l = 0; l < links.length && l < MAX_LINKS; l++) values[i * words + oLink + l] = probabilityToThreshold(links[l]);
+      values[i * words + oFair] = fairRate(e.drops.fair);
     });
     this.map.updateBatch(Buffer.from(keys.buffer), Buffer.from(values.buffer), entries.length);
   }
@@ -57,6 +63,7 @@ export class Drops {
       cpu: thresholdToProbability(d.cpu as number),
       residual: thresholdToProbability(d.residual as number),
       links: (d.link as number[]).map(thresholdToProbability),
+      fair: d.cpu_fair as number,
     };
   }
 

@@ -18,3 +18,5 @@ export {
 } from './topology.js';
 export { escapePinName, unescapePinName, linkPinName, parseLinkPinName, migrateLinkPins, pinnedLinks, type LinkPinKind, type PinMigration } from './pins.js';
 export { layoutHash, checkPinnedSchema, recordSchema, openPinnedDataPlane, PinnedSchemaError, SCHEMA_REVISION, type PinnedSchema } from './schema.js';
+export { readPathTotalsFrom, type PathTotals } from './paths.js';
+export { solveFairRate, fairDropFraction, bucketBounds, fairRate, type FairColumns } from './fair.js';

@@ -11,13 +11,20 @@ export interface DataPlaneSettings {
   flowCache?: boolean;
   pathCost: Record<PathName, number>;
   costPerKib: number;
+  /** Estimate flow rates and drop a punished network's heaviest flows first (default on). */
+  fairDrop?: boolean;
+  /** The manager's TCP port, and how many packets to it per network, CPU and 67 ms epoch escape CPU punishment. */
+  channelPort?: number;
+  channelBudget?: number;
 }
 
 export function writeSettings(map: BpfMap, settings: DataPlaneSettings, flowCacheSlots: number): void {
   const flags = (settings.accounting ? SettingsFlags.ACCOUNTING : 0) | (settings.punish ? SettingsFlags.PUNISH : 0) |
-    (settings.filter ? SettingsFlags.FILTER : 0) | (settings.flowCache ?? true ? SettingsFlags.FLOW_CACHE : 0);
+    (settings.filter ? SettingsFlags.FILTER : 0) | (settings.flowCache ?? true ? SettingsFlags.FLOW_CACHE : 0) |
+    (settings.fairDrop ?? true ? SettingsFlags.FAIR_DROP : 0);
   const value = settingsLayout.encode({
     flags, cost_per_kib: settings.costPerKib, path_cost: PATHS.map((p) => settings.pathCost[p]), flow_cache_mask: flowCacheSlots - 1,
+    channel_port: settings.channelPort ?? 0, channel_budget: settings.channelBudget ?? 0,
   });
   map.update(u32Key(0), value);
 }
@@ -31,6 +38,9 @@ export function readSettings(map: BpfMap): DataPlaneSettings {
     punish: (flags & SettingsFlags.PUNISH) !== 0,
     filter: (flags & SettingsFlags.FILTER) !== 0,
     flowCache: (flags & SettingsFlags.FLOW_CACHE) !== 0,
+    fairDrop: (flags & SettingsFlags.FAIR_DROP) !== 0,
+    channelPort: v.channel_port as number,
+    channelBudget: v.channel_budget as number,
     pathCost: Object.fromEntries(PATHS.map((p, i) => [p, costs[i]])) as Record<PathName, number>,
     costPerKib: v.cost_per_kib as number,
   };

@@ -50,8 +50,7 @@ export function attachLab(dp: DataPlane, topo: LabTopology, modes: AttachModes =
   }
   for (const net of topo.networks) {
     for (const iface of net.router.interfaces) {
-      const a = dp.attachVif(iface.vif, modes);
-      out.push({ ifname: iface.vif, point: a.point, mode: a.mode, replaced: a.replaced });
+      for (const a of dp.attachVif(iface.vif, modes)) out.push({ ifname: iface.vif, point: a.point, mode: a.mode, replaced: a.replaced });
     }
   }
   return out;

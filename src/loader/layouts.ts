@@ -17,7 +17,7 @@ export const IfaceKind = { NONE: 0, PHYS: 1, VIF: 2 } as const;
 export const IfaceFlags = { MAC_LOCKED: 1 } as const;
 
 /** enum xnm_path: packet paths, each with its own CPU cost (paper IV-A, Table I). */
-export const PATHS = ['ext_ext', 'ext_vm', 'vm_ext', 'vm_vm', 'vm_host'] as const;
+export const PATHS = ['ext_ext', 'ext_vm', 'vm_ext', 'vm_vm', 'vm_host', 'host_vm'] as const;
 export type PathName = (typeof PATHS)[number];
 
 /** enum xnm_reason, in order: the index is the C value. */
@@ -31,7 +31,14 @@ export type ReasonName = (typeof REASONS)[number];
 
 export const RouteFlags = { VIA_VM: 1, LOCAL: 2, BLACKHOLE: 4 } as const;
 export const NEXTHOP_VALID = 1;
-export const SettingsFlags = { ACCOUNTING: 1, PUNISH: 2, FILTER: 4, FLOW_CACHE: 8 } as const;
+export const SettingsFlags = { ACCOUNTING: 1, PUNISH: 2, FILTER: 4, FLOW_CACHE: 8, FAIR_DROP: 16 } as const;
+
+/** Flow-aware punishment (bpf/xnetmon.h): sketch size, epoch and the rate histogram's buckets. */
+export const SKETCH_ROWS = 2;
+export const SKETCH_COLS = 4096;
+/** An epoch of the flow rate sketch is 2^26 ns (67 ms). */
+export const FAIR_EPOCH_SHIFT = 26;
+export const FAIR_BUCKETS = 40;
 
 export const ifaceLayout = new StructLayout('xnm_iface', [
   { name: 'kind', type: 'u32' },
@@ -92,6 +99,19 @@ export const dropLayout = new StructLayout('xnm_drop', [
   { name: 'cpu', type: 'u32' },
   { name: 'residual', type: 'u32' },
   { name: 'link', type: array('u32', MAX_LINKS) },
+  { name: 'cpu_fair', type: 'u32' },
+]);
+
+export const flowRateLayout = new StructLayout('xnm_flow_rate', [
+  { name: 'count', type: 'u32' },
+  { name: 'epoch', type: 'u32' },
+]);
+
+export const fairStatsLayout = new StructLayout('xnm_fair_stats', [
+  { name: 'hist', type: array('u64', FAIR_BUCKETS) },
+  { name: 'channel_exempt', type: 'u64' },
+  { name: 'channel_epoch', type: 'u32' },
+  { name: 'channel_used', type: 'u32' },
 ]);
 
 export const netStatsLayout = new StructLayout('xnm_net_stats', [
@@ -124,6 +144,8 @@ export const settingsLayout = new StructLayout('xnm_settings', [
   { name: 'cost_per_kib', type: 'u32' },
   { name: 'path_cost', type: array('u32', PATHS.length) },
   { name: 'flow_cache_mask', type: 'u32' },
+  { name: 'channel_port', type: 'u16' },
+  { name: 'channel_budget', type: 'u16' },
 ]);
 
 export const flowKeyLayout = new StructLayout('xnm_flow_key', [
@@ -153,7 +175,7 @@ export const schemaLayout = new StructLayout('xnm_schema', [
 export const LAYOUTS: readonly StructLayout[] = [
   ifaceLayout, vifMacKeyLayout, classifyKeyLayout, classifyValLayout, route4KeyLayout, route6KeyLayout,
   routeValLayout, nexthopLayout, dropLayout, netStatsLayout, filterRuleLayout, settingsLayout, flowKeyLayout, flowLayout,
-  schemaLayout,
+  flowRateLayout, fairStatsLayout, schemaLayout,
 ];
 
 /** Every mirrored enum (C name -> TypeScript names in value order, or name -> value). */
@@ -162,7 +184,7 @@ export const ENUMS: Readonly<Record<string, Readonly<Record<string, number>>>> =
   xnm_path: Object.fromEntries(PATHS.map((p, i) => [`XNM_PATH_${p.toUpperCase()}`, i])),
   xnm_iface_kind: { XNM_IFACE_NONE: 0, XNM_IFACE_PHYS: 1, XNM_IFACE_VIF: 2 },
   xnm_route_flags: { XNM_ROUTE_VIA_VM: 1, XNM_ROUTE_LOCAL: 2, XNM_ROUTE_BLACKHOLE: 4 },
-  xnm_settings_flags: { XNM_SET_ACCOUNTING: 1, XNM_SET_PUNISH: 2, XNM_SET_FILTER: 4, XNM_SET_FLOW_CACHE: 8 },
+  xnm_settings_flags: { XNM_SET_ACCOUNTING: 1, XNM_SET_PUNISH: 2, XNM_SET_FILTER: 4, XNM_SET_FLOW_CACHE: 8, XNM_SET_FAIR_DROP: 16 },
   xnm_iface_flags: { XNM_IFACE_MAC_LOCKED: 1 },
   xnm_flow_state: { XNM_FLOW_FOUND: 1, XNM_FLOW_UNFILTERED: 2 },
 };

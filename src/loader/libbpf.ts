@@ -92,6 +92,7 @@ export const native = {
   tc_query: libbpf.func('int bpf_tc_query(const void *hook, void *opts)') as Fn<[Buffer, Buffer], number>,
   xdp_query: libbpf.func('int bpf_xdp_query(int ifindex, int flags, void *opts)') as Fn<[number, number, Buffer], number>,
   prog_test_run_opts: libbpf.func('int bpf_prog_test_run_opts(int prog_fd, _Inout_ bpf_test_run_opts *opts)') as Fn<[number, TestRunOpts], number>,
+  enable_stats: libbpf.func('int bpf_enable_stats(int type)') as Fn<[number], number>,
   set_print: libbpf.func('void *libbpf_set_print(libbpf_print_fn *fn)') as Fn<[unknown], unknown>,
 
   close: libc.func('int close(int fd)') as Fn<[number], number>,

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { defaultObjectPath } from '../../src/dataplane/index.js';
-import { LAYOUTS, ENUMS } from '../../src/loader/index.js';
+import { LAYOUTS, ENUMS, PROG_INFO_RUN_CNT, PROG_INFO_RUN_TIME_NS, PROG_INFO_SIZE } from '../../src/loader/index.js';
 
 interface BtfType {
   id: number;
@@ -50,3 +50,14 @@ for (const [name, values] of Object.entries(ENUMS)) {
     assert.deepEqual(values, inC);
   });
 }
+
+test('struct bpf_prog_info: the run-time statistics offsets match the running kernel\'s BTF', () => {
+  const raw = execFileSync('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'raw'], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  const at = raw.indexOf("STRUCT 'bpf_prog_info' ");
+  assert.ok(at >= 0, 'bpf_prog_info in vmlinux BTF');
+  const block = raw.slice(at, raw.indexOf('\n[', at));
+  const offset = (field: string): number => Number(new RegExp(`'${field}' type_id=\\d+ bits_offset=(\\d+)`).exec(block)?.[1]) / 8;
+  assert.equal(offset('run_time_ns'), PROG_INFO_RUN_TIME_NS);
+  assert.equal(offset('run_cnt'), PROG_INFO_RUN_CNT);
+  assert.ok(Number(/size=(\d+)/.exec(block)?.[1]) >= PROG_INFO_SIZE, 'our buffer is not larger than the kernel\'s struct');
+});

@@ -2,8 +2,8 @@
 // explained, and the traffic of no network has its line.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatStatus, OVER_R_NOTE } from '../../src/cli/format.js';
-import type { StatusView } from '../../src/admin/index.js';
+import { formatCpu, formatStatus, OVER_R_NOTE } from '../../src/cli/format.js';
+import { parseStatusView, type CpuStatusView, type StatusView } from '../../src/admin/index.js';
 
 const status = (carried: number, noNetwork: Record<string, number> = {}): StatusView => ({
   uptimeS: 5, law: 'share', periodMs: 100, control: true, lastPeriod: { period: 3, durationMs: 0.5 }, noNetwork,
@@ -80,4 +80,25 @@ test('check: the answer checked against its view, then shown; status shows drift
   const older = parseStatusView({ ...status(10), drift: { networks: [4], entries: 9 } });
   assert.match(formatStatus(older), /\n\ndrift: 9 map entries\n/);
   assert.doesNotMatch(formatStatus(status(10)), /drift/);
+});
+
+const parseStatusViewCpu = (v: StatusView): string | undefined => parseStatusView(v).cpu?.source;
+
+test('the CPU model: where R and the costs come from, the fit\'s quality, and why the table applies', () => {
+  const costs = { ext_ext: 1, ext_vm: 2, vm_ext: 60, vm_vm: 85, vm_host: 66, host_vm: 66 };
+  const cpu: CpuStatusView = {
+    source: 'measured', fallbackReason: null, unit: 'ns', costs: { ...costs, ext_ext: 310 }, costPerKib: 40,
+    capacityPerS: 9.8e8, cores: 2, share: 0.5, fit: { rSquared: 0.934, rmseNs: 120000, samples: 50, converged: true },
+    fittedCosts: { ...costs, ext_ext: 310 }, fittedCostPerKib: 40, measuredNsPerS: 3e8, unattributedNsPerS: 2e7, bpfRunTimeNsPerS: null,
+  };
+  const text = formatCpu(cpu);
+  assert.match(text, /cpu: measured costs \(ns\); R 980000000 ns\/s \(2 cores x share 0\.5, less the unattributed load\)/);
+  assert.match(text, /U\(t\) irq\+softirq 30\.0% of a core, unattributed 2\.0% of a core, data plane programs -/);
+  assert.match(text, /fit R\^2 0\.934/);
+  assert.match(text, /^in use\s+310\s+2\s+60\s+85\s+66\s+66\s+40$/m);
+  const table = formatCpu({ ...cpu, source: 'table', unit: 'cost units', costs, costPerKib: 0, capacityPerS: 2e6, fallbackReason: 'warming up', fit: null });
+  assert.match(table, /cpu: table costs \(cost units\) - table because warming up; R 2000000 cost units\/s \(cpu_capacity\)/);
+  assert.match(table, /no fit yet/);
+  assert.match(formatStatus({ ...status(900), cpu }), /^cpu: measured/m);
+  assert.equal(parseStatusViewCpu({ ...status(900), cpu }), 'measured', 'the admin view keeps the CPU model');
 });
