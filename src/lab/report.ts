@@ -64,11 +64,11 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
     `<text x="12" y="${top + (height - top - bottom) / 2}" transform="rotate(-90 12 ${top + (height - top - bottom) / 2})">${escape(yLabel)}</text>`,
   ];
   for (const y of yTicks) {
-    parts.push(`<text x="${left - 5}" y="${sy(y) + 4}" text-anchor="end">${y}</text>`);
+    parts.push(`<text class="tick-y" x="${left - 5}" y="${sy(y) + 4}" text-anchor="end">${y}</text>`);
     parts.push(`<line x1="${left}" y1="${sy(y)}" x2="${width - right}" y2="${sy(y)}" stroke="#eee"/>`);
   }
   for (const x of xTicks) {
-    parts.push(`<text x="${sx(x)}" y="${height - bottom + 14}" text-anchor="middle">${x}</text>`);
+    parts.push(`<text class="tick-x" x="${sx(x)}" y="${height - bottom + 14}" text-anchor="middle">${x}</text>`);
   }
   for (const ref of options.references ?? []) {
     parts.push(`<line x1="${left}" y1="${sy(ref.y)}" x2="${width - right}" y2="${sy(ref.y)}" stroke="#555" stroke-dasharray="6 3"/>`);

@@ -84,8 +84,8 @@ test('each summary figure is the mean of its chart\'s points over its window, an
   for (const id of charts) {
     const svg = svgOf(dom, id);
     const texts = [...svg.matchAll(/<text([^>]*)>([^<]*)<\/text>/g)].map((m) => attributes(m[1]!, m[2]));
-    const y = axis(texts.filter((t) => t['text-anchor'] === 'end').map((t) => ({ value: Number(t.text), pixel: Number(t.y) - 4 })));
-    const x = axis(texts.filter((t) => t['text-anchor'] === 'middle').map((t) => ({ value: Number(t.text), pixel: Number(t.x) })));
+    const y = axis(texts.filter((t) => t.class === 'tick-y').map((t) => ({ value: Number(t.text), pixel: Number(t.y) - 4 })));
+    const x = axis(texts.filter((t) => t.class === 'tick-x').map((t) => ({ value: Number(t.text), pixel: Number(t.x) })));
     const lines = [...svg.matchAll(/<polyline[^>]*>/g)].map((m) => attributes(m[0]));
     assert.deepEqual(lines.map((l) => l['data-series']), networks, `${id}: one line per network`);
     for (const line of lines) {
