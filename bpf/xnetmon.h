@@ -81,7 +81,7 @@ enum xnm_reason {
 	XNM_R_DROP_FILTER = 13,     /* the network's replicated packet filter (paper IV-B) */
 	XNM_R_DROP_REDIRECT = 14,   /* redirect refused by the egress device */
 	XNM_R_DROP_VLAN = 15,       /* VLAN tag refused: stacked (802.1ad/QinQ), unknown on the segment, or not rewritable */
-	XNM_R_DROP_SPOOF = 16,      /* from a vif: a source MAC, VLAN tag, ARP/ND link-layer address or another router's IP in ARP/ND */
+	XNM_R_DROP_SPOOF = 16,      /* from a vif: a source MAC, tag or ARP/ND address not its router's */
 	XNM_R_DROP_NO_VIF = 17,     /* the virtual router's vif is gone from the egress devices: dropped, never bridged */
 	XNM_R_TO_VM_MTU = 18,       /* larger than the egress link's MTU: to the router, which answers with ICMP */
 	XNM_R_TO_VM_EXTHDR = 19,    /* IPv6 extension header chain too long or broken: to the router (the filter cannot see it) */

@@ -139,8 +139,8 @@ export async function runDemo(opts: { prefix?: string; report: string; quick?: b
       samples,
       tuneAt,
       tuneLabel: 'red 0.05, blue 0.65',
-      story: `red's router floods UDP from 0 s, blue's router sends UDP and its external machines TCP; at ${tuneAt.toFixed(1)} s ` +
-        'the operator moves CPU reservation from red (0.2 to 0.05) to blue (0.5 to 0.65).',
+      story: 'red\'s router floods UDP from 0 s, blue\'s router sends UDP and its external machines TCP; ' +
+        `at ${tuneAt.toFixed(1)} s the operator moves CPU reservation from red (0.2 to 0.05) to blue (0.5 to 0.65).`,
       totals: after.networks.map((n) => ({ name: n.name, forwarded: n.forwarded, drops: n.drops })),
       notes: [`green's pings through the host during the contention: ${greenLoss}% lost`],
     };

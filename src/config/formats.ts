@@ -42,8 +42,12 @@ export function normalizeMac(mac: string): string {
 /** A router's own address on a segment: one unicast IPv4 or IPv6 address, no prefix length or zone. */
 export function checkRouterAddress(text: string): string | undefined {
   const bytes = addressBytes(text);
-  if (!bytes || text.includes('%')) return 'must be an IPv4 or IPv6 address, e.g. "10.1.0.1" or "fe80::1" (no prefix length, no zone)';
-  if (!isUnicastAddress(bytes)) return 'must be a unicast address: a router cannot own a multicast, broadcast or unspecified address';
+  if (!bytes || text.includes('%')) {
+    return 'must be an IPv4 or IPv6 address, e.g. "10.1.0.1" or "fe80::1" (no prefix length, no zone)';
+  }
+  if (!isUnicastAddress(bytes)) {
+    return 'must be a unicast address: a router cannot own a multicast, broadcast or unspecified address';
+  }
   return undefined;
 }
 

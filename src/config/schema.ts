@@ -259,7 +259,8 @@ function networkFromFile(network: NetworkFile): NetworkDefinition {
     reserve: { cpu: network.reserve.cpu, fib: network.reserve.fib, links },
     routers: network.routers.map((r): VirtualRouter => ({ vif: r.vif, clientPublicKey: r.client_public_key })),
     attachments: network.attachments.map((a): Attachment => withoutUndefined({
-      interface: a.interface, vlan: a.vlan, mac: normalizeMac(a.mac), vif: a.vif, addresses: a.addresses?.map(normalizeAddress),
+      interface: a.interface, vlan: a.vlan, mac: normalizeMac(a.mac), vif: a.vif,
+      addresses: a.addresses?.map(normalizeAddress),
     })),
     filterDefault: network.filter_default,
     quota: withoutUndefined({ routes4: network.quota.routes4, routes6: network.quota.routes6, nexthops: network.quota.nexthops, neighbours: network.quota.neighbours }),

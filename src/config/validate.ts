@@ -109,7 +109,8 @@ export function semanticIssues(config: XnetmonConfig, checks: ConfigChecks = {},
         if (declared !== undefined && !declared.endsWith(`(${network.name})`)) {
           const segment = `(interface ${attachment.interface}, vlan ${attachment.vlan})`;
           add(at('attachments', a, 'addresses', i),
-            `${address} on ${segment} is already a router address of ${declared}: two routers cannot own one address on a segment`);
+            `${address} on ${segment} is already a router address of ${declared}: ` +
+            'two routers cannot own one address on a segment');
         } else if (declared === undefined) {
           segmentAddresses.set(where, `${formatPath(at('attachments', a, 'addresses', i))} (${network.name})`);
         }

@@ -39,7 +39,8 @@ export const DEFAULT_LAB_RESERVE: Record<number, { cpu: number; fib: number; lin
 /** The IPv6 link-local address the kernel gives an interface with this MAC (modified EUI-64, RFC 4291 App. A). */
 export function eui64LinkLocal(mac: string): string {
   const b = mac.split(':').map((h) => Number.parseInt(h, 16));
-  return formatAddress(Uint8Array.from([0xfe, 0x80, 0, 0, 0, 0, 0, 0, b[0]! ^ 2, b[1]!, b[2]!, 0xff, 0xfe, b[3]!, b[4]!, b[5]!]));
+  const interfaceId = [b[0]! ^ 2, b[1]!, b[2]!, 0xff, 0xfe, b[3]!, b[4]!, b[5]!];
+  return formatAddress(Uint8Array.from([0xfe, 0x80, 0, 0, 0, 0, 0, 0, ...interfaceId]));
 }
 
 export function writeLabConfig(topo: LabTopology, keys: LabKeys, options: LabConfigOptions): { path: string; config: XnetmonConfig } {

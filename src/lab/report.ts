@@ -56,7 +56,8 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
   const sx = (x: number): number => left + ((x - xMin) / (xMax - xMin || 1)) * (width - left - right);
   const sy = (y: number): number => height - bottom - (y / yMax) * (height - top - bottom);
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg"${options.id ? ` id="${escape(options.id)}"` : ''} width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
+    `<svg xmlns="http://www.w3.org/2000/svg"${options.id ? ` id="${escape(options.id)}"` : ''} width="${width}" height="${height}" ` +
+      'font-family="sans-serif" font-size="11">',
     `<text x="${(left + width - right) / 2}" y="18" font-size="13" text-anchor="middle">${escape(title)}</text>`,
     `<line x1="${left}" y1="${height - bottom}" x2="${width - right}" y2="${height - bottom}" stroke="#333"/>`,
     `<line x1="${left}" y1="${top}" x2="${left}" y2="${height - bottom}" stroke="#333"/>`,
@@ -84,8 +85,9 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
     // data-values: the plotted values themselves, so that a reader (or a test) can check the
     // summary against the chart without inverting the axes.
     if (s.points.length) {
-      parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.8" data-series="${escape(s.name)}" ` +
-        `data-values="${s.points.map((p) => `${p[0]},${p[1]}`).join(' ')}" points="${s.points.map((p) => `${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(' ')}"/>`);
+      const values = s.points.map((p) => `${p[0]},${p[1]}`).join(' ');
+      const drawn = s.points.map((p) => `${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(' ');
+      parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.8" data-series="${escape(s.name)}" data-values="${values}" points="${drawn}"/>`);
     }
     parts.push(`<rect x="${width - right + 10}" y="${top + i * 16}" width="10" height="10" fill="${color}"/>`);
     parts.push(`<text x="${width - right + 25}" y="${top + i * 16 + 9}">${escape(s.name)}</text>`);
@@ -96,11 +98,14 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
 
 // ---- the lab demo's report page ----
 
+/** A resource of a network in one sample: the CPU's is charted. */
+export interface ReportResource { resource: string; capacity: number; reserved: number; carried: number; dropProbability: number }
+
 /** What the report needs of one `xnetmon status` sample (a structural subset of the CLI's view). */
 export interface ReportSample {
   /** Seconds since the contention started. */
   t: number;
-  status: { networks: readonly { name: string; resources: readonly { resource: string; capacity: number; reserved: number; carried: number; dropProbability: number }[] }[] };
+  status: { networks: readonly { name: string; resources: readonly ReportResource[] }[] };
 }
 
 export interface LabReportInput {
@@ -138,6 +143,9 @@ export function windowMean(points: readonly (readonly [number, number])[], windo
 
 const DIGITS = 2;
 
+/** A summary figure: the mean of a series' points over a window, as printed. */
+const figure = (series: Series, window: Window): string => windowMean(series.points, window).toFixed(DIGITS);
+
 /**
  * The demo's report. Each summary figure is the mean of the points its chart draws over one of
  * two windows (before and after the retuning), so the page cannot say one thing and draw another;
@@ -161,8 +169,8 @@ export function labReport(input: LabReportInput): LabReport {
   // R is the configured cpu_capacity, set below what this machine's CPU does so that the demo
   // has contention: the real CPU can carry more than R, so shares above 1 are real, not a bug.
   const charts: Record<string, string> = {
-    'cpu-usage.svg': lineChart('CPU used per network (share of the configured R)', 'time (s)', 'share of configured R', used,
-      { id: 'cpu-usage', marks, references: [{ y: 1, label: 'configured R' }] }),
+    'cpu-usage.svg': lineChart('CPU used per network (share of the configured R)', 'time (s)', 'share of configured R',
+      used, { id: 'cpu-usage', marks, references: [{ y: 1, label: 'configured R' }] }),
     'drop-probability.svg': lineChart('CPU drop probability per network', 'time (s)', 'drop probability', probability,
       { id: 'drop-probability', yMax: 1, marks }),
   };
@@ -172,28 +180,29 @@ export function labReport(input: LabReportInput): LabReport {
     { head: 'drop p', chart: 'drop-probability', data: probability },
   ];
   const span = (w: Window): string => `${w.from.toFixed(1)}-${Math.min(w.to, endAt).toFixed(1)} s`;
-  const caption = `means over the charted samples, ${span(windows[0]!)} -> ${span(windows[1]!)}; CPU as a share of the configured R ` +
-    '(R is set below what this machine can do, so that the demo has contention: above 1, the host carried more than R); ' +
-    'forwarded and drops: totals at the end';
+  const caption = `means over the charted samples, ${span(windows[0]!)} -> ${span(windows[1]!)}; ` +
+    'CPU as a share of the configured R (R is set below what this machine can do, so that the demo has contention: ' +
+    'above 1, the host carried more than R); forwarded and drops: totals at the end';
   const dropsOf = (name: string): string => Object.entries(input.totals.find((t) => t.name === name)?.drops ?? {})
     .filter(([, v]) => v > 0).map(([k, v]) => `${k.replace('drop_', '')}=${v}`).join(' ') || '-';
   const forwardedOf = (name: string): number => input.totals.find((t) => t.name === name)?.forwarded ?? 0;
 
   const textRows = names.map((name, i) => [
     name.padEnd(7),
-    ...columns.map((c) => windows.map((w) => windowMean(c.data[i]!.points, w).toFixed(DIGITS)).join(' -> ').padStart(12)),
+    ...columns.map((c) => windows.map((w) => figure(c.data[i]!, w)).join(' -> ').padStart(12)),
     String(forwardedOf(name)).padStart(10),
     ` ${dropsOf(name)}`,
   ].join(' '));
-  const text = [caption, ['network'.padEnd(7), ...columns.map((c) => c.head.padStart(12)), 'forwarded'.padStart(10), ' drops by reason'].join(' '),
-    ...textRows, ...input.notes].join('\n');
+  const head = ['network'.padEnd(7), ...columns.map((c) => c.head.padStart(12)), 'forwarded'.padStart(10), ' drops by reason'];
+  const text = [caption, head.join(' '), ...textRows, ...input.notes].join('\n');
 
   const cell = (c: (typeof columns)[number], i: number, w: Window): string => {
-    const value = windowMean(c.data[i]!.points, w).toFixed(DIGITS);
-    const data = c.chart ? ` data-chart="${c.chart}" data-series="${escape(names[i]!)}" data-from="${w.from}" data-to="${w.to}" data-digits="${DIGITS}"` : '';
-    return `<td class="num"${data}>${value}</td>`;
+    const data = c.chart
+      ? ` data-chart="${c.chart}" data-series="${escape(names[i]!)}" data-from="${w.from}" data-to="${w.to}" data-digits="${DIGITS}"` : '';
+    return `<td class="num"${data}>${figure(c.data[i]!, w)}</td>`;
   };
-  const htmlRows = names.map((name, i) => `<tr><th>${escape(name)}</th>${columns.map((c) => windows.map((w) => cell(c, i, w)).join('')).join('')}` +
+  const htmlRows = names.map((name, i) => `<tr><th>${escape(name)}</th>` +
+    `${columns.map((c) => windows.map((w) => cell(c, i, w)).join('')).join('')}` +
     `<td class="num">${forwardedOf(name)}</td><td>${escape(dropsOf(name))}</td></tr>`);
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>XNetMon lab report</title>
@@ -210,7 +219,8 @@ svg { display: block; margin: 16px 0; }
 <p>Lab ${escape(input.prefix)}, ${escape(input.createdAt)}. ${escape(input.story)}</p>
 <table id="summary">
 <caption>${escape(caption)}</caption>
-<thead><tr><th rowspan="2">network</th>${columns.map((c) => `<th colspan="2">${escape(c.head)}</th>`).join('')}<th rowspan="2">forwarded</th><th rowspan="2">drops by reason</th></tr>
+<thead><tr><th rowspan="2">network</th>${columns.map((c) => `<th colspan="2">${escape(c.head)}</th>`).join('')}
+<th rowspan="2">forwarded</th><th rowspan="2">drops by reason</th></tr>
 <tr>${columns.map(() => windows.map((w) => `<th>${span(w)}</th>`).join('')).join('')}</tr></thead>
 <tbody>
 ${htmlRows.join('\n')}

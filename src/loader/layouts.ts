@@ -154,7 +154,8 @@ export const flowLayout = new StructLayout('xnm_flow', [
 
 /** Every mirrored struct, for the BTF conformance test. */
 export const LAYOUTS: readonly StructLayout[] = [
-  ifaceLayout, vifMacKeyLayout, segAddrKeyLayout, classifyKeyLayout, classifyValLayout, route4KeyLayout, route6KeyLayout,
+  ifaceLayout, vifMacKeyLayout, segAddrKeyLayout, classifyKeyLayout, classifyValLayout, route4KeyLayout,
+  route6KeyLayout,
   routeValLayout, nexthopLayout, dropLayout, netStatsLayout, filterRuleLayout, settingsLayout, flowKeyLayout, flowLayout,
 ];
 
