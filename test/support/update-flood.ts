@@ -26,8 +26,17 @@ function viaVm(from: number, count: number): WireRoute[] {
   });
 }
 
-async function round(channel: SecureChannel, report: FloodReport, deadline: number): Promise<void> {
+/** The records a round sends, encoded before it connects (so that the flood runs at the socket's speed). */
+function prepare(): { large: Buffer[]; small: Buffer[] } {
   let sequence = 1;
+  // 65,536 routes in 8 batches: over a quota the test set lower.
+  const large = Array.from({ length: 8 }, (_, b) => encodeRouteBatch({ sequence: sequence++, ...routeChangesFromLists(viaVm(b * 8192, 8192), []) }));
+  // Then small batches, more than the session's burst of records.
+  const small = Array.from({ length: 15_000 }, (_, i) => encodeRouteBatch({ sequence: sequence++, ...routeChangesFromLists(viaVm(i & 0xffff, 1), []) }));
+  return { large, small };
+}
+
+async function round(channel: SecureChannel, records: { large: Buffer[]; small: Buffer[] }, report: FloodReport, deadline: number): Promise<void> {
   const acks = (async () => {
     for await (const payload of channel.messages()) {
       const ack = decodeAck(payload);
@@ -38,19 +47,17 @@ async function round(channel: SecureChannel, report: FloodReport, deadline: numb
   const send = (payload: Buffer): Promise<void> => { report.messagesSent++; return channel.send(payload); };
   try {
     await send(encodeHello({ version: PROTOCOL_VERSION, clientName: 'flood' }));
-    // 65,536 routes in 8 batches: over a quota the test set lower.
-    for (let b = 0; b < 8 && !channel.closed; b++) {
-      await send(encodeRouteBatch({ sequence: sequence++, ...routeChangesFromLists(viaVm(b * 8192, 8192), []) }));
-      await new Promise((r) => setImmediate(r));
-    }
-    // Over the record bucket: small batches as fast as the socket takes them. Every 64 a turn of
-    // the event loop, to read the host's Acks: a flood that never reads is held by TCP alone
-    // (the host's replies back up, so its reading of this session stops).
-    while (!channel.closed && Date.now() < deadline) {
-      await send(encodeRouteBatch({ sequence: sequence++, ...routeChangesFromLists(viaVm(sequence & 0xffff, 1), []) }));
-      if (sequence % 64 === 0) await new Promise((r) => setImmediate(r));
+    // Every 64 records a turn of the event loop, to read the host's Acks: a flood that never reads
+    // is held by TCP alone (the host's replies back up, so its reading of this session stops).
+    let sent = 0;
+    for (const payload of [...records.large, ...records.small]) {
+      if (channel.closed || Date.now() >= deadline) break;
+      await send(payload);
+      if (++sent % 64 === 0 || payload.length > 1000) await new Promise((r) => setImmediate(r));
     }
   } catch { /* the host closed the session */ }
+  // Wait for what the host still answers (or its closing of the session), then go.
+  for (let i = 0; i < 20 && !channel.closed; i++) await new Promise((r) => setTimeout(r, 50));
   if (!channel.closed) channel.close();
   await acks;
   const reason = channel.closeReason ?? 'unknown';
@@ -59,6 +66,7 @@ async function round(channel: SecureChannel, report: FloodReport, deadline: numb
 
 export async function flood(options: { host: string; port: number; hostPublicKey: string; privateKey: string; seconds: number }): Promise<FloodReport> {
   const report: FloodReport = { sessions: 0, connectFailures: 0, messagesSent: 0, acks: {}, closeReasons: {} };
+  const records = prepare();
   const deadline = Date.now() + options.seconds * 1000;
   while (Date.now() < deadline) {
     let channel: SecureChannel;
@@ -70,7 +78,7 @@ export async function flood(options: { host: string; port: number; hostPublicKey
       continue;
     }
     report.sessions++;
-    await round(channel, report, deadline);
+    await round(channel, records, report, deadline);
   }
   return report;
 }
