@@ -104,7 +104,8 @@ test('an authenticated router flooding update records: the victim\'s update stil
   }
   assert.ok(report.messagesSent > 10_000, `the attacker sent ${report.messagesSent} records (more than its burst of 10,000): ${out}`);
   assert.ok((report.acks.ERR_QUOTA ?? 0) > 0, `ERR_QUOTA for the batches over red's quota: ${out}`);
-  assert.ok((report.closeReasons.message_rate ?? 0) + (report.closeReasons.peer_closed ?? 0) > 0, `the host closed the flooding session: ${out}`);
+  // The host cuts a session off (the client sees a reset or a close; 'closed' is the attacker's own, at the end).
+  assert.ok(report.sessions > 1 && report.sessions - (report.closeReasons.closed ?? 0) > 0, `the host closed the flooding sessions: ${out}`);
   assert.match(daemonLog, /message_rate/, 'the host names the reason it closed the session (rate-limited log)');
   const status = JSON.parse(xnetmon(['status', '--json', '--socket', socket])) as { networks: { name: string; quotas: { routes4: { rejections: number } } | null }[] };
   assert.ok((status.networks.find((n) => n.name === 'red')?.quotas?.routes4.rejections ?? 0) > 0, 'status counts red\'s refused batches');
