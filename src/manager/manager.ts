@@ -28,6 +28,7 @@ import { errorText, ManagerContext, operationOn, type NetworkState } from './sta
 import { EVICTED, ORIGIN_ADOPTED, ORIGIN_NEIGHBOUR, ORIGIN_ROUTER, STALE } from './table.js';
 import { targetOf } from './targets.js';
 import type { QuotaStatus, RouteCounts, RouteInfo, SessionInfo, UpdateManagerOptions } from './types.js';
+import { operate } from './writes.js';
 
 /**
  * Longest a session's messages are handled before the event loop runs other work. A session whose
@@ -35,7 +36,6 @@ import type { QuotaStatus, RouteCounts, RouteInfo, SessionInfo, UpdateManagerOpt
  * in microtasks, and no other router's socket is read until its backlog is done.
  */
 const SESSION_SLICE_MS = 5;
-import { operate } from './writes.js';
 
 export class UpdateManager {
   private readonly ctx: ManagerContext;

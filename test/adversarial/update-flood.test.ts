@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { uniquePrefix, hostAddress, LAB_CHANNEL_PORT, type LabState } from '../../src/lab/index.js';
-import { adminRequest } from '../../src/control/index.js';
+import { adminRequest } from '../../src/admin/index.js';
 import { margin } from '../support/timing.js';
 import { xnetmon, startDaemon, stopProcess, spawnInNs, inNs, sleep, CLI } from '../support/lab.js';
 import type { FloodReport } from '../support/update-flood.js';
