@@ -2,7 +2,7 @@
 // vifs, attachments (paper IV: the virtual network definition module), settings.
 import { readFileSync } from 'node:fs';
 import { parseListenAddress, type XnetmonConfig } from '../config/index.js';
-import type { DataPlane } from '../dataplane/index.js';
+import { DuplicateAttachmentError, type DataPlane } from '../dataplane/index.js';
 import { ifindexOf, ifnameOf, PATHS, type PathName } from '../loader/index.js';
 import { bridgeOf } from './listen.js';
 
@@ -71,6 +71,7 @@ export function applyTopology(dp: DataPlane, config: XnetmonConfig): AppliedTopo
     if (bridge) dp.setHostMac(link.ifindex, 0, macOf(bridge));
   }
   const vifs = new Set<string>();
+  const segmentAddresses: SegmentAddresses[] = [];
   for (const net of config.networks) {
     for (const a of net.attachments) {
       const link = linkByName.get(a.interface)!;
@@ -81,6 +82,7 @@ export function applyTopology(dp: DataPlane, config: XnetmonConfig): AppliedTopo
       }
       dp.setAttachment({ ifindex: link.ifindex, vlan: a.vlan, mac: a.mac, netId: net.id, vifIfindex });
     }
+    segmentAddresses.push(...addressesBySegment(net.id, net.attachments, linkByName));
     for (const r of net.routers) {
       if (vifs.has(r.vif)) continue;
       const seg = net.attachments[0] ? linkByName.get(net.attachments[0].interface)! : undefined;
@@ -88,7 +90,43 @@ export function applyTopology(dp: DataPlane, config: XnetmonConfig): AppliedTopo
       vifs.add(r.vif);
     }
   }
+  applySegmentAddresses(dp, segmentAddresses);
   return { links, vifs: [...vifs] };
+}
+
+interface SegmentAddresses { netId: number; ifindex: number; vlan: number; addresses: string[] }
+
+/** Each segment a network is attached to, with its routers' addresses there (all its attachments'). */
+function addressesBySegment(
+  netId: number, attachments: XnetmonConfig['networks'][number]['attachments'], links: Map<string, LinkInfo>,
+): SegmentAddresses[] {
+  const bySegment = new Map<string, SegmentAddresses>();
+  for (const a of attachments) {
+    const ifindex = links.get(a.interface)!.ifindex;
+    const key = `${ifindex}/${a.vlan}`;
+    const entry = bySegment.get(key) ?? { netId, ifindex, vlan: a.vlan, addresses: [] };
+    for (const address of a.addresses ?? []) if (!entry.addresses.includes(address)) entry.addresses.push(address);
+    bySegment.set(key, entry);
+  }
+  return [...bySegment.values()];
+}
+
+/**
+ * Writes the routers' addresses per segment. An address that moved from one network to another
+ * is still the old owner's until that network's list is written: those wait for a second pass
+ * (validation has made every address's owner unique, so the second pass cannot conflict).
+ */
+function applySegmentAddresses(dp: DataPlane, segments: readonly SegmentAddresses[]): void {
+  const waiting: SegmentAddresses[] = [];
+  for (const s of segments) {
+    try {
+      dp.setSegmentAddresses(s.netId, s.ifindex, s.vlan, s.addresses);
+    } catch (err) {
+      if (!(err instanceof DuplicateAttachmentError)) throw err;
+      waiting.push(s);
+    }
+  }
+  for (const s of waiting) dp.setSegmentAddresses(s.netId, s.ifindex, s.vlan, s.addresses);
 }
 
 /** What start-up or a change found in the maps that the configuration does not declare, and removed. */
