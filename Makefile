@@ -6,7 +6,7 @@ CLANG ?= clang
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -I/usr/include/$(ARCH)-linux-gnu -Ibpf
 BPF_OBJS := build/xnetmon.bpf.o build/baseline.bpf.o
 DEB_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool iproute2 nftables iptables iperf3 iputils-ping \
-	netsniff-ng tcpdump bird2 linux-libc-dev ethtool procps prometheus jq
+	netsniff-ng tcpdump bird2 linux-libc-dev ethtool procps prometheus jq chromium
 # What `make test-kernel` needs: qemu (TCG is enough), a static busybox for the VM's initramfs,
 # kmod (depmod for the downloaded kernel's modules, and modprobe inside the VM).
 VM_DEB_PACKAGES := qemu-system-x86 busybox-static kmod

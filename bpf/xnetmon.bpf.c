@@ -79,6 +79,15 @@ struct {
 	__type(value, __u32);
 } xnm_vif_macs SEC(".maps");
 
+/* The IP addresses each network's routers own on each segment (their attachments'
+ * `addresses`): ARP and ND from another network's vif may not claim them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XNM_MAX_SEG_ADDRS);
+	__type(key, struct xnm_seg_addr_key);
+	__type(value, __u32);
+} xnm_seg_addrs SEC(".maps");
+
 /* Egress devices for bpf_redirect_map, keyed by ifindex. */
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
@@ -789,23 +798,56 @@ static __always_inline int mac_equal(const __u8 *a, const __u8 *b)
 	return !((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4]) | (a[5] ^ b[5]));
 }
 
-/* An ARP packet's sender hardware address must be the frame's source. */
-static __always_inline int arp_spoofed(struct pkt *p)
+/* Whether `key` (an address on the vif's segment) belongs to another network's router:
+ * claiming it in ARP or ND would draw that router's traffic to this one (a bridge and every
+ * neighbour cache on the segment believe the last claim). */
+static __always_inline int owned_by_other(struct xnm_iface *iface, struct xnm_seg_addr_key *key)
+{
+	key->ifindex = iface->seg_ifindex;
+	key->vlan = iface->seg_vlan;
+	__u32 *owner = bpf_map_lookup_elem(&xnm_seg_addrs, key);
+
+	return owner && *owner != iface->net_id;
+}
+
+static __always_inline int ip4_of_other(struct xnm_iface *iface, const __u8 *addr)
+{
+	struct xnm_seg_addr_key key = { .family = 4 };
+
+	__builtin_memcpy(key.addr, addr, 4);
+	return owned_by_other(iface, &key);
+}
+
+static __always_inline int ip6_of_other(struct xnm_iface *iface, const __u8 *addr)
+{
+	struct xnm_seg_addr_key key = { .family = 6 };
+
+	__builtin_memcpy(key.addr, addr, 16);
+	return owned_by_other(iface, &key);
+}
+
+/* An ARP packet's sender hardware address must be the frame's source, and its sender IP
+ * (request, reply or gratuitous: each updates the caches that hear it) no other router's. */
+static __always_inline int arp_spoofed(struct xnm_iface *iface, struct pkt *p)
 {
 	struct arp_eth *arp = (void *)(p->eth + 1);
 
 	if ((void *)(arp + 1) > p->data_end)
 		return 1;
-	return arp->hln != ETH_ALEN || !mac_equal(arp->sha, p->eth->h_source);
+	if (arp->hln != ETH_ALEN || !mac_equal(arp->sha, p->eth->h_source))
+		return 1;
+	return ip4_of_other(iface, arp->spa);
 }
 
 #define ND_MAX_OPTIONS 4
 
 /* Neighbour discovery (RFC 4861): the source and target link-layer address options of
- * router and neighbour solicitations and advertisements must carry the frame's source.
+ * router and neighbour solicitations and advertisements must carry the frame's source; the
+ * IPv6 source (unless unspecified, as in duplicate address detection) and a neighbour
+ * advertisement's target must be no other router's address on the segment.
  * (A redirect's target address is another machine's by design: routers' redirects are
  * accepted only from the host's own first hop, RFC 4861 8.1.) */
-static __always_inline int nd_spoofed(struct pkt *p)
+static __always_inline int nd_spoofed(struct xnm_iface *iface, struct pkt *p)
 {
 	__u8 *icmp = p->l4;
 	__u32 first;
@@ -815,10 +857,21 @@ static __always_inline int nd_spoofed(struct pkt *p)
 	switch (icmp[0]) {
 	case 133: first = 8; break;  /* router solicitation */
 	case 134: first = 16; break; /* router advertisement */
-	case 135:                    /* neighbour solicitation */
-	case 136: first = 24; break; /* neighbour advertisement */
+	case 135: first = 24; break; /* neighbour solicitation */
+	case 136:                    /* neighbour advertisement: its target is what it claims */
+		if ((void *)(icmp + 24) > p->data_end)
+			return 1; /* too short to name its target (RFC 4861 7.1.2) */
+		if (ip6_of_other(iface, icmp + 8))
+			return 1;
+		first = 24;
+		break;
 	default: return 0;
 	}
+	struct in6_addr *src = &p->ip6->saddr;
+
+	if ((src->in6_u.u6_addr32[0] | src->in6_u.u6_addr32[1] | src->in6_u.u6_addr32[2] | src->in6_u.u6_addr32[3]) &&
+	    ip6_of_other(iface, src->in6_u.u6_addr8))
+		return 1;
 	__u8 *opt = icmp + first;
 
 	for (int i = 0; i < ND_MAX_OPTIONS; i++) {
@@ -835,8 +888,9 @@ static __always_inline int nd_spoofed(struct pkt *p)
 
 /* A virtual router may write anything into its frames: what it claims must be its own.
  * Its vif is an access port (no tag), its source MAC is one of its attachments' MACs
- * (when the vif has any), and ARP and ND carry that same MAC. A spoofed MAC would teach
- * the host bridge to send another router's or machine's frames to this vif. */
+ * (when the vif has any), ARP and ND carry that same MAC, and no address that another
+ * network's router owns on the segment. A spoofed MAC would teach the host bridge to send
+ * another router's or machine's frames to this vif; a spoofed address, the neighbours. */
 static __always_inline int spoofed(struct xnm_iface *iface, __u32 ifindex, struct pkt *p)
 {
 	if (p->eth->h_proto == bpf_htons(ETH_P_8021Q))
@@ -849,9 +903,9 @@ static __always_inline int spoofed(struct xnm_iface *iface, __u32 ifindex, struc
 			return 1;
 	}
 	if (p->eth->h_proto == bpf_htons(ETH_P_ARP))
-		return arp_spoofed(p);
+		return arp_spoofed(iface, p);
 	if (p->ip6 && p->l4proto == IPPROTO_ICMPV6)
-		return nd_spoofed(p);
+		return nd_spoofed(iface, p);
 	return 0;
 }
 

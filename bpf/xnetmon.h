@@ -38,6 +38,10 @@
 #define XNM_MAX_IP6_EXTHDRS 8 /* IPv6 extension headers walked before the filter gives up (RFC 8200 allows any number) */
 #endif
 
+#ifndef XNM_MAX_SEG_ADDRS
+#define XNM_MAX_SEG_ADDRS 4096 /* routers' configured addresses over all segments (a few per attachment) */
+#endif
+
 #ifndef XNM_MAX_FILTER_RULES
 #define XNM_MAX_FILTER_RULES 32 /* per network; the replicated filter is a bounded linear scan */
 #endif
@@ -78,7 +82,7 @@ enum xnm_reason {
 	XNM_R_DROP_FILTER = 13,     /* the network's replicated packet filter (paper IV-B) */
 	XNM_R_DROP_REDIRECT = 14,   /* redirect refused by the egress device */
 	XNM_R_DROP_VLAN = 15,       /* VLAN tag refused: stacked (802.1ad/QinQ), unknown on the segment, or not rewritable */
-	XNM_R_DROP_SPOOF = 16,      /* from a vif: a source MAC, VLAN tag or ARP/ND link-layer address not its router's */
+	XNM_R_DROP_SPOOF = 16,      /* from a vif: a source MAC, tag or ARP/ND address not its router's */
 	XNM_R_DROP_NO_VIF = 17,     /* the virtual router's vif is gone from the egress devices: dropped, never bridged */
 	XNM_R_TO_VM_MTU = 18,       /* larger than the egress link's MTU: to the router, which answers with ICMP */
 	XNM_R_TO_VM_EXTHDR = 19,    /* IPv6 extension header chain too long or broken: to the router (the filter cannot see it) */
@@ -104,6 +108,17 @@ struct xnm_vif_mac_key {
 	__u32 ifindex;
 	__u8 mac[6];
 	__u16 pad;
+};
+
+/* Key of xnm_seg_addrs: an IP address that a virtual router owns on a segment (the physical
+ * interface and VLAN of its attachment, which lists the address). Value: the owner's network id.
+ * ARP and neighbour discovery from a vif may not claim another network's address there. */
+struct xnm_seg_addr_key {
+	__u32 ifindex;
+	__u16 vlan;     /* 0 = untagged */
+	__u8 family;    /* 4 or 6 */
+	__u8 pad;
+	__u8 addr[16];  /* IPv4: the first 4 bytes, the rest zero */
 };
 
 /* Physical ingress classification (paper IV, virtual network definition):

@@ -32,6 +32,8 @@ const networkStatus = z.object({
   resources: z.array(resourceStatus),
   /** Drops by reason (drop_*). */
   drops: z.record(z.string(), z.number()),
+  /** Every verdict by reason (from_vm, tc_pass and to_vm_* too): with noNetwork, every packet. */
+  packets: z.record(z.string(), z.number()).optional(),
 });
 
 const driftCounts = z.object({ add: z.number(), change: z.number(), remove: z.number() });

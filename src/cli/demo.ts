@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AdminClient, type StatusView } from '../admin/index.js';
-import { lineChart, nsExec, nsSpawn, ipv4InReceives, type Series } from '../lab/index.js';
+import { labReport, nsExec, nsSpawn, ipv4InReceives, type LabReportInput } from '../lab/index.js';
 import { createLab, destroyLab, type LabState } from '../lab/index.js';
 import { startRouting } from './routing.js';
 
@@ -133,41 +133,23 @@ export async function runDemo(opts: { prefix?: string; report: string; quick?: b
     heading('Summary');
     // The summary's figures are means over the same samples the charts plot, before and after the
     // tuning mark: one period alone is noisy, and the last one can fall after the traffic ended.
-    const endAt = samples.length ? samples[samples.length - 1].t : tuneAt;
-    const mean = (from: number, to: number, f: (st: Status) => number): number => {
-      const window = samples.filter((x) => x.t >= from && x.t < to).map((x) => f(x.status));
-      return window.reduce((a, v) => a + v, 0) / Math.max(1, window.length);
+    const reportInput: LabReportInput = {
+      prefix: topology.prefix,
+      createdAt: new Date().toISOString(),
+      samples,
+      tuneAt,
+      tuneLabel: 'red 0.05, blue 0.65',
+      story: 'red\'s router floods UDP from 0 s, blue\'s router sends UDP and its external machines TCP; ' +
+        `at ${tuneAt.toFixed(1)} s the operator moves CPU reservation from red (0.2 to 0.05) to blue (0.5 to 0.65).`,
+      totals: after.networks.map((n) => ({ name: n.name, forwarded: n.forwarded, drops: n.drops })),
+      notes: [`green's pings through the host during the contention: ${greenLoss}% lost`],
     };
-    const share = (i: number, field: 'carried' | 'reserved') => (st: Status): number => { const r = p(st, i); return r?.capacity ? r[field] / r.capacity : 0; };
-    const both = (i: number, f: (i: number) => (st: Status) => number, digits: number): string =>
-      `${mean(0, tuneAt, f(i)).toFixed(digits)} -> ${mean(tuneAt, endAt + 1, f(i)).toFixed(digits)}`;
-    const rows = after.networks.map((n, i) => {
-      const drops = Object.entries(n.drops).filter(([, v]) => v > 0).map(([k, v]) => `${k.replace('drop_', '')}=${v}`).join(' ') || '-';
-      return `${n.name.padEnd(7)} ${both(i, (j) => share(j, 'reserved'), 2).padStart(12)} ${both(i, (j) => share(j, 'carried'), 2).padStart(12)} ${both(i, (j) => (st) => p(st, j)?.dropProbability ?? 0, 2).padStart(12)} ${String(n.forwarded).padStart(10)}  ${drops}`;
-    });
-    const summaryHead = `means over the charted samples, 0-${tuneAt.toFixed(1)} s -> ${tuneAt.toFixed(1)}-${endAt.toFixed(1)} s; CPU as a share of the configured R (above 1: the host carried more than R); forwarded and drops: totals at the end
-${'network'.padEnd(7)} ${'reserved CPU'.padStart(12)} ${'CPU used'.padStart(12)} ${'drop p'.padStart(12)} ${'forwarded'.padStart(10)}  drops by reason`;
-    say(`${summaryHead}\n${rows.join('\n')}`);
-    say(`green's pings through the host during the contention: ${greenLoss}% lost`);
-
-    const series = (resource: string, field: 'carried' | 'dropProbability', scale: (v: number, cap: number) => number): Series[] =>
-      topology.networks.map((n, i) => ({
-        name: n.name,
-        points: samples.map((s) => { const r = s.status.networks[i].resources.find((x) => x.resource === resource); return [s.t, r ? scale(r[field], r.capacity) : 0] as const; }),
-      }));
-    const marks = [{ x: tuneAt, label: 'red 0.05, blue 0.65' }];
-    // R is the configured cpu_capacity, set below what this machine's CPU does so that the demo
-    // has contention: the real CPU can carry more than R, so shares above 1 are real, not a bug.
-    const usage = lineChart('CPU used per network (share of the configured R)', 'time (s)', 'share of configured R', series('cpu', 'carried', (v, c) => (c ? v / c : 0)),
-      { marks, references: [{ y: 1, label: 'configured R: above it the host carried more than R' }] });
-    const prob = lineChart('CPU drop probability per network', 'time (s)', 'drop probability', series('cpu', 'dropProbability', (v) => v), { yMax: 1, marks });
-    writeFileSync(join(reportDir, 'cpu-usage.svg'), usage);
-    writeFileSync(join(reportDir, 'drop-probability.svg'), prob);
-    writeFileSync(join(reportDir, 'samples.json'), JSON.stringify(samples));
-    writeFileSync(join(reportDir, 'index.html'), `<!doctype html><meta charset="utf-8"><title>XNetMon lab report</title>
-<h1>XNetMon lab report</h1><p>Lab ${topology.prefix}, ${new Date().toISOString()}. red's router floods UDP from 0 s, blue's router sends UDP and its external machines TCP; at ${tuneAt.toFixed(1)} s the operator moves CPU reservation from red (0.2 to 0.05) to blue (0.5 to 0.65).</p>
-<pre>${summaryHead}\n${rows.join('\n')}\ngreen's pings during the contention: ${greenLoss}% lost</pre>
-${usage}\n${prob}\n`);
+    const report = labReport(reportInput);
+    say(report.text);
+    for (const [file, svg] of Object.entries(report.charts)) writeFileSync(join(reportDir, file), svg);
+    // What the page was made from: `labReport` renders it again (test/fixtures/lab-report.json is one).
+    writeFileSync(join(reportDir, 'report.json'), JSON.stringify(reportInput));
+    writeFileSync(join(reportDir, 'index.html'), report.html);
     say(`report: ${join(reportDir, 'index.html')}`);
   } finally {
     heading('Tearing the lab down');

@@ -4,6 +4,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { ValidationError } from '../errors/index.js';
 import { isLowOrderPoint } from '../crypto/index.js';
+import { addressBytes, formatAddress, isUnicastAddress } from '../net/index.js';
 
 /** Linux interface names: at most IFNAMSIZ - 1 = 15 bytes; a narrower alphabet than the kernel's
  *  (no '/', ':', '@', whitespace, and no leading '_' so a name can never be "__proto__"). */
@@ -37,6 +38,23 @@ export function checkMac(mac: string): string | undefined {
 /** Lower-case form used in memory, so "02:AB:..." and "02:ab:..." are one classification key. */
 export function normalizeMac(mac: string): string {
   return mac.toLowerCase();
+}
+
+/** A router's own address on a segment: one unicast IPv4 or IPv6 address, no prefix length or zone. */
+export function checkRouterAddress(text: string): string | undefined {
+  const bytes = addressBytes(text);
+  if (!bytes || text.includes('%')) {
+    return 'must be an IPv4 or IPv6 address, e.g. "10.1.0.1" or "fe80::1" (no prefix length, no zone)';
+  }
+  if (!isUnicastAddress(bytes)) {
+    return 'must be a unicast address: a router cannot own a multicast, broadcast or unspecified address';
+  }
+  return undefined;
+}
+
+/** The RFC 5952 / dotted-quad spelling, so that "2001:DB8::1" and "2001:db8:0::1" are one address. */
+export function normalizeAddress(text: string): string {
+  return formatAddress(addressBytes(text)!);
 }
 
 export const PUBLIC_KEY_BYTES = 32;

@@ -6,6 +6,7 @@ import * as z from 'zod';
 import { defaultCosts, MAX_PACKET_COST } from './costs.js';
 import {
   checkAbsolutePath, checkChannelListenAddress, checkInterfaceName, checkListenAddress, checkMac, checkNetworkName, checkPublicKey,
+  checkRouterAddress, normalizeAddress,
   checkUnixSocketPath, normalizeMac,
 } from './formats.js';
 import { describeValue, valueAt, type ConfigIssue, type PathSegment } from './issues.js';
@@ -128,7 +129,9 @@ const attachmentFileSchema = z.strictObject({
   vlan: integerIn(CONFIG_LIMITS.vlan.min, CONFIG_LIMITS.vlan.max).default(0),
   mac: text('must be a MAC address string in quotes, e.g. "02:00:00:00:01:01"', checkMac),
   vif: interfaceName.optional(),
-}, { error: 'must be a mapping with interface, vlan, mac and optionally vif' });
+  addresses: z.array(text('must be an IP address string', checkRouterAddress),
+    { error: 'must be a list of the router\'s IP addresses on this segment' }).optional(),
+}, { error: 'must be a mapping with interface, vlan, mac and optionally vif and addresses' });
 
 // Quotas are optional one by one: an absent field takes the network's default share (quota.ts).
 const quotaCount = numberRule('must be a whole number of entries, 0 or more', (n) => Number.isSafeInteger(n) && n >= 0);
@@ -257,7 +260,10 @@ function networkFromFile(network: NetworkFile): NetworkDefinition {
     weight: network.weight,
     reserve: { cpu: network.reserve.cpu, fib: network.reserve.fib, links },
     routers: network.routers.map((r): VirtualRouter => ({ vif: r.vif, clientPublicKey: r.client_public_key })),
-    attachments: network.attachments.map((a): Attachment => withoutUndefined({ interface: a.interface, vlan: a.vlan, mac: normalizeMac(a.mac), vif: a.vif })),
+    attachments: network.attachments.map((a): Attachment => withoutUndefined({
+      interface: a.interface, vlan: a.vlan, mac: normalizeMac(a.mac), vif: a.vif,
+      addresses: a.addresses?.map(normalizeAddress),
+    })),
     filterDefault: network.filter_default,
     quota: withoutUndefined({ routes4: network.quota.routes4, routes6: network.quota.routes6, nexthops: network.quota.nexthops, neighbours: network.quota.neighbours }),
   };
@@ -323,7 +329,8 @@ export function networkToFile(network: NetworkDefinition | NetworkDefinitionInpu
       ? withoutUndefined({ cpu: reserve.cpu, fib: reserve.fib, links: isObject(reserve.links) ? { ...reserve.links } : reserve.links })
       : reserve,
     routers: mapList(network.routers, (r) => withoutUndefined({ vif: r.vif, client_public_key: r.clientPublicKey })),
-    attachments: mapList(network.attachments, (a) => withoutUndefined({ interface: a.interface, vlan: a.vlan, mac: a.mac, vif: a.vif })),
+    attachments: mapList(network.attachments, (a) =>
+      withoutUndefined({ interface: a.interface, vlan: a.vlan, mac: a.mac, vif: a.vif, addresses: a.addresses })),
     filter_default: network.filterDefault,
     quota: isObject(quota)
       ? withoutUndefined({ routes4: quota.routes4, routes6: quota.routes6, nexthops: quota.nexthops, neighbours: quota.neighbours })

@@ -95,6 +95,9 @@ export interface Attachment {
   /** The router's host-side interface on this segment (one of its routers' vifs): control
    *  traffic and via-VM routes are redirected to it; absent, the host bridge delivers them. */
   readonly vif?: string;
+  /** The router's own IP addresses on this segment (normalised text): no other network's router
+   *  may claim them in ARP or neighbour discovery. Absent: nobody is stopped from claiming them. */
+  readonly addresses?: readonly string[];
 }
 
 /**

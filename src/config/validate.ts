@@ -60,6 +60,8 @@ export function semanticIssues(config: XnetmonConfig, checks: ConfigChecks = {},
   const vifs = new Map<string, string>();
   const keys = new Map<string, string>();
   const classificationKeys = new Map<string, string>();
+  /** interface/vlan/address -> where it is declared: one owner per address on a segment. */
+  const segmentAddresses = new Map<string, string>();
 
   networks.forEach((network, n) => {
     const at = (...rest: PathSegment[]): PathSegment[] => ['networks', n, ...rest];
@@ -111,6 +113,18 @@ export function semanticIssues(config: XnetmonConfig, checks: ConfigChecks = {},
       } else {
         classificationKeys.set(key, `${formatPath(at('attachments', a))} (${network.name})`);
       }
+      (attachment.addresses ?? []).forEach((address, i) => {
+        const where = `${attachment.interface}/${attachment.vlan}/${address}`;
+        const declared = segmentAddresses.get(where);
+        if (declared !== undefined && !declared.endsWith(`(${network.name})`)) {
+          const segment = `(interface ${attachment.interface}, vlan ${attachment.vlan})`;
+          add(at('attachments', a, 'addresses', i),
+            `${address} on ${segment} is already a router address of ${declared}: ` +
+            'two routers cannot own one address on a segment');
+        } else if (declared === undefined) {
+          segmentAddresses.set(where, `${formatPath(at('attachments', a, 'addresses', i))} (${network.name})`);
+        }
+      });
     });
 
     for (const link of Object.keys(network.reserve.links)) {

@@ -368,6 +368,8 @@ export class Daemon {
           quotas: this.authority?.quotas?.(n.id) ?? null,
           forwarded: Number(c?.verdicts.forward ?? 0n), toRouter: Number((c?.verdicts.to_vm_control ?? 0n) + (c?.verdicts.to_vm_route ?? 0n)),
           resources, drops,
+          // Every verdict by reason (from_vm, tc_pass and to_vm_* too): with noNetwork, every packet.
+          packets: Object.fromEntries(REASONS.map((r) => [r, Number(c?.verdicts[r] ?? 0n)])),
         };
       }),
     };

@@ -8,7 +8,8 @@
 import type { XnetmonConfig } from '../config/index.js';
 import { XnetmonError } from '../errors/index.js';
 import {
-  applyTopologyPlan, emptyTopology, classifyEntryKey, vifMacEntryKey, filterDefaultIn, filterHasRules, pinnedLinks,
+  applyTopologyPlan, emptyTopology, canonicalAddress, classifyEntryKey, segAddrEntryKey, vifMacEntryKey, filterDefaultIn,
+  filterHasRules, pinnedLinks,
   planTopology, readTopology, setFilterDefaultIn, summarizePlan,
   type DataPlane, type TopologyPlan, type TopologyState, type TopologyUndo, type TopologyMap,
 } from '../dataplane/index.js';
@@ -33,7 +34,7 @@ export const systemTopologyProbe: TopologyProbe = {
 };
 
 /**
- * The interfaces, classification entries and vif MACs that `config` declares: exactly what a
+ * The interfaces, classification entries, vif MACs and segment addresses that `config` declares: exactly what a
  * fresh daemon writes into empty maps. Throws ERR_NO_INTERFACE for an interface that does not
  * exist (before anything is written).
  */
@@ -69,6 +70,11 @@ export function desiredTopology(
       }
       const entry = { ifindex: link.ifindex, vlan: a.vlan, mac: a.mac.toLowerCase(), netId: net.id, vifIfindex };
       state.classify.set(classifyEntryKey(entry), entry);
+      // The routers' own addresses on the segment: another network's router may not claim them.
+      for (const text of a.addresses ?? []) {
+        const owned = { ifindex: link.ifindex, vlan: a.vlan, address: canonicalAddress(text), netId: net.id };
+        state.segAddrs.set(segAddrEntryKey(owned), owned);
+      }
     }
     for (const r of net.routers) {
       if (vifs.includes(r.vif)) continue;

@@ -57,6 +57,7 @@ export class DataPlane {
     this.attachments = new Attachments({
       ifaces: object.map('xnm_ifaces'), classify: object.map('xnm_classify'),
       txPorts: object.map('xnm_tx_ports'), vifMacs: object.map('xnm_vif_macs'),
+      segAddrs: object.map('xnm_seg_addrs'),
     }, this.networks, this.generation);
     this.programs = new ProgramAttachments(object, pinDir);
     this.nexthops = new Nexthops(object.map('xnm_nexthops'));
@@ -117,6 +118,15 @@ export class DataPlane {
 
   removeInterface(ifindex: number): void {
     this.attachments.removeInterface(ifindex);
+  }
+
+  /** The IP addresses a network's routers own on a segment (anti-spoofing of ARP and ND; Attachments.setSegmentAddresses). */
+  setSegmentAddresses(netId: number, ifindex: number, vlan: number, addresses: readonly string[]): void {
+    this.attachments.setSegmentAddresses(netId, ifindex, vlan, addresses);
+  }
+
+  segmentAddresses(netId: number, ifindex: number, vlan: number): string[] {
+    return this.attachments.segmentAddresses(netId, ifindex, vlan);
   }
 
   /** Paper IV: a segment's frames to the router's MAC belong to its network (see Attachments.setAttachment). */

@@ -13,8 +13,10 @@ export { readPinnedCounters, type NetCounters, type UsageColumns } from './count
 export type { DataPlaneSettings } from './settings.js';
 export { parsePrefix, formatPrefix, type Prefix } from './prefix.js';
 export {
-  readTopology, planTopology, applyTopologyPlan, summarizePlan, emptyTopology, classifyEntryKey, vifMacEntryKey, filterDefaultIn, filterHasRules, setFilterDefaultIn,
-  type TopologyState, type TopologyPlan, type TopologyOp, type TopologyUndo, type TopologyMap, type IfaceEntry, type ClassifyEntry, type VifMacEntry,
+  readTopology, planTopology, applyTopologyPlan, summarizePlan, emptyTopology, classifyEntryKey, vifMacEntryKey,
+  segAddrEntryKey, canonicalAddress, filterDefaultIn, filterHasRules, setFilterDefaultIn,
+  type TopologyState, type TopologyPlan, type TopologyOp, type TopologyUndo, type TopologyMap, type IfaceEntry,
+  type ClassifyEntry, type VifMacEntry, type SegAddrEntry,
 } from './topology.js';
 export { escapePinName, unescapePinName, linkPinName, parseLinkPinName, migrateLinkPins, pinnedLinks, type LinkPinKind, type PinMigration } from './pins.js';
 export { layoutHash, checkPinnedSchema, recordSchema, openPinnedDataPlane, PinnedSchemaError, SCHEMA_REVISION, type PinnedSchema } from './schema.js';

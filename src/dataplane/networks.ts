@@ -1,12 +1,13 @@
 // Networks and their attachments (paper IV): the network registry, the host's interfaces
 // (physical links and virtual routers' vifs, xnm_ifaces and xnm_tx_ports), the classification
 // of a segment's frames to a network by the router's MAC (xnm_classify), and the MACs each
-// vif's router may send from (xnm_vif_macs, anti-spoofing).
+// vif's router may send from (xnm_vif_macs, anti-spoofing), and the IP addresses each network's
+// routers own on a segment (xnm_seg_addrs: ARP and ND from another network may not claim them).
 import { ValidationError } from '../errors/index.js';
 import {
-  IfaceFlags, IfaceKind, MAX_LINKS, classifyKeyLayout, classifyValLayout, ifaceLayout, vifMacKeyLayout, type BpfMap,
+  IfaceFlags, IfaceKind, MAX_LINKS, classifyKeyLayout, classifyValLayout, ifaceLayout, vifMacKeyLayout, segAddrKeyLayout, type BpfMap,
 } from '../loader/index.js';
-import { macBytes } from '../net/index.js';
+import { formatAddress, macBytes, parseAddress } from '../net/index.js';
 import { DuplicateAttachmentError, UnknownNetworkError, checkNetId, u32Key, type FlowCacheGeneration } from './shared.js';
 
 /** A MAC address as text: "02:00:00:00:00:01". */
@@ -72,6 +73,7 @@ export interface AttachmentMaps {
   classify: BpfMap;
   txPorts: BpfMap;
   vifMacs: BpfMap;
+  segAddrs: BpfMap;
 }
 
 /** Interfaces, classification entries and vif MAC locks. */
@@ -170,6 +172,45 @@ export class Attachments {
     this.maps.ifaces.update(u32Key(vif), ifaceLayout.encode({ ...d, flags: (d.flags as number) | IfaceFlags.MAC_LOCKED }));
   }
 
+  /**
+   * The IP addresses network `netId`'s routers own on a segment (physical `ifindex`, `vlan`):
+   * no other network's vif may claim them in ARP or neighbour discovery. Replaces what the
+   * network had there. All or nothing: an address another network owns on the segment, or
+   * one that is not an address, refuses the whole list and changes nothing.
+   */
+  setSegmentAddresses(netId: number, ifindex: number, vlan: number, addresses: readonly string[]): void {
+    this.networks.get(netId);
+    const keys = new Map<string, Buffer>();
+    addresses.forEach((text, i) => {
+      const { family, bytes } = parseAddress(text, `addresses[${i}]`);
+      const addr = [...bytes, ...new Array<number>(16 - bytes.length).fill(0)];
+      const key = segAddrKeyLayout.encode({ ifindex, vlan, family, addr });
+      const owner = this.maps.segAddrs.lookup(key);
+      if (owner && owner.readUInt32LE(0) !== netId) {
+        const what = `address ${formatAddress(bytes)} on ifindex ${ifindex} vlan ${vlan}`;
+        throw new DuplicateAttachmentError(what, owner.readUInt32LE(0));
+      }
+      keys.set(key.toString('hex'), key);
+    });
+    for (const k of [...this.maps.segAddrs.keys()]) {
+      const d = segAddrKeyLayout.decode(k);
+      if (d.ifindex !== ifindex || d.vlan !== vlan || keys.has(k.toString('hex'))) continue;
+      if (this.maps.segAddrs.lookup(k)?.readUInt32LE(0) === netId) this.maps.segAddrs.delete(k);
+    }
+    for (const key of keys.values()) this.maps.segAddrs.update(key, u32Key(netId));
+  }
+
+  /** The addresses network `netId` owns on a segment, as text (for status and tests). */
+  segmentAddresses(netId: number, ifindex: number, vlan: number): string[] {
+    const out: string[] = [];
+    for (const k of this.maps.segAddrs.keys()) {
+      const d = segAddrKeyLayout.decode(k);
+      if (d.ifindex !== ifindex || d.vlan !== vlan || this.maps.segAddrs.lookup(k)?.readUInt32LE(0) !== netId) continue;
+      out.push(formatAddress(Buffer.from(d.addr as number[]).subarray(0, d.family === 4 ? 4 : 16)));
+    }
+    return out.sort();
+  }
+
   /** The VLAN's group entry (all-zero MAC): its one network's vif, or none when networks share the VLAN. */
   private setVlanGroup(ifindex: number, vlan: number): void {
     const owners = new Map<number, number>();
@@ -200,19 +241,25 @@ export class Attachments {
       const d = v && ifaceLayout.decode(v);
       if (d && d.kind === IfaceKind.VIF) ids.add(d.net_id as number);
     }
+    for (const k of this.maps.segAddrs.keys()) {
+      const v = this.maps.segAddrs.lookup(k);
+      if (v) ids.add(v.readUInt32LE(0));
+    }
     return ids;
   }
 
-  /** Removes a network's classification entries, vif MAC locks and vifs; returns the vifs and how many entries went. */
+  /** Removes a network's classification entries, vif MAC locks, segment addresses and vifs; returns the vifs and how many entries went. */
   purge(netId: number): { vifs: number[]; entries: number } {
     let entries = 0;
     for (const k of [...this.maps.classify.keys()]) {
       const v = this.maps.classify.lookup(k);
       if (v && classifyValLayout.decode(v).net_id === netId && this.maps.classify.delete(k)) entries++;
     }
-    for (const k of [...this.maps.vifMacs.keys()]) {
-      const v = this.maps.vifMacs.lookup(k);
-      if (v && v.readUInt32LE(0) === netId && this.maps.vifMacs.delete(k)) entries++;
+    for (const map of [this.maps.vifMacs, this.maps.segAddrs]) {
+      for (const k of [...map.keys()]) {
+        const v = map.lookup(k);
+        if (v && v.readUInt32LE(0) === netId && map.delete(k)) entries++;
+      }
     }
     const vifs: number[] = [];
     for (const k of [...this.maps.ifaces.keys()]) {

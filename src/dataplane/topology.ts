@@ -1,13 +1,14 @@
 // The data plane's topology as plain data (interfaces, classification, the MACs each vif may
-// send from), read from the maps, compared with what a configuration declares, and converged
+// send from, the addresses each network's routers own on a segment), read from the maps, compared with what a configuration declares, and converged
 // with an undo log: the reconciliation of start-up, reload and live changes (the Kubernetes
 // controller pattern). Entries that already hold the wanted value are never written, so an
 // unchanged network's forwarding never stops; an entry that moves from one network to another
 // is overwritten in place (no window where nobody owns it).
 import {
-  classifyKeyLayout, classifyValLayout, filterRuleLayout, ifaceLayout, vifMacKeyLayout, IfaceKind, IfaceFlags,
-  MAX_FILTER_RULES, type BpfMap,
+  classifyKeyLayout, classifyValLayout, filterRuleLayout, ifaceLayout, segAddrKeyLayout, vifMacKeyLayout, IfaceKind,
+  IfaceFlags, MAX_FILTER_RULES, type BpfMap,
 } from '../loader/index.js';
+import { formatAddress, parseAddress } from '../net/index.js';
 import { macBytes, macString } from '../packet/index.js';
 import type { DataPlane } from './dataplane.js';
 
@@ -38,15 +39,25 @@ export interface VifMacEntry {
   readonly netId: number;
 }
 
-/** Interfaces by ifindex; classification and vif MACs by `entryKey`. */
+/** An xnm_seg_addrs entry: an address a network's routers own on a segment (ARP and ND anti-spoofing). */
+export interface SegAddrEntry {
+  readonly ifindex: number;
+  readonly vlan: number;
+  /** As formatAddress writes it (one text per address). */
+  readonly address: string;
+  readonly netId: number;
+}
+
+/** Interfaces by ifindex; classification, vif MACs and segment addresses by `entryKey`. */
 export interface TopologyState {
   readonly ifaces: Map<number, IfaceEntry>;
   readonly classify: Map<string, ClassifyEntry>;
   readonly vifMacs: Map<string, VifMacEntry>;
+  readonly segAddrs: Map<string, SegAddrEntry>;
 }
 
 export function emptyTopology(): TopologyState {
-  return { ifaces: new Map(), classify: new Map(), vifMacs: new Map() };
+  return { ifaces: new Map(), classify: new Map(), vifMacs: new Map(), segAddrs: new Map() };
 }
 
 export function classifyEntryKey(e: { ifindex: number; vlan: number; mac: string }): string {
@@ -57,13 +68,23 @@ export function vifMacEntryKey(e: { ifindex: number; mac: string }): string {
   return `${e.ifindex}/${e.mac.toLowerCase()}`;
 }
 
-export type TopologyMap = 'ifaces' | 'classify' | 'vifMacs';
+/** An address in the one text form the maps are compared in ("10.1.0.1", "fe80::1"); `path` names it in errors. */
+export function canonicalAddress(text: string, path = 'address'): string {
+  return formatAddress(parseAddress(text, path).bytes);
+}
+
+export function segAddrEntryKey(e: { ifindex: number; vlan: number; address: string }): string {
+  return `${e.ifindex}/${e.vlan}/${e.address}`;
+}
+
+export type TopologyMap = 'ifaces' | 'classify' | 'vifMacs' | 'segAddrs';
 
 /** One write of a plan: `before` absent means an add, `after` absent a delete. */
 export type TopologyOp =
   | { readonly map: 'ifaces'; readonly key: number; readonly before?: IfaceEntry; readonly after?: IfaceEntry }
   | { readonly map: 'classify'; readonly key: string; readonly before?: ClassifyEntry; readonly after?: ClassifyEntry }
-  | { readonly map: 'vifMacs'; readonly key: string; readonly before?: VifMacEntry; readonly after?: VifMacEntry };
+  | { readonly map: 'vifMacs'; readonly key: string; readonly before?: VifMacEntry; readonly after?: VifMacEntry }
+  | { readonly map: 'segAddrs'; readonly key: string; readonly before?: SegAddrEntry; readonly after?: SegAddrEntry };
 
 export interface TopologyPlan {
   /** In the order they must be written (see planTopology). */
@@ -82,7 +103,8 @@ function sameEntry(a: object, b: object): boolean {
  * The writes that turn `actual` into `desired`, ordered so that no frame meets a half-made
  * state: new interfaces first (before anything classifies to them), then the MACs vifs may
  * send from, then changed interfaces (a vif is locked only once its MACs are there), then
- * classification; removals last, in the reverse order.
+ * classification, then the addresses routers own (an address moving between networks is one
+ * in-place write); removals last, in the reverse order.
  */
 export function planTopology(actual: TopologyState, desired: TopologyState): TopologyPlan {
   let unchanged = 0;
@@ -102,10 +124,11 @@ export function planTopology(actual: TopologyState, desired: TopologyState): Top
   const ifaces = diff('ifaces', actual.ifaces, desired.ifaces);
   const macs = diff('vifMacs', actual.vifMacs, desired.vifMacs);
   const classify = diff('classify', actual.classify, desired.classify);
+  const addrs = diff('segAddrs', actual.segAddrs, desired.segAddrs);
   return {
     ops: [
       ...ifaces.adds, ...macs.adds, ...macs.changes, ...ifaces.changes, ...classify.adds, ...classify.changes,
-      ...classify.deletes, ...macs.deletes, ...ifaces.deletes,
+      ...addrs.adds, ...addrs.changes, ...addrs.deletes, ...classify.deletes, ...macs.deletes, ...ifaces.deletes,
     ],
     unchanged,
   };
@@ -116,7 +139,7 @@ export type PlanCounts = Record<TopologyMap, { add: number; change: number; remo
 
 export function summarizePlan(plan: TopologyPlan): PlanCounts {
   const none = () => ({ add: 0, change: 0, remove: 0 });
-  const out: PlanCounts = { ifaces: none(), classify: none(), vifMacs: none() };
+  const out: PlanCounts = { ifaces: none(), classify: none(), vifMacs: none(), segAddrs: none() };
   for (const op of plan.ops) out[op.map][!op.before ? 'add' : !op.after ? 'remove' : 'change']++;
   return out;
 }
@@ -126,6 +149,7 @@ interface TopologyMaps {
   txPorts: BpfMap;
   classify: BpfMap;
   vifMacs: BpfMap;
+  segAddrs: BpfMap;
   generation: BpfMap;
 }
 
@@ -133,7 +157,7 @@ function mapsOf(dp: DataPlane): TopologyMaps {
   const m = (name: string): BpfMap => dp.object.map(name);
   return {
     ifaces: m('xnm_ifaces'), txPorts: m('xnm_tx_ports'), classify: m('xnm_classify'), vifMacs: m('xnm_vif_macs'),
-    generation: m('xnm_route_gen'),
+    segAddrs: m('xnm_seg_addrs'), generation: m('xnm_route_gen'),
   };
 }
 
@@ -178,6 +202,16 @@ export function readTopology(dp: DataPlane): TopologyState {
     };
     state.vifMacs.set(vifMacEntryKey(entry), entry);
   }
+  for (const k of maps.segAddrs.keys()) {
+    const v = maps.segAddrs.lookup(k);
+    if (!v) continue;
+    const key = segAddrKeyLayout.decode(k);
+    const bytes = Buffer.from(key.addr as number[]).subarray(0, key.family === 4 ? 4 : 16);
+    const entry: SegAddrEntry = {
+      ifindex: key.ifindex as number, vlan: key.vlan as number, address: formatAddress(bytes), netId: v.readUInt32LE(0),
+    };
+    state.segAddrs.set(segAddrEntryKey(entry), entry);
+  }
   return state;
 }
 
@@ -212,6 +246,16 @@ function writeOp(maps: TopologyMaps, op: TopologyOp, value: 'before' | 'after'):
       const now = op[value];
       if (now) maps.vifMacs.update(key, u32(now.netId));
       else maps.vifMacs.delete(key);
+      return;
+    }
+    case 'segAddrs': {
+      const e = op.before ?? op.after!;
+      const { family, bytes } = parseAddress(e.address, 'address');
+      const addr = [...bytes, ...new Array<number>(16 - bytes.length).fill(0)];
+      const key = segAddrKeyLayout.encode({ ifindex: e.ifindex, vlan: e.vlan, family, addr });
+      const now = op[value];
+      if (now) maps.segAddrs.update(key, u32(now.netId));
+      else maps.segAddrs.delete(key);
     }
   }
 }

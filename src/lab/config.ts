@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig, type XnetmonConfig } from '../config/index.js';
 import { generateKeyPair } from '../crypto/index.js';
+import { formatAddress } from '../net/index.js';
 import type { LabTopology } from './topology.js';
 
 export interface LabKeys {
@@ -35,12 +36,21 @@ export const DEFAULT_LAB_RESERVE: Record<number, { cpu: number; fib: number; lin
   3: { cpu: 0.2, fib: 0.2, link: 0.2 },
 };
 
+/** The IPv6 link-local address the kernel gives an interface with this MAC (modified EUI-64, RFC 4291 App. A). */
+export function eui64LinkLocal(mac: string): string {
+  const b = mac.split(':').map((h) => Number.parseInt(h, 16));
+  const interfaceId = [b[0]! ^ 2, b[1]!, b[2]!, 0xff, 0xfe, b[3]!, b[4]!, b[5]!];
+  return formatAddress(Uint8Array.from([0xfe, 0x80, 0, 0, 0, 0, 0, 0, ...interfaceId]));
+}
+
 export function writeLabConfig(topo: LabTopology, keys: LabKeys, options: LabConfigOptions): { path: string; config: XnetmonConfig } {
   const reserve = options.reserve ?? DEFAULT_LAB_RESERVE;
   const links = topo.host.links.map((l) => `    - { name: ${l.name}, capacity_mbps: ${options.linkCapacityMbps ?? 1000} }`).join('\n');
   const networks = topo.networks.map((n) => {
     const r = reserve[n.id] ?? { cpu: 0, fib: 0, link: 0 };
-    const attachments = n.router.interfaces.map((i) => `      - { interface: ${i.link}, vlan: 0, mac: "${i.mac}", vif: "${i.vif}" }`).join('\n');
+    const attachments = n.router.interfaces.map((i) =>
+      `      - { interface: ${i.link}, vlan: 0, mac: "${i.mac}", vif: "${i.vif}", ` +
+      `addresses: ["${i.address}", "${eui64LinkLocal(i.mac)}"] }`).join('\n');
     const linkShares = topo.host.links.map((l) => `${l.name}: ${r.link}`).join(', ');
     return [
       `  - id: ${n.id}`,

@@ -6,5 +6,7 @@ export { labUp, labDown, nsExec, nsSpawn, ipv4InReceives, labNamespaces, labMac,
 export { loadStaticLab, defineLab, attachLab, labRoutes, type StaticLoadResult } from './static.js';
 export { writeLabConfig, generateLabKeys, hostAddress, LAB_CHANNEL_PORT, DEFAULT_LAB_RESERVE, type LabKeys, type LabConfigOptions } from './config.js';
 export { startBird, birdc, type BirdLab } from './bird.js';
-export { lineChart, type Series } from './report.js';
+export {
+  lineChart, labReport, windowMean, type Series, type ReportSample, type ReportResource, type LabReport, type LabReportInput,
+} from './report.js';
 export { createLab, destroyLab, readLabState, labStatePath, LAB_STATE_ROOT, type LabState } from './state.js';

@@ -147,6 +147,10 @@ export function labUp(spec: LabSpec = {}): LabTopology {
       r.ns(swNs, ['ip', 'link', 'set', 'uplink', 'up']);
       // XDP_REDIRECT into a veth delivers only when the receiving end runs NAPI (GRO on or an XDP program).
       r.ns(swNs, ['ethtool', '-K', 'uplink', 'gro', 'on']);
+      // The switch's kernel takes a tag off into the skb on receipt; with VLAN insertion "offloaded"
+      // a veth hands it over there, where XDP on the host's link never sees it (a tagged frame would
+      // look untagged). A real switch's wire carries the tag in the frame: so must this one's.
+      r.ns(swNs, ['ethtool', '-K', 'uplink', 'txvlan', 'off', 'tx-vlan-stag-hw-insert', 'off']);
       r.ns(hostNs, ['ip', 'link', 'add', bridge, 'type', 'bridge']);
       r.ns(hostNs, ['ip', 'link', 'set', bridge, 'address', bridgeMac]);
       r.ns(hostNs, ['ip', 'link', 'set', link, 'master', bridge]);

@@ -55,6 +55,14 @@ export const vifMacKeyLayout = new StructLayout('xnm_vif_mac_key', [
   { name: 'pad', type: 'u16' },
 ]);
 
+export const segAddrKeyLayout = new StructLayout('xnm_seg_addr_key', [
+  { name: 'ifindex', type: 'u32' },
+  { name: 'vlan', type: 'u16' },
+  { name: 'family', type: 'u8' },
+  { name: 'pad', type: 'u8' },
+  { name: 'addr', type: array('u8', 16) },
+]);
+
 export const classifyKeyLayout = new StructLayout('xnm_classify_key', [
   { name: 'ifindex', type: 'u32' },
   { name: 'vlan', type: 'u16' },
@@ -173,7 +181,8 @@ export const schemaLayout = new StructLayout('xnm_schema', [
 
 /** Every mirrored struct, for the BTF conformance test. */
 export const LAYOUTS: readonly StructLayout[] = [
-  ifaceLayout, vifMacKeyLayout, classifyKeyLayout, classifyValLayout, route4KeyLayout, route6KeyLayout,
+  ifaceLayout, vifMacKeyLayout, segAddrKeyLayout, classifyKeyLayout, classifyValLayout, route4KeyLayout,
+  route6KeyLayout,
   routeValLayout, nexthopLayout, dropLayout, netStatsLayout, filterRuleLayout, settingsLayout, flowKeyLayout, flowLayout,
   flowRateLayout, fairStatsLayout, schemaLayout,
 ];

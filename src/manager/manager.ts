@@ -30,6 +30,13 @@ import { targetOf } from './targets.js';
 import type { QuotaStatus, RouteCounts, RouteInfo, SessionInfo, UpdateManagerOptions } from './types.js';
 import { operate } from './writes.js';
 
+/**
+ * Longest a session's messages are handled before the event loop runs other work. A session whose
+ * records arrived together (a flood, or a large resync) is otherwise served message after message
+ * in microtasks, and no other router's socket is read until its backlog is done.
+ */
+const SESSION_SLICE_MS = 5;
+
 export class UpdateManager {
   private readonly ctx: ManagerContext;
 
@@ -65,6 +72,7 @@ export class UpdateManager {
     }
     ctx.logger.info({ network: state.definition.name, remote: session.remoteAddress }, 'update session started');
     try {
+      let sliceStart = performance.now();
       for await (const payload of session.messages()) {
         if (state.session !== session) break;
         const reply = handlePayload(ctx, state, payload);
@@ -72,6 +80,11 @@ export class UpdateManager {
         if (reply.close) {
           session.close();
           break;
+        }
+        // Fairness between networks (one cannot starve another's updates): a macrotask turn.
+        if (performance.now() - sliceStart >= SESSION_SLICE_MS) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          sliceStart = performance.now();
         }
       }
     } catch (error) {

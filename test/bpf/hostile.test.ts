@@ -10,6 +10,7 @@ import { buildFrame, macBytes, type FrameSpec, type Ipv6Spec } from '../../src/p
 import { Scratch } from '../support/host.js';
 import { runCase, type XdpCase } from '../support/xdp-cases.js';
 import { fastpathFixture, MAC, type Fixture } from '../../src/lab/index.js';
+import { addressBytes } from '../../src/net/index.js';
 
 let dp: DataPlane;
 let scratch: Scratch;
@@ -19,6 +20,11 @@ before(() => {
   scratch = new Scratch('xth');
   dp = DataPlane.open();
   fx = fastpathFixture(dp, scratch);
+  // The routers' own addresses on P (untagged), as their attachments list them; green also
+  // owns one on P's VLAN 10, another segment than blue's vif's.
+  dp.setSegmentAddresses(1, fx.phys, 0, ['10.1.0.1', '2001:db8:1::1']);
+  dp.setSegmentAddresses(2, fx.phys, 0, ['10.2.0.1', '2001:db8:2::1', 'fe80::2']);
+  dp.setSegmentAddresses(2, fx.phys, 10, ['10.2.9.1']);
 });
 
 after(() => {
@@ -32,17 +38,24 @@ const run = (c: Case): void => runCase(dp, fx, c);
 
 const udp4 = (dst: string) => ({ src: '10.1.0.1', dst, udp: { sport: 1000, dport: 2000 }, payload: 18 });
 
-/** A neighbour advertisement for `target` whose target link-layer address option says `lladdr`. */
-function neighbourAdvertisement(lladdr: string): FrameSpec['ipv6'] {
+/** A neighbour solicitation (135) or advertisement (136) for `target` whose source or target
+ *  link-layer address option says `lladdr`, sent from `src`. */
+function neighbourDiscovery(lladdr: string, options: { type?: 135 | 136; target?: string; src?: string } = {}): Ipv6Spec {
+  const type = options.type ?? 136;
   const body = Buffer.alloc(16 + 8);
-  body.writeUInt16BE(0x2001, 0); // target 2001:db8:1::1 (flags sit in the ICMP header's last word)
-  body.writeUInt16BE(0x0db8, 2);
-  body.writeUInt16BE(0x0001, 4);
-  body[15] = 1;
-  body[16] = 2; // target link-layer address
+  ipv6Bytes(options.target ?? '2001:db8:1::1').copy(body, 0); // flags sit in the ICMP header's last word
+  body[16] = type === 136 ? 2 : 1; // target (NA) or source (NS) link-layer address
   body[17] = 1; // 8 bytes
   macBytes(lladdr).copy(body, 18);
-  return { src: '2001:db8:1::1', dst: 'ff02::1', hopLimit: 255, icmp: { type: 136, code: 0 }, payload: body };
+  return { src: options.src ?? '2001:db8:1::1', dst: 'ff02::1', hopLimit: 255, icmp: { type, code: 0 }, payload: body };
+}
+
+const neighbourAdvertisement = (lladdr: string): Ipv6Spec => neighbourDiscovery(lladdr);
+
+function ipv6Bytes(text: string): Buffer {
+  const bytes = addressBytes(text);
+  assert.ok(bytes?.length === 16, text);
+  return bytes;
 }
 
 describe('anti-spoofing on the vif: what a router claims must be its own', () => {
@@ -60,6 +73,32 @@ describe('anti-spoofing on the vif: what a router claims must be its own', () =>
     fromVif({ name: 'neighbour advertisement claiming another router\'s MAC', frame: { src: MAC.blueP, dst: '33:33:00:00:00:01', ipv6: neighbourAdvertisement(MAC.greenP) }, verdict: 'DROP', reason: 'drop_spoof' }),
   ];
   test('table', () => { for (const c of cases()) run(c); });
+
+  test('ARP and neighbour discovery may not claim another router\'s address on the segment', () => {
+    const arp = (op: 1 | 2, senderIp: string): FrameSpec => ({ src: MAC.blueP, dst: 'ff:ff:ff:ff:ff:ff', arp: { op, senderMac: MAC.blueP, senderIp, targetIp: '10.1.0.2' } });
+    for (const c of [
+      fromVif({ name: 'ARP reply: green\'s router address with blue\'s own MAC', frame: arp(2, '10.2.0.1'), verdict: 'DROP', reason: 'drop_spoof' }),
+      fromVif({ name: 'gratuitous ARP request for green\'s router address', frame: arp(1, '10.2.0.1'), verdict: 'DROP', reason: 'drop_spoof' }),
+      fromVif({ name: 'ARP for an address no router owns passes (source IPs are not checked)', frame: arp(2, '10.1.0.77'), verdict: 'PASS', reason: 'from_vm' }),
+      fromVif({ name: 'ARP for green\'s address on another segment (VLAN 10) passes', frame: arp(2, '10.2.9.1'), verdict: 'PASS', reason: 'from_vm' }),
+      fromVif({ name: 'ARP probe (sender 0.0.0.0) passes', frame: arp(1, '0.0.0.0'), verdict: 'PASS', reason: 'from_vm' }),
+      fromVif({ name: 'NA for green\'s router address with blue\'s own MAC', frame: { src: MAC.blueP, dst: '33:33:00:00:00:01', ipv6: neighbourDiscovery(MAC.blueP, { target: '2001:db8:2::1' }) }, verdict: 'DROP', reason: 'drop_spoof' }),
+      fromVif({ name: 'NA for green\'s link-local address', frame: { src: MAC.blueP, dst: '33:33:00:00:00:01', ipv6: neighbourDiscovery(MAC.blueP, { target: 'fe80::2', src: 'fe80::1' }) }, verdict: 'DROP', reason: 'drop_spoof' }),
+      fromVif({ name: 'NS sent from green\'s address (its source would be learned)', frame: { src: MAC.blueP, dst: '33:33:00:00:00:01', ipv6: neighbourDiscovery(MAC.blueP, { type: 135, target: '2001:db8:1::2', src: '2001:db8:2::1' }) }, verdict: 'DROP', reason: 'drop_spoof' }),
+      fromVif({ name: 'NS for green\'s address from its own passes (asking is no claim)', frame: { src: MAC.blueP, dst: '33:33:00:00:00:01', ipv6: neighbourDiscovery(MAC.blueP, { type: 135, target: '2001:db8:2::1' }) }, verdict: 'PASS', reason: 'from_vm' }),
+      fromVif({ name: 'duplicate address detection (source ::) passes', frame: { src: MAC.blueP, dst: '33:33:00:00:00:01', ipv6: { ...neighbourDiscovery(MAC.blueP, { type: 135, target: '2001:db8:1::9' }), src: '::', payload: ipv6Bytes('2001:db8:1::9') } }, verdict: 'PASS', reason: 'from_vm' }),
+      fromVif({ name: 'an NA too short to hold its target', frame: { src: MAC.blueP, dst: '33:33:00:00:00:01', ipv6: { src: '2001:db8:1::1', dst: 'ff02::1', hopLimit: 255, icmp: { type: 136, code: 0 }, payload: 8 } }, verdict: 'DROP', reason: 'drop_spoof' }),
+    ]) run(c);
+  });
+
+  test('a router address has one owner per segment: a second claim is refused whole, nothing written', () => {
+    assert.throws(() => dp.setSegmentAddresses(1, fx.phys, 0, ['10.1.0.1', '10.1.0.3', '10.2.0.1']), { code: 'ERR_DUPLICATE_ATTACHMENT', message: /10\.2\.0\.1 .* network 2/ });
+    assert.deepEqual(dp.segmentAddresses(1, fx.phys, 0), ['10.1.0.1', '2001:db8:1::1'], 'blue\'s list is unchanged');
+    assert.throws(() => dp.setSegmentAddresses(1, fx.phys, 0, ['10.1.0.300']), { code: 'ERR_INVALID', message: /addresses\[0\]/ });
+    dp.setSegmentAddresses(1, fx.phys, 0, ['10.1.0.1']);
+    assert.deepEqual(dp.segmentAddresses(1, fx.phys, 0), ['10.1.0.1'], 'a new list replaces the old one');
+    dp.setSegmentAddresses(1, fx.phys, 0, ['10.1.0.1', '2001:db8:1::1']);
+  });
 
   test('a spoofed frame moves no counter of the network it pretends to be', () => {
     const green = dp.readCounters([2])[0];

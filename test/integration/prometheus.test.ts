@@ -16,6 +16,7 @@ import { buildFrame } from '../../src/packet/index.js';
 import { readPinnedCounters } from '../../src/dataplane/index.js';
 import { xnetmon, ping, startDaemon, stopProcess, spawnInNs, inNs, sleep } from '../support/lab.js';
 import { sendFrames } from '../support/fuzz.js';
+import { documentedMetrics, exposedMetrics, metricDrift } from '../support/metrics-doc.js';
 
 const prefix = uniquePrefix('xp');
 // Inside the lab's host namespace, where the daemon serves 127.0.0.1:9469 (src/lab/config.ts).
@@ -56,11 +57,16 @@ after(async () => {
 
 interface Sample { metric: Record<string, string>; value: [number, string] }
 
+/** A GET from inside the host namespace (the daemon and Prometheus listen on its loopback). */
+function get(url: string): string {
+  const script = `fetch(${JSON.stringify(url)}).then((r) => r.text()).then((t) => process.stdout.write(t), (e) => { console.error(e.message); process.exit(1); })`;
+  return inNs(lab!.topology.host.ns, [process.execPath, '-e', script]);
+}
+
 /** An instant query, from inside the host namespace (Prometheus listens on its loopback). */
 function query(expr: string, at?: number): Sample[] {
   const url = `http://${PROMETHEUS}/api/v1/query?query=${encodeURIComponent(expr)}${at ? `&time=${at}` : ''}`;
-  const script = `fetch(${JSON.stringify(url)}).then((r) => r.text()).then((t) => process.stdout.write(t), (e) => { console.error(e.message); process.exit(1); })`;
-  const body = JSON.parse(inNs(lab!.topology.host.ns, [process.execPath, '-e', script])) as { status: string; data: { result: Sample[] }; error?: string };
+  const body = JSON.parse(get(url)) as { status: string; data: { result: Sample[] }; error?: string };
   assert.equal(body.status, 'success', `${expr}: ${body.error}`);
   return body.data.result;
 }
@@ -162,4 +168,10 @@ test('docs/operations.md\'s bpftool recipe prints the verdicts by reason name, a
     }
   }
   assert.ok((byNet.get(1)?.forward ?? 0) >= 200, 'blue\'s forwarded pings are there by name');
+});
+
+test('docs/operations.md lists every metric the running daemon exposes, with its type and labels', () => {
+  const exposed = exposedMetrics(get('http://127.0.0.1:9469/metrics'));
+  assert.ok(exposed.get('xnetmon_packets_total')?.samples, 'the daemon serves its packet counters');
+  assert.deepEqual(metricDrift(documentedMetrics(), exposed), []);
 });

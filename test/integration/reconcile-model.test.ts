@@ -12,7 +12,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { uniquePrefix, type LabState } from '../../src/lab/index.js';
 import { parseConfig, serializeConfig, type NetworkDefinition, type XnetmonConfig } from '../../src/config/index.js';
 import { desiredTopology, type TopologyProbe } from '../../src/control/index.js';
-import { classifyEntryKey, vifMacEntryKey, type TopologyState } from '../../src/dataplane/index.js';
+import { classifyEntryKey, segAddrEntryKey, vifMacEntryKey, type TopologyState } from '../../src/dataplane/index.js';
+import { formatAddress } from '../../src/net/index.js';
 import { generateKeyPair } from '../../src/crypto/index.js';
 import { xnetmon, startDaemon, stopProcess, inNs, spawnInNs } from '../support/lab.js';
 
@@ -50,7 +51,7 @@ const num = (v: unknown): number => Number(v);
 
 /** The topology in the pinned maps, in the shape desiredTopology gives. */
 function pinnedTopology(): TopologyState {
-  const state: TopologyState = { ifaces: new Map(), classify: new Map(), vifMacs: new Map() };
+  const state: TopologyState = { ifaces: new Map(), classify: new Map(), vifMacs: new Map(), segAddrs: new Map() };
   for (const { key, value } of dump('xnm_ifaces')) {
     const v = value as Record<string, unknown>;
     state.ifaces.set(num(key), {
@@ -69,6 +70,12 @@ function pinnedTopology(): TopologyState {
     const e = { ifindex: num(k.ifindex), mac: mac(k.mac), netId: num(value) };
     state.vifMacs.set(vifMacEntryKey(e), e);
   }
+  for (const { key, value } of dump('xnm_seg_addrs')) {
+    const k = key as Record<string, unknown>;
+    const bytes = Buffer.from((k.addr as (number | string)[]).map(Number)).subarray(0, num(k.family) === 4 ? 4 : 16);
+    const e = { ifindex: num(k.ifindex), vlan: num(k.vlan), address: formatAddress(bytes), netId: num(value) };
+    state.segAddrs.set(segAddrEntryKey(e), e);
+  }
   return state;
 }
 
@@ -76,6 +83,7 @@ const canonical = (s: TopologyState) => ({
   ifaces: [...s.ifaces].sort((a, b) => a[0] - b[0]),
   classify: [...s.classify].sort((a, b) => a[0].localeCompare(b[0])),
   vifMacs: [...s.vifMacs].sort((a, b) => a[0].localeCompare(b[0])),
+  segAddrs: [...s.segAddrs].sort((a, b) => a[0].localeCompare(b[0])),
 });
 
 function assertConverged(step: string): void {

@@ -171,6 +171,20 @@ const badConfigs: { name: string; mutate: (raw: Raw) => void; path: string; name
     mutate: (raw) => { raw.networks[2].attachments[0] = { interface: 'ext0', vlan: 0, mac: '02:00:00:00:01:01' }; } },
   { name: 'overlapping attachments differing only in MAC case', path: 'networks[2].attachments[0]', names: '02:00:00:00:01:01',
     mutate: (raw) => { raw.networks[2].attachments[0] = { interface: 'ext0', vlan: 0, mac: '02:00:00:00:01:01'.toUpperCase() }; } },
+  { name: 'a router address another network owns on the same segment', path: 'networks[1].attachments[0].addresses[0]', names: '10.1.0.1',
+    mutate: (raw) => {
+      raw.networks[0].attachments[0].addresses = ['10.1.0.1'];
+      raw.networks[1].attachments[0].addresses = ['10.1.0.1'];
+    } },
+  { name: 'a router address spelled differently (IPv6 case and zeros) is still one address', path: 'networks[1].attachments[0].addresses[0]', names: '2001:db8::1',
+    mutate: (raw) => {
+      raw.networks[0].attachments[0].addresses = ['2001:DB8:0::1'];
+      raw.networks[1].attachments[0].addresses = ['2001:db8::1'];
+    } },
+  { name: 'a router address that is not an address', path: 'networks[0].attachments[0].addresses[0]', names: '10.1.0.300',
+    mutate: (raw) => { raw.networks[0].attachments[0].addresses = ['10.1.0.300']; } },
+  { name: 'a multicast router address', path: 'networks[0].attachments[0].addresses[1]', names: 'ff02::1',
+    mutate: (raw) => { raw.networks[0].attachments[0].addresses = ['10.1.0.1', 'ff02::1']; } },
   { name: 'the same attachment twice in one network', path: 'networks[0].attachments[1]', names: 'ext0',
     mutate: (raw) => { raw.networks[0].attachments[1] = { ...raw.networks[0].attachments[0] }; } },
   { name: 'duplicate id', path: 'networks[2].id', names: '2', mutate: (raw) => { raw.networks[2].id = 2; } },

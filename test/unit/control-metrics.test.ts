@@ -10,6 +10,7 @@ import { REASONS, PATHS } from '../../src/loader/index.js';
 import type { NetCounters } from '../../src/dataplane/index.js';
 import type { PeriodReport } from '../../src/control/controller.js';
 import type { QuotaStatus } from '../../src/manager/index.js';
+import { documentedMetrics, exposedMetrics, metricDrift } from '../support/metrics-doc.js';
 
 function counters(netId: number, forward: bigint, linkOffered: bigint, linkCarried: bigint): NetCounters {
   const zero = <K extends string>(keys: readonly K[]) => Object.fromEntries(keys.map((k) => [k, 0n])) as Record<K, bigint>;
@@ -126,4 +127,25 @@ test('a network removed leaves no series behind', async () => {
   const text = await metrics.text();
   assert.doesNotMatch(text, /network="green"/);
   assert.match(text, /xnetmon_packets_total\{network="blue",reason="forward"\} 5/);
+});
+
+test('docs/operations.md lists every metric /metrics exposes, with its type and labels', async () => {
+  const documented = documentedMetrics();
+  assert.ok(documented.size >= 20, `${documented.size} metrics in the table`);
+  for (const [name, shape] of documented) {
+    assert.ok(shape.unit !== undefined && ['counter', 'gauge', 'histogram'].includes(shape.type), `${name}: a type and a unit column`);
+  }
+  const exposed = exposedMetrics(await scrape(fed()));
+  assert.deepEqual([...exposed].filter(([, shape]) => !shape.samples).map(([name]) => name), [], 'every metric has a series to read labels from');
+  assert.deepEqual(metricDrift(documented, exposed), []);
+  // The check can fail: a metric the table forgot, and one whose labels it gets wrong.
+  const edited = new Map(documented);
+  edited.delete('xnetmon_routes');
+  edited.set('xnetmon_sessions', { type: 'gauge', labels: ['network'], unit: 'routers' });
+  edited.set('xnetmon_packets_total', { type: 'gauge', labels: ['network', 'reason'], unit: 'packets' });
+  assert.deepEqual(metricDrift(edited, exposed).sort(), [
+    'xnetmon_packets_total: documented as gauge, exposed as counter',
+    'xnetmon_routes is exposed but not in docs/operations.md',
+    'xnetmon_sessions: documented labels (network), exposed ()',
+  ]);
 });

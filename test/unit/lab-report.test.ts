@@ -33,7 +33,7 @@ test('any range: a 1-2-5 step, ticks covering it, at most the intervals asked fo
 
 test('the chart prints its nice ticks and the reference line, and keeps every point inside', () => {
   const svg = lineChart('CPU used', 'time (s)', 'share of configured R', [{ name: 'blue', points: [[0, 0.2], [8.05, 1.14], [16.1, 0.9]] }], { references: [{ y: 1, label: 'configured R' }] });
-  const labels = [...svg.matchAll(/text-anchor="end">([^<]+)</g)].map((m) => m[1]);
+  const labels = [...svg.matchAll(/class="tick-y"[^>]*>([^<]+)</g)].map((m) => m[1]);
   assert.deepEqual(labels, ['0', '0.5', '1', '1.5']);
   assert.match(svg, /configured R/);
   const ys = [...svg.matchAll(/points="([^"]+)"/g)].flatMap((m) => m[1].split(' ').map((p) => Number(p.split(',')[1])));

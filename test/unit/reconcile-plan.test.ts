@@ -43,6 +43,7 @@ function copy(state: TopologyState): TopologyState {
     ifaces: new Map([...state.ifaces].map(([k, v]) => [k, { ...v }])),
     classify: new Map([...state.classify].map(([k, v]) => [k, { ...v }])),
     vifMacs: new Map([...state.vifMacs].map(([k, v]) => [k, { ...v }])),
+    segAddrs: new Map([...state.segAddrs].map(([k, v]) => [k, { ...v }])),
   };
 }
 
@@ -116,6 +117,25 @@ describe('planTopology', () => {
     const vif = direct.ops.find((op) => op.map === 'ifaces');
     assert.equal(vif?.before?.netId, 3);
     assert.equal(vif?.after?.netId, 4);
+  });
+
+  it('a router address moved from red to blue is one in-place change of its segment entry; the text form is one', () => {
+    const withAddresses = (config: XnetmonConfig, owner: string): XnetmonConfig => ({
+      ...config,
+      networks: config.networks.map((n) => (n.name !== owner ? n : {
+        ...n, attachments: n.attachments.map((a, i) => (i ? a : { ...a, addresses: ['10.3.0.1', 'FE80::0:1'] })),
+      })),
+    });
+    const red = desired(withAddresses(BASE, 'red'));
+    assert.deepEqual(red.segAddrs.get('10/0/fe80::1'), { ifindex: 10, vlan: 0, address: 'fe80::1', netId: 3 });
+    assert.equal(planTopology(copy(red), desired(withAddresses(BASE, 'red'))).ops.length, 0);
+    const plan = planTopology(copy(red), desired(withAddresses(BASE, 'blue')));
+    const addrs = plan.ops.filter((op) => op.map === 'segAddrs');
+    assert.equal(addrs.length, 2);
+    assert.ok(addrs.every((op) => op.before?.netId === 3 && op.after?.netId === 1), 'owner changed in place, never absent');
+    assert.deepEqual(summarizePlan(plan).segAddrs, { add: 0, change: 2, remove: 0 });
+    const gone = planTopology(copy(red), desired(BASE));
+    assert.deepEqual(summarizePlan(gone).segAddrs, { add: 0, change: 0, remove: 2 });
   });
 
   it('removals come after every add and change, so a frame never finds a half-made network', () => {
