@@ -61,8 +61,8 @@ export class Metrics {
     help: 'Fit quality of the per-path CPU costs against the measured irq+softirq time (R^2)',
   });
   private readonly cpuMeasuredNs = new Gauge({
-    name: 'xnetmon_cpu_measured_ns_per_second', labelNames: ['part'], registers: [this.registry],
-    help: 'part="total": U(t), irq + softirq time per second (smoothed); "unattributed": what no network\'s packets explain; "bpf_programs": the data plane programs\' run time',
+    name: 'xnetmon_cpu_measured_seconds_per_second', labelNames: ['part'], registers: [this.registry],
+    help: 'CPU seconds per second (Prometheus base unit; the model works in ns). part="total": U(t), irq + softirq time (smoothed); "unattributed": what no network\'s packets explain; "bpf_programs": the data plane programs\' run time',
   });
   private readonly linkCapacity = new Gauge({ name: 'xnetmon_link_capacity_bytes_per_second', help: 'R of a physical link in bytes per second', labelNames: ['link'], registers: [this.registry] });
   private readonly fibCapacity = new Gauge({ name: 'xnetmon_fib_capacity_routes', help: 'R of the FIB memory: routes the host holds', registers: [this.registry] });
@@ -101,9 +101,9 @@ export class Metrics {
         this.cpuPathCost.set({ path, source: 'fitted' }, cost);
       }
       if (c.fit?.rSquared !== null && c.fit?.rSquared !== undefined) this.cpuFitR2.set(c.fit.rSquared);
-      if (c.measuredNsPerS !== null) this.cpuMeasuredNs.set({ part: 'total' }, c.measuredNsPerS);
-      if (c.unattributedNsPerS !== null) this.cpuMeasuredNs.set({ part: 'unattributed' }, c.unattributedNsPerS);
-      if (c.bpfRunTimeNsPerS !== null) this.cpuMeasuredNs.set({ part: 'bpf_programs' }, c.bpfRunTimeNsPerS);
+      if (c.measuredNsPerS !== null) this.cpuMeasuredNs.set({ part: 'total' }, c.measuredNsPerS / 1e9);
+      if (c.unattributedNsPerS !== null) this.cpuMeasuredNs.set({ part: 'unattributed' }, c.unattributedNsPerS / 1e9);
+      if (c.bpfRunTimeNsPerS !== null) this.cpuMeasuredNs.set({ part: 'bpf_programs' }, c.bpfRunTimeNsPerS / 1e9);
     }
     for (const r of report.resources) {
       // R is per period in the report; in the metrics it is per second (CPU, links) or a count (fib).

@@ -31,6 +31,15 @@ const report: PeriodReport = {
     { resource: 'link:ext0', capacity: 125_000, total: 0, networks: [{ netId: 1, name: 'blue', reserved: 62_500, offered: 0, carried: 0, target: 0, dropProbability: 0 }] },
     { resource: 'fib', capacity: 1000, total: 3, networks: [{ netId: 1, name: 'blue', reserved: 400, offered: 3, carried: 3, target: 3, dropProbability: 0 }] },
   ],
+  // The measured CPU model's view (src/cpu), so that its gauges have series too.
+  cpu: {
+    source: 'measured', fallbackReason: null, unit: 'ns',
+    costs: Object.fromEntries(PATHS.map((path, i) => [path, 100 + i])) as Record<(typeof PATHS)[number], number>,
+    costPerKib: 3, capacityPerS: 1.5e9, cores: 2, share: 0.75,
+    fit: { rSquared: 0.9, rmseNs: 1000, samples: 50, converged: true },
+    fittedCosts: Object.fromEntries(PATHS.map((path, i) => [path, 110 + i])) as Record<(typeof PATHS)[number], number>,
+    fittedCostPerKib: 3, measuredNsPerS: 2e8, unattributedNsPerS: 1e7, bpfRunTimeNsPerS: 5e7,
+  },
 };
 
 const quotas = (rejections: number): QuotaStatus => ({
