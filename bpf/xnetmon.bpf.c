@@ -1116,9 +1116,13 @@ int xnm_vif_out(struct __sk_buff *skb)
 	struct xnm_iface *from = ingress ? bpf_map_lookup_elem(&xnm_ifaces, &ingress) : NULL;
 	__u32 net_id = iface && iface->kind == XNM_IFACE_VIF && (!from || from->kind == XNM_IFACE_NONE) ? iface->net_id : 0;
 
+	/* A frame that came in on an interface of the data plane got its verdict there (counted
+	 * once, issue 17): passed on uncounted, so that the verdicts add up to the frames. */
+	if (!net_id)
+		return TC_ACT_OK;
 	if (load_settings(&v) || bind_network(&v, net_id))
 		return TC_ACT_OK;
-	if (net_id && (v.settings->flags & XNM_SET_ACCOUNTING)) {
+	if (v.settings->flags & XNM_SET_ACCOUNTING) {
 		v.offered_cost = path_cost(v.settings, XNM_PATH_HOST_VM, skb->len);
 		v.stats->cpu_offered += v.offered_cost;
 		account_cpu(&v, XNM_PATH_HOST_VM, skb->len);

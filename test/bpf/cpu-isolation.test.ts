@@ -111,10 +111,14 @@ describe('host -> VM is charged to the VM', () => {
   test('a frame from a physical link or another vif was charged where it came in: not again', () => {
     for (const ingress of [fx.phys, fx.vif2]) {
       const before = countersOf(dp, 1);
+      const beforeNone = countersOf(dp, 0);
       assert.equal(out(ingress).retval, TcAction.OK);
       const a = countersOf(dp, 1);
       assert.equal(a.cpuOffered, before.cpuOffered, `ingress ${ingress}`);
       assert.equal(a.pathPackets.host_vm, before.pathPackets.host_vm);
+      // Nor counted again, under any network: its verdict was counted where it came in.
+      assert.deepEqual(countersOf(dp, 0).verdicts, beforeNone.verdicts, `ingress ${ingress}: no verdict under no network`);
+      assert.deepEqual(a.verdicts, before.verdicts, `ingress ${ingress}: no second verdict`);
     }
   });
 
