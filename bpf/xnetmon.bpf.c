@@ -419,8 +419,16 @@ static __always_inline __u32 flow_rate(struct verdict_ctx *v, struct pkt *p, __u
 	__u32 key = v->net_id;
 	struct xnm_fair_stats *fair = bpf_map_lookup_elem(&xnm_fair, &key);
 
-	if (fair && rate)
-		fair->hist[rate_bucket(rate)]++;
+	if (fair && rate) {
+		__u64 bucket = rate_bucket(rate);
+
+		/* The bound is checked here, at the access, on a value the compiler cannot see
+		 * through: it folded rate_bucket's clamp into code whose range Linux 6.1's
+		 * verifier lost (it saw bucket 60 of 40 and refused xnm_phys_in). */
+		asm volatile("" : "+r"(bucket));
+		if (bucket < XNM_FAIR_BUCKETS)
+			fair->hist[bucket]++;
+	}
 	return rate;
 }
 

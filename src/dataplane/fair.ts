@@ -5,6 +5,7 @@
 // never when m <= F. Here the controller picks F, the network's fair per-flow rate, so that the
 // expected drops over last period's histogram equal the fraction p the control law asked for.
 import { BpfMap, FAIR_BUCKETS, fairStatsLayout } from '../loader/index.js';
+import { readPerCpuWords } from './shared.js';
 
 /** Per network, summed over CPUs (cumulative). */
 export interface FairColumns {
@@ -97,14 +98,9 @@ export function readFairFrom(map: BpfMap, ids: readonly number[]): FairColumns {
   };
   if (ids.length === 0) return out;
   const maxId = ids.reduce((m, id) => Math.max(m, id), 0);
-  const values = map.lookupPrefix(maxId + 1);
-  const words = new Uint32Array(values.buffer, values.byteOffset, values.byteLength >> 2);
-  const stride = map.valueBufferSize >> 2;
-  const cpuStride = (Math.ceil(map.valueSize / 8) * 8) >> 2;
-  const cpus = stride / cpuStride;
+  const { words, stride, cpuStride, cpus, u64 } = readPerCpuWords(map, maxId + 1);
   const oHist = fairStatsLayout.field('hist').offset >> 2;
   const oExempt = fairStatsLayout.field('channel_exempt').offset >> 2;
-  const u64 = (at: number): number => words[at] + words[at + 1] * 4294967296;
   ids.forEach((id, i) => {
     if ((id + 1) * stride > words.length) return;
     for (let c = 0; c < cpus; c++) {

@@ -1,6 +1,7 @@
 // Packets and bytes per path over every network (cumulative, summed over CPUs): what the CPU
 // model fits the measured CPU time against (src/cpu).
 import { BpfMap, PATHS, netStatsLayout } from '../loader/index.js';
+import { readPerCpuWords } from './shared.js';
 
 export interface PathTotals {
   /** Packets carried per path, in PATHS order. */
@@ -11,14 +12,9 @@ export interface PathTotals {
 
 /** One batch read of xnm_stats for ids 0..maxId. */
 export function readPathTotalsFrom(stats: BpfMap, maxId: number): PathTotals {
-  const values = stats.lookupPrefix(maxId + 1);
-  const words = new Uint32Array(values.buffer, values.byteOffset, values.byteLength >> 2);
-  const stride = stats.valueBufferSize >> 2;
-  const cpuStride = (Math.ceil(stats.valueSize / 8) * 8) >> 2;
-  const cpus = stride / cpuStride;
+  const { words, stride, cpuStride, cpus, u64 } = readPerCpuWords(stats, maxId + 1);
   const oPp = netStatsLayout.field('path_packets').offset >> 2;
   const oPb = netStatsLayout.field('path_bytes').offset >> 2;
-  const u64 = (at: number): number => words[at] + words[at + 1] * 4294967296;
   const out: PathTotals = { packets: new Float64Array(PATHS.length), bytes: 0 };
   for (let id = 0; id <= maxId && (id + 1) * stride <= words.length; id++) {
     for (let c = 0; c < cpus; c++) {

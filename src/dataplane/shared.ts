@@ -42,3 +42,23 @@ export class FlowCacheGeneration {
     this.map.update(key, next);
   }
 }
+
+/** The per-CPU values of keys 0..count-1 of a per-CPU array, read in one batch, as 32-bit words. */
+export interface PerCpuWords {
+  words: Uint32Array;
+  /** Words per key (every CPU's value). */
+  stride: number;
+  /** Words per CPU's value (values are 8-byte aligned per CPU). */
+  cpuStride: number;
+  cpus: number;
+  /** The little-endian u64 at word `at`, as a number. */
+  u64: (at: number) => number;
+}
+
+export function readPerCpuWords(map: BpfMap, count: number): PerCpuWords {
+  const values = map.lookupPrefix(count);
+  const words = new Uint32Array(values.buffer, values.byteOffset, values.byteLength >> 2);
+  const stride = map.valueBufferSize >> 2;
+  const cpuStride = (Math.ceil(map.valueSize / 8) * 8) >> 2;
+  return { words, stride, cpuStride, cpus: stride / cpuStride, u64: (at) => words[at] + words[at + 1] * 4294967296 };
+}

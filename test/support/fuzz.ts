@@ -5,18 +5,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildFrame, type Ipv6Extension } from '../../src/packet/index.js';
 import { nsExec } from '../../src/lab/index.js';
+import { prng } from './prng.js';
 
-/** mulberry32: a small seeded PRNG, so that a failing run can be replayed from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from './prng.js';
 
 export interface FuzzOptions {
   seed: number;

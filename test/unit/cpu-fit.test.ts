@@ -6,18 +6,10 @@ import assert from 'node:assert/strict';
 import { CostFit, CpuMeter, CpuModel, parseProcStat, type CpuModelOptions } from '../../src/cpu/index.js';
 import { PATHS, type PathName } from '../../src/loader/index.js';
 import { ValidationError } from '../../src/errors/index.js';
+import { prng } from '../support/prng.js';
 
-/** A seeded uniform generator (mulberry32), so that the traces are the same every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so that the traces are the same every run. */
+const rng = prng;
 
 const TRUE_NS: Record<PathName, number> = { ext_ext: 300, ext_vm: 900, vm_ext: 1500, vm_vm: 2500, vm_host: 2000, host_vm: 1800 };
 const TRUE_NS_PER_KIB = 40;
