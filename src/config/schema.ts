@@ -27,6 +27,8 @@ export const CONFIG_LIMITS = Object.freeze({
   eMaxMs: { min: 1, max: 60_000 },
   maxLinkCapacityMbps: 10_000_000,
   flowCacheSlotsMax: 1 << 24,
+  // A router is a bit in the update manager's owner masks (docs/manager.md, "Several routers").
+  routersPerNetwork: 32,
 });
 
 export const DEFAULT_WEIGHT = 500;
@@ -148,7 +150,8 @@ export const networkFileSchema = z.strictObject({
   weight: integerIn(CONFIG_LIMITS.weight.min, CONFIG_LIMITS.weight.max).default(DEFAULT_WEIGHT),
   reserve: reserveFileSchema.prefault({}),
   routers: z.array(routerFileSchema, { error: 'must be a list of virtual routers (vif, client_public_key)' })
-    .min(1, { error: 'must list at least one virtual router' }),
+    .min(1, { error: 'must list at least one virtual router' })
+    .max(CONFIG_LIMITS.routersPerNetwork, { error: `must list at most ${CONFIG_LIMITS.routersPerNetwork} virtual routers` }),
   attachments: z.array(attachmentFileSchema, { error: 'must be a list of attachments (interface, vlan, mac)' })
     .default(() => []),
   filter_default: z.enum(['accept', 'drop'], { error: 'must be one of accept, drop' }).default('accept'),

@@ -2,7 +2,7 @@
 // the manager takes their routes over as stale, the router's resync then replaces them with no
 // gap in forwarding (docs/manager.md, "Graceful restart").
 import { parsePrefixText } from '../net/index.js';
-import { armStaleTimer, trySweep } from './resync.js';
+import { armAdoptionTimer, trySweep } from './resync.js';
 import { errorText, type ManagerContext, type NetworkState } from './state.js';
 import { ORIGIN_ADOPTED, STALE } from './table.js';
 import { codeOf } from './targets.js';
@@ -35,8 +35,14 @@ export function adopt(ctx: ManagerContext, state: NetworkState): void {
   const adopted = t4.used + t6.used;
   if (adopted > 0) {
     ctx.logger.info({ network: state.definition.name, routes: adopted }, 'adopted installed routes as stale until the router resyncs');
-    state.disconnectedSince = ctx.clock.now();
-    if (ctx.config.host.staleRouteTimeoutS === 0) trySweep(ctx, state, 'graceful restart is off');
-    else armStaleTimer(ctx, state);
+    // Several routers: the adopted entries stay until every router resynced (none knows the others').
+    for (const router of state.routers.values()) {
+      router.disconnectedSince = ctx.clock.now();
+      state.adoptedPending.add(router.key);
+    }
+    if (ctx.config.host.staleRouteTimeoutS === 0) {
+      state.adoptedPending.clear();
+      trySweep(ctx, state, null, 'graceful restart is off');
+    } else armAdoptionTimer(ctx, state);
   }
 }

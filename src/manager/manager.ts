@@ -24,7 +24,7 @@ import { stageNeighbourRoutes } from './neighbours.js';
 import { quotaStatus } from './quota.js';
 import { sessionEnded, withdrawAll } from './resync.js';
 import type { SegmentMap } from './segments.js';
-import { errorText, ManagerContext, operationOn, type NetworkState } from './state.js';
+import { errorText, ManagerContext, operationOn, routersOf, type NetworkState, type RouterState } from './state.js';
 import { EVICTED, ORIGIN_ADOPTED, ORIGIN_NEIGHBOUR, ORIGIN_ROUTER, STALE } from './table.js';
 import { targetOf } from './targets.js';
 import type { QuotaStatus, RouteCounts, RouteInfo, SessionInfo, UpdateManagerOptions } from './types.js';
@@ -48,34 +48,38 @@ export class UpdateManager {
 
   /**
    * Serves one session of the secure channel until it closes. The session's peerId names
-   * the network (the channel authenticated it); a newer session of the same network
-   * replaces an older one. Never rejects.
+   * the network and its peerPublicKey the router (the channel authenticated both; a session
+   * without a key is the network's first router). A newer session of the same router
+   * replaces an older one; another router's session is never touched. Never rejects.
    */
   async attachSession(session: UpdateSession): Promise<void> {
     const ctx = this.ctx;
     const state = [...ctx.networks.values()].find((s) => s.definition.name === session.peerId);
-    if (!state || ctx.closed) {
-      ctx.logger.warn({ peer: session.peerId, remote: session.remoteAddress }, 'update session for an unknown network: closed');
+    const key = session.peerPublicKey ?? state?.definition.routers[0]?.clientPublicKey ?? '';
+    const router = state?.routers.get(key);
+    if (!state || !router || ctx.closed) {
+      ctx.logger.warn({ peer: session.peerId, remote: session.remoteAddress }, 'update session for an unknown network or router: closed');
       session.close();
       return;
     }
-    const previous = state.session;
-    state.session = session;
-    state.helloSeen = false;
-    state.resyncing = false;
-    state.connectedSince = ctx.clock.now();
-    state.disconnectedSince = null;
-    state.lastError = null;
+    const where = { network: state.definition.name, router: router.vif };
+    const previous = router.session;
+    router.session = session;
+    router.helloSeen = false;
+    router.resyncing = false;
+    router.connectedSince = ctx.clock.now();
+    router.disconnectedSince = null;
+    router.lastError = null;
     if (previous) {
-      ctx.logger.info({ network: state.definition.name }, 'a new update session replaces the previous one');
+      ctx.logger.info(where, 'a new update session of this router replaces its previous one');
       previous.close();
     }
-    ctx.logger.info({ network: state.definition.name, remote: session.remoteAddress }, 'update session started');
+    ctx.logger.info({ ...where, remote: session.remoteAddress }, 'update session started');
     try {
       let sliceStart = performance.now();
       for await (const payload of session.messages()) {
-        if (state.session !== session) break;
-        const reply = handlePayload(ctx, state, payload);
+        if (router.session !== session) break;
+        const reply = handlePayload(ctx, state, router, payload);
         if (reply.payload) await session.send(reply.payload);
         if (reply.close) {
           session.close();
@@ -88,9 +92,9 @@ export class UpdateManager {
         }
       }
     } catch (error) {
-      ctx.logger.info({ network: state.definition.name, err: errorText(error) }, 'update session ended with an error');
+      ctx.logger.info({ ...where, err: errorText(error) }, 'update session ended with an error');
     } finally {
-      if (state.session === session) sessionEnded(ctx, state);
+      if (router.session === session && state.routers.get(router.key) === router) sessionEnded(ctx, state, router);
     }
   }
 
@@ -114,17 +118,22 @@ export class UpdateManager {
     return [...this.ctx.networks.values()].sort((a, b) => a.definition.id - b.definition.id).map((s) => this.counts(s));
   }
 
+  /** One line per router of every network, in network id then configuration order (`xnetmon clients`). */
   sessions(): SessionInfo[] {
-    return [...this.ctx.networks.values()].sort((a, b) => a.definition.id - b.definition.id).map((s) => {
+    const date = (t: number | null): Date | null => (t === null ? null : new Date(t));
+    return [...this.ctx.networks.values()].sort((a, b) => a.definition.id - b.definition.id).flatMap((s) => {
       const counts = this.counts(s);
-      const date = (t: number | null): Date | null => (t === null ? null : new Date(t));
-      return {
-        netId: s.definition.id, network: s.definition.name, connected: s.session !== null,
-        peer: s.session?.peerId ?? null, remoteAddress: s.session?.remoteAddress ?? null, clientName: s.clientName,
-        connectedSince: s.session ? date(s.connectedSince) : null, disconnectedSince: date(s.disconnectedSince),
-        lastUpdate: date(s.lastUpdate), resyncing: s.resyncing, routes: counts.routes, stale: counts.stale, evicted: counts.evicted,
-        lastError: s.lastError,
-      };
+      return s.definition.routers.flatMap((configured) => {
+        const r = s.routers.get(configured.clientPublicKey);
+        if (!r) return [];
+        return [{
+          netId: s.definition.id, network: s.definition.name, router: r.vif, connected: r.session !== null,
+          peer: r.session?.peerId ?? null, remoteAddress: r.session?.remoteAddress ?? null, clientName: r.clientName,
+          connectedSince: r.session ? date(r.connectedSince) : null, disconnectedSince: date(r.disconnectedSince),
+          lastUpdate: date(r.lastUpdate), resyncing: r.resyncing, routes: counts.routes, stale: counts.stale, evicted: counts.evicted,
+          lastError: r.lastError,
+        }];
+      });
     });
   }
 
@@ -180,8 +189,7 @@ export class UpdateManager {
     for (const [id, state] of ctx.networks) {
       if (ids.has(id)) continue;
       withdrawAll(ctx, state, 'network removed from the configuration');
-      state.session?.close();
-      ctx.clock.clearTimeout(state.staleTimer);
+      for (const router of state.routers.values()) router.session?.close();
       ctx.networks.delete(id);
     }
     for (const network of config.networks) {
@@ -193,6 +201,7 @@ export class UpdateManager {
       const before = previous.networks.find((n) => n.id === network.id);
       state.definition = network;
       if (before === network) continue;
+      this.replaceRouters(state);
       this.reresolve(state);
       if (state.filterRules) {
         try {
@@ -209,12 +218,37 @@ export class UpdateManager {
   close(): void {
     this.ctx.closed = true;
     for (const state of this.ctx.networks.values()) {
-      this.ctx.clock.clearTimeout(state.staleTimer);
-      state.staleTimer = undefined;
-      const session = state.session;
-      state.session = null;
+      this.ctx.clock.clearTimeout(state.adoptionTimer);
+      state.adoptionTimer = undefined;
+      for (const router of state.routers.values()) {
+        this.ctx.clock.clearTimeout(router.staleTimer);
+        router.staleTimer = undefined;
+        const session = router.session;
+        router.session = null;
+        session?.close();
+      }
+    }
+  }
+
+  /** After a configuration change: routers left out lose their routes and session; new ones get a bit. */
+  private replaceRouters(state: NetworkState): void {
+    const next = routersOf(state.definition, state.routers);
+    let removed = 0;
+    const gone: RouterState[] = [];
+    for (const router of state.routers.values()) {
+      if (next.has(router.key)) continue;
+      removed = (removed | router.bit) >>> 0;
+      gone.push(router);
+    }
+    if (removed !== 0) withdrawAll(this.ctx, state, 'router removed from the configuration', removed);
+    for (const router of gone) {
+      state.adoptedPending.delete(router.key);
+      const session = router.session;
+      router.session = null;
       session?.close();
     }
+    state.routers.clear();
+    for (const [key, router] of next) state.routers.set(key, router);
   }
 
   /** After a configuration change: every interface placed again, every target and neighbour host route decided again. */

@@ -8,7 +8,9 @@ import type { NeighbourBatch, NeighbourColumns, NeighbourKeyColumns } from '../w
 import { internInterface, viaFor } from './interfaces.js';
 import { checkNeighbourQuota, checkRouteQuotas } from './quota.js';
 import { NeighbourAddresses } from './registry.js';
-import { FAMILIES, hexOf, Operation, type ManagerContext, type NeighbourEntry, type NetworkState } from './state.js';
+import {
+  FAMILIES, hexOf, Operation, type ManagerContext, type NeighbourEntry, type NetworkState, type RouterState,
+} from './state.js';
 import { EVICTED, KIND_UNICAST, ORIGIN_FREE, ORIGIN_NEIGHBOUR, ORIGIN_ROUTER, STALE, type RouteTable } from './table.js';
 import { operate } from './writes.js';
 
@@ -130,7 +132,11 @@ function longestRouterMatch(table: RouteTable, addr: Buffer): number {
   return -1;
 }
 
-export function applyNeighbourBatch(ctx: ManagerContext, state: NetworkState, batch: NeighbourBatch): void {
+/**
+ * One router's neighbour batch. With several routers (docs/manager.md, "Several routers") a
+ * neighbour stays while any router reports it, with the MAC of the most recent report.
+ */
+export function applyNeighbourBatch(ctx: ManagerContext, state: NetworkState, router: RouterState, batch: NeighbourBatch): void {
   // key -> the neighbour after this batch, null when deleted.
   const touched = new Map<string, NeighbourEntry | null>();
   const op = new Operation((key) => (touched.has(key) ? touched.get(key) ?? undefined : state.neighbours.get(key)));
@@ -150,14 +156,24 @@ export function applyNeighbourBatch(ctx: ManagerContext, state: NetworkState, ba
       const mac = macFromBytes(c.macs, i * 6);
       if (!isUnicastMac(mac)) throw new ValidationError(path, `MAC ${mac} is not a unicast MAC`);
       if (touched.has(key)) throw new ValidationError(path, 'appears twice in the batch');
-      touched.set(key, { key, family: c.family, addr: Buffer.from(addr), ifaceId: internInterface(ctx, state, iface).id, mac, stale: false });
+      const known = state.neighbours.get(key);
+      const owners = ((known?.owners ?? 0) | router.bit) >>> 0;
+      const staleOwners = ((known?.staleOwners ?? 0) & ~router.bit) >>> 0;
+      const ifaceId = internInterface(ctx, state, iface).id;
+      touched.set(key, { key, family: c.family, addr: Buffer.from(addr), ifaceId, mac, owners, staleOwners, stale: false });
     }
   };
   const readDeletes = (c: NeighbourKeyColumns, list: string): void => {
     for (let i = 0; i < c.count; i++) {
       const { path, key } = entryAt(c, i, list);
       if (touched.has(key)) throw new ValidationError(path, 'is both added and deleted, or deleted twice');
-      touched.set(key, null);
+      const known = state.neighbours.get(key);
+      const owners = ((known?.owners ?? 0) & ~router.bit) >>> 0;
+      if (known && owners !== 0) {
+        // Another router still reports it: only this router's report goes.
+        const staleOwners = (known.staleOwners & ~router.bit) >>> 0;
+        touched.set(key, { ...known, owners, staleOwners, stale: (owners & ~staleOwners) === 0 });
+      } else touched.set(key, null);
     }
   };
   // Neighbours whose host route is decided again: every one this batch adds, changes or deletes.

@@ -9,8 +9,10 @@ import { KIND_GATEWAY_BIT, NO_INTERFACE, ROUTE_KINDS, type PrefixColumns, type R
 import { internInterface, viaFor } from './interfaces.js';
 import { containsAny4, mayHoldNeighbour, neighbourAddresses, stageNeighbourRoutes } from './neighbours.js';
 import { checkRouteQuotas } from './quota.js';
-import { hexOf, operationOn, u32At, type ManagerContext, type NetworkState, type Operation } from './state.js';
-import { EVICTED, KIND_UNICAST, ORIGIN_NEIGHBOUR, ORIGIN_ROUTER } from './table.js';
+import {
+  hexOf, operationOn, u32At, type ManagerContext, type NetworkState, type Operation, type RouterState,
+} from './state.js';
+import { EVICTED, KIND_UNICAST, KIND_VIA_VM, NO_ANNOUNCER, ORIGIN_NEIGHBOUR, ORIGIN_ROUTER, STALE } from './table.js';
 import { operate } from './writes.js';
 
 function unicast6(bytes: Uint8Array, offset: number): boolean {
@@ -23,15 +25,19 @@ function unicast6(bytes: Uint8Array, offset: number): boolean {
 const VIA_CACHE_SIZE = 1024;
 const VIA_CACHE_SHIFT = 22;
 
-/** Paper IV-B: one batch, validated whole, then written to this network's maps only; all or nothing. */
-export function applyRouteBatch(ctx: ManagerContext, state: NetworkState, batch: RouteBatch): void {
+/**
+ * Paper IV-B: one batch of one router, validated whole, then written to this network's maps
+ * only; all or nothing. Several routers (docs/manager.md, "Several routers"): an entry stays
+ * while any router announces it, and the most recent announcement is what the maps hold.
+ */
+export function applyRouteBatch(ctx: ManagerContext, state: NetworkState, router: RouterState, batch: RouteBatch): void {
   const op = operationOn(state);
   operate(ctx, state, op, () => {
-    stageRouteAdds(ctx, state, op, batch, batch.adds4, 'adds4');
-    stageRouteAdds(ctx, state, op, batch, batch.adds6, 'adds6');
+    stageRouteAdds(ctx, state, op, router, batch, batch.adds4, 'adds4');
+    stageRouteAdds(ctx, state, op, router, batch, batch.adds6, 'adds6');
     const absent = new Set<string>();
-    stageRouteDeletes(state, op, batch.deletes4, 'deletes4', absent);
-    stageRouteDeletes(state, op, batch.deletes6, 'deletes6', absent);
+    stageRouteDeletes(state, op, router, batch.deletes4, 'deletes4', absent);
+    stageRouteDeletes(state, op, router, batch.deletes6, 'deletes6', absent);
     stageNeighbourRoutes(ctx, state, op, []);
     checkRouteQuotas(ctx, state);
   });
@@ -42,8 +48,11 @@ export function applyRouteBatch(ctx: ManagerContext, state: NetworkState, batch:
  * the first bad entry throws a ValidationError naming it. The hot loop of a full table:
  * typed-array reads, a numeric IPv4 key, one via lookup per route.
  */
-function stageRouteAdds(ctx: ManagerContext, state: NetworkState, op: Operation, batch: RouteBatch, c: RouteColumns, list: string): void {
+function stageRouteAdds(
+  ctx: ManagerContext, state: NetworkState, op: Operation, router: RouterState, batch: RouteBatch, c: RouteColumns, list: string,
+): void {
   const table = state.tables[c.family];
+  const { bit, index: announcer } = router;
   const v4 = c.family === 4;
   const size = table.width;
   const max = table.maxLength;
@@ -52,7 +61,7 @@ function stageRouteAdds(ctx: ManagerContext, state: NetworkState, op: Operation,
   table.reserveFor(c.count);
   // Row views as locals: reserved above, so staging in this loop does not reallocate them.
   const rows = table.rows;
-  const { origin: rowOrigin, kind: rowKind, via: rowVia, iface: rowIface, bits: rowBits } = rows;
+  const { origin: rowOrigin, kind: rowKind, via: rowVia, iface: rowIface, bits: rowBits, owners: rowOwners, staleOwners: rowStale } = rows;
   // Per message: interface table position -> registry id, and gateway -> via (IPv4: a
   // direct-mapped cache in front of the via index, as a batch has few distinct gateways).
   const ifaceIds = new Int32Array(tableSize).fill(-1);
@@ -143,13 +152,20 @@ function stageRouteAdds(ctx: ManagerContext, state: NetworkState, op: Operation,
       evicted = cover !== null && (v4 ? cover.covers4(addr4, length) : cover.covers6(addrs, o, length));
       announcementChanged = true;
     }
+    // A router entry keeps the other routers that announce it (any other entry has no owner).
+    const owners = (rowOwners[row]! | bit) >>> 0;
+    const staleOwners = (rowStale[row]! & ~bit) >>> 0;
     table.setRow(row, ORIGIN_ROUTER, kind, via, ifaceId, evicted ? EVICTED : 0);
+    table.setRowOwners(row, owners, staleOwners, announcer);
     // Only a change of a prefix that holds a neighbour can move that neighbour's host route.
     if (announcementChanged && track && (v4 ? containsAny4(neighbours4, addr4, length) : addresses.mayContain6(addrs, o, length))) changed.push(slot);
   }
 }
 
-function stageRouteDeletes(state: NetworkState, op: Operation, c: PrefixColumns, list: string, absent: Set<string>): void {
+function stageRouteDeletes(
+  state: NetworkState, op: Operation, router: RouterState, c: PrefixColumns, list: string, absent: Set<string>,
+): void {
+  const bit = router.bit;
   const table = state.tables[c.family];
   const size = table.width;
   const v4 = c.family === 4;
@@ -167,15 +183,32 @@ function stageRouteDeletes(state: NetworkState, op: Operation, c: PrefixColumns,
     if (hostBits) fail(i, (text) => `host bits are set: ${text} is not a prefix`);
     const slot = v4 ? table.find4(addr4, length) : table.find(c.addrs, o, length);
     if (slot >= 0 && table.staged(slot)) fail(i, (text) => `${text} is both added and deleted, or deleted twice`);
-    // Deleting what the router never announced (or a neighbour host route) changes nothing.
-    if (slot < 0 || table.origin[slot] === ORIGIN_NEIGHBOUR) {
+    // Deleting what this router never announced (another router's entry, a neighbour host route) changes nothing.
+    const origin = slot >= 0 ? table.origin[slot]! : ORIGIN_NEIGHBOUR;
+    if (origin === ORIGIN_NEIGHBOUR || (origin === ORIGIN_ROUTER && !(table.owners[slot]! & bit))) {
       const key = prefixKey(c.addrs.subarray(o, o + size), length);
       if (absent.has(key)) fail(i, (text) => `${text} is both added and deleted, or deleted twice`);
       absent.add(key);
       continue;
     }
     const row = table.stage(slot);
-    if (track && table.origin[slot] === ORIGIN_ROUTER && mayHoldNeighbour(addresses, table, slot)) op.changed[c.family].push(slot);
-    table.withdrawRow(row);
+    if (track && origin === ORIGIN_ROUTER && mayHoldNeighbour(addresses, table, slot)) op.changed[c.family].push(slot);
+    const left = origin === ORIGIN_ROUTER ? (table.owners[slot]! & ~bit) >>> 0 : 0;
+    if (left === 0) {
+      table.withdrawRow(row);
+      continue;
+    }
+    // Another router still announces it: the entry stays; if this router's next hop was the one
+    // installed, the VM forwards until a router announces the prefix again.
+    const leftStale = (table.staleOwners[slot]! & ~bit) >>> 0;
+    const stale = (left & ~leftStale) === 0 ? STALE : 0;
+    const installed = table.announcer[slot]!;
+    if (installed === router.index) {
+      table.setRow(row, ORIGIN_ROUTER, KIND_VIA_VM, -1, -1, (table.rows.bits[row]! & EVICTED) | stale);
+      table.setRowOwners(row, left, leftStale, NO_ANNOUNCER);
+    } else {
+      table.setRowBits(row, (table.rows.bits[row]! & ~STALE) | stale);
+      table.setRowOwners(row, left, leftStale, installed);
+    }
   }
 }

@@ -3,7 +3,7 @@
 // next hop reference counts) and the Operation that one change of one network goes through.
 import type { FilterRuleSpec } from '../dataplane/index.js';
 import {
-  networkQuotas, tableCapacities, type NetworkDefinition, type QuotaTable, type TableCapacities, type XnetmonConfig,
+  CONFIG_LIMITS, networkQuotas, tableCapacities, type NetworkDefinition, type QuotaTable, type TableCapacities, type XnetmonConfig,
 } from '../config/index.js';
 import { FailureLog, XnetmonError } from '../errors/index.js';
 import type { Family } from '../net/index.js';
@@ -24,7 +24,35 @@ export interface NeighbourEntry {
   /** The router interface it was reported on (interface registry id). */
   readonly ifaceId: number;
   readonly mac: string;
+  /** Routers (bits, see RouterState) that report this neighbour, and those of them whose report is stale. */
+  readonly owners: number;
+  readonly staleOwners: number;
+  /** Every router that reports it is stale. */
   stale: boolean;
+}
+
+/**
+ * One virtual router of a network (docs/manager.md, "Several routers"): its own session
+ * identity (the client key the channel authenticated), Hello, resync and stale timer.
+ */
+export interface RouterState {
+  /** The router's client public key (base64): its identity. */
+  readonly key: string;
+  /** The router's vif in the configuration: its name in `xnetmon clients`. */
+  vif: string;
+  /** Bit index in the tables' owner masks (0..31), stable while the router stays configured. */
+  readonly index: number;
+  readonly bit: number;
+  session: UpdateSession | null;
+  clientName: string | null;
+  helloSeen: boolean;
+  resyncing: boolean;
+  resyncFailed: boolean;
+  connectedSince: number | null;
+  disconnectedSince: number | null;
+  lastUpdate: number | null;
+  lastError: string | null;
+  staleTimer: unknown;
 }
 
 export interface NetworkState {
@@ -42,16 +70,12 @@ export interface NetworkState {
   readonly syntheticDefaults: Set<Family>;
   coverIndex: CoverIndex | null;
   filterRules: readonly FilterRuleSpec[] | null;
-  session: UpdateSession | null;
-  clientName: string | null;
-  helloSeen: boolean;
-  resyncing: boolean;
-  resyncFailed: boolean;
-  connectedSince: number | null;
-  disconnectedSince: number | null;
-  lastUpdate: number | null;
-  lastError: string | null;
-  staleTimer: unknown;
+  /** The network's routers by client key. */
+  readonly routers: Map<string, RouterState>;
+  /** Routers that have not completed a resync since routes were adopted at start-up. */
+  readonly adoptedPending: Set<string>;
+  /** Hold time of adopted routes: when it ends they go, whichever routers came back. */
+  adoptionTimer: unknown;
   /** Next hop ids the data plane gave this network (its use of xnm_nexthops). */
   readonly nexthopIds: Set<number>;
   /** Batches refused per table for the quota. */
@@ -182,8 +206,7 @@ export class ManagerContext {
     return {
       definition, tables: { 4: new RouteTable(4), 6: new RouteTable(6) }, hooks: { 4: hooks(4), 6: hooks(6) }, interfaces,
       neighbours: new Map(), neighbourAddresses: null, viasByNeighbour, syntheticDefaults: new Set(), coverIndex: null,
-      filterRules: null, session: null, clientName: null, helloSeen: false, resyncing: false, resyncFailed: false,
-      connectedSince: null, disconnectedSince: null, lastUpdate: null, lastError: null, staleTimer: undefined,
+      filterRules: null, routers: routersOf(definition, new Map()), adoptedPending: new Set(), adoptionTimer: undefined,
       nexthopIds: new Set(), quotaRejections: { routes4: 0, routes6: 0, nexthops: 0, neighbours: 0, filterRules: 0 }, mapWriteFailures: 0,
     };
   }
@@ -208,4 +231,38 @@ export function hexOf(bytes: Uint8Array, offset: number, length: number): string
 /** Host-order value of four network-order bytes. */
 export function u32At(bytes: Uint8Array, offset: number): number {
   return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
+}
+
+/** Most routers a network may list: a router is a bit in the tables' owner masks. */
+export const MAX_ROUTERS_PER_NETWORK = CONFIG_LIMITS.routersPerNetwork;
+
+/**
+ * The routers of a definition, keeping the state (and bit) of those already known; the
+ * caller sweeps and closes the ones left out (`known` minus the result).
+ */
+export function routersOf(definition: NetworkDefinition, known: ReadonlyMap<string, RouterState>): Map<string, RouterState> {
+  const out = new Map<string, RouterState>();
+  const taken = new Set<number>();
+  for (const router of definition.routers) {
+    const state = known.get(router.clientPublicKey);
+    if (!state) continue;
+    state.vif = router.vif;
+    out.set(state.key, state);
+    taken.add(state.index);
+  }
+  let next = 0;
+  for (const router of definition.routers) {
+    if (out.has(router.clientPublicKey)) continue;
+    while (taken.has(next)) next++;
+    if (next >= MAX_ROUTERS_PER_NETWORK) {
+      throw new XnetmonError('ERR_CONFIG', `network ${definition.name} lists more than ${MAX_ROUTERS_PER_NETWORK} routers`);
+    }
+    taken.add(next);
+    out.set(router.clientPublicKey, {
+      key: router.clientPublicKey, vif: router.vif, index: next, bit: (1 << next) >>> 0, session: null, clientName: null,
+      helloSeen: false, resyncing: false, resyncFailed: false, connectedSince: null, disconnectedSince: null,
+      lastUpdate: null, lastError: null, staleTimer: undefined,
+    });
+  }
+  return out;
 }

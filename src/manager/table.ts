@@ -32,6 +32,9 @@ export const EVICTED = 2;
 /** A unicast route sent to the VM because its gateway's MAC is not known yet. */
 export const UNRESOLVED = 4;
 
+/** No router's announcement is installed (an adopted, neighbour or free entry). */
+export const NO_ANNOUNCER = 255;
+
 // What the maps hold for an entry, as one number: > 0 a next hop id, < 0 minus the data
 // plane's route flag (RouteFlags, src/loader's mirror of bpf/xnetmon.h, checked against BTF),
 // 0 nothing (not in the maps).
@@ -78,6 +81,9 @@ export interface StagedRows {
   readonly via: ReadonlyColumn;
   readonly iface: ReadonlyColumn;
   readonly target: ReadonlyColumn;
+  readonly owners: ReadonlyColumn;
+  readonly staleOwners: ReadonlyColumn;
+  readonly announcer: ReadonlyColumn;
 }
 
 /** Reference counts the manager keeps outside the table. */
@@ -105,6 +111,9 @@ class RowSet {
   via = new Int32Array(64);
   iface = new Int32Array(64);
   target = new Int32Array(64);
+  owners = new Uint32Array(64);
+  staleOwners = new Uint32Array(64);
+  announcer = new Uint8Array(64);
 
   add(): number {
     if (this.count === this.slot.length) this.reserve(this.count + 1);
@@ -122,6 +131,9 @@ class RowSet {
       this.via = grown(this.via, size);
       this.iface = grown(this.iface, size);
       this.target = grown(this.target, size);
+      this.owners = grown(this.owners, size);
+      this.staleOwners = grown(this.staleOwners, size);
+      this.announcer = grown(this.announcer, size);
     }
   }
 }
@@ -140,6 +152,14 @@ export class RouteTable {
   private viaColumn = new Int32Array(0);
   private ifaceColumn = new Int32Array(0);
   private targetColumn = new Int32Array(0);
+  /**
+   * Several routers per network (docs/manager.md, "Several routers"): a bit per router that
+   * announces the entry, a bit per such router whose announcement is stale, and the router
+   * (bit index) whose announcement the maps hold.
+   */
+  private ownersColumn = new Uint32Array(0);
+  private staleOwnersColumn = new Uint32Array(0);
+  private announcerColumn = new Uint8Array(0);
   private viaNext = new Int32Array(0);
   private viaPrev = new Int32Array(0);
   /** Operation stamp of the slot's row, and the row's index (valid when the stamp is current). */
@@ -198,6 +218,10 @@ export class RouteTable {
   get iface(): ReadonlyColumn { return this.ifaceColumn; }
   /** What the maps hold (TARGET_* or a next hop id). */
   get target(): ReadonlyColumn { return this.targetColumn; }
+  /** Routers (bits) announcing a router entry, those of them whose announcement is stale, and the installed one. */
+  get owners(): ReadonlyColumn { return this.ownersColumn; }
+  get staleOwners(): ReadonlyColumn { return this.staleOwnersColumn; }
+  get announcer(): ReadonlyColumn { return this.announcerColumn; }
   /** The slot's row in this operation (valid when `staged`). */
   get rowOf(): ReadonlyColumn { return this.rowOfColumn; }
   get routerLengths(): ReadonlyColumn { return this.routerLengthCounts; }
@@ -231,11 +255,21 @@ export class RouteTable {
     rows.iface[row] = iface;
     rows.bits[row] = bits;
     if (origin === ORIGIN_ROUTER) this.rowRouterLengthFlags[this.lengthColumn[rows.slot[row]!]!] = 1;
+    else this.setRowOwners(row, 0, 0, NO_ANNOUNCER);
   }
 
   /** The staged row's entry goes (its slot is freed on commit). */
   withdrawRow(row: number): void {
     this.rowSet.origin[row] = ORIGIN_FREE;
+    this.setRowOwners(row, 0, 0, NO_ANNOUNCER);
+  }
+
+  /** The routers announcing a staged row's entry, the stale ones among them, and the installed one (a bit index). */
+  setRowOwners(row: number, owners: number, staleOwners: number, announcer: number): void {
+    const rows = this.rowSet;
+    rows.owners[row] = owners;
+    rows.staleOwners[row] = staleOwners;
+    rows.announcer[row] = announcer;
   }
 
   setRowBits(row: number, bits: number): void {
@@ -281,6 +315,9 @@ export class RouteTable {
     this.viaColumn = grown(this.viaColumn, size, -1);
     this.ifaceColumn = grown(this.ifaceColumn, size, -1);
     this.targetColumn = grown(this.targetColumn, size);
+    this.ownersColumn = grown(this.ownersColumn, size);
+    this.staleOwnersColumn = grown(this.staleOwnersColumn, size);
+    this.announcerColumn = grown(this.announcerColumn, size, NO_ANNOUNCER);
     this.viaNext = grown(this.viaNext, size, -1);
     this.viaPrev = grown(this.viaPrev, size, -1);
     this.stamp = grown(this.stamp, size);
@@ -363,6 +400,9 @@ export class RouteTable {
     this.viaColumn[slot] = -1;
     this.ifaceColumn[slot] = -1;
     this.targetColumn[slot] = TARGET_NONE;
+    this.ownersColumn[slot] = 0;
+    this.staleOwnersColumn[slot] = 0;
+    this.announcerColumn[slot] = NO_ANNOUNCER;
     this.createdSlots.push(slot);
     return this.stage(slot);
   }
@@ -412,6 +452,9 @@ export class RouteTable {
     rows.via[row] = this.viaColumn[slot]!;
     rows.iface[row] = this.ifaceColumn[slot]!;
     rows.target[row] = this.targetColumn[slot]!;
+    rows.owners[row] = this.ownersColumn[slot]!;
+    rows.staleOwners[row] = this.staleOwnersColumn[slot]!;
+    rows.announcer[row] = this.announcerColumn[slot]!;
     this.stamp[slot] = this.opStamp;
     this.rowOfColumn[slot] = row;
     return row;
@@ -483,6 +526,9 @@ export class RouteTable {
           this.viaColumn[slot] = -1;
           this.ifaceColumn[slot] = -1;
           this.targetColumn[slot] = TARGET_NONE;
+          this.ownersColumn[slot] = 0;
+          this.staleOwnersColumn[slot] = 0;
+          this.announcerColumn[slot] = NO_ANNOUNCER;
           this.freeSlots.push(slot);
         }
         continue;
@@ -493,6 +539,9 @@ export class RouteTable {
       this.viaColumn[slot] = newVia;
       this.ifaceColumn[slot] = newIface;
       this.targetColumn[slot] = newTarget;
+      this.ownersColumn[slot] = rows.owners[r]!;
+      this.staleOwnersColumn[slot] = rows.staleOwners[r]!;
+      this.announcerColumn[slot] = rows.announcer[r]!;
       this.count(slot, 1);
     }
     this.rowSet.count = 0;
@@ -516,11 +565,24 @@ export class RouteTable {
     else if (origin === ORIGIN_ROUTER) this.routerLengthCounts[length] += sign;
   }
 
-  /** Marks every entry stale (a session ended, or a resync begins). */
-  markAllStale(): void {
-    const { originColumn: origin, bitsColumn: bits } = this;
-    for (let slot = 0; slot < this.top; slot++) if (origin[slot]! >= ORIGIN_ROUTER) bits[slot] |= STALE;
-    this.stale = this.used;
+  /**
+   * One router's session ended or its resync begins: its announcements go stale. A router entry
+   * is STALE once every router announcing it is; a neighbour host route when `neighbourStale`
+   * says its neighbour is (every router that reported it is stale); adopted entries always are.
+   */
+  markRouterStale(routerBit: number, neighbourStale: (slot: number) => boolean): void {
+    const { originColumn: origin, bitsColumn: bits, ownersColumn: owners, staleOwnersColumn: staleOwners } = this;
+    for (let slot = 0; slot < this.top; slot++) {
+      const o = origin[slot]!;
+      if (o < ORIGIN_ROUTER || bits[slot]! & STALE) continue;
+      if (o === ORIGIN_ROUTER) {
+        if (!(owners[slot]! & routerBit)) continue;
+        staleOwners[slot] = (staleOwners[slot]! | routerBit) >>> 0;
+        if ((owners[slot]! & ~staleOwners[slot]!) !== 0) continue;
+      } else if (o === ORIGIN_NEIGHBOUR && !neighbourStale(slot)) continue;
+      bits[slot] |= STALE;
+      this.stale++;
+    }
   }
 
   // ---- vias -------------------------------------------------------------------------------------------

@@ -74,6 +74,8 @@ export interface RouteInfo {
 export interface SessionInfo {
   readonly netId: number;
   readonly network: string;
+  /** The router's vif in the configuration: a network has a line per router (docs/manager.md, "Several routers"). */
+  readonly router: string;
   readonly connected: boolean;
   /** The channel's peer identity and address, and the name the client gave in Hello. */
   readonly peer: string | null;

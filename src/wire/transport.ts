@@ -8,6 +8,11 @@ export interface UpdateSession {
    * completed the handshake; the manager trusts it to pick the network's tables.
    */
   readonly peerId: string;
+  /**
+   * On the host: the client public key (base64) that completed the handshake, naming which of
+   * the network's routers this is. Absent (in-memory sessions): the network's first router.
+   */
+  readonly peerPublicKey?: string | undefined;
   /** Where the peer connects from ("192.0.2.7:40312"), for `xnetmon clients`. */
   readonly remoteAddress?: string | undefined;
   /** Sends one payload (one protocol message); rejects once the session is closed. */

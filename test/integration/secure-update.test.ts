@@ -1,11 +1,14 @@
 // The secure data plane update end to end in a lab (paper IV-B, IV-C): each router's
 // client over the secure channel, BIRD learning routes by OSPF in network 1's router,
 // routes appearing in and vanishing from the host's maps, a daemon restart with the
-// client reconnecting (forwarding never stops, stale routes swept), and a handshake
-// flood from one router not stopping another's updates.
+// client reconnecting (forwarding never stops, stale routes swept), a handshake
+// flood from one router not stopping another's updates, and two routers (two real clients,
+// two keys) of one network, each with its own session and replica.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { generateKeyPair } from '../../src/crypto/index.js';
 import { uniquePrefix, startBird, birdc, type LabState, type BirdLab } from '../../src/lab/index.js';
 import { AdminClient, adminRequest, type RoutesView } from '../../src/admin/index.js';
 import { margin } from '../support/timing.js';
@@ -21,7 +24,10 @@ let bird: BirdLab | undefined;
 const clients: ChildProcess[] = [];
 
 const routes = async (network: string): Promise<Route[]> => (await new AdminClient(socket).routes(network)).routes;
-const sessions = async () => (await adminRequest(socket, { cmd: 'clients' })) as { network: string; connected: boolean; resyncing: boolean; lastUpdate: string | null; stale: number }[];
+type Session = {
+  network: string; router: string; connected: boolean; resyncing: boolean; lastUpdate: string | null; stale: number; connectedSince: string | null;
+};
+const sessions = async () => (await adminRequest(socket, { cmd: 'clients' })) as Session[];
 
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + margin(timeoutMs);
@@ -134,5 +140,74 @@ test('a handshake flood from one router does not stop another\'s updates', async
     assert.ok(Date.now() - t0 < margin(3000));
   } finally {
     flood.kill('SIGKILL');
+  }
+});
+
+test('two routers of one network: each its own session; one router\'s resync removes only its own routes', async () => {
+  // Router B of blue: a second real client with its own key, in blue's router namespace, replicating
+  // routing table 100 only (router A's client replicates main and local), on a vif of its own.
+  const blue = lab.topology.networks[0];
+  const vifB = `${prefix}vb2`;
+  inNs(lab.topology.host.ns, ['ip', 'link', 'add', vifB, 'type', 'veth', 'peer', 'name', `${prefix}rb2`, 'netns', blue.router.ns]);
+  inNs(lab.topology.host.ns, ['ip', 'link', 'set', vifB, 'up']);
+  const keyB = generateKeyPair();
+  writeFileSync(`${lab.stateDir}/routerB.key`, `${keyB.privateKey}\n`, { mode: 0o600 });
+  const clientA = readFileSync(`${lab.stateDir}/client${blue.id}.yaml`, 'utf8');
+  writeFileSync(`${lab.stateDir}/clientB.yaml`, clientA
+    .replace(/private_key_file: .*/, `private_key_file: ${lab.stateDir}/routerB.key`)
+    .replace(/name: .*/, 'name: blue-router-b') + 'tables: ["100"]\nfilter: false\n');
+  const original = readFileSync(lab.configPath, 'utf8');
+  const routerA = new RegExp(`(name: "?${blue.name}"?\\n[\\s\\S]*?routers:\\n      - \\{[^\\n]*\\})`);
+  assert.match(original, routerA);
+  const cli = (args: string[]) => xnetmon([...args, '--socket', socket]);
+  let clientB: ChildProcess | undefined;
+  const dev = /dev (\S+)/.exec(inNs(blue.router.ns, ['ip', 'route', 'get', '10.1.1.2']))![1]!;
+  try {
+    writeFileSync(lab.configPath, original.replace(routerA, `$1\n      - { vif: "${vifB}", client_public_key: "${keyB.publicKey}" }`));
+    cli(['reload']);
+    const before = (await sessions()).find((x) => x.network === 'blue' && x.router !== vifB)!;
+    assert.ok(before.connected, 'router A is connected');
+    clientB = spawn('ip', ['netns', 'exec', blue.router.ns, process.execPath, CLI, 'client', '-c', `${lab.stateDir}/clientB.yaml`], { stdio: 'ignore' });
+    clients.push(clientB);
+    const lineOf = async (vif: string) => (await sessions()).find((x) => x.network === 'blue' && x.router === vif);
+    await until('router B in sync', async () => {
+      const b = await lineOf(vifB);
+      return b?.connected && !b.resyncing && b.lastUpdate ? b : undefined;
+    });
+    // A: 10.1.81/24 in main; B: 10.1.80/24 in table 100; both: 10.1.82/24.
+    inNs(blue.router.ns, ['ip', 'route', 'add', '10.1.81.0/24', 'via', '10.1.1.2']);
+    inNs(blue.router.ns, ['ip', 'route', 'add', '10.1.82.0/24', 'via', '10.1.1.2']);
+    for (const p of ['10.1.80.0/24', '10.1.82.0/24']) inNs(blue.router.ns, ['ip', 'route', 'add', p, 'via', '10.1.1.2', 'dev', dev, 'onlink', 'table', '100']);
+    const has = async (p: string) => (await routes('blue')).some((r) => r.prefix === p);
+    for (const p of ['10.1.80.0/24', '10.1.81.0/24', '10.1.82.0/24']) await until(`${p} in the host`, () => has(p), 5000);
+    const a = (await sessions()).find((x) => x.network === 'blue' && x.router !== vifB)!;
+    assert.equal(a.connectedSince, before.connectedSince, 'B\'s session did not replace A\'s');
+
+    // B restarts with 10.1.80/24 gone from its table: its resync removes it, A's routes stay.
+    clientB.kill('SIGKILL');
+    inNs(blue.router.ns, ['ip', 'route', 'del', '10.1.80.0/24', 'table', '100']);
+    await sleep(300);
+    clientB = spawn('ip', ['netns', 'exec', blue.router.ns, process.execPath, CLI, 'client', '-c', `${lab.stateDir}/clientB.yaml`], { stdio: 'ignore' });
+    clients.push(clientB);
+    await until('10.1.80.0/24 swept by B\'s resync', async () => !(await has('10.1.80.0/24')), 15_000);
+    assert.ok(await has('10.1.81.0/24'), 'A\'s route stays');
+    assert.ok(await has('10.1.82.0/24'), 'the route both announce stays');
+    assert.equal((await lineOf(before.router))?.connectedSince, before.connectedSince, 'A\'s session is untouched');
+
+    // Router B removed from the configuration: its session closes; what A also announces stays.
+    clientB.kill('SIGKILL');
+    writeFileSync(lab.configPath, original);
+    cli(['reload']);
+    assert.equal(await lineOf(vifB), undefined);
+    assert.ok(await has('10.1.81.0/24'));
+    assert.ok(await has('10.1.82.0/24'));
+  } finally {
+    clientB?.kill('SIGKILL');
+    writeFileSync(lab.configPath, original);
+    try { cli(['reload']); } catch { /* the lab goes down in after() */ }
+    const tidy = (ns: string, args: string[]) => { try { inNs(ns, args); } catch { /* already gone */ } };
+    for (const p of ['10.1.81.0/24', '10.1.82.0/24']) tidy(blue.router.ns, ['ip', 'route', 'del', p]);
+    tidy(blue.router.ns, ['ip', 'route', 'flush', 'table', '100']);
+    tidy(lab.topology.host.ns, ['ip', 'link', 'del', vifB]);
   }
 });

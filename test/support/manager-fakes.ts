@@ -154,7 +154,12 @@ export class FakeSession implements UpdateSession {
   /** The other end, when this is one end of a pair: what one sends, the other receives. */
   peer: FakeSession | null = null;
 
-  constructor(readonly peerId: string, readonly remoteAddress = '192.0.2.9:40000') {}
+  constructor(
+    readonly peerId: string,
+    readonly remoteAddress = '192.0.2.9:40000',
+    /** The router's client key, when the network has several (absent: its first router). */
+    readonly peerPublicKey: string | undefined = undefined,
+  ) {}
 
   async send(payload: Buffer): Promise<void> {
     if (this.closed) throw new Error('session closed');

@@ -438,7 +438,7 @@ describe('sessions', () => {
     await ok(s, routeBatch([special('10.66.0.0/16', 'blackhole')]));
     const [blue, green] = manager.sessions();
     assert.deepEqual(blue, {
-      netId: 1, network: 'blue', connected: true, peer: 'blue', remoteAddress: '192.0.2.9:40000', clientName: 'r1',
+      netId: 1, network: 'blue', router: 'vifb', connected: true, peer: 'blue', remoteAddress: '192.0.2.9:40000', clientName: 'r1',
       connectedSince: new Date(start), disconnectedSince: null, lastUpdate: new Date(start + 5000), resyncing: true,
       routes: 1, stale: 0, evicted: 0, lastError: null,
     });
