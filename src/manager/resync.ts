@@ -29,7 +29,11 @@ export function sessionEnded(ctx: ManagerContext, state: NetworkState, router: R
   ctx.logger.info({ network: state.definition.name, router: router.vif, stale, holdS: ctx.config.host.staleRouteTimeoutS },
     'update session closed; routes kept as stale');
   if (ctx.config.host.staleRouteTimeoutS === 0) trySweep(ctx, state, router, 'graceful restart is off (stale_route_timeout_s = 0)');
-  else armStaleTimer(ctx, state, router);
+  else {
+    armStaleTimer(ctx, state, router);
+    // A failed resync stopped the adopted entries' hold time: it runs again once the router is gone.
+    if (state.adoptedPending.size > 0 && state.adoptionTimer === undefined) armAdoptionTimer(ctx, state);
+  }
 }
 
 export function beginResync(ctx: ManagerContext, state: NetworkState, router: RouterState): void {
@@ -51,6 +55,8 @@ export function endResync(ctx: ManagerContext, state: NetworkState, router: Rout
     // sweep them, for as long as the router stays connected (it retries the resync).
     ctx.clock.clearTimeout(router.staleTimer);
     router.staleTimer = undefined;
+    // Adopted entries may be this router's refused routes: they too stay while it is connected.
+    clearAdoptionTimer(ctx, state);
     throw new BatchRejectedError('ERR_RESYNC_INCOMPLETE', 'a batch of this resync was refused: stale routes are kept until a complete resync');
   }
   state.adoptedPending.delete(router.key);

@@ -1,13 +1,22 @@
-// Model-based test of reconciliation (reduced form): a seeded random sequence of net add / set /
-// del, reloads with changed definitions (a MAC moving between networks, a network coming back,
-// a filter default), and kill -9 + restart with another file. After every step the pinned
-// topology (interfaces, classification, vif MACs) equals what a fresh daemon writes for the file
-// (computed here from the file alone), no route or next hop of an undeclared network is left,
-// and blue's ping runs across every step. The seed is printed; XNETMON_SEED replays a sequence,
-// XNETMON_MODEL_STEPS sets its length.
+// Model-based test of reconciliation (issue 13, item 6): a seeded random sequence of net add /
+// set / del, reloads with changed definitions (a MAC moving between networks, a network coming
+// back, a filter default), kill -9 + restart with another file, and client reconnects (SIGKILL
+// and restart of a router's client). Every router runs a real client over the secure channel.
+// After every step, once the routers are in sync:
+// - the pinned topology (interfaces, classification, vif MACs, segment addresses) equals what a
+//   fresh daemon writes for the file (desiredTopology, computed here from the file alone);
+// - every network whose definition is the starting one holds exactly the routes (targets and
+//   next hops by content) that the fresh daemon of the start built from the same file and the
+//   same routers' tables; a network with no router (gold) holds none;
+// - no route or next hop of an undeclared network is left, and every next hop is used by a route;
+// - blue (never changed) keeps forwarding a ping and an iperf3 UDP flow across every step,
+//   each with loss under 1 %.
+// The seed is printed; XNETMON_SEED replays a sequence, XNETMON_MODEL_STEPS sets its length
+// (default 50). Running time: about 2 to 4 minutes for 50 steps (a kill -9 restart and a client
+// reconnect each wait for a resync), inside the CI budget of make test.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { uniquePrefix, type LabState } from '../../src/lab/index.js';
 import { parseConfig, serializeConfig, type NetworkDefinition, type XnetmonConfig } from '../../src/config/index.js';
@@ -15,15 +24,21 @@ import { desiredTopology, type TopologyProbe } from '../../src/control/index.js'
 import { classifyEntryKey, segAddrEntryKey, vifMacEntryKey, type TopologyState } from '../../src/dataplane/index.js';
 import { formatAddress } from '../../src/net/index.js';
 import { generateKeyPair } from '../../src/crypto/index.js';
-import { xnetmon, startDaemon, stopProcess, inNs, spawnInNs } from '../support/lab.js';
+import { adminRequest } from '../../src/admin/index.js';
+import { margin } from '../support/timing.js';
+import { xnetmon, startDaemon, stopProcess, inNs, spawnInNs, sleep, CLI } from '../support/lab.js';
 
 const prefix = uniquePrefix('xm');
 const seed = Number(process.env.XNETMON_SEED ?? Math.floor(Math.random() * 2 ** 31));
-const steps = Number(process.env.XNETMON_MODEL_STEPS ?? 20);
+const steps = Number(process.env.XNETMON_MODEL_STEPS ?? 50);
 let lab: LabState;
 let daemon: ChildProcess | undefined;
 let socket: string;
 const spares: string[] = [];
+/** The running client of each lab network (by id). */
+const clients = new Map<number, ChildProcess>();
+/** Ends the back-to-back iperf3 runs (also when a step failed). */
+let iperfStop = false;
 
 /** mulberry32: a small seeded generator, so that a failing sequence can be replayed. */
 function random(seedValue: number): () => number {
@@ -86,6 +101,68 @@ const canonical = (s: TopologyState) => ({
   segAddrs: [...s.segAddrs].sort((a, b) => a[0].localeCompare(b[0])),
 });
 
+/** A route's key (network, family, prefix) and target, next hops by content (their ids change across restarts). */
+function pinnedRoutes(): Map<number, Map<string, string>> {
+  const nexthops = new Map<number, Record<string, unknown>>();
+  for (const { key, value } of dump('xnm_nexthops')) {
+    const v = value as Record<string, unknown>;
+    if (num(v.flags) & 1) nexthops.set(num(key), v);
+  }
+  const out = new Map<number, Map<string, string>>();
+  const used = new Set<number>();
+  for (const map of ['xnm_routes4', 'xnm_routes6']) {
+    for (const { key, value } of dump(map)) {
+      const k = key as Record<string, unknown>;
+      const v = value as Record<string, unknown>;
+      const netId = num(k.net_id);
+      const flags = num(v.flags);
+      let target = `flags ${flags}`;
+      if (flags === 0) {
+        const nh = nexthops.get(num(v.nexthop_id));
+        used.add(num(v.nexthop_id));
+        target = nh ? `nh ${num(nh.ifindex)}/${num(nh.vlan)} ${mac(nh.smac)} -> ${mac(nh.dmac)} (net ${num(nh.net_id)})` : `missing next hop ${num(v.nexthop_id)}`;
+      }
+      if (!out.has(netId)) out.set(netId, new Map());
+      out.get(netId)!.set(`${map} ${JSON.stringify(k.addr)}/${num(k.prefixlen)}`, target);
+    }
+  }
+  const unused = [...nexthops.keys()].filter((id) => !used.has(id));
+  assert.deepEqual(unused, [], `every next hop is used by a route (seed ${seed})`);
+  return out;
+}
+
+const sorted = (m: Map<string, string> | undefined) => [...(m ?? new Map<string, string>())].sort((a, b) => a[0].localeCompare(b[0]));
+
+/** The routes the fresh daemon of the start built, per network, and each network's starting attachments. */
+let reference: Map<number, Map<string, string>>;
+let baseAttachments: Map<number, string>;
+
+type Session = { network: string; connected: boolean; resyncing: boolean; lastUpdate: string | null; stale: number };
+
+/**
+ * Waits until every declared network that has a client and its starting definition is connected,
+ * resynced and holds nothing stale. (A network whose router interface lost its segment has its
+ * resync refused, by design: its routes stay stale while its router is connected.)
+ */
+async function inSync(step: string): Promise<void> {
+  const declared = readConfig().networks
+    .filter((n) => clients.has(n.id) && baseAttachments.get(n.id) === JSON.stringify(n.attachments)).map((n) => n.name);
+  const deadline = Date.now() + margin(30_000);
+  for (;;) {
+    let list: Session[] = [];
+    try { list = (await adminRequest(socket, { cmd: 'clients' })) as Session[]; } catch { /* the daemon is starting */ }
+    const ready = declared.every((name) => list.some((c) => c.network === name && c.connected && !c.resyncing && c.lastUpdate && c.stale === 0));
+    if (ready) return;
+    if (Date.now() > deadline) assert.fail(`${step}: routers not in sync within 30 s (${JSON.stringify(list)}) (seed ${seed})`);
+    await sleep(100);
+  }
+}
+
+function startClient(netId: number): void {
+  const net = lab.topology.networks.find((n) => n.id === netId)!;
+  clients.set(netId, spawn('ip', ['netns', 'exec', net.router.ns, process.execPath, CLI, 'client', '-c', `${lab.stateDir}/client${netId}.yaml`], { stdio: 'ignore' }));
+}
+
 function assertConverged(step: string): void {
   const config = readConfig();
   const probe: TopologyProbe = {
@@ -95,8 +172,15 @@ function assertConverged(step: string): void {
   const fresh = desiredTopology(config, probe).state;
   assert.deepEqual(canonical(pinnedTopology()), canonical(fresh), `${step}: the pinned topology is what a fresh daemon writes (seed ${seed})`);
   const declared = new Set(config.networks.map((n) => n.id));
-  for (const map of ['xnm_routes4', 'xnm_routes6']) {
-    for (const { key } of dump(map)) assert.ok(declared.has(num((key as Record<string, unknown>).net_id)), `${step}: ${map} holds only declared networks (seed ${seed})`);
+  const routes = pinnedRoutes();
+  for (const netId of routes.keys()) assert.ok(declared.has(netId), `${step}: the route maps hold only declared networks, not ${netId} (seed ${seed})`);
+  for (const network of config.networks) {
+    const unchanged = baseAttachments.get(network.id) === JSON.stringify(network.attachments);
+    if (!clients.has(network.id)) assert.deepEqual(sorted(routes.get(network.id)), [], `${step}: ${network.name} has no router, so no routes (seed ${seed})`);
+    else if (unchanged) {
+      assert.deepEqual(sorted(routes.get(network.id)), sorted(reference.get(network.id)),
+        `${step}: ${network.name}'s routes are what a fresh daemon built from the same file and routers (seed ${seed})`);
+    }
   }
 }
 
@@ -111,10 +195,21 @@ before(async () => {
     spares.push(name);
   }
   daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
-  xnetmon(['lab', 'load', '--prefix', prefix]);
+  for (const net of lab.topology.networks) {
+    // Reconnects within a second, so that a step's wait for the resync stays short.
+    writeFileSync(`${lab.stateDir}/client${net.id}.yaml`, `${readFileSync(`${lab.stateDir}/client${net.id}.yaml`, 'utf8')}reconnect_max_ms: 1000\n`);
+    // The routers' neighbours never age out: the host routes to them are part of what is compared.
+    net.router.interfaces.forEach((iface, l) => {
+      const ext = net.externals[l]!;
+      inNs(net.router.ns, ['ip', 'neigh', 'replace', ext.iface.address, 'lladdr', ext.iface.mac, 'dev', iface.name, 'nud', 'permanent']);
+    });
+    startClient(net.id);
+  }
 });
 
 after(async () => {
+  iperfStop = true;
+  for (const c of clients.values()) c.kill('SIGKILL');
   await stopProcess(daemon, 'SIGKILL');
   xnetmon(['lab', 'down', '--prefix', prefix]); // the spares go with the host namespace
 });
@@ -127,6 +222,18 @@ test(`a random sequence of changes, reloads and kill -9 restarts keeps the data 
   const red = base.networks.find((n) => n.name === 'red')!;
   const redLink1 = red.attachments[1]!;
   const greenVif1 = base.networks.find((n) => n.name === 'green')!.attachments[1]!.vif!;
+  await inSync('start');
+  // Routers' neighbours other than the externals (the host's address the client talks to) are made permanent too.
+  for (const net of lab.topology.networks) {
+    for (const n of JSON.parse(inNs(net.router.ns, ['ip', '-j', '-4', 'neigh', 'show'])) as { dst: string; dev: string; lladdr?: string }[]) {
+      if (n.lladdr) inNs(net.router.ns, ['ip', 'neigh', 'replace', n.dst, 'lladdr', n.lladdr, 'dev', n.dev, 'nud', 'permanent']);
+    }
+  }
+  await sleep(500);
+  await inSync('start');
+  reference = pinnedRoutes();
+  baseAttachments = new Map(base.networks.map((n) => [n.id, JSON.stringify(n.attachments)]));
+  assert.ok((reference.get(1)?.size ?? 0) > 0, 'blue\'s router announced its routes');
   assertConverged('start');
 
   const [ext0, ext1] = lab.topology.networks[0].externals;
@@ -134,6 +241,29 @@ test(`a random sequence of changes, reloads and kill -9 restarts keeps the data 
   let pingOut = '';
   pinger.stdout?.on('data', (d: Buffer) => { pingOut += d.toString(); });
   const pingDone = new Promise<void>((resolve) => pinger.on('exit', () => resolve()));
+  // iperf3: a UDP flow of 5 Mbit/s from ext0 to ext1, in back-to-back runs of 10 s (each reports its loss).
+  const iperfServer = spawnInNs(ext1.ns, ['iperf3', '-s', '-p', '5301']);
+  await sleep(300);
+  const iperf = { sent: 0, lost: 0, runs: 0 };
+  const iperfErrors: string[] = [];
+  const iperfLoop = (async () => {
+    while (!iperfStop) {
+      const run = spawnInNs(ext0.ns, ['iperf3', '-c', ext1.iface.address, '-p', '5301', '-u', '-b', '5M', '-l', '1000', '-t', '10', '-J']);
+      let out = '';
+      run.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+      await new Promise<void>((resolve) => run.on('exit', () => resolve()));
+      let sum: { packets?: number; lost_packets?: number } | undefined;
+      try { sum = (JSON.parse(out) as { end?: { sum?: typeof sum } }).end?.sum; } catch { /* reported below */ }
+      if (!sum?.packets) {
+        iperfErrors.push(`run ${iperf.runs + 1}: ${out.slice(0, 300)}`);
+        await sleep(200);
+        continue;
+      }
+      iperf.sent += sum.packets;
+      iperf.lost += sum.lost_packets ?? 0;
+      iperf.runs++;
+    }
+  })();
 
   /** A file edit that a reload (or a restart) applies: one of the changed definitions. */
   const edit = (config: XnetmonConfig): { config: XnetmonConfig; what: string } | undefined => {
@@ -172,7 +302,7 @@ test(`a random sequence of changes, reloads and kill -9 restarts keeps the data 
   for (let i = 0; i < steps; i++) {
     const config = readConfig();
     const names = config.networks.map((n) => n.name);
-    const kind = pick(['add', 'set', 'del', 'reload', 'kill'] as const);
+    const kind = pick(['add', 'set', 'del', 'reload', 'kill', 'reconnect'] as const);
     let what = kind;
     if (kind === 'add' && !names.includes('gold')) {
       const usedVifs = new Set(config.networks.flatMap((n) => n.routers.map((r) => r.vif)));
@@ -198,13 +328,34 @@ test(`a random sequence of changes, reloads and kill -9 restarts keeps the data 
       if (next) writeFileSync(lab.configPath, serializeConfig(next.config));
       if (kind === 'kill') daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
       else cli(['reload']);
+      if (next?.what === 'MAC back to red') {
+        // red's resyncs were refused while its link-1 interface was off its segments, and the host
+        // cannot ask a router to resync: its client retries after a back-off of up to 60 s. A
+        // restart of red's client stands for that retry and keeps the step short.
+        clients.get(red.id)?.kill('SIGKILL');
+        startClient(red.id);
+      }
       what = `${kind}${next ? ` (${next.what})` : ''}` as typeof what;
+    } else if (kind === 'reconnect') {
+      // A router's client is killed and started again: its session ends, its resync replaces its routes.
+      const net = pick(lab.topology.networks);
+      clients.get(net.id)?.kill('SIGKILL');
+      await sleep(Math.floor(rnd() * 500));
+      startClient(net.id);
+      what = `reconnect ${net.name}'s client` as typeof what;
     } else {
       what = `${kind} (nothing to do)` as typeof what;
     }
     t.diagnostic(`step ${i + 1}: ${what}`);
+    await inSync(`step ${i + 1} ${what}`);
     assertConverged(`step ${i + 1} ${what}`);
   }
+  iperfStop = true;
+  await iperfLoop;
+  iperfServer.kill('SIGKILL');
+  t.diagnostic(`iperf3: ${iperf.lost}/${iperf.sent} datagrams lost in ${iperf.runs} runs`);
+  assert.deepEqual(iperfErrors, [], `every iperf3 run reported its datagrams (seed ${seed})`);
+  assert.ok(iperf.runs > 0 && iperf.lost <= iperf.sent * 0.01, `blue's iperf3 flow lost under 1 %: ${iperf.lost}/${iperf.sent} (seed ${seed})`);
   pinger.kill('SIGINT');
   await pingDone;
   const sent = Number(/(\d+) packets transmitted/.exec(pingOut)?.[1] ?? 0);

@@ -221,6 +221,28 @@ describe('several routers per network', () => {
     assert.deepEqual(dp.view(1), {});
   });
 
+  test('after a host restart, a refused resync keeps the adopted routes while the router is connected; they go once it leaves', async () => {
+    const dp = new FakeDataPlane();
+    {
+      const { connect, manager } = setup({ dp });
+      const a = await connect(KEY_A);
+      await ok(a, routes([blackhole('10.9.0.0/16')]));
+      manager.close();
+    }
+    const { connect, clock, manager } = setup({ dp });
+    const a = await connect(KEY_A);
+    const mgmt: RouterInterface = { index: 4, name: 'mgmt0', mac: '52:54:00:12:34:56' };
+    const refused = await a.request(routes([blackhole('10.9.0.0/16'), via('10.10.0.0/16', '10.1.0.2', mgmt)]));
+    assert.equal(refused.errorCode, 'ERR_INVALID');
+    assert.equal((await a.request(endOfSync())).errorCode, 'ERR_RESYNC_INCOMPLETE');
+    clock.advance(3_600_000);
+    assert.deepEqual(dp.view(1), { '10.9.0.0/16': 'blackhole' }, 'kept while A is connected');
+    assert.equal(manager.routeCounts('blue').stale, 1);
+    await disconnect(a);
+    clock.advance(60_000);
+    assert.deepEqual(dp.view(1), {});
+  });
+
   test('a router removed from the configuration loses its routes and session; the other keeps both', async () => {
     const { dp, manager, connect } = setup();
     const a = await connect(KEY_A);
