@@ -153,7 +153,9 @@ export class Daemon {
         const quotas = this.authority?.quotas?.(n.id);
         if (quotas) this.metrics.observeQuotas(n.name, quotas);
       }
-      this.metrics.observeSessions(this.authority?.clients().length ?? 0);
+      // A line per configured router (several per network): the gauge counts the connected ones.
+      const connected = (this.authority?.clients() ?? []).filter((c) => (c as { connected?: unknown }).connected === true);
+      this.metrics.observeSessions(connected.length);
       this.metrics.observeControllerFailures(this.controller.failures.counts());
     } catch (err) {
       this.metricsFailures.report('metrics', { err: (err as Error).message }, 'refreshing metrics failed; the scrape shows the last values read');

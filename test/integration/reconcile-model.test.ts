@@ -222,6 +222,7 @@ test(`a random sequence of changes, reloads and kill -9 restarts keeps the data 
   const red = base.networks.find((n) => n.name === 'red')!;
   const redLink1 = red.attachments[1]!;
   const greenVif1 = base.networks.find((n) => n.name === 'green')!.attachments[1]!.vif!;
+  baseAttachments = new Map(base.networks.map((n) => [n.id, JSON.stringify(n.attachments)]));
   await inSync('start');
   // Routers' neighbours other than the externals (the host's address the client talks to) are made permanent too.
   for (const net of lab.topology.networks) {
@@ -232,7 +233,6 @@ test(`a random sequence of changes, reloads and kill -9 restarts keeps the data 
   await sleep(500);
   await inSync('start');
   reference = pinnedRoutes();
-  baseAttachments = new Map(base.networks.map((n) => [n.id, JSON.stringify(n.attachments)]));
   assert.ok((reference.get(1)?.size ?? 0) > 0, 'blue\'s router announced its routes');
   assertConverged('start');
 
@@ -360,6 +360,7 @@ test(`a random sequence of changes, reloads and kill -9 restarts keeps the data 
   await pingDone;
   const sent = Number(/(\d+) packets transmitted/.exec(pingOut)?.[1] ?? 0);
   const received = Number(/(\d+) received/.exec(pingOut)?.[1] ?? 0);
+  t.diagnostic(`ping: ${received}/${sent} answered`);
   assert.ok(sent > 50, `blue pinged throughout (${sent})`);
   assert.ok(received >= sent * 0.99, `blue lost under 1 % across every step: ${received}/${sent} (seed ${seed})`);
 });
