@@ -148,7 +148,8 @@ export class ManagerContext {
       grown.set(this.nexthopRefs);
       this.nexthopRefs = grown;
     }
-    const left = (this.nexthopRefs[id] = this.nexthopRefs[id]! + delta);
+    const left = this.nexthopRefs[id]! + delta;
+    this.nexthopRefs[id] = left;
     if (left === 0 && delta < 0) this.droppedNexthops.push(id);
   }
 
