@@ -151,9 +151,11 @@ export function semanticIssues(config: XnetmonConfig, checks: ConfigChecks = {},
     host.links.forEach((link, i) => {
       if (!exists(link.name)) add(['host', 'links', i, 'name'], `interface ${JSON.stringify(link.name)} does not exist on this machine`);
     });
-    networks.forEach((network, n) => network.routers.forEach((router, r) => {
-      if (!exists(router.vif)) add(['networks', n, 'routers', r, 'vif'], `interface ${JSON.stringify(router.vif)} does not exist on this machine (create the virtual router's interface before starting the daemon)`);
-    }));
+    networks.forEach((network, n) => {
+      network.routers.forEach((router, r) => {
+        if (!exists(router.vif)) add(['networks', n, 'routers', r, 'vif'], `interface ${JSON.stringify(router.vif)} does not exist on this machine (create the virtual router's interface before starting the daemon)`);
+      });
+    });
   }
   return issues;
 }
