@@ -22,7 +22,7 @@ before(async () => {
   // A tiny CPU capacity (300 units/s) so that two ping floods are contention.
   lab = JSON.parse(xnetmon(['lab', 'up', '--prefix', prefix, '--json', '--cpu-capacity', '300'])) as LabState;
   socket = `${lab.stateDir}/admin.sock`;
-  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
   xnetmon(['lab', 'load', '--prefix', prefix]); // routes, as the routers' clients would send them
 });
 
@@ -201,7 +201,7 @@ test('hitless restart: SIGKILL and start again, forwarding never stops', async (
   await sleep(500);
   const forwardedDuring = readPinnedCounters(lab.pinDir, [1])[0].verdicts.forward;
   assert.ok(forwardedDuring > forwardedBefore, 'forwarding goes on with no daemon');
-  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
   const period = status().lastPeriod?.period ?? 0;
   await sleep(400);
   assert.ok(status().lastPeriod.period > period, 'the controller resumed');
