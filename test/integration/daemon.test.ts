@@ -134,12 +134,12 @@ test('a live net set changes the probabilities within ten periods', async () => 
 test('reload: one bad field rejects the whole file; a good file applies', () => {
   const original = readFileSync(lab.configPath, 'utf8');
   try {
-    writeFileSync(lab.configPath, original.replace('weight: 500', 'weight: 1001').replace(/name: "?red"?\n    weight: \d+/, 'name: red\n    weight: 7'));
+    writeFileSync(lab.configPath, original.replace('weight: 500', 'weight: 1001').replace(/name: "?red"?\n {4}weight: \d+/, 'name: red\n    weight: 7'));
     const bad = cliResult(['reload']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /weight/);
     assert.deepEqual((JSON.parse(cli(['net', 'list', '--json'])) as { weight: number }[]).map((n) => n.weight), [500, 500, 500], 'nothing applied');
-    writeFileSync(lab.configPath, original.replace(/name: "?red"?\n    weight: \d+/, 'name: red\n    weight: 7'));
+    writeFileSync(lab.configPath, original.replace(/name: "?red"?\n {4}weight: \d+/, 'name: red\n    weight: 7'));
     cli(['reload']);
     assert.deepEqual((JSON.parse(cli(['net', 'list', '--json'])) as { weight: number }[]).map((n) => n.weight), [500, 500, 7]);
   } finally {
