@@ -16,7 +16,7 @@ KVER ?= 6.1
 NODE := node
 XNETMON := $(NODE) dist/src/cli/main.js
 
-.PHONY: all deps deps-kernel deps-package build bpf ts test test-unit test-integration test-kernel lab bench experiments \
+.PHONY: all deps deps-kernel deps-package build bpf ts lint test test-unit test-integration test-kernel lab bench experiments \
 	package package-debs install install-client uninstall clean
 
 # make install: a source install under PREFIX (and DESTDIR), in the packages' layout (packaging/stage.sh).
@@ -110,9 +110,14 @@ KERNEL_TESTS := dist/test/bpf/ dist/test/integration/attach-modes.test.js dist/t
 KERNEL_ADVERSARIAL := --test-name-pattern="another router|from a router" dist/test/adversarial/frames.test.js
 KERNEL_ISOLATION := --test-name-pattern="no contention|opponent" dist/test/integration/isolation.test.js
 
-test: deps deps-package build
+test: deps lint deps-package build
 	$(NODE) --test --test-concurrency=1 dist/test/unit/ dist/test/bpf/ dist/test/integration/ dist/test/adversarial/
 	$(MAKE) --no-print-directory test-kernel KVER=6.1 CMD='node --test --test-concurrency=1 $(KERNEL_TESTS) && node --test $(KERNEL_ADVERSARIAL) && node --test $(KERNEL_ISOLATION) && node dist/src/cli/main.js lab demo --quick --report build/lab-report-6.1'
+
+# Lint and format check (Biome, biome.json; npm run format fixes the format): first in make test, as it
+# takes seconds. Needs node_modules only (npm ci).
+lint:
+	npm run --silent lint
 
 # Pure logic: needs the TypeScript build only (no BPF objects, no root; node_modules from npm ci).
 test-unit: ts

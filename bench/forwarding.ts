@@ -345,7 +345,7 @@ function buildTopology(prefix: string, feed: ForwardingFeed): Names {
  *  drop (CPU at the input, then the output link) and accounts through rule counters. */
 function iptablesRules(): string {
   const lines = ['*filter', ':FORWARD ACCEPT [0:0]'];
-  NETWORK_SOURCES.forEach((_, i) => lines.push(`:XNM-NET${i + 1} - [0:0]`));
+  for (let i = 0; i < NETWORK_SOURCES.length; i++) lines.push(`:XNM-NET${i + 1} - [0:0]`);
   NETWORK_SOURCES.forEach((source, i) => {
     const chain = `XNM-NET${i + 1}`;
     lines.push(`-A FORWARD -i in0 -s ${source} -j ${chain}`);

@@ -101,7 +101,8 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   }
   try {
     const result = closure(entry, nodeModules);
-    process.stdout.write([...result.files.map((f) => `file ${f}`), ...result.packages.map((p) => `package ${p}`)].join('\n') + '\n');
+    const lines = [...result.files.map((f) => `file ${f}`), ...result.packages.map((p) => `package ${p}`)];
+    process.stdout.write(`${lines.join('\n')}\n`);
   } catch (err) {
     process.stderr.write(`closure: ${(err as Error).message}\n`);
     process.exit(1);

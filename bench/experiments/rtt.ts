@@ -8,7 +8,7 @@
 // with no control), i.e. the background TCP overloads the host 2:1.
 import {
   experimentCommand, fmt, iperfBps, meanCi, pct, pm, quantile, resourceOf, sleep, withLab, writeFigure,
-  type Experiment, type ExperimentContext, type ExperimentResult, type LabSession,
+  type Experiment, type ExperimentContext, type ExperimentResult, type Job, type LabSession,
 } from './common.js';
 
 interface Cell { control: boolean; background: boolean; rtts: number[]; sent: number; received: number; tcpBps: number; cpuDrops: number }
@@ -25,8 +25,8 @@ function parsePing(out: string): { rtts: number[]; sent: number; received: numbe
 async function cell(lab: LabSession, control: boolean, background: boolean, seconds: number): Promise<Cell> {
   const [e0, e1] = lab.topology.networks[0].externals;
   await lab.startDaemon(control);
-  let server;
-  let tcp;
+  let server: Job | undefined;
+  let tcp: Job | undefined;
   if (background) {
     server = lab.spawn(e1.ns, ['iperf3', '-s', '-1', '-p', String(TCP_PORT)]);
     await sleep(300);

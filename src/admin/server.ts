@@ -1,6 +1,6 @@
 // The admin server: a Unix socket owned by root, mode 0600 in a 0700 directory (so other users
 // cannot even reach it), serving the admin protocol (protocol.ts) to one handler. No TCP admin port.
-import { chmodSync, lstatSync, mkdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, rmdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { XnetmonError, ValidationError } from '../errors/index.js';
@@ -103,7 +103,7 @@ export class AdminServer {
 
   /** A socket left by a killed daemon is removed; anything else at the path is refused, not deleted. */
   private removeStaleSocket(): void {
-    let stat;
+    let stat: Stats;
     try {
       stat = lstatSync(this.path);
     } catch {
@@ -134,8 +134,7 @@ export class AdminServer {
     });
     socket.on('data', (chunk: string) => {
       buffered += chunk;
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
+      for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
         const line = buffered.slice(0, newline);
         buffered = buffered.slice(newline + 1);
         const request = parseRequest(line);

@@ -13,7 +13,7 @@ const OWN_OPTIONS = new Set(['-V', '--version', '-h', '--help']);
 /** The argument list with `client` put first when the command starts with the client's options. */
 export function clientArgv(argv: readonly string[]): string[] {
   const first = argv[2];
-  return first !== undefined && first.startsWith('-') && !OWN_OPTIONS.has(first)
+  return first?.startsWith('-') && !OWN_OPTIONS.has(first)
     ? [...argv.slice(0, 2), 'client', ...argv.slice(2)]
     : [...argv];
 }

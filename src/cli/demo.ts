@@ -67,7 +67,8 @@ export async function runDemo(opts: { prefix?: string; report: string; quick?: b
     const socket = join(lab.stateDir, 'admin.sock');
     const admin = new AdminClient(socket);
     const status = (): Promise<Status> => admin.status();
-    say(`daemon up: ${daemonLog.split('\n').filter((l) => l.includes('data plane')).map((l) => (JSON.parse(l) as { msg: string; attachments: number }).msg + `, ${(JSON.parse(l) as { attachments: number }).attachments} programs attached`).join('')}`);
+    const loaded = daemonLog.split('\n').filter((l) => l.includes('data plane')).map((l) => JSON.parse(l) as { msg: string; attachments: number });
+    say(`daemon up: ${loaded.map((entry) => `${entry.msg}, ${entry.attachments} programs attached`).join('')}`);
 
     heading('3. Routes arrive from the virtual routers');
     const routing = await startRouting(lab, children, say);

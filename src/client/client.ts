@@ -2,7 +2,7 @@
 // and packet filter and transmits every change to Dom0 through the secure channel (IV-C).
 // On every (re)connection it sends its whole state, ending with EndOfSync, so that the host
 // can sweep what the router no longer has (graceful restart, RFC 4724 style).
-import { DEFAULT_MAX_MESSAGE_BYTES, MAX_FILTER_RULES_ON_WIRE, PROTOCOL_VERSION, ProtocolError, decodeMessage, encodeEndOfSync, encodeFilterReplace, encodeHello, encodeNeighbourBatch, encodeRouteBatches, neighbourBatchFromLists, routeChangesFromLists, silentLogger, type UpdateLogger, type UpdateSession, type UpdateTransport, type WireRoute } from '../wire/index.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, MAX_FILTER_RULES_ON_WIRE, PROTOCOL_VERSION, ProtocolError, decodeMessage, encodeEndOfSync, encodeFilterReplace, encodeHello, encodeNeighbourBatch, encodeRouteBatches, neighbourBatchFromLists, routeChangesFromLists, silentLogger, type UpdateLogger, type UpdateMessage, type UpdateSession, type UpdateTransport, type WireRoute } from '../wire/index.js';
 import type { ClientConfig } from './config.js';
 import { diffSnapshots, EMPTY_SNAPSHOT, isEmptyChange, type KernelSnapshot, type SnapshotChanges } from './diff.js';
 import { KernelWatcher, type SnapshotSource } from './watcher.js';
@@ -149,7 +149,7 @@ export class UpdateClient {
     const reader = (async () => {
       try {
         for await (const payload of session.messages()) {
-          let message;
+          let message: UpdateMessage;
           try {
             message = decodeMessage(payload);
           } catch (error) {

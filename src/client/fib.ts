@@ -1,7 +1,7 @@
 // The router's kernel state as the client replicates it, parsed from iproute2's JSON dumps
 // (`ip -json link show`, `ip -json -4|-6 route show table all`, `ip -json neigh show`).
 // Pure functions: tests feed them dumps captured from a real kernel (test/unit/fixtures).
-import { type RouteKind, type RouterInterface } from '../wire/index.js';
+import type { RouteKind, RouterInterface } from '../wire/index.js';
 import { addressBytes, formatAddress, formatPrefixBytes, hostBitsSet, isUnicastMac, parsePrefixText, type Family } from '../net/index.js';
 
 /** One replicated route: the router's best route for a prefix over the configured tables. */

@@ -44,6 +44,16 @@ export function formatShare(value: number): string {
   return String(Number(value.toPrecision(12)));
 }
 
+/** The index at which the running sum of values first exceeds limit (the entry that tips a sum over), or -1. */
+export function firstOverLimit(values: readonly number[], limit: number): number {
+  let running = 0;
+  for (let index = 0; index < values.length; index++) {
+    running += values[index]!;
+    if (running > limit) return index;
+  }
+  return -1;
+}
+
 export function valueAt(root: unknown, segments: readonly PathSegment[]): unknown {
   let node: unknown = root;
   for (const segment of segments) {

@@ -4,7 +4,7 @@
 // that stays within its quota always finds room. Defaults follow the network's reservation
 // (paper IV-A: a fixed share alpha, and a part of the rest by weight W).
 
-import type { ConfigIssue } from './issues.js';
+import { firstOverLimit, type ConfigIssue } from './issues.js';
 import type { ConfigChecks, NetworkDefinition, QuotaSettings, TableCapacities, XnetmonConfig } from './types.js';
 
 export type QuotaTable = keyof TableCapacities;
@@ -103,10 +103,7 @@ export function quotaIssues(config: XnetmonConfig, checks: ConfigChecks = {}, bl
     const total = explicit.reduce((sum, q) => sum + q, 0);
     if (total <= capacities[table]) continue;
     let culprit = networks.findIndex((n, i) => n.name === blameNetwork && explicit[i]! > 0);
-    if (culprit < 0) {
-      let running = 0;
-      culprit = explicit.findIndex((q) => (running += q) > capacities[table]);
-    }
+    if (culprit < 0) culprit = firstOverLimit(explicit, capacities[table]);
     const terms = networks.map((n, i) => ({ n, q: explicit[i]! })).filter(({ q }) => q > 0).map(({ n, q }) => `${n.name} ${q}`).join(' + ');
     issues.push({
       segments: ['networks', culprit, 'quota', table],
@@ -115,8 +112,7 @@ export function quotaIssues(config: XnetmonConfig, checks: ConfigChecks = {}, bl
   }
   const attachments = networks.reduce((sum, n) => sum + n.attachments.length, 0);
   if (attachments > LAYOUT_LIMITS.attachments) {
-    let running = 0;
-    const culprit = networks.findIndex((n) => (running += n.attachments.length) > LAYOUT_LIMITS.attachments);
+    const culprit = firstOverLimit(networks.map((n) => n.attachments.length), LAYOUT_LIMITS.attachments);
     issues.push({ segments: ['networks', culprit, 'attachments'], message: `${attachments} attachments over all networks; xnm_classify holds ${LAYOUT_LIMITS.attachments}` });
   }
   const interfaces = new Set([...host.links.map((l) => l.name), ...networks.flatMap((n) => [...n.routers.map((r) => r.vif), ...n.attachments.flatMap((a) => (a.vif ? [a.vif] : []))])]);

@@ -5,7 +5,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { configFileSchema, configFromFile, configToFile, issuesFromZod } from './schema.js';
 import { AUTO_LISTEN_HOST, splitListenAddress } from './formats.js';
 import { quotaIssues } from './quota.js';
-import { formatPath, formatShare, issuesToError, type ConfigIssue, type IssueRendering, type PathSegment } from './issues.js';
+import { firstOverLimit, formatPath, formatShare, issuesToError, type ConfigIssue, type IssueRendering, type PathSegment } from './issues.js';
 import type { ConfigChecks, NetworkDefinition, XnetmonConfig } from './types.js';
 
 /** Links the data plane counts and punishes on (bpf/xnetmon.h XNM_MAX_LINKS; a unit test keeps them equal). */
@@ -147,11 +147,7 @@ export function semanticIssues(config: XnetmonConfig, checks: ConfigChecks = {},
     const total = shares.reduce((sum, s) => sum + s, 0);
     if (total <= 1 + SHARE_SUM_TOLERANCE) continue;
     const blamed = networks.findIndex((net, n) => net.name === options.blameNetwork && shares[n]! > 0);
-    let culprit = blamed;
-    if (culprit < 0) {
-      let running = 0;
-      culprit = shares.findIndex((s) => (running += s) > 1 + SHARE_SUM_TOLERANCE);
-    }
+    const culprit = blamed >= 0 ? blamed : firstOverLimit(shares, 1 + SHARE_SUM_TOLERANCE);
     const terms = networks.map((net, n) => ({ net, s: shares[n]! })).filter(({ s }) => s > 0)
       .map(({ net, s }) => `${net.name} ${formatShare(s)}`).join(' + ');
     add(segments(culprit), `${formatShare(shares[culprit]!)} makes the ${resource} reservations sum to ${formatShare(total)} (${terms}); the sum over all networks must not exceed 1`);

@@ -43,11 +43,12 @@ export interface DropSink {
 /**
  * Memory control (paper IV-A): evict a fraction of a network's routes, or restore them. Either
  * may throw (a full map): the controller counts it and tries again next period. `restore`
- * returns false when it put back only part of the routes (it is called again next period).
+ * returns false when it put back only part of the routes (it is called again next period), true or
+ * undefined when it put back all of them.
  */
 export interface MemoryControl {
   evict(netId: number, fraction: number): void;
-  restore(netId: number): boolean | void;
+  restore(netId: number): boolean | undefined;
 }
 
 export interface ResourceStatus {

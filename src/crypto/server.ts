@@ -422,7 +422,9 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
         return;
       }
       // Sessions end gracefully (buffered records flushed); a peer that does not close its side is cut off.
-      const forceTimer = setTimeout(() => sessions.forEach((session) => session.destroySocket()), SERVER_CLOSE_GRACE_MS);
+      const forceTimer = setTimeout(() => {
+        for (const session of sessions) session.destroySocket();
+      }, SERVER_CLOSE_GRACE_MS);
       let open = listening.length;
       for (const netServer of listening) {
         netServer.close(() => {

@@ -4,7 +4,7 @@
 // (sketch units: packets per 67 ms epoch, halved per epoch) is dropped with 1 - F/m when m > F and
 // never when m <= F. Here the controller picks F, the network's fair per-flow rate, so that the
 // expected drops over last period's histogram equal the fraction p the control law asked for.
-import { BpfMap, FAIR_BUCKETS, fairStatsLayout } from '../loader/index.js';
+import { type BpfMap, FAIR_BUCKETS, fairStatsLayout } from '../loader/index.js';
 import { readPerCpuWords } from './shared.js';
 
 /** Per network, summed over CPUs (cumulative). */

@@ -1,6 +1,6 @@
 // Packets and bytes per path over every network (cumulative, summed over CPUs): what the CPU
 // model fits the measured CPU time against (src/cpu).
-import { BpfMap, PATHS, netStatsLayout } from '../loader/index.js';
+import { type BpfMap, PATHS, netStatsLayout } from '../loader/index.js';
 import { readPerCpuWords } from './shared.js';
 
 export interface PathTotals {

@@ -264,7 +264,7 @@ function exactValue(map: BpfMap, key: Buffer, first: Buffer | undefined): Buffer
   if (!first) return undefined; // an empty trie
   if (!key.equals(first)) {
     const next = map.nextKey(key);
-    if (next && next.equals(first)) return undefined;
+    if (next?.equals(first)) return undefined;
   }
   return map.lookup(key);
 }

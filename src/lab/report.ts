@@ -7,7 +7,7 @@ export interface Series {
 
 const COLORS = ['#1f77b4', '#2ca02c', '#d62728', '#ff7f0e', '#9467bd', '#8c564b'];
 
-function escape(text: string): string {
+function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
@@ -56,13 +56,13 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
   const sx = (x: number): number => left + ((x - xMin) / (xMax - xMin || 1)) * (width - left - right);
   const sy = (y: number): number => height - bottom - (y / yMax) * (height - top - bottom);
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg"${options.id ? ` id="${escape(options.id)}"` : ''} width="${width}" height="${height}" ` +
+    `<svg xmlns="http://www.w3.org/2000/svg"${options.id ? ` id="${escapeHtml(options.id)}"` : ''} width="${width}" height="${height}" ` +
       'font-family="sans-serif" font-size="11">',
-    `<text x="${(left + width - right) / 2}" y="18" font-size="13" text-anchor="middle">${escape(title)}</text>`,
+    `<text x="${(left + width - right) / 2}" y="18" font-size="13" text-anchor="middle">${escapeHtml(title)}</text>`,
     `<line x1="${left}" y1="${height - bottom}" x2="${width - right}" y2="${height - bottom}" stroke="#333"/>`,
     `<line x1="${left}" y1="${top}" x2="${left}" y2="${height - bottom}" stroke="#333"/>`,
-    `<text x="${(width - right) / 2}" y="${height - 8}">${escape(xLabel)}</text>`,
-    `<text x="12" y="${top + (height - top - bottom) / 2}" transform="rotate(-90 12 ${top + (height - top - bottom) / 2})">${escape(yLabel)}</text>`,
+    `<text x="${(width - right) / 2}" y="${height - 8}">${escapeHtml(xLabel)}</text>`,
+    `<text x="12" y="${top + (height - top - bottom) / 2}" transform="rotate(-90 12 ${top + (height - top - bottom) / 2})">${escapeHtml(yLabel)}</text>`,
   ];
   for (const y of yTicks) {
     parts.push(`<text class="tick-y" x="${left - 5}" y="${sy(y) + 4}" text-anchor="end">${y}</text>`);
@@ -74,11 +74,11 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
   for (const ref of options.references ?? []) {
     parts.push(`<line x1="${left}" y1="${sy(ref.y)}" x2="${width - right}" y2="${sy(ref.y)}" stroke="#555" stroke-dasharray="6 3"/>`);
     // In the right margin, beside the line's end: over the plot it would sit on the data.
-    parts.push(`<text x="${width - right + 6}" y="${sy(ref.y) + 4}" fill="#555">${escape(ref.label)}</text>`);
+    parts.push(`<text x="${width - right + 6}" y="${sy(ref.y) + 4}" fill="#555">${escapeHtml(ref.label)}</text>`);
   }
   for (const mark of options.marks ?? []) {
     parts.push(`<line x1="${sx(mark.x)}" y1="${top}" x2="${sx(mark.x)}" y2="${height - bottom}" stroke="#999" stroke-dasharray="4 3"/>`);
-    parts.push(`<text x="${sx(mark.x) + 3}" y="${top + 10}" fill="#666">${escape(mark.label)}</text>`);
+    parts.push(`<text x="${sx(mark.x) + 3}" y="${top + 10}" fill="#666">${escapeHtml(mark.label)}</text>`);
   }
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length];
@@ -87,10 +87,10 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
     if (s.points.length) {
       const values = s.points.map((p) => `${p[0]},${p[1]}`).join(' ');
       const drawn = s.points.map((p) => `${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(' ');
-      parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.8" data-series="${escape(s.name)}" data-values="${values}" points="${drawn}"/>`);
+      parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.8" data-series="${escapeHtml(s.name)}" data-values="${values}" points="${drawn}"/>`);
     }
     parts.push(`<rect x="${width - right + 10}" y="${top + i * 16}" width="10" height="10" fill="${color}"/>`);
-    parts.push(`<text x="${width - right + 25}" y="${top + i * 16 + 9}">${escape(s.name)}</text>`);
+    parts.push(`<text x="${width - right + 25}" y="${top + i * 16 + 9}">${escapeHtml(s.name)}</text>`);
   });
   parts.push('</svg>');
   return parts.join('\n');
@@ -198,12 +198,12 @@ export function labReport(input: LabReportInput): LabReport {
 
   const cell = (c: (typeof columns)[number], i: number, w: Window): string => {
     const data = c.chart
-      ? ` data-chart="${c.chart}" data-series="${escape(names[i]!)}" data-from="${w.from}" data-to="${w.to}" data-digits="${DIGITS}"` : '';
+      ? ` data-chart="${c.chart}" data-series="${escapeHtml(names[i]!)}" data-from="${w.from}" data-to="${w.to}" data-digits="${DIGITS}"` : '';
     return `<td class="num"${data}>${figure(c.data[i]!, w)}</td>`;
   };
-  const htmlRows = names.map((name, i) => `<tr><th>${escape(name)}</th>` +
+  const htmlRows = names.map((name, i) => `<tr><th>${escapeHtml(name)}</th>` +
     `${columns.map((c) => windows.map((w) => cell(c, i, w)).join('')).join('')}` +
-    `<td class="num">${forwardedOf(name)}</td><td>${escape(dropsOf(name))}</td></tr>`);
+    `<td class="num">${forwardedOf(name)}</td><td>${escapeHtml(dropsOf(name))}</td></tr>`);
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>XNetMon lab report</title>
 <style>
@@ -216,16 +216,16 @@ caption { caption-side: bottom; font-size: 12px; color: #555; text-align: left; 
 svg { display: block; margin: 16px 0; }
 </style></head><body>
 <h1>XNetMon lab report</h1>
-<p>Lab ${escape(input.prefix)}, ${escape(input.createdAt)}. ${escape(input.story)}</p>
+<p>Lab ${escapeHtml(input.prefix)}, ${escapeHtml(input.createdAt)}. ${escapeHtml(input.story)}</p>
 <table id="summary">
-<caption>${escape(caption)}</caption>
-<thead><tr><th rowspan="2">network</th>${columns.map((c) => `<th colspan="2">${escape(c.head)}</th>`).join('')}
+<caption>${escapeHtml(caption)}</caption>
+<thead><tr><th rowspan="2">network</th>${columns.map((c) => `<th colspan="2">${escapeHtml(c.head)}</th>`).join('')}
 <th rowspan="2">forwarded</th><th rowspan="2">drops by reason</th></tr>
 <tr>${columns.map(() => windows.map((w) => `<th>${span(w)}</th>`).join('')).join('')}</tr></thead>
 <tbody>
 ${htmlRows.join('\n')}
 </tbody></table>
-${input.notes.map((n) => `<p>${escape(n)}</p>`).join('\n')}
+${input.notes.map((n) => `<p>${escapeHtml(n)}</p>`).join('\n')}
 ${charts['cpu-usage.svg']}
 ${charts['drop-probability.svg']}
 </body></html>

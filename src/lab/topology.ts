@@ -83,7 +83,7 @@ class Runner {
 /** Names of the namespaces of every lab with this prefix (or all xnetmon labs). */
 export function labNamespaces(prefix: string): string[] {
   const out = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  return out.split('\n').map((l) => l.split(' ')[0]).filter((n) => n && n.startsWith(prefix));
+  return out.split('\n').map((l) => l.split(' ')[0]).filter((n) => n !== '' && n.startsWith(prefix));
 }
 
 /** Removes every namespace of the lab; safe to call twice or after a half-built lab. */

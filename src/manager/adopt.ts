@@ -1,6 +1,7 @@
 // Restart adoption: after a host daemon restart (even kill -9) the pinned maps still forward;
 // the manager takes their routes over as stale, the router's resync then replaces them with no
 // gap in forwarding (docs/manager.md, "Graceful restart").
+import type { InstalledRoute } from '../dataplane/index.js';
 import { parsePrefixText } from '../net/index.js';
 import { armAdoptionTimer, trySweep } from './resync.js';
 import { errorText, type ManagerContext, type NetworkState } from './state.js';
@@ -9,7 +10,7 @@ import { codeOf } from './targets.js';
 
 /** After a host daemon restart: the pinned maps are the replica; take them over as stale. */
 export function adopt(ctx: ManagerContext, state: NetworkState): void {
-  let listed;
+  let listed: InstalledRoute[];
   try {
     listed = ctx.dp.listRoutes(state.definition.id);
   } catch (error) {

@@ -50,7 +50,10 @@ export function viaFor(state: NetworkState, table: RouteTable, ifaceId: number, 
   return table.internVia(ifaceId, entry.iface.index, gateway, offset, (via) => {
     const index = state.viasByNeighbour[table.family];
     let set = index.get(via.neighbourKey);
-    if (!set) index.set(via.neighbourKey, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      index.set(via.neighbourKey, set);
+    }
     set.add(via.id);
     state.interfaces.ref(ifaceId, 1);
   });

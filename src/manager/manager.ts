@@ -41,7 +41,8 @@ export class UpdateManager {
   private readonly ctx: ManagerContext;
 
   constructor(options: UpdateManagerOptions) {
-    const ctx = (this.ctx = new ManagerContext(options));
+    const ctx = new ManagerContext(options);
+    this.ctx = ctx;
     for (const network of ctx.config.networks) ctx.networks.set(network.id, ctx.newState(network));
     if (options.adoptInstalledRoutes ?? true) for (const state of ctx.networks.values()) adopt(ctx, state);
   }

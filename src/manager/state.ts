@@ -9,7 +9,7 @@ import { FailureLog, XnetmonError } from '../errors/index.js';
 import type { Family } from '../net/index.js';
 import { silentLogger, systemClock, type Clock, type UpdateLogger, type UpdateSession } from '../wire/index.js';
 import type { CoverIndex } from './cover.js';
-import { InterfaceRegistry, NeighbourAddresses } from './registry.js';
+import { InterfaceRegistry, type NeighbourAddresses } from './registry.js';
 import type { SegmentMap } from './segments.js';
 import { RouteTable, type CommitHooks } from './table.js';
 import type { QuotaTableName, RouteWriter, UpdateManagerOptions } from './types.js';
@@ -172,7 +172,8 @@ export class ManagerContext {
       grown.set(this.nexthopRefs);
       this.nexthopRefs = grown;
     }
-    const left = (this.nexthopRefs[id] = this.nexthopRefs[id]! + delta);
+    const left = this.nexthopRefs[id]! + delta;
+    this.nexthopRefs[id] = left;
     if (left === 0 && delta < 0) this.droppedNexthops.push(id);
   }
 

@@ -2,7 +2,7 @@
 // forwards what it can (a next hop built by the manager from the network's own segment and the
 // neighbour's MAC), the VM forwards the rest. One resolution per via (gateway), not per route.
 import type { RouteTarget } from '../dataplane/index.js';
-import { ManagerContext, type NetworkState, type Operation } from './state.js';
+import type { ManagerContext, NetworkState, Operation } from './state.js';
 import {
   EVICTED, KIND_BLACKHOLE, KIND_LOCAL, KIND_VIA_VM, ORIGIN_ADOPTED, ORIGIN_FREE, TARGET_BLACKHOLE, TARGET_LOCAL, TARGET_NONE,
   TARGET_VIA_VM, UNRESOLVED, type RouteTable, type Via,

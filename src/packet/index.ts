@@ -17,13 +17,13 @@ export function macString(bytes: ArrayLike<number>): Mac {
 
 export function ipv4Bytes(addr: string): Buffer {
   const bytes = addressBytes(addr);
-  if (!bytes || bytes.length !== 4) throw new Error(`bad IPv4 address ${addr}`);
+  if (bytes?.length !== 4) throw new Error(`bad IPv4 address ${addr}`);
   return bytes;
 }
 
 export function ipv6Bytes(addr: string): Buffer {
   const bytes = addressBytes(addr);
-  if (!bytes || bytes.length !== 16) throw new Error(`bad IPv6 address ${addr}`);
+  if (bytes?.length !== 16) throw new Error(`bad IPv6 address ${addr}`);
   return bytes;
 }
 

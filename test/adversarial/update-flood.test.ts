@@ -60,7 +60,7 @@ before(async () => {
   const config = readFileSync(lab.configPath, 'utf8');
   assert.match(config, /^ {4}name: red$/m);
   writeFileSync(lab.configPath, config.replace(/^( {4}name: red)$/m, `$1\n    quota: { routes4: ${RED_ROUTES4_QUOTA} }`));
-  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
   daemon.stdout?.on('data', (d: Buffer) => { daemonLog += d.toString(); });
   const blue = lab.topology.networks[0]!;
   const client = spawn('ip', ['netns', 'exec', blue.router.ns, process.execPath, CLI, 'client', '-c', `${lab.stateDir}/client${blue.id}.yaml`], { stdio: 'ignore' });

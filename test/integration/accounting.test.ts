@@ -68,7 +68,7 @@ before(async () => {
   // Quiet: no IPv6 (router solicitations, MLD, DAD), no clients (no channel, no routes), no pings.
   for (const ns of labNamespaces(prefix)) inNs(ns, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
   socket = `${lab.stateDir}/admin.sock`;
-  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
 });
 
 after(async () => {

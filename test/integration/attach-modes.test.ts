@@ -34,7 +34,7 @@ before(async () => {
   socket = `${lab.stateDir}/admin.sock`;
   baseConfig = readFileSync(lab.configPath, 'utf8');
   writeConfig('cls_bpf');
-  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
   xnetmon(['lab', 'load', '--prefix', prefix]);
 });
 
@@ -73,7 +73,7 @@ test('restart in auto mode: tcx where the kernel has it, no gap, one program', a
   await sleep(300);
   await stopProcess(daemon, 'SIGKILL');
   writeConfig('auto');
-  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
   await done;
   const received = Number(/(\d+) received/.exec(out)?.[1] ?? 0);
   assert.ok(received >= 297, `${received}/300 answered across the restart`);
@@ -90,7 +90,7 @@ test('down detaches both kinds and leaves no filter', async () => {
   await stopProcess(daemon, 'SIGTERM');
   daemon = undefined;
   writeConfig('cls_bpf'); // the filter comes back for down to find
-  const again = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  const again = await startDaemon(lab.topology.host.ns, lab.configPath);
   await stopProcess(again, 'SIGTERM');
   inNs(lab.topology.host.ns, [process.execPath, new URL('../../src/cli/main.js', import.meta.url).pathname, 'down', '-c', lab.configPath]);
   for (const link of lab.topology.host.links) {

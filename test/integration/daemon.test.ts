@@ -1,6 +1,6 @@
 // The daemon through the real CLI and admin socket, in a lab: every read command
 // with --json, invalid arguments rejected with one clear line and nothing changed,
-// live `net set` effective within two periods, reload whole-or-nothing, the admin
+// live `net set` effective within ten periods, reload whole-or-nothing, the admin
 // socket closed to other users, Prometheus text, and a SIGKILL restart that never
 // stops forwarding.
 import { test, before, after } from 'node:test';
@@ -22,7 +22,7 @@ before(async () => {
   // A tiny CPU capacity (300 units/s) so that two ping floods are contention.
   lab = JSON.parse(xnetmon(['lab', 'up', '--prefix', prefix, '--json', '--cpu-capacity', '300'])) as LabState;
   socket = `${lab.stateDir}/admin.sock`;
-  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
   xnetmon(['lab', 'load', '--prefix', prefix]); // routes, as the routers' clients would send them
 });
 
@@ -77,47 +77,54 @@ test('invalid arguments: one clear line, non-zero exit, nothing changed', () => 
 
 test('a live net set changes the probabilities within ten periods', async () => {
   const [blue, green] = lab.topology.networks;
-  // blue and green flood (each well over R = 300 cost units/s now that a packet is costed once,
-  // by its final path): the share law gives blue 165 and green 105 units/s (alpha 0.5 / 0.3, the
-  // idle 30 split by weight). At 200 pings/s a network offered ~150 units/s, which a reservation
-  // of 0.7 covers: the test then watched a network under its reservation, not a punished one.
-  const floods = [blue, green].map((n) => spawnInNs(n.externals[0].ns, ['ping', '-q', '-i', '0.002', '-c', '7500', n.externals[1].iface.address]));
+  // Two open-loop UDP floods, ~400 cost units/s each against R = 300: blue (alpha 0.5) and green
+  // (0.3) both over their reservation, so both are punished at a steady probability. Ping floods
+  // made a poor probe: ping slows down when its replies are lost, so a punished network's offered
+  // load fell under its reservation, the law rightly released it, and its probability alternated
+  // between 0 and a punishing period (CI saw 0.00, 0.67, 0.00, 0.63 ...).
+  const servers = [blue, green].map((n, i) => spawnInNs(n.externals[1].ns, ['iperf3', '-s', '-1', '-p', String(5411 + i)]));
+  await sleep(300);
+  const floods = [blue, green].map((n, i) => spawnInNs(n.externals[0].ns,
+    ['iperf3', '-c', n.externals[1].iface.address, '-p', String(5411 + i), '-u', '-b', '200K', '-l', '64', '-t', '60']));
   // Status straight from the admin socket: a CLI process per sample takes longer than a period
-  // on a loaded machine, and each period is one noisy draw of two ping floods, so the test
-  // compares medians of several periods, read period by period.
+  // on a loaded machine, and each period is one noisy draw, so the test compares medians of
+  // several periods, read period by period.
   const ask = async (cmd: string, args?: Record<string, unknown>) => adminRequest(socket, { cmd, args });
-  const greenP = async (): Promise<{ period: number; p: number }> => {
-    const s = (await ask('status')) as { lastPeriod: { period: number }; networks: { resources: { resource: string; dropProbability: number }[] }[] };
-    return { period: s.lastPeriod.period, p: s.networks[1].resources.find((r) => r.resource === 'cpu')!.dropProbability };
+  type Cpu = { p: number; target: number; capacity: number };
+  const greenCpu = async (): Promise<{ period: number } & Cpu> => {
+    const s = (await ask('status')) as { lastPeriod: { period: number }; networks: { resources: { resource: string; dropProbability: number; target: number; capacity: number }[] }[] };
+    const cpu = s.networks[1].resources.find((r) => r.resource === 'cpu')!;
+    return { period: s.lastPeriod.period, p: cpu.dropProbability, target: cpu.target, capacity: cpu.capacity };
   };
-  const periods = async (count: number): Promise<number[]> => {
-    const out: number[] = [];
-    for (let last = (await greenP()).period; out.length < count;) {
+  const periods = async (count: number): Promise<Cpu[]> => {
+    const out: Cpu[] = [];
+    for (let last = (await greenCpu()).period; out.length < count;) {
       await sleep(20);
-      const now = await greenP();
-      if (now.period !== last) out.push(now.p);
+      const now = await greenCpu();
+      if (now.period !== last) out.push(now);
       last = now.period;
     }
     return out;
   };
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  // The drop rate a network gets over several periods is the mean of its probabilities: once its
-  // reservation covers most of its load, the law can alternate between 0 and a punishing period.
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   try {
     let contention = 0;
-    for (let i = 0; i < 40 && contention < 0.3; i++) contention = median(await periods(3));
+    for (let i = 0; i < 40 && contention < 0.3; i++) contention = median((await periods(3)).map((c) => c.p));
     assert.ok(contention >= 0.3, `green is punished under contention (p = ${contention})`);
-    const before = mean(await periods(6));
+    const before = median((await periods(6)).map((c) => c.p));
     await ask('net.set', { name: 'blue', change: { cpu: 0.1 } });
     await ask('net.set', { name: 'green', change: { cpu: 0.7 } });
     // The law takes the new reservation in its next period; the median of the ten after it shows it.
     const after = await periods(10);
     assert.equal((JSON.parse(cli(['net', 'show', 'green', '--json'])) as { reserve: { cpu: number } }).reserve.cpu, 0.7);
-    // Now green is guaranteed 210 of what it offers: its probability falls.
-    assert.ok(mean(after) < 0.8 * before, `green's probability fell: ${before.toFixed(2)} (mean of six periods) -> ${after.map((p) => p.toFixed(2)).join(', ')} (mean ${mean(after).toFixed(2)})`);
+    // Paper IV-A: green is now guaranteed 0.7 R of what it offers, so its target is at least that...
+    const last = after[after.length - 1];
+    assert.ok(last.target >= 0.7 * last.capacity - 1e-6, `green's target ${last.target} covers 0.7 R = ${0.7 * last.capacity}`);
+    // ... and its probability falls (for 40 units a period offered: 1 - 10.5/40 = 0.74 -> 1 - 22.5/40 = 0.44).
+    const ps = after.map((c) => c.p);
+    assert.ok(median(ps) < 0.8 * before, `green's probability fell: ${before.toFixed(2)} (median of six periods) -> ${ps.map((p) => p.toFixed(2)).join(', ')}`);
   } finally {
-    for (const f of floods) f.kill('SIGKILL');
+    for (const f of [...floods, ...servers]) f.kill('SIGKILL');
     cli(['net', 'set', 'blue', '--cpu', '0.1']);
     cli(['net', 'set', 'green', '--cpu', '0.3']);
     cli(['net', 'set', 'blue', '--cpu', '0.5']);
@@ -127,12 +134,12 @@ test('a live net set changes the probabilities within ten periods', async () => 
 test('reload: one bad field rejects the whole file; a good file applies', () => {
   const original = readFileSync(lab.configPath, 'utf8');
   try {
-    writeFileSync(lab.configPath, original.replace('weight: 500', 'weight: 1001').replace(/name: "?red"?\n    weight: \d+/, 'name: red\n    weight: 7'));
+    writeFileSync(lab.configPath, original.replace('weight: 500', 'weight: 1001').replace(/name: "?red"?\n {4}weight: \d+/, 'name: red\n    weight: 7'));
     const bad = cliResult(['reload']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /weight/);
     assert.deepEqual((JSON.parse(cli(['net', 'list', '--json'])) as { weight: number }[]).map((n) => n.weight), [500, 500, 500], 'nothing applied');
-    writeFileSync(lab.configPath, original.replace(/name: "?red"?\n    weight: \d+/, 'name: red\n    weight: 7'));
+    writeFileSync(lab.configPath, original.replace(/name: "?red"?\n {4}weight: \d+/, 'name: red\n    weight: 7'));
     cli(['reload']);
     assert.deepEqual((JSON.parse(cli(['net', 'list', '--json'])) as { weight: number }[]).map((n) => n.weight), [500, 500, 7]);
   } finally {
@@ -174,23 +181,36 @@ test('hitless restart: SIGKILL and start again, forwarding never stops', async (
   const [ext0, ext1] = blue.externals;
   ping(ext0.ns, ext1.iface.address, 2);
   const routesBefore = cli(['routes', 'blue', '--json']);
+  const blueCpu = () => status().networks[0].resources.find((r) => r.resource === 'cpu')?.dropProbability ?? 0;
+  const dropCpu = () => readPinnedCounters(lab.pinDir, [1])[0].verdicts.drop_cpu;
+  const dropsBefore = dropCpu();
   const pinger = spawnInNs(ext0.ns, ['ping', '-n', '-q', '-i', '0.01', '-c', '300', '-W', '1', ext1.iface.address]);
   let out = '';
   pinger.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
   const done = new Promise<void>((resolve) => pinger.on('exit', () => resolve()));
   await sleep(500);
+  // The pinned drop probabilities outlive the daemon (that is what keeps an attacker punished
+  // across a restart), so a kill right after a period that punished blue (R is tiny here: its
+  // router's route resync alone can push it over its reservation) would freeze that punishment
+  // until the new daemon's first period. The test is about forwarding, so it kills in a period
+  // that left blue alone.
+  for (let i = 0; i < 50 && blueCpu() > 0; i++) await sleep(20);
+  assert.equal(blueCpu(), 0, 'blue is not punished when the daemon is killed');
   const forwardedBefore = readPinnedCounters(lab.pinDir, [1])[0].verdicts.forward;
   await stopProcess(daemon, 'SIGKILL');
   await sleep(500);
   const forwardedDuring = readPinnedCounters(lab.pinDir, [1])[0].verdicts.forward;
   assert.ok(forwardedDuring > forwardedBefore, 'forwarding goes on with no daemon');
-  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
   const period = status().lastPeriod?.period ?? 0;
   await sleep(400);
   assert.ok(status().lastPeriod.period > period, 'the controller resumed');
   await done;
   const received = Number(/(\d+) received/.exec(out)?.[1] ?? 0);
-  assert.ok(received >= 297, `${received}/300 answered across kill and restart`);
+  // A ping the controller dropped on purpose (a period in which blue was over its reservation)
+  // is counted as drop_cpu; any other loss is the restart's.
+  const punished = Number(dropCpu() - dropsBefore);
+  assert.ok(received + punished >= 297, `${received}/300 answered across kill and restart, ${punished} dropped by punishment`);
   assert.equal(cli(['routes', 'blue', '--json']), routesBefore, 'maps intact');
 });
 

@@ -32,7 +32,7 @@ before(async () => {
   lab = JSON.parse(xnetmon(['lab', 'up', '--prefix', prefix, '--json', '--cpu-capacity', '300000', '--link-rate', String(LINK_MBIT)])) as LabState;
   socket = `${lab.stateDir}/admin.sock`;
   labBeta = (await loadConfigFile(lab.configPath)).host.beta;
-  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
   xnetmon(['lab', 'load', '--prefix', prefix]);
   for (const net of lab.topology.networks) inNs(net.externals[0].ns, ['ping', '-c', '1', '-W', '1', net.externals[1].iface.address]);
 });

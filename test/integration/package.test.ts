@@ -77,6 +77,7 @@ function startUnit(root: OverlayRoot, unitName: string, netns: string): ChildPro
 }
 
 function installedBy(root: OverlayRoot, name: string): boolean {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: ${Status} is dpkg-query's format field, not JavaScript's
   return /install ok installed/.test(root.run(['dpkg-query', '-W', '-f=${Status}', name]).stdout);
 }
 

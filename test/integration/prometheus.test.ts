@@ -32,7 +32,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'xnm-prometheus-'));
   lab = JSON.parse(xnetmon(['lab', 'up', '--prefix', prefix, '--json'])) as LabState;
   socket = `${lab.stateDir}/admin.sock`;
-  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
   xnetmon(['lab', 'load', '--prefix', prefix]);
   writeFileSync(join(dir, 'prometheus.yml'), [
     'global: { scrape_interval: 1s, evaluation_interval: 1s }',

@@ -26,7 +26,7 @@ const routesOf = (net: string) => (JSON.parse(xnetmon(['routes', net, '--json', 
 before(async () => {
   lab = JSON.parse(xnetmon(['lab', 'up', '--prefix', prefix, '--json'])) as LabState;
   socket = `${lab.stateDir}/admin.sock`;
-  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
   xnetmon(['lab', 'load', '--prefix', prefix]);
 });
 
@@ -44,7 +44,7 @@ test('a network removed while the daemon was killed is gone from every map after
   await stopProcess(daemon, 'SIGKILL');
   const config = parseConfig(readFileSync(lab.configPath, 'utf8'), lab.configPath);
   writeFileSync(lab.configPath, serializeConfig(removeNetwork(config, 'red')));
-  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
 
   for (const [map, part] of [['xnm_classify', 'value'], ['xnm_routes4', 'key'], ['xnm_routes6', 'key'], ['xnm_ifaces', 'value'], ['xnm_vif_macs', 'value']] as const) {
     if (map === 'xnm_vif_macs') continue; // its value is a bare u32: checked below

@@ -51,7 +51,7 @@ const inSync = async (network: string) => (await sessions()).find((s) => s.netwo
 before(async () => {
   lab = JSON.parse(xnetmon(['lab', 'up', '--prefix', prefix, '--json'])) as LabState;
   socket = `${lab.stateDir}/admin.sock`;
-  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
   // The routers connect (until then the host has no routes of theirs), then resolve their
   // external machines (the host learns the MACs from their neighbour tables).
   for (const net of lab.topology.networks) startClient(net.id);
@@ -108,7 +108,7 @@ test('daemon killed and restarted: forwarding goes on, the client resyncs, stale
   inNs(blue.router.ns, ['ip', 'route', 'del', '10.1.61.0/24']);
   inNs(blue.router.ns, ['ip', 'route', 'add', '10.1.62.0/24', 'via', '10.1.1.2']);
   await sleep(1000);
-  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
   await until('blue resynced', () => inSync('blue'), 20_000);
   const after = await routes('blue');
   assert.ok(!after.some((r) => r.prefix === '10.1.61.0/24'), 'the route deleted meanwhile was swept');

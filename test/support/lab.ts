@@ -53,8 +53,8 @@ export async function tcpTransfer(serverNs: string, clientNs: string, address: s
   }
 }
 
-/** Starts `xnetmon up` inside the lab's host namespace and waits for its admin socket. */
-export async function startDaemon(hostNs: string, configPath: string, socket: string, extra: readonly string[] = []): Promise<ChildProcess> {
+/** Starts `xnetmon up` inside the lab's host namespace; returns once it logs that it is up (its admin socket listens). */
+export async function startDaemon(hostNs: string, configPath: string, extra: readonly string[] = []): Promise<ChildProcess> {
   const child = spawn('ip', ['netns', 'exec', hostNs, process.execPath, CLI, 'up', '-c', configPath, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout?.on('data', (d: Buffer) => { log += d.toString(); });

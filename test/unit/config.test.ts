@@ -29,7 +29,7 @@ function repoRoot(): string {
 const EXAMPLE_PATH = join(repoRoot(), 'docs', 'examples', 'xnetmon.yaml');
 const EXAMPLE_TEXT = readFileSync(EXAMPLE_PATH, 'utf8');
 
-// The YAML tree of the example, edited freely by the bad-config table (test-local, hence `any`).
+// biome-ignore lint/suspicious/noExplicitAny: the example's YAML tree, edited freely by the bad-config table (test-local)
 type Raw = Record<string, any>;
 
 function exampleRaw(): Raw {

@@ -103,7 +103,11 @@ test('memory control: evicts from the network over its FIB reservation only, onc
       calls.push(`evict ${id}`);
       installed.set(id, Math.round((installed.get(id) ?? 0) * (1 - fraction)));
     },
-    restore: (id: number) => { calls.push(`restore ${id}`); installed.set(id, demand.get(id) ?? 0); },
+    restore: (id: number) => {
+      calls.push(`restore ${id}`);
+      installed.set(id, demand.get(id) ?? 0);
+      return true;
+    },
   };
   const controller = new Controller({ config: cfg, source, sink: plant, memory, linkSlots: new Map([['ext0', 0]]) });
   controller.step();

@@ -41,7 +41,9 @@ test('the fit finds known per-path costs again from a noisy trace (1 % noise)', 
   const r = fit.solve();
   assert.ok(r.converged, 'converged');
   assert.ok(r.rSquared > 0.95, `R^2 ${r.rSquared}`);
-  PATHS.forEach((p, i) => assert.ok(Math.abs(r.coefficients[i] / TRUE_NS[p] - 1) < 0.1, `${p}: ${r.coefficients[i]} vs ${TRUE_NS[p]}`));
+  PATHS.forEach((p, i) => {
+    assert.ok(Math.abs(r.coefficients[i] / TRUE_NS[p] - 1) < 0.1, `${p}: ${r.coefficients[i]} vs ${TRUE_NS[p]}`);
+  });
   // The bytes explain 2 % of y here, at the noise level: a looser bound.
   assert.ok(Math.abs(r.coefficients[PATHS.length] / TRUE_NS_PER_KIB - 1) < 0.3, `per KiB ${r.coefficients[PATHS.length]}`);
 });

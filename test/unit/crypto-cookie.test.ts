@@ -7,7 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import {
   COOKIE_REPLY_FRAME_BYTES,
-  ChannelClosedError,
+  type ChannelClosedError,
   CookieChecker,
   FrameDecoder,
   INITIATION_WITH_MAC2_FRAME_BYTES,

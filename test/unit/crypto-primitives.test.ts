@@ -46,12 +46,12 @@ describe('keys', () => {
   });
 
   it('refuses keys of the wrong length, non-base64 and non-canonical spellings', () => {
-    for (const bad of ['', 'abc', Buffer.alloc(31, 1).toString('base64'), Buffer.alloc(33, 1).toString('base64'), '!'.repeat(43) + '=']) {
+    for (const bad of ['', 'abc', Buffer.alloc(31, 1).toString('base64'), Buffer.alloc(33, 1).toString('base64'), `${'!'.repeat(43)}=`]) {
       assert.throws(() => parsePublicKey(bad, 'peers[0].publicKey'), (error: unknown) => error instanceof ValidationError && error.path === 'peers[0].publicKey');
     }
     // Same 32 bytes, different trailing bits in the last character.
     const canonical = Buffer.alloc(32, 7).toString('base64');
-    const sloppy = canonical.slice(0, 42) + String.fromCharCode(canonical.charCodeAt(42) + 1) + '=';
+    const sloppy = `${canonical.slice(0, 42)}${String.fromCharCode(canonical.charCodeAt(42) + 1)}=`;
     assert.throws(() => parsePublicKey(sloppy), ValidationError);
     assert.throws(() => parsePrivateKey(42), ValidationError);
   });

@@ -44,7 +44,7 @@ test('counters sum every CPU\'s copy, exactly, above 2^32', () => {
 });
 
 test('the controller\'s number sums equal the exact counters', () => {
-  const decoder = new StatsDecoder(geometry, buffer(4, (slot, cpu, field, i) => BigInt((slot + 1) * (cpu + 2) * (i + 3)) * 1000003n));
+  const decoder = new StatsDecoder(geometry, buffer(4, (slot, cpu, _field, i) => BigInt((slot + 1) * (cpu + 2) * (i + 3)) * 1000003n));
   for (let slot = 0; slot < 4; slot++) {
     const exact = decoder.counters(slot, slot);
     const at = netStatsLayout.field('link_offered').offset >> 2;

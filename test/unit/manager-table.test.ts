@@ -85,7 +85,11 @@ describe('a large table', () => {
     const ids = new Map<string, number>();
     // The maps are left out: this measures the manager alone.
     const nullPlane: RouteWriter = {
-      nexthop: (spec) => ids.get(JSON.stringify(spec)) ?? (ids.set(JSON.stringify(spec), ids.size + 1), ids.size),
+      nexthop: (spec) => {
+        const key = JSON.stringify(spec);
+        if (!ids.has(key)) ids.set(key, ids.size + 1);
+        return ids.get(key)!;
+      },
       releaseNexthop: () => {},
       addRoutes: () => {},
       addRoutes4: (_netId, columns) => { written.routes += columns.count; },
