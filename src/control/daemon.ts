@@ -10,7 +10,7 @@ import {
   loadConfigFile, applyNetworkChange, addNetwork, removeNetwork, diffConfigs, serializeConfig, parseLinkSpec,
   type XnetmonConfig, type NetworkChange, type NetworkDefinitionInput, type ConfigDiff,
 } from '../config/index.js';
-import { DataPlane, parsePrefix, formatPrefix, migrateLinkPins, openPinnedDataPlane } from '../dataplane/index.js';
+import { type DataPlane, parsePrefix, formatPrefix, migrateLinkPins, openPinnedDataPlane } from '../dataplane/index.js';
 import { checkKernel, detachPinned, detachTc, ifindexOf, REASONS } from '../loader/index.js';
 import { release } from 'node:os';
 import { FailureLog, XnetmonError, ValidationError } from '../errors/index.js';

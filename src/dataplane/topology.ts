@@ -269,9 +269,7 @@ function bumpGeneration(maps: TopologyMaps): void {
 }
 
 /** Puts back what a plan's applied writes replaced, newest first. */
-export interface TopologyUndo {
-  (): void;
-}
+export type TopologyUndo = () => void
 
 /**
  * Writes a plan. When a write fails, the writes made so far are undone (newest first) and the
@@ -340,7 +338,9 @@ export function setFilterDefaultIn(dp: DataPlane, netId: number, wanted: 'drop' 
   if (next.length > MAX_FILTER_RULES) return undefined;
   const maps = mapsOf(dp);
   const write = (slots: readonly Buffer[]): void => {
-    keys.forEach((k, i) => map.update(k, slots[i] ?? Buffer.alloc(filterRuleLayout.size)));
+    keys.forEach((k, i) => {
+      map.update(k, slots[i] ?? Buffer.alloc(filterRuleLayout.size));
+    });
     bumpGeneration(maps); // a cached flow remembers whether its network had rules
   };
   try {

@@ -12,7 +12,7 @@ import { liveAfter } from './quota.js';
 import {
   errorText, Operation, type ManagerContext, type NeighbourEntry, type NetworkState, type RouterState,
 } from './state.js';
-import { EVICTED, KIND_VIA_VM, NO_ANNOUNCER, ORIGIN_ADOPTED, ORIGIN_NEIGHBOUR, ORIGIN_ROUTER, STALE } from './table.js';
+import { EVICTED, KIND_VIA_VM, NO_ANNOUNCER, ORIGIN_ADOPTED, ORIGIN_ROUTER, STALE } from './table.js';
 import { operate } from './writes.js';
 
 /** Every router bit: what a sweep of the whole network (a removed network) covers. */

@@ -59,7 +59,7 @@ function pingBlue(count: number): { done: Promise<number> } {
 before(async () => {
   lab = JSON.parse(xnetmon(['lab', 'up', '--prefix', prefix, '--json'])) as LabState;
   socket = `${lab.stateDir}/admin.sock`;
-  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
   xnetmon(['lab', 'load', '--prefix', prefix]);
 });
 
@@ -130,8 +130,8 @@ test('reload moves a MAC from red to green in place; net del red then net add re
   writeFileSync(lab.configPath, serializeConfig(next));
   cli(['reload']);
   const entry = classifyEntry(redLink1.mac);
-  assert.equal(Number((entry?.value as Record<string, unknown>).net_id), 2, 'the MAC classifies to green now');
-  assert.equal(Number((entry?.value as Record<string, unknown>).vif_ifindex), ifindex(greenLink1.vif));
+  assert.equal(Number((entry?.value as Record<string, unknown> | undefined)?.net_id), 2, 'the MAC classifies to green now');
+  assert.equal(Number((entry?.value as Record<string, unknown> | undefined)?.vif_ifindex), ifindex(greenLink1.vif));
   assert.equal(ifaceEntry(ifindex(redLink1.vif)), undefined, 'red\'s vif of link 1, no longer named, left the maps');
   assert.doesNotMatch(host(['ip', 'link', 'show', redLink1.vif]), /xdp/, 'and lost its program');
   assert.equal(check().code, 0, 'nothing left to repair');
@@ -141,8 +141,8 @@ test('reload moves a MAC from red to green in place; net del red then net add re
   const redLink0 = red.router.interfaces[0];
   const gold = { id: 4, name: 'gold', routers: [{ vif: redLink0.vif, clientPublicKey: generateKeyPair().publicKey }], attachments: [{ interface: redLink0.link, vlan: 0, mac: redLink0.mac, vif: redLink0.vif }] };
   cli(['net', 'add', '--definition', JSON.stringify(gold)]);
-  assert.equal(Number((ifaceEntry(ifindex(redLink0.vif))?.value as Record<string, unknown>).net_id), 4, 'the vif belongs to gold');
-  assert.equal(Number((classifyEntry(redLink0.mac)?.value as Record<string, unknown>).net_id), 4);
+  assert.equal(Number((ifaceEntry(ifindex(redLink0.vif))?.value as Record<string, unknown> | undefined)?.net_id), 4, 'the vif belongs to gold');
+  assert.equal(Number((classifyEntry(redLink0.mac)?.value as Record<string, unknown> | undefined)?.net_id), 4);
   assert.match(host(['ip', 'link', 'show', redLink0.vif]), /xdp/, 'gold\'s vif has the program');
   assert.equal(check().code, 0);
   const received = await blue.done;
@@ -205,5 +205,5 @@ test('a SIGHUP or a SIGTERM during start-up does not kill the daemon; SIGTERM st
     daemon = child;
     await stopProcess(daemon, 'SIGTERM');
   }
-  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
 });

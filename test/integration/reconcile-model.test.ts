@@ -194,7 +194,7 @@ before(async () => {
     host(['ip', 'link', 'set', `${prefix}p${i}`, 'up']);
     spares.push(name);
   }
-  daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+  daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
   for (const net of lab.topology.networks) {
     // Reconnects within a second, so that a step's wait for the resync stays short.
     writeFileSync(`${lab.stateDir}/client${net.id}.yaml`, `${readFileSync(`${lab.stateDir}/client${net.id}.yaml`, 'utf8')}reconnect_max_ms: 1000\n`);
@@ -326,7 +326,7 @@ test(`a random sequence of changes, reloads and kill -9 restarts keeps the data 
       const next = edit(config);
       if (kind === 'kill') await stopProcess(daemon, 'SIGKILL');
       if (next) writeFileSync(lab.configPath, serializeConfig(next.config));
-      if (kind === 'kill') daemon = await startDaemon(lab.topology.host.ns, lab.configPath, socket);
+      if (kind === 'kill') daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
       else cli(['reload']);
       if (next?.what === 'MAC back to red') {
         // red's resyncs were refused while its link-1 interface was off its segments, and the host

@@ -153,9 +153,9 @@ test('two routers of one network: each its own session; one router\'s resync rem
   const keyB = generateKeyPair();
   writeFileSync(`${lab.stateDir}/routerB.key`, `${keyB.privateKey}\n`, { mode: 0o600 });
   const clientA = readFileSync(`${lab.stateDir}/client${blue.id}.yaml`, 'utf8');
-  writeFileSync(`${lab.stateDir}/clientB.yaml`, clientA
+  writeFileSync(`${lab.stateDir}/clientB.yaml`, `${clientA
     .replace(/private_key_file: .*/, `private_key_file: ${lab.stateDir}/routerB.key`)
-    .replace(/name: .*/, 'name: blue-router-b') + 'tables: ["100"]\nfilter: false\n');
+    .replace(/name: .*/, 'name: blue-router-b')}tables: ["100"]\nfilter: false\n`);
   const original = readFileSync(lab.configPath, 'utf8');
   const routerA = new RegExp(`(name: "?${blue.name}"?\\n[\\s\\S]*?routers:\\n      - \\{[^\\n]*\\})`);
   assert.match(original, routerA);

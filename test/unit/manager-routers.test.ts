@@ -5,8 +5,17 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig, type XnetmonConfig } from '../../src/config/index.js';
 import {
-  encodeEndOfSync, encodeHello, encodeNeighbourBatch, encodeRouteBatch, neighbourBatchFromLists, routeChangesFromLists,
-  UpdateManager, PROTOCOL_VERSION, type RouterInterface, type WireNeighbour, type WireRoute,
+  encodeEndOfSync,
+  encodeHello,
+  encodeNeighbourBatch,
+  encodeRouteBatch,
+  neighbourBatchFromLists,
+  routeChangesFromLists,
+  UpdateManager,
+  PROTOCOL_VERSION,
+  type RouterInterface,
+  type WireNeighbour,
+  type WireRoute,
 } from '../../src/manager/index.js';
 import { FakeDataPlane, FakeSession, KEYS, ManualClock, segments } from '../support/manager-fakes.js';
 
@@ -38,15 +47,26 @@ const NH = (dmac: string, from: string) => `nh ${dmac} 10/0 from ${from}`;
 let sequence = 1;
 const routes = (adds: WireRoute[], deletes: string[] = []): Buffer =>
   encodeRouteBatch({ sequence: sequence++, ...routeChangesFromLists(adds, deletes) });
-const neighbours = (adds: WireNeighbour[]): Buffer => encodeNeighbourBatch(neighbourBatchFromLists(sequence++, adds, []));
+const neighbours = (adds: WireNeighbour[]): Buffer =>
+  encodeNeighbourBatch(neighbourBatchFromLists(sequence++, adds, []));
 const endOfSync = (): Buffer => encodeEndOfSync({ sequence: sequence++ });
-const via = (prefix: string, gateway: string, iface: RouterInterface): WireRoute => ({ prefix, kind: 'unicast', gateway, interface: iface });
+const via = (prefix: string, gateway: string, iface: RouterInterface): WireRoute => ({
+  prefix,
+  kind: 'unicast',
+  gateway,
+  interface: iface,
+});
 const blackhole = (prefix: string): WireRoute => ({ prefix, kind: 'blackhole', gateway: null, interface: null });
 
 function setup(options: { dp?: FakeDataPlane; staleRouteTimeoutS?: number } = {}) {
   const dp = options.dp ?? new FakeDataPlane();
   const clock = new ManualClock();
-  const manager = new UpdateManager({ dataPlane: dp, config: twoRouterConfig('both', options.staleRouteTimeoutS), segments, clock });
+  const manager = new UpdateManager({
+    dataPlane: dp,
+    config: twoRouterConfig('both', options.staleRouteTimeoutS),
+    segments,
+    clock,
+  });
   const connect = async (key: string): Promise<FakeSession> => {
     const session = new FakeSession('blue', '192.0.2.9:40000', key);
     void manager.attachSession(session);
@@ -67,20 +87,29 @@ async function disconnect(session: FakeSession): Promise<void> {
 }
 
 describe('several routers per network', () => {
-  test('each router has its own session: a new session of A never replaces B\'s', async () => {
+  test("each router has its own session: a new session of A never replaces B's", async () => {
     const { manager, connect } = setup();
     const a = await connect(KEY_A);
     const b = await connect(KEY_B);
     assert.equal(a.closed, false);
-    assert.deepEqual(manager.sessions().map((s) => [s.router, s.connected, s.clientName]), [['vifb', true, 'a'], ['vifb2', true, 'b']]);
+    assert.deepEqual(
+      manager.sessions().map((s) => [s.router, s.connected, s.clientName]),
+      [
+        ['vifb', true, 'a'],
+        ['vifb2', true, 'b'],
+      ],
+    );
     const a2 = await connect(KEY_A);
-    assert.equal(a.closed, true, 'A\'s newer session replaces A\'s older one');
-    assert.equal(b.closed, false, 'B\'s session is untouched');
+    assert.equal(a.closed, true, "A's newer session replaces A's older one");
+    assert.equal(b.closed, false, "B's session is untouched");
     await disconnect(a2);
-    assert.deepEqual(manager.sessions().map((s) => s.connected), [false, true]);
+    assert.deepEqual(
+      manager.sessions().map((s) => s.connected),
+      [false, true],
+    );
   });
 
-  test('a session with a key that is none of the network\'s routers is closed', async () => {
+  test("a session with a key that is none of the network's routers is closed", async () => {
     const { manager } = setup();
     const stranger = new FakeSession('blue', '192.0.2.9:40000', Buffer.alloc(32, 9).toString('base64'));
     await manager.attachSession(stranger);
@@ -97,7 +126,11 @@ describe('several routers per network', () => {
     await ok(b, endOfSync());
     // A reconnects and resyncs with an empty table: only A's route goes.
     const a2 = await connect(KEY_A);
-    assert.deepEqual(dp.view(1), { '10.20.0.0/16': 'blackhole', '10.9.0.0/16': 'blackhole' }, 'a resync keeps routes until its end');
+    assert.deepEqual(
+      dp.view(1),
+      { '10.20.0.0/16': 'blackhole', '10.9.0.0/16': 'blackhole' },
+      'a resync keeps routes until its end',
+    );
     await ok(a2, endOfSync());
     assert.deepEqual(dp.view(1), { '10.20.0.0/16': 'blackhole' });
     // B's resync with an empty table takes B's.
@@ -115,7 +148,7 @@ describe('several routers per network', () => {
     await ok(b, neighbours([{ address: '10.1.0.3', mac: MAC.g2, interface: ETH0_B }]));
     await ok(b, routes([via('10.20.0.0/16', '10.1.0.3', ETH0_B)]));
     await disconnect(a);
-    assert.equal(manager.routeCounts('blue').stale, 1, 'A\'s route is stale, B\'s is not');
+    assert.equal(manager.routeCounts('blue').stale, 1, "A's route is stale, B's is not");
     clock.advance(60_000);
     assert.deepEqual(dp.view(1), { '10.20.0.0/16': NH(MAC.g2, '02:00:00:01:00:03') });
     assert.equal(b.closed, false);
@@ -165,7 +198,7 @@ describe('several routers per network', () => {
     assert.deepEqual(dp.view(1), { '10.20.0.0/16': 'blackhole' });
   });
 
-  test('a neighbour both report stays when one router\'s session expires', async () => {
+  test("a neighbour both report stays when one router's session expires", async () => {
     const { dp, clock, connect } = setup();
     const a = await connect(KEY_A);
     const b = await connect(KEY_B);
@@ -254,7 +287,10 @@ describe('several routers per network', () => {
     assert.equal(a.closed, false);
     // 10.30/16 stays (A announces it); B's announcement was the installed one: the VM forwards it until A announces it again.
     assert.deepEqual(dp.view(1), { '10.30.0.0/16': 'via-vm', '10.9.0.0/16': 'blackhole' });
-    assert.deepEqual(manager.sessions().map((s) => s.router), ['vifb']);
+    assert.deepEqual(
+      manager.sessions().map((s) => s.router),
+      ['vifb'],
+    );
     // Put back: B starts afresh with its own session.
     manager.updateConfig(twoRouterConfig('both'));
     const b2 = await connect(KEY_B);
