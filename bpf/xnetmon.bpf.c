@@ -752,6 +752,20 @@ static __always_inline int to_vm(struct xdp_md *ctx, struct verdict_ctx *v, stru
 	return finish(v, reason, XDP_REDIRECT);
 }
 
+/* The valid next hop of the network's forwarding route, or NULL (no route, a route to the
+ * router or a blackhole, or a next hop that is missing, invalid or another network's). */
+static __always_inline struct xnm_nexthop *next_hop(struct verdict_ctx *v, struct xnm_route_val *route)
+{
+	if (!route || (route->flags & (XNM_ROUTE_LOCAL | XNM_ROUTE_VIA_VM | XNM_ROUTE_BLACKHOLE)))
+		return NULL;
+	__u32 nh_id = route->nexthop_id;
+	struct xnm_nexthop *nh = bpf_map_lookup_elem(&xnm_nexthops, &nh_id);
+
+	if (!nh || !(nh->flags & XNM_NH_VALID) || nh->net_id != v->net_id)
+		return NULL;
+	return nh;
+}
+
 /* The IP packet must fit the egress link: a larger one goes to the virtual router,
  * which answers with ICMP "fragmentation needed" / "packet too big" or fragments it,
  * instead of a driver drop that the counters would call forwarded. */
@@ -988,10 +1002,16 @@ static __always_inline int phys_in(struct xdp_md *ctx)
 
 	flow_fill(&flow, cls, route);
 
-	/* account + punish at the input (paper IV-A), by the path the lookup chose */
+	/* the next hop of a route forwarded in the host: its MTU decides the path */
+	struct xnm_nexthop *nh = next_hop(&v, route);
+
+	/* account + punish at the input (paper IV-A), by the path the packet will take: a
+	 * packet over the next hop's MTU goes up to the router (ext_vm), not out (ext_ext) */
 	enum xnm_path path = XNM_PATH_EXT_EXT;
 
 	if (route && (route->flags & (XNM_ROUTE_LOCAL | XNM_ROUTE_VIA_VM)))
+		path = XNM_PATH_EXT_VM;
+	else if (nh && too_big(&p, nh))
 		path = XNM_PATH_EXT_VM;
 	int drop = punish_cpu(&v, &p, path, 0);
 
@@ -1006,13 +1026,9 @@ static __always_inline int phys_in(struct xdp_md *ctx)
 		return to_vm(ctx, &v, &p, cls, XNM_R_TO_VM_CONTROL);
 	if (route->flags & XNM_ROUTE_VIA_VM) /* paper II: the default route to the VM */
 		return to_vm(ctx, &v, &p, cls, XNM_R_TO_VM_ROUTE);
-
-	__u32 nh_id = route->nexthop_id;
-	struct xnm_nexthop *nh = bpf_map_lookup_elem(&xnm_nexthops, &nh_id);
-
-	if (!nh || !(nh->flags & XNM_NH_VALID) || nh->net_id != v.net_id)
+	if (!nh)
 		return finish(&v, XNM_R_DROP_NEXTHOP, XDP_DROP);
-	if (too_big(&p, nh))
+	if (path == XNM_PATH_EXT_VM)
 		return to_vm(ctx, &v, &p, cls, XNM_R_TO_VM_MTU);
 
 	/* filter: the network's replicated packet filter (paper IV-B) */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { DataPlane } from '../../src/dataplane/index.js';
 import { buildFrame, macBytes, type FrameSpec, type Ipv6Spec } from '../../src/packet/index.js';
 import { Scratch } from '../support/host.js';
-import { runCase, type XdpCase } from '../support/xdp-cases.js';
+import { counters as countersOf, runCase, type XdpCase } from '../support/xdp-cases.js';
 import { fastpathFixture, MAC, type Fixture } from '../../src/lab/index.js';
 import { addressBytes } from '../../src/net/index.js';
 
@@ -183,7 +183,14 @@ describe('the filter sees through IPv6 extension headers', () => {
 
 test('a packet larger than the egress MTU goes to the router, which answers with ICMP', () => {
   const big = { dst: MAC.blueP, ipv4: { src: '10.1.0.2', dst: '10.9.1.1', udp: { sport: 1, dport: 2 }, payload: 1600 } };
+  const paths = () => countersOf(dp, 1).pathPackets;
+  const before = paths();
   run({ name: 'over the MTU', frame: big, verdict: 'REDIRECT', net: 1, reason: 'to_vm_mtu', check: (o) => assert.equal(o.dst, MAC.blueP, 'unchanged, to the router') });
+  const over = paths();
+  // Costed by the path it takes: up to the router, not out of the host.
+  assert.deepEqual([over.ext_vm - before.ext_vm, over.ext_ext - before.ext_ext], [1n, 0n], 'charged as ext_vm');
   const fits = { dst: MAC.blueP, ipv4: { src: '10.1.0.2', dst: '10.9.1.1', udp: { sport: 1, dport: 2 }, payload: 1500 - 28 } };
   run({ name: 'exactly the MTU', frame: fits, verdict: 'REDIRECT', net: 1, reason: 'forward' });
+  const fitted = paths();
+  assert.deepEqual([fitted.ext_vm - over.ext_vm, fitted.ext_ext - over.ext_ext], [0n, 1n], 'charged as ext_ext');
 });
