@@ -9,6 +9,7 @@ import { formatAddress } from '../net/index.js';
 import { parsePrefix, type Prefix } from './prefix.js';
 import type { Nexthops } from './nexthops.js';
 import type { FlowCacheGeneration } from './shared.js';
+import { Route4Index } from './route-index.js';
 
 export type RouteTarget =
   | { kind: 'nexthop'; nexthopId: number }
@@ -80,6 +81,8 @@ export class Routes {
     private readonly routes6: BpfMap,
     private readonly nexthops: Nexthops,
     private readonly generation: FlowCacheGeneration,
+    /** The fast path's exact-match copy of routes4 (route-index.ts). */
+    private readonly index4: Route4Index,
   ) {}
 
   /**
@@ -132,7 +135,10 @@ export class Routes {
     const parsed = prefixes.map((p, i) => (typeof p === 'string' ? parsePrefix(p, `prefixes[${i}]`) : p));
     let removed = 0;
     try {
-      for (const p of parsed) if ((p.family === 4 ? this.routes4 : this.routes6).delete(routeKey(netId, p))) removed++;
+      for (const p of parsed) {
+        if (p.family === 4) this.index4.delete(netId, p.length, p.addr.readUInt32BE(0));
+        if ((p.family === 4 ? this.routes4 : this.routes6).delete(routeKey(netId, p))) removed++;
+      }
     } finally {
       this.generation.bump();
     }
@@ -184,6 +190,7 @@ export class Routes {
   flush(netId?: number): number {
     let removed = 0;
     for (const map of [this.routes4, this.routes6]) for (const k of this.keysOf(map, netId)) if (map.delete(k)) removed++;
+    this.index4.clear(netId);
     this.generation.bump();
     return removed;
   }
@@ -199,13 +206,29 @@ export class Routes {
   purge(netId: number): number {
     let removed = 0;
     for (const map of [this.routes4, this.routes6]) for (const k of this.keysOf(map, netId)) if (map.delete(k)) removed++;
+    this.index4.clear(netId);
     return removed;
+  }
+
+  /** Indexes every IPv4 route of the trie (maps pinned by a data plane without the index). */
+  rebuildIndex(): number {
+    return this.index4.rebuild(this.routes4);
   }
 
   /** Writes all entries or none (writeAllOrNothing), then empties the flow cache either way. */
   private writeAll(map: BpfMap, netId: number, keys: Buffer, values: Buffer, count: number): void {
     try {
-      writeAllOrNothing(map, netId, keys, values, count);
+      const undo = writeAllOrNothing(map, netId, keys, values, count);
+      if (map !== this.routes4) return;
+      // IPv4: the index too (lengths marked before entries); a batch it refuses leaves the trie again.
+      const indexKeys = Route4Index.keysOf(keys, count);
+      try {
+        this.index4.markLengths(indexKeys, count);
+        writeIndexBatch(this.index4.map, indexKeys, values, count);
+      } catch (err) {
+        undo();
+        throw err;
+      }
     } finally {
       this.generation.bump();
     }
@@ -222,7 +245,7 @@ const SMALL_WRITE = 4096;
  * when the map is empty (a first load costs the batch writes alone). On failure every written
  * key is deleted and what was there is written back.
  */
-export function writeAllOrNothing(map: BpfMap, netId: number, keys: Buffer, values: Buffer, count: number): void {
+export function writeAllOrNothing(map: BpfMap, netId: number, keys: Buffer, values: Buffer, count: number): () => void {
   const ks = map.keySize;
   const keyAt = (i: number): Buffer => keys.subarray(i * ks, (i + 1) * ks);
   const previous: (Buffer | undefined)[] = [];
@@ -234,14 +257,10 @@ export function writeAllOrNothing(map: BpfMap, netId: number, keys: Buffer, valu
     saved = entriesOf(map, netId);
   }
   const vs = map.valueBufferSize;
-  for (let at = 0; at < count; at += WRITE_CHUNK) {
-    const n = Math.min(WRITE_CHUNK, count - at);
-    const result = map.tryUpdateBatch(keys.subarray(at * ks, (at + n) * ks), values.subarray(at * vs, (at + n) * vs), n);
-    if (result.errno === 0) continue;
-    const error = map.errorFor('bpf_map_update_batch', result.errno, `${at + result.applied} of ${count} entries applied, all undone`);
-    // Undoing an entry that was not written is harmless: it deletes an absent key or rewrites a value.
+  // Undoing an entry that was not written is harmless: it deletes an absent key or rewrites a value.
+  const undo = (written: number) => {
     if (saved) {
-      for (let i = 0; i < at + n; i++) map.delete(keyAt(i));
+      for (let i = 0; i < written; i++) map.delete(keyAt(i));
       if (saved.count) map.updateBatch(saved.keys, saved.values, saved.count);
     } else {
       for (let i = 0; i < count; i++) {
@@ -250,7 +269,35 @@ export function writeAllOrNothing(map: BpfMap, netId: number, keys: Buffer, valu
         else map.delete(keyAt(i));
       }
     }
+  };
+  for (let at = 0; at < count; at += WRITE_CHUNK) {
+    const n = Math.min(WRITE_CHUNK, count - at);
+    const result = map.tryUpdateBatch(keys.subarray(at * ks, (at + n) * ks), values.subarray(at * vs, (at + n) * vs), n);
+    if (result.errno === 0) continue;
+    const error = map.errorFor('bpf_map_update_batch', result.errno, `${at + result.applied} of ${count} entries applied, all undone`);
+    undo(at + n);
     throw error;
+  }
+  return () => undo(count);
+}
+
+/** The index's part of a write: a refused batch leaves no entry of it (the trie's undo follows). */
+function writeIndexBatch(map: BpfMap, keys: Buffer, values: Buffer, count: number): void {
+  const ks = map.keySize;
+  const previous: (Buffer | undefined)[] = [];
+  if (count <= SMALL_WRITE) {
+    for (let i = 0; i < count; i++) previous.push(map.lookup(keys.subarray(i * ks, (i + 1) * ks)));
+  }
+  try {
+    map.updateBatch(keys, values, count, WRITE_CHUNK);
+  } catch (err) {
+    for (let i = 0; i < count; i++) {
+      const key = keys.subarray(i * ks, (i + 1) * ks);
+      const old = previous[i];
+      if (old) map.update(key, old);
+      else map.delete(key);
+    }
+    throw err;
   }
 }
 
