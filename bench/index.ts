@@ -1,6 +1,6 @@
 // The benchmarks: each runs alone (xnetmon bench NAME --json) and in the quick set
 // (make bench), which writes docs/benchmarks.md with the command for every figure.
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { benchFastpath } from './fastpath.js';
 import { benchRouteload } from './routeload.js';
 import { benchController } from './controller.js';
@@ -88,12 +88,27 @@ export const BENCHMARKS: Record<string, Benchmark> = {
   },
 };
 
+/** The hand-written sections of an earlier report (from its first `## ` heading to the first
+ *  generated section): which machine each figure comes from and why they differ stay true
+ *  only if a person writes them, so a regenerated report keeps them. */
+function handWrittenSections(path: string): string[] {
+  if (!existsSync(path)) return [];
+  const lines = readFileSync(path, 'utf8').split('\n');
+  const start = lines.findIndex((l) => l.startsWith('## '));
+  const generated = lines.findIndex((l) => Object.keys(BENCHMARKS).some((name) => l === `## ${name}`));
+  if (start < 0 || generated <= start) return [];
+  const kept = lines.slice(start, generated);
+  while (kept.length && kept[kept.length - 1] === '') kept.pop();
+  return ['', ...kept];
+}
+
 export async function runAll(write?: string): Promise<void> {
   const sections: string[] = [
     '# Benchmarks',
     '',
     `Measured on ${machine()}, ${new Date().toISOString().slice(0, 10)}: a shared 2-core VM, so absolute times are hints; compare the side-by-side ratios.`,
     'Regenerate all with `make bench`; each section gives the command that runs it alone.',
+    ...(write ? handWrittenSections(write) : []),
   ];
   for (const [name, bench] of Object.entries(BENCHMARKS)) {
     process.stderr.write(`bench ${name}: ${bench.description}\n`);
