@@ -4,6 +4,8 @@
 // and a flushed network leaves nothing behind. Flow cache off: every packet is looked up.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { DataPlane } from '../../src/dataplane/index.js';
 import { ROUTE4_MAX_PROBES, route4LengthsLayout, type ReasonName } from '../../src/loader/index.js';
 import { parseFrame } from '../../src/packet/index.js';
@@ -86,4 +88,36 @@ test('a flushed network leaves no index entry and goes back to the trie', () => 
   for (let i = 0; i < count; i++) assert.notEqual(keys.readUInt32LE(i * 12), 1, 'no entry of network 1');
   send('10.9.7.1', 'drop_no_route');
   send('10.9.1.1', 'drop_no_route');
+});
+
+test('maps pinned by a data plane without the index are indexed at open', () => {
+  const pinDir = `/sys/fs/bpf/xri-${process.pid}`;
+  mkdirSync(pinDir, { recursive: true });
+  const old = DataPlane.open({ pinDir });
+  try {
+    old.defineNetwork({ id: 3, name: 'adopted' });
+    old.addRoutes(3, [
+      { prefix: '10.33.0.0/16', target: { kind: 'blackhole' } }, { prefix: '10.33.1.0/24', target: { kind: 'via-vm' } },
+    ]);
+  } finally {
+    old.close();
+  }
+  // What an older version left behind: the trie pinned, no index beside it.
+  rmSync(join(pinDir, 'xnm_routes4_exact'));
+  rmSync(join(pinDir, 'xnm_route4_lengths'));
+  const adopted = DataPlane.open({ pinDir });
+  try {
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(3);
+    const value = adopted.object.map('xnm_route4_lengths').lookup(key);
+    assert.ok(value);
+    const lengths = route4LengthsLayout.decode(value);
+    assert.equal(lengths.indexed, 1);
+    assert.deepEqual((lengths.len as number[]).slice(0, lengths.count as number), [24, 16]);
+    const { count } = adopted.object.map('xnm_routes4_exact').lookupAll();
+    assert.equal(count, 2, 'both routes indexed');
+  } finally {
+    adopted.close();
+    rmSync(pinDir, { recursive: true, force: true });
+  }
 });
