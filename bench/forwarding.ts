@@ -687,7 +687,7 @@ export function forwardingReport(f: ForwardingFigures): string {
       'with the stack feed, the copy native XDP makes of each frame bounds how much cheaper than the iptables approach any XDP forwarder gets.',
     '',
     'Flow cache on / off: XNetMon\'s forwarder CPU over that of `xnetmon_no_flow_cache`. The cache holds 256 slots of 32 bytes per CPU (8 KiB: in the CPU caches and the TLB): ' +
-      'with 65,536 destinations in random order nearly every packet misses it, and a miss costs a probe and a fill in cached memory (ratio near 1); with one destination every packet hits and skips the classification hash and the route lookup. ' +
+      'with 65,536 destinations in random order nearly every probe misses, so after a window of 256 probes with fewer than 64 hits the cache rests on that CPU for 65,536 packets (ratio near 1); with one destination every packet hits and skips the classification hash and the route lookup. ' +
       'Route index / trie: XNetMon\'s forwarder CPU over that of `xnetmon_trie`, the same program with every IPv4 lookup by the LPM trie (the lookup before the exact-match index).',
   ].join('\n');
 }
