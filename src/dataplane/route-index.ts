@@ -16,16 +16,18 @@ function u32Key(n: number): Buffer {
 export class Route4Index {
   constructor(private readonly exact: BpfMap, private readonly lengths: BpfMap) {}
 
-  /** Index keys for trie keys (xnm_route4_key: prefixlen = 32 + length, net_id, address), back to back. */
+  /** Index keys for trie keys (xnm_route4_key: prefixlen = 32 + length, net_id, address), back to back.
+   *  Word by word through typed arrays: a million keys in a few ms (host order but the address). */
   static keysOf(trieKeys: Buffer, count: number): Buffer {
-    const out = Buffer.alloc(count * KEY_SIZE);
-    for (let i = 0; i < count; i++) {
-      const o = i * KEY_SIZE;
-      out.writeUInt32LE(trieKeys.readUInt32LE(o + 4), o); // net_id
-      out.writeUInt32LE(trieKeys.readUInt32LE(o) - 32, o + 4); // prefix length
-      trieKeys.copy(out, o + 8, o + 8, o + 12); // address, network order
+    const src = new Uint32Array(count * 3);
+    new Uint8Array(src.buffer).set(trieKeys.subarray(0, count * KEY_SIZE));
+    const out = new Uint32Array(count * 3);
+    for (let i = 0; i < count * 3; i += 3) {
+      out[i] = src[i + 1]; // net_id
+      out[i + 1] = src[i] - 32; // prefix length
+      out[i + 2] = src[i + 2]; // address, network order either way
     }
-    return out;
+    return Buffer.from(out.buffer, 0, count * KEY_SIZE);
   }
 
   static key(netId: number, length: number, addr: number): Buffer {
@@ -46,12 +48,17 @@ export class Route4Index {
   /** Marks the lengths of these index keys as present in their networks, and the networks as
    *  indexed: before the entries are written, so that no written entry is ever skipped. */
   markLengths(indexKeys: Buffer, count: number): void {
-    const bits = new Map<number, bigint>();
-    for (let i = 0; i < count; i++) {
-      const netId = indexKeys.readUInt32LE(i * KEY_SIZE);
-      bits.set(netId, (bits.get(netId) ?? 0n) | (1n << BigInt(indexKeys.readUInt32LE(i * KEY_SIZE + 4))));
+    const words = new Uint32Array(count * 3);
+    new Uint8Array(words.buffer).set(indexKeys.subarray(0, count * KEY_SIZE));
+    const seen = new Map<number, Uint8Array>();
+    for (let i = 0; i < count * 3; i += 3) {
+      let lengths = seen.get(words[i]);
+      if (!lengths) seen.set(words[i], (lengths = new Uint8Array(33)));
+      lengths[words[i + 1] & 63] = 1;
     }
-    for (const [netId, add] of bits) {
+    for (const [netId, lengths] of seen) {
+      let add = 0n;
+      lengths.forEach((present, len) => { if (present) add |= 1n << BigInt(len); });
       const key = u32Key(netId);
       const old = this.lengths.lookup(key);
       const current = old ? (route4LengthsLayout.decode(old).present as bigint) : 0n;
