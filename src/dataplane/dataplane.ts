@@ -15,7 +15,9 @@ import { Attachments, NetworkRegistry, type AttachmentSpec, type Mac, type Netwo
 import { Nexthops, type NexthopSpec } from './nexthops.js';
 import type { Prefix } from './prefix.js';
 import { Route4Index } from './route-index.js';
-import { Routes, type InstalledRoute, type ListRoutesOptions, type Route4Columns, type RouteSpec } from './routes.js';
+import {
+  Routes, type InstalledRoute, type ListRoutesOptions, type Route4Columns, type RouteSpec, type RouteWriteOptions,
+} from './routes.js';
 import { readSettings, writeSettings, type DataPlaneSettings } from './settings.js';
 import { readFairFrom, type FairColumns } from './fair.js';
 import { readPathTotalsFrom, type PathTotals } from './paths.js';
@@ -195,16 +197,18 @@ export class DataPlane {
 
   // ---- routes (routes.ts) -------------------------------------------------------------------------
 
-  /** Adds or replaces routes of one network: all validated first, then written all or nothing. */
-  addRoutes(netId: number, routes: readonly RouteSpec[]): void {
+  /** Adds or replaces routes of one network: all validated first, then written all or nothing
+   *  (options.undo 'caller': the caller undoes a refused write, routes.ts). */
+  addRoutes(netId: number, routes: readonly RouteSpec[], options?: RouteWriteOptions): void {
     this.networks.get(netId);
-    this.routes.add(netId, routes);
+    this.routes.add(netId, routes, options);
   }
 
-  /** Full IPv4 tables: columns in, one batch syscall per 256k routes, all or nothing. */
-  addRoutes4(netId: number, columns: Route4Columns): void {
+  /** Full IPv4 tables: columns in, one batch syscall per 256k routes, all or nothing (or undone by the
+   *  caller: options.undo). */
+  addRoutes4(netId: number, columns: Route4Columns, options?: RouteWriteOptions): void {
     this.networks.get(netId);
-    this.routes.add4(netId, columns);
+    this.routes.add4(netId, columns, options);
   }
 
   /** Removes routes; absent ones are ignored. Returns how many were removed. */

@@ -71,17 +71,15 @@ export class Route4Index {
     return this.exact;
   }
 
-  delete(netId: number, length: number, addr: number): void {
-    this.exact.delete(Route4Index.key(netId, length, addr));
-  }
-
   /** Removes a network's entries (or every network's) and its lengths: its lookups go to the trie. */
   clear(netId?: number): void {
     const { keys, count } = this.exact.lookupAll();
+    const doomed: Buffer[] = [];
     for (let i = 0; i < count; i++) {
       const key = keys.subarray(i * KEY_SIZE, (i + 1) * KEY_SIZE);
-      if (netId === undefined || key.readUInt32LE(0) === netId) this.exact.delete(key);
+      if (netId === undefined || key.readUInt32LE(0) === netId) doomed.push(key);
     }
+    if (doomed.length) this.exact.deleteBatch(Buffer.concat(doomed), doomed.length);
     const empty = Buffer.alloc(route4LengthsLayout.size);
     if (netId !== undefined) this.lengths.update(u32Key(netId), empty);
     else {

@@ -81,6 +81,24 @@ test(`more than ${ROUTE4_MAX_PROBES} lengths: the trie answers what the probes m
   send('10.9.1.1', 'forward', MAC.ext1); // the /16, past the probes: the trie
 });
 
+test('routes deleted in one batch: absent ones are skipped and not counted, the index loses the others', () => {
+  const exact = dp.object.map('xnm_routes4_exact');
+  const indexed = () => exact.lookupAll().count;
+  dp.addRoutes(1, [
+    { prefix: '10.44.1.0/24', target: { kind: 'blackhole' } }, { prefix: '10.44.2.0/24', target: { kind: 'blackhole' } },
+    { prefix: '10.44.3.0/24', target: { kind: 'blackhole' } },
+  ]);
+  const before = indexed();
+  send('10.44.2.1', 'drop_blackhole');
+  // Absent prefixes first, between and last: the kernel's batch stops at each, the delete goes on.
+  const removed = dp.deleteRoutes(1, ['10.45.0.0/24', '10.44.1.0/24', '10.45.1.0/24', '10.44.2.0/24', '10.44.3.0/24',
+    '10.45.2.0/24']);
+  assert.equal(removed, 3);
+  assert.equal(indexed(), before - 3, 'their index entries are gone');
+  send('10.44.2.1', 'drop_no_route');
+  assert.equal(dp.deleteRoutes(1, ['10.44.1.0/24']), 0, 'deleted twice: nothing the second time');
+});
+
 test('a flushed network leaves no index entry and goes back to the trie', () => {
   dp.flushRoutes(1);
   assert.equal(lengthsOf(1).indexed, 0);
