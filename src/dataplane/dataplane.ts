@@ -65,7 +65,8 @@ export class DataPlane {
     this.programs = new ProgramAttachments(object, pinDir);
     this.nexthops = new Nexthops(object.map('xnm_nexthops'));
     const index4 = new Route4Index(object.map('xnm_routes4_exact'), object.map('xnm_route4_lengths'));
-    this.routes = new Routes(object.map('xnm_routes4'), object.map('xnm_routes6'), this.nexthops, this.generation, index4);
+    this.routes = new Routes(object.map('xnm_routes4'), object.map('xnm_routes6'), this.nexthops, this.generation,
+      index4);
     this.filters = new Filters(object.map('xnm_filters'), this.generation);
     this.drops = new Drops(object.map('xnm_drops'));
   }

@@ -149,12 +149,15 @@ export class BpfMap {
     for (let at = 0; at < count;) {
       const n = Math.min(chunk, count - at);
       if (this.batchDelete === false) {
-        for (let i = at; i < at + n; i++) if (this.delete(keys.subarray(i * this.keySize, (i + 1) * this.keySize))) deleted++;
+        for (let i = at; i < at + n; i++) {
+          if (this.delete(keys.subarray(i * this.keySize, (i + 1) * this.keySize))) deleted++;
+        }
         at += n;
         continue;
       }
       const inout = [n];
-      const ret = native.map_delete_batch(this.fd, keys.subarray(at * this.keySize, (at + n) * this.keySize), inout, null);
+      const chunkKeys = keys.subarray(at * this.keySize, (at + n) * this.keySize);
+      const ret = native.map_delete_batch(this.fd, chunkKeys, inout, null);
       if (ret >= 0) {
         this.batchDelete = true;
         deleted += n;
@@ -166,10 +169,12 @@ export class BpfMap {
       if (errno === ENOENT) {
         deleted += done;
         at += done + 1; // the absent key
-      } else if ((errno === EINVAL || errno === ENOTSUPP || errno === EOPNOTSUPP) && this.batchDelete === undefined && done === 0) {
+      } else if ((errno === EINVAL || errno === ENOTSUPP || errno === EOPNOTSUPP) && this.batchDelete === undefined
+        && done === 0) {
         this.batchDelete = false;
       } else {
-        throw new SystemCallError(`bpf_map_delete_batch(${this.name})`, errno, `${deleted + done} of ${count} keys deleted`);
+        const detail = `${deleted + done} of ${count} keys deleted`;
+        throw new SystemCallError(`bpf_map_delete_batch(${this.name})`, errno, detail);
       }
     }
     return deleted;

@@ -85,7 +85,8 @@ test('routes deleted in one batch: absent ones are skipped and not counted, the 
   const exact = dp.object.map('xnm_routes4_exact');
   const indexed = () => exact.lookupAll().count;
   dp.addRoutes(1, [
-    { prefix: '10.44.1.0/24', target: { kind: 'blackhole' } }, { prefix: '10.44.2.0/24', target: { kind: 'blackhole' } },
+    { prefix: '10.44.1.0/24', target: { kind: 'blackhole' } },
+    { prefix: '10.44.2.0/24', target: { kind: 'blackhole' } },
     { prefix: '10.44.3.0/24', target: { kind: 'blackhole' } },
   ]);
   const before = indexed();

@@ -82,7 +82,8 @@ const indexed = (dp: DataPlane, netId: number) => {
   const out: string[] = [];
   for (let i = 0; i < count; i++) {
     const key = keys.subarray(i * 12, i * 12 + 12);
-    if (key.readUInt32LE(0) === netId) out.push(`${key.toString('hex')}=${values.subarray(i * 8, i * 8 + 8).toString('hex')}`);
+    const value = values.subarray(i * 8, i * 8 + 8);
+    if (key.readUInt32LE(0) === netId) out.push(`${key.toString('hex')}=${value.toString('hex')}`);
   }
   return out.sort();
 };
