@@ -228,7 +228,8 @@ describe('manager on the real maps', () => {
     + 'for the updates after it (a batch is written without reading the table first: no skew)', async () => {
     // The router's resync as its client sends it (batches of at most 1 MiB, all in flight at once), then 20
     // batches of 1,000 changes on the same session. A write that blocked the host's event loop past
-    // e_max_ms got the records queued meanwhile refused as 'skew', and the session closed.
+    // e_max_ms got the records queued meanwhile refused as 'skew', and the session closed (on a loaded
+    // machine: how long a record waits depends on it; test/unit/manager.test.ts checks the cause).
     const updates = await benchManagerUpdates({ routes: 1_000_000, batches: 20, transport: 'secure' });
     assert.equal(updates.updates, 20_000);
     assert.equal(updates.routes, 1_000_000);
