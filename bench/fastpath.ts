@@ -129,7 +129,7 @@ export function setRouteIndex(dp: DataPlane, netId: number, on: boolean): void {
     map.update(key, Buffer.alloc(map.valueSize));
   } else if (parked.has(netId)) {
     // routes added while parked marked the network again: that entry is the newer one
-    if (!current || current.readUInt8(0) !== 1) map.update(key, parked.get(netId)!);
+    if (current?.readUInt8(0) !== 1) map.update(key, parked.get(netId)!);
     parked.delete(netId);
   }
 }

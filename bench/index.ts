@@ -95,7 +95,8 @@ function handWrittenSections(path: string): string[] {
   if (!existsSync(path)) return [];
   const lines = readFileSync(path, 'utf8').split('\n');
   const start = lines.findIndex((l) => l.startsWith('## '));
-  const generated = lines.findIndex((l) => Object.keys(BENCHMARKS).some((name) => l === `## ${name}`));
+  const headings = new Set(Object.keys(BENCHMARKS).map((name) => `## ${name}`));
+  const generated = lines.findIndex((l) => headings.has(l));
   if (start < 0 || generated <= start) return [];
   const kept = lines.slice(start, generated);
   while (kept.length && kept[kept.length - 1] === '') kept.pop();

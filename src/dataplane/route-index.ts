@@ -3,7 +3,7 @@
 // it has (xnm_route4_lengths), so that the data plane finds the longest match with one hash
 // probe per length instead of a walk of ~20 trie nodes. The trie stays the table of record;
 // an entry missing from the index is never wrong while its network is not marked indexed.
-import { BpfMap, ROUTE4_MAX_PROBES, route4ExactKeyLayout, route4LengthsLayout } from '../loader/index.js';
+import { type BpfMap, ROUTE4_MAX_PROBES, route4ExactKeyLayout, route4LengthsLayout } from '../loader/index.js';
 
 const KEY_SIZE = 12;
 
@@ -53,7 +53,10 @@ export class Route4Index {
     const seen = new Map<number, Uint8Array>();
     for (let i = 0; i < count * 3; i += 3) {
       let lengths = seen.get(words[i]);
-      if (!lengths) seen.set(words[i], (lengths = new Uint8Array(33)));
+      if (!lengths) {
+        lengths = new Uint8Array(33);
+        seen.set(words[i], lengths);
+      }
       lengths[words[i + 1] & 63] = 1;
     }
     for (const [netId, lengths] of seen) {

@@ -8,7 +8,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataPlane } from '../../src/dataplane/index.js';
 import { ROUTE4_MAX_PROBES, route4LengthsLayout, type ReasonName } from '../../src/loader/index.js';
-import { parseFrame } from '../../src/packet/index.js';
+import type { parseFrame } from '../../src/packet/index.js';
 import { Scratch } from '../support/host.js';
 import { runCase } from '../support/xdp-cases.js';
 import { fastpathFixture, MAC, TABLE1_COSTS, type Fixture } from '../../src/lab/index.js';
