@@ -6,7 +6,8 @@
 //   minimal     bpf_fib_lookup + redirect through a real kernel route;
 //   XNetMon's fast path without isolation, with it (accounting, punishment, filter),
 //   with it but without the flow cache (the design choice, measured beside it), and with it
-//   but without flow-aware dropping (its flow rate sketch and histogram: what they cost).
+//   but without flow-aware dropping (its flow rate sketch and histogram: what they cost), and with it
+//   but every IPv4 lookup by the trie (the route index off: the lookup before the index).
 // Configurations take turns call by call within each round; medians over rounds are
 // reported, and differences are medians of per-round differences (paired, so that the
 // machine's drift cancels).
@@ -43,6 +44,8 @@ export interface FastpathFigures {
   isolation_ns_per_packet: number;
   /** With isolation, flow cache off. */
   no_flow_cache_ns_per_packet: number;
+  /** With isolation and the flow cache, every lookup by the trie (the route index off: the lookup before it). */
+  trie_ns_per_packet: number;
   baseline_ns_per_packet: number;
   /** base_floor: parse, rewrite MACs and TTL, count, bpf_redirect_map. */
   floor_ns_per_packet: number;
@@ -51,6 +54,8 @@ export interface FastpathFigures {
   ratio_to_floor: number;
   /** The same with the flow cache off. */
   no_flow_cache_ratio_to_floor: number;
+  /** The same with the route index off (trie lookups, flow cache on). */
+  trie_ratio_to_floor: number;
   /** Per-call fixed cost (timer, cold start after the syscall) in the figures of this row; 0 at one flow. */
   call_overhead_ns: number;
   /** ratio_to_floor and no_flow_cache_ratio_to_floor with call_overhead_ns taken out of both sides. */
@@ -106,6 +111,27 @@ function routeForMinimalForwarder(scratch: Scratch, fx: Fixture): void {
   sh('ip', ['addr', 'add', '198.18.255.1/30', 'dev', egress]);
   sh('ip', ['neigh', 'replace', '198.18.255.2', 'lladdr', MAC.ext1, 'dev', egress, 'nud', 'permanent']);
   sh('ip', ['route', 'replace', '11.0.0.0/8', 'via', '198.18.255.2', 'dev', egress]);
+}
+
+const parkedLengths = new WeakMap<DataPlane, Map<number, Buffer>>();
+
+/** Turns the exact-match route index off (the trie answers every IPv4 lookup, as before the
+ *  index) or on again for one network: the before and after of the lookup, in one run. */
+export function setRouteIndex(dp: DataPlane, netId: number, on: boolean): void {
+  const map = dp.object.map('xnm_route4_lengths');
+  const key = Buffer.alloc(4);
+  key.writeUInt32LE(netId);
+  const parked = parkedLengths.get(dp) ?? new Map<number, Buffer>();
+  parkedLengths.set(dp, parked);
+  const current = map.lookup(key);
+  if (!on) {
+    if (current && current.readUInt8(0) === 1) parked.set(netId, current);
+    map.update(key, Buffer.alloc(map.valueSize));
+  } else if (parked.has(netId)) {
+    // routes added while parked marked the network again: that entry is the newer one
+    if (current?.readUInt8(0) !== 1) map.update(key, parked.get(netId)!);
+    parked.delete(netId);
+  }
 }
 
 const macBytes = (mac: string) => Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
@@ -168,10 +194,14 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
     fillRoutes(dp, 1, routes, fx.nexthopLoop);
     const settings = (isolation: boolean, flowCache: boolean, fairDrop: boolean) =>
       dp.configure({
-        accounting: isolation, punish: isolation, filter: isolation, flowCache, fairDrop, pathCost: TABLE1_COSTS, costPerKib: 0,
+        accounting: isolation, punish: isolation, filter: isolation, flowCache, fairDrop, pathCost: TABLE1_COSTS,
+        costPerKib: 0,
       });
-    type Mode = 'fast' | 'iso' | 'nocache' | 'nofair';
-    const setMode = (m: Mode) => settings(m !== 'fast', m !== 'nocache', m !== 'fast' && m !== 'nofair');
+    type Mode = 'fast' | 'iso' | 'nocache' | 'nofair' | 'trie';
+    const setMode = (m: Mode) => {
+      settings(m !== 'fast', m !== 'nocache', m !== 'fast' && m !== 'nofair');
+      setRouteIndex(dp, 1, m !== 'trie');
+    };
     const statsSysctl = Number(readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim());
     for (const flows of flowCounts) {
       const single = flows === 1;
@@ -185,15 +215,15 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
         return result.durationNs;
       };
       const keys = [
-        'base', 'floor', 'minimal', 'fast', 'iso', 'nocache', 'nofair', 'baseAmortised', 'vifLocked', 'vifOpen', 'v6', 'v6ext', 'stats', 'nostats',
-        'punFair', 'punRandom',
+        'base', 'floor', 'minimal', 'fast', 'iso', 'nocache', 'nofair', 'trie', 'baseAmortised', 'vifLocked',
+        'vifOpen', 'v6', 'v6ext', 'stats', 'nostats', 'punFair', 'punRandom',
       ] as const;
       type Key = (typeof keys)[number];
       const samples = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<Key, number[]>;
       let cursor = 0;
       for (let r = 0; r < rounds; r++) {
         // The configurations take turns call by call, so that a change of the machine's
-        // speed within the round reaches all of them alike; XNetMon's three modes rotate
+        // speed within the round reaches all of them alike; XNetMon's five modes rotate
         // their order every call, as the first after another program finds colder caches.
         const total = Object.fromEntries(keys.map((k) => [k, 0])) as Record<Key, number>;
         let amortisedCalls = 0;
@@ -203,14 +233,14 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
           total.base += once(count, false, frame);
           total.floor += once(floor, true, frame);
           total.minimal += once(minimal, true, frame);
-          const modes: Mode[] = ['fast', 'iso', 'nocache', 'nofair'];
+          const modes: Mode[] = ['fast', 'iso', 'nocache', 'nofair', 'trie'];
           for (let i = 0; i < modes.length; i++) {
             const m = modes[(i + c) % modes.length];
             setMode(m);
-            // Many flows: each mode to a destination of its own (a quarter of the order apart),
+            // Many flows: each mode to a destination of its own (a fifth of the order apart),
             // or the second of two cached modes would find the first one's slot.
-            const own = (cursor + modes.indexOf(m) * Math.floor(frames.length / modes.length)) % frames.length;
-            total[m] += once(phys, true, single ? frame : frames[own]);
+            const apart = Math.floor(frames.length / modes.length);
+            total[m] += once(phys, true, single ? frame : frames[(cursor + modes.indexOf(m) * apart) % frames.length]);
           }
           if (!single && c % 256 === 0) {
             total.baseAmortised += once(count, false, frame, fx.phys, XdpAction.PASS, PASSES_PER_CALL);
@@ -252,11 +282,13 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
         routes, flows, rounds, repeat: single ? calls * PASSES_PER_CALL : calls,
         fastpath_ns_per_packet: round(median(samples.fast)), isolation_ns_per_packet: round(median(samples.iso)),
         no_flow_cache_ns_per_packet: round(median(samples.nocache)),
+        trie_ns_per_packet: round(median(samples.trie)),
         baseline_ns_per_packet: round(median(samples.base)),
         floor_ns_per_packet: round(median(samples.floor)),
         minimal_forwarder_ns_per_packet: round(median(samples.minimal)),
         ratio_to_floor: med((i) => samples.iso[i] / samples.floor[i]),
         no_flow_cache_ratio_to_floor: med((i) => samples.nocache[i] / samples.floor[i]),
+        trie_ratio_to_floor: med((i) => samples.trie[i] / samples.floor[i]),
         call_overhead_ns: overhead,
         ratio_to_floor_net: med((i) => net(samples.iso[i]) / net(samples.floor[i])),
         no_flow_cache_ratio_to_floor_net: med((i) => net(samples.nocache[i]) / net(samples.floor[i])),

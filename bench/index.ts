@@ -1,6 +1,6 @@
 // The benchmarks: each runs alone (xnetmon bench NAME --json) and in the quick set
 // (make bench), which writes docs/benchmarks.md with the command for every figure.
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { benchFastpath } from './fastpath.js';
 import { benchRouteload } from './routeload.js';
 import { benchController } from './controller.js';
@@ -30,14 +30,15 @@ export const BENCHMARKS: Record<string, Benchmark> = {
     report: (f) => {
       const rows = (f as { by_flows: ReturnType<typeof benchFastpath> }).by_flows;
       return [
-        '| flows | count-only XDP (ns) | floor (ns) | minimal forwarder (ns) | fast path (ns) | + isolation (ns) | + isolation, no flow cache (ns) | per-call overhead (ns) | isolation / floor | no cache / floor | isolation / floor, net of overhead | no cache / floor, net | flow cache saves (ns) |',
-        '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-        ...rows.map((r) => `| ${r.flows} | ${r.baseline_ns_per_packet} | ${r.floor_ns_per_packet} | ${r.minimal_forwarder_ns_per_packet} | ${r.fastpath_ns_per_packet} | ${r.isolation_ns_per_packet} | ${r.no_flow_cache_ns_per_packet} | ${r.call_overhead_ns} | ${r.ratio_to_floor} | ${r.no_flow_cache_ratio_to_floor} | ${r.ratio_to_floor_net} | ${r.no_flow_cache_ratio_to_floor_net} | ${r.flow_cache_saves_ns} |`),
+        '| flows | count-only XDP (ns) | floor (ns) | minimal forwarder (ns) | fast path (ns) | + isolation (ns) | + isolation, no flow cache (ns) | + isolation, trie lookup (ns) | per-call overhead (ns) | isolation / floor | no cache / floor | trie / floor | isolation / floor, net of overhead | no cache / floor, net | flow cache saves (ns) |',
+        '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+        ...rows.map((r) => `| ${r.flows} | ${r.baseline_ns_per_packet} | ${r.floor_ns_per_packet} | ${r.minimal_forwarder_ns_per_packet} | ${r.fastpath_ns_per_packet} | ${r.isolation_ns_per_packet} | ${r.no_flow_cache_ns_per_packet} | ${r.trie_ns_per_packet} | ${r.call_overhead_ns} | ${r.ratio_to_floor} | ${r.no_flow_cache_ratio_to_floor} | ${r.trie_ratio_to_floor} | ${r.ratio_to_floor_net} | ${r.no_flow_cache_ratio_to_floor_net} | ${r.flow_cache_saves_ns} |`),
         '',
         `${rows[0]?.routes.toLocaleString('en-US')} routes in network 1's table. The floor (\`base_floor\`) parses Ethernet + IPv4, rewrites the MACs, decrements the TTL with the checksum fix, counts and calls \`bpf_redirect_map\`: what any IPv4 forwarder does. ` +
         'One flow: 250 passes per call on the program\'s own output. Many flows: one call per packet, each to the next destination of a fixed random order, so that every figure of that row includes the per-call overhead ' +
         '(the kernel\'s timer and a cold start after the syscall: the count-only program\'s cost per call at one pass minus its cost per pass at 250); the "net" ratios take it out of both sides. ' +
-        '"Added by isolation" (accounting, CPU and link punishment checks, the filter check) and "flow cache saves" are medians of per-round differences.',
+        '"Added by isolation" (accounting, CPU and link punishment checks, the filter check) and "flow cache saves" are medians of per-round differences. ' +
+        '"Trie lookup": isolation and flow cache on, but every IPv4 lookup by the LPM trie (the route index off): the lookup before the index, in the same rounds.',
         '',
         `Flow-aware dropping (the flow rate sketch and the rate histogram) runs only on a punished network's packets: it adds ${rows.map((r) => `${r.added_fair_drop_ns} ns at ${r.flows} flow(s)`).join(', ')} ` +
         `to an unpunished one's and ${rows[0]?.added_fair_drop_punished_ns ?? '-'} ns to a punished one's at one flow (with it minus random drops at the same p, paired). BPF run-time statistics (BPF_ENABLE_STATS, on while host.cpu_model is measured) add ${rows[0]?.added_run_time_stats_ns ?? '-'} ns per packet at one flow ` +
@@ -81,11 +82,26 @@ export const BENCHMARKS: Record<string, Benchmark> = {
     },
   },
   forwarding: {
-    description: 'forwarding throughput and forwarder CPU per packet through a host of namespaces: Linux, Linux + iptables (the paper\'s prototype), a minimal XDP forwarder, XNetMon with and without its flow cache; frames fed as from a NIC (256 and 1M routes, 65,536 destinations and one) and straight from the stack (256)',
+    description: 'forwarding throughput and forwarder CPU per packet through a host of namespaces: Linux, Linux + iptables (the paper\'s prototype), a minimal XDP forwarder, XNetMon with and without its flow cache and with trie lookups (its route index off); frames fed as from a NIC (256 and 1M routes, 65,536 destinations and one) and straight from the stack (256)',
     run: (o) => benchForwardingFeeds(o?.quick ? { rounds: 3, seconds: 1 } : {}),
     report: (f) => forwardingReport(f as ForwardingFigures),
   },
 };
+
+/** The hand-written sections of an earlier report (from its first `## ` heading to the first
+ *  generated section): which machine each figure comes from and why they differ stay true
+ *  only if a person writes them, so a regenerated report keeps them. */
+function handWrittenSections(path: string): string[] {
+  if (!existsSync(path)) return [];
+  const lines = readFileSync(path, 'utf8').split('\n');
+  const start = lines.findIndex((l) => l.startsWith('## '));
+  const headings = new Set(Object.keys(BENCHMARKS).map((name) => `## ${name}`));
+  const generated = lines.findIndex((l) => headings.has(l));
+  if (start < 0 || generated <= start) return [];
+  const kept = lines.slice(start, generated);
+  while (kept.length && kept[kept.length - 1] === '') kept.pop();
+  return ['', ...kept];
+}
 
 export async function runAll(write?: string): Promise<void> {
   const sections: string[] = [
@@ -93,6 +109,7 @@ export async function runAll(write?: string): Promise<void> {
     '',
     `Measured on ${machine()}, ${new Date().toISOString().slice(0, 10)}: a shared 2-core VM, so absolute times are hints; compare the side-by-side ratios.`,
     'Regenerate all with `make bench`; each section gives the command that runs it alone.',
+    ...(write ? handWrittenSections(write) : []),
   ];
   for (const [name, bench] of Object.entries(BENCHMARKS)) {
     process.stderr.write(`bench ${name}: ${bench.description}\n`);

@@ -53,6 +53,23 @@ struct {
 	__type(value, struct xnm_route_val);
 } xnm_routes4 SEC(".maps");
 
+/* The same IPv4 routes, each under its exact prefix (xnetmon.h): what the fast path probes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XNM_MAX_ROUTES4);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xnm_route4_exact_key);
+	__type(value, struct xnm_route_val);
+} xnm_routes4_exact SEC(".maps");
+
+/* Per network: the IPv4 prefix lengths it has in xnm_routes4_exact (xnetmon.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XNM_MAX_NETS);
+	__type(key, __u32);
+	__type(value, struct xnm_route4_lengths);
+} xnm_route4_lengths SEC(".maps");
+
 /* Every network's IPv6 forwarding table, keyed by network id + prefix. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -131,6 +148,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct xnm_flow);
 } xnm_flow_cache SEC(".maps");
+
+/* Per CPU (index 0): the flow cache's hit rate over the current window, and its rest (xnetmon.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xnm_flow_cache_state);
+} xnm_flow_cache_state SEC(".maps");
 
 /* Generation (index 0): bumped by user space after every change of a route or a
  * classification entry, which invalidates every flow cache slot at once. */
@@ -657,8 +682,23 @@ static __always_inline __u32 flow_slot_index(const struct xnm_flow_key *k, __u32
 	return (h ^ (h >> 16)) & mask;
 }
 
+/* Counts a probe in the CPU's window; a window with too few hits rests the cache (xnetmon.h). */
+static __always_inline void flow_window(struct xnm_flow_cache_state *st, int hit)
+{
+	st->hits += hit;
+	if (++st->probes < XNM_FLOW_WINDOW)
+		return;
+	if (st->hits < XNM_FLOW_MIN_HITS) {
+		st->rest = XNM_FLOW_REST;
+		st->rests++;
+	}
+	st->probes = 0;
+	st->hits = 0;
+}
+
 /* Finds the packet's slot; a hit carries both the classification and the route,
- * copied out of the slot so that the rest of the path reads the stack. */
+ * copied out of the slot so that the rest of the path reads the stack. Nothing while
+ * the cache rests on this CPU. */
 static __always_inline void flow_find(struct xdp_md *ctx, struct verdict_ctx *v, struct pkt *p,
 				      struct flow_ref *f)
 {
@@ -667,6 +707,14 @@ static __always_inline void flow_find(struct xdp_md *ctx, struct verdict_ctx *v,
 
 	if (!p->ip4 || !(v->settings->flags & XNM_SET_FLOW_CACHE))
 		return;
+	struct xnm_flow_cache_state *st = bpf_map_lookup_elem(&xnm_flow_cache_state, &zero);
+
+	if (!st)
+		return;
+	if (st->rest) {
+		st->rest--;
+		return;
+	}
 	gen = bpf_map_lookup_elem(&xnm_route_gen, &zero);
 	if (!gen)
 		return;
@@ -680,8 +728,11 @@ static __always_inline void flow_find(struct xdp_md *ctx, struct verdict_ctx *v,
 	struct xnm_flow *slot = bpf_map_lookup_elem(&xnm_flow_cache, &index);
 
 	f->slot = slot;
-	if (!slot || slot->gen != f->gen || !flow_key_equal(&slot->key, &f->key))
+	if (!slot || slot->gen != f->gen || !flow_key_equal(&slot->key, &f->key)) {
+		flow_window(st, 0);
 		return;
+	}
+	flow_window(st, 1);
 	f->hit = 1;
 	f->unfiltered = slot->state & XNM_FLOW_UNFILTERED;
 	f->found = slot->state & XNM_FLOW_FOUND;
@@ -691,7 +742,7 @@ static __always_inline void flow_find(struct xdp_md *ctx, struct verdict_ctx *v,
 	f->route.flags = slot->route_flags;
 }
 
-/* Remembers what classify and the trie decided, and whether the network filters,
+/* Remembers what classify and the route lookup decided, and whether the network filters,
  * for the next packet of the flow. */
 static __always_inline void flow_fill(struct flow_ref *f, struct xnm_classify_val *cls,
 				      struct xnm_route_val *route)
@@ -710,6 +761,38 @@ static __always_inline void flow_fill(struct flow_ref *f, struct xnm_classify_va
 	slot->route_flags = route ? route->flags : 0;
 }
 
+/* Longest prefix match in the exact-match index: one probe per length the network has,
+ * longest first; the first hit is the longest match. The trie answers when the network is
+ * not indexed or has more lengths than XNM_ROUTE4_MAX_PROBES left to try. */
+static __always_inline struct xnm_route_val *lookup_route4(__u32 net_id, __be32 daddr)
+{
+	struct xnm_route4_lengths *lengths = bpf_map_lookup_elem(&xnm_route4_lengths, &net_id);
+
+	if (lengths && lengths->indexed) {
+		__u32 host = bpf_ntohl(daddr);
+		struct xnm_route4_exact_key key = { .net_id = net_id };
+
+		for (int i = 0; i < XNM_ROUTE4_MAX_PROBES; i++) {
+			if (i >= lengths->count)
+				break;
+			__u32 len = lengths->len[i];
+			__u32 mask = len >= 32 ? 0xffffffffu : len ? ~(0xffffffffu >> len) : 0;
+
+			key.prefixlen = len;
+			key.addr = bpf_htonl(host & mask);
+			struct xnm_route_val *route = bpf_map_lookup_elem(&xnm_routes4_exact, &key);
+
+			if (route)
+				return route;
+		}
+		if (!lengths->more)
+			return NULL;
+	}
+	struct xnm_route4_key key = { .prefixlen = 64, .net_id = net_id, .addr = daddr };
+
+	return bpf_map_lookup_elem(&xnm_routes4, &key);
+}
+
 /* The network's table, or the flow cache when it holds this flow. */
 static __always_inline struct xnm_route_val *lookup_route(struct verdict_ctx *v, struct pkt *p,
 							  struct flow_ref *f)
@@ -718,11 +801,8 @@ static __always_inline struct xnm_route_val *lookup_route(struct verdict_ctx *v,
 
 	if (f->hit)
 		return f->found ? &f->route : NULL;
-	if (p->ip4) {
-		struct xnm_route4_key key = { .prefixlen = 64, .net_id = net_id, .addr = p->ip4->daddr };
-
-		return bpf_map_lookup_elem(&xnm_routes4, &key);
-	}
+	if (p->ip4)
+		return lookup_route4(net_id, p->ip4->daddr);
 	if (!p->ip6)
 		return NULL;
 	struct xnm_route6_key key6 = { .prefixlen = 160, .net_id = net_id };

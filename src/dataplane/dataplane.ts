@@ -14,7 +14,10 @@ import { Filters, type FilterRuleSpec } from './filters.js';
 import { Attachments, NetworkRegistry, type AttachmentSpec, type Mac, type NetworkSpec, type VifSpec } from './networks.js';
 import { Nexthops, type NexthopSpec } from './nexthops.js';
 import type { Prefix } from './prefix.js';
-import { Routes, type InstalledRoute, type ListRoutesOptions, type Route4Columns, type RouteSpec } from './routes.js';
+import { Route4Index } from './route-index.js';
+import {
+  Routes, type InstalledRoute, type ListRoutesOptions, type Route4Columns, type RouteSpec, type RouteWriteOptions,
+} from './routes.js';
 import { readSettings, writeSettings, type DataPlaneSettings } from './settings.js';
 import { readFairFrom, type FairColumns } from './fair.js';
 import { readPathTotalsFrom, type PathTotals } from './paths.js';
@@ -33,7 +36,7 @@ export interface DataPlaneOptions {
   pinDir?: string;
   maxRoutes4?: number;
   maxRoutes6?: number;
-  /** Slots per CPU of the IPv4 flow cache (48 bytes each), a power of two; default 65536. */
+  /** Slots per CPU of the IPv4 flow cache (32 bytes each), a power of two; default FLOW_CACHE_SLOTS (256). */
   flowCacheSlots?: number;
   onLog?: (level: 'warn' | 'info' | 'debug', message: string) => void;
 }
@@ -53,7 +56,7 @@ export class DataPlane {
   private constructor(object: BpfObject, pinDir: string | undefined, private readonly flowCacheSlots: number) {
     this.object = object;
     this.pinDir = pinDir;
-    this.generation = new FlowCacheGeneration(object.map('xnm_route_gen'));
+    this.generation = new FlowCacheGeneration(object.map('xnm_route_gen'), object.map('xnm_flow_cache_state'));
     this.attachments = new Attachments({
       ifaces: object.map('xnm_ifaces'), classify: object.map('xnm_classify'),
       txPorts: object.map('xnm_tx_ports'), vifMacs: object.map('xnm_vif_macs'),
@@ -61,14 +64,16 @@ export class DataPlane {
     }, this.networks, this.generation);
     this.programs = new ProgramAttachments(object, pinDir);
     this.nexthops = new Nexthops(object.map('xnm_nexthops'));
-    this.routes = new Routes(object.map('xnm_routes4'), object.map('xnm_routes6'), this.nexthops, this.generation);
+    const index4 = new Route4Index(object.map('xnm_routes4_exact'), object.map('xnm_route4_lengths'));
+    this.routes = new Routes(object.map('xnm_routes4'), object.map('xnm_routes6'), this.nexthops, this.generation,
+      index4);
     this.filters = new Filters(object.map('xnm_filters'), this.generation);
     this.drops = new Drops(object.map('xnm_drops'));
   }
 
   static open(options: DataPlaneOptions = {}): DataPlane {
     const maxEntries: Record<string, number> = {};
-    if (options.maxRoutes4) maxEntries.xnm_routes4 = options.maxRoutes4;
+    if (options.maxRoutes4) maxEntries.xnm_routes4 = maxEntries.xnm_routes4_exact = options.maxRoutes4;
     if (options.maxRoutes6) maxEntries.xnm_routes6 = options.maxRoutes6;
     const flowCacheSlots = options.flowCacheSlots ?? FLOW_CACHE_SLOTS;
     const powerOfTwo = (flowCacheSlots & (flowCacheSlots - 1)) === 0;
@@ -76,11 +81,17 @@ export class DataPlane {
       throw new ValidationError('flowCacheSlots', `${flowCacheSlots} must be a power of two, 1..${1 << 24}`);
     }
     maxEntries.xnm_flow_cache = flowCacheSlots;
-    // The flow cache is not pinned: a restart starts it empty, at whatever size it is given.
+    // The flow cache, its hit-rate window and the flow rates are not pinned: a restart starts them empty,
+    // the cache at whatever size it is given.
     const object = BpfObject.load(options.objectPath ?? defaultObjectPath(), {
-      pinDir: options.pinDir, maxEntries, transientMaps: ['xnm_flow_cache', 'xnm_flow_rates'], onLog: options.onLog,
+      pinDir: options.pinDir, maxEntries, onLog: options.onLog,
+      transientMaps: ['xnm_flow_cache', 'xnm_flow_cache_state', 'xnm_flow_rates'],
     });
-    return new DataPlane(object, options.pinDir, flowCacheSlots);
+    const dp = new DataPlane(object, options.pinDir, flowCacheSlots);
+    // Maps pinned by a data plane without the index: index what the trie holds.
+    const reused = object.reusedMaps;
+    if (reused.includes('xnm_routes4') && !reused.includes('xnm_routes4_exact')) dp.routes.rebuildIndex();
+    return dp;
   }
 
   /** True when the maps were found pinned and re-used (a restart). */
@@ -187,16 +198,18 @@ export class DataPlane {
 
   // ---- routes (routes.ts) -------------------------------------------------------------------------
 
-  /** Adds or replaces routes of one network: all validated first, then written all or nothing. */
-  addRoutes(netId: number, routes: readonly RouteSpec[]): void {
+  /** Adds or replaces routes of one network: all validated first, then written all or nothing
+   *  (options.undo 'caller': the caller undoes a refused write, routes.ts). */
+  addRoutes(netId: number, routes: readonly RouteSpec[], options?: RouteWriteOptions): void {
     this.networks.get(netId);
-    this.routes.add(netId, routes);
+    this.routes.add(netId, routes, options);
   }
 
-  /** Full IPv4 tables: columns in, one batch syscall per 256k routes, all or nothing. */
-  addRoutes4(netId: number, columns: Route4Columns): void {
+  /** Full IPv4 tables: columns in, one batch syscall per 256k routes, all or nothing (or undone by the
+   *  caller: options.undo). */
+  addRoutes4(netId: number, columns: Route4Columns, options?: RouteWriteOptions): void {
     this.networks.get(netId);
-    this.routes.add4(netId, columns);
+    this.routes.add4(netId, columns, options);
   }
 
   /** Removes routes; absent ones are ignored. Returns how many were removed. */

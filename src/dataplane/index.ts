@@ -6,7 +6,9 @@ export { UnknownNetworkError, DuplicateAttachmentError } from './shared.js';
 export type { NetworkSpec, AttachmentSpec, VifSpec, Mac } from './networks.js';
 export type { AttachModes } from './attach.js';
 export type { NexthopSpec } from './nexthops.js';
-export type { RouteTarget, RouteSpec, Route4Columns, InstalledRoute, ListRoutesOptions } from './routes.js';
+export type {
+  RouteTarget, RouteSpec, Route4Columns, InstalledRoute, ListRoutesOptions, RouteWriteOptions,
+} from './routes.js';
 export type { FilterRuleSpec } from './filters.js';
 export type { DropProbabilities } from './drops.js';
 export { readPinnedCounters, type NetCounters, type UsageColumns } from './counters.js';

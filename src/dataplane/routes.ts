@@ -9,6 +9,7 @@ import { formatAddress } from '../net/index.js';
 import { parsePrefix, type Prefix } from './prefix.js';
 import type { Nexthops } from './nexthops.js';
 import type { FlowCacheGeneration } from './shared.js';
+import { Route4Index } from './route-index.js';
 
 export type RouteTarget =
   | { kind: 'nexthop'; nexthopId: number }
@@ -37,6 +38,18 @@ export interface Route4Columns {
   nexthops: Uint32Array;
   flags?: Uint32Array;
   count: number;
+}
+
+/** How a route write is undone when the kernel refuses part of it (a full table). */
+export interface RouteWriteOptions {
+  /**
+   * 'read' (the default): what the write replaces is read first and a refused write is undone here,
+   * all or nothing. 'caller': nothing is read first and a refused write throws with part of it
+   * applied; the caller knows what the maps held and writes it back (the manager's tables:
+   * manager/writes.ts). A full table then costs its batch writes alone: the read of a network's
+   * entries before each large write made a million-route resync quadratic (docs/manager.md).
+   */
+  undo?: 'read' | 'caller';
 }
 
 export interface ListRoutesOptions {
@@ -74,19 +87,34 @@ function routeKey(netId: number, p: Prefix): Buffer {
     : route6KeyLayout.encode({ prefixlen: 32 + p.length, net_id: netId, addr: [...p.addr] });
 }
 
+/** IPv4 trie keys of these prefixes, back to back, word by word (a sweep deletes a full table at once). */
+function routeKeys4(netId: number, prefixes: readonly Prefix[]): Buffer {
+  const words = new Uint32Array(prefixes.length * 3);
+  const order = new DataView(words.buffer);
+  for (let i = 0; i < prefixes.length; i++) {
+    const p = prefixes[i]!;
+    words[i * 3] = 32 + p.length;
+    words[i * 3 + 1] = netId;
+    order.setUint32(i * 12 + 8, p.addr.readUInt32BE(0), false); // the address in network order
+  }
+  return Buffer.from(words.buffer, 0, prefixes.length * 12);
+}
+
 export class Routes {
   constructor(
     private readonly routes4: BpfMap,
     private readonly routes6: BpfMap,
     private readonly nexthops: Nexthops,
     private readonly generation: FlowCacheGeneration,
+    /** The fast path's exact-match copy of routes4 (route-index.ts). */
+    private readonly index4: Route4Index,
   ) {}
 
   /**
    * Adds or replaces routes of one network. Every route is validated before the
    * maps are touched: one bad route rejects the whole call and changes nothing.
    */
-  add(netId: number, routes: readonly RouteSpec[]): void {
+  add(netId: number, routes: readonly RouteSpec[], options: RouteWriteOptions = {}): void {
     const parsed = routes.map((r, i) => {
       const p = typeof r.prefix === 'string' ? parsePrefix(r.prefix, `routes[${i}].prefix`) : r.prefix;
       if (r.target.kind === 'nexthop') this.nexthops.check(netId, r.target.nexthopId, `routes[${i}].nexthop`);
@@ -97,12 +125,12 @@ export class Routes {
       if (!batch.length) continue;
       const keys = Buffer.concat(batch.map((r) => routeKey(netId, r.p)));
       const values = Buffer.concat(batch.map((r) => r.value));
-      this.writeAll(family === 4 ? this.routes4 : this.routes6, netId, keys, values, batch.length);
+      this.writeAll(family === 4 ? this.routes4 : this.routes6, netId, keys, values, batch.length, options);
     }
   }
 
   /** Full IPv4 tables: columns in, one batch syscall per 256k routes. */
-  add4(netId: number, columns: Route4Columns): void {
+  add4(netId: number, columns: Route4Columns, options: RouteWriteOptions = {}): void {
     const { count } = columns;
     // Typed-array views write the 12-byte keys and 8-byte values without per-field calls:
     // a million routes encode in ~15 ms. Keys are host-order words but for the address.
@@ -124,15 +152,25 @@ export class Routes {
     }
     const keys = Buffer.from(keyWords.buffer, 0, count * 12);
     const values = Buffer.from(valueWords.buffer, 0, count * 8);
-    this.writeAll(this.routes4, netId, keys, values, count);
+    this.writeAll(this.routes4, netId, keys, values, count, options);
   }
 
-  /** Removes routes; absent ones are ignored. Returns how many were removed. */
+  /**
+   * Removes routes; absent ones are ignored. Returns how many were removed. One batch delete
+   * syscall per map and 64k routes (a stale sweep of a full table: one per key took seconds).
+   */
   delete(netId: number, prefixes: readonly (string | Prefix)[]): number {
     const parsed = prefixes.map((p, i) => (typeof p === 'string' ? parsePrefix(p, `prefixes[${i}]`) : p));
     let removed = 0;
     try {
-      for (const p of parsed) if ((p.family === 4 ? this.routes4 : this.routes6).delete(routeKey(netId, p))) removed++;
+      for (const family of [4, 6] as const) {
+        const batch = parsed.filter((p) => p.family === family);
+        if (!batch.length) continue;
+        const keys = family === 4 ? routeKeys4(netId, batch) : Buffer.concat(batch.map((p) => routeKey(netId, p)));
+        // The index first: a lookup meanwhile finds the next shorter prefix, as after the delete.
+        if (family === 4) this.index4.map.deleteBatch(Route4Index.keysOf(keys, batch.length), batch.length);
+        removed += (family === 4 ? this.routes4 : this.routes6).deleteBatch(keys, batch.length);
+      }
     } finally {
       this.generation.bump();
     }
@@ -183,7 +221,8 @@ export class Routes {
   /** Removes every route of a network (or of all networks). */
   flush(netId?: number): number {
     let removed = 0;
-    for (const map of [this.routes4, this.routes6]) for (const k of this.keysOf(map, netId)) if (map.delete(k)) removed++;
+    for (const map of [this.routes4, this.routes6]) removed += deleteKeys(map, this.keysOf(map, netId));
+    this.index4.clear(netId);
     this.generation.bump();
     return removed;
   }
@@ -198,16 +237,63 @@ export class Routes {
   /** Removes a network's routes without bumping the generation (the caller does); returns how many. */
   purge(netId: number): number {
     let removed = 0;
-    for (const map of [this.routes4, this.routes6]) for (const k of this.keysOf(map, netId)) if (map.delete(k)) removed++;
+    for (const map of [this.routes4, this.routes6]) removed += deleteKeys(map, this.keysOf(map, netId));
+    this.index4.clear(netId);
     return removed;
   }
 
-  /** Writes all entries or none (writeAllOrNothing), then empties the flow cache either way. */
-  private writeAll(map: BpfMap, netId: number, keys: Buffer, values: Buffer, count: number): void {
+  /** Indexes every IPv4 route of the trie (maps pinned by a data plane without the index). */
+  rebuildIndex(): number {
+    return this.index4.rebuild(this.routes4);
+  }
+
+  /**
+   * Writes all entries or none (writeAllOrNothing; undo 'caller': the caller undoes), then empties
+   * the flow cache either way.
+   */
+  private writeAll(map: BpfMap, netId: number, keys: Buffer, values: Buffer, count: number,
+    options: RouteWriteOptions): void {
     try {
-      writeAllOrNothing(map, netId, keys, values, count);
+      if (options.undo === 'caller') {
+        writeBatches(map, keys, values, count);
+        if (map !== this.routes4) return;
+        const indexKeys = Route4Index.keysOf(keys, count);
+        this.index4.markLengths(indexKeys, count);
+        writeBatches(this.index4.map, indexKeys, values, count);
+        return;
+      }
+      const written = writeAllOrNothing(map, netId, keys, values, count);
+      if (map !== this.routes4) return;
+      // IPv4: the index too (lengths marked before entries); a batch it refuses leaves the trie again.
+      const indexKeys = Route4Index.keysOf(keys, count);
+      try {
+        this.index4.markLengths(indexKeys, count);
+        writeIndexBatch(this.index4.map, indexKeys, values, count, written.saved);
+      } catch (err) {
+        written.undo();
+        throw err;
+      }
     } finally {
       this.generation.bump();
+    }
+  }
+}
+
+/** Deletes these keys of a map in batches; returns how many were there. */
+function deleteKeys(map: BpfMap, keys: readonly Buffer[]): number {
+  return keys.length ? map.deleteBatch(Buffer.concat(keys), keys.length) : 0;
+}
+
+/** Batch writes without a rollback: a refused one throws with the entries before it applied. */
+function writeBatches(map: BpfMap, keys: Buffer, values: Buffer, count: number): void {
+  const ks = map.keySize;
+  const vs = map.valueBufferSize;
+  for (let at = 0; at < count; at += WRITE_CHUNK) {
+    const n = Math.min(WRITE_CHUNK, count - at);
+    const chunkKeys = keys.subarray(at * ks, (at + n) * ks);
+    const result = map.tryUpdateBatch(chunkKeys, values.subarray(at * vs, (at + n) * vs), n);
+    if (result.errno !== 0) {
+      throw map.errorFor('bpf_map_update_batch', result.errno, `${at + result.applied} of ${count} entries applied`);
     }
   }
 }
@@ -222,11 +308,12 @@ const SMALL_WRITE = 4096;
  * when the map is empty (a first load costs the batch writes alone). On failure every written
  * key is deleted and what was there is written back.
  */
-export function writeAllOrNothing(map: BpfMap, netId: number, keys: Buffer, values: Buffer, count: number): void {
+export function writeAllOrNothing(map: BpfMap, netId: number, keys: Buffer, values: Buffer,
+  count: number): WrittenBatch {
   const ks = map.keySize;
   const keyAt = (i: number): Buffer => keys.subarray(i * ks, (i + 1) * ks);
   const previous: (Buffer | undefined)[] = [];
-  let saved: { keys: Buffer; values: Buffer; count: number } | undefined;
+  let saved: SavedEntries | undefined;
   if (count <= SMALL_WRITE) {
     const first = map.nextKey(null);
     for (let i = 0; i < count; i++) previous.push(exactValue(map, keyAt(i), first));
@@ -234,14 +321,10 @@ export function writeAllOrNothing(map: BpfMap, netId: number, keys: Buffer, valu
     saved = entriesOf(map, netId);
   }
   const vs = map.valueBufferSize;
-  for (let at = 0; at < count; at += WRITE_CHUNK) {
-    const n = Math.min(WRITE_CHUNK, count - at);
-    const result = map.tryUpdateBatch(keys.subarray(at * ks, (at + n) * ks), values.subarray(at * vs, (at + n) * vs), n);
-    if (result.errno === 0) continue;
-    const error = map.errorFor('bpf_map_update_batch', result.errno, `${at + result.applied} of ${count} entries applied, all undone`);
-    // Undoing an entry that was not written is harmless: it deletes an absent key or rewrites a value.
+  // Undoing an entry that was not written is harmless: it deletes an absent key or rewrites a value.
+  const undo = (written: number) => {
     if (saved) {
-      for (let i = 0; i < at + n; i++) map.delete(keyAt(i));
+      for (let i = 0; i < written; i++) map.delete(keyAt(i));
       if (saved.count) map.updateBatch(saved.keys, saved.values, saved.count);
     } else {
       for (let i = 0; i < count; i++) {
@@ -250,7 +333,58 @@ export function writeAllOrNothing(map: BpfMap, netId: number, keys: Buffer, valu
         else map.delete(keyAt(i));
       }
     }
+  };
+  for (let at = 0; at < count; at += WRITE_CHUNK) {
+    const n = Math.min(WRITE_CHUNK, count - at);
+    const result = map.tryUpdateBatch(keys.subarray(at * ks, (at + n) * ks), values.subarray(at * vs, (at + n) * vs),
+      n);
+    if (result.errno === 0) continue;
+    const applied = `${at + result.applied} of ${count} entries applied, all undone`;
+    const error = map.errorFor('bpf_map_update_batch', result.errno, applied);
+    undo(at + n);
     throw error;
+  }
+  return { undo: () => undo(count), saved };
+}
+
+/** Keys and values of a map's entries, back to back. */
+export interface SavedEntries {
+  keys: Buffer;
+  values: Buffer;
+  count: number;
+}
+
+/** A batch written all or nothing: how to undo it, and (a large one) the network's entries before it. */
+export interface WrittenBatch {
+  undo: () => void;
+  saved: SavedEntries | undefined;
+}
+
+/**
+ * The index's part of a write: a refused batch leaves no entry of it (the trie's undo follows).
+ * A large write puts back what it replaced from `saved`, the network's trie entries before the
+ * write (each of them was in the index): the index never lacks a route its trie holds.
+ */
+function writeIndexBatch(map: BpfMap, keys: Buffer, values: Buffer, count: number,
+  saved: SavedEntries | undefined): void {
+  const ks = map.keySize;
+  const previous: (Buffer | undefined)[] = [];
+  if (count <= SMALL_WRITE) {
+    for (let i = 0; i < count; i++) previous.push(map.lookup(keys.subarray(i * ks, (i + 1) * ks)));
+  }
+  try {
+    map.updateBatch(keys, values, count, WRITE_CHUNK);
+  } catch (err) {
+    for (let i = 0; i < count; i++) {
+      const key = keys.subarray(i * ks, (i + 1) * ks);
+      const old = previous[i];
+      if (old) map.update(key, old);
+      else map.delete(key);
+    }
+    if (saved?.count) {
+      map.updateBatch(Route4Index.keysOf(saved.keys, saved.count), saved.values, saved.count, WRITE_CHUNK);
+    }
+    throw err;
   }
 }
 
@@ -270,7 +404,7 @@ function exactValue(map: BpfMap, key: Buffer, first: Buffer | undefined): Buffer
 }
 
 /** One network's entries of a route map (keys and values back to back), by a whole-map read. */
-function entriesOf(map: BpfMap, netId: number): { keys: Buffer; values: Buffer; count: number } {
+function entriesOf(map: BpfMap, netId: number): SavedEntries {
   const all = map.lookupAll(READ_CHUNK);
   const ks = map.keySize;
   const vs = map.valueBufferSize;

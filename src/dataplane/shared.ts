@@ -32,7 +32,8 @@ export function u32Key(n: number): Buffer {
  * the flow cache. Bump after every change of a route, a classification entry or a filter.
  */
 export class FlowCacheGeneration {
-  constructor(private readonly map: BpfMap) {}
+  /** `state`: xnm_flow_cache_state, per CPU, the cache's hit-rate window (restarted with each generation). */
+  constructor(private readonly map: BpfMap, private readonly state: BpfMap) {}
 
   bump(): void {
     const key = u32Key(0);
@@ -40,6 +41,8 @@ export class FlowCacheGeneration {
     const next = Buffer.alloc(8);
     next.writeBigUInt64LE(current + 1n);
     this.map.update(key, next);
+    // An emptied cache is judged afresh: a rest decided on the old slots ends.
+    this.state.update(key, Buffer.alloc(this.state.valueBufferSize));
   }
 }
 

@@ -80,6 +80,27 @@ export const route4KeyLayout = new StructLayout('xnm_route4_key', [
   { name: 'addr', type: 'be32' },
 ]);
 
+/** Key of xnm_routes4_exact: the fast path's exact-match index of IPv4 routes (prefixlen without net_id's 32 bits). */
+export const route4ExactKeyLayout = new StructLayout('xnm_route4_exact_key', [
+  { name: 'net_id', type: 'u32' },
+  { name: 'prefixlen', type: 'u32' },
+  { name: 'addr', type: 'be32' },
+]);
+
+/** Hash probes of the index before the fast path asks the trie (XNM_ROUTE4_MAX_PROBES). */
+export const ROUTE4_MAX_PROBES = 8;
+
+/** Value of xnm_route4_lengths: the prefix lengths the fast path probes for a network, longest first. */
+export const route4LengthsLayout = new StructLayout('xnm_route4_lengths', [
+  { name: 'indexed', type: 'u8' },
+  { name: 'count', type: 'u8' },
+  { name: 'more', type: 'u8' },
+  { name: 'pad', type: 'u8' },
+  { name: 'len', type: array('u8', ROUTE4_MAX_PROBES) },
+  { name: 'pad2', type: 'u32' },
+  { name: 'present', type: 'u64' },
+]);
+
 export const route6KeyLayout = new StructLayout('xnm_route6_key', [
   { name: 'prefixlen', type: 'u32' },
   { name: 'net_id', type: 'u32' },
@@ -163,6 +184,17 @@ export const flowKeyLayout = new StructLayout('xnm_flow_key', [
   { name: 'daddr', type: 'be32' },
 ]);
 
+/** Per CPU: the flow cache's hit-rate window and rest (bpf/xnetmon.h: XNM_FLOW_WINDOW, _MIN_HITS, _REST). */
+export const flowCacheStateLayout = new StructLayout('xnm_flow_cache_state', [
+  { name: 'probes', type: 'u32' },
+  { name: 'hits', type: 'u32' },
+  { name: 'rest', type: 'u32' },
+  { name: 'rests', type: 'u32' },
+]);
+export const FLOW_WINDOW = 256;
+export const FLOW_MIN_HITS = 64;
+export const FLOW_REST = 65536;
+
 /** A flow cache slot; nested structs as words (the data plane alone writes slots: this is for inspection). */
 export const flowLayout = new StructLayout('xnm_flow', [
   { name: 'key', type: array('u32', 4) }, // struct xnm_flow_key
@@ -182,8 +214,8 @@ export const schemaLayout = new StructLayout('xnm_schema', [
 /** Every mirrored struct, for the BTF conformance test. */
 export const LAYOUTS: readonly StructLayout[] = [
   ifaceLayout, vifMacKeyLayout, segAddrKeyLayout, classifyKeyLayout, classifyValLayout, route4KeyLayout,
-  route6KeyLayout,
-  routeValLayout, nexthopLayout, dropLayout, netStatsLayout, filterRuleLayout, settingsLayout, flowKeyLayout, flowLayout,
+  route4ExactKeyLayout, route4LengthsLayout, route6KeyLayout, routeValLayout, nexthopLayout, dropLayout,
+  netStatsLayout, filterRuleLayout, settingsLayout, flowKeyLayout, flowLayout, flowCacheStateLayout,
   flowRateLayout, fairStatsLayout, schemaLayout,
 ];
 

@@ -79,6 +79,9 @@ export const native = {
   map_delete_elem: libbpf.func('int bpf_map_delete_elem(int fd, const void *key)') as Fn<[number, Buffer], number>,
   map_get_next_key: libbpf.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)') as Fn<[number, Buffer | null, Buffer], number>,
   map_update_batch: libbpf.func('int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const void *opts)') as Fn<[number, Buffer, Buffer, number[], Buffer | null], number>,
+  map_delete_batch: libbpf.func(
+    'int bpf_map_delete_batch(int fd, const void *keys, _Inout_ uint32_t *count, const void *opts)',
+  ) as Fn<[number, Buffer, number[], Buffer | null], number>,
   map_lookup_batch: libbpf.func('int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, _Inout_ uint32_t *count, void *opts)') as Fn<[number, Buffer | null, Buffer, Buffer, Buffer, number[], null], number>,
   obj_get: libbpf.func('int bpf_obj_get(const char *path)') as Fn<[string], number>,
   obj_pin: libbpf.func('int bpf_obj_pin(int fd, const char *path)') as Fn<[number, string], number>,

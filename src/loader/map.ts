@@ -62,6 +62,8 @@ export class BpfMap {
    * kernel refused a batch lookup of this map (then later reads do not ask again).
    */
   lookupMode: LookupMode | undefined;
+  /** Whether the kernel deletes this map's keys in batches (undefined before the first try). */
+  private batchDelete: boolean | undefined;
 
   constructor(
     readonly name: string,
@@ -135,6 +137,47 @@ export class BpfMap {
       this.fail('bpf_map_delete_elem', ret);
     }
     return true;
+  }
+
+  /**
+   * Deletes `count` keys laid out back to back, one BPF_MAP_DELETE_BATCH per chunk; absent keys are
+   * skipped (the kernel stops at one: the batch goes on after it). Returns how many were deleted.
+   * Where the kernel has no batch delete for this map type, one delete per key.
+   */
+  deleteBatch(keys: Buffer, count: number, chunk = 65536): number {
+    let deleted = 0;
+    for (let at = 0; at < count;) {
+      const n = Math.min(chunk, count - at);
+      if (this.batchDelete === false) {
+        for (let i = at; i < at + n; i++) {
+          if (this.delete(keys.subarray(i * this.keySize, (i + 1) * this.keySize))) deleted++;
+        }
+        at += n;
+        continue;
+      }
+      const inout = [n];
+      const chunkKeys = keys.subarray(at * this.keySize, (at + n) * this.keySize);
+      const ret = native.map_delete_batch(this.fd, chunkKeys, inout, null);
+      if (ret >= 0) {
+        this.batchDelete = true;
+        deleted += n;
+        at += n;
+        continue;
+      }
+      const errno = errnoOf(ret);
+      const done = Math.min(n, inout[0] ?? 0);
+      if (errno === ENOENT) {
+        deleted += done;
+        at += done + 1; // the absent key
+      } else if ((errno === EINVAL || errno === ENOTSUPP || errno === EOPNOTSUPP) && this.batchDelete === undefined
+        && done === 0) {
+        this.batchDelete = false;
+      } else {
+        const detail = `${deleted + done} of ${count} keys deleted`;
+        throw new SystemCallError(`bpf_map_delete_batch(${this.name})`, errno, detail);
+      }
+    }
+    return deleted;
   }
 
   /**

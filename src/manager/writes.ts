@@ -113,9 +113,12 @@ function writeMaps(ctx: ManagerContext, state: NetworkState, op: Operation): voi
   const w6 = planWrites(op, t6);
   if (w4.upsertCount + w4.deleteCount + w6.upsertCount + w6.deleteCount === 0) return;
   try {
-    // Adds before deletes: a more specific route replacing a wider one never leaves a gap.
-    if (w4.upsertCount > 0) ctx.dp.addRoutes4(netId, columns4(t4, w4.upserts, w4.upsertTargets, w4.upsertCount));
-    if (w6.upsertCount > 0) ctx.dp.addRoutes(netId, specs(t6, w6.upserts, w6.upsertTargets, w6.upsertCount));
+    // Adds before deletes: a more specific route replacing a wider one never leaves a gap. The
+    // rollback is restoreMaps', from the tables: the data plane reads nothing before it writes
+    // (its own rollback read a network's whole table before each large batch: quadratic in a resync).
+    const undo = { undo: 'caller' } as const;
+    if (w4.upsertCount > 0) ctx.dp.addRoutes4(netId, columns4(t4, w4.upserts, w4.upsertTargets, w4.upsertCount), undo);
+    if (w6.upsertCount > 0) ctx.dp.addRoutes(netId, specs(t6, w6.upserts, w6.upsertTargets, w6.upsertCount), undo);
     const deletes: Prefix[] = [];
     for (const [table, w] of [[t4, w4], [t6, w6]] as const) for (let k = 0; k < w.deleteCount; k++) deletes.push(rowPrefix(table, w.deletes[k]!));
     if (deletes.length > 0) ctx.dp.deleteRoutes(netId, deletes);
@@ -185,13 +188,15 @@ function restoreMaps(ctx: ManagerContext, state: NetworkState, table: RouteTable
     }
   }
   try {
+    // Removes first: a write refused by a full table has room again before anything is rewritten.
+    if (remove.length > 0) ctx.dp.deleteRoutes(netId, remove);
     if (restore.length > 0) {
       const rowList = Int32Array.from(restore);
       const targetList = Int32Array.from(targets);
-      if (table.family === 4) ctx.dp.addRoutes4(netId, columns4(table, rowList, targetList, rowList.length));
-      else ctx.dp.addRoutes(netId, specs(table, rowList, targetList, rowList.length));
+      const undo = { undo: 'caller' } as const;
+      if (table.family === 4) ctx.dp.addRoutes4(netId, columns4(table, rowList, targetList, rowList.length), undo);
+      else ctx.dp.addRoutes(netId, specs(table, rowList, targetList, rowList.length), undo);
     }
-    if (remove.length > 0) ctx.dp.deleteRoutes(netId, remove);
   } catch (error) {
     // The table still says what should be there: the next resync or sweep repairs the maps.
     ctx.logger.error({ network: state.definition.name, err: errorText(error) }, 'rolling back a failed map write failed too');

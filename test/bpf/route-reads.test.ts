@@ -1,6 +1,7 @@
 // Route tables read back whole (xnetmon routes, adoption at start-up): batch lookups where the
 // kernel allows them give exactly what get_next_key and a lookup per route give; and a write too
-// large for per-route rollback reads (a full table) is still all or nothing when the map fills.
+// large for per-route rollback reads (a full table) is still all or nothing when the map fills;
+// a write whose caller undoes it (the manager's) leaves what the kernel took.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { DataPlane, type Route4Columns } from '../../src/dataplane/index.js';
@@ -63,5 +64,18 @@ test('a small write that fills the table changes nothing either', () => {
   assert.deepEqual(sorted(), full);
   const filled = Array.from({ length: fill }, (_, i) => `10.${120 + (i >> 8)}.${i & 255}.0/24`);
   assert.equal(dp.deleteRoutes(2, filled), fill);
+  assert.deepEqual(sorted(), before);
+});
+
+test('undo \'caller\' (the manager\'s writes): nothing is read first, and a write the full table refuses '
+  + 'throws with part of it applied, for the caller to put back', () => {
+  const before = sorted();
+  assert.throws(() => dp.addRoutes4(1, columns(300, CAPACITY, 1), { undo: 'caller' }),
+    (err: unknown) => err instanceof MapFullError);
+  const after = sorted();
+  const added = after.filter((r) => !before.includes(r));
+  assert.ok(added.length > 0 && added.length < CAPACITY, `part of the write applied (${added.length})`);
+  const prefixes = added.map((r) => (JSON.parse(r) as { prefix: string }).prefix);
+  assert.equal(dp.deleteRoutes(1, prefixes), added.length);
   assert.deepEqual(sorted(), before);
 });

@@ -3,7 +3,9 @@
 // an in-process UpdateSession pair, a manual clock, and a two-network config. The fake's own
 // test is test/unit/manager-fakes.test.ts.
 import { parseConfig, type XnetmonConfig } from '../../src/config/index.js';
-import type { FilterRuleSpec, NexthopSpec, Prefix, Route4Columns, RouteSpec, RouteTarget } from '../../src/dataplane/index.js';
+import type {
+  FilterRuleSpec, NexthopSpec, Prefix, Route4Columns, RouteSpec, RouteTarget, RouteWriteOptions,
+} from '../../src/dataplane/index.js';
 import { ValidationError, XnetmonError } from '../../src/errors/index.js';
 import { RouteFlags } from '../../src/loader/layouts.js';
 import { formatPrefixBytes, parsePrefixText } from '../../src/net/index.js';
@@ -28,6 +30,8 @@ export class FakeDataPlane implements RouteWriter {
   readonly log: string[] = [];
   /** The next addRoutes call writes this many routes, then throws (a map that filled up). */
   failNextAddAfter: number | null = null;
+  /** How each route write asked to be undone ('read': the data plane's own rollback; 'caller'). */
+  readonly undoModes: string[] = [];
   /** Entries the route map holds over all networks, like max_entries of xnm_routes4/6 (one count for both here). */
   maxRoutes = Infinity;
   private nextNexthop = 1;
@@ -54,14 +58,16 @@ export class FakeDataPlane implements RouteWriter {
     if (this.nexthops.delete(id)) this.free.push(id);
   }
 
-  addRoutes(netId: number, routes: readonly RouteSpec[]): void {
+  addRoutes(netId: number, routes: readonly RouteSpec[], options?: RouteWriteOptions): void {
     this.table(netId);
+    this.undoModes.push(options?.undo ?? 'read');
     this.write(netId, routes.map((r, i) => ({ prefix: canonical(r.prefix, `routes[${i}].prefix`), target: r.target })));
   }
 
   /** Like DataPlane.addRoutes4: host-order addresses; a route flag (BLACKHOLE, LOCAL, VIA_VM) wins over the next hop. */
-  addRoutes4(netId: number, columns: Route4Columns): void {
+  addRoutes4(netId: number, columns: Route4Columns, options?: RouteWriteOptions): void {
     this.table(netId);
+    this.undoModes.push(options?.undo ?? 'read');
     const routes: { prefix: string; target: RouteTarget }[] = [];
     for (let i = 0; i < columns.count; i++) {
       const addr = columns.addrs[i]! >>> 0;

@@ -177,6 +177,10 @@ describe('validation', () => {
     assert.deepEqual(dp.view(1), maps);
     assert.deepEqual(manager.routes('blue'), table);
     assert.deepEqual([...dp.nexthops.values()].map((n) => n.dmac), [MAC.r1], 'the next hop made for the failed batch is released');
+    // The table is the record of what to put back: no write asks the data plane to read the maps
+    // first (a read of the network's whole table before each batch made a full resync quadratic).
+    assert.ok(dp.undoModes.length >= 3, 'the batches and the rollback wrote routes');
+    assert.deepEqual(new Set(dp.undoModes), new Set(['caller']));
   });
 
   test('each network writes only its own tables', async () => {
