@@ -97,6 +97,9 @@ export function sendFrames(ns: string, dev: string, frames: readonly Buffer[], d
   const config = frames.map((f) => `{ ${[...f].map((b) => `0x${b.toString(16).padStart(2, '0')}`).join(', ')} }`).join('\n');
   const path = join(dir, `${name}.trafgen`);
   writeFileSync(path, `${config}\n`);
-  // One process (-P 1), each frame once (-n), so that what was sent is exactly `frames`.
-  nsExec(ns, ['trafgen', '--dev', dev, '--conf', path, '-n', String(frames.length), '--cpus', '1', '--no-sock-mem', '--notouch-irq', '--no-cpu-stats']);
+  // One process (-P 1), each frame once (-n), so that what was sent is exactly `frames`. --gap 0:
+  // one blocking sendto per frame, which waits for a slow receiver; the TX_RING path's flush gives
+  // up on EAGAIN instead ("Flushing TX_RING failed"), as it did in the 6.1 VM under TCG.
+  nsExec(ns, ['trafgen', '--dev', dev, '--conf', path, '-n', String(frames.length), '--cpus', '1', '--gap', '0',
+    '--no-sock-mem', '--notouch-irq', '--no-cpu-stats']);
 }
