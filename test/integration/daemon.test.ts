@@ -108,9 +108,12 @@ test('a live net set changes the probabilities within ten periods', async () => 
   };
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   try {
+    // Steady contention first: at 40 units a period green's command is about 0.74 (1 - 10.5/40);
+    // while the floods start it climbs there, and a median taken on the way up (CI saw 0.33) is
+    // no baseline.
     let contention = 0;
-    for (let i = 0; i < 40 && contention < 0.3; i++) contention = median((await periods(3)).map((c) => c.p));
-    assert.ok(contention >= 0.3, `green is punished under contention (p = ${contention})`);
+    for (let i = 0; i < 40 && contention < 0.5; i++) contention = median((await periods(3)).map((c) => c.p));
+    assert.ok(contention >= 0.5, `green is punished under contention (p = ${contention})`);
     const before = median((await periods(6)).map((c) => c.p));
     await ask('net.set', { name: 'blue', change: { cpu: 0.1 } });
     await ask('net.set', { name: 'green', change: { cpu: 0.7 } });
