@@ -6,7 +6,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adminRequest } from '../../src/admin/index.js';
-import { createLab, destroyLab, uniquePrefix, nsExec, nsSpawn, lineChart, type LabState, type LabConfigOptions, type Series } from '../../src/lab/index.js';
+import {
+  createLab, destroyLab, uniquePrefix, nsExec, nsSpawn, lineChart, overloadHost, releaseHost, cpuSnapshot, cpuLoad,
+  type CpuSnapshot, type LabState, type LabConfigOptions, type Series,
+} from '../../src/lab/index.js';
 import { machine } from '../stats.js';
 
 /** The CLI a user runs: the daemon and the clients are started through it. */
@@ -148,7 +151,12 @@ export interface Job {
 
 interface StatusResource { resource: string; capacity: number; reserved: number; offered: number; carried: number; target: number; dropProbability: number }
 export interface StatusNetwork { id: number; name: string; forwarded: number; resources: StatusResource[]; drops: Record<string, number> }
-export interface Status { lastPeriod: { period: number } | null; control: boolean; networks: StatusNetwork[] }
+export interface StatusCpu {
+  source: 'measured' | 'table'; fallbackReason: string | null; unit: string; capacityPerS: number; cores: number; share: number;
+  costs: Record<string, number>; measuredNsPerS: number | null; unattributedNsPerS: number | null;
+  fit: { rSquared: number | null; samples: number; converged: boolean } | null;
+}
+export interface Status { lastPeriod: { period: number } | null; control: boolean; networks: StatusNetwork[]; cpu?: StatusCpu }
 
 export function resourceOf(n: StatusNetwork, resource: string): StatusResource {
   const r = n.resources.find((x) => x.resource === resource);
@@ -171,6 +179,19 @@ function installSignalHandlers(): void {
   process.once('SIGTERM', onSignal);
 }
 
+export const HOST_CPU = 0;
+export const GENERATOR_CPU = 1;
+
+export interface LabOptions {
+  tag: string;
+  linkRateMbit?: number;
+  config?: Partial<LabConfigOptions>;
+  /** 1: the overloaded host (threaded NAPI pinned to one CPU, generators on the other); absent: unpinned. */
+  hostCpus?: 1;
+}
+
+export { cpuSnapshot };
+
 /** A lab, its daemon and whatever runs in it; destroy() always leaves nothing behind. */
 export class LabSession {
   readonly lab: LabState;
@@ -178,17 +199,34 @@ export class LabSession {
   private daemon: ChildProcess | undefined;
   private daemonLog = '';
   private readonly children = new Set<ChildProcess>();
+  /** Overloaded host (paper V, Dom0 with 1 CPU): the host's napi threads and the daemon on
+   *  HOST_CPU, every command in the routers' and external namespaces on GENERATOR_CPU. */
+  readonly overloaded: boolean;
 
-  private constructor(lab: LabState) {
+  private constructor(lab: LabState, overloaded: boolean) {
     this.lab = lab;
     this.socket = join(lab.stateDir, 'admin.sock');
+    this.overloaded = overloaded;
   }
 
-  static create(options: { tag: string; linkRateMbit?: number; config?: Partial<LabConfigOptions> }): LabSession {
+  static create(options: LabOptions): LabSession {
     installSignalHandlers();
-    const session = new LabSession(createLab({ prefix: uniquePrefix(options.tag), linkRateMbit: options.linkRateMbit, config: options.config }));
+    const session = new LabSession(createLab({ prefix: uniquePrefix(options.tag), linkRateMbit: options.linkRateMbit, config: options.config }), options.hostCpus === 1);
     openSessions.add(session);
+    if (session.overloaded) {
+      try {
+        overloadHost(session.topology, HOST_CPU, GENERATOR_CPU);
+      } catch (err) {
+        session.destroySync();
+        throw err;
+      }
+    }
     return session;
+  }
+
+  /** Per-CPU busy shares and the napi threads' CPU (in CPUs) since `since`. */
+  cpuSince(since: CpuSnapshot): { busy: number[]; napi: number } {
+    return cpuLoad(since, cpuSnapshot());
   }
 
   get prefix(): string {
@@ -212,13 +250,20 @@ export class LabSession {
     await this.stopDaemon();
     this.daemonLog = '';
     const args = ['netns', 'exec', this.lab.topology.host.ns, process.execPath, CLI, 'up', '-c', this.lab.configPath, ...(control ? [] : ['--no-control'])];
-    const daemon = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Overloaded: the daemon is Dom0's, on the host's CPU with the napi threads.
+    const daemon = this.overloaded
+      ? spawn('taskset', ['-c', String(HOST_CPU), 'ip', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.daemon = daemon;
     daemon.stdout?.on('data', (d: Buffer) => { this.daemonLog += d.toString(); });
     daemon.stderr?.on('data', (d: Buffer) => { this.daemonLog += d.toString(); });
     for (let i = 0; i < 300; i++) {
       if (daemon.exitCode !== null) throw new Error(`daemon exited: ${this.daemonLog.slice(-2000)}`);
-      if (this.daemonLog.includes('"msg":"xnetmon up"')) return;
+      if (this.daemonLog.includes('"msg":"xnetmon up"')) {
+        // Attaching XDP may restart a veth's NAPI: pin its threads again.
+        if (this.overloaded) overloadHost(this.topology, HOST_CPU, GENERATOR_CPU);
+        return;
+      }
       await sleep(50);
     }
     throw new Error(`daemon did not start: ${this.daemonLog.slice(-2000)}`);
@@ -258,7 +303,7 @@ export class LabSession {
 
   /** A command in one of the lab's namespaces, killed at destroy() if still running. */
   spawn(ns: string, args: readonly string[]): Job {
-    const child: ChildProcess = nsSpawn(ns, args);
+    const child: ChildProcess = nsSpawn(ns, this.overloaded ? ['taskset', '-c', String(GENERATOR_CPU), ...args] : args);
     this.children.add(child);
     let stdout = '';
     let stderr = '';
@@ -303,13 +348,14 @@ export class LabSession {
     for (const c of this.children) if (c.exitCode === null) c.kill('SIGKILL');
     this.children.clear();
     if (this.daemon && this.daemon.exitCode === null) this.daemon.kill('SIGKILL');
+    if (this.overloaded) releaseHost(this.topology);
     destroyLab(this.prefix);
     openSessions.delete(this);
   }
 }
 
 /** Runs `body` on a fresh lab and always tears it down. */
-export async function withLab<T>(options: Parameters<typeof LabSession.create>[0], body: (lab: LabSession) => Promise<T>): Promise<T> {
+export async function withLab<T>(options: LabOptions, body: (lab: LabSession) => Promise<T>): Promise<T> {
   const lab = LabSession.create(options);
   try {
     return await body(lab);

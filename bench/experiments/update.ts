@@ -8,7 +8,7 @@
 // interleaved in blocks; both use the secure channel, as in the paper.
 import { adminRequest } from '../../src/admin/index.js';
 import {
-  experimentCommand, fmt, inNs, meanCi, rxBytes, pct, pm, quantile, sleep, wilson, withLab, writeFigure,
+  cpuSnapshot, experimentCommand, fmt, inNs, meanCi, rxBytes, pct, pm, quantile, sleep, wilson, withLab, writeFigure,
   type Experiment, type ExperimentContext, type ExperimentResult, type LabSession,
 } from './common.js';
 
@@ -17,7 +17,7 @@ const MAX_ATTEMPTS = 3;
 const FLOOD_PORT = 5301;
 
 interface Trial { attempts: number | null; latencyMs: number | null }
-interface Block { control: boolean; trials: Trial[]; floodBps: number; greenDropP: number; blueDropP: number; greenCpuDrops: number; blueCpuDrops: number }
+interface Block { control: boolean; hostCpus: 1 | 2; cpu0Busy: number; cpu1Busy: number; napiCpus: number; trials: Trial[]; floodBps: number; greenDropP: number; blueDropP: number; greenCpuDrops: number; blueCpuDrops: number }
 
 async function hostHasRoute(lab: LabSession, prefix: string): Promise<boolean> {
   const reply = (await adminRequest(lab.socket, { cmd: 'routes', args: { name: 'blue', prefix } })) as { routes: unknown[] };
@@ -63,6 +63,7 @@ async function block(lab: LabSession, control: boolean, trials: number, first: n
   await sleep(1500); // the flood and the controller settle
   const drops0 = await lab.status();
   const rx0 = rxBytes(blue.router.ns, 'eth0');
+  const cpu0 = cpuSnapshot();
   const t0 = Date.now();
   const out: Trial[] = [];
   let greenDropP = 0;
@@ -76,6 +77,7 @@ async function block(lab: LabSession, control: boolean, trials: number, first: n
   }
   // The flood's throughput as router 1 received it (its eth0 carries little else).
   const floodBps = ((rxBytes(blue.router.ns, 'eth0') - rx0) * 8) / ((Date.now() - t0) / 1000);
+  const load = lab.cpuSince(cpu0);
   const drops1 = await lab.status();
   flood.child.kill('SIGKILL');
   server.child.kill('SIGKILL');
@@ -83,8 +85,9 @@ async function block(lab: LabSession, control: boolean, trials: number, first: n
   const cpuDrops = (i: number) => (drops1.networks[i].drops.drop_cpu ?? 0) - (drops0.networks[i].drops.drop_cpu ?? 0);
   // Without control the law still computes probabilities (status shows them) but nothing applies them.
   if (!control) greenDropP = blueDropP = 0;
-  log(`  ${control ? 'XNetMon' : 'no control'}: ${out.filter((t) => t.attempts === 1).length}/${trials} updates on the first attempt, flood ${fmt(floodBps / 1e6, 0)} Mbit/s, CPU drops green ${cpuDrops(1)} blue ${cpuDrops(0)}`);
-  return { control, trials: out, floodBps, greenDropP, blueDropP, greenCpuDrops: cpuDrops(1), blueCpuDrops: cpuDrops(0) };
+  const hostCpus = lab.overloaded ? 1 : 2;
+  log(`  ${hostCpus} host CPU(s), ${control ? 'XNetMon' : 'no control'}: ${out.filter((t) => t.attempts === 1).length}/${trials} updates on the first attempt, flood ${fmt(floodBps / 1e6, 0)} Mbit/s, CPU drops green ${cpuDrops(1)} blue ${cpuDrops(0)}, CPU0 ${pct(load.busy[0] ?? NaN)} CPU1 ${pct(load.busy[1] ?? NaN)} busy, napi threads ${fmt(load.napi, 2)} CPU`);
+  return { control, hostCpus, cpu0Busy: load.busy[0] ?? NaN, cpu1Busy: load.busy[1] ?? NaN, napiCpus: load.napi, trials: out, floodBps, greenDropP, blueDropP, greenCpuDrops: cpuDrops(1), blueCpuDrops: cpuDrops(0) };
 }
 
 export const updateExperiment: Experiment = {
@@ -95,28 +98,32 @@ export const updateExperiment: Experiment = {
     const blocks = ctx.quick ? 1 : 5;
     const command = experimentCommand('update', ctx.quick);
     const results: Block[] = [];
-    // Default lab config: cpu_capacity 2,000,000 units/s (src/config), blue alpha 0.5, green 0.3, red 0.2, W 500.
-    await withLab({ tag: 'xeu' }, async (lab) => {
-      const [blue, green] = lab.topology.networks;
-      // The flood's path between the two routers, over the segment both are on (bridged by the host).
-      // blue's return route is in a table of its own so that blue's client does not send it.
-      inNs(green.router.ns, ['ip', 'route', 'add', `${blue.router.interfaces[0].address}/32`, 'dev', 'eth0']);
-      inNs(blue.router.ns, ['ip', 'route', 'add', `${green.router.interfaces[0].address}/32`, 'dev', 'eth0', 'table', '100']);
-      inNs(blue.router.ns, ['ip', 'rule', 'add', 'to', green.router.interfaces[0].address, 'lookup', '100']);
-      await lab.startDaemon(false);
-      await lab.startClient(blue.id);
-      let next = 0;
-      for (let b = 0; b < blocks; b++) {
-        for (const control of b % 2 ? [true, false] : [false, true]) {
-          const n = Math.ceil(trialsPerConfig / blocks);
-          results.push(await block(lab, control, n, next, ctx.log));
-          next += n;
+    // Default lab config (blue alpha 0.5, green 0.3, red 0.2, W 500) with the measured CPU model:
+    // R = the CPU the host really has for forwarding (cpu_share 0.5 of 2 cores = the one host CPU).
+    for (const hostCpus of [1, 2] as const) {
+      const config = { cpuModel: 'measured' as const, cpuShare: hostCpus === 1 ? 0.5 : 1 };
+      await withLab({ tag: 'xeu', config, ...(hostCpus === 1 ? { hostCpus } : {}) }, async (lab) => {
+        const [blue, green] = lab.topology.networks;
+        // The flood's path between the two routers, over the segment both are on (bridged by the host).
+        // blue's return route is in a table of its own so that blue's client does not send it.
+        inNs(green.router.ns, ['ip', 'route', 'add', `${blue.router.interfaces[0].address}/32`, 'dev', 'eth0']);
+        inNs(blue.router.ns, ['ip', 'route', 'add', `${green.router.interfaces[0].address}/32`, 'dev', 'eth0', 'table', '100']);
+        inNs(blue.router.ns, ['ip', 'rule', 'add', 'to', green.router.interfaces[0].address, 'lookup', '100']);
+        await lab.startDaemon(false);
+        await lab.startClient(blue.id);
+        let next = 0;
+        for (let b = 0; b < blocks; b++) {
+          for (const control of b % 2 ? [true, false] : [false, true]) {
+            const n = Math.ceil(trialsPerConfig / blocks);
+            results.push(await block(lab, control, n, next, ctx.log));
+            next += n;
+          }
         }
-      }
-    });
+      });
+    }
 
-    const summary = (control: boolean) => {
-      const bs = results.filter((r) => r.control === control);
+    const summary = (control: boolean, hostCpus: 1 | 2 = 1) => {
+      const bs = results.filter((r) => r.control === control && r.hostCpus === hostCpus);
       const trials = bs.flatMap((b) => b.trials);
       const latencies = trials.filter((t) => t.latencyMs !== null && t.attempts === 1).map((t) => t.latencyMs!);
       return {
@@ -129,6 +136,9 @@ export const updateExperiment: Experiment = {
         blue_cpu_drop_probability_max: Math.max(...bs.map((b) => b.blueDropP)),
         green_cpu_drops: bs.reduce((s, b) => s + b.greenCpuDrops, 0),
         blue_cpu_drops: bs.reduce((s, b) => s + b.blueCpuDrops, 0),
+        cpu0_busy: meanCi(bs.map((b) => b.cpu0Busy)),
+        cpu1_busy: meanCi(bs.map((b) => b.cpu1Busy)),
+        napi_cpus: meanCi(bs.map((b) => b.napiCpus)),
       };
     };
     const none = summary(false);

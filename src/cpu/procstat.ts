@@ -1,6 +1,6 @@
 // The host's CPU time from /proc/stat: the per-CPU lines' irq and softirq columns hold the time
 // spent receiving, forwarding and bridging packets (XDP and the stack run in NAPI's softirq).
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { XnetmonError } from '../errors/index.js';
 
 /** /proc/stat counts in USER_HZ ticks; Linux reports USER_HZ = 100 on every architecture it supports. */
@@ -36,6 +36,48 @@ export function parseProcStat(text: string): CpuTimes {
   return { cpus, softirqNs: softirq * ns, busyNs: busy * ns };
 }
 
+/**
+ * Threaded NAPI (`/sys/class/net/IF/threaded`) polls in `napi/IF-N` kernel threads, whose time
+ * /proc/stat counts as system, not softirq: the same packet work, so it is added to softirqNs.
+ * Threads come and go with their interfaces: only each live thread's growth is accumulated.
+ */
+export class NapiThreadClock {
+  private readonly last = new Map<number, number>();
+  private totalTicks = 0;
+
+  /** Cumulative CPU time of every napi thread seen so far, in ns. */
+  read(procRoot = '/proc'): number {
+    const seen = new Set<number>();
+    for (const entry of readdirSync(procRoot)) {
+      if (!/^\d+$/.test(entry)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`${procRoot}/${entry}/stat`, 'utf8');
+      } catch {
+        continue; // exited while we read
+      }
+      const open = stat.indexOf('(');
+      const close = stat.lastIndexOf(')');
+      if (!stat.slice(open + 1, close).startsWith('napi/')) continue;
+      const fields = stat.slice(close + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+      if (!Number.isFinite(ticks)) continue;
+      const pid = Number(entry);
+      seen.add(pid);
+      const before = this.last.get(pid);
+      if (before !== undefined && ticks > before) this.totalTicks += ticks - before;
+      this.last.set(pid, ticks);
+    }
+    for (const pid of this.last.keys()) if (!seen.has(pid)) this.last.delete(pid);
+    return (this.totalTicks * 1e9) / USER_HZ;
+  }
+}
+
+const napiClock = new NapiThreadClock();
+
+/** /proc/stat's times, with the threaded NAPI kthreads' time counted as softirq (see NapiThreadClock). */
 export function readCpuTimes(path = '/proc/stat'): CpuTimes {
-  return parseProcStat(readFileSync(path, 'utf8'));
+  const times = parseProcStat(readFileSync(path, 'utf8'));
+  const napiNs = path === '/proc/stat' ? napiClock.read() : 0;
+  return { ...times, softirqNs: times.softirqNs + napiNs };
 }

@@ -28,6 +28,9 @@ export interface LabConfigOptions {
   controlLaw?: 'share' | 'algorithm1';
   cpuCapacity?: number;
   periodMs?: number;
+  /** `host.cpu_model` (default table) and `host.cpu_share` (default 1). */
+  cpuModel?: 'table' | 'measured';
+  cpuShare?: number;
 }
 
 export const DEFAULT_LAB_RESERVE: Record<number, { cpu: number; fib: number; link: number; weight?: number }> = {
@@ -72,6 +75,8 @@ host:
   phi_initial: 0.1
   residual_drop: 0.001
   cpu_capacity: ${options.cpuCapacity ?? 200000}
+  cpu_model: ${options.cpuModel ?? 'table'}
+  cpu_share: ${options.cpuShare ?? 1}
   fib_capacity: 100000
   fib_critical: 0.9
   links:
