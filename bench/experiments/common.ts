@@ -188,6 +188,8 @@ export interface LabOptions {
   config?: Partial<LabConfigOptions>;
   /** 1: the overloaded host (threaded NAPI pinned to one CPU, generators on the other); absent: unpinned. */
   hostCpus?: 1;
+  /** With hostCpus 1: the host's napi threads SCHED_RR above the daemon, as softirq (default true). */
+  napiRealtime?: boolean;
 }
 
 export { cpuSnapshot };
@@ -202,20 +204,27 @@ export class LabSession {
   /** Overloaded host (paper V, Dom0 with 1 CPU): the host's napi threads and the daemon on
    *  HOST_CPU, every command in the routers' and external namespaces on GENERATOR_CPU. */
   readonly overloaded: boolean;
+  private readonly napiRealtime: boolean;
 
-  private constructor(lab: LabState, overloaded: boolean) {
+  private constructor(lab: LabState, overloaded: boolean, napiRealtime: boolean) {
     this.lab = lab;
     this.socket = join(lab.stateDir, 'admin.sock');
     this.overloaded = overloaded;
+    this.napiRealtime = napiRealtime;
+  }
+
+  /** Threaded NAPI pinned (again: attaching XDP may restart a veth's NAPI). */
+  private overload(): void {
+    overloadHost(this.topology, HOST_CPU, GENERATOR_CPU, { realtime: this.napiRealtime });
   }
 
   static create(options: LabOptions): LabSession {
     installSignalHandlers();
-    const session = new LabSession(createLab({ prefix: uniquePrefix(options.tag), linkRateMbit: options.linkRateMbit, config: options.config }), options.hostCpus === 1);
+    const session = new LabSession(createLab({ prefix: uniquePrefix(options.tag), linkRateMbit: options.linkRateMbit, config: options.config }), options.hostCpus === 1, options.napiRealtime ?? true);
     openSessions.add(session);
     if (session.overloaded) {
       try {
-        overloadHost(session.topology, HOST_CPU, GENERATOR_CPU);
+        session.overload();
       } catch (err) {
         session.destroySync();
         throw err;
@@ -260,8 +269,7 @@ export class LabSession {
     for (let i = 0; i < 300; i++) {
       if (daemon.exitCode !== null) throw new Error(`daemon exited: ${this.daemonLog.slice(-2000)}`);
       if (this.daemonLog.includes('"msg":"xnetmon up"')) {
-        // Attaching XDP may restart a veth's NAPI: pin its threads again.
-        if (this.overloaded) overloadHost(this.topology, HOST_CPU, GENERATOR_CPU);
+        if (this.overloaded) this.overload();
         return;
       }
       await sleep(50);

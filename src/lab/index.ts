@@ -10,4 +10,4 @@ export {
   lineChart, labReport, windowMean, type Series, type ReportSample, type ReportResource, type LabReport, type LabReportInput,
 } from './report.js';
 export { createLab, destroyLab, readLabState, labStatePath, LAB_STATE_ROOT, type LabState } from './state.js';
-export { overloadHost, releaseHost, hostInterfaces, peerInterfaces, napiThreads, pinTask, cpuSnapshot, cpuLoad, type CpuSnapshot } from './overload.js';
+export { overloadHost, releaseHost, hostInterfaces, peerInterfaces, napiThreads, pinTask, cpuSnapshot, cpuLoad, type CpuSnapshot, type OverloadOptions } from './overload.js';

@@ -47,6 +47,24 @@ export function pinTask(pid: number, cpu: number): void {
   }
 }
 
+export interface OverloadOptions {
+  /**
+   * true (default): the host's napi threads run SCHED_RR, above every process, as NAPI in softirq
+   * preempts processes on a real host (and Xen's netback preempts Dom0's): a flood can starve the
+   * daemon, as in the paper. RT throttling (sched_rt_runtime_us) still leaves processes 5 %.
+   * false: ordinary fair-scheduled threads, which the scheduler shares with the daemon.
+   */
+  realtime?: boolean;
+}
+
+function realtime(pid: number): void {
+  try {
+    execFileSync('chrt', ['-r', '-p', '1', String(pid)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    throw new XnetmonError('ERR_LAB', `chrt -r -p 1 ${pid}: ${(err as { stderr?: Buffer }).stderr?.toString().trim() ?? String(err)}`);
+  }
+}
+
 function threaded(ns: string, ifname: string, on: boolean): void {
   if (on) nsExec(ns, ['ethtool', '-K', ifname, 'gro', 'on']);
   // `ip netns exec` mounts the namespace's own /sys: the file is that namespace's interface.
@@ -60,7 +78,7 @@ function threaded(ns: string, ifname: string, on: boolean): void {
  * switch's and the routers' work to the host. Idempotent: call it again after anything that
  * may restart NAPI (attaching or detaching XDP). Returns the host's napi thread pids.
  */
-export function overloadHost(topo: LabTopology, hostCpu: number, otherCpu: number): number[] {
+export function overloadHost(topo: LabTopology, hostCpu: number, otherCpu: number, options: OverloadOptions = {}): number[] {
   const ifnames = hostInterfaces(topo);
   for (const ifname of ifnames) threaded(topo.host.ns, ifname, true);
   const peers = peerInterfaces(topo);
@@ -69,7 +87,10 @@ export function overloadHost(topo: LabTopology, hostCpu: number, otherCpu: numbe
   if (pids.length < ifnames.length) {
     throw new XnetmonError('ERR_LAB', `threaded NAPI: ${pids.length} napi threads for ${ifnames.length} interfaces of ${topo.host.ns}`);
   }
-  for (const pid of pids) pinTask(pid, hostCpu);
+  for (const pid of pids) {
+    pinTask(pid, hostCpu);
+    if (options.realtime ?? true) realtime(pid);
+  }
   // Peer names (uplink, eth0) repeat across labs: every such thread goes to otherCpu, which is harmless.
   for (const pid of threadsOf([...new Set(peers.map(([, i]) => i))])) pinTask(pid, otherCpu);
   return pids;
