@@ -6,6 +6,8 @@
 // attempt after a failed one deletes and re-adds the route: a new change for the client).
 // XNetMon (control on) against plane separation without the controller (`--no-control`),
 // interleaved in blocks; both use the secure channel, as in the paper.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { adminRequest } from '../../src/admin/index.js';
 import {
   cpuSnapshot, experimentCommand, fmt, inNs, meanCi, rxBytes, pct, pm, quantile, sleep, wilson, withLab, writeFigure,
@@ -15,6 +17,22 @@ import {
 const ATTEMPT_DEADLINE_MS = 1000;
 const MAX_ATTEMPTS = 3;
 const FLOOD_PORT = 5301;
+const UDP_FLOOD_PORT = 5302;
+
+/** trafgen's frame: 64-byte UDP from green's router to blue's, IPv4 checksum per packet. */
+function udpFloodConfig(lab: LabSession): string {
+  const [blue, green] = lab.topology.networks;
+  const bytes = (mac: string) => mac.split(':').map((b) => `0x${b}`).join(', ');
+  const ip = (a: string) => a.split('.').join(', ');
+  return `{
+  ${bytes(blue.router.interfaces[0].mac)}, ${bytes(green.router.interfaces[0].mac)}, 0x08, 0x00,
+  0x45, 0x00, const16(46), const16(0), 0x40, 0x00, 64, 17, csumip(14, 33),
+  ${ip(green.router.interfaces[0].address)}, ${ip(blue.router.interfaces[0].address)},
+  const16(1000), const16(${UDP_FLOOD_PORT}), const16(26), const16(0),
+  fill(0x00, 18)
+}
+`;
+}
 
 interface Trial { attempts: number | null; latencyMs: number | null }
 interface Block { control: boolean; hostCpus: 1 | 2; cpu0Busy: number; cpu1Busy: number; napiCpus: number; trials: Trial[]; floodBps: number; greenDropP: number; blueDropP: number; greenCpuDrops: number; blueCpuDrops: number }
@@ -60,6 +78,11 @@ async function block(lab: LabSession, control: boolean, trials: number, first: n
   const server = lab.spawn(blue.router.ns, ['iperf3', '-s', '-p', String(FLOOD_PORT)]);
   await sleep(300);
   const flood = lab.spawn(green.router.ns, ['iperf3', '-c', blue.router.interfaces[0].address, '-p', String(FLOOD_PORT), '-P', '2', '-t', '600']);
+  // And a 64-byte UDP flood (trafgen, open loop: it does not back off as TCP does). trafgen ignores
+  // SIGTERM in its send loop: it is stopped with SIGINT (through timeout, the safety net).
+  const cfg = join(lab.lab.stateDir, 'udp-flood.cfg');
+  writeFileSync(cfg, udpFloodConfig(lab));
+  const udpFlood = lab.spawn(green.router.ns, ['timeout', '-s', 'INT', '600', 'trafgen', '-i', cfg, '-o', 'eth0', '-P', '1', '-q', '-C']);
   await sleep(1500); // the flood and the controller settle
   const drops0 = await lab.status();
   const rx0 = rxBytes(blue.router.ns, 'eth0');
@@ -80,8 +103,9 @@ async function block(lab: LabSession, control: boolean, trials: number, first: n
   const load = lab.cpuSince(cpu0);
   const drops1 = await lab.status();
   flood.child.kill('SIGKILL');
+  udpFlood.child.kill('SIGINT');
   server.child.kill('SIGKILL');
-  await Promise.all([flood.done, server.done]);
+  await Promise.all([flood.done, server.done, udpFlood.done]);
   const cpuDrops = (i: number) => (drops1.networks[i].drops.drop_cpu ?? 0) - (drops0.networks[i].drops.drop_cpu ?? 0);
   // Without control the law still computes probabilities (status shows them) but nothing applies them.
   if (!control) greenDropP = blueDropP = 0;
@@ -157,7 +181,7 @@ export const updateExperiment: Experiment = {
     const hurt = none.first_attempt.rate < 1;
     const saturated = none.cpu0_busy.mean >= 0.95;
     const markdown = [
-      `Router 1 (blue, alpha 0.5) adds a route (\`ip route add 10.1.X.Y/28 via 10.1.1.2\` in its namespace, a new prefix per trial); its client (\`xnetmon client\`) sends it over the secure channel; success = the host has it (admin socket, polled every 10 ms) within ${ATTEMPT_DEADLINE_MS} ms of the \`ip route add\`; up to ${MAX_ATTEMPTS} attempts. Meanwhile router 2 (green, alpha 0.3) floods router 1 with 2 TCP streams (iperf3) across the host's bridge (the vm_vm path). Lab config: beta 0.9, share law, W 500, \`cpu_model: measured\` (R = the CPU the host has for forwarding, the path costs fitted each period to the measured softirq + napi thread time).`,
+      `Router 1 (blue, alpha 0.5) adds a route (\`ip route add 10.1.X.Y/28 via 10.1.1.2\` in its namespace, a new prefix per trial); its client (\`xnetmon client\`) sends it over the secure channel; success = the host has it (admin socket, polled every 10 ms) within ${ATTEMPT_DEADLINE_MS} ms of the \`ip route add\`; up to ${MAX_ATTEMPTS} attempts. Meanwhile router 2 (green, alpha 0.3) floods router 1 across the host's bridge (the vm_vm path) with 2 TCP streams (iperf3, as the paper) and an open-loop flood of 64-byte UDP frames (trafgen, as fast as one CPU sends them). Lab config: beta 0.9, share law, W 500, \`cpu_model: measured\` (R = the CPU the host has for forwarding, the path costs fitted each period to the measured softirq + napi thread time).`,
       `1 host CPU (the paper's Dom0 with one CPU; \`withLab({ hostCpus: 1 })\`, src/lab/overload.ts): the host namespace's interfaces run threaded NAPI with their napi threads (SCHED_RR, above processes, as softirq preempts them on a real host and netback preempts Dom0's processes) and the daemon pinned to CPU 0; the routers (their clients, the DomUs' processes, and iperf3), the switches and the external machines run on CPU 1, with the far ends of the host's veths in threaded NAPI there too; \`cpu_share: 0.5\`. 2 host CPUs: nothing pinned, NAPI in softirq, \`cpu_share: 1\` (the machine has 2 cores, so the generators share them). ${results.length} blocks of ${results[0]?.trials.length ?? 0} trials, configurations interleaved; the daemon is restarted with or without \`--no-control\` for each block. CPU busy shares from /proc/stat over each block's trials.`,
       '',
       '| configuration | trials | success on the 1st attempt [95 % CI] | within 3 attempts [95 % CI] | update latency p50 / p95 / max (ms) | flood at router 1 (Mbit/s, mean ± 95 % CI over blocks) | max CPU drop p applied, green / blue | CPU drops, green / blue (packets) | CPU 0 / CPU 1 busy | host napi threads (CPUs) |',
