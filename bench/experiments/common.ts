@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adminRequest } from '../../src/admin/index.js';
 import {
-  createLab, destroyLab, uniquePrefix, nsExec, nsSpawn, lineChart, overloadHost, releaseHost, cpuSnapshot, cpuLoad,
+  createLab, destroyLab, uniquePrefix, nsExec, nsSpawn, lineChart, overloadHost, releaseHost, cpuSnapshot, cpuLoad, hostInterfaces,
   type CpuSnapshot, type LabState, type LabConfigOptions, type Series,
 } from '../../src/lab/index.js';
 import { machine } from '../stats.js';
@@ -190,9 +190,10 @@ export interface LabOptions {
   hostCpus?: 1;
   /** With hostCpus 1: the host's napi threads SCHED_RR above the daemon, as softirq (default true). */
   napiRealtime?: boolean;
+  /** With hostCpus 1: the far ends of the host's veths in threaded NAPI on the generators' CPU (default true). */
+  peersOnOtherCpu?: boolean;
 }
 
-export { cpuSnapshot };
 
 /** A lab, its daemon and whatever runs in it; destroy() always leaves nothing behind. */
 export class LabSession {
@@ -205,8 +206,10 @@ export class LabSession {
    *  HOST_CPU, every command in the routers' and external namespaces on GENERATOR_CPU. */
   readonly overloaded: boolean;
   private readonly napiRealtime: boolean;
+  private readonly peersOnOtherCpu: boolean;
 
-  private constructor(lab: LabState, overloaded: boolean, napiRealtime: boolean) {
+  private constructor(lab: LabState, overloaded: boolean, napiRealtime: boolean, peersOnOtherCpu: boolean) {
+    this.peersOnOtherCpu = peersOnOtherCpu;
     this.lab = lab;
     this.socket = join(lab.stateDir, 'admin.sock');
     this.overloaded = overloaded;
@@ -215,12 +218,12 @@ export class LabSession {
 
   /** Threaded NAPI pinned (again: attaching XDP may restart a veth's NAPI). */
   private overload(): void {
-    overloadHost(this.topology, HOST_CPU, GENERATOR_CPU, { realtime: this.napiRealtime });
+    overloadHost(this.topology, HOST_CPU, GENERATOR_CPU, { realtime: this.napiRealtime, peersOnOtherCpu: this.peersOnOtherCpu });
   }
 
   static create(options: LabOptions): LabSession {
     installSignalHandlers();
-    const session = new LabSession(createLab({ prefix: uniquePrefix(options.tag), linkRateMbit: options.linkRateMbit, config: options.config }), options.hostCpus === 1, options.napiRealtime ?? true);
+    const session = new LabSession(createLab({ prefix: uniquePrefix(options.tag), linkRateMbit: options.linkRateMbit, config: options.config }), options.hostCpus === 1, options.napiRealtime ?? true, options.peersOnOtherCpu ?? true);
     openSessions.add(session);
     if (session.overloaded) {
       try {
@@ -235,7 +238,12 @@ export class LabSession {
 
   /** Per-CPU busy shares and the napi threads' CPU (in CPUs) since `since`. */
   cpuSince(since: CpuSnapshot): { busy: number[]; napi: number } {
-    return cpuLoad(since, cpuSnapshot());
+    return cpuLoad(since, this.cpuSnapshot());
+  }
+
+  /** /proc/stat per CPU and the host's own napi threads' time. */
+  cpuSnapshot(): CpuSnapshot {
+    return cpuSnapshot(hostInterfaces(this.topology));
   }
 
   get prefix(): string {

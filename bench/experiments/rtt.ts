@@ -7,7 +7,7 @@
 // (withLab hostCpus: 1), and the controller's R is that CPU (cpu_model measured, cpu_share 0.5
 // of 2 cores), the costs fitted to the measured CPU time.
 import {
-  cpuSnapshot, experimentCommand, fmt, iperfBps, meanCi, pct, pm, quantile, resourceOf, sleep, withLab, writeFigure,
+  experimentCommand, fmt, iperfBps, meanCi, pct, pm, quantile, resourceOf, sleep, withLab, writeFigure,
   type Experiment, type ExperimentContext, type ExperimentResult, type Job, type LabSession,
 } from './common.js';
 
@@ -36,7 +36,7 @@ async function cell(lab: LabSession, control: boolean, background: boolean, seco
     await sleep(300);
   }
   const before = await lab.status();
-  const cpu0 = cpuSnapshot();
+  const cpu0 = lab.cpuSnapshot();
   const ping = lab.spawn(e0.ns, ['ping', '-n', '-i', String(PING_INTERVAL_S), '-w', String(seconds), '-W', '1', e1.iface.address]);
   const pingOut = await ping.done;
   const load = lab.cpuSince(cpu0);
@@ -65,7 +65,9 @@ export const rttExperiment: Experiment = {
     // Network 1 reserves all of every resource (the paper: "a fixed reservation of 100 %").
     const zero = { cpu: 0, fib: 0, link: 0 };
     const config = { reserve: { 1: { cpu: 1, fib: 1, link: 1 }, 2: zero, 3: zero }, cpuModel: 'measured' as const, cpuShare: 0.5 };
-    await withLab({ tag: 'xer', hostCpus: 1, config }, async (lab) => {
+    // The peers' NAPI stays in softirq, where the host raises it (CPU 0): with it threaded on CPU 1 the
+    // cheap XDP fast path left CPU 0 at 64-68 % busy while CPU 1 saturated (quick run, 2026-12-02).
+    await withLab({ tag: 'xer', hostCpus: 1, peersOnOtherCpu: false, config }, async (lab) => {
       await lab.startDaemon(false);
       lab.loadRoutes(); // ext -> ext takes the XDP fast path
       for (let r = 0; r < reps; r++) {
@@ -117,7 +119,7 @@ export const rttExperiment: Experiment = {
     const tcpKept = xb.tcp_mbps.mean / nb.tcp_mbps.mean;
     const saturated = nb.cpu0_busy.mean >= 0.95;
     const markdown = [
-      `The overloaded host (the paper's Dom0 with one CPU): the host namespace's interfaces run threaded NAPI, their napi threads (SCHED_RR, above processes, as softirq) and the daemon pinned to CPU 0; the far ends of its veths (switch uplinks, routers) run threaded NAPI on CPU 1 with ping and iperf3 (\`withLab({ hostCpus: 1 })\`, src/lab/overload.ts). R is that CPU, measured: \`cpu_model: measured\`, \`cpu_share: 0.5\` of 2 cores (R ${fmt(xb.r_per_s.mean / 1e9, 3)} CPU-s/s from ${xb.r_source}; the costs fitted each period to /proc/stat's softirq time plus the napi threads' time).`,
+      `The overloaded host (the paper's Dom0 with one CPU): the host namespace's interfaces run threaded NAPI, their napi threads (SCHED_RR, above processes, as softirq) and the daemon pinned to CPU 0; ping and iperf3 run on CPU 1; the far ends of the host's veths (switch uplinks) stay in softirq, which runs where the host raised it, on CPU 0: the switch's bridging and the receiving machine's stack are billed to the host's CPU (with them threaded on CPU 1, the XDP fast path left CPU 0 at 64-68 % busy and CPU 1 was the bottleneck) (\`withLab({ hostCpus: 1 })\`, src/lab/overload.ts). R is that CPU, measured: \`cpu_model: measured\`, \`cpu_share: 0.5\` of 2 cores (R ${fmt(xb.r_per_s.mean / 1e9, 3)} CPU-s/s from ${xb.r_source}; the costs fitted each period to /proc/stat's softirq time plus the napi threads' time).`,
       `ping -i ${PING_INTERVAL_S} for ${seconds} s from blue's external machine 10.1.0.2 to 10.1.1.2 (ext -> ext, the XDP fast path), with and without background TCP (iperf3, 1 stream) between the same machines; blue reserves 100 % of every resource. ${reps} repetition(s) per cell, cells interleaved; RTT mean ± 95 % CI over all pings; CPU busy shares from /proc/stat over the ping's window.`,
       '',
       '| configuration | RTT mean ± 95 % CI (ms) | p50 / p99 (ms) | ping loss | background TCP (Mbit/s) | packets dropped by the control | CPU 0 / CPU 1 busy | host napi threads (CPUs) |',

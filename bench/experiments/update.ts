@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { adminRequest } from '../../src/admin/index.js';
 import {
-  cpuSnapshot, experimentCommand, fmt, inNs, meanCi, rxBytes, pct, pm, quantile, sleep, wilson, withLab, writeFigure,
+  experimentCommand, fmt, inNs, meanCi, rxBytes, pct, pm, quantile, sleep, wilson, withLab, writeFigure,
   type Experiment, type ExperimentContext, type ExperimentResult, type LabSession,
 } from './common.js';
 
@@ -86,7 +86,7 @@ async function block(lab: LabSession, control: boolean, trials: number, first: n
   await sleep(1500); // the flood and the controller settle
   const drops0 = await lab.status();
   const rx0 = rxBytes(blue.router.ns, 'eth0');
-  const cpu0 = cpuSnapshot();
+  const cpu0 = lab.cpuSnapshot();
   const t0 = Date.now();
   const out: Trial[] = [];
   let greenDropP = 0;

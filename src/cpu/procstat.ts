@@ -45,8 +45,8 @@ export class NapiThreadClock {
   private readonly last = new Map<number, number>();
   private totalTicks = 0;
 
-  /** Cumulative CPU time of every napi thread seen so far, in ns. */
-  read(procRoot = '/proc'): number {
+  /** Cumulative CPU time of the napi threads seen so far, in ns; `ifnames`: only those interfaces' threads. */
+  read(procRoot = '/proc', ifnames?: ReadonlySet<string>): number {
     const seen = new Set<number>();
     for (const entry of readdirSync(procRoot)) {
       if (!/^\d+$/.test(entry)) continue;
@@ -58,7 +58,10 @@ export class NapiThreadClock {
       }
       const open = stat.indexOf('(');
       const close = stat.lastIndexOf(')');
-      if (!stat.slice(open + 1, close).startsWith('napi/')) continue;
+      const comm = stat.slice(open + 1, close);
+      if (!comm.startsWith('napi/')) continue;
+      // napi/IFNAME-ID, cut at 15 characters: the interface is what precedes the last '-', if any.
+      if (ifnames && ![...ifnames].some((i) => comm.startsWith(`napi/${i}-`) || `napi/${i}-`.startsWith(comm))) continue;
       const fields = stat.slice(close + 2).split(' ');
       const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
       if (!Number.isFinite(ticks)) continue;
@@ -75,9 +78,19 @@ export class NapiThreadClock {
 
 const napiClock = new NapiThreadClock();
 
-/** /proc/stat's times, with the threaded NAPI kthreads' time counted as softirq (see NapiThreadClock). */
+/** This network namespace's interfaces (`ip netns exec` mounts the namespace's own /sys). */
+function ownInterfaces(): ReadonlySet<string> | undefined {
+  try {
+    return new Set(readdirSync('/sys/class/net'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** /proc/stat's times, with the threaded NAPI kthreads' time of this namespace's interfaces counted as
+ *  softirq (see NapiThreadClock): another namespace's threads (a peer's, a VM's) are not the host's work. */
 export function readCpuTimes(path = '/proc/stat'): CpuTimes {
   const times = parseProcStat(readFileSync(path, 'utf8'));
-  const napiNs = path === '/proc/stat' ? napiClock.read() : 0;
+  const napiNs = path === '/proc/stat' ? napiClock.read('/proc', ownInterfaces()) : 0;
   return { ...times, softirqNs: times.softirqNs + napiNs };
 }

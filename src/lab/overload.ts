@@ -55,6 +55,8 @@ export interface OverloadOptions {
    * false: ordinary fair-scheduled threads, which the scheduler shares with the daemon.
    */
   realtime?: boolean;
+  /** true (default): the peers' NAPI threaded on `otherCpu`; false: in softirq where the host raised it (its CPU). */
+  peersOnOtherCpu?: boolean;
 }
 
 function realtime(pid: number): void {
@@ -81,7 +83,7 @@ function threaded(ns: string, ifname: string, on: boolean): void {
 export function overloadHost(topo: LabTopology, hostCpu: number, otherCpu: number, options: OverloadOptions = {}): number[] {
   const ifnames = hostInterfaces(topo);
   for (const ifname of ifnames) threaded(topo.host.ns, ifname, true);
-  const peers = peerInterfaces(topo);
+  const peers = options.peersOnOtherCpu ?? true ? peerInterfaces(topo) : [];
   for (const [ns, ifname] of peers) threaded(ns, ifname, true);
   const pids = threadsOf(ifnames);
   if (pids.length < ifnames.length) {
@@ -115,7 +117,8 @@ export interface CpuSnapshot {
 
 const TICK_NS = 1e7; // USER_HZ = 100
 
-export function cpuSnapshot(): CpuSnapshot {
+/** `hostIfnames`: count only these interfaces' napi threads (the host's), not the peers'. */
+export function cpuSnapshot(hostIfnames?: readonly string[]): CpuSnapshot {
   const busyNs: number[] = [];
   const idleNs: number[] = [];
   for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
@@ -127,7 +130,8 @@ export function cpuSnapshot(): CpuSnapshot {
     idleNs[Number(m[1])] = idle * TICK_NS;
   }
   let napiNs = 0;
-  for (const pid of napiThreads().keys()) {
+  const pids = hostIfnames ? threadsOf(hostIfnames) : [...napiThreads().keys()];
+  for (const pid of pids) {
     try {
       const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
       napiNs += (Number(fields[11]) + Number(fields[12])) * TICK_NS; // utime, stime
