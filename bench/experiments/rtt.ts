@@ -129,7 +129,7 @@ export const rttExperiment: Experiment = {
       row('no control, background TCP', nb),
       row('XNetMon, background TCP', xb),
       '',
-      `Overload: with no control the background TCP keeps the host's CPU 0 ${pct(nb.cpu0_busy.mean, 0)} busy (its napi threads ${fmt(nb.napi_cpus.mean, 2)} CPU) while CPU 1, the generators' and the switches', is ${pct(nb.cpu1_busy.mean, 0)} busy: ${saturated ? 'the host\'s CPU is the saturated one' : 'the host\'s CPU is not saturated, so this is not the paper\'s condition'}.`,
+      `Overload: with no control the background TCP keeps the host's CPU 0 ${pct(nb.cpu0_busy.mean, 0)} busy (its napi threads ${fmt(nb.napi_cpus.mean, 2)} CPU) while CPU 1, the generators' and the switches', is ${pct(nb.cpu1_busy.mean, 0)} busy: ${saturated ? `the host's CPU saturates${nb.cpu1_busy.mean >= 0.95 ? ', and so does the generators\' CPU: both limit the TCP' : ''}` : 'the host\'s CPU is not saturated, so this is not the paper\'s condition'}.`,
       `RTT with background TCP, no control / XNetMon: ${fmt(ratio, 2)}x (goal ≥ 3; the paper: up to 8x). XNetMon under load / idle: ${fmt(underLoad, 2)}x (goal ≤ 1.5x).`,
       `With XNetMon the ping lost ${pct(xb.ping_loss, 2)} (goal ≤ 1 %) and the background TCP kept ${pct(tcpKept, 0)} of its no-control throughput (${fmt(xb.tcp_mbps.mean, 0)} against ${fmt(nb.tcp_mbps.mean, 0)} Mbit/s; blue's reservation is the whole of R, so the goal is ≥ 90 % of what the CPU carries).`,
     ].join('\n');
