@@ -7,7 +7,7 @@
 // (withLab hostCpus: 1), and the controller's R is that CPU (cpu_model measured, cpu_share 0.5
 // of 2 cores), the costs fitted to the measured CPU time.
 import {
-  experimentCommand, fmt, iperfBps, meanCi, pct, pm, quantile, resourceOf, sleep, withLab, writeFigure,
+  experimentCommand, fmt, iperfBps, meanCi, pct, pm, quantile, sleep, withLab, writeFigure,
   type Experiment, type ExperimentContext, type ExperimentResult, type Job, type LabSession,
 } from './common.js';
 

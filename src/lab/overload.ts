@@ -9,7 +9,10 @@ import { nsExec, type LabTopology } from './topology.js';
 
 /** The host namespace's interfaces that receive packets: the physical links and every vif. */
 export function hostInterfaces(topo: LabTopology): string[] {
-  return [...topo.host.links.map((l) => l.name), ...topo.networks.flatMap((n) => n.router.interfaces.map((i) => i.vif))];
+  return [
+    ...topo.host.links.map((l) => l.name),
+    ...topo.networks.flatMap((n) => n.router.interfaces.map((i) => i.vif)),
+  ];
 }
 
 /** The far ends of the host's veths (switch uplinks, routers' interfaces), as [namespace, interface]. */
@@ -28,14 +31,18 @@ export function napiThreads(): Map<number, string> {
     try {
       const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
       if (comm.startsWith('napi/')) out.set(Number(entry), comm);
-    } catch { /* the task exited while we read */ }
+    } catch {
+      /* the task exited while we read */
+    }
   }
   return out;
 }
 
 /** The napi threads of these interfaces (a comm is cut at 15 characters: match by prefix). */
 function threadsOf(ifnames: readonly string[]): number[] {
-  return [...napiThreads()].filter(([, comm]) => ifnames.some((i) => comm.startsWith(`napi/${i}-`))).map(([pid]) => pid);
+  return [...napiThreads()]
+    .filter(([, comm]) => ifnames.some((i) => comm.startsWith(`napi/${i}-`)))
+    .map(([pid]) => pid);
 }
 
 /** CPU affinity of a task, pinned to one CPU; throws ERR_LAB naming the task when taskset fails. */
@@ -43,7 +50,10 @@ export function pinTask(pid: number, cpu: number): void {
   try {
     execFileSync('taskset', ['-p', '-c', String(cpu), String(pid)], { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
-    throw new XnetmonError('ERR_LAB', `taskset -p -c ${cpu} ${pid}: ${(err as { stderr?: Buffer }).stderr?.toString().trim() ?? String(err)}`);
+    throw new XnetmonError(
+      'ERR_LAB',
+      `taskset -p -c ${cpu} ${pid}: ${(err as { stderr?: Buffer }).stderr?.toString().trim() ?? String(err)}`,
+    );
   }
 }
 
@@ -63,7 +73,10 @@ function realtime(pid: number): void {
   try {
     execFileSync('chrt', ['-r', '-p', '1', String(pid)], { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
-    throw new XnetmonError('ERR_LAB', `chrt -r -p 1 ${pid}: ${(err as { stderr?: Buffer }).stderr?.toString().trim() ?? String(err)}`);
+    throw new XnetmonError(
+      'ERR_LAB',
+      `chrt -r -p 1 ${pid}: ${(err as { stderr?: Buffer }).stderr?.toString().trim() ?? String(err)}`,
+    );
   }
 }
 
@@ -80,14 +93,22 @@ function threaded(ns: string, ifname: string, on: boolean): void {
  * switch's and the routers' work to the host. Idempotent: call it again after anything that
  * may restart NAPI (attaching or detaching XDP). Returns the host's napi thread pids.
  */
-export function overloadHost(topo: LabTopology, hostCpu: number, otherCpu: number, options: OverloadOptions = {}): number[] {
+export function overloadHost(
+  topo: LabTopology,
+  hostCpu: number,
+  otherCpu: number,
+  options: OverloadOptions = {},
+): number[] {
   const ifnames = hostInterfaces(topo);
   for (const ifname of ifnames) threaded(topo.host.ns, ifname, true);
-  const peers = options.peersOnOtherCpu ?? true ? peerInterfaces(topo) : [];
+  const peers = (options.peersOnOtherCpu ?? true) ? peerInterfaces(topo) : [];
   for (const [ns, ifname] of peers) threaded(ns, ifname, true);
   const pids = threadsOf(ifnames);
   if (pids.length < ifnames.length) {
-    throw new XnetmonError('ERR_LAB', `threaded NAPI: ${pids.length} napi threads for ${ifnames.length} interfaces of ${topo.host.ns}`);
+    throw new XnetmonError(
+      'ERR_LAB',
+      `threaded NAPI: ${pids.length} napi threads for ${ifnames.length} interfaces of ${topo.host.ns}`,
+    );
   }
   for (const pid of pids) {
     pinTask(pid, hostCpu);
@@ -100,10 +121,15 @@ export function overloadHost(topo: LabTopology, hostCpu: number, otherCpu: numbe
 
 /** Undoes overloadHost: NAPI back in softirq (threaded off); failures are ignored (the lab may be gone). */
 export function releaseHost(topo: LabTopology): void {
-  for (const [ns, ifname] of [...hostInterfaces(topo).map((i): [string, string] => [topo.host.ns, i]), ...peerInterfaces(topo)]) {
+  for (const [ns, ifname] of [
+    ...hostInterfaces(topo).map((i): [string, string] => [topo.host.ns, i]),
+    ...peerInterfaces(topo),
+  ]) {
     try {
       threaded(ns, ifname, false);
-    } catch { /* the interface or namespace is already gone */ }
+    } catch {
+      /* the interface or namespace is already gone */
+    }
   }
 }
 
@@ -135,7 +161,9 @@ export function cpuSnapshot(hostIfnames?: readonly string[]): CpuSnapshot {
     try {
       const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
       napiNs += (Number(fields[11]) + Number(fields[12])) * TICK_NS; // utime, stime
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   }
   return { at: Date.now(), busyNs, idleNs, napiNs };
 }

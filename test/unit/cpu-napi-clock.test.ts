@@ -10,7 +10,10 @@ import { NapiThreadClock, USER_HZ } from '../../src/cpu/index.js';
 function task(root: string, pid: number, comm: string, utime: number, stime: number): void {
   mkdirSync(join(root, String(pid)), { recursive: true });
   // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
-  writeFileSync(join(root, String(pid), 'stat'), `${pid} (${comm}) S 2 0 0 0 -1 2129984 0 0 0 0 ${utime} ${stime} 0 0 20 0 1 0\n`);
+  writeFileSync(
+    join(root, String(pid), 'stat'),
+    `${pid} (${comm}) S 2 0 0 0 -1 2129984 0 0 0 0 ${utime} ${stime} 0 0 20 0 1 0\n`,
+  );
 }
 
 test('NapiThreadClock: only napi threads, only growth, monotonic when a thread exits', () => {
