@@ -30,7 +30,9 @@ export async function benchHandshake(count = 100): Promise<{ handshake_ms: numbe
     process.stdout.write(String(server.address().port) + '\\n');
     process.stdin.resume();
     process.stdin.on('end', () => server.close().then(() => process.exit(0)));`;
-  const server = spawn(process.execPath, ['--input-type=module', '-e', hostScript], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const server = spawn(process.execPath, ['--input-type=module', '-e', hostScript], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       createInterface({ input: server.stdout! }).once('line', (line) => resolve(Number(line)));
@@ -47,7 +49,9 @@ export async function benchHandshake(count = 100): Promise<{ handshake_ms: numbe
       }
       process.stdout.write(JSON.stringify(times.slice(${WARMUP})));`;
     const out = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, ['--input-type=module', '-e', clientScript], (err, stdout) => (err ? reject(err) : resolve(stdout)));
+      execFile(process.execPath, ['--input-type=module', '-e', clientScript], (err, stdout) =>
+        err ? reject(err) : resolve(stdout),
+      );
     });
     const times = (JSON.parse(out) as number[]).sort((a, b) => a - b);
     return { handshake_ms: round(median(times), 2), handshake_ms_p90: round(times[Math.floor(times.length * 0.9)], 2) };
@@ -74,5 +78,11 @@ export async function benchChannel(options: { routes?: number } = {}): Promise<C
   const secure = await benchManagerLoad({ routes, transport: 'secure' });
   const updates = await benchManagerUpdates({ routes, batches: 200, transport: 'secure' });
   const memory = await benchManagerLoad({ routes, transport: 'memory' });
-  return { routes, seconds: secure.seconds, ...handshake, updates_per_second: updates.updates_per_second, seconds_without_channel: memory.seconds };
+  return {
+    routes,
+    seconds: secure.seconds,
+    ...handshake,
+    updates_per_second: updates.updates_per_second,
+    seconds_without_channel: memory.seconds,
+  };
 }

@@ -160,7 +160,9 @@ function shuffled(n: number): number[] {
   return order;
 }
 
-export function benchFastpath(options: { flows?: number[]; routes?: number; rounds?: number; repeat?: number; packets?: number } = {}): FastpathFigures[] {
+export function benchFastpath(
+  options: { flows?: number[]; routes?: number; rounds?: number; repeat?: number; packets?: number } = {},
+): FastpathFigures[] {
   const flowCounts = options.flows ?? [1, 1_000, 65_536];
   const routes = options.routes ?? 1_000_000;
   const rounds = options.rounds ?? 7;
@@ -176,16 +178,41 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
     // A forwarded IPv4 UDP packet of 64 bytes on the wire (60 without FCS). TTL 255:
     // the kernel repeats the program on its own output, so each call runs at most
     // PASSES_PER_CALL times before the TTL would expire.
-    const frameTo = (i: number) => buildFrame({ dst: MAC.blueP, ipv4: { src: '10.1.0.2', dst: `11.${(i >> 8) & 255}.${i & 255}.9`, ttl: 255, udp: { sport: 1000, dport: 2000 }, payload: 18 } });
+    const frameTo = (i: number) =>
+      buildFrame({
+        dst: MAC.blueP,
+        ipv4: {
+          src: '10.1.0.2',
+          dst: `11.${(i >> 8) & 255}.${i & 255}.9`,
+          ttl: 255,
+          udp: { sport: 1000, dport: 2000 },
+          payload: 18,
+        },
+      });
     const phys = dp.object.program('xnm_phys_in');
     const vifProg = dp.object.program('xnm_vif_in');
     routeForMinimalForwarder(scratch, fx);
     // A second vif of blue's with no attachment: its MAC is not locked, so the pair differs by the check alone.
     const openVif = ifindexOf(scratch.dummy('v3'));
     dp.setVif(openVif, { netId: 1, segIfindex: fx.phys, segVlan: 0, linkSlot: 0 });
-    const fromRouter = buildFrame({ src: MAC.blueP, dst: MAC.ext1, ipv4: { src: '10.1.0.1', dst: '10.1.0.2', udp: { sport: 1000, dport: 2000 }, payload: 18 } });
+    const fromRouter = buildFrame({
+      src: MAC.blueP,
+      dst: MAC.ext1,
+      ipv4: { src: '10.1.0.1', dst: '10.1.0.2', udp: { sport: 1000, dport: 2000 }, payload: 18 },
+    });
     dp.addRoutes(1, [{ prefix: '2001:db8:77::/48', target: { kind: 'nexthop', nexthopId: fx.nexthopLoop } }]);
-    const v6 = (extensions: { type: 60 }[]) => buildFrame({ dst: MAC.blueP, ipv6: { src: '2001:db8:1::2', dst: '2001:db8:77::9', hopLimit: 255, extensions, udp: { sport: 1000, dport: 2000 }, payload: 18 } });
+    const v6 = (extensions: { type: 60 }[]) =>
+      buildFrame({
+        dst: MAC.blueP,
+        ipv6: {
+          src: '2001:db8:1::2',
+          dst: '2001:db8:77::9',
+          hopLimit: 255,
+          extensions,
+          udp: { sport: 1000, dport: 2000 },
+          payload: 18,
+        },
+      });
     const v6plain = v6([]);
     const v6ext = v6([{ type: 60 }]);
     const count = baseline.program('base_count');
@@ -194,7 +221,12 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
     fillRoutes(dp, 1, routes, fx.nexthopLoop);
     const settings = (isolation: boolean, flowCache: boolean, fairDrop: boolean) =>
       dp.configure({
-        accounting: isolation, punish: isolation, filter: isolation, flowCache, fairDrop, pathCost: TABLE1_COSTS,
+        accounting: isolation,
+        punish: isolation,
+        filter: isolation,
+        flowCache,
+        fairDrop,
+        pathCost: TABLE1_COSTS,
         costPerKib: 0,
       });
     type Mode = 'fast' | 'iso' | 'nocache' | 'nofair' | 'trie';
@@ -209,14 +241,37 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
       const frames = single ? [frameTo(9)] : order.map(frameTo);
       const passes = single ? PASSES_PER_CALL : 1;
       const calls = single ? Math.ceil(repeat / PASSES_PER_CALL) : packets;
-      const once = (prog: BpfProgram, forwards: boolean, data: Buffer, ingressIfindex = fx.phys, verdict: number = XdpAction.REDIRECT, n = passes): number => {
+      const once = (
+        prog: BpfProgram,
+        forwards: boolean,
+        data: Buffer,
+        ingressIfindex = fx.phys,
+        verdict: number = XdpAction.REDIRECT,
+        n = passes,
+      ): number => {
         const result = runXdp(prog, { data, repeat: n, ingressIfindex });
-        if (forwards && result.retval !== verdict) throw new Error(`${prog.name} did not give verdict ${verdict} (gave ${result.retval})`);
+        if (forwards && result.retval !== verdict)
+          throw new Error(`${prog.name} did not give verdict ${verdict} (gave ${result.retval})`);
         return result.durationNs;
       };
       const keys = [
-        'base', 'floor', 'minimal', 'fast', 'iso', 'nocache', 'nofair', 'trie', 'baseAmortised', 'vifLocked',
-        'vifOpen', 'v6', 'v6ext', 'stats', 'nostats', 'punFair', 'punRandom',
+        'base',
+        'floor',
+        'minimal',
+        'fast',
+        'iso',
+        'nocache',
+        'nofair',
+        'trie',
+        'baseAmortised',
+        'vifLocked',
+        'vifOpen',
+        'v6',
+        'v6ext',
+        'stats',
+        'nostats',
+        'punFair',
+        'punRandom',
       ] as const;
       type Key = (typeof keys)[number];
       const samples = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<Key, number[]>;
@@ -249,7 +304,13 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
           if (single) {
             setMode('iso');
             for (const locked of c % 2 === 0 ? [false, true] : [true, false]) {
-              total[locked ? 'vifLocked' : 'vifOpen'] += once(vifProg, true, fromRouter, locked ? fx.vif1 : openVif, XdpAction.PASS);
+              total[locked ? 'vifLocked' : 'vifOpen'] += once(
+                vifProg,
+                true,
+                fromRouter,
+                locked ? fx.vif1 : openVif,
+                XdpAction.PASS,
+              );
             }
             for (const ext of c % 2 === 0 ? [false, true] : [true, false]) {
               total[ext ? 'v6ext' : 'v6'] += once(phys, true, ext ? v6ext : v6plain);
@@ -273,14 +334,21 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
             }
           }
         }
-        for (const key of keys) samples[key].push(key === 'baseAmortised' ? (amortisedCalls ? total[key] / amortisedCalls : 0) : total[key] / calls);
+        for (const key of keys)
+          samples[key].push(
+            key === 'baseAmortised' ? (amortisedCalls ? total[key] / amortisedCalls : 0) : total[key] / calls,
+          );
       }
       const med = (f: (i: number) => number) => round(median(samples.base.map((_, i) => f(i))));
       const overhead = single ? 0 : med((i) => samples.base[i] - samples.baseAmortised[i]);
       const net = (x: number) => Math.max(x - overhead, 0.1);
       out.push({
-        routes, flows, rounds, repeat: single ? calls * PASSES_PER_CALL : calls,
-        fastpath_ns_per_packet: round(median(samples.fast)), isolation_ns_per_packet: round(median(samples.iso)),
+        routes,
+        flows,
+        rounds,
+        repeat: single ? calls * PASSES_PER_CALL : calls,
+        fastpath_ns_per_packet: round(median(samples.fast)),
+        isolation_ns_per_packet: round(median(samples.iso)),
         no_flow_cache_ns_per_packet: round(median(samples.nocache)),
         trie_ns_per_packet: round(median(samples.trie)),
         baseline_ns_per_packet: round(median(samples.base)),
@@ -297,17 +365,19 @@ export function benchFastpath(options: { flows?: number[]; routes?: number; roun
         flow_cache_saves_ns: med((i) => samples.nocache[i] - samples.iso[i]),
         no_fair_drop_ns_per_packet: round(median(samples.nofair)),
         added_fair_drop_ns: med((i) => samples.iso[i] - samples.nofair[i]),
-        ...(single ? {
-          vif_ns_per_packet: round(median(samples.vifLocked)),
-          added_antispoofing_ns: med((i) => samples.vifLocked[i] - samples.vifOpen[i]),
-          ipv6_ns_per_packet: round(median(samples.v6)),
-          added_ipv6_exthdr_ns: med((i) => samples.v6ext[i] - samples.v6[i]),
-          punished_fair_drop_ns_per_packet: round(median(samples.punFair)),
-          added_fair_drop_punished_ns: med((i) => samples.punFair[i] - samples.punRandom[i]),
-          run_time_stats_ns_per_packet: round(median(samples.stats)),
-          added_run_time_stats_ns: med((i) => samples.stats[i] - samples.nostats[i]),
-          bpf_stats_sysctl: statsSysctl,
-        } : {}),
+        ...(single
+          ? {
+              vif_ns_per_packet: round(median(samples.vifLocked)),
+              added_antispoofing_ns: med((i) => samples.vifLocked[i] - samples.vifOpen[i]),
+              ipv6_ns_per_packet: round(median(samples.v6)),
+              added_ipv6_exthdr_ns: med((i) => samples.v6ext[i] - samples.v6[i]),
+              punished_fair_drop_ns_per_packet: round(median(samples.punFair)),
+              added_fair_drop_punished_ns: med((i) => samples.punFair[i] - samples.punRandom[i]),
+              run_time_stats_ns_per_packet: round(median(samples.stats)),
+              added_run_time_stats_ns: med((i) => samples.stats[i] - samples.nostats[i]),
+              bpf_stats_sysctl: statsSysctl,
+            }
+          : {}),
       });
     }
     return out;

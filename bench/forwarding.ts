@@ -44,7 +44,12 @@ import { median, round } from './stats.js';
  *  when the packets spread over 65,536 destinations; `xnetmon_trie`: XNetMon with every IPv4
  *  lookup by the trie (its route index off), the lookup before the index, in the same run. */
 export const FORWARDING_CONFIGS = [
-  'linux', 'iptables', 'xdp_minimal', 'xnetmon', 'xnetmon_no_flow_cache', 'xnetmon_trie',
+  'linux',
+  'iptables',
+  'xdp_minimal',
+  'xnetmon',
+  'xnetmon_no_flow_cache',
+  'xnetmon_trie',
 ] as const;
 export type ForwardingConfig = (typeof FORWARDING_CONFIGS)[number];
 type RunKind = ForwardingConfig | 'generator';
@@ -73,7 +78,11 @@ export type Destinations = 1 | 65_536;
  *  destination 10.200.<random>.<incrementing>: 65,536 addresses over 256 routes; or
  *  10.200.0.1 alone (one flow, the other end of the traffic mix). */
 function trafgenConfig(destinations: Destinations): string {
-  const mac = (m: string) => m.split(':').map((b) => `0x${b}`).join(', ');
+  const mac = (m: string) =>
+    m
+      .split(':')
+      .map((b) => `0x${b}`)
+      .join(', ');
   return `{
   ${mac(MAC.in0)},
   ${mac(MAC.gen)},
@@ -115,8 +124,19 @@ function sumPackets(map: BpfMap): number {
 }
 
 const xnetmonSettings = (flowCache: boolean) => ({
-  accounting: true, punish: true, filter: true, flowCache, costPerKib: 0,
-  pathCost: { ext_ext: defaultCosts.extExt, ext_vm: defaultCosts.extVm, vm_ext: defaultCosts.vmExt, vm_vm: defaultCosts.vmVm, vm_host: defaultCosts.vmHost, host_vm: defaultCosts.vmHost },
+  accounting: true,
+  punish: true,
+  filter: true,
+  flowCache,
+  costPerKib: 0,
+  pathCost: {
+    ext_ext: defaultCosts.extExt,
+    ext_vm: defaultCosts.extVm,
+    vm_ext: defaultCosts.vmExt,
+    vm_vm: defaultCosts.vmVm,
+    vm_host: defaultCosts.vmHost,
+    host_vm: defaultCosts.vmHost,
+  },
 });
 
 function agentHandle(state: AgentState, req: AgentRequest): unknown {
@@ -137,7 +157,13 @@ function agentHandle(state: AgentState, req: AgentRequest): unknown {
         dp.setDrops(i + 1, { cpu: 0, residual: 0, links: [0, 0] });
       });
       state.nexthop = dp.nexthop({ netId: 1, ifindex: out0, linkSlot: 1, vlan: 0, smac: MAC.out0, dmac: MAC.sink });
-      dp.addRoutes(1, Array.from({ length: 256 }, (_, i) => ({ prefix: `${DESTINATIONS_16}.${i}.0/24`, target: { kind: 'nexthop' as const, nexthopId: state.nexthop! } })));
+      dp.addRoutes(
+        1,
+        Array.from({ length: 256 }, (_, i) => ({
+          prefix: `${DESTINATIONS_16}.${i}.0/24`,
+          target: { kind: 'nexthop' as const, nexthopId: state.nexthop! },
+        })),
+      );
       return { routes: 256 };
     }
     case 'fill': {
@@ -154,7 +180,10 @@ function agentHandle(state: AgentState, req: AgentRequest): unknown {
         state.dp.configure(xnetmonSettings(req.flowCache ?? true));
         setRouteIndex(state.dp, 1, req.routeIndex ?? true);
         // Both physical links, as the daemon attaches them (XDP in, TC egress accounting).
-        const points = [...state.dp.attachPhysical('in0', { xdp: 'native' }), ...state.dp.attachPhysical('out0', { xdp: 'native' })];
+        const points = [
+          ...state.dp.attachPhysical('in0', { xdp: 'native' }),
+          ...state.dp.attachPhysical('out0', { xdp: 'native' }),
+        ];
         return { attached: points.map((p) => `${p.point}${p.mode ? `/${p.mode}` : ''}`) };
       }
       const prog = state.baseline.program(req.prog ?? 'base_drop');
@@ -187,7 +216,10 @@ function agentHandle(state: AgentState, req: AgentRequest): unknown {
 }
 
 async function runAgent(): Promise<void> {
-  const state: AgentState = { baseline: BpfObject.load(join(dirname(defaultObjectPath()), 'baseline.bpf.o')), filled: 0 };
+  const state: AgentState = {
+    baseline: BpfObject.load(join(dirname(defaultObjectPath()), 'baseline.bpf.o')),
+    filled: 0,
+  };
   const lines = createInterface({ input: process.stdin });
   for await (const line of lines) {
     let reply: unknown;
@@ -209,9 +241,13 @@ class Agent {
   private stderr = '';
 
   constructor(ns: string) {
-    this.child = spawn('ip', ['netns', 'exec', ns, process.execPath, fileURLToPath(import.meta.url), '--agent'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn('ip', ['netns', 'exec', ns, process.execPath, fileURLToPath(import.meta.url), '--agent'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     createInterface({ input: this.child.stdout! }).on('line', (line) => this.replies.shift()?.(line));
-    this.child.stderr?.on('data', (d: Buffer) => { this.stderr += d.toString(); });
+    this.child.stderr?.on('data', (d: Buffer) => {
+      this.stderr += d.toString();
+    });
   }
 
   request<T extends object>(req: AgentRequest): Promise<T> {
@@ -233,7 +269,12 @@ class Agent {
     if (this.child.exitCode !== null) return;
     const exited = new Promise<void>((r) => this.child.once('exit', () => r()));
     this.child.stdin!.end();
-    await Promise.race([exited, sleep(3000).then(() => { this.child.kill('SIGKILL'); })]);
+    await Promise.race([
+      exited,
+      sleep(3000).then(() => {
+        this.child.kill('SIGKILL');
+      }),
+    ]);
   }
 }
 
@@ -243,7 +284,12 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 function sh(args: readonly string[], input?: string): string {
   try {
-    return execFileSync(args[0], args.slice(1), { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+    return execFileSync(args[0], args.slice(1), {
+      encoding: 'utf8',
+      input,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      maxBuffer: 64 << 20,
+    });
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new Error(`${args.join(' ')}: ${e.stderr?.trim() || e.message}`);
@@ -270,9 +316,16 @@ function processCpuNs(pid: number): number {
 }
 
 function ksoftirqdPids(): number[] {
-  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => {
-    try { return readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('ksoftirqd/'); } catch { return false; }
-  });
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('ksoftirqd/');
+      } catch {
+        return false;
+      }
+    });
 }
 
 function childrenOf(pid: number): number[] {
@@ -300,7 +353,12 @@ async function generatorTree(pid: number): Promise<number[]> {
   throw new Error('trafgen did not start');
 }
 
-interface Names { gen: string; host: string; sink: string; relay?: string }
+interface Names {
+  gen: string;
+  host: string;
+  sink: string;
+  relay?: string;
+}
 
 /**
  * How frames reach the host's first port. `stack`: straight from trafgen, as skbs, which
@@ -311,10 +369,19 @@ interface Names { gen: string; host: string; sink: string; relay?: string }
  */
 export type ForwardingFeed = 'stack' | 'xdp';
 
-interface RunSample { pps: number; nsPerPacket: number; pipelineNsPerPacket: number }
+interface RunSample {
+  pps: number;
+  nsPerPacket: number;
+  pipelineNsPerPacket: number;
+}
 
 function buildTopology(prefix: string, feed: ForwardingFeed): Names {
-  const n: Names = { gen: `${prefix}g`, host: `${prefix}h`, sink: `${prefix}s`, ...(feed === 'xdp' ? { relay: `${prefix}r` } : {}) };
+  const n: Names = {
+    gen: `${prefix}g`,
+    host: `${prefix}h`,
+    sink: `${prefix}s`,
+    ...(feed === 'xdp' ? { relay: `${prefix}r` } : {}),
+  };
   for (const ns of Object.values(n)) {
     sh(['ip', 'netns', 'add', ns]);
     sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
@@ -324,20 +391,66 @@ function buildTopology(prefix: string, feed: ForwardingFeed): Names {
     sh(['ip', 'link', 'add', 'r1', 'netns', n.relay, 'type', 'veth', 'peer', 'name', `${prefix}b`, 'netns', n.host]);
     sh(['ip', '-n', n.relay, '-batch', '-'], 'link set r0 up\nlink set r1 up\n');
   } else {
-    sh(['ip', 'link', 'add', `${prefix}a`, 'netns', n.gen, 'type', 'veth', 'peer', 'name', `${prefix}b`, 'netns', n.host]);
+    sh([
+      'ip',
+      'link',
+      'add',
+      `${prefix}a`,
+      'netns',
+      n.gen,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      `${prefix}b`,
+      'netns',
+      n.host,
+    ]);
   }
-  sh(['ip', 'link', 'add', `${prefix}c`, 'netns', n.host, 'type', 'veth', 'peer', 'name', `${prefix}d`, 'netns', n.sink]);
+  sh([
+    'ip',
+    'link',
+    'add',
+    `${prefix}c`,
+    'netns',
+    n.host,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    `${prefix}d`,
+    'netns',
+    n.sink,
+  ]);
   const batch = (ns: string, lines: string[]) => sh(['ip', '-n', ns, '-batch', '-'], `${lines.join('\n')}\n`);
   batch(n.gen, [`link set ${prefix}a name g0 address ${MAC.gen}`, 'link set g0 up', `addr add ${ADDR.gen}/24 dev g0`]);
   batch(n.host, [
-    `link set ${prefix}b name in0 address ${MAC.in0}`, `link set ${prefix}c name out0 address ${MAC.out0}`,
-    'link set in0 up', 'link set out0 up', `addr add ${ADDR.in0}/24 dev in0`, `addr add ${ADDR.out0}/24 dev out0`,
+    `link set ${prefix}b name in0 address ${MAC.in0}`,
+    `link set ${prefix}c name out0 address ${MAC.out0}`,
+    'link set in0 up',
+    'link set out0 up',
+    `addr add ${ADDR.in0}/24 dev in0`,
+    `addr add ${ADDR.out0}/24 dev out0`,
     `neigh replace ${ADDR.sink} lladdr ${MAC.sink} dev out0 nud permanent`,
     `neigh replace ${ADDR.gen} lladdr ${MAC.gen} dev in0 nud permanent`,
     ...Array.from({ length: 256 }, (_, i) => `route add ${DESTINATIONS_16}.${i}.0/24 via ${ADDR.sink} dev out0`),
   ]);
-  batch(n.sink, [`link set ${prefix}d name s0 address ${MAC.sink}`, 'link set s0 up', `addr add ${ADDR.sink}/24 dev s0`]);
-  sh(['ip', 'netns', 'exec', n.host, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.in0.rp_filter=0']);
+  batch(n.sink, [
+    `link set ${prefix}d name s0 address ${MAC.sink}`,
+    'link set s0 up',
+    `addr add ${ADDR.sink}/24 dev s0`,
+  ]);
+  sh([
+    'ip',
+    'netns',
+    'exec',
+    n.host,
+    'sysctl',
+    '-qw',
+    'net.ipv4.ip_forward=1',
+    'net.ipv4.conf.all.rp_filter=0',
+    'net.ipv4.conf.in0.rp_filter=0',
+  ]);
   // A veth hands its peer partial checksums; forwarded frames must carry real ones.
   sh(['ip', 'netns', 'exec', n.gen, 'ethtool', '-K', 'g0', 'tx', 'off']);
   // A veth takes XDP frames from its peer only with NAPI on: an XDP program, or GRO
@@ -385,7 +498,11 @@ export interface CostRatios {
   linux_over_xnetmon: number;
 }
 
-export interface GeneratorFigures { pps: number; cpu_ns_per_packet: number; proc_stat_cpu_ns_per_packet: number }
+export interface GeneratorFigures {
+  pps: number;
+  cpu_ns_per_packet: number;
+  proc_stat_cpu_ns_per_packet: number;
+}
 
 export interface PhaseFigures {
   routes: number;
@@ -465,7 +582,10 @@ export async function benchForwarding(options: ForwardingOptions = {}): Promise<
     labDown(prefix);
     rmSync(tmp, { recursive: true, force: true });
   };
-  const onSignal = (): void => { cleanup(); process.exit(130); };
+  const onSignal = (): void => {
+    cleanup();
+    process.exit(130);
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
@@ -486,24 +606,56 @@ export async function benchForwarding(options: ForwardingOptions = {}): Promise<
     /** CPU of the pipeline's own tasks: the generator (in whose context the veth NAPI, the
      *  forwarding and the sink run as softirq) and every ksoftirqd (softirq deferred under load).
      *  Blind to other users' load on this shared machine, unlike /proc/stat. */
-    const pipelineNs = (tree: readonly number[]): number => [...tree, ...softirqDaemons].reduce((sum, pid) => sum + processCpuNs(pid), 0);
+    const pipelineNs = (tree: readonly number[]): number =>
+      [...tree, ...softirqDaemons].reduce((sum, pid) => sum + processCpuNs(pid), 0);
 
     /** One measured run: warm up, then CPU and packets over `seconds`. */
     const measure = async (kind: RunKind): Promise<RunSample> => {
       switch (kind) {
-        case 'linux': case 'iptables': await host.request({ op: 'detach' }); break;
-        case 'xdp_minimal': await host.request({ op: 'attach', prog: 'base_fwd', ifname: 'in0' }); break;
-        case 'xnetmon': await host.request({ op: 'attach', prog: 'xnetmon', flowCache: true }); break;
-        case 'xnetmon_no_flow_cache': await host.request({ op: 'attach', prog: 'xnetmon', flowCache: false }); break;
+        case 'linux':
+        case 'iptables':
+          await host.request({ op: 'detach' });
+          break;
+        case 'xdp_minimal':
+          await host.request({ op: 'attach', prog: 'base_fwd', ifname: 'in0' });
+          break;
+        case 'xnetmon':
+          await host.request({ op: 'attach', prog: 'xnetmon', flowCache: true });
+          break;
+        case 'xnetmon_no_flow_cache':
+          await host.request({ op: 'attach', prog: 'xnetmon', flowCache: false });
+          break;
         case 'xnetmon_trie':
           await host.request({ op: 'attach', prog: 'xnetmon', flowCache: true, routeIndex: false });
           break;
-        case 'generator': await host.request({ op: 'attach', prog: 'base_drop', ifname: 'in0' }); break;
+        case 'generator':
+          await host.request({ op: 'attach', prog: 'base_drop', ifname: 'in0' });
+          break;
       }
       if (kind === 'iptables') sh(['ip', 'netns', 'exec', names.host, `${IPTABLES}-restore`], iptablesRules());
       const counter = kind === 'generator' ? host : sink;
       // timeout is a safety net; the run is ended with SIGINT (trafgen ignores SIGTERM).
-      generator = spawn('ip', ['netns', 'exec', names.gen, 'timeout', '-s', 'INT', String(Math.ceil(seconds + 10)), 'trafgen', '-i', cfgPath, '-o', 'g0', '-P', '1', '-q'], { stdio: 'ignore' });
+      generator = spawn(
+        'ip',
+        [
+          'netns',
+          'exec',
+          names.gen,
+          'timeout',
+          '-s',
+          'INT',
+          String(Math.ceil(seconds + 10)),
+          'trafgen',
+          '-i',
+          cfgPath,
+          '-o',
+          'g0',
+          '-P',
+          '1',
+          '-q',
+        ],
+        { stdio: 'ignore' },
+      );
       const exited = new Promise<void>((r) => generator!.once('exit', () => r()));
       try {
         await sleep(400);
@@ -519,7 +671,11 @@ export async function benchForwarding(options: ForwardingOptions = {}): Promise<
         const p1 = (await counter.request<{ packets: number }>({ op: 'count' })).packets;
         const packets = p1 - p0;
         if (packets <= 0) throw new Error(`${kind}: no packet reached the ${kind === 'generator' ? 'host' : 'sink'}`);
-        return { pps: packets / (Number(t1 - t0) / 1e9), nsPerPacket: (c1 - c0) / packets, pipelineNsPerPacket: (q1 - q0) / packets };
+        return {
+          pps: packets / (Number(t1 - t0) / 1e9),
+          nsPerPacket: (c1 - c0) / packets,
+          pipelineNsPerPacket: (q1 - q0) / packets,
+        };
       } finally {
         generator.kill('SIGINT');
         await exited;
@@ -548,8 +704,17 @@ export async function benchForwarding(options: ForwardingOptions = {}): Promise<
             total_cpu_ns_per_packet: m.pipelineNsPerPacket,
           };
         });
-        all.push({ generator: { pps: gen.pps, cpu_ns_per_packet: gen.pipelineNsPerPacket, proc_stat_cpu_ns_per_packet: gen.nsPerPacket }, configs });
-        log(`${destinations} destination(s), routes ${routes} round ${r + 1}/${rounds}: ${FORWARDING_CONFIGS.map((c) => `${c} ${(configs[c].pps_at_sink / 1e6).toFixed(3)} Mpps ${configs[c].cpu_ns_per_packet.toFixed(0)} ns (/proc/stat ${configs[c].proc_stat_cpu_ns_per_packet.toFixed(0)})`).join(', ')}; generator ${gen.pipelineNsPerPacket.toFixed(0)} ns (/proc/stat ${gen.nsPerPacket.toFixed(0)})`);
+        all.push({
+          generator: {
+            pps: gen.pps,
+            cpu_ns_per_packet: gen.pipelineNsPerPacket,
+            proc_stat_cpu_ns_per_packet: gen.nsPerPacket,
+          },
+          configs,
+        });
+        log(
+          `${destinations} destination(s), routes ${routes} round ${r + 1}/${rounds}: ${FORWARDING_CONFIGS.map((c) => `${c} ${(configs[c].pps_at_sink / 1e6).toFixed(3)} Mpps ${configs[c].cpu_ns_per_packet.toFixed(0)} ns (/proc/stat ${configs[c].proc_stat_cpu_ns_per_packet.toFixed(0)})`).join(', ')}; generator ${gen.pipelineNsPerPacket.toFixed(0)} ns (/proc/stat ${gen.nsPerPacket.toFixed(0)})`,
+        );
       }
       const med = (f: (r: ForwardingRound) => number, digits = 0) => round(median(all.map(f)), digits);
       const configurations = mapConfigs((c) => ({
@@ -567,14 +732,26 @@ export async function benchForwarding(options: ForwardingOptions = {}): Promise<
       const procStat = ratiosOf('proc_stat_cpu_ns_per_packet');
       return {
         routes,
-        generator: { pps: med((r) => r.generator.pps), cpu_ns_per_packet: med((r) => r.generator.cpu_ns_per_packet), proc_stat_cpu_ns_per_packet: med((r) => r.generator.proc_stat_cpu_ns_per_packet) },
+        generator: {
+          pps: med((r) => r.generator.pps),
+          cpu_ns_per_packet: med((r) => r.generator.cpu_ns_per_packet),
+          proc_stat_cpu_ns_per_packet: med((r) => r.generator.proc_stat_cpu_ns_per_packet),
+        },
         configurations,
         ratios: {
           ...ratios,
-          xnetmon_pps_over_xdp_minimal_pps: med((r) => r.configs.xnetmon.pps_at_sink / r.configs.xdp_minimal.pps_at_sink, 3),
-          flow_cache_over_no_flow_cache: med((r) => r.configs.xnetmon.cpu_ns_per_packet / r.configs.xnetmon_no_flow_cache.cpu_ns_per_packet, 3),
-          route_index_over_trie:
-            med((r) => r.configs.xnetmon.cpu_ns_per_packet / r.configs.xnetmon_trie.cpu_ns_per_packet, 3),
+          xnetmon_pps_over_xdp_minimal_pps: med(
+            (r) => r.configs.xnetmon.pps_at_sink / r.configs.xdp_minimal.pps_at_sink,
+            3,
+          ),
+          flow_cache_over_no_flow_cache: med(
+            (r) => r.configs.xnetmon.cpu_ns_per_packet / r.configs.xnetmon_no_flow_cache.cpu_ns_per_packet,
+            3,
+          ),
+          route_index_over_trie: med(
+            (r) => r.configs.xnetmon.cpu_ns_per_packet / r.configs.xnetmon_trie.cpu_ns_per_packet,
+            3,
+          ),
         },
         proc_stat_ratios: procStat,
         targets: {
@@ -584,10 +761,16 @@ export async function benchForwarding(options: ForwardingOptions = {}): Promise<
           proc_stat_at_least_2x_cheaper_than_iptables: procStat.iptables_over_xnetmon >= 2,
         },
         rounds: all.map((r) => ({
-          generator: { pps: Math.round(r.generator.pps), cpu_ns_per_packet: Math.round(r.generator.cpu_ns_per_packet), proc_stat_cpu_ns_per_packet: Math.round(r.generator.proc_stat_cpu_ns_per_packet) },
+          generator: {
+            pps: Math.round(r.generator.pps),
+            cpu_ns_per_packet: Math.round(r.generator.cpu_ns_per_packet),
+            proc_stat_cpu_ns_per_packet: Math.round(r.generator.proc_stat_cpu_ns_per_packet),
+          },
           configs: mapConfigs((c) => ({
-            pps_at_sink: Math.round(r.configs[c].pps_at_sink), cpu_ns_per_packet: Math.round(r.configs[c].cpu_ns_per_packet),
-            proc_stat_cpu_ns_per_packet: Math.round(r.configs[c].proc_stat_cpu_ns_per_packet), total_cpu_ns_per_packet: Math.round(r.configs[c].total_cpu_ns_per_packet),
+            pps_at_sink: Math.round(r.configs[c].pps_at_sink),
+            cpu_ns_per_packet: Math.round(r.configs[c].cpu_ns_per_packet),
+            proc_stat_cpu_ns_per_packet: Math.round(r.configs[c].proc_stat_cpu_ns_per_packet),
+            total_cpu_ns_per_packet: Math.round(r.configs[c].total_cpu_ns_per_packet),
           })),
         })),
       };
@@ -607,25 +790,41 @@ export async function benchForwarding(options: ForwardingOptions = {}): Promise<
         }
         return `${lines.join('\n')}\n`;
       });
-      await Promise.all(chunks.map((text) => new Promise<void>((resolveBatch, reject) => {
-        const ip = spawn('ip', ['-n', names.host, '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-        let err = '';
-        ip.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-        ip.once('exit', (code) => (code === 0 ? resolveBatch() : reject(new Error(`ip -batch: ${err.trim()}`))));
-        ip.stdin.end(text);
-      })));
+      await Promise.all(
+        chunks.map(
+          (text) =>
+            new Promise<void>((resolveBatch, reject) => {
+              const ip = spawn('ip', ['-n', names.host, '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+              let err = '';
+              ip.stderr.on('data', (d: Buffer) => {
+                err += d.toString();
+              });
+              ip.once('exit', (code) => (code === 0 ? resolveBatch() : reject(new Error(`ip -batch: ${err.trim()}`))));
+              ip.stdin.end(text);
+            }),
+        ),
+      );
       const filled = await host.request<{ seconds: number }>({ op: 'fill', count: MILLION });
-      log(`1M routes installed: kernel FIB and XNetMon's table in ${((Date.now() - t0) / 1000).toFixed(1)} s (XNetMon's ${filled.seconds.toFixed(2)} s)`);
+      log(
+        `1M routes installed: kernel FIB and XNetMon's table in ${((Date.now() - t0) / 1000).toFixed(1)} s (XNetMon's ${filled.seconds.toFixed(2)} s)`,
+      );
       million = await phase(256 + MILLION);
     }
     const forwarded = await host.request<{ forwarded: number }>({ op: 'forwarded' });
-    if (forwarded.forwarded <= 0) throw new Error('XNetMon forwarded nothing: the xnetmon configuration did not use the fast path');
+    if (forwarded.forwarded <= 0)
+      throw new Error('XNetMon forwarded nothing: the xnetmon configuration did not use the fast path');
     return {
       pps_at_sink: mapConfigs((c) => few.configurations[c].pps_at_sink),
       cpu_ns_per_packet: mapConfigs((c) => few.configurations[c].cpu_ns_per_packet),
-      feed, few_routes: few, million_routes: million,
-      rounds, seconds_per_run: seconds, frame_bytes: 64, destinations,
-      machine_note: 'veth lab on a shared 2-core VM; generator, forwarding and sink share the generator\'s CPU; native XDP on veth copies each frame it gets from the stack (docs: ENVIRONMENT)',
+      feed,
+      few_routes: few,
+      million_routes: million,
+      rounds,
+      seconds_per_run: seconds,
+      frame_bytes: 64,
+      destinations,
+      machine_note:
+        "veth lab on a shared 2-core VM; generator, forwarding and sink share the generator's CPU; native XDP on veth copies each frame it gets from the stack (docs: ENVIRONMENT)",
     };
   } finally {
     for (const a of agents) await a.close().catch(() => undefined);
@@ -644,33 +843,48 @@ export async function benchForwardingFeeds(options: ForwardingOptions = {}): Pro
   const nicLike = await benchForwarding({ ...options, feed: 'xdp', destinations: 65_536 });
   const one = await benchForwarding({ ...options, feed: 'xdp', destinations: 1 });
   const stack = await benchForwarding({ ...options, feed: 'stack', million: false, destinations: 65_536 });
-  return { ...nicLike, stack_feed: stack.few_routes, one_destination: { few_routes: one.few_routes, million_routes: one.million_routes } };
+  return {
+    ...nicLike,
+    stack_feed: stack.few_routes,
+    one_destination: { few_routes: one.few_routes, million_routes: one.million_routes },
+  };
 }
 
 /** Markdown for docs/benchmarks.md. */
 export function forwardingReport(f: ForwardingFigures): string {
   const phases = [
-    ...[f.few_routes, ...(f.million_routes ? [f.million_routes] : [])].map((p) => ({ p, feed: f.feed, dests: f.destinations })),
-    ...(f.one_destination ? [f.one_destination.few_routes, ...(f.one_destination.million_routes ? [f.one_destination.million_routes] : [])].map((p) => ({ p, feed: f.feed, dests: 1 })) : []),
+    ...[f.few_routes, ...(f.million_routes ? [f.million_routes] : [])].map((p) => ({
+      p,
+      feed: f.feed,
+      dests: f.destinations,
+    })),
+    ...(f.one_destination
+      ? [
+          f.one_destination.few_routes,
+          ...(f.one_destination.million_routes ? [f.one_destination.million_routes] : []),
+        ].map((p) => ({ p, feed: f.feed, dests: 1 }))
+      : []),
     ...(f.stack_feed ? [{ p: f.stack_feed, feed: 'stack' as const, dests: f.destinations }] : []),
   ];
   const n = (v: number) => v.toLocaleString('en-US');
   const met = (ok: boolean) => (ok ? 'met' : 'missed');
-  const rows = phases.flatMap(({ p, feed, dests }) => FORWARDING_CONFIGS.map((c) => {
-    const x = p.configurations[c];
-    return `| ${feed} | ${n(dests)} | ${n(p.routes)} | ${c} | ${(x.pps_at_sink / 1e6).toFixed(3)} | ${x.cpu_ns_per_packet} | ${x.total_cpu_ns_per_packet} | ${x.proc_stat_cpu_ns_per_packet} |`;
-  }));
+  const rows = phases.flatMap(({ p, feed, dests }) =>
+    FORWARDING_CONFIGS.map((c) => {
+      const x = p.configurations[c];
+      return `| ${feed} | ${n(dests)} | ${n(p.routes)} | ${c} | ${(x.pps_at_sink / 1e6).toFixed(3)} | ${x.cpu_ns_per_packet} | ${x.total_cpu_ns_per_packet} | ${x.proc_stat_cpu_ns_per_packet} |`;
+    }),
+  );
   const ratioRows = phases.flatMap(({ p, feed, dests }) => [
     `| ${feed} | ${n(dests)} | ${n(p.routes)} | pipeline tasks | ${p.generator.cpu_ns_per_packet} | ${p.ratios.xnetmon_over_xdp_minimal} (${met(p.targets.within_1_3x_of_xdp_minimal)}) | ${p.ratios.iptables_over_xnetmon} (${met(p.targets.at_least_2x_cheaper_than_iptables)}) | ${p.ratios.linux_over_xnetmon} | ${p.ratios.flow_cache_over_no_flow_cache} | ${p.ratios.route_index_over_trie} |`,
     `| ${feed} | ${n(dests)} | ${n(p.routes)} | /proc/stat | ${p.generator.proc_stat_cpu_ns_per_packet} | ${p.proc_stat_ratios.xnetmon_over_xdp_minimal} (${met(p.targets.proc_stat_within_1_3x_of_xdp_minimal)}) | ${p.proc_stat_ratios.iptables_over_xnetmon} (${met(p.targets.proc_stat_at_least_2x_cheaper_than_iptables)}) | ${p.proc_stat_ratios.linux_over_xnetmon} | | |`,
   ]);
   return [
     `trafgen, 64-byte UDP to 65,536 addresses in 10.200.0.0/16 in random order (and, in the rows marked 1, to one address: both ends of the traffic mix), generator ns -> host ns -> sink ns (veth, native XDP, XDP drop at the sink); ${f.rounds} interleaved rounds of ${f.seconds_per_run} s per configuration; medians.`,
-    'Feed `xdp` (the headline): the generator\'s frames pass a relay namespace whose XDP program (`base_relay`) redirects them on, so the host\'s first port receives XDP frames, as a host\'s XDP program receives a NIC\'s. ' +
+    "Feed `xdp` (the headline): the generator's frames pass a relay namespace whose XDP program (`base_relay`) redirects them on, so the host's first port receives XDP frames, as a host's XDP program receives a NIC's. " +
       'Feed `stack`: straight from trafgen, as skbs, which native XDP on a veth first copies into pages of its own, a cost no NIC has (the method of earlier runs). ' +
-      'The relay\'s copy is part of the generator\'s own cost in both the measured runs and the generator-alone runs, so the forwarder CPU leaves it out; Linux and iptables pay for building an skb from each XDP frame (in0 runs with GRO on, which veth needs to take XDP frames without a program).',
-    'Forwarder CPU = CPU per delivered packet minus the generator\'s own per packet (trafgen against an XDP drop at the host\'s first port, same rounds).',
-    'The headline counts the pipeline\'s own tasks (trafgen, in whose context the veth NAPI, the forwarding and the sink run as softirq, plus ksoftirqd); /proc/stat (every CPU) is given too, but on this shared machine other users\' load lands in it.',
+      "The relay's copy is part of the generator's own cost in both the measured runs and the generator-alone runs, so the forwarder CPU leaves it out; Linux and iptables pay for building an skb from each XDP frame (in0 runs with GRO on, which veth needs to take XDP frames without a program).",
+    "Forwarder CPU = CPU per delivered packet minus the generator's own per packet (trafgen against an XDP drop at the host's first port, same rounds).",
+    "The headline counts the pipeline's own tasks (trafgen, in whose context the veth NAPI, the forwarding and the sink run as softirq, plus ksoftirqd); /proc/stat (every CPU) is given too, but on this shared machine other users' load lands in it.",
     '',
     '| feed | destinations | routes | configuration | Mpps at sink | forwarder CPU (ns/packet) | pipeline CPU incl. generator (ns/packet) | forwarder CPU from /proc/stat (ns/packet) |',
     '| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |',
@@ -686,12 +900,16 @@ export function forwardingReport(f: ForwardingFigures): string {
     `For scale, iptables / minimal XDP forwarder (medians of the configurations): ${phases.map(({ p, feed, dests }) => `${(p.configurations.iptables.cpu_ns_per_packet / p.configurations.xdp_minimal.cpu_ns_per_packet).toFixed(2)} (${feed}, ${n(dests)} dest., ${n(p.routes)} routes)`).join(', ')}: ` +
       'with the stack feed, the copy native XDP makes of each frame bounds how much cheaper than the iptables approach any XDP forwarder gets.',
     '',
-    'Flow cache on / off: XNetMon\'s forwarder CPU over that of `xnetmon_no_flow_cache`. The cache holds 256 slots of 32 bytes per CPU (8 KiB: in the CPU caches and the TLB): ' +
+    "Flow cache on / off: XNetMon's forwarder CPU over that of `xnetmon_no_flow_cache`. The cache holds 256 slots of 32 bytes per CPU (8 KiB: in the CPU caches and the TLB): " +
       'with 65,536 destinations in random order nearly every probe misses, so after a window of 256 probes with fewer than 64 hits the cache rests on that CPU for 65,536 packets (ratio near 1); with one destination every packet hits and skips the classification hash and the route lookup. ' +
-      'Route index / trie: XNetMon\'s forwarder CPU over that of `xnetmon_trie`, the same program with every IPv4 lookup by the LPM trie (the lookup before the exact-match index).',
+      "Route index / trie: XNetMon's forwarder CPU over that of `xnetmon_trie`, the same program with every IPv4 lookup by the LPM trie (the lookup before the exact-match index).",
   ].join('\n');
 }
 
-if (process.argv.includes('--agent') && process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+if (
+  process.argv.includes('--agent') &&
+  process.argv[1] &&
+  resolve(process.argv[1]) === fileURLToPath(import.meta.url)
+) {
   await runAgent();
 }

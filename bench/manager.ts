@@ -8,8 +8,20 @@
 import type { DataPlane } from '../src/dataplane/index.js';
 import { XnetmonError } from '../src/errors/index.js';
 import {
-  decodeAck, emptyPrefixColumns, emptyRouteColumns, encodeEndOfSync, encodeHello, encodeNeighbourBatch, encodeRouteBatches, KIND_GATEWAY_BIT,
-  NO_INTERFACE, PROTOCOL_VERSION, type PrefixColumns, type RouteChanges, type RouteColumns, type RouterInterface,
+  decodeAck,
+  emptyPrefixColumns,
+  emptyRouteColumns,
+  encodeEndOfSync,
+  encodeHello,
+  encodeNeighbourBatch,
+  encodeRouteBatches,
+  KIND_GATEWAY_BIT,
+  NO_INTERFACE,
+  PROTOCOL_VERSION,
+  type PrefixColumns,
+  type RouteChanges,
+  type RouteColumns,
+  type RouterInterface,
 } from '../src/wire/index.js';
 import { UpdateManager } from '../src/manager/index.js';
 import { segmentMapFromConfig } from '../src/manager/index.js';
@@ -59,7 +71,8 @@ class PipeSession implements UpdateSession {
 
   async send(payload: Buffer): Promise<void> {
     const ack = decodeAck(payload);
-    if (!ack.ok && this.failure === null) this.failure = `message ${ack.sequence} refused: ${ack.errorCode} ${ack.errorMessage}`;
+    if (!ack.ok && this.failure === null)
+      this.failure = `message ${ack.sequence} refused: ${ack.errorCode} ${ack.errorMessage}`;
     this.acks++;
     if (this.ackWaiter && this.acks >= this.ackWaiter.count) {
       const { resolve } = this.ackWaiter;
@@ -79,7 +92,9 @@ class PipeSession implements UpdateSession {
   /** Delivers payloads and waits for all of their Acks. */
   async exchange(payloads: readonly Buffer[]): Promise<void> {
     const target = this.acks + payloads.length;
-    const done = new Promise<void>((resolve) => { this.ackWaiter = { count: target, resolve }; });
+    const done = new Promise<void>((resolve) => {
+      this.ackWaiter = { count: target, resolve };
+    });
     this.inbox.push(...payloads);
     await done;
     if (this.failure) throw new XnetmonError('ERR_BENCH', this.failure);
@@ -92,7 +107,13 @@ let nextSequence = 1;
 function tableRoutes(base: number, from: number, to: number): RouteColumns {
   const count = to - from;
   const c: RouteColumns = {
-    family: 4, count, addrs: new Uint8Array(count * 4), lengths: new Uint8Array(count), kinds: new Uint8Array(count), gateways: new Uint8Array(count * 4), interfaces: new Uint16Array(count),
+    family: 4,
+    count,
+    addrs: new Uint8Array(count * 4),
+    lengths: new Uint8Array(count),
+    kinds: new Uint8Array(count),
+    gateways: new Uint8Array(count * 4),
+    interfaces: new Uint16Array(count),
   };
   const view = new DataView(c.addrs.buffer);
   const gateways = new DataView(c.gateways.buffer);
@@ -115,7 +136,15 @@ function tableRoutes(base: number, from: number, to: number): RouteColumns {
 /** The connected subnet of the segment and the router's own address on it. */
 function segmentRoutes(): RouteColumns {
   // Kinds: unicast without a gateway (connected), local.
-  const c: RouteColumns = { family: 4, count: 2, addrs: new Uint8Array(8), lengths: Uint8Array.of(24, 32), kinds: Uint8Array.of(0, 1), gateways: new Uint8Array(8), interfaces: Uint16Array.of(0, NO_INTERFACE) };
+  const c: RouteColumns = {
+    family: 4,
+    count: 2,
+    addrs: new Uint8Array(8),
+    lengths: Uint8Array.of(24, 32),
+    kinds: Uint8Array.of(0, 1),
+    gateways: new Uint8Array(8),
+    interfaces: Uint16Array.of(0, NO_INTERFACE),
+  };
   new DataView(c.addrs.buffer).setUint32(0, SEGMENT_NET);
   new DataView(c.addrs.buffer).setUint32(4, SEGMENT_NET + 254);
   return c;
@@ -123,14 +152,25 @@ function segmentRoutes(): RouteColumns {
 
 function prefixes(base: number, from: number, to: number): PrefixColumns {
   const count = to - from;
-  const c: PrefixColumns = { family: 4, count, addrs: new Uint8Array(count * 4), lengths: new Uint8Array(count).fill(24) };
+  const c: PrefixColumns = {
+    family: 4,
+    count,
+    addrs: new Uint8Array(count * 4),
+    lengths: new Uint8Array(count).fill(24),
+  };
   const view = new DataView(c.addrs.buffer);
   for (let k = 0; k < count; k++) view.setUint32(k * 4, base + (from + k) * 256);
   return c;
 }
 
 function routeMessages(adds: RouteColumns, deletes: PrefixColumns = emptyPrefixColumns(4)): Buffer[] {
-  const changes: RouteChanges = { interfaces: [ETH0], adds4: adds, adds6: emptyRouteColumns(6), deletes4: deletes, deletes6: emptyPrefixColumns(6) };
+  const changes: RouteChanges = {
+    interfaces: [ETH0],
+    adds4: adds,
+    adds6: emptyRouteColumns(6),
+    deletes4: deletes,
+    deletes6: emptyPrefixColumns(6),
+  };
   const out: Buffer[] = [];
   for (const message of encodeRouteBatches(changes, { firstSequence: nextSequence })) {
     out.push(message.payload);
@@ -148,7 +188,8 @@ function fullResync(routes: number): { payloads: Buffer[]; messages: number } {
     new DataView(addrs.buffer).setUint32(g * 4, SEGMENT_NET + 1 + g);
   }
   const neighbours = encodeNeighbourBatch({
-    sequence: nextSequence++, interfaces: [ETH0],
+    sequence: nextSequence++,
+    interfaces: [ETH0],
     adds4: { family: 4, count: GATEWAYS, addrs, macs, interfaces: new Uint16Array(GATEWAYS) },
     adds6: { family: 6, count: 0, addrs: new Uint8Array(0), macs: new Uint8Array(0), interfaces: new Uint16Array(0) },
     deletes4: { family: 4, count: 0, addrs: new Uint8Array(0), interfaces: new Uint16Array(0) },
@@ -156,7 +197,12 @@ function fullResync(routes: number): { payloads: Buffer[]; messages: number } {
   });
   const batches = [...routeMessages(segmentRoutes()), ...routeMessages(tableRoutes(TABLE_BASE, 0, routes))];
   return {
-    payloads: [encodeHello({ version: PROTOCOL_VERSION, clientName: 'bench-r1' }), neighbours, ...batches, encodeEndOfSync({ sequence: nextSequence++ })],
+    payloads: [
+      encodeHello({ version: PROTOCOL_VERSION, clientName: 'bench-r1' }),
+      neighbours,
+      ...batches,
+      encodeEndOfSync({ sequence: nextSequence++ }),
+    ],
     messages: batches.length,
   };
 }
@@ -181,12 +227,23 @@ async function secureExchange(manager: UpdateManager): Promise<{ exchange: Excha
   const router = crypto.generateKeyPair();
   // Rate limits raised: the benchmarks connect several times in a row from one key.
   const server = await crypto.createSecureServer({
-    privateKey: host.privateKey, peers: [{ publicKey: router.publicKey, id: NETWORK }], host: '127.0.0.1', port: 0,
-    keyHandshakeLimit: { perSecond: 1000, burst: 1000 }, sourceHandshakeLimit: { perSecond: 1000, burst: 1000 },
+    privateKey: host.privateKey,
+    peers: [{ publicKey: router.publicKey, id: NETWORK }],
+    host: '127.0.0.1',
+    port: 0,
+    keyHandshakeLimit: { perSecond: 1000, burst: 1000 },
+    sourceHandshakeLimit: { perSecond: 1000, burst: 1000 },
   });
-  server.on('session', (session) => { void manager.attachSession(session); });
+  server.on('session', (session) => {
+    void manager.attachSession(session);
+  });
   const { port } = server.address();
-  const channel = await crypto.connectSecure({ host: '127.0.0.1', port, privateKey: router.privateKey, hostPublicKey: host.publicKey });
+  const channel = await crypto.connectSecure({
+    host: '127.0.0.1',
+    port,
+    privateKey: router.privateKey,
+    hostPublicKey: host.publicKey,
+  });
   const acks = channel.messages()[Symbol.asyncIterator]();
   const exchange: Exchange = {
     async exchange(payloads) {
@@ -195,20 +252,37 @@ async function secureExchange(manager: UpdateManager): Promise<{ exchange: Excha
           const next = await acks.next();
           if (next.done) throw new XnetmonError('ERR_BENCH', 'the host closed the channel');
           const ack = decodeAck(next.value);
-          if (!ack.ok) throw new XnetmonError('ERR_BENCH', `message ${ack.sequence} refused: ${ack.errorCode} ${ack.errorMessage}`);
+          if (!ack.ok)
+            throw new XnetmonError(
+              'ERR_BENCH',
+              `message ${ack.sequence} refused: ${ack.errorCode} ${ack.errorMessage}`,
+            );
         }
       })();
       for (const payload of payloads) await channel.send(payload);
       await reading;
     },
   };
-  return { exchange, close: async () => { channel.close(); await server.close(); } };
+  return {
+    exchange,
+    close: async () => {
+      channel.close();
+      await server.close();
+    },
+  };
 }
 
 /** A real, unpinned data plane with one network on a veth segment; everything is removed afterwards. */
-async function withBenchHost<T>(routes: number, run: (host: BenchHost) => Promise<T>, transport: 'memory' | 'secure' = 'memory'): Promise<T> {
+async function withBenchHost<T>(
+  routes: number,
+  run: (host: BenchHost) => Promise<T>,
+  transport: 'memory' | 'secure' = 'memory',
+): Promise<T> {
   const [dataplane, { ifindexOf }, { Scratch }, { parseConfig }] = await Promise.all([
-    import('../src/dataplane/index.js'), import('../src/loader/index.js'), import('../src/lab/scratch.js'), import('../src/config/index.js'),
+    import('../src/dataplane/index.js'),
+    import('../src/loader/index.js'),
+    import('../src/lab/scratch.js'),
+    import('../src/config/index.js'),
   ]);
   const scratch = new Scratch('xbm');
   let dp: DataPlane | undefined;
@@ -231,7 +305,12 @@ networks:
     routers: [{ vif: ${link}x, client_public_key: "${Buffer.alloc(32, 7).toString('base64')}" }]
     attachments: [{ interface: ${link}, vlan: 0, mac: "${ROUTER_MAC}" }]
 `);
-    manager = new UpdateManager({ dataPlane: dp, config, segments: segmentMapFromConfig(new Map([[link, { ifindex, linkSlot: 0 }]])), adoptInstalledRoutes: false });
+    manager = new UpdateManager({
+      dataPlane: dp,
+      config,
+      segments: segmentMapFromConfig(new Map([[link, { ifindex, linkSlot: 0 }]])),
+      adoptInstalledRoutes: false,
+    });
     if (transport === 'secure') {
       const secure = await secureExchange(manager);
       try {
@@ -259,41 +338,76 @@ const round3 = (x: number): number => Math.round(x * 1000) / 1000;
  * A full table of `routes` IPv4 routes (default 1,000,000) from the router's resync into the
  * maps: Hello, a NeighbourBatch with the 16 gateways, RouteBatches of at most 1 MiB, EndOfSync.
  */
-export async function benchManagerLoad(options: { routes?: number; transport?: 'memory' | 'secure' } = {}): Promise<ManagerLoadFigures> {
+export async function benchManagerLoad(
+  options: { routes?: number; transport?: 'memory' | 'secure' } = {},
+): Promise<ManagerLoadFigures> {
   const routes = options.routes ?? 1_000_000;
   const resync = fullResync(routes);
-  return withBenchHost(routes, async ({ manager, session }) => {
-    const start = process.hrtime.bigint();
-    await session.exchange(resync.payloads);
-    const elapsed = seconds(start);
-    const installed = manager.routeCount(NETWORK);
-    // The FIB, the connected subnet and the local address, and a host route per gateway.
-    if (installed !== routes + 2 + GATEWAYS) throw new XnetmonError('ERR_BENCH', `${installed} entries installed, expected ${routes + 2 + GATEWAYS}`);
-    return { routes, installed, messages: resync.messages, seconds: round3(elapsed), routes_per_second: Math.round(routes / elapsed) };
-  }, options.transport);
+  return withBenchHost(
+    routes,
+    async ({ manager, session }) => {
+      const start = process.hrtime.bigint();
+      await session.exchange(resync.payloads);
+      const elapsed = seconds(start);
+      const installed = manager.routeCount(NETWORK);
+      // The FIB, the connected subnet and the local address, and a host route per gateway.
+      if (installed !== routes + 2 + GATEWAYS)
+        throw new XnetmonError('ERR_BENCH', `${installed} entries installed, expected ${routes + 2 + GATEWAYS}`);
+      return {
+        routes,
+        installed,
+        messages: resync.messages,
+        seconds: round3(elapsed),
+        routes_per_second: Math.round(routes / elapsed),
+      };
+    },
+    options.transport,
+  );
 }
 
 /**
  * Incremental updates on a table of `routes` routes: `batches` RouteBatches of 1,000 changes
  * each (500 new prefixes, 500 deletes of installed ones), delivered as fast as the host acks.
  */
-export async function benchManagerUpdates(options: { routes?: number; batches?: number; transport?: 'memory' | 'secure' } = {}): Promise<ManagerUpdateFigures> {
+export async function benchManagerUpdates(
+  options: { routes?: number; batches?: number; transport?: 'memory' | 'secure' } = {},
+): Promise<ManagerUpdateFigures> {
   const routes = options.routes ?? 1_000_000;
   const batches = Math.min(options.batches ?? 200, Math.floor(routes / 500));
   const half = 500;
   const resync = fullResync(routes);
   const updates: Buffer[] = [];
   for (let b = 0; b < batches; b++) {
-    updates.push(...routeMessages(tableRoutes(UPDATE_BASE, b * half, (b + 1) * half), prefixes(TABLE_BASE, b * half, (b + 1) * half)));
+    updates.push(
+      ...routeMessages(
+        tableRoutes(UPDATE_BASE, b * half, (b + 1) * half),
+        prefixes(TABLE_BASE, b * half, (b + 1) * half),
+      ),
+    );
   }
-  return withBenchHost(routes, async ({ manager, session }) => {
-    await session.exchange(resync.payloads);
-    const start = process.hrtime.bigint();
-    await session.exchange(updates);
-    const elapsed = seconds(start);
-    const installed = manager.routeCount(NETWORK);
-    if (installed !== routes + 2 + GATEWAYS) throw new XnetmonError('ERR_BENCH', `${installed} entries installed after the updates, expected ${routes + 2 + GATEWAYS}`);
-    const count = batches * 2 * half;
-    return { routes, batches, batch_size: 2 * half, updates: count, seconds: round3(elapsed), updates_per_second: Math.round(count / elapsed) };
-  }, options.transport);
+  return withBenchHost(
+    routes,
+    async ({ manager, session }) => {
+      await session.exchange(resync.payloads);
+      const start = process.hrtime.bigint();
+      await session.exchange(updates);
+      const elapsed = seconds(start);
+      const installed = manager.routeCount(NETWORK);
+      if (installed !== routes + 2 + GATEWAYS)
+        throw new XnetmonError(
+          'ERR_BENCH',
+          `${installed} entries installed after the updates, expected ${routes + 2 + GATEWAYS}`,
+        );
+      const count = batches * 2 * half;
+      return {
+        routes,
+        batches,
+        batch_size: 2 * half,
+        updates: count,
+        seconds: round3(elapsed),
+        updates_per_second: Math.round(count / elapsed),
+      };
+    },
+    options.transport,
+  );
 }

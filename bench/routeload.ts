@@ -39,7 +39,10 @@ export function benchRouteload(options: { routes?: number } = {}): RouteloadFigu
     // The naive path for comparison: one bpf_map_update_elem per route, 100k of them.
     const single = 100_000;
     const t0 = process.hrtime.bigint();
-    const specs = Array.from({ length: single }, (_, i) => ({ prefix: `12.${(i >> 8) & 255}.${i & 255}.0/24`, target: { kind: 'nexthop' as const, nexthopId: fx.nexthopBlue } }));
+    const specs = Array.from({ length: single }, (_, i) => ({
+      prefix: `12.${(i >> 8) & 255}.${i & 255}.0/24`,
+      target: { kind: 'nexthop' as const, nexthopId: fx.nexthopBlue },
+    }));
     for (let i = 0; i < single; i += 1) dp.addRoutes(1, [specs[i]]);
     const singleSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
     // Adoption: the whole table read back, per key (the way before batch lookups), then in batches.
@@ -58,9 +61,11 @@ export function benchRouteload(options: { routes?: number } = {}): RouteloadFigu
     const rawPerKey = raw('per-key');
     const rawBatch = raw('batch');
     return {
-      routes, seconds: round(seconds, 3), routes_per_second: Math.round(routes / seconds),
+      routes,
+      seconds: round(seconds, 3),
+      routes_per_second: Math.round(routes / seconds),
       single_update_seconds_for_100k: round(singleSeconds, 3),
-      batch_speedup: round((singleSeconds / single) / (seconds / routes), 1),
+      batch_speedup: round(singleSeconds / single / (seconds / routes), 1),
       adoption_read_routes: batch.count,
       adoption_read_seconds_batch: round(batch.seconds, 3),
       adoption_read_seconds_per_key: round(perKey.seconds, 3),

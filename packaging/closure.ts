@@ -70,7 +70,12 @@ export function closure(entry: string, nodeModules: string): Closure {
     }
   }
   const packages = new Set<string>();
-  const pending: { name: string; from: string; optional: boolean; by: string }[] = [...bare].map((name) => ({ name, from: root, optional: false, by: entry }));
+  const pending: { name: string; from: string; optional: boolean; by: string }[] = [...bare].map((name) => ({
+    name,
+    from: root,
+    optional: false,
+    by: entry,
+  }));
   while (pending.length) {
     const { name, from, optional, by } = pending.pop()!;
     const dir = findPackage(name, from, root);
@@ -86,7 +91,8 @@ export function closure(entry: string, nodeModules: string): Closure {
       optionalDependencies?: Record<string, string>;
     };
     const optionalNames = Object.keys(manifest.optionalDependencies ?? {});
-    for (const dep of Object.keys(manifest.dependencies ?? {})) pending.push({ name: dep, from: dir, optional: optionalNames.includes(dep), by: rel });
+    for (const dep of Object.keys(manifest.dependencies ?? {}))
+      pending.push({ name: dep, from: dir, optional: optionalNames.includes(dep), by: rel });
     // Optional dependencies are platform builds (koffi's): npm installed only this machine's.
     for (const dep of optionalNames) pending.push({ name: dep, from: dir, optional: true, by: rel });
   }

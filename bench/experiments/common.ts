@@ -7,8 +7,21 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adminRequest } from '../../src/admin/index.js';
 import {
-  createLab, destroyLab, uniquePrefix, nsExec, nsSpawn, lineChart, overloadHost, releaseHost, cpuSnapshot, cpuLoad, hostInterfaces,
-  type CpuSnapshot, type LabState, type LabConfigOptions, type Series,
+  createLab,
+  destroyLab,
+  uniquePrefix,
+  nsExec,
+  nsSpawn,
+  lineChart,
+  overloadHost,
+  releaseHost,
+  cpuSnapshot,
+  cpuLoad,
+  hostInterfaces,
+  type CpuSnapshot,
+  type LabState,
+  type LabConfigOptions,
+  type Series,
 } from '../../src/lab/index.js';
 import { machine } from '../stats.js';
 
@@ -76,8 +89,10 @@ export function quantile(values: readonly number[], q: number): number {
 }
 
 // Two-sided 95 % Student t quantiles for 1..30 degrees of freedom.
-const T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131,
-  2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+const T95 = [
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11,
+  2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
+];
 
 /** Mean and the half-width of its 95 % confidence interval (Student t; NaN for one sample). */
 export function meanCi(values: readonly number[]): { mean: number; ci95: number; n: number } {
@@ -101,14 +116,30 @@ export function wilson(successes: number, n: number): { rate: number; low: numbe
 }
 
 export const fmt = (v: number, digits = 2): string => (Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
-export const pm = (x: { mean: number; ci95: number }, digits = 2): string => `${fmt(x.mean, digits)} ± ${fmt(x.ci95, digits)}`;
+export const pm = (x: { mean: number; ci95: number }, digits = 2): string =>
+  `${fmt(x.mean, digits)} ± ${fmt(x.ci95, digits)}`;
 export const pct = (v: number, digits = 1): string => (Number.isFinite(v) ? `${(v * 100).toFixed(digits)} %` : 'n/a');
 
 // ---- figures -------------------------------------------------------------------------------
 
 /** A line chart with a caption under it: the machine, that it was a shared 2-core VM, the command. */
-export function writeFigure(ctx: ExperimentContext, file: string, chart: { title: string; xLabel: string; yLabel: string; series: readonly Series[]; yMax?: number; marks?: { x: number; label: string }[] }, command: string): FigureFile {
-  const svg = lineChart(chart.title, chart.xLabel, chart.yLabel, chart.series, { yMax: chart.yMax, marks: chart.marks });
+export function writeFigure(
+  ctx: ExperimentContext,
+  file: string,
+  chart: {
+    title: string;
+    xLabel: string;
+    yLabel: string;
+    series: readonly Series[];
+    yMax?: number;
+    marks?: { x: number; label: string }[];
+  },
+  command: string,
+): FigureFile {
+  const svg = lineChart(chart.title, chart.xLabel, chart.yLabel, chart.series, {
+    yMax: chart.yMax,
+    marks: chart.marks,
+  });
   const caption = [
     `Measured on ${machine()} (2 cores shared with other engineers' jobs), ${new Date().toISOString().slice(0, 16)}Z; namespaces and veth, not Xen.`,
     `Command: ${command}`,
@@ -118,7 +149,10 @@ export function writeFigure(ctx: ExperimentContext, file: string, chart: { title
     '<svg xmlns="http://www.w3.org/2000/svg" width="720" height="340" font-family="sans-serif" font-size="11">',
     '<rect width="720" height="340" fill="white"/>',
     inner,
-    ...caption.map((line, i) => `<text x="10" y="${312 + i * 14}" font-size="10" fill="#444">${line.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</text>`),
+    ...caption.map(
+      (line, i) =>
+        `<text x="10" y="${312 + i * 14}" font-size="10" fill="#444">${line.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</text>`,
+    ),
     '</svg>',
   ].join('\n');
   writeFileSync(join(ctx.figuresDir, file), `${out}\n`);
@@ -149,14 +183,40 @@ export interface Job {
 
 // ---- the lab -------------------------------------------------------------------------------
 
-interface StatusResource { resource: string; capacity: number; reserved: number; offered: number; carried: number; target: number; dropProbability: number }
-export interface StatusNetwork { id: number; name: string; forwarded: number; resources: StatusResource[]; drops: Record<string, number> }
+interface StatusResource {
+  resource: string;
+  capacity: number;
+  reserved: number;
+  offered: number;
+  carried: number;
+  target: number;
+  dropProbability: number;
+}
+export interface StatusNetwork {
+  id: number;
+  name: string;
+  forwarded: number;
+  resources: StatusResource[];
+  drops: Record<string, number>;
+}
 export interface StatusCpu {
-  source: 'measured' | 'table'; fallbackReason: string | null; unit: string; capacityPerS: number; cores: number; share: number;
-  costs: Record<string, number>; measuredNsPerS: number | null; unattributedNsPerS: number | null;
+  source: 'measured' | 'table';
+  fallbackReason: string | null;
+  unit: string;
+  capacityPerS: number;
+  cores: number;
+  share: number;
+  costs: Record<string, number>;
+  measuredNsPerS: number | null;
+  unattributedNsPerS: number | null;
   fit: { rSquared: number | null; samples: number; converged: boolean } | null;
 }
-export interface Status { lastPeriod: { period: number } | null; control: boolean; networks: StatusNetwork[]; cpu?: StatusCpu }
+export interface Status {
+  lastPeriod: { period: number } | null;
+  control: boolean;
+  networks: StatusNetwork[];
+  cpu?: StatusCpu;
+}
 
 export function resourceOf(n: StatusNetwork, resource: string): StatusResource {
   const r = n.resources.find((x) => x.resource === resource);
@@ -194,7 +254,6 @@ export interface LabOptions {
   peersOnOtherCpu?: boolean;
 }
 
-
 /** A lab, its daemon and whatever runs in it; destroy() always leaves nothing behind. */
 export class LabSession {
   readonly lab: LabState;
@@ -218,12 +277,20 @@ export class LabSession {
 
   /** Threaded NAPI pinned (again: attaching XDP may restart a veth's NAPI). */
   private overload(): void {
-    overloadHost(this.topology, HOST_CPU, GENERATOR_CPU, { realtime: this.napiRealtime, peersOnOtherCpu: this.peersOnOtherCpu });
+    overloadHost(this.topology, HOST_CPU, GENERATOR_CPU, {
+      realtime: this.napiRealtime,
+      peersOnOtherCpu: this.peersOnOtherCpu,
+    });
   }
 
   static create(options: LabOptions): LabSession {
     installSignalHandlers();
-    const session = new LabSession(createLab({ prefix: uniquePrefix(options.tag), linkRateMbit: options.linkRateMbit, config: options.config }), options.hostCpus === 1, options.napiRealtime ?? true, options.peersOnOtherCpu ?? true);
+    const session = new LabSession(
+      createLab({ prefix: uniquePrefix(options.tag), linkRateMbit: options.linkRateMbit, config: options.config }),
+      options.hostCpus === 1,
+      options.napiRealtime ?? true,
+      options.peersOnOtherCpu ?? true,
+    );
     openSessions.add(session);
     if (session.overloaded) {
       try {
@@ -266,14 +333,28 @@ export class LabSession {
   async startDaemon(control: boolean): Promise<void> {
     await this.stopDaemon();
     this.daemonLog = '';
-    const args = ['netns', 'exec', this.lab.topology.host.ns, process.execPath, CLI, 'up', '-c', this.lab.configPath, ...(control ? [] : ['--no-control'])];
+    const args = [
+      'netns',
+      'exec',
+      this.lab.topology.host.ns,
+      process.execPath,
+      CLI,
+      'up',
+      '-c',
+      this.lab.configPath,
+      ...(control ? [] : ['--no-control']),
+    ];
     // Overloaded: the daemon is Dom0's, on the host's CPU with the napi threads.
     const daemon = this.overloaded
       ? spawn('taskset', ['-c', String(HOST_CPU), 'ip', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
       : spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.daemon = daemon;
-    daemon.stdout?.on('data', (d: Buffer) => { this.daemonLog += d.toString(); });
-    daemon.stderr?.on('data', (d: Buffer) => { this.daemonLog += d.toString(); });
+    daemon.stdout?.on('data', (d: Buffer) => {
+      this.daemonLog += d.toString();
+    });
+    daemon.stderr?.on('data', (d: Buffer) => {
+      this.daemonLog += d.toString();
+    });
     for (let i = 0; i < 300; i++) {
       if (daemon.exitCode !== null) throw new Error(`daemon exited: ${this.daemonLog.slice(-2000)}`);
       if (this.daemonLog.includes('"msg":"xnetmon up"')) {
@@ -291,7 +372,12 @@ export class LabSession {
     if (!d || d.exitCode !== null) return;
     const exited = new Promise<void>((r) => d.once('exit', () => r()));
     d.kill('SIGTERM');
-    await Promise.race([exited, sleep(5000).then(() => { d.kill('SIGKILL'); })]);
+    await Promise.race([
+      exited,
+      sleep(5000).then(() => {
+        d.kill('SIGKILL');
+      }),
+    ]);
   }
 
   async status(): Promise<Status> {
@@ -314,7 +400,9 @@ export class LabSession {
 
   /** Routes as the routers' clients would send them, without the channel (`xnetmon lab load`). */
   loadRoutes(): void {
-    execFileSync(process.execPath, [CLI, 'lab', 'load', '--prefix', this.prefix], { stdio: ['ignore', 'pipe', 'pipe'] });
+    execFileSync(process.execPath, [CLI, 'lab', 'load', '--prefix', this.prefix], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   }
 
   /** A command in one of the lab's namespaces, killed at destroy() if still running. */
@@ -323,8 +411,12 @@ export class LabSession {
     this.children.add(child);
     let stdout = '';
     let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolveJob) => {
       child.once('exit', (code) => {
         this.children.delete(child);
@@ -347,9 +439,15 @@ export class LabSession {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       try {
-        const clients = (await this.admin('clients')) as { network: string; resyncing?: boolean; disconnectedSince?: number | null }[];
+        const clients = (await this.admin('clients')) as {
+          network: string;
+          resyncing?: boolean;
+          disconnectedSince?: number | null;
+        }[];
         if (clients.some((c) => c.network === network && !c.resyncing && !c.disconnectedSince)) return;
-      } catch { /* daemon restarting */ }
+      } catch {
+        /* daemon restarting */
+      }
       await sleep(100);
     }
     throw new Error(`the client of ${network} did not sync within ${timeoutMs} ms`);
@@ -383,7 +481,9 @@ export async function withLab<T>(options: LabOptions, body: (lab: LabSession) =>
 /** iperf3 -J's received bits per second (0 when the run failed). */
 export function iperfBps(stdout: string): number {
   try {
-    const j = JSON.parse(stdout) as { end: { sum_received?: { bits_per_second: number }; sum?: { bits_per_second: number } } };
+    const j = JSON.parse(stdout) as {
+      end: { sum_received?: { bits_per_second: number }; sum?: { bits_per_second: number } };
+    };
     return j.end.sum_received?.bits_per_second ?? j.end.sum?.bits_per_second ?? 0;
   } catch {
     return 0;

@@ -43,9 +43,13 @@ export interface ExperimentsReport {
 
 export async function runExperimentSet(options: RunExperimentsOptions = {}): Promise<ExperimentsReport> {
   const names = options.name ? [options.name] : Object.keys(EXPERIMENTS);
-  for (const n of names) if (!EXPERIMENTS[n]) throw new Error(`unknown experiment ${JSON.stringify(n)} (one of: ${Object.keys(EXPERIMENTS).join(', ')})`);
+  for (const n of names)
+    if (!EXPERIMENTS[n])
+      throw new Error(`unknown experiment ${JSON.stringify(n)} (one of: ${Object.keys(EXPERIMENTS).join(', ')})`);
   // Without a report to write, the figures go to a scratch directory: a trial run never overwrites docs/figures.
-  const figuresDir = options.figuresDir ?? (options.write ? join(dirname(resolve(options.write)), 'figures') : join(tmpdir(), 'xnetmon-figures'));
+  const figuresDir =
+    options.figuresDir ??
+    (options.write ? join(dirname(resolve(options.write)), 'figures') : join(tmpdir(), 'xnetmon-figures'));
   mkdirSync(figuresDir, { recursive: true });
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const quick = options.quick ?? false;
@@ -58,7 +62,9 @@ export async function runExperimentSet(options: RunExperimentsOptions = {}): Pro
     log(`experiment ${name}: ${((Date.now() - started) / 1000).toFixed(0)} s; figures in ${figuresDir}`);
   }
   const report: ExperimentsReport = {
-    machine: machine(), date: new Date().toISOString(), quick,
+    machine: machine(),
+    date: new Date().toISOString(),
+    quick,
     command: `xnetmon experiments${options.name ? ` ${options.name}` : ''}${quick ? ' --quick' : ''}${options.write ? ` --write ${options.write}` : ''}`,
     experiments: results,
   };
@@ -90,16 +96,18 @@ export function writeExperimentsReport(report: ExperimentsReport, mdPath: string
 }
 
 function experimentsMarkdown(report: ExperimentsReport, mdPath: string, figuresDir: string): string {
-  const rel = (file: string) => join(figuresDir === join(dirname(resolve(mdPath)), 'figures') ? 'figures' : figuresDir, file);
+  const rel = (file: string) =>
+    join(figuresDir === join(dirname(resolve(mdPath)), 'figures') ? 'figures' : figuresDir, file);
   const out = [
-    '# Experiments: the paper\'s section V, reproduced',
+    "# Experiments: the paper's section V, reproduced",
     '',
     `Measured on ${report.machine}, ${report.date.slice(0, 16)}Z: a shared 2-core VM (other engineers' builds and tests ran at the same time), namespaces and veth pairs, not Xen. Absolute figures are hints; each experiment runs XNetMon and the paper's baseline side by side in the same run.`,
     `Regenerate with \`make experiments\` (\`xnetmon experiments --write docs/experiments.md\`, about 10 minutes, about 3 with \`--quick\`); this file was written by \`${report.command}\`${report.quick ? ' (the quick form: fewer trials, wider intervals)' : ''}${(report.updates ?? []).map((u) => `, then \`${u.command}\` (${u.date.slice(0, 16)}Z)`).join('')}. Every figure's raw data is in \`docs/experiments.json\`.`,
   ];
   out.push('', '## Summary', '', '| experiment | target or question | met | measured |', '| --- | --- | --- | --- |');
   for (const r of report.experiments) {
-    for (const t of r.targets) out.push(`| ${r.name} | ${t.target} | ${t.met === null ? '-' : t.met ? 'yes' : 'no'} | ${t.measured} |`);
+    for (const t of r.targets)
+      out.push(`| ${r.name} | ${t.target} | ${t.met === null ? '-' : t.met ? 'yes' : 'no'} | ${t.measured} |`);
   }
   for (const r of report.experiments) {
     out.push('', `## ${r.title}`, '', `Command: \`${r.command}\``, '', r.markdown);

@@ -10,8 +10,22 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { adminRequest } from '../../src/admin/index.js';
 import {
-  experimentCommand, fmt, inNs, meanCi, rxBytes, pct, pm, quantile, sleep, wilson, withLab, writeFigure,
-  type Experiment, type ExperimentContext, type ExperimentResult, type LabSession,
+  experimentCommand,
+  fmt,
+  inNs,
+  meanCi,
+  rxBytes,
+  pct,
+  pm,
+  quantile,
+  sleep,
+  wilson,
+  withLab,
+  writeFigure,
+  type Experiment,
+  type ExperimentContext,
+  type ExperimentResult,
+  type LabSession,
 } from './common.js';
 
 const ATTEMPT_DEADLINE_MS = 1000;
@@ -22,7 +36,11 @@ const UDP_FLOOD_PORT = 5302;
 /** trafgen's frame: 64-byte UDP from green's router to blue's, IPv4 checksum per packet. */
 function udpFloodConfig(lab: LabSession): string {
   const [blue, green] = lab.topology.networks;
-  const bytes = (mac: string) => mac.split(':').map((b) => `0x${b}`).join(', ');
+  const bytes = (mac: string) =>
+    mac
+      .split(':')
+      .map((b) => `0x${b}`)
+      .join(', ');
   const ip = (a: string) => a.split('.').join(', ');
   return `{
   ${bytes(blue.router.interfaces[0].mac)}, ${bytes(green.router.interfaces[0].mac)}, 0x08, 0x00,
@@ -34,11 +52,28 @@ function udpFloodConfig(lab: LabSession): string {
 `;
 }
 
-interface Trial { attempts: number | null; latencyMs: number | null }
-interface Block { control: boolean; hostCpus: 1 | 2; cpu0Busy: number; cpu1Busy: number; napiCpus: number; trials: Trial[]; floodBps: number; greenDropP: number; blueDropP: number; greenCpuDrops: number; blueCpuDrops: number }
+interface Trial {
+  attempts: number | null;
+  latencyMs: number | null;
+}
+interface Block {
+  control: boolean;
+  hostCpus: 1 | 2;
+  cpu0Busy: number;
+  cpu1Busy: number;
+  napiCpus: number;
+  trials: Trial[];
+  floodBps: number;
+  greenDropP: number;
+  blueDropP: number;
+  greenCpuDrops: number;
+  blueCpuDrops: number;
+}
 
 async function hostHasRoute(lab: LabSession, prefix: string): Promise<boolean> {
-  const reply = (await adminRequest(lab.socket, { cmd: 'routes', args: { name: 'blue', prefix } })) as { routes: unknown[] };
+  const reply = (await adminRequest(lab.socket, { cmd: 'routes', args: { name: 'blue', prefix } })) as {
+    routes: unknown[];
+  };
   return reply.routes.length > 0;
 }
 
@@ -46,7 +81,8 @@ async function waitFor(lab: LabSession, prefix: string, present: boolean, deadli
   const start = Date.now();
   while (Date.now() - start < deadlineMs) {
     // A starved daemon answers late: an answer that comes after the deadline is a miss.
-    if ((await hostHasRoute(lab, prefix)) === present) return Date.now() - start <= deadlineMs ? Date.now() - start : null;
+    if ((await hostHasRoute(lab, prefix)) === present)
+      return Date.now() - start <= deadlineMs ? Date.now() - start : null;
     await sleep(10);
   }
   return null;
@@ -71,19 +107,49 @@ async function trial(lab: LabSession, prefix: string): Promise<Trial> {
   return result;
 }
 
-async function block(lab: LabSession, control: boolean, trials: number, first: number, log: (l: string) => void): Promise<Block> {
+async function block(
+  lab: LabSession,
+  control: boolean,
+  trials: number,
+  first: number,
+  log: (l: string) => void,
+): Promise<Block> {
   const [blue, green] = lab.topology.networks;
   await lab.startDaemon(control);
   await lab.waitForClient('blue');
   // green's router floods blue's router: 2 TCP streams, bridged by the host.
   const server = lab.spawn(blue.router.ns, ['iperf3', '-s', '-p', String(FLOOD_PORT)]);
   await sleep(300);
-  const flood = lab.spawn(green.router.ns, ['iperf3', '-c', blue.router.interfaces[0].address, '-p', String(FLOOD_PORT), '-P', '2', '-t', '600']);
+  const flood = lab.spawn(green.router.ns, [
+    'iperf3',
+    '-c',
+    blue.router.interfaces[0].address,
+    '-p',
+    String(FLOOD_PORT),
+    '-P',
+    '2',
+    '-t',
+    '600',
+  ]);
   // And a 64-byte UDP flood (trafgen, open loop: it does not back off as TCP does). trafgen ignores
   // SIGTERM in its send loop: it is stopped with SIGINT (through timeout, the safety net).
   const cfg = join(lab.lab.stateDir, 'udp-flood.cfg');
   writeFileSync(cfg, udpFloodConfig(lab));
-  const udpFlood = lab.spawn(green.router.ns, ['timeout', '-s', 'INT', '600', 'trafgen', '-i', cfg, '-o', 'eth0', '-P', '1', '-q', '-C']);
+  const udpFlood = lab.spawn(green.router.ns, [
+    'timeout',
+    '-s',
+    'INT',
+    '600',
+    'trafgen',
+    '-i',
+    cfg,
+    '-o',
+    'eth0',
+    '-P',
+    '1',
+    '-q',
+    '-C',
+  ]);
   await sleep(1500); // the flood and the controller settle
   const drops0 = await lab.status();
   const rx0 = rxBytes(blue.router.ns, 'eth0');
@@ -111,8 +177,22 @@ async function block(lab: LabSession, control: boolean, trials: number, first: n
   // Without control the law still computes probabilities (status shows them) but nothing applies them.
   if (!control) greenDropP = blueDropP = 0;
   const hostCpus = lab.overloaded ? 1 : 2;
-  log(`  ${hostCpus} host CPU(s), ${control ? 'XNetMon' : 'no control'}: ${out.filter((t) => t.attempts === 1).length}/${trials} updates on the first attempt, flood ${fmt(floodBps / 1e6, 0)} Mbit/s, CPU drops green ${cpuDrops(1)} blue ${cpuDrops(0)}, CPU0 ${pct(load.busy[0] ?? NaN)} CPU1 ${pct(load.busy[1] ?? NaN)} busy, napi threads ${fmt(load.napi, 2)} CPU`);
-  return { control, hostCpus, cpu0Busy: load.busy[0] ?? NaN, cpu1Busy: load.busy[1] ?? NaN, napiCpus: load.napi, trials: out, floodBps, greenDropP, blueDropP, greenCpuDrops: cpuDrops(1), blueCpuDrops: cpuDrops(0) };
+  log(
+    `  ${hostCpus} host CPU(s), ${control ? 'XNetMon' : 'no control'}: ${out.filter((t) => t.attempts === 1).length}/${trials} updates on the first attempt, flood ${fmt(floodBps / 1e6, 0)} Mbit/s, CPU drops green ${cpuDrops(1)} blue ${cpuDrops(0)}, CPU0 ${pct(load.busy[0] ?? NaN)} CPU1 ${pct(load.busy[1] ?? NaN)} busy, napi threads ${fmt(load.napi, 2)} CPU`,
+  );
+  return {
+    control,
+    hostCpus,
+    cpu0Busy: load.busy[0] ?? NaN,
+    cpu1Busy: load.busy[1] ?? NaN,
+    napiCpus: load.napi,
+    trials: out,
+    floodBps,
+    greenDropP,
+    blueDropP,
+    greenCpuDrops: cpuDrops(1),
+    blueCpuDrops: cpuDrops(0),
+  };
 }
 
 export const updateExperiment: Experiment = {
@@ -132,7 +212,16 @@ export const updateExperiment: Experiment = {
         // The flood's path between the two routers, over the segment both are on (bridged by the host).
         // blue's return route is in a table of its own so that blue's client does not send it.
         inNs(green.router.ns, ['ip', 'route', 'add', `${blue.router.interfaces[0].address}/32`, 'dev', 'eth0']);
-        inNs(blue.router.ns, ['ip', 'route', 'add', `${green.router.interfaces[0].address}/32`, 'dev', 'eth0', 'table', '100']);
+        inNs(blue.router.ns, [
+          'ip',
+          'route',
+          'add',
+          `${green.router.interfaces[0].address}/32`,
+          'dev',
+          'eth0',
+          'table',
+          '100',
+        ]);
         inNs(blue.router.ns, ['ip', 'rule', 'add', 'to', green.router.interfaces[0].address, 'lookup', '100']);
         await lab.startDaemon(false);
         await lab.startClient(blue.id);
@@ -155,7 +244,12 @@ export const updateExperiment: Experiment = {
         trials: trials.length,
         first_attempt: wilson(trials.filter((t) => t.attempts === 1).length, trials.length),
         within_3_attempts: wilson(trials.filter((t) => t.attempts !== null).length, trials.length),
-        latency_ms: { ...meanCi(latencies), p50: quantile(latencies, 0.5), p95: quantile(latencies, 0.95), max: Math.max(...latencies) },
+        latency_ms: {
+          ...meanCi(latencies),
+          p50: quantile(latencies, 0.5),
+          p95: quantile(latencies, 0.95),
+          max: Math.max(...latencies),
+        },
         flood_mbps: meanCi(bs.map((b) => b.floodBps / 1e6)),
         green_cpu_drop_probability_max: Math.max(...bs.map((b) => b.greenDropP)),
         blue_cpu_drop_probability_max: Math.max(...bs.map((b) => b.blueDropP)),
@@ -170,15 +264,35 @@ export const updateExperiment: Experiment = {
     const xnm = summary(true);
     const none2 = summary(false, 2);
     const xnm2 = summary(true, 2);
-    const series = ([[false, 1], [true, 1], [false, 2], [true, 2]] as const).map(([control, cpus]) => ({
+    const series = (
+      [
+        [false, 1],
+        [true, 1],
+        [false, 2],
+        [true, 2],
+      ] as const
+    ).map(([control, cpus]) => ({
       name: `${control ? 'XNetMon' : 'no control'}, ${cpus} host CPU${cpus === 1 ? '' : 's'}`,
-      points: results.filter((r) => r.control === control && r.hostCpus === cpus).flatMap((b) => b.trials)
+      points: results
+        .filter((r) => r.control === control && r.hostCpus === cpus)
+        .flatMap((b) => b.trials)
         .map((t, i) => [i, t.latencyMs ?? ATTEMPT_DEADLINE_MS * MAX_ATTEMPTS] as const),
     }));
-    const files = [writeFigure(ctx, 'fig4ab-update-latency.svg', {
-      title: 'Route update latency under a TCP flood (router 2 -> router 1)', xLabel: 'trial', yLabel: 'ms until the host has the route', series,
-    }, command)];
-    const row = (name: string, x: typeof none) => `| ${name} | ${x.trials} | ${pct(x.first_attempt.rate)} [${pct(x.first_attempt.low)}, ${pct(x.first_attempt.high)}] | ${pct(x.within_3_attempts.rate)} [${pct(x.within_3_attempts.low)}, ${pct(x.within_3_attempts.high)}] | ${fmt(x.latency_ms.p50, 0)} / ${fmt(x.latency_ms.p95, 0)} / ${fmt(x.latency_ms.max, 0)} | ${pm(x.flood_mbps, 0)} | ${fmt(x.green_cpu_drop_probability_max, 3)} / ${fmt(x.blue_cpu_drop_probability_max, 3)} | ${x.green_cpu_drops} / ${x.blue_cpu_drops} | ${pct(x.cpu0_busy.mean, 0)} / ${pct(x.cpu1_busy.mean, 0)} | ${fmt(x.napi_cpus.mean, 2)} |`;
+    const files = [
+      writeFigure(
+        ctx,
+        'fig4ab-update-latency.svg',
+        {
+          title: 'Route update latency under a TCP flood (router 2 -> router 1)',
+          xLabel: 'trial',
+          yLabel: 'ms until the host has the route',
+          series,
+        },
+        command,
+      ),
+    ];
+    const row = (name: string, x: typeof none) =>
+      `| ${name} | ${x.trials} | ${pct(x.first_attempt.rate)} [${pct(x.first_attempt.low)}, ${pct(x.first_attempt.high)}] | ${pct(x.within_3_attempts.rate)} [${pct(x.within_3_attempts.low)}, ${pct(x.within_3_attempts.high)}] | ${fmt(x.latency_ms.p50, 0)} / ${fmt(x.latency_ms.p95, 0)} / ${fmt(x.latency_ms.max, 0)} | ${pm(x.flood_mbps, 0)} | ${fmt(x.green_cpu_drop_probability_max, 3)} / ${fmt(x.blue_cpu_drop_probability_max, 3)} | ${x.green_cpu_drops} / ${x.blue_cpu_drops} | ${pct(x.cpu0_busy.mean, 0)} / ${pct(x.cpu1_busy.mean, 0)} | ${fmt(x.napi_cpus.mean, 2)} |`;
     const hurt = none.first_attempt.rate < 1;
     const saturated = none.cpu0_busy.mean >= 0.95;
     const markdown = [
@@ -192,7 +306,7 @@ export const updateExperiment: Experiment = {
       row('2 host CPUs, no control', none2),
       row('2 host CPUs, XNetMon', xnm2),
       '',
-      `Overload with 1 host CPU and no control: CPU 0 ${pct(none.cpu0_busy.mean, 0)} busy (the host's napi threads ${fmt(none.napi_cpus.mean, 2)} CPU), CPU 1 ${pct(none.cpu1_busy.mean, 0)}: ${saturated ? 'the host\'s CPU is saturated' : 'the host\'s CPU is not saturated'}.`,
+      `Overload with 1 host CPU and no control: CPU 0 ${pct(none.cpu0_busy.mean, 0)} busy (the host's napi threads ${fmt(none.napi_cpus.mean, 2)} CPU), CPU 1 ${pct(none.cpu1_busy.mean, 0)}: ${saturated ? "the host's CPU is saturated" : "the host's CPU is not saturated"}.`,
       `Target, 100 % on the first attempt with XNetMon (1 host CPU): ${xnm.first_attempt.rate === 1 ? 'met' : 'not met'} (${pct(xnm.first_attempt.rate)}, Wilson 95 % CI [${pct(xnm.first_attempt.low)}, ${pct(xnm.first_attempt.high)}]).`,
       hurt
         ? `Without the controller the flood made ${pct(1 - none.first_attempt.rate)} of first attempts miss the ${ATTEMPT_DEADLINE_MS} ms deadline with 1 host CPU (${pct(1 - none2.first_attempt.rate)} with 2).`
@@ -200,15 +314,42 @@ export const updateExperiment: Experiment = {
       `Fig. 4b, the attacker's throughput at router 1: ${fmt(none.flood_mbps.mean, 0)} Mbit/s without control and ${fmt(xnm.flood_mbps.mean, 0)} with XNetMon on 1 host CPU; ${fmt(none2.flood_mbps.mean, 0)} and ${fmt(xnm2.flood_mbps.mean, 0)} on 2.`,
     ].join('\n');
     const targets = [
-      { target: 'the flood saturates the host\'s CPU (1 host CPU, no control)', met: saturated, measured: `CPU 0 ${pct(none.cpu0_busy.mean, 0)} busy, CPU 1 ${pct(none.cpu1_busy.mean, 0)}` },
-      { target: 'XNetMon: the update succeeds on the first attempt in 100 % of trials (1 host CPU)', met: xnm.first_attempt.rate === 1, measured: `${pct(xnm.first_attempt.rate)} of ${xnm.trials} (2 host CPUs: ${pct(xnm2.first_attempt.rate)})` },
-      { target: 'the flood hurts the update without the controller (the paper\'s Fig. 4a)', met: hurt, measured: `1 host CPU: ${pct(1 - none.first_attempt.rate)} of first attempts failed; 2 host CPUs: ${pct(1 - none2.first_attempt.rate)}` },
+      {
+        target: "the flood saturates the host's CPU (1 host CPU, no control)",
+        met: saturated,
+        measured: `CPU 0 ${pct(none.cpu0_busy.mean, 0)} busy, CPU 1 ${pct(none.cpu1_busy.mean, 0)}`,
+      },
+      {
+        target: 'XNetMon: the update succeeds on the first attempt in 100 % of trials (1 host CPU)',
+        met: xnm.first_attempt.rate === 1,
+        measured: `${pct(xnm.first_attempt.rate)} of ${xnm.trials} (2 host CPUs: ${pct(xnm2.first_attempt.rate)})`,
+      },
+      {
+        target: "the flood hurts the update without the controller (the paper's Fig. 4a)",
+        met: hurt,
+        measured: `1 host CPU: ${pct(1 - none.first_attempt.rate)} of first attempts failed; 2 host CPUs: ${pct(1 - none2.first_attempt.rate)}`,
+      },
     ];
     return {
-      name: 'update', title: this.title, command, markdown, targets,
+      name: 'update',
+      title: this.title,
+      command,
+      markdown,
+      targets,
       figures: {
-        host_cpus: 1, cpu_model: 'measured', no_control: none, xnetmon: xnm, two_host_cpus: { no_control: none2, xnetmon: xnm2 },
-        blocks: results.map((b) => ({ host_cpus: b.hostCpus, control: b.control, flood_mbps: b.floodBps / 1e6, cpu0_busy: b.cpu0Busy, cpu1_busy: b.cpu1Busy, trials: b.trials })),
+        host_cpus: 1,
+        cpu_model: 'measured',
+        no_control: none,
+        xnetmon: xnm,
+        two_host_cpus: { no_control: none2, xnetmon: xnm2 },
+        blocks: results.map((b) => ({
+          host_cpus: b.hostCpus,
+          control: b.control,
+          flood_mbps: b.floodBps / 1e6,
+          cpu0_busy: b.cpu0Busy,
+          cpu1_busy: b.cpu1Busy,
+          trials: b.trials,
+        })),
       },
       files,
     };

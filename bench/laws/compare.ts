@@ -5,9 +5,7 @@ import { XnetmonError } from '../../src/errors/index.js';
 import { algorithm1Law } from '../../src/control/law/algorithm1-law.js';
 import { DEFAULT_BETA, DEFAULT_PHI_INITIAL } from '../../src/control/law/defaults.js';
 import { shareLaw } from '../../src/control/law/share-law.js';
-import {
-  meanCarriedShare, oscillation, reservationShortfall, settleTime, shareError, simulate,
-} from './simulate.js';
+import { meanCarriedShare, oscillation, reservationShortfall, settleTime, shareError, simulate } from './simulate.js';
 import type { SimulatedNetwork, SimulationTrace } from './simulate.js';
 import type { ControlLaw, LawName } from '../../src/control/law/types.js';
 
@@ -124,7 +122,11 @@ function scenarios(): Scenario[] {
     {
       id: 'a',
       description: 'common alpha 0.5 offers 0.6 R, opponent alpha 0.3 offers 1.5 R, W 500 each',
-      networks: contention(), periods: 100, settleWindows: [[0, 100]], protectedNetworks: [0], steadyPeriod: 99,
+      networks: contention(),
+      periods: 100,
+      settleWindows: [[0, 100]],
+      protectedNetworks: [0],
+      steadyPeriod: 99,
     },
     {
       id: 'b',
@@ -133,7 +135,13 @@ function scenarios(): Scenario[] {
         { alpha: 0.5, weight: 500, offered: constant(0.6) },
         { alpha: 0.3, weight: 500, offered: (period) => (period >= 30 && period < 80 ? 1.5 : 0.2) * CAPACITY },
       ],
-      periods: 130, settleWindows: [[30, 80], [80, 130]], protectedNetworks: [0], steadyPeriod: 79,
+      periods: 130,
+      settleWindows: [
+        [30, 80],
+        [80, 130],
+      ],
+      protectedNetworks: [0],
+      steadyPeriod: 79,
     },
     {
       id: 'c',
@@ -142,7 +150,10 @@ function scenarios(): Scenario[] {
         { alpha: 0.1, weight: 100, offered: constant(1) },
         { alpha: 0.1, weight: 900, offered: constant(1) },
       ],
-      periods: 100, settleWindows: [[0, 100]], protectedNetworks: [0, 1], steadyPeriod: 99,
+      periods: 100,
+      settleWindows: [[0, 100]],
+      protectedNetworks: [0, 1],
+      steadyPeriod: 99,
     },
     {
       id: 'd',
@@ -151,18 +162,30 @@ function scenarios(): Scenario[] {
         { alpha: 0.5, weight: 500, offered: constant(0.3) },
         { alpha: 0.3, weight: 500, offered: constant(0.2) },
       ],
-      periods: 100, settleWindows: [[0, 100]], protectedNetworks: [0, 1], steadyPeriod: 99,
+      periods: 100,
+      settleWindows: [[0, 100]],
+      protectedNetworks: [0, 1],
+      steadyPeriod: 99,
     },
     {
       id: 'a+noise',
       description: 'as (a) with 5 % Gaussian noise on every offered load (settle tolerance 15 %)',
-      networks: contention(), periods: 100, settleWindows: [[0, 100]], protectedNetworks: [0], steadyPeriod: 99,
-      noise: 0.05, tolerance: 0.15,
+      networks: contention(),
+      periods: 100,
+      settleWindows: [[0, 100]],
+      protectedNetworks: [0],
+      steadyPeriod: 99,
+      noise: 0.05,
+      tolerance: 0.15,
     },
     {
       id: 'a+mismatch',
       description: 'as (a) with a data plane that drops only 0.8 p of what it is told (p)',
-      networks: contention(), periods: 100, settleWindows: [[0, 100]], protectedNetworks: [0], steadyPeriod: 99,
+      networks: contention(),
+      periods: 100,
+      settleWindows: [[0, 100]],
+      protectedNetworks: [0],
+      steadyPeriod: 99,
       dropGain: 0.8,
     },
   ];
@@ -170,8 +193,13 @@ function scenarios(): Scenario[] {
 
 function run(scenario: Scenario, law: ControlLaw): SimulationTrace {
   return simulate({
-    law, networks: scenario.networks, capacity: CAPACITY, periods: scenario.periods,
-    noise: scenario.noise, seed: 7, dropGain: scenario.dropGain,
+    law,
+    networks: scenario.networks,
+    capacity: CAPACITY,
+    periods: scenario.periods,
+    noise: scenario.noise,
+    seed: 7,
+    dropGain: scenario.dropGain,
   });
 }
 
@@ -254,7 +282,8 @@ function sensitivity(): SensitivityRow[] {
     const trace = simulate({ law, networks, capacity: CAPACITY, periods });
     const cycle = analyseCycle(trace, 0, 1);
     rows.push({
-      parameter, value,
+      parameter,
+      value,
       settles: settleTime(trace, SETTLE_TOLERANCE) !== null,
       medianCycleLength: median(cycle.cycleLengths),
       commonBelowReservationPeriods: cycle.commonBelowReservationPeriods,
@@ -275,8 +304,12 @@ function marginSweep(): MarginRow[] {
       let error = 0;
       for (const seed of seeds) {
         const trace = simulate({
-          law: shareLaw({ beta: DEFAULT_BETA, reservationMargin }), networks: contention(),
-          capacity: CAPACITY, periods, noise, seed,
+          law: shareLaw({ beta: DEFAULT_BETA, reservationMargin }),
+          networks: contention(),
+          capacity: CAPACITY,
+          periods,
+          noise,
+          seed,
         });
         // Period 0 is before any control: every law loses it, so it is left out.
         const shortfall = reservationShortfall(trace, 0, { from: 1 });
@@ -285,7 +318,8 @@ function marginSweep(): MarginRow[] {
         error += shareError(trace, { from: 1 });
       }
       rows.push({
-        reservationMargin, noise,
+        reservationMargin,
+        noise,
         belowReservationShare: below / (seeds.length * (periods - 1)),
         worstFractionOfReservation: worst,
         meanShareError: error / seeds.length,
@@ -315,7 +349,10 @@ export function compareLaws(): ComparisonReport {
       protectedNetworks: scenario.protectedNetworks,
       // Noise-free target of the steady demand (the traces' targets follow the noisy samples).
       targetShare: simulate({
-        law: shareLaw({ beta }), networks: scenario.networks, capacity: CAPACITY, periods: scenario.steadyPeriod + 1,
+        law: shareLaw({ beta }),
+        networks: scenario.networks,
+        capacity: CAPACITY,
+        periods: scenario.steadyPeriod + 1,
       }).target[scenario.steadyPeriod].map((units) => units / CAPACITY),
       laws: {
         algorithm1: figures(scenario, algorithm1Trace, tolerance),

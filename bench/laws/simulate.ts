@@ -225,7 +225,11 @@ export interface ReservationShortfall {
 }
 
 /** How often, and how badly, network `slot` was pushed under min(offered_i, alpha_i R). */
-export function reservationShortfall(trace: SimulationTrace, slot: number, window: TraceWindow = {}): ReservationShortfall {
+export function reservationShortfall(
+  trace: SimulationTrace,
+  slot: number,
+  window: TraceWindow = {},
+): ReservationShortfall {
   const { from, to } = windowOf(trace, window);
   let periods = 0;
   let worstFraction = 1;

@@ -19,12 +19,10 @@ export interface PeriodTiming {
  * Runs `periods` controller periods of `law` over `resources` resources of `networks` networks each,
  * with synthetic contended counters that change every period, and times each period.
  */
-export function timeControllerPeriod(
-  law: ControlLaw, networks = 1000, resources = 10, periods = 1000,
-): PeriodTiming {
+export function timeControllerPeriod(law: ControlLaw, networks = 1000, resources = 10, periods = 1000): PeriodTiming {
   const alpha = new Float64Array(networks).fill(0.8 / networks);
   const weight = new Float64Array(networks);
-  for (let slot = 0; slot < networks; slot++) weight[slot] = 1 + (slot * 37) % 1000;
+  for (let slot = 0; slot < networks; slot++) weight[slot] = 1 + ((slot * 37) % 1000);
   const table: NetworkTable = { count: networks, alpha, weight };
   const capacity = 1_000_000;
   const states: LawState[] = [];
@@ -42,7 +40,7 @@ export function timeControllerPeriod(
       const state = states[resource];
       for (let slot = 0; slot < networks; slot++) {
         // Offered load totals about 1.5 R with a spread of demands, so water-filling has real work.
-        const offered = (capacity * 3 / networks) * (((slot * 7919 + period * 104729 + resource) % 1000) / 1000);
+        const offered = ((capacity * 3) / networks) * (((slot * 7919 + period * 104729 + resource) % 1000) / 1000);
         sample.offered[slot] = offered;
         sample.carried[slot] = offered * (1 - state.dropProbability[slot]);
       }

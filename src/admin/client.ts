@@ -5,8 +5,16 @@ import { XnetmonError } from '../errors/index.js';
 import { z, type ZodType } from 'zod';
 import { AdminError, AdminReplyError, MAX_REQUEST_BYTES, parseAdminReply, type AdminRequest } from './protocol.js';
 import {
-  clientsViewSchema, driftViewSchema, networkSummarySchema, routesViewSchema, statusViewSchema,
-  type ClientsView, type DriftView, type NetworkSummary, type RoutesView, type StatusView,
+  clientsViewSchema,
+  driftViewSchema,
+  networkSummarySchema,
+  routesViewSchema,
+  statusViewSchema,
+  type ClientsView,
+  type DriftView,
+  type NetworkSummary,
+  type RoutesView,
+  type StatusView,
 } from './views.js';
 
 let nextRequestId = 1;
@@ -35,7 +43,8 @@ export function adminRequest(path: string, request: AdminRequest, timeoutMs = 10
       buffered += chunk;
       const newline = buffered.indexOf('\n');
       if (newline < 0) {
-        if (buffered.length > MAX_REQUEST_BYTES * 64) settle(new AdminReplyError('the daemon\'s reply has no end of line'));
+        if (buffered.length > MAX_REQUEST_BYTES * 64)
+          settle(new AdminReplyError("the daemon's reply has no end of line"));
         return;
       }
       try {
@@ -48,9 +57,12 @@ export function adminRequest(path: string, request: AdminRequest, timeoutMs = 10
     });
     socket.on('end', () => settle(new AdminReplyError(`the daemon closed the connection on ${path} without a reply`)));
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'is the daemon running? (xnetmon up)'
-        : err.code === 'EACCES' ? 'permission denied: the admin socket is root\'s'
-          : err.message;
+      const why =
+        err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+          ? 'is the daemon running? (xnetmon up)'
+          : err.code === 'EACCES'
+            ? "permission denied: the admin socket is root's"
+            : err.message;
       settle(new XnetmonError('ERR_ADMIN_SOCKET', `cannot reach the daemon at ${path}: ${why}`));
     });
   });
@@ -62,18 +74,24 @@ function checked<T>(schema: ZodType<T>, cmd: string, value: unknown): T {
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   const where = issue?.path.length ? ` at ${issue.path.join('.')}` : '';
-  throw new AdminReplyError(`the daemon's answer to ${cmd} is not what this CLI reads${where}: ${issue?.message ?? 'unknown shape'}`);
+  throw new AdminReplyError(
+    `the daemon's answer to ${cmd} is not what this CLI reads${where}: ${issue?.message ?? 'unknown shape'}`,
+  );
 }
 
 export const parseStatusView = (value: unknown): StatusView => checked(statusViewSchema, 'status', value);
-export const parseNetworkSummaries = (value: unknown): NetworkSummary[] => checked(z.array(networkSummarySchema), 'net.list', value);
+export const parseNetworkSummaries = (value: unknown): NetworkSummary[] =>
+  checked(z.array(networkSummarySchema), 'net.list', value);
 export const parseRoutesView = (value: unknown): RoutesView => checked(routesViewSchema, 'routes', value);
 export const parseClientsView = (value: unknown): ClientsView => checked(clientsViewSchema, 'clients', value);
 export const parseDriftView = (value: unknown): DriftView => checked(driftViewSchema, 'check', value);
 
 /** The daemon's admin socket, with typed calls for the views the CLI formats. */
 export class AdminClient {
-  constructor(readonly path: string, private readonly timeoutMs = 10_000) {}
+  constructor(
+    readonly path: string,
+    private readonly timeoutMs = 10_000,
+  ) {}
 
   /** Any command; its result as JSON gave it. */
   request(cmd: string, args?: Record<string, unknown>): Promise<unknown> {
@@ -85,7 +103,9 @@ export class AdminClient {
   }
 
   async routes(network: string, prefix?: string): Promise<RoutesView> {
-    return parseRoutesView(await this.request('routes', prefix === undefined ? { name: network } : { name: network, prefix }));
+    return parseRoutesView(
+      await this.request('routes', prefix === undefined ? { name: network } : { name: network, prefix }),
+    );
   }
 
   async clients(): Promise<ClientsView> {

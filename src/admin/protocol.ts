@@ -54,7 +54,8 @@ export function parseRequest(line: string): AdminRequest | (AdminResponse & { ok
   const badId = object?.id !== undefined && id === undefined;
   const badArgs = object?.args !== undefined && !isRecord(object.args);
   if (!object || typeof object.cmd !== 'string' || badId || badArgs) {
-    const message = 'request is not a JSON object with a "cmd" string (and optional "args", an object, and "id", a string or a number)';
+    const message =
+      'request is not a JSON object with a "cmd" string (and optional "args", an object, and "id", a string or a number)';
     return { ok: false, error: { code: 'ERR_BAD_REQUEST', message }, ...(id === undefined ? {} : { id }) };
   }
   const args = isRecord(object.args) ? object.args : undefined;
@@ -67,7 +68,11 @@ export function bigintReplacer(_key: string, value: unknown): unknown {
 
 /** An error the daemon answered with, re-raised in the CLI with its code and path. */
 export class AdminError extends XnetmonError {
-  constructor(code: string, message: string, readonly path?: string) {
+  constructor(
+    code: string,
+    message: string,
+    readonly path?: string,
+  ) {
     super(code, message);
   }
 }
@@ -94,7 +99,9 @@ export function parseAdminReply(line: string, expectedId: AdminRequestId): Admin
     throw new AdminReplyError(`the daemon's reply has no "ok" field: ${JSON.stringify(line.slice(0, 80))}`);
   }
   if (value.id !== undefined && value.id !== expectedId) {
-    throw new AdminReplyError(`the daemon's reply is for request ${JSON.stringify(value.id)}, not ${JSON.stringify(expectedId)}`);
+    throw new AdminReplyError(
+      `the daemon's reply is for request ${JSON.stringify(value.id)}, not ${JSON.stringify(expectedId)}`,
+    );
   }
   const id = isRequestId(value.id) ? { id: value.id } : {};
   if (value.ok) return { ok: true, result: value.result, ...id };

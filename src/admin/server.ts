@@ -5,8 +5,15 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { XnetmonError, ValidationError } from '../errors/index.js';
 import {
-  ADMIN_IDLE_TIMEOUT_MS, ADMIN_MAX_CONNECTIONS, ADMIN_MAX_IN_FLIGHT_PER_CONNECTION, MAX_REQUEST_BYTES,
-  bigintReplacer, parseRequest, withId, type AdminRequest, type AdminResponse,
+  ADMIN_IDLE_TIMEOUT_MS,
+  ADMIN_MAX_CONNECTIONS,
+  ADMIN_MAX_IN_FLIGHT_PER_CONNECTION,
+  MAX_REQUEST_BYTES,
+  bigintReplacer,
+  parseRequest,
+  withId,
+  type AdminRequest,
+  type AdminResponse,
 } from './protocol.js';
 
 export type AdminHandler = (request: AdminRequest) => Promise<unknown> | unknown;
@@ -36,12 +43,16 @@ export function checkSocketDirectory(directory: string, uid = process.getuid?.()
   const stat = statSync(directory);
   if (!stat.isDirectory()) throw new AdminSocketError(`${directory} (for the admin socket) is not a directory`);
   if (stat.uid !== uid && stat.uid !== 0) {
-    throw new AdminSocketError(`${directory} (for the admin socket) is owned by uid ${stat.uid}, not by this process (uid ${uid}) ` +
-      'or root: another user could replace the socket');
+    throw new AdminSocketError(
+      `${directory} (for the admin socket) is owned by uid ${stat.uid}, not by this process (uid ${uid}) ` +
+        'or root: another user could replace the socket',
+    );
   }
   if ((stat.mode & GROUP_OR_WORLD_WRITABLE) !== 0 && (stat.mode & STICKY_BIT) === 0) {
-    throw new AdminSocketError(`${directory} (for the admin socket) is writable by group or others without the sticky bit ` +
-      `(mode ${(stat.mode & 0o7777).toString(8)}): another user could replace the socket`);
+    throw new AdminSocketError(
+      `${directory} (for the admin socket) is writable by group or others without the sticky bit ` +
+        `(mode ${(stat.mode & 0o7777).toString(8)}): another user could replace the socket`,
+    );
   }
 }
 
@@ -54,7 +65,11 @@ export class AdminServer {
   private readonly maxInFlight: number;
   private readonly idleTimeoutMs: number;
 
-  constructor(private readonly path: string, private readonly handler: AdminHandler, limits: AdminServerLimits = {}) {
+  constructor(
+    private readonly path: string,
+    private readonly handler: AdminHandler,
+    limits: AdminServerLimits = {},
+  ) {
     this.maxConnections = limits.maxConnections ?? ADMIN_MAX_CONNECTIONS;
     this.maxInFlight = limits.maxInFlightPerConnection ?? ADMIN_MAX_IN_FLIGHT_PER_CONNECTION;
     this.idleTimeoutMs = limits.idleTimeoutMs ?? ADMIN_IDLE_TIMEOUT_MS;
@@ -116,7 +131,10 @@ export class AdminServer {
   private serve(socket: Socket): void {
     if (this.connections.size >= this.maxConnections) {
       socket.on('error', () => socket.destroy());
-      const busy: AdminResponse = { ok: false, error: { code: 'ERR_BUSY', message: `more than ${this.maxConnections} admin connections` } };
+      const busy: AdminResponse = {
+        ok: false,
+        error: { code: 'ERR_BUSY', message: `more than ${this.maxConnections} admin connections` },
+      };
       socket.end(`${JSON.stringify(busy)}\n`);
       return;
     }
@@ -154,7 +172,9 @@ export class AdminServer {
         });
       }
       if (buffered.length > MAX_REQUEST_BYTES) {
-        socket.end(`${JSON.stringify({ ok: false, error: { code: 'ERR_TOO_LARGE', message: 'request too large' } })}\n`);
+        socket.end(
+          `${JSON.stringify({ ok: false, error: { code: 'ERR_TOO_LARGE', message: 'request too large' } })}\n`,
+        );
         buffered = '';
       }
     });
@@ -169,8 +189,10 @@ export class AdminServer {
         const path = err instanceof ValidationError ? { path: err.path } : {};
         return withId({ ok: false, error: { code: err.code, message: err.message, ...path } }, request.id);
       }
-      return withId({ ok: false, error: { code: 'ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) } }, request.id);
+      return withId(
+        { ok: false, error: { code: 'ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) } },
+        request.id,
+      );
     }
   }
 }
-

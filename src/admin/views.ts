@@ -25,7 +25,11 @@ const networkStatus = z.object({
   /** Routes installed in the data plane. */
   routes: z.number(),
   /** Per shared table: { used, quota, rejections }; and mapWriteFailures. Null without an update manager. */
-  quotas: z.record(z.string(), z.union([z.number(), z.object({ used: z.number(), quota: z.number(), rejections: z.number() })]))
+  quotas: z
+    .record(
+      z.string(),
+      z.union([z.number(), z.object({ used: z.number(), quota: z.number(), rejections: z.number() })]),
+    )
     .nullable(),
   forwarded: z.number(),
   toRouter: z.number(),
@@ -65,7 +69,12 @@ export type DriftView = z.infer<typeof driftViewSchema>;
 
 /** Status's drift: a daemon from before reconciliation reports only networks and entries. */
 const statusDrift = driftViewSchema.partial({
-  trigger: true, at: true, maps: true, filters: true, detached: true, missingPrograms: true,
+  trigger: true,
+  at: true,
+  maps: true,
+  filters: true,
+  detached: true,
+  missingPrograms: true,
 });
 
 /** The last reconciliation as status reports it (the fields after networks and entries may be missing). */
@@ -83,7 +92,9 @@ const cpuStatus = z.object({
   capacityPerS: z.number(),
   cores: z.number(),
   share: z.number(),
-  fit: z.object({ rSquared: nullableNumber, rmseNs: z.number(), samples: z.number(), converged: z.boolean() }).nullable(),
+  fit: z
+    .object({ rSquared: nullableNumber, rmseNs: z.number(), samples: z.number(), converged: z.boolean() })
+    .nullable(),
   fittedCosts: z.record(z.string(), z.number()).nullable(),
   fittedCostPerKib: nullableNumber,
   measuredNsPerS: nullableNumber,

@@ -8,16 +8,23 @@ import { XnetmonError } from '../errors/index.js';
 export const BENCHMARK_NAMES = ['fastpath', 'routeload', 'channel', 'controller', 'forwarding'] as const;
 
 export function registerBench(program: Command): void {
-  program.command('bench')
+  program
+    .command('bench')
     .description(`run a benchmark: ${BENCHMARK_NAMES.join(', ')}, or all`)
     .argument('<name>', 'benchmark name')
     .option('--json', 'print one JSON object of figures')
     .option('--write <file>', 'with "all": write the markdown report here')
     .option('--quick', 'fewer and shorter rounds (fastpath, forwarding): for development, not for the report')
-    .addHelpText('after', '\nExamples:\n  xnetmon bench fastpath --json\n  xnetmon bench routeload --json\n  xnetmon bench all --write docs/benchmarks.md')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  xnetmon bench fastpath --json\n  xnetmon bench routeload --json\n  xnetmon bench all --write docs/benchmarks.md',
+    )
     .action(async (name: string, opts: { json?: boolean; write?: string; quick?: boolean }) => {
       if (name !== 'all' && !BENCHMARK_NAMES.some((n) => n === name)) {
-        throw new XnetmonError('ERR_USAGE', `unknown benchmark ${JSON.stringify(name)} (one of: ${BENCHMARK_NAMES.join(', ')}, all)`);
+        throw new XnetmonError(
+          'ERR_USAGE',
+          `unknown benchmark ${JSON.stringify(name)} (one of: ${BENCHMARK_NAMES.join(', ')}, all)`,
+        );
       }
       const { BENCHMARKS, runAll } = await import('../../bench/index.js');
       if (name === 'all') {

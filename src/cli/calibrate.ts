@@ -20,7 +20,8 @@ Examples:
   xnetmon calibrate --json`;
 
 export function registerCalibrate(program: Command): void {
-  program.command('calibrate')
+  program
+    .command('calibrate')
     .description('measure the CPU cost of each packet path on this host (irq+softirq time against packets per path)')
     .option('-c, --config <file>', 'configuration file (pin_dir, cpu_share, the constant table)', DEFAULT_CONFIG)
     .option('--seconds <n>', 'how long to sample', '10')
@@ -31,23 +32,37 @@ export function registerCalibrate(program: Command): void {
       if (!(seconds > 0 && seconds <= 3600)) {
         throw new XnetmonError('ERR_USAGE', `--seconds ${opts.seconds}: must be a number of seconds in (0, 3600]`);
       }
-      const [{ loadConfigFile }, { BpfMap, MAX_NETS }, { readPathTotalsFrom }, { CpuModel, readCpuTimes }, { costsOf }] =
-        await Promise.all([
-          import('../config/index.js'), import('../loader/index.js'), import('../dataplane/index.js'), import('../cpu/index.js'),
-          import('../control/index.js'),
-        ]);
+      const [
+        { loadConfigFile },
+        { BpfMap, MAX_NETS },
+        { readPathTotalsFrom },
+        { CpuModel, readCpuTimes },
+        { costsOf },
+      ] = await Promise.all([
+        import('../config/index.js'),
+        import('../loader/index.js'),
+        import('../dataplane/index.js'),
+        import('../cpu/index.js'),
+        import('../control/index.js'),
+      ]);
       const config = await loadConfigFile(opts.config);
       const stats = BpfMap.fromPin(join(config.host.pinDir, 'xnm_stats'));
       try {
         const periodMs = config.host.periodMs;
         const model = new CpuModel({
-          mode: 'measured', share: config.host.cpuShare, cores: readCpuTimes().cpus, forgetting: 1,
+          mode: 'measured',
+          share: config.host.cpuShare,
+          cores: readCpuTimes().cpus,
+          forgetting: 1,
           minSamples: Math.min(20, Math.floor((seconds * 1000) / periodMs) - 1),
-          tableCosts: costsOf(config), tableCostPerKib: Math.round(config.host.costPerKib),
+          tableCosts: costsOf(config),
+          tableCostPerKib: Math.round(config.host.costPerKib),
           tableCapacityPerS: config.host.cpuCapacity,
         });
         const sample = () => ({
-          cpu: readCpuTimes(), traffic: readPathTotalsFrom(stats, MAX_NETS - 1), at: process.hrtime.bigint(),
+          cpu: readCpuTimes(),
+          traffic: readPathTotalsFrom(stats, MAX_NETS - 1),
+          at: process.hrtime.bigint(),
         });
         let last = sample();
         const end = Date.now() + seconds * 1000;

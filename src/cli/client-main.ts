@@ -20,10 +20,10 @@ export function clientArgv(argv: readonly string[]): string[] {
 
 export function buildClientProgram(): Command {
   const program = new Command('xnetmon-client')
-    .description('XNetMon\'s client for a virtual router: replicate its FIB and packet filter to the host')
+    .description("XNetMon's client for a virtual router: replicate its FIB and packet filter to the host")
     .usage('-c /etc/xnetmon/client.yaml | keygen -o FILE | --version')
     .showHelpAfterError('(run with --help for usage)')
-    .version(versionLine('xnetmon-client'), '-V, --version', 'print the version and the BPF object\'s build id')
+    .version(versionLine('xnetmon-client'), '-V, --version', "print the version and the BPF object's build id")
     .exitOverride();
   registerClient(program);
   registerKeys(program);

@@ -7,25 +7,40 @@ import type { UpdateTransport } from '../wire/index.js';
 import { XnetmonError } from '../errors/index.js';
 
 export function registerClient(program: Command): void {
-  program.command('client')
+  program
+    .command('client')
     .description('run in a virtual router: watch its FIB, neighbours and nftables filter, and send changes to the host')
-    .requiredOption('-c, --config <file>', 'client configuration (host, host_public_key, private_key_file, tables, interfaces)')
+    .requiredOption(
+      '-c, --config <file>',
+      'client configuration (host, host_public_key, private_key_file, tables, interfaces)',
+    )
     .addHelpText('after', '\nExamples:\n  xnetmon client -c /etc/xnetmon/client.yaml')
     .action(async (opts: { config: string }) => {
       const [{ loadClientConfig, runClient }, { connectSecure }, { createLogger }] = await Promise.all([
-        import('../client/index.js'), import('../crypto/index.js'), import('../control/logger.js'),
+        import('../client/index.js'),
+        import('../crypto/index.js'),
+        import('../control/logger.js'),
       ]);
       const config = await loadClientConfig(opts.config);
       let privateKey: string;
       try {
         privateKey = readFileSync(config.privateKeyFile, 'utf8').trim();
       } catch (err) {
-        throw new XnetmonError('ERR_CONFIG_READ', `private_key_file ${config.privateKeyFile}: ${(err as Error).message}`);
+        throw new XnetmonError(
+          'ERR_CONFIG_READ',
+          `private_key_file ${config.privateKeyFile}: ${(err as Error).message}`,
+        );
       }
       const log = createLogger();
       const transport: UpdateTransport = {
         connect: async () => {
-          const channel = await connectSecure({ host: config.host.host, port: config.host.port, privateKey, hostPublicKey: config.hostPublicKey, logger: log });
+          const channel = await connectSecure({
+            host: config.host.host,
+            port: config.host.port,
+            privateKey,
+            hostPublicKey: config.hostPublicKey,
+            logger: log,
+          });
           return {
             peerId: 'host',
             remoteAddress: `${config.host.host}:${config.host.port}`,

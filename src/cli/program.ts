@@ -13,19 +13,21 @@ import { versionLine } from './version.js';
 
 /** Examples for the commands that do not carry their own (`--help` everywhere shows some). */
 const EXAMPLES: Record<string, string[]> = {
-  'down': ['xnetmon down -c /etc/xnetmon/xnetmon.yaml'],
-  'reload': ['xnetmon reload -c /etc/xnetmon/xnetmon.yaml', 'systemctl reload xnetmon'],
-  'check': ['xnetmon check', 'xnetmon check --json'],
-  'status': ['xnetmon status', 'xnetmon status --json | jq \'.networks[] | {name, drops}\''],
-  'net': ['xnetmon net list', 'xnetmon net set blue --cpu 0.3 --link eth1=0.5'],
+  down: ['xnetmon down -c /etc/xnetmon/xnetmon.yaml'],
+  reload: ['xnetmon reload -c /etc/xnetmon/xnetmon.yaml', 'systemctl reload xnetmon'],
+  check: ['xnetmon check', 'xnetmon check --json'],
+  status: ['xnetmon status', "xnetmon status --json | jq '.networks[] | {name, drops}'"],
+  net: ['xnetmon net list', 'xnetmon net set blue --cpu 0.3 --link eth1=0.5'],
   'net list': ['xnetmon net list --json'],
   'net show': ['xnetmon net show blue'],
-  'net add': ['xnetmon net add --definition \'{"id":4,"name":"gold","weight":100,"routers":[{"vif":"vif4.0","clientPublicKey":"..."}]}\''],
+  'net add': [
+    'xnetmon net add --definition \'{"id":4,"name":"gold","weight":100,"routers":[{"vif":"vif4.0","clientPublicKey":"..."}]}\'',
+  ],
   'net del': ['xnetmon net del gold'],
-  'routes': ['xnetmon routes blue', 'xnetmon routes blue --prefix 10.1.0.0/16 --json'],
-  'clients': ['xnetmon clients', 'xnetmon clients --json'],
-  'top': ['xnetmon top', 'xnetmon top --once'],
-  'lab': ['xnetmon lab up --json', 'xnetmon lab demo'],
+  routes: ['xnetmon routes blue', 'xnetmon routes blue --prefix 10.1.0.0/16 --json'],
+  clients: ['xnetmon clients', 'xnetmon clients --json'],
+  top: ['xnetmon top', 'xnetmon top --once'],
+  lab: ['xnetmon lab up --json', 'xnetmon lab demo'],
   'lab down': ['xnetmon lab down --prefix xl1a2b'],
   'lab load': ['xnetmon lab load --prefix xl1a2b --json'],
   'lab demo': ['xnetmon lab demo --quick', 'make lab'],
@@ -50,7 +52,7 @@ export function buildProgram(): Command {
   const program = new Command('xnetmon')
     .description('Isolation and plane separation for virtual routers sharing one host')
     .showHelpAfterError('(run with --help for usage)')
-    .version(versionLine('xnetmon'), '-V, --version', 'print the version and the BPF object\'s build id')
+    .version(versionLine('xnetmon'), '-V, --version', "print the version and the BPF object's build id")
     .exitOverride();
   registerOps(program);
   registerKeys(program);

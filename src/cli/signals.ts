@@ -58,7 +58,10 @@ export interface LifecycleLog {
  * reloads and SIGTERM / SIGINT stop. `exit` is called with 0 after a clean stop.
  */
 export async function runDaemon(
-  latch: SignalLatch, start: () => Promise<RunningDaemon>, log: LifecycleLog, exit: (code: number) => void,
+  latch: SignalLatch,
+  start: () => Promise<RunningDaemon>,
+  log: LifecycleLog,
+  exit: (code: number) => void,
 ): Promise<void> {
   let daemon: RunningDaemon | undefined;
   let stopping = false;
@@ -71,10 +74,13 @@ export async function runDaemon(
   };
   const stop = (running: RunningDaemon, signal: string): void => {
     log.info({ signal }, 'stopping');
-    running.stop().then(() => exit(0), (err: Error) => {
-      log.error({ err: err.message }, 'stopping failed');
-      exit(1);
-    });
+    running.stop().then(
+      () => exit(0),
+      (err: Error) => {
+        log.error({ err: err.message }, 'stopping failed');
+        exit(1);
+      },
+    );
   };
   latch.take((signal) => {
     if (signal === 'SIGHUP') {

@@ -14,7 +14,9 @@ const UNKNOWN: BuildInfo = { version: 'unknown', bpfBuildId: 'unknown' };
 /** Reads dist/build-info.json (this module is dist/src/cli/version.js); `unknown` when tsc ran without make. */
 export function readBuildInfo(): BuildInfo {
   try {
-    const info = JSON.parse(readFileSync(new URL('../../build-info.json', import.meta.url), 'utf8')) as Partial<BuildInfo>;
+    const info = JSON.parse(
+      readFileSync(new URL('../../build-info.json', import.meta.url), 'utf8'),
+    ) as Partial<BuildInfo>;
     return { version: info.version ?? UNKNOWN.version, bpfBuildId: info.bpfBuildId ?? UNKNOWN.bpfBuildId };
   } catch {
     return UNKNOWN;

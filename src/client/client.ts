@@ -2,7 +2,26 @@
 // and packet filter and transmits every change to Dom0 through the secure channel (IV-C).
 // On every (re)connection it sends its whole state, ending with EndOfSync, so that the host
 // can sweep what the router no longer has (graceful restart, RFC 4724 style).
-import { DEFAULT_MAX_MESSAGE_BYTES, MAX_FILTER_RULES_ON_WIRE, PROTOCOL_VERSION, ProtocolError, decodeMessage, encodeEndOfSync, encodeFilterReplace, encodeHello, encodeNeighbourBatch, encodeRouteBatches, neighbourBatchFromLists, routeChangesFromLists, silentLogger, type UpdateLogger, type UpdateMessage, type UpdateSession, type UpdateTransport, type WireRoute } from '../wire/index.js';
+import {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  MAX_FILTER_RULES_ON_WIRE,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  decodeMessage,
+  encodeEndOfSync,
+  encodeFilterReplace,
+  encodeHello,
+  encodeNeighbourBatch,
+  encodeRouteBatches,
+  neighbourBatchFromLists,
+  routeChangesFromLists,
+  silentLogger,
+  type UpdateLogger,
+  type UpdateMessage,
+  type UpdateSession,
+  type UpdateTransport,
+  type WireRoute,
+} from '../wire/index.js';
 import type { ClientConfig } from './config.js';
 import { diffSnapshots, EMPTY_SNAPSHOT, isEmptyChange, type KernelSnapshot, type SnapshotChanges } from './diff.js';
 import { KernelWatcher, type SnapshotSource } from './watcher.js';
@@ -55,7 +74,14 @@ class Wakeup {
         resolve();
       };
       this.waiters.push(done);
-      if (ms !== undefined) timer = setTimeout(() => { this.waiters = this.waiters.filter((w) => w !== done); resolve(); }, Math.max(0, ms));
+      if (ms !== undefined)
+        timer = setTimeout(
+          () => {
+            this.waiters = this.waiters.filter((w) => w !== done);
+            resolve();
+          },
+          Math.max(0, ms),
+        );
     });
   }
 }
@@ -71,17 +97,32 @@ export class UpdateClient {
   private latest: KernelSnapshot | null = null;
   private stopped = false;
   private status: { -readonly [K in keyof ClientStatus]: ClientStatus[K] } = {
-    connected: false, sessions: 0, resyncs: 0, lastResyncAt: null, messagesSent: 0, refusedBatches: 0, lastError: null,
+    connected: false,
+    sessions: 0,
+    resyncs: 0,
+    lastResyncAt: null,
+    messagesSent: 0,
+    refusedBatches: 0,
+    lastError: null,
   };
 
-  constructor(private readonly config: ClientConfig, private readonly options: ClientOptions) {
+  constructor(
+    private readonly config: ClientConfig,
+    private readonly options: ClientOptions,
+  ) {
     this.logger = options.logger ?? silentLogger;
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.window = options.window ?? 64;
-    this.source = options.source ?? new KernelWatcher({
-      tables: config.tables, interfaces: config.interfaces, filter: config.filter, coalesceMs: config.coalesceMs,
-      pollIntervalMs: config.pollIntervalMs, logger: this.logger,
-    });
+    this.source =
+      options.source ??
+      new KernelWatcher({
+        tables: config.tables,
+        interfaces: config.interfaces,
+        filter: config.filter,
+        coalesceMs: config.coalesceMs,
+        pollIntervalMs: config.pollIntervalMs,
+        logger: this.logger,
+      });
   }
 
   getStatus(): ClientStatus {
@@ -153,7 +194,10 @@ export class UpdateClient {
           try {
             message = decodeMessage(payload);
           } catch (error) {
-            this.logger.error({ err: error instanceof ProtocolError ? error.message : errorText(error) }, 'undecodable message from the host');
+            this.logger.error(
+              { err: error instanceof ProtocolError ? error.message : errorText(error) },
+              'undecodable message from the host',
+            );
             continue;
           }
           if (message.type !== 'ack') continue;
@@ -170,8 +214,15 @@ export class UpdateClient {
           } else {
             this.status.refusedBatches++;
             this.status.lastError = `${message.errorCode}: ${message.errorMessage}`;
-            this.logger.error({ sequence: message.sequence, what: sent?.what ?? 'hello', code: message.errorCode, err: message.errorMessage },
-              'the host refused an update; resyncing later');
+            this.logger.error(
+              {
+                sequence: message.sequence,
+                what: sent?.what ?? 'hello',
+                code: message.errorCode,
+                err: message.errorMessage,
+              },
+              'the host refused an update; resyncing later',
+            );
             // The host's replica now lacks that batch: start again from a full resync, with backoff.
             if (message.errorCode !== 'ERR_VERSION' && message.errorCode !== 'ERR_PROTOCOL' && resyncDue === null) {
               resyncDue = Date.now() + resyncDelay;
@@ -197,18 +248,36 @@ export class UpdateClient {
     };
 
     const sendChanges = async (changes: SnapshotChanges): Promise<void> => {
-      const neighbourAdds = changes.neighbourAdds.map((n) => ({ address: n.address, mac: n.mac, interface: n.interface }));
+      const neighbourAdds = changes.neighbourAdds.map((n) => ({
+        address: n.address,
+        mac: n.mac,
+        interface: n.interface,
+      }));
       const neighbourDeletes = changes.neighbourDeletes.map((n) => ({ address: n.address, interface: n.interface }));
       // Neighbours first: routes that arrive after them resolve to a next hop at once.
       for (let i = 0; i < Math.max(neighbourAdds.length, neighbourDeletes.length); i += NEIGHBOURS_PER_BATCH) {
         const seq = next();
-        const batch = neighbourBatchFromLists(seq, neighbourAdds.slice(i, i + NEIGHBOURS_PER_BATCH), neighbourDeletes.slice(i, i + NEIGHBOURS_PER_BATCH));
+        const batch = neighbourBatchFromLists(
+          seq,
+          neighbourAdds.slice(i, i + NEIGHBOURS_PER_BATCH),
+          neighbourDeletes.slice(i, i + NEIGHBOURS_PER_BATCH),
+        );
         await send(encodeNeighbourBatch(batch), seq, 'neighbours');
       }
       if (changes.routeAdds.length > 0 || changes.routeDeletes.length > 0) {
-        const adds: WireRoute[] = changes.routeAdds.map((r) => ({ prefix: r.prefix, kind: r.kind, gateway: r.gateway, interface: r.interface }));
+        const adds: WireRoute[] = changes.routeAdds.map((r) => ({
+          prefix: r.prefix,
+          kind: r.kind,
+          gateway: r.gateway,
+          interface: r.interface,
+        }));
         const routeChanges = routeChangesFromLists(adds, changes.routeDeletes);
-        const batches = [...encodeRouteBatches(routeChanges, { firstSequence: sequence >= 0xffffffff ? 1 : sequence + 1, maxBytes: this.maxMessageBytes })];
+        const batches = [
+          ...encodeRouteBatches(routeChanges, {
+            firstSequence: sequence >= 0xffffffff ? 1 : sequence + 1,
+            maxBytes: this.maxMessageBytes,
+          }),
+        ];
         for (const batch of batches) {
           sequence = batch.sequence;
           await send(batch.payload, batch.sequence, `routes (${batch.entries})`);
@@ -216,7 +285,10 @@ export class UpdateClient {
       }
       if (changes.filter !== null) {
         if (changes.filter.length > MAX_FILTER_RULES_ON_WIRE) {
-          this.logger.error({ rules: changes.filter.length }, `the filter has more than ${MAX_FILTER_RULES_ON_WIRE} rules: not replicated`);
+          this.logger.error(
+            { rules: changes.filter.length },
+            `the filter has more than ${MAX_FILTER_RULES_ON_WIRE} rules: not replicated`,
+          );
         } else {
           const seq = next();
           await send(encodeFilterReplace({ sequence: seq, rules: changes.filter }), seq, 'filter');
@@ -231,7 +303,14 @@ export class UpdateClient {
       const seq = next();
       endOfSync = seq;
       await send(encodeEndOfSync({ sequence: seq }), seq, 'end of sync');
-      this.logger.info({ routes: snapshot.routes.size, neighbours: snapshot.neighbours.size, filterRules: snapshot.filter?.length ?? null }, 'full resync sent');
+      this.logger.info(
+        {
+          routes: snapshot.routes.size,
+          neighbours: snapshot.neighbours.size,
+          filterRules: snapshot.filter?.length ?? null,
+        },
+        'full resync sent',
+      );
       return snapshot;
     };
 

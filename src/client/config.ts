@@ -38,34 +38,61 @@ function integerIn(min: number, max: number) {
   return z.number({ error: rule }).refine((n) => Number.isInteger(n) && n >= min && n <= max, { error: rule });
 }
 
-const clientFileSchema = z.strictObject({
-  host: z.string({ error: 'must be a "host:port" string' }).superRefine((text, ctx) => {
-    try {
-      parseListenAddress(text);
-    } catch (error) {
-      ctx.addIssue({ code: 'custom', message: error instanceof ValidationError ? error.message.replace(/^listen: /, '') : String(error) });
-    }
-  }),
-  host_public_key: z.string({ error: 'must be a base64 string' }).refine(
-    (key) => /^[A-Za-z0-9+/]{43}=$/.test(key) && Buffer.from(key, 'base64').length === 32 && Buffer.from(key, 'base64').toString('base64') === key,
-    { error: 'must be the standard base64 encoding of a 32-byte public key (44 characters ending in "=")' },
-  ),
-  private_key_file: z.string({ error: 'must be an absolute path' }).refine((p) => p.startsWith('/') && !p.includes('\0'), { error: 'must be an absolute path' }),
-  name: z.string({ error: 'must be a string' }).refine((n) => Buffer.byteLength(n) <= 64, { error: 'must be at most 64 bytes' }).optional(),
-  tables: z.array(
-    z.union([z.string(), z.number()], { error: 'must be a table name or number' }).transform(String)
-      .refine((t) => TABLE_NAME.test(t) && t !== '0', { error: 'must be a table name (letters, digits, _ or -) or a number 1..4294967295' }),
-    { error: 'must be a list of routing tables' },
-  ).min(1, { error: 'must list at least one table' }).default(['main', 'local']),
-  interfaces: z.array(
-    z.string().refine((n) => INTERFACE_NAME.test(n), { error: 'must be an interface name of 1 to 15 characters' }),
-    { error: 'must be a list of interface names' },
-  ).min(1, { error: 'must list at least one interface, or be left out' }).nullable().default(null),
-  coalesce_ms: integerIn(1, 10_000).default(50),
-  poll_interval_s: integerIn(1, 3600).default(30),
-  reconnect_max_ms: integerIn(100, 600_000).default(5000),
-  filter: z.boolean({ error: 'must be true or false' }).default(true),
-}, { error: 'must be a mapping of client settings' });
+const clientFileSchema = z.strictObject(
+  {
+    host: z.string({ error: 'must be a "host:port" string' }).superRefine((text, ctx) => {
+      try {
+        parseListenAddress(text);
+      } catch (error) {
+        ctx.addIssue({
+          code: 'custom',
+          message: error instanceof ValidationError ? error.message.replace(/^listen: /, '') : String(error),
+        });
+      }
+    }),
+    host_public_key: z
+      .string({ error: 'must be a base64 string' })
+      .refine(
+        (key) =>
+          /^[A-Za-z0-9+/]{43}=$/.test(key) &&
+          Buffer.from(key, 'base64').length === 32 &&
+          Buffer.from(key, 'base64').toString('base64') === key,
+        { error: 'must be the standard base64 encoding of a 32-byte public key (44 characters ending in "=")' },
+      ),
+    private_key_file: z
+      .string({ error: 'must be an absolute path' })
+      .refine((p) => p.startsWith('/') && !p.includes('\0'), { error: 'must be an absolute path' }),
+    name: z
+      .string({ error: 'must be a string' })
+      .refine((n) => Buffer.byteLength(n) <= 64, { error: 'must be at most 64 bytes' })
+      .optional(),
+    tables: z
+      .array(
+        z
+          .union([z.string(), z.number()], { error: 'must be a table name or number' })
+          .transform(String)
+          .refine((t) => TABLE_NAME.test(t) && t !== '0', {
+            error: 'must be a table name (letters, digits, _ or -) or a number 1..4294967295',
+          }),
+        { error: 'must be a list of routing tables' },
+      )
+      .min(1, { error: 'must list at least one table' })
+      .default(['main', 'local']),
+    interfaces: z
+      .array(
+        z.string().refine((n) => INTERFACE_NAME.test(n), { error: 'must be an interface name of 1 to 15 characters' }),
+        { error: 'must be a list of interface names' },
+      )
+      .min(1, { error: 'must list at least one interface, or be left out' })
+      .nullable()
+      .default(null),
+    coalesce_ms: integerIn(1, 10_000).default(50),
+    poll_interval_s: integerIn(1, 3600).default(30),
+    reconnect_max_ms: integerIn(100, 600_000).default(5000),
+    filter: z.boolean({ error: 'must be true or false' }).default(true),
+  },
+  { error: 'must be a mapping of client settings' },
+);
 
 function pathOf(segments: readonly PropertyKey[]): string {
   let path = '';
@@ -82,7 +109,10 @@ export function parseClientConfig(text: string, source = 'client.yaml'): ClientC
   try {
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch (error) {
-    throw new ValidationError(source, `YAML cannot be expanded: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ValidationError(
+      source,
+      `YAML cannot be expanded: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
   const parsed = clientFileSchema.safeParse(raw ?? {});
   if (!parsed.success) {
@@ -111,7 +141,11 @@ export async function loadClientConfig(path: string): Promise<ClientConfig> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new XnetmonError('ERR_CONFIG_READ', `cannot read client config ${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new XnetmonError(
+      'ERR_CONFIG_READ',
+      `cannot read client config ${path}: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   }
   return parseClientConfig(text, path);
 }

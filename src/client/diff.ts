@@ -35,8 +35,18 @@ export function sameRoute(a: FibRoute, b: FibRoute): boolean {
 }
 
 function sameRule(a: FilterRule, b: FilterRule): boolean {
-  return a.handle === b.handle && a.family === b.family && a.proto === b.proto && a.src === b.src && a.dst === b.dst && a.action === b.action
-    && a.sport?.[0] === b.sport?.[0] && a.sport?.[1] === b.sport?.[1] && a.dport?.[0] === b.dport?.[0] && a.dport?.[1] === b.dport?.[1];
+  return (
+    a.handle === b.handle &&
+    a.family === b.family &&
+    a.proto === b.proto &&
+    a.src === b.src &&
+    a.dst === b.dst &&
+    a.action === b.action &&
+    a.sport?.[0] === b.sport?.[0] &&
+    a.sport?.[1] === b.sport?.[1] &&
+    a.dport?.[0] === b.dport?.[0] &&
+    a.dport?.[1] === b.dport?.[1]
+  );
 }
 
 export function sameFilter(a: readonly FilterRule[] | null, b: readonly FilterRule[] | null): boolean {
@@ -68,10 +78,21 @@ export function diffSnapshots(before: KernelSnapshot, after: KernelSnapshot): Sn
   for (const n of before.neighbours.values()) {
     if (!kept.has(hostKey(n)) && !added.has(hostKey(n))) neighbourDeletes.push(n);
   }
-  return { routeAdds, routeDeletes, neighbourAdds, neighbourDeletes, filter: sameFilter(before.filter, after.filter) ? null : after.filter };
+  return {
+    routeAdds,
+    routeDeletes,
+    neighbourAdds,
+    neighbourDeletes,
+    filter: sameFilter(before.filter, after.filter) ? null : after.filter,
+  };
 }
 
 export function isEmptyChange(changes: SnapshotChanges): boolean {
-  return changes.routeAdds.length === 0 && changes.routeDeletes.length === 0 && changes.neighbourAdds.length === 0
-    && changes.neighbourDeletes.length === 0 && changes.filter === null;
+  return (
+    changes.routeAdds.length === 0 &&
+    changes.routeDeletes.length === 0 &&
+    changes.neighbourAdds.length === 0 &&
+    changes.neighbourDeletes.length === 0 &&
+    changes.filter === null
+  );
 }

@@ -2,7 +2,15 @@
 // (`ip -json link show`, `ip -json -4|-6 route show table all`, `ip -json neigh show`).
 // Pure functions: tests feed them dumps captured from a real kernel (test/unit/fixtures).
 import type { RouteKind, RouterInterface } from '../wire/index.js';
-import { addressBytes, formatAddress, formatPrefixBytes, hostBitsSet, isUnicastMac, parsePrefixText, type Family } from '../net/index.js';
+import {
+  addressBytes,
+  formatAddress,
+  formatPrefixBytes,
+  hostBitsSet,
+  isUnicastMac,
+  parsePrefixText,
+  type Family,
+} from '../net/index.js';
 
 /** One replicated route: the router's best route for a prefix over the configured tables. */
 export interface FibRoute {
@@ -58,7 +66,15 @@ export function parseLinkDump(dump: unknown): Map<string, RouterInterface & { re
     if (!isObject(record)) continue;
     const name = text(record, 'ifname');
     const index = record.ifindex;
-    if (!name || typeof index !== 'number' || !Number.isInteger(index) || index <= 0 || name.length > 15 || /[\s/:]/.test(name)) continue;
+    if (
+      !name ||
+      typeof index !== 'number' ||
+      !Number.isInteger(index) ||
+      index <= 0 ||
+      name.length > 15 ||
+      /[\s/:]/.test(name)
+    )
+      continue;
     const address = text(record, 'address')?.toLowerCase();
     const mac = text(record, 'link_type') === 'ether' && address && isUnicastMac(address) ? address : null;
     out.set(name, { index, name, mac, loopback: text(record, 'link_type') === 'loopback' });
@@ -67,7 +83,10 @@ export function parseLinkDump(dump: unknown): Map<string, RouterInterface & { re
 }
 
 /** The interfaces whose routes and neighbours are replicated. */
-export function replicatedInterfaces(links: ReadonlyMap<string, RouterInterface & { loopback: boolean }>, options: FibOptions): Map<string, RouterInterface> {
+export function replicatedInterfaces(
+  links: ReadonlyMap<string, RouterInterface & { loopback: boolean }>,
+  options: FibOptions,
+): Map<string, RouterInterface> {
   const out = new Map<string, RouterInterface>();
   for (const [name, link] of links) {
     if (options.interfaces ? !options.interfaces.includes(name) : link.loopback) continue;
@@ -131,18 +150,25 @@ export function parseRouteDump(
 ): Map<string, FibRoute> {
   const ranks = new Map<string, number>();
   ranks.set('255', 0); // Rule 0 looks up the local table before any other.
-  options.tables.forEach((t, i) => { if (!ranks.has(tableId(t))) ranks.set(tableId(t), i + 1); });
+  options.tables.forEach((t, i) => {
+    if (!ranks.has(tableId(t))) ranks.set(tableId(t), i + 1);
+  });
   const wantsLocal = options.tables.some((t) => tableId(t) === '255');
   const best = new Map<string, Candidate>();
   for (const record of asArray(dump, 'route')) {
     if (!isObject(record)) continue;
     const dst = text(record, 'dst');
     const what = `${text(record, 'type') ?? 'unicast'} ${dst ?? '?'} table ${text(record, 'table') ?? 'main'}`;
-    const skip = (reason: string): void => { skipped.push({ what, reason }); };
+    const skip = (reason: string): void => {
+      skipped.push({ what, reason });
+    };
     const table = tableId(text(record, 'table') ?? 'main');
     const rank = ranks.get(table);
     if (rank === undefined || (table === '255' && !wantsLocal)) continue;
-    if (!dst) { skip('no destination'); continue; }
+    if (!dst) {
+      skip('no destination');
+      continue;
+    }
     let addr: Buffer;
     let length: number;
     if (dst === 'default') {
@@ -150,7 +176,10 @@ export function parseRouteDump(
       length = 0;
     } else {
       const bytes = addressBytes(dst.split('/')[0]!);
-      if (!bytes || (bytes.length === 4) !== (family === 4)) { skip('not a prefix of this family'); continue; }
+      if (!bytes || (bytes.length === 4) !== (family === 4)) {
+        skip('not a prefix of this family');
+        continue;
+      }
       try {
         const p = parsePrefixText(dst, 'dst');
         addr = p.addr;
@@ -159,10 +188,16 @@ export function parseRouteDump(
         skip('malformed prefix');
         continue;
       }
-      if (hostBitsSet(addr, length)) { skip('host bits set'); continue; }
+      if (hostBitsSet(addr, length)) {
+        skip('host bits set');
+        continue;
+      }
     }
     const special = insideRange(family, addr, length);
-    if (special) { skip(special); continue; }
+    if (special) {
+      skip(special);
+      continue;
+    }
     const prefix = formatPrefixBytes(addr, length, 0, family);
     const type = text(record, 'type') ?? 'unicast';
     const dev = text(record, 'dev');
@@ -175,27 +210,42 @@ export function parseRouteDump(
           // ECMP, or an IPv4 route via an IPv6 next hop: the router forwards those itself.
           route = { prefix, family, kind: 'via-vm', gateway: null, interface: null };
         } else if (!out) {
-          if (dev !== undefined && !links.has(dev)) { skip(`unknown interface ${dev}`); continue; }
+          if (dev !== undefined && !links.has(dev)) {
+            skip(`unknown interface ${dev}`);
+            continue;
+          }
           route = { prefix, family, kind: 'via-vm', gateway: null, interface: null };
         } else if (gatewayText !== undefined) {
           const gw = addressBytes(gatewayText);
-          if (!gw || (gw.length === 4) !== (family === 4)) { skip(`gateway ${gatewayText} is not IPv${family}`); continue; }
+          if (!gw || (gw.length === 4) !== (family === 4)) {
+            skip(`gateway ${gatewayText} is not IPv${family}`);
+            continue;
+          }
           route = { prefix, family, kind: 'unicast', gateway: formatAddress(gw), interface: out };
         } else {
           route = { prefix, family, kind: 'unicast', gateway: null, interface: out };
         }
         break;
       }
-      case 'local': route = { prefix, family, kind: 'local', gateway: null, interface: null }; break;
-      case 'blackhole': route = { prefix, family, kind: 'blackhole', gateway: null, interface: null }; break;
-      case 'unreachable': case 'prohibit': case 'throw':
+      case 'local':
+        route = { prefix, family, kind: 'local', gateway: null, interface: null };
+        break;
+      case 'blackhole':
+        route = { prefix, family, kind: 'blackhole', gateway: null, interface: null };
+        break;
+      case 'unreachable':
+      case 'prohibit':
+      case 'throw':
         route = { prefix, family, kind: 'via-vm', gateway: null, interface: null };
         break;
-      default: skip(`type ${type} is not replicated`); continue;
+      default:
+        skip(`type ${type} is not replicated`);
+        continue;
     }
     const metric = typeof record.metric === 'number' ? record.metric : 0;
     const current = best.get(prefix);
-    if (!current || rank < current.rank || (rank === current.rank && metric < current.metric)) best.set(prefix, { route, rank, metric });
+    if (!current || rank < current.rank || (rank === current.rank && metric < current.metric))
+      best.set(prefix, { route, rank, metric });
   }
   return new Map([...best].map(([key, c]) => [key, c.route]));
 }
@@ -205,7 +255,10 @@ export function parseRouteDump(
 const USABLE_STATES = new Set(['REACHABLE', 'STALE', 'DELAY', 'PROBE', 'PERMANENT']);
 
 /** Neighbours with a usable MAC on replicated interfaces, keyed "ifname|address". */
-export function parseNeighbourDump(dump: unknown, replicated: ReadonlyMap<string, RouterInterface>): Map<string, FibNeighbour> {
+export function parseNeighbourDump(
+  dump: unknown,
+  replicated: ReadonlyMap<string, RouterInterface>,
+): Map<string, FibNeighbour> {
   const out = new Map<string, FibNeighbour>();
   for (const record of asArray(dump, 'neigh')) {
     if (!isObject(record)) continue;

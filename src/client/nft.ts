@@ -69,7 +69,14 @@ function prefixOf(right: unknown, family: Family): string {
     return unsupported(`address match ${describe(right)} is not an address or prefix`);
   }
   const addr = typeof addrText === 'string' ? addressBytes(addrText) : undefined;
-  if (!addr || (addr.length === 4) !== (family === 4) || typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > addr.length * 8) {
+  if (
+    !addr ||
+    (addr.length === 4) !== (family === 4) ||
+    typeof length !== 'number' ||
+    !Number.isInteger(length) ||
+    length < 0 ||
+    length > addr.length * 8
+  ) {
     return unsupported(`address match ${describe(right)} is not an IPv${family} prefix`);
   }
   if (hostBitsSet(addr, length)) return unsupported(`prefix ${describe(right)} has host bits set`);
@@ -77,7 +84,10 @@ function prefixOf(right: unknown, family: Family): string {
 }
 
 function portsOf(right: unknown): [number, number] {
-  const port = (v: unknown): number => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff ? v : unsupported(`port ${describe(v)} is not a number`));
+  const port = (v: unknown): number =>
+    typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff
+      ? v
+      : unsupported(`port ${describe(v)} is not a number`);
   if (typeof right === 'number') return [port(right), port(right)];
   if (isObject(right) && Array.isArray(right.range) && right.range.length === 2) {
     const lo = port(right.range[0]);
@@ -104,7 +114,8 @@ function parseRule(expressions: unknown, tableFamilies: readonly Family[], handl
   let dport: [number, number] | null = null;
   let action: 'accept' | 'drop' | null = null;
   const restrictFamily = (family: Family): void => {
-    if (!families.includes(family)) unsupported(`matches IPv${family} in a table that only sees IPv${families.join('/IPv')}`);
+    if (!families.includes(family))
+      unsupported(`matches IPv${family} in a table that only sees IPv${families.join('/IPv')}`);
     families = [family];
   };
   const setProto = (value: number): void => {
@@ -168,10 +179,14 @@ function parseRule(expressions: unknown, tableFamilies: readonly Family[], handl
   if (action === null) unsupported('no accept or drop verdict');
   if ((sport || dport) && proto !== 6 && proto !== 17) unsupported('ports are only replicated for tcp and udp');
   return families.map((family) => ({
-    handle, family, proto,
+    handle,
+    family,
+    proto,
     src: addresses.src ? prefixOf(addresses.src.text, family) : null,
     dst: addresses.dst ? prefixOf(addresses.dst.text, family) : null,
-    sport, dport, action: action!,
+    sport,
+    dport,
+    action: action!,
   }));
 }
 
@@ -184,21 +199,45 @@ export function parseNftRuleset(dump: unknown): ParsedFilter {
   items.forEach((item, order) => {
     if (!isObject(item) || !isObject(item.chain)) return;
     const c = item.chain;
-    if (c.hook !== 'forward' || c.type !== 'filter' || typeof c.family !== 'string' || !Object.hasOwn(TABLE_FAMILIES, c.family)) return;
+    if (
+      c.hook !== 'forward' ||
+      c.type !== 'filter' ||
+      typeof c.family !== 'string' ||
+      !Object.hasOwn(TABLE_FAMILIES, c.family)
+    )
+      return;
     if (typeof c.table !== 'string' || typeof c.name !== 'string') return;
     chains.push({
-      family: c.family, table: c.table, name: c.name, prio: typeof c.prio === 'number' ? c.prio : 0,
-      policy: typeof c.policy === 'string' ? c.policy : 'accept', order,
+      family: c.family,
+      table: c.table,
+      name: c.name,
+      prio: typeof c.prio === 'number' ? c.prio : 0,
+      policy: typeof c.policy === 'string' ? c.policy : 'accept',
+      order,
     });
   });
   chains.sort((a, b) => a.prio - b.prio || a.order - b.order);
-  const withRules = chains.filter((chain) => chain.policy === 'drop' || items.some((item) => isObject(item) && isObject(item.rule)
-    && item.rule.family === chain.family && item.rule.table === chain.table && item.rule.chain === chain.name));
+  const withRules = chains.filter(
+    (chain) =>
+      chain.policy === 'drop' ||
+      items.some(
+        (item) =>
+          isObject(item) &&
+          isObject(item.rule) &&
+          item.rule.family === chain.family &&
+          item.rule.table === chain.table &&
+          item.rule.chain === chain.name,
+      ),
+  );
   if (withRules.length > 1) {
     for (const chain of withRules.slice(1)) {
       warnings.push({
-        family: chain.family, table: chain.table, chain: chain.name, handle: 0,
-        reason: 'several forward chains: replicated as one list, first match wins (an accept in an earlier chain no longer reaches this one)',
+        family: chain.family,
+        table: chain.table,
+        chain: chain.name,
+        handle: 0,
+        reason:
+          'several forward chains: replicated as one list, first match wins (an accept in an earlier chain no longer reaches this one)',
       });
     }
   }
@@ -208,7 +247,10 @@ export function parseNftRuleset(dump: unknown): ParsedFilter {
       if (!isObject(item) || !isObject(item.rule)) continue;
       const r = item.rule;
       if (r.family !== chain.family || r.table !== chain.table || r.chain !== chain.name) continue;
-      const handle = typeof r.handle === 'number' && Number.isInteger(r.handle) && r.handle >= 0 && r.handle <= 0xffffffff ? r.handle : 0;
+      const handle =
+        typeof r.handle === 'number' && Number.isInteger(r.handle) && r.handle >= 0 && r.handle <= 0xffffffff
+          ? r.handle
+          : 0;
       try {
         rules.push(...parseRule(r.expr, families, handle));
       } catch (error) {
@@ -217,7 +259,8 @@ export function parseNftRuleset(dump: unknown): ParsedFilter {
       }
     }
     if (chain.policy === 'drop') {
-      for (const family of families) rules.push({ handle: 0, family, proto: 0, src: null, dst: null, sport: null, dport: null, action: 'drop' });
+      for (const family of families)
+        rules.push({ handle: 0, family, proto: 0, src: null, dst: null, sport: null, dport: null, action: 'drop' });
     }
   }
   return { rules, warnings };

@@ -8,7 +8,14 @@ import { createInterface } from 'node:readline';
 import type { RouterInterface, UpdateLogger } from '../wire/index.js';
 import { silentLogger } from '../wire/index.js';
 import type { KernelSnapshot } from './diff.js';
-import { parseLinkDump, parseNeighbourDump, parseRouteDump, replicatedInterfaces, type FibOptions, type SkippedEntry } from './fib.js';
+import {
+  parseLinkDump,
+  parseNeighbourDump,
+  parseRouteDump,
+  replicatedInterfaces,
+  type FibOptions,
+  type SkippedEntry,
+} from './fib.js';
 import { parseNftRuleset, type NftWarning } from './nft.js';
 
 /** Runs the commands the watcher needs; injectable (tests, network namespaces). */
@@ -16,7 +23,12 @@ export interface CommandRunner {
   /** Runs a command to completion and resolves to its standard output. */
   run(command: string, args: readonly string[]): Promise<string>;
   /** Starts a long-running command: `onLine` per output line, `onExit` when it ends. */
-  watch(command: string, args: readonly string[], onLine: () => void, onExit: (error?: Error) => void): { stop(): void };
+  watch(
+    command: string,
+    args: readonly string[],
+    onLine: () => void,
+    onExit: (error?: Error) => void,
+  ): { stop(): void };
 }
 
 /** Runs commands on this machine, or inside network namespace `netns` (`ip netns exec`). */
@@ -36,7 +48,10 @@ export function createCommandRunner(options: { netns?: string } = {}): CommandRu
         child.on('error', reject);
         child.on('close', (code) => {
           if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
-          else reject(new Error(`${cmd} ${argv.join(' ')} exited with ${code}: ${Buffer.concat(err).toString('utf8').trim()}`));
+          else
+            reject(
+              new Error(`${cmd} ${argv.join(' ')} exited with ${code}: ${Buffer.concat(err).toString('utf8').trim()}`),
+            );
         });
       });
     },
@@ -44,8 +59,12 @@ export function createCommandRunner(options: { netns?: string } = {}): CommandRu
       const [cmd, argv] = wrap(command, args);
       let child: ChildProcess | null = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'ignore'] });
       let stopped = false;
-      createInterface({ input: child.stdout! }).on('line', () => { if (!stopped) onLine(); });
-      child.on('error', (error) => { if (!stopped) onExit(error); });
+      createInterface({ input: child.stdout! }).on('line', () => {
+        if (!stopped) onLine();
+      });
+      child.on('error', (error) => {
+        if (!stopped) onExit(error);
+      });
       child.on('exit', (code, signal) => {
         child = null;
         if (!stopped) onExit(new Error(`${cmd} ${argv.join(' ')} ended (${signal ?? code})`));
@@ -77,8 +96,14 @@ export interface KernelDumps {
 }
 
 /** A snapshot from parsed dumps (pure: the unit tests' entry point). */
-export function snapshotFromDumps(dumps: KernelDumps, options: FibOptions): {
-  snapshot: KernelSnapshot; skipped: SkippedEntry[]; filterWarnings: NftWarning[]; interfaces: Map<string, RouterInterface>;
+export function snapshotFromDumps(
+  dumps: KernelDumps,
+  options: FibOptions,
+): {
+  snapshot: KernelSnapshot;
+  skipped: SkippedEntry[];
+  filterWarnings: NftWarning[];
+  interfaces: Map<string, RouterInterface>;
 } {
   const links = parseLinkDump(dumps.links);
   const replicated = replicatedInterfaces(links, options);
@@ -178,26 +203,31 @@ export class KernelWatcher implements SnapshotSource {
   private startMonitor(command: string, args: readonly string[], failures = 0): void {
     if (this.stopped) return;
     let sawLine = false;
-    const monitor = this.commands.watch(command, args, () => {
-      sawLine = true;
-      this.trigger();
-    }, (error) => {
-      const index = this.monitors.indexOf(monitor);
-      if (index >= 0) this.monitors.splice(index, 1);
-      if (this.stopped) return;
-      // A monitor that keeps failing (no nft binary, say) is retried ever more slowly, and
-      // reported once; the periodic re-dump still catches changes meanwhile.
-      const attempt = sawLine ? 0 : failures;
-      const level = attempt === 0 ? 'warn' : 'debug';
-      this.logger[level]({ command, err: error?.message }, 'kernel monitor ended; polling until it is restarted');
-      this.trigger();
-      const delay = Math.min((this.options.monitorRestartMs ?? 1000) * 2 ** attempt, 60_000);
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        this.startMonitor(command, args, attempt + 1);
-      }, delay);
-      this.timers.add(timer);
-    });
+    const monitor = this.commands.watch(
+      command,
+      args,
+      () => {
+        sawLine = true;
+        this.trigger();
+      },
+      (error) => {
+        const index = this.monitors.indexOf(monitor);
+        if (index >= 0) this.monitors.splice(index, 1);
+        if (this.stopped) return;
+        // A monitor that keeps failing (no nft binary, say) is retried ever more slowly, and
+        // reported once; the periodic re-dump still catches changes meanwhile.
+        const attempt = sawLine ? 0 : failures;
+        const level = attempt === 0 ? 'warn' : 'debug';
+        this.logger[level]({ command, err: error?.message }, 'kernel monitor ended; polling until it is restarted');
+        this.trigger();
+        const delay = Math.min((this.options.monitorRestartMs ?? 1000) * 2 ** attempt, 60_000);
+        const timer = setTimeout(() => {
+          this.timers.delete(timer);
+          this.startMonitor(command, args, attempt + 1);
+        }, delay);
+        this.timers.add(timer);
+      },
+    );
     this.monitors.push(monitor);
   }
 
@@ -205,15 +235,23 @@ export class KernelWatcher implements SnapshotSource {
     if (this.stopped) return;
     this.dumping = true;
     this.dirty = false;
-    this.idle = this.dump().then(({ snapshot }) => {
-      if (!this.stopped) this.onSnapshot?.(snapshot);
-    }, (error: unknown) => {
-      this.logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'reading the kernel tables failed; retrying');
-      this.dirty = true;
-    }).finally(() => {
-      this.dumping = false;
-      if (this.dirty) this.trigger();
-    });
+    this.idle = this.dump()
+      .then(
+        ({ snapshot }) => {
+          if (!this.stopped) this.onSnapshot?.(snapshot);
+        },
+        (error: unknown) => {
+          this.logger.warn(
+            { err: error instanceof Error ? error.message : String(error) },
+            'reading the kernel tables failed; retrying',
+          );
+          this.dirty = true;
+        },
+      )
+      .finally(() => {
+        this.dumping = false;
+        if (this.dirty) this.trigger();
+      });
   }
 
   private async dump(): Promise<ReturnType<typeof snapshotFromDumps>> {
@@ -223,9 +261,13 @@ export class KernelWatcher implements SnapshotSource {
     };
     const nft = this.options.filter
       ? json('nft', ['-j', 'list', 'ruleset']).catch((error: unknown) => {
-        this.warnOnce('nft', { err: error instanceof Error ? error.message : String(error) }, 'cannot read the nftables ruleset; the replicated filter is left as it was');
-        return undefined;
-      })
+          this.warnOnce(
+            'nft',
+            { err: error instanceof Error ? error.message : String(error) },
+            'cannot read the nftables ruleset; the replicated filter is left as it was',
+          );
+          return undefined;
+        })
       : Promise.resolve(undefined);
     const [links, routes4, routes6, neighbours, ruleset] = await Promise.all([
       json('ip', ['-json', 'link', 'show']),
@@ -234,13 +276,20 @@ export class KernelWatcher implements SnapshotSource {
       json('ip', ['-json', 'neigh', 'show']),
       nft,
     ]);
-    const result = snapshotFromDumps({ links, routes4, routes6, neighbours, ...(ruleset === undefined ? {} : { nft: ruleset }) }, this.options);
+    const result = snapshotFromDumps(
+      { links, routes4, routes6, neighbours, ...(ruleset === undefined ? {} : { nft: ruleset }) },
+      this.options,
+    );
     for (const w of result.filterWarnings) {
-      this.warnOnce(`${w.family}|${w.table}|${w.chain}|${w.handle}|${w.reason}`, { table: `${w.family} ${w.table}`, chain: w.chain, handle: w.handle },
-        `nftables rule not replicated: ${w.reason}`);
+      this.warnOnce(
+        `${w.family}|${w.table}|${w.chain}|${w.handle}|${w.reason}`,
+        { table: `${w.family} ${w.table}`, chain: w.chain, handle: w.handle },
+        `nftables rule not replicated: ${w.reason}`,
+      );
     }
     // nft unreadable this time: keep the last filter rather than replace it with nothing.
-    if (this.options.filter && ruleset === undefined) return { ...result, snapshot: { ...result.snapshot, filter: this.lastFilter } };
+    if (this.options.filter && ruleset === undefined)
+      return { ...result, snapshot: { ...result.snapshot, filter: this.lastFilter } };
     this.lastFilter = result.snapshot.filter;
     return result;
   }

@@ -20,27 +20,70 @@ export interface NetworkChange {
 }
 
 // Only the shape: the values are judged by the config rules, with the config's paths.
-const networkChangeShape = z.strictObject({
-  cpu: z.unknown().optional(),
-  fib: z.unknown().optional(),
-  weight: z.unknown().optional(),
-  links: z.record(z.string(), z.unknown(), { error: 'must be a mapping of link name to share' }).optional(),
-  quota: z.strictObject({
-    routes4: z.unknown().optional(), routes6: z.unknown().optional(), nexthops: z.unknown().optional(), neighbours: z.unknown().optional(),
-  }, { error: 'must be a mapping with routes4, routes6, nexthops and/or neighbours' }).optional(),
-}, { error: 'must be a mapping with cpu, fib, weight, links and/or quota' });
+const networkChangeShape = z.strictObject(
+  {
+    cpu: z.unknown().optional(),
+    fib: z.unknown().optional(),
+    weight: z.unknown().optional(),
+    links: z.record(z.string(), z.unknown(), { error: 'must be a mapping of link name to share' }).optional(),
+    quota: z
+      .strictObject(
+        {
+          routes4: z.unknown().optional(),
+          routes6: z.unknown().optional(),
+          nexthops: z.unknown().optional(),
+          neighbours: z.unknown().optional(),
+        },
+        { error: 'must be a mapping with routes4, routes6, nexthops and/or neighbours' },
+      )
+      .optional(),
+  },
+  { error: 'must be a mapping with cpu, fib, weight, links and/or quota' },
+);
 
 // The keys of a network given to `net add` (the in-memory, camelCase form): the values are
 // judged by the config rules; an unknown key is refused rather than silently dropped.
 const anything = z.unknown().optional();
-const networkInputShape = z.strictObject({
-  id: anything, name: anything, weight: anything,
-  reserve: z.strictObject({ cpu: anything, fib: anything, links: anything }, { error: 'must be a mapping with cpu, fib and links' }).optional(),
-  routers: z.array(z.strictObject({ vif: anything, clientPublicKey: anything }, { error: 'must be a mapping with vif and clientPublicKey' })).optional(),
-  attachments: z.array(z.strictObject({ interface: anything, vlan: anything, mac: anything, vif: anything }, { error: 'must be a mapping with interface, vlan, mac and optionally vif' })).optional(),
-  filterDefault: anything,
-  quota: z.strictObject({ routes4: anything, routes6: anything, nexthops: anything, neighbours: anything }, { error: 'must be a mapping with routes4, routes6, nexthops and/or neighbours' }).optional(),
-}, { error: 'must be a mapping describing one network (id, name, weight, reserve, routers, attachments, filterDefault, quota)' });
+const networkInputShape = z.strictObject(
+  {
+    id: anything,
+    name: anything,
+    weight: anything,
+    reserve: z
+      .strictObject(
+        { cpu: anything, fib: anything, links: anything },
+        { error: 'must be a mapping with cpu, fib and links' },
+      )
+      .optional(),
+    routers: z
+      .array(
+        z.strictObject(
+          { vif: anything, clientPublicKey: anything },
+          { error: 'must be a mapping with vif and clientPublicKey' },
+        ),
+      )
+      .optional(),
+    attachments: z
+      .array(
+        z.strictObject(
+          { interface: anything, vlan: anything, mac: anything, vif: anything },
+          { error: 'must be a mapping with interface, vlan, mac and optionally vif' },
+        ),
+      )
+      .optional(),
+    filterDefault: anything,
+    quota: z
+      .strictObject(
+        { routes4: anything, routes6: anything, nexthops: anything, neighbours: anything },
+        { error: 'must be a mapping with routes4, routes6, nexthops and/or neighbours' },
+      )
+      .optional(),
+  },
+  {
+    error:
+      'must be a mapping describing one network (id, name, weight, reserve, routers, attachments, filterDefault, quota)',
+  },
+);
 
 const PLAIN_NETWORK_NAME = /^[a-z][a-z0-9_-]*$/;
 
@@ -55,19 +98,29 @@ function nameNetworkInPaths(index: number, name: unknown) {
 
 function unknownNetwork(config: XnetmonConfig, name: string): ValidationError {
   const known = config.networks.map((n) => n.name).join(', ') || 'none';
-  return new ValidationError(formatPath(['networks', name]), `no network named ${describeValue(name)} (networks: ${known})`);
+  return new ValidationError(
+    formatPath(['networks', name]),
+    `no network named ${describeValue(name)} (networks: ${known})`,
+  );
 }
 
 /** Sets one network's cpu/fib/link reservations and weight, with every rule of a config file. */
 export function applyNetworkChange(
-  config: XnetmonConfig, networkName: string, change: NetworkChange, checks: ConfigChecks = {},
+  config: XnetmonConfig,
+  networkName: string,
+  change: NetworkChange,
+  checks: ConfigChecks = {},
 ): XnetmonConfig {
   const index = config.networks.findIndex((n) => n.name === networkName);
   if (index < 0) throw unknownNetwork(config, networkName);
   const rewrite = nameNetworkInPaths(index, networkName);
 
   const shape = networkChangeShape.safeParse(change);
-  if (!shape.success) throw issuesToError(issuesFromZod(shape.error, change, { schema: networkChangeShape, prefix: ['networks', index] }), { rewrite });
+  if (!shape.success)
+    throw issuesToError(
+      issuesFromZod(shape.error, change, { schema: networkChangeShape, prefix: ['networks', index] }),
+      { rewrite },
+    );
 
   const network = config.networks[index]!;
   const changed: NetworkDefinition = {
@@ -81,7 +134,12 @@ export function applyNetworkChange(
     quota: mergedQuota(network.quota, change.quota),
   };
   const networks = config.networks.map((n, i) => (i === index ? changed : structuredClone(n)));
-  return checkedConfig({ host: structuredClone(config.host), networks }, checks, { blameNetwork: networkName }, { rewrite });
+  return checkedConfig(
+    { host: structuredClone(config.host), networks },
+    checks,
+    { blameNetwork: networkName },
+    { rewrite },
+  );
 }
 
 function mergedQuota(quota: QuotaSettings, change: NetworkChange['quota']): QuotaSettings {
@@ -94,16 +152,28 @@ function mergedQuota(quota: QuotaSettings, change: NetworkChange['quota']): Quot
 }
 
 /** Adds a network (fields with a file default may be left out); paths in errors say networks.<name>. */
-export function addNetwork(config: XnetmonConfig, definition: NetworkDefinitionInput, checks: ConfigChecks = {}): XnetmonConfig {
+export function addNetwork(
+  config: XnetmonConfig,
+  definition: NetworkDefinitionInput,
+  checks: ConfigChecks = {},
+): XnetmonConfig {
   const index = config.networks.length;
   const name: unknown = definition !== null && typeof definition === 'object' ? definition.name : undefined;
   const shape = networkInputShape.safeParse(definition);
   if (!shape.success) {
-    throw issuesToError(issuesFromZod(shape.error, definition, { schema: networkInputShape, prefix: ['networks', index] }), { rewrite: nameNetworkInPaths(index, name) });
+    throw issuesToError(
+      issuesFromZod(shape.error, definition, { schema: networkInputShape, prefix: ['networks', index] }),
+      { rewrite: nameNetworkInPaths(index, name) },
+    );
   }
-  const networks = [...config.networks.map((n) => structuredClone(n)), structuredClone(definition) as NetworkDefinition];
+  const networks = [
+    ...config.networks.map((n) => structuredClone(n)),
+    structuredClone(definition) as NetworkDefinition,
+  ];
   const blame = typeof name === 'string' ? { blameNetwork: name } : {};
-  return checkedConfig({ host: structuredClone(config.host), networks }, checks, blame, { rewrite: nameNetworkInPaths(index, name) });
+  return checkedConfig({ host: structuredClone(config.host), networks }, checks, blame, {
+    rewrite: nameNetworkInPaths(index, name),
+  });
 }
 
 /** Removes the named network. */
@@ -122,7 +192,10 @@ const SHARE_TEXT = /^(?:\d+(?:\.\d*)?|\.\d+)$/;
  */
 export function parseLinkSpec(spec: string, path = 'link'): { link: string; share: number } {
   const malformed = (why: string): ValidationError =>
-    new ValidationError(path, `${describeValue(spec)} is not a link reservation: ${why} (expected LINK=SHARE, e.g. "eth1=0.5")`);
+    new ValidationError(
+      path,
+      `${describeValue(spec)} is not a link reservation: ${why} (expected LINK=SHARE, e.g. "eth1=0.5")`,
+    );
   if (typeof spec !== 'string') throw malformed('not a string');
   const parts = spec.split('=');
   if (parts.length !== 2) throw malformed(parts.length < 2 ? 'it has no "="' : 'it has more than one "="');

@@ -45,7 +45,15 @@ export interface HostSettingChange {
   readonly after: HostSettings[HostSettingName];
 }
 
-export type NetworkField = 'weight' | 'reserve.cpu' | 'reserve.fib' | 'reserve.links' | 'routers' | 'attachments' | 'filterDefault' | 'quota';
+export type NetworkField =
+  | 'weight'
+  | 'reserve.cpu'
+  | 'reserve.fib'
+  | 'reserve.links'
+  | 'routers'
+  | 'attachments'
+  | 'filterDefault'
+  | 'quota';
 
 export interface ChangedNetwork {
   readonly name: string;
@@ -71,7 +79,8 @@ export interface ConfigDiff {
 /** Order-insensitive comparison of lists whose order carries no meaning (routers, attachments). */
 function sameSet<T>(a: readonly T[], b: readonly T[]): boolean {
   if (a.length !== b.length) return false;
-  const canonical = (list: readonly T[]): string[] => list.map((item) => JSON.stringify(item, Object.keys(item as object).sort())).sort();
+  const canonical = (list: readonly T[]): string[] =>
+    list.map((item) => JSON.stringify(item, Object.keys(item as object).sort())).sort();
   return isDeepStrictEqual(canonical(a), canonical(b));
 }
 

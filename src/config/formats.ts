@@ -30,7 +30,8 @@ export function checkMac(mac: string): string | undefined {
   if (!MAC.test(mac)) return 'must be a MAC address of six colon-separated hex pairs, e.g. "02:00:00:00:01:01"';
   const firstOctet = Number.parseInt(mac.slice(0, 2), 16);
   // The MAC is a classification key that must select one virtual router's traffic.
-  if ((firstOctet & 1) === 1) return 'must be a unicast MAC: a multicast or broadcast address cannot identify one virtual router';
+  if ((firstOctet & 1) === 1)
+    return 'must be a unicast MAC: a multicast or broadcast address cannot identify one virtual router';
   if (/^(?:00:){5}00$/.test(mac)) return 'must not be the all-zero MAC';
   return undefined;
 }
@@ -66,9 +67,11 @@ export function checkPublicKey(key: string): string | undefined {
   const decoded = Buffer.from(key, 'base64');
   if (decoded.length !== PUBLIC_KEY_BYTES) return `${rule}; it decodes to ${decoded.length} bytes`;
   // Only the canonical spelling, so that equal keys are equal strings (uniqueness check).
-  if (!CANONICAL_BASE64_32.test(key) || decoded.toString('base64') !== key) return `${rule}; it is not in canonical form`;
+  if (!CANONICAL_BASE64_32.test(key) || decoded.toString('base64') !== key)
+    return `${rule}; it is not in canonical form`;
   // The secure channel refuses these (crypto/keys.ts): a config that accepted one would fail later, half-applied.
-  if (isLowOrderPoint(decoded)) return 'is a small-order X25519 point (it would give a predictable shared secret): generate the router\'s key with xnetmon keygen';
+  if (isLowOrderPoint(decoded))
+    return "is a small-order X25519 point (it would give a predictable shared secret): generate the router's key with xnetmon keygen";
   return undefined;
 }
 
@@ -84,8 +87,10 @@ export interface ListenAddress {
 /** The host part of host.listen that means "the host's addresses on its routers' segments" (docs/config.md). */
 export const AUTO_LISTEN_HOST = 'auto';
 
-const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-const LISTEN_RULE = 'must be "host:port" with an IPv4 address or host name, or "[ipv6]:port", and a port from 0 to 65535';
+const HOST_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const LISTEN_RULE =
+  'must be "host:port" with an IPv4 address or host name, or "[ipv6]:port", and a port from 0 to 65535';
 
 /** Splits "host:port" / "[ipv6]:port"; returns the reason as a string when malformed. */
 export function splitListenAddress(text: string): ListenAddress | string {
@@ -102,14 +107,16 @@ export function splitListenAddress(text: string): ListenAddress | string {
   if (isIPv4(host)) return { host, port, family: 'ipv4' };
   if (host === AUTO_LISTEN_HOST) return { host, port, family: 'auto' };
   // Digits and dots only but not a valid IPv4 address (e.g. 300.1.1.1): a typo, not a name.
-  if (/^[\d.]+$/.test(host) || !HOST_NAME.test(host)) return `${LISTEN_RULE}; "${host}" is neither an IPv4 address nor a host name`;
+  if (/^[\d.]+$/.test(host) || !HOST_NAME.test(host))
+    return `${LISTEN_RULE}; "${host}" is neither an IPv4 address nor a host name`;
   return { host, port, family: 'name' };
 }
 
 export function checkListenAddress(text: string, options: { allowAuto?: boolean } = {}): string | undefined {
   const parsed = splitListenAddress(text);
   if (typeof parsed === 'string') return parsed;
-  if (parsed.family === 'auto' && !options.allowAuto) return `"${AUTO_LISTEN_HOST}" is only for host.listen; give an address`;
+  if (parsed.family === 'auto' && !options.allowAuto)
+    return `"${AUTO_LISTEN_HOST}" is only for host.listen; give an address`;
   return undefined;
 }
 
@@ -131,12 +138,17 @@ export function checkUnixSocketPath(path: string): string | undefined {
   const problem = checkAbsolutePath(path);
   if (problem) return problem;
   const bytes = Buffer.byteLength(path);
-  if (bytes > MAX_UNIX_SOCKET_PATH_BYTES) return `must be at most ${MAX_UNIX_SOCKET_PATH_BYTES} bytes long (a Unix socket path limit); it is ${bytes}`;
+  if (bytes > MAX_UNIX_SOCKET_PATH_BYTES)
+    return `must be at most ${MAX_UNIX_SOCKET_PATH_BYTES} bytes long (a Unix socket path limit); it is ${bytes}`;
   return undefined;
 }
 
 /** Parses a listen address of the config ("0.0.0.0:7400", "[::1]:7400", "localhost:0"). */
-export function parseListenAddress(text: string, path = 'listen', options: { allowAuto?: boolean } = {}): ListenAddress {
+export function parseListenAddress(
+  text: string,
+  path = 'listen',
+  options: { allowAuto?: boolean } = {},
+): ListenAddress {
   const problem = checkListenAddress(text, options);
   if (problem) throw new ValidationError(path, `${JSON.stringify(text)} is invalid: ${problem}`);
   return splitListenAddress(text) as ListenAddress;

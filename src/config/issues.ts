@@ -85,7 +85,10 @@ export function issuesToError(issues: readonly ConfigIssue[], rendering: IssueRe
   const head = render(first);
   let message = head.message;
   if (rest.length > 0) {
-    const listed = rest.slice(0, MAX_LISTED_ISSUES).map(render).map((other) => `\n  also ${other.path}: ${other.message}`);
+    const listed = rest
+      .slice(0, MAX_LISTED_ISSUES)
+      .map(render)
+      .map((other) => `\n  also ${other.path}: ${other.message}`);
     const unlisted = rest.length - listed.length;
     message += `${listed.join('')}${unlisted > 0 ? `\n  and ${unlisted} more` : ''}`;
   }

@@ -40,9 +40,13 @@ export function parseConfig(yamlText: string, source = 'config', checks: ConfigC
   try {
     raw = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
   } catch (error) {
-    throw new ValidationError(source, `YAML cannot be expanded: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ValidationError(
+      source,
+      `YAML cannot be expanded: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
-  if (raw === null || raw === undefined) throw new ValidationError(source, 'the configuration is empty: it needs at least host.links');
+  if (raw === null || raw === undefined)
+    throw new ValidationError(source, 'the configuration is empty: it needs at least host.links');
 
   // Top-level "x-..." keys hold YAML anchors for merge keys (the docker-compose habit); a typo
   // cannot start with "x-" by accident, so every other unknown key is still an error.
@@ -65,7 +69,8 @@ export async function loadConfigFile(path: string, checks: ConfigChecks = {}): P
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    const reason = error instanceof Error && 'code' in error ? `${String(error.code)}: ${error.message}` : String(error);
+    const reason =
+      error instanceof Error && 'code' in error ? `${String(error.code)}: ${error.message}` : String(error);
     throw new XnetmonError('ERR_CONFIG_READ', `cannot read config file ${path}: ${reason}`, { cause: error });
   }
   return parseConfig(text, path, checks);

@@ -12,7 +12,10 @@ export const QUOTA_TABLES: readonly QuotaTable[] = ['routes4', 'routes6', 'nexth
 
 /** The map (or manager table) behind each quota, for error messages. */
 export const QUOTA_TABLE_NAMES: Readonly<Record<QuotaTable, string>> = Object.freeze({
-  routes4: 'xnm_routes4', routes6: 'xnm_routes6', nexthops: 'xnm_nexthops', neighbours: 'the neighbour table',
+  routes4: 'xnm_routes4',
+  routes6: 'xnm_routes6',
+  nexthops: 'xnm_nexthops',
+  neighbours: 'the neighbour table',
 });
 
 /**
@@ -49,7 +52,7 @@ export function quotaShares(networks: readonly NetworkDefinition[]): number[] {
   const reserved = networks.reduce((sum, n) => sum + n.reserve.fib, 0);
   const weights = networks.reduce((sum, n) => sum + n.weight, 0);
   const idle = Math.max(0, 1 - reserved);
-  return networks.map((n) => n.reserve.fib + (weights > 0 ? idle * n.weight / weights : 0));
+  return networks.map((n) => n.reserve.fib + (weights > 0 ? (idle * n.weight) / weights : 0));
 }
 
 /**
@@ -58,15 +61,22 @@ export function quotaShares(networks: readonly NetworkDefinition[]): number[] {
  * floor((C - sum explicit) * share_i / sum of the defaulted shares). With no explicit quota this
  * is floor(C * share_i). The sum over all networks never exceeds C when the explicit ones fit.
  */
-export function networkQuotas(config: XnetmonConfig, capacities: TableCapacities = DEFAULT_TABLE_CAPACITIES): Map<number, Record<QuotaTable, number>> {
+export function networkQuotas(
+  config: XnetmonConfig,
+  capacities: TableCapacities = DEFAULT_TABLE_CAPACITIES,
+): Map<number, Record<QuotaTable, number>> {
   const { networks } = config;
   const shares = quotaShares(networks);
-  const result = new Map<number, Record<QuotaTable, number>>(networks.map((n) => [n.id, { routes4: 0, routes6: 0, nexthops: 0, neighbours: 0 }]));
+  const result = new Map<number, Record<QuotaTable, number>>(
+    networks.map((n) => [n.id, { routes4: 0, routes6: 0, nexthops: 0, neighbours: 0 }]),
+  );
   for (const table of QUOTA_TABLES) {
     const explicit = networks.map((n) => quotaOf(n.quota, table));
     const free = Math.max(0, capacities[table] - explicit.reduce<number>((sum, q) => sum + (q ?? 0), 0));
     const defaultedShare = networks.reduce((sum, _, i) => sum + (explicit[i] === undefined ? shares[i]! : 0), 0);
-    const quotas = networks.map((_, i) => explicit[i] ?? (defaultedShare > 0 ? Math.floor(free * shares[i]! / defaultedShare) : 0));
+    const quotas = networks.map(
+      (_, i) => explicit[i] ?? (defaultedShare > 0 ? Math.floor((free * shares[i]!) / defaultedShare) : 0),
+    );
     // Float sums of shares may land a hair over 1: never hand out more than the table holds.
     let excess = quotas.reduce((sum, q, i) => sum + (explicit[i] === undefined ? q : 0), 0) - free;
     for (let i = quotas.length - 1; excess > 0 && i >= 0; i--) {
@@ -74,7 +84,9 @@ export function networkQuotas(config: XnetmonConfig, capacities: TableCapacities
       quotas[i]!--;
       excess--;
     }
-    networks.forEach((n, i) => { result.get(n.id)![table] = quotas[i]!; });
+    networks.forEach((n, i) => {
+      result.get(n.id)![table] = quotas[i]!;
+    });
   }
   return result;
 }
@@ -104,7 +116,11 @@ export function quotaIssues(config: XnetmonConfig, checks: ConfigChecks = {}, bl
     if (total <= capacities[table]) continue;
     let culprit = networks.findIndex((n, i) => n.name === blameNetwork && explicit[i]! > 0);
     if (culprit < 0) culprit = firstOverLimit(explicit, capacities[table]);
-    const terms = networks.map((n, i) => ({ n, q: explicit[i]! })).filter(({ q }) => q > 0).map(({ n, q }) => `${n.name} ${q}`).join(' + ');
+    const terms = networks
+      .map((n, i) => ({ n, q: explicit[i]! }))
+      .filter(({ q }) => q > 0)
+      .map(({ n, q }) => `${n.name} ${q}`)
+      .join(' + ');
     issues.push({
       segments: ['networks', culprit, 'quota', table],
       message: `${explicit[culprit]} makes the ${table} quotas sum to ${total} (${terms}); ${QUOTA_TABLE_NAMES[table]} holds ${capacities[table]} entries for all networks`,
@@ -112,12 +128,27 @@ export function quotaIssues(config: XnetmonConfig, checks: ConfigChecks = {}, bl
   }
   const attachments = networks.reduce((sum, n) => sum + n.attachments.length, 0);
   if (attachments > LAYOUT_LIMITS.attachments) {
-    const culprit = firstOverLimit(networks.map((n) => n.attachments.length), LAYOUT_LIMITS.attachments);
-    issues.push({ segments: ['networks', culprit, 'attachments'], message: `${attachments} attachments over all networks; xnm_classify holds ${LAYOUT_LIMITS.attachments}` });
+    const culprit = firstOverLimit(
+      networks.map((n) => n.attachments.length),
+      LAYOUT_LIMITS.attachments,
+    );
+    issues.push({
+      segments: ['networks', culprit, 'attachments'],
+      message: `${attachments} attachments over all networks; xnm_classify holds ${LAYOUT_LIMITS.attachments}`,
+    });
   }
-  const interfaces = new Set([...host.links.map((l) => l.name), ...networks.flatMap((n) => [...n.routers.map((r) => r.vif), ...n.attachments.flatMap((a) => (a.vif ? [a.vif] : []))])]);
+  const interfaces = new Set([
+    ...host.links.map((l) => l.name),
+    ...networks.flatMap((n) => [
+      ...n.routers.map((r) => r.vif),
+      ...n.attachments.flatMap((a) => (a.vif ? [a.vif] : [])),
+    ]),
+  ]);
   if (interfaces.size > LAYOUT_LIMITS.interfaces) {
-    issues.push({ segments: ['networks'], message: `${interfaces.size} interfaces (host links and vifs); xnm_ifaces holds ${LAYOUT_LIMITS.interfaces}` });
+    issues.push({
+      segments: ['networks'],
+      message: `${interfaces.size} interfaces (host links and vifs); xnm_ifaces holds ${LAYOUT_LIMITS.interfaces}`,
+    });
   }
   return issues;
 }

@@ -26,7 +26,12 @@ export function costsOf(config: XnetmonConfig): Record<PathName, number> {
   const c = config.host.costs;
   // host_vm: host -> router, charged to the router at vm_host's cost (docs/config.md, "CPU costs").
   const byPath: Record<PathName, number> = {
-    ext_ext: c.extExt, ext_vm: c.extVm, vm_ext: c.vmExt, vm_vm: c.vmVm, vm_host: c.vmHost, host_vm: c.vmHost,
+    ext_ext: c.extExt,
+    ext_vm: c.extVm,
+    vm_ext: c.vmExt,
+    vm_vm: c.vmVm,
+    vm_host: c.vmHost,
+    host_vm: c.vmHost,
   };
   for (const p of PATHS) byPath[p] = Math.round(byPath[p]);
   return byPath;
@@ -47,8 +52,11 @@ export interface CostOverride {
 
 export function applySettings(dp: DataPlane, config: XnetmonConfig, control = true, costs?: CostOverride): void {
   dp.configure({
-    accounting: true, punish: control, filter: true,
-    pathCost: costs?.pathCost ?? costsOf(config), costPerKib: costs?.costPerKib ?? Math.round(config.host.costPerKib),
+    accounting: true,
+    punish: control,
+    filter: true,
+    pathCost: costs?.pathCost ?? costsOf(config),
+    costPerKib: costs?.costPerKib ?? Math.round(config.host.costPerKib),
     channelPort: parseListenAddress(config.host.listen, 'host.listen', { allowAuto: true }).port,
     channelBudget: CHANNEL_BUDGET,
   });

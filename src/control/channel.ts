@@ -25,13 +25,30 @@ export async function channelAuthority(daemon: Daemon): Promise<ChannelAuthority
   try {
     privateKey = readFileSync(config.host.hostPrivateKeyFile, 'utf8').trim();
   } catch (err) {
-    throw new XnetmonError('ERR_CONFIG_READ', `host.host_private_key_file ${config.host.hostPrivateKeyFile}: ${(err as Error).message}`);
+    throw new XnetmonError(
+      'ERR_CONFIG_READ',
+      `host.host_private_key_file ${config.host.hostPrivateKeyFile}: ${(err as Error).message}`,
+    );
   }
   const links = () => new Map(daemon.linkInfo().map((l) => [l.name, { ifindex: l.ifindex, linkSlot: l.slot }]));
-  const manager = new UpdateManager({ dataPlane: daemon.dp, config, segments: segmentMapFromConfig(links()), logger: daemon.log });
+  const manager = new UpdateManager({
+    dataPlane: daemon.dp,
+    config,
+    segments: segmentMapFromConfig(links()),
+    logger: daemon.log,
+  });
   const { hosts, port } = resolveChannelListen(config);
-  const server = new SecureServer({ privateKey, peers: peersOf(config), host: hosts, port, eMaxMs: config.host.eMaxMs, logger: daemon.log });
-  server.on('session', (session) => { void manager.attachSession(session); });
+  const server = new SecureServer({
+    privateKey,
+    peers: peersOf(config),
+    host: hosts,
+    port,
+    eMaxMs: config.host.eMaxMs,
+    logger: daemon.log,
+  });
+  server.on('session', (session) => {
+    void manager.attachSession(session);
+  });
   // A flood from many sources must not become a flood of log lines: the first of each reason at once, then a summary every 10 s.
   const rejectionLog = new RejectionLog({ logger: daemon.log });
   rejectionLog.start();
@@ -42,11 +59,19 @@ export async function channelAuthority(daemon: Daemon): Promise<ChannelAuthority
     server,
     manager,
     routeCount: (netId) => manager.routeCount(netId),
-    routeDemand: (netId) => { const c = manager.routeCounts(netId); return c.installed + c.evicted; },
+    routeDemand: (netId) => {
+      const c = manager.routeCounts(netId);
+      return c.installed + c.evicted;
+    },
     memory: {
-      evict: (netId, fraction) => { manager.evictRoutes(netId, fraction); },
+      evict: (netId, fraction) => {
+        manager.evictRoutes(netId, fraction);
+      },
       // Incomplete (a full map) when routes are still evicted: the controller calls again next period.
-      restore: (netId) => { manager.restoreRoutes(netId); return manager.routeCounts(netId).evicted === 0; },
+      restore: (netId) => {
+        manager.restoreRoutes(netId);
+        return manager.routeCounts(netId).evicted === 0;
+      },
     },
     quotas: (netId) => manager.quotaStatus(netId),
     clients: () => manager.sessions(),

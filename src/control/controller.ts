@@ -56,7 +56,15 @@ export interface ResourceStatus {
   /** R(t) per period, in the resource's units (cost units, bytes, routes). */
   capacity: number;
   total: number;
-  networks: { netId: number; name: string; reserved: number; offered: number; carried: number; target: number; dropProbability: number }[];
+  networks: {
+    netId: number;
+    name: string;
+    reserved: number;
+    offered: number;
+    carried: number;
+    target: number;
+    dropProbability: number;
+  }[];
 }
 
 export interface PeriodReport {
@@ -149,23 +157,42 @@ export class Controller {
   /** Applies a new (already validated) config; probabilities of surviving networks are kept. */
   reconfigure(config: XnetmonConfig): void {
     const previous = new Map<string, Map<number, number>>();
-    for (const r of this.resources) previous.set(r.name, new Map(this.networks.map((n, i) => [n.id, r.state.dropProbability[i]])));
+    for (const r of this.resources)
+      previous.set(r.name, new Map(this.networks.map((n, i) => [n.id, r.state.dropProbability[i]])));
     this.config = config;
-    this.law = createControlLaw({ law: config.host.controlLaw, beta: config.host.beta, phiInitial: config.host.phiInitial });
-    this.linkLaw = createControlLaw({ law: config.host.controlLaw, beta: config.host.beta, phiInitial: config.host.phiInitial, gentleBelow: LINK_GENTLE_BELOW });
+    this.law = createControlLaw({
+      law: config.host.controlLaw,
+      beta: config.host.beta,
+      phiInitial: config.host.phiInitial,
+    });
+    this.linkLaw = createControlLaw({
+      law: config.host.controlLaw,
+      beta: config.host.beta,
+      phiInitial: config.host.phiInitial,
+      gentleBelow: LINK_GENTLE_BELOW,
+    });
     this.networks = [...config.networks];
     const count = this.networks.length;
     this.weight = Float64Array.from(this.networks, (n) => n.weight);
     const slots = Math.max(1, count);
-    const make = (name: string, kind: ResourceSlot['kind'], linkSlot: number, alphaOf: (n: NetworkDefinition) => number): ResourceSlot => {
+    const make = (
+      name: string,
+      kind: ResourceSlot['kind'],
+      linkSlot: number,
+      alphaOf: (n: NetworkDefinition) => number,
+    ): ResourceSlot => {
       const state = createLawState(slots);
       const old = previous.get(name);
-      this.networks.forEach((n, i) => { state.dropProbability[i] = old?.get(n.id) ?? 0; });
+      this.networks.forEach((n, i) => {
+        state.dropProbability[i] = old?.get(n.id) ?? 0;
+      });
       return { name, kind, linkSlot, state, alpha: Float64Array.from(this.networks, alphaOf) };
     };
     this.resources = [
       make('cpu', 'cpu', -1, (n) => n.reserve.cpu),
-      ...config.host.links.map((l) => make(`link:${l.name}`, 'link', this.linkSlots.get(l.name) ?? -1, (n) => n.reserve.links[l.name] ?? 0)),
+      ...config.host.links.map((l) =>
+        make(`link:${l.name}`, 'link', this.linkSlots.get(l.name) ?? -1, (n) => n.reserve.links[l.name] ?? 0),
+      ),
       make('fib', 'fib', -1, (n) => n.reserve.fib),
     ];
     this.last = undefined; // networks may have changed: restart deltas
@@ -205,7 +232,11 @@ export class Controller {
     try {
       return this.step(elapsedMs);
     } catch (error) {
-      this.failures.report('period', { err: error instanceof Error ? error.message : String(error), code: (error as { code?: unknown }).code }, 'controller period failed; the next period runs as usual');
+      this.failures.report(
+        'period',
+        { err: error instanceof Error ? error.message : String(error), code: (error as { code?: unknown }).code },
+        'controller period failed; the next period runs as usual',
+      );
       return undefined;
     }
   }
@@ -248,10 +279,16 @@ export class Controller {
         }
       } else if (r.kind === 'link') {
         const link = this.config.host.links.find((l) => `link:${l.name}` === r.name)!;
-        capacity = (link.capacityMbps * 1e6 / 8) * periodS;
+        capacity = ((link.capacityMbps * 1e6) / 8) * periodS;
         for (let i = 0; i < count; i++) {
-          offered[i] = r.linkSlot < 0 ? 0 : Math.max(0, (now[i].linkOffered[r.linkSlot] ?? 0) - (previous[i].linkOffered[r.linkSlot] ?? 0));
-          carried[i] = r.linkSlot < 0 ? 0 : Math.max(0, (now[i].linkCarried[r.linkSlot] ?? 0) - (previous[i].linkCarried[r.linkSlot] ?? 0));
+          offered[i] =
+            r.linkSlot < 0
+              ? 0
+              : Math.max(0, (now[i].linkOffered[r.linkSlot] ?? 0) - (previous[i].linkOffered[r.linkSlot] ?? 0));
+          carried[i] =
+            r.linkSlot < 0
+              ? 0
+              : Math.max(0, (now[i].linkCarried[r.linkSlot] ?? 0) - (previous[i].linkCarried[r.linkSlot] ?? 0));
         }
       } else {
         // Paper IV-A memory control: the FIB is a stock, not a flow.
@@ -266,22 +303,32 @@ export class Controller {
       let total = 0;
       for (let i = 0; i < count; i++) total += carried[i];
       report.resources.push({
-        resource: r.name, capacity, total,
+        resource: r.name,
+        capacity,
+        total,
         networks: this.networks.map((n, i) => ({
-          netId: n.id, name: n.name, reserved: r.alpha[i] * capacity, offered: offered[i], carried: carried[i],
-          target: r.state.target[i], dropProbability: r.state.dropProbability[i],
+          netId: n.id,
+          name: n.name,
+          reserved: r.alpha[i] * capacity,
+          offered: offered[i],
+          carried: carried[i],
+          target: r.state.target[i],
+          dropProbability: r.state.dropProbability[i],
         })),
       });
       if (r.kind === 'fib') this.memoryControl(r, offered, carried);
     }
 
-    this.sink.write(this.networks.map((n, i) => {
-      const links = new Array<number>(16).fill(0);
-      for (const r of this.resources) if (r.kind === 'link' && r.linkSlot >= 0) links[r.linkSlot] = r.state.dropProbability[i];
-      const cpu = this.resources[0].state.dropProbability[i];
-      const fair = fairRateOf(cpu, now[i].fairHist, previous[i].fairHist);
-      return { netId: n.id, drops: { cpu, residual: this.config.host.residualDrop, links, fair } };
-    }));
+    this.sink.write(
+      this.networks.map((n, i) => {
+        const links = new Array<number>(16).fill(0);
+        for (const r of this.resources)
+          if (r.kind === 'link' && r.linkSlot >= 0) links[r.linkSlot] = r.state.dropProbability[i];
+        const cpu = this.resources[0].state.dropProbability[i];
+        const fair = fairRateOf(cpu, now[i].fairHist, previous[i].fairHist);
+        return { netId: n.id, drops: { cpu, residual: this.config.host.residualDrop, links, fair } };
+      }),
+    );
     if (this.cpu) report.cpu = this.cpu.view();
     report.durationMs = Number(process.hrtime.bigint() - started) / 1e6;
     this.lastReport = report;
@@ -307,12 +354,15 @@ export class Controller {
         if (excess > 0 && installed[i] > 0) {
           // A failed eviction changed nothing (the manager's operations are all or nothing):
           // the law still asks for it next period, so it is retried then.
-          if (this.tryMemory('evict', n, () => this.memory!.evict(n.id, Math.min(1, excess / installed[i])))) this.evicted.add(n.id);
+          if (this.tryMemory('evict', n, () => this.memory!.evict(n.id, Math.min(1, excess / installed[i]))))
+            this.evicted.add(n.id);
         }
       } else if (totalDemand < critical * 0.95 && this.evicted.has(n.id)) {
         // Restored only when the whole restore went in; a partial one is continued next period.
         let complete = false;
-        this.tryMemory('restore', n, () => { complete = this.memory!.restore(n.id) !== false; });
+        this.tryMemory('restore', n, () => {
+          complete = this.memory!.restore(n.id) !== false;
+        });
         if (complete) this.evicted.delete(n.id);
       }
     });
@@ -324,8 +374,15 @@ export class Controller {
       run();
       return true;
     } catch (error) {
-      this.failures.report(`${action}:${network.id}`, { network: network.name, err: error instanceof Error ? error.message : String(error), code: (error as { code?: unknown }).code },
-        `memory control could not ${action} routes this period; it tries again next period`);
+      this.failures.report(
+        `${action}:${network.id}`,
+        {
+          network: network.name,
+          err: error instanceof Error ? error.message : String(error),
+          code: (error as { code?: unknown }).code,
+        },
+        `memory control could not ${action} routes this period; it tries again next period`,
+      );
       return false;
     }
   }

@@ -13,8 +13,11 @@ const PROGRAMS = ['xnm_phys_in', 'xnm_vif_in', 'xnm_link_out', 'xnm_vif_out'];
 
 export function cpuModelOptions(config: XnetmonConfig, cores: number, log: Logger): CpuModelOptions {
   return {
-    mode: config.host.cpuModel, share: config.host.cpuShare, cores,
-    tableCosts: costsOf(config), tableCostPerKib: Math.round(config.host.costPerKib),
+    mode: config.host.cpuModel,
+    share: config.host.cpuShare,
+    cores,
+    tableCosts: costsOf(config),
+    tableCostPerKib: Math.round(config.host.costPerKib),
     tableCapacityPerS: config.host.cpuCapacity,
     onFallback: (reason) => log.warn({ reason }, 'measured CPU model not usable: constant costs, cpu_capacity apply'),
   };
@@ -41,7 +44,7 @@ export function createDaemonCpu(dp: DataPlane, config: XnetmonConfig, control: b
       try {
         stats = RunTimeStats.enable();
       } catch (err) {
-        log.warn({ err: (err as Error).message }, 'BPF run-time statistics unavailable: programs\' run time not shown');
+        log.warn({ err: (err as Error).message }, "BPF run-time statistics unavailable: programs' run time not shown");
       }
     } else if (!on && stats) {
       stats.close();

@@ -11,12 +11,20 @@ import type { Registry } from 'prom-client';
 
 type Labels = Readonly<Record<string, string>>;
 
-interface Sample { labels: Labels; value: number }
+interface Sample {
+  labels: Labels;
+  value: number;
+}
 
 export class CumulativeCounter {
   private readonly samples = new Map<string, Sample>();
 
-  constructor(readonly name: string, readonly help: string, readonly labelNames: readonly string[], registry: Registry) {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly labelNames: readonly string[],
+    registry: Registry,
+  ) {
     if (!name.endsWith('_total')) throw new Error(`counter ${name} must end in _total`);
     // prom-client's Registry accepts any object with name and get(); see Registry.registerMetric.
     registry.registerMetric(this as never);
@@ -47,10 +55,18 @@ export class CumulativeCounter {
     for (const [key, sample] of this.samples) if (!keep(sample.labels)) this.samples.delete(key);
   }
 
-  get(): { name: string; help: string; type: 'counter'; values: { labels: Labels; value: number }[]; aggregator: 'sum' } {
+  get(): {
+    name: string;
+    help: string;
+    type: 'counter';
+    values: { labels: Labels; value: number }[];
+    aggregator: 'sum';
+  } {
     return { name: this.name, help: this.help, type: 'counter', values: [...this.samples.values()], aggregator: 'sum' };
   }
 
   // The Registry calls these on clear()/resetMetrics(); nothing to do for values owned elsewhere.
-  reset(): void { /* the source owns the value */ }
+  reset(): void {
+    /* the source owns the value */
+  }
 }

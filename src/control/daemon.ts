@@ -2,13 +2,32 @@
 // definitions into it, attaches the programs, runs the controller every T, and
 // serves the admin socket and metrics. Stopping it leaves forwarding running;
 // `xnetmon down` is what detaches.
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { createLogger } from './logger.js';
 import {
-  loadConfigFile, applyNetworkChange, addNetwork, removeNetwork, diffConfigs, serializeConfig, parseLinkSpec,
-  type XnetmonConfig, type NetworkChange, type NetworkDefinitionInput, type ConfigDiff,
+  loadConfigFile,
+  applyNetworkChange,
+  addNetwork,
+  removeNetwork,
+  diffConfigs,
+  serializeConfig,
+  parseLinkSpec,
+  type XnetmonConfig,
+  type NetworkChange,
+  type NetworkDefinitionInput,
+  type ConfigDiff,
 } from '../config/index.js';
 import { type DataPlane, parsePrefix, formatPrefix, migrateLinkPins, openPinnedDataPlane } from '../dataplane/index.js';
 import { checkKernel, detachPinned, detachTc, ifindexOf, REASONS } from '../loader/index.js';
@@ -16,7 +35,15 @@ import { release } from 'node:os';
 import { FailureLog, XnetmonError, ValidationError } from '../errors/index.js';
 import { AdminServer, type AdminRequest, type DriftView, type StatusView } from '../admin/index.js';
 import { applySettings, type AppliedTopology } from './apply.js';
-import { applyReconcile, driftOf, finishReconcile, isDrift, planReconcile, type AppliedReconcile, type Drift } from './reconcile.js';
+import {
+  applyReconcile,
+  driftOf,
+  finishReconcile,
+  isDrift,
+  planReconcile,
+  type AppliedReconcile,
+  type Drift,
+} from './reconcile.js';
 import { createDaemonCpu, type DaemonCpu } from './cpu.js';
 import { Controller, type MemoryControl } from './controller.js';
 import { Metrics } from './metrics.js';
@@ -65,7 +92,12 @@ export class Daemon {
   metricsAddress: { host: string; port: number } | undefined;
   private readonly metricsFailures: FailureLog;
 
-  private constructor(private readonly options: DaemonOptions, config: XnetmonConfig, dp: DataPlane, log: Logger) {
+  private constructor(
+    private readonly options: DaemonOptions,
+    config: XnetmonConfig,
+    dp: DataPlane,
+    log: Logger,
+  ) {
     this.config = config;
     this.dp = dp;
     this.log = log;
@@ -78,22 +110,40 @@ export class Daemon {
     const applied = applyReconcile(dp, plan, config);
     this.drift = driftOf(plan, 'start', finishReconcile(dp, plan));
     defineNetworks(dp, config, false);
-    if (this.drift.networks.length) log.warn({ networks: this.drift.networks, entries: this.drift.entries }, 'drift repaired: networks the configuration does not declare were removed from the data plane');
+    if (this.drift.networks.length)
+      log.warn(
+        { networks: this.drift.networks, entries: this.drift.entries },
+        'drift repaired: networks the configuration does not declare were removed from the data plane',
+      );
     if (isDrift(this.drift)) log.info({ drift: this.drift }, 'the data plane was brought to the configuration');
     this.topology = plan.topology;
     const attached = applied.attached;
     for (const a of attached) {
       if (a.mode === 'generic') log.warn({ ifname: a.ifname }, 'native XDP refused: attached in generic mode (slower)');
-      if (a.mode === 'cls_bpf') log.info({ ifname: a.ifname }, 'no tcx links in this kernel (before 6.6): TC program attached as a cls_bpf filter on clsact');
+      if (a.mode === 'cls_bpf')
+        log.info(
+          { ifname: a.ifname },
+          'no tcx links in this kernel (before 6.6): TC program attached as a cls_bpf filter on clsact',
+        );
     }
-    log.info({ adopted: dp.adopted, attachments: attached.length, replaced: attached.filter((a) => a.replaced).length }, dp.adopted ? 'data plane re-adopted from pins' : 'data plane loaded');
+    log.info(
+      { adopted: dp.adopted, attachments: attached.length, replaced: attached.filter((a) => a.replaced).length },
+      dp.adopted ? 'data plane re-adopted from pins' : 'data plane loaded',
+    );
     this.cpu = createDaemonCpu(dp, config, !options.noControl, log);
     this.controller = new Controller({
       cpu: this.cpu.meter,
       config,
-      source: dataPlaneSource(dp, (id) => this.authority?.routeCount(id) ?? 0, (id) => this.authority?.routeDemand?.(id) ?? this.authority?.routeCount(id) ?? 0),
+      source: dataPlaneSource(
+        dp,
+        (id) => this.authority?.routeCount(id) ?? 0,
+        (id) => this.authority?.routeDemand?.(id) ?? this.authority?.routeCount(id) ?? 0,
+      ),
       sink: options.noControl ? { write: () => undefined } : dataPlaneSink(dp),
-      memory: { evict: (id, f) => this.authority?.memory.evict(id, f), restore: (id) => this.authority?.memory.restore(id) },
+      memory: {
+        evict: (id, f) => this.authority?.memory.evict(id, f),
+        restore: (id) => this.authority?.memory.restore(id),
+      },
       linkSlots: new Map(this.topology.links.map((l) => [l.name, l.slot])),
       onPeriod: (report) => this.metrics.observePeriod(report, this.config.host.periodMs),
       logger: log,
@@ -105,10 +155,21 @@ export class Daemon {
     const kernelWarning = checkKernel(release());
     if (kernelWarning) log.warn({ kernel: release() }, kernelWarning);
     const config = await loadConfigFile(options.configPath, LIVE_CHECKS);
-    const { dp, schema } = openPinnedDataPlane({
-      pinDir: config.host.pinDir, flowCacheSlots: config.host.flowCacheSlots, onLog: (level, message) => { if (level === 'warn') log.warn({ libbpf: message }, 'libbpf'); },
-    }, `xnetmon down -c ${options.configPath}`);
-    if (schema === 'unrecorded') log.info({ pinDir: config.host.pinDir }, 'pinned maps from before layouts were recorded: re-used (libbpf found their sizes unchanged), layout recorded');
+    const { dp, schema } = openPinnedDataPlane(
+      {
+        pinDir: config.host.pinDir,
+        flowCacheSlots: config.host.flowCacheSlots,
+        onLog: (level, message) => {
+          if (level === 'warn') log.warn({ libbpf: message }, 'libbpf');
+        },
+      },
+      `xnetmon down -c ${options.configPath}`,
+    );
+    if (schema === 'unrecorded')
+      log.info(
+        { pinDir: config.host.pinDir },
+        'pinned maps from before layouts were recorded: re-used (libbpf found their sizes unchanged), layout recorded',
+      );
     let daemon: Daemon;
     try {
       // Pins named by an earlier version (dots as underscores) take the current names.
@@ -126,7 +187,16 @@ export class Daemon {
       await daemon.admin.listen();
       const metricsListen = options.metricsListen !== undefined ? options.metricsListen : config.host.metricsListen;
       if (metricsListen) daemon.metricsAddress = await daemon.metrics.listen(metricsListen);
-      log.info({ admin: config.host.adminSocket, metrics: daemon.metricsAddress, periodMs: config.host.periodMs, law: config.host.controlLaw, control: !options.noControl }, 'xnetmon up');
+      log.info(
+        {
+          admin: config.host.adminSocket,
+          metrics: daemon.metricsAddress,
+          periodMs: config.host.periodMs,
+          law: config.host.controlLaw,
+          control: !options.noControl,
+        },
+        'xnetmon up',
+      );
       return daemon;
     } catch (err) {
       await daemon.stop();
@@ -154,11 +224,17 @@ export class Daemon {
         if (quotas) this.metrics.observeQuotas(n.name, quotas);
       }
       // A line per configured router (several per network): the gauge counts the connected ones.
-      const connected = (this.authority?.clients() ?? []).filter((c) => (c as { connected?: unknown }).connected === true);
+      const connected = (this.authority?.clients() ?? []).filter(
+        (c) => (c as { connected?: unknown }).connected === true,
+      );
       this.metrics.observeSessions(connected.length);
       this.metrics.observeControllerFailures(this.controller.failures.counts());
     } catch (err) {
-      this.metricsFailures.report('metrics', { err: (err as Error).message }, 'refreshing metrics failed; the scrape shows the last values read');
+      this.metricsFailures.report(
+        'metrics',
+        { err: (err as Error).message },
+        'refreshing metrics failed; the scrape shows the last values read',
+      );
     }
   }
 
@@ -182,7 +258,10 @@ export class Daemon {
   private commit(next: XnetmonConfig, persist: boolean, trigger: 'reload' | 'change'): ConfigDiff {
     const diff = diffConfigs(this.config, next);
     if (diff.restartRequired) {
-      const names = diff.hostChanged.filter((c) => !c.live).map((c) => c.setting).join(', ');
+      const names = diff.hostChanged
+        .filter((c) => !c.live)
+        .map((c) => c.setting)
+        .join(', ');
       throw new XnetmonError('ERR_RESTART_REQUIRED', `changing ${names} needs a daemon restart; nothing was applied`);
     }
     // Everything that can refuse without writing comes first: every interface is resolved here.
@@ -218,14 +297,23 @@ export class Daemon {
       if (isDrift(drift)) this.drift = drift;
     } catch (err) {
       // The change stands; what is left of removed networks is removed by the next reconciliation.
-      this.log.error({ err: (err as Error).message }, 'removing what the configuration no longer declares failed; the next reload or restart retries');
+      this.log.error(
+        { err: (err as Error).message },
+        'removing what the configuration no longer declares failed; the next reload or restart retries',
+      );
     }
     this.topology = plan.topology;
     this.log.info({ diff }, 'configuration applied');
     return diff;
   }
 
-  private rollback(previous: XnetmonConfig, settings: ReturnType<DataPlane['readSettings']>, applied: AppliedReconcile | undefined, staged: string | undefined, fileReplaced: boolean): void {
+  private rollback(
+    previous: XnetmonConfig,
+    settings: ReturnType<DataPlane['readSettings']>,
+    applied: AppliedReconcile | undefined,
+    staged: string | undefined,
+    fileReplaced: boolean,
+  ): void {
     const step = (what: string, action: () => void): void => {
       try {
         action();
@@ -298,7 +386,11 @@ export class Daemon {
 
   private network(name: string) {
     const net = this.config.networks.find((n) => n.name === name || String(n.id) === name);
-    if (!net) throw new ValidationError(`networks.${name}`, `unknown network ${JSON.stringify(name)} (known: ${this.config.networks.map((n) => n.name).join(', ') || 'none'})`);
+    if (!net)
+      throw new ValidationError(
+        `networks.${name}`,
+        `unknown network ${JSON.stringify(name)} (known: ${this.config.networks.map((n) => n.name).join(', ') || 'none'})`,
+      );
     return net;
   }
 
@@ -312,33 +404,56 @@ export class Daemon {
       return v;
     };
     switch (req.cmd) {
-      case 'status': return this.status();
-      case 'net.list': return this.config.networks.map((n) => ({ id: n.id, name: n.name, weight: n.weight, reserve: n.reserve }));
-      case 'net.show': return { ...this.network(str('name')), status: this.status().networks.find((n) => n.name === this.network(str('name')).name) };
+      case 'status':
+        return this.status();
+      case 'net.list':
+        return this.config.networks.map((n) => ({ id: n.id, name: n.name, weight: n.weight, reserve: n.reserve }));
+      case 'net.show':
+        return {
+          ...this.network(str('name')),
+          status: this.status().networks.find((n) => n.name === this.network(str('name')).name),
+        };
       case 'net.set': {
         const name = this.network(str('name')).name;
         const change = args.change as NetworkChange;
         return { diff: this.commit(applyNetworkChange(this.config, name, change, LIVE_CHECKS), true, 'change') };
       }
-      case 'net.add': return { diff: this.commit(addNetwork(this.config, args.network as NetworkDefinitionInput, LIVE_CHECKS), true, 'change') };
-      case 'net.del': return { diff: this.commit(removeNetwork(this.config, this.network(str('name')).name, LIVE_CHECKS), true, 'change') };
-      case 'check': return this.check();
+      case 'net.add':
+        return {
+          diff: this.commit(
+            addNetwork(this.config, args.network as NetworkDefinitionInput, LIVE_CHECKS),
+            true,
+            'change',
+          ),
+        };
+      case 'net.del':
+        return {
+          diff: this.commit(removeNetwork(this.config, this.network(str('name')).name, LIVE_CHECKS), true, 'change'),
+        };
+      case 'check':
+        return this.check();
       case 'routes': {
         const net = this.network(str('name'));
         const filter = typeof args.prefix === 'string' ? formatPrefix(parsePrefix(args.prefix, 'prefix')) : undefined;
         const routes = this.dp.listRoutes(net.id).filter((r) => !filter || r.prefix === filter);
         return { network: net.name, routes: routes.map((r) => ({ prefix: r.prefix, target: r.target })) };
       }
-      case 'clients': return this.authority?.clients() ?? [];
-      case 'reload': return { diff: await this.reload() };
-      case 'link-spec': return parseLinkSpec(str('spec'));
-      default: throw new XnetmonError('ERR_UNKNOWN_COMMAND', `unknown admin command ${JSON.stringify(req.cmd)}`);
+      case 'clients':
+        return this.authority?.clients() ?? [];
+      case 'reload':
+        return { diff: await this.reload() };
+      case 'link-spec':
+        return parseLinkSpec(str('spec'));
+      default:
+        throw new XnetmonError('ERR_UNKNOWN_COMMAND', `unknown admin command ${JSON.stringify(req.cmd)}`);
     }
   }
 
   status(): StatusView {
     const report = this.controller.lastReport;
-    const counters = new Map(this.dp.readCounters([0, ...this.config.networks.map((n) => n.id)]).map((c) => [c.netId, c]));
+    const counters = new Map(
+      this.dp.readCounters([0, ...this.config.networks.map((n) => n.id)]).map((c) => [c.netId, c]),
+    );
     return {
       uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
       law: this.config.host.controlLaw,
@@ -349,27 +464,47 @@ export class Daemon {
       cpu: this.cpu.meter.view(),
       drift: this.drift,
       // What the kernel runs on each interface: XDP native or generic, TC as tcx or cls_bpf.
-      attachments: [...this.topology.links.map((l) => l.name), ...this.topology.vifs].map((ifname) => ({ ifname, ...this.dp.attachedModes(ifname) })),
+      attachments: [...this.topology.links.map((l) => l.name), ...this.topology.vifs].map((ifname) => ({
+        ifname,
+        ...this.dp.attachedModes(ifname),
+      })),
       /** Periods and memory control actions that failed and were survived (see Controller.failures). */
       controllerFailures: this.controller.failures.counts(),
       // Traffic of no network: unclassified frames (the host's own, broadcasts left to the bridge,
       // malformed frames and refused tags before classification), by reason, so that every packet
       // that reached the data plane is counted somewhere an operator looks.
-      noNetwork: Object.fromEntries(REASONS.map((r) => [r, Number(counters.get(0)?.verdicts[r] ?? 0n)]).filter(([, v]) => v !== 0)),
+      noNetwork: Object.fromEntries(
+        REASONS.map((r) => [r, Number(counters.get(0)?.verdicts[r] ?? 0n)]).filter(([, v]) => v !== 0),
+      ),
       networks: this.config.networks.map((n) => {
         const c = counters.get(n.id);
         const resources = (report?.resources ?? []).map((r) => {
           const x = r.networks.find((y) => y.netId === n.id);
-          return { resource: r.resource, capacity: r.capacity, reserved: x?.reserved ?? 0, offered: x?.offered ?? 0, carried: x?.carried ?? 0, target: x?.target ?? 0, dropProbability: x?.dropProbability ?? 0 };
+          return {
+            resource: r.resource,
+            capacity: r.capacity,
+            reserved: x?.reserved ?? 0,
+            offered: x?.offered ?? 0,
+            carried: x?.carried ?? 0,
+            target: x?.target ?? 0,
+            dropProbability: x?.dropProbability ?? 0,
+          };
         });
-        const drops = Object.fromEntries(REASONS.filter((r) => r.startsWith('drop_')).map((r) => [r, Number(c?.verdicts[r] ?? 0n)]));
+        const drops = Object.fromEntries(
+          REASONS.filter((r) => r.startsWith('drop_')).map((r) => [r, Number(c?.verdicts[r] ?? 0n)]),
+        );
         return {
-          id: n.id, name: n.name, weight: n.weight, reserve: n.reserve,
+          id: n.id,
+          name: n.name,
+          weight: n.weight,
+          reserve: n.reserve,
           routes: this.authority?.routeCount(n.id) ?? 0,
           // Per shared table: { used, quota, rejections }; and mapWriteFailures.
           quotas: this.authority?.quotas?.(n.id) ?? null,
-          forwarded: Number(c?.verdicts.forward ?? 0n), toRouter: Number((c?.verdicts.to_vm_control ?? 0n) + (c?.verdicts.to_vm_route ?? 0n)),
-          resources, drops,
+          forwarded: Number(c?.verdicts.forward ?? 0n),
+          toRouter: Number((c?.verdicts.to_vm_control ?? 0n) + (c?.verdicts.to_vm_route ?? 0n)),
+          resources,
+          drops,
           // Every verdict by reason (from_vm, tc_pass and to_vm_* too): with noNetwork, every packet.
           packets: Object.fromEntries(REASONS.map((r) => [r, Number(c?.verdicts[r] ?? 0n)])),
         };

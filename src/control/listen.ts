@@ -35,7 +35,8 @@ export function routerFacingInterfaces(config: XnetmonConfig, probe: InterfacePr
   const names = new Set<string>();
   for (const network of config.networks) {
     for (const router of network.routers) names.add(probe.bridgeOf(router.vif) ?? router.vif);
-    for (const attachment of network.attachments) if (attachment.vif) names.add(probe.bridgeOf(attachment.vif) ?? attachment.vif);
+    for (const attachment of network.attachments)
+      if (attachment.vif) names.add(probe.bridgeOf(attachment.vif) ?? attachment.vif);
   }
   for (const link of config.host.links) {
     const bridge = probe.bridgeOf(link.name);
@@ -49,7 +50,10 @@ export function routerFacingInterfaces(config: XnetmonConfig, probe: InterfacePr
  * IPv6 address of the router-facing interfaces (IPv6 link-local ones left out: they need a
  * scope, and routers reach the host on a routable address). Throws ERR_LISTEN_AUTO if none.
  */
-export function resolveChannelListen(config: XnetmonConfig, probe: InterfaceProbe = systemInterfaces): { hosts: string[]; port: number } {
+export function resolveChannelListen(
+  config: XnetmonConfig,
+  probe: InterfaceProbe = systemInterfaces,
+): { hosts: string[]; port: number } {
   const { host, port } = parseListenAddress(config.host.listen, 'host.listen', { allowAuto: true });
   if (host !== AUTO_LISTEN_HOST) return { hosts: [host], port };
   const interfaces = routerFacingInterfaces(config, probe);
@@ -61,9 +65,11 @@ export function resolveChannelListen(config: XnetmonConfig, probe: InterfaceProb
     }
   }
   if (hosts.size === 0) {
-    throw new XnetmonError('ERR_LISTEN_AUTO',
+    throw new XnetmonError(
+      'ERR_LISTEN_AUTO',
       `host.listen is "${config.host.listen}" but the host has no IPv4 or IPv6 address on its routers' interfaces (${interfaces.join(', ') || 'none'}): ` +
-      'give the bridge or vif an address, or set host.listen to an explicit "address:port"');
+        'give the bridge or vif an address, or set host.listen to an explicit "address:port"',
+    );
   }
   return { hosts: [...hosts], port };
 }

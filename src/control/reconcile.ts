@@ -8,10 +8,24 @@
 import type { XnetmonConfig } from '../config/index.js';
 import { XnetmonError } from '../errors/index.js';
 import {
-  applyTopologyPlan, emptyTopology, canonicalAddress, classifyEntryKey, segAddrEntryKey, vifMacEntryKey, filterDefaultIn,
-  filterHasRules, pinnedLinks,
-  planTopology, readTopology, setFilterDefaultIn, summarizePlan,
-  type DataPlane, type TopologyPlan, type TopologyState, type TopologyUndo, type TopologyMap,
+  applyTopologyPlan,
+  emptyTopology,
+  canonicalAddress,
+  classifyEntryKey,
+  segAddrEntryKey,
+  vifMacEntryKey,
+  filterDefaultIn,
+  filterHasRules,
+  pinnedLinks,
+  planTopology,
+  readTopology,
+  setFilterDefaultIn,
+  summarizePlan,
+  type DataPlane,
+  type TopologyPlan,
+  type TopologyState,
+  type TopologyUndo,
+  type TopologyMap,
 } from '../dataplane/index.js';
 import { ifindexOf, ifnameOf, type Attachment } from '../loader/index.js';
 import type { AppliedTopology, AttachedProgram, LinkInfo } from './apply.js';
@@ -39,12 +53,21 @@ export const systemTopologyProbe: TopologyProbe = {
  * exist (before anything is written).
  */
 export function desiredTopology(
-  config: XnetmonConfig, probe: TopologyProbe = systemTopologyProbe,
+  config: XnetmonConfig,
+  probe: TopologyProbe = systemTopologyProbe,
 ): { state: TopologyState; topology: AppliedTopology } {
   const state = emptyTopology();
-  const links = config.host.links.map((l, slot): LinkInfo => ({ name: l.name, ifindex: probe.ifindexOf(l.name), slot }));
-  const vif = (netId: number, linkSlot: number, segIfindex: number, segVlan: number) =>
-    ({ kind: 'vif' as const, netId, linkSlot, segIfindex, segVlan, macLocked: false });
+  const links = config.host.links.map(
+    (l, slot): LinkInfo => ({ name: l.name, ifindex: probe.ifindexOf(l.name), slot }),
+  );
+  const vif = (netId: number, linkSlot: number, segIfindex: number, segVlan: number) => ({
+    kind: 'vif' as const,
+    netId,
+    linkSlot,
+    segIfindex,
+    segVlan,
+    macLocked: false,
+  });
   const linkByName = new Map(links.map((l) => [l.name, l]));
   for (const link of links) {
     state.ifaces.set(link.ifindex, { ...vif(0, link.slot, 0, 0), kind: 'phys' });
@@ -126,7 +149,9 @@ export interface ReconcilePlan {
 }
 
 export function planReconcile(
-  dp: DataPlane, config: XnetmonConfig, probe: TopologyProbe = systemTopologyProbe,
+  dp: DataPlane,
+  config: XnetmonConfig,
+  probe: TopologyProbe = systemTopologyProbe,
 ): ReconcilePlan {
   const { state, topology } = desiredTopology(config, probe);
   const declared = new Set(config.networks.map((n) => n.id));
@@ -181,13 +206,17 @@ export function driftOf(plan: ReconcilePlan, trigger: Drift['trigger'], purged =
 }
 
 export function isDrift(drift: Drift): boolean {
-  return drift.entries > 0 || drift.networks.length > 0 || drift.detached.length > 0
-    || drift.missingPrograms.length > 0;
+  return (
+    drift.entries > 0 || drift.networks.length > 0 || drift.detached.length > 0 || drift.missingPrograms.length > 0
+  );
 }
 
 /** A program could not be attached to an interface the config names; the path says where. */
 export class AttachError extends XnetmonError {
-  constructor(readonly path: string, cause: Error) {
+  constructor(
+    readonly path: string,
+    cause: Error,
+  ) {
     super((cause as XnetmonError).code ?? 'ERR_ATTACH', `${path}: ${cause.message}`);
     this.cause = cause;
   }

@@ -61,7 +61,10 @@ export class RejectionLog {
     if (this.sources.size < MAX_TRACKED_SOURCES) this.sources.add(source);
     if (seen === 0) {
       this.loggedAtOnce++;
-      this.logger.warn({ reason: event.reason, remote: event.remoteAddress, peer: event.peerId }, `secure channel rejected: ${event.message}`);
+      this.logger.warn(
+        { reason: event.reason, remote: event.remoteAddress, peer: event.peerId },
+        `secure channel rejected: ${event.message}`,
+      );
     }
   }
 

@@ -4,19 +4,25 @@ import type { DataPlane } from '../dataplane/index.js';
 import { FAIR_BUCKETS, MAX_LINKS } from '../loader/index.js';
 import type { CounterSource, DropDecision, DropSink, NetworkUsage } from './controller.js';
 
-export function dataPlaneSource(dp: DataPlane, routeCount: (netId: number) => number, routeDemand: (netId: number) => number = routeCount): CounterSource {
+export function dataPlaneSource(
+  dp: DataPlane,
+  routeCount: (netId: number) => number,
+  routeDemand: (netId: number) => number = routeCount,
+): CounterSource {
   return {
     read: (ids) => {
       const u = dp.readUsage(ids);
       const fair = dp.readFair(ids);
-      return ids.map((netId, i): NetworkUsage => ({
-        fairHist: fair.hist.subarray(i * FAIR_BUCKETS, (i + 1) * FAIR_BUCKETS),
-        netId,
-        cpuOffered: u.cpuOffered[i],
-        cpuCarried: u.cpuCarried[i],
-        linkOffered: u.linkOffered.subarray(i * MAX_LINKS, (i + 1) * MAX_LINKS),
-        linkCarried: u.linkCarried.subarray(i * MAX_LINKS, (i + 1) * MAX_LINKS),
-      }));
+      return ids.map(
+        (netId, i): NetworkUsage => ({
+          fairHist: fair.hist.subarray(i * FAIR_BUCKETS, (i + 1) * FAIR_BUCKETS),
+          netId,
+          cpuOffered: u.cpuOffered[i],
+          cpuCarried: u.cpuCarried[i],
+          linkOffered: u.linkOffered.subarray(i * MAX_LINKS, (i + 1) * MAX_LINKS),
+          linkCarried: u.linkCarried.subarray(i * MAX_LINKS, (i + 1) * MAX_LINKS),
+        }),
+      );
     },
     routeCounts: (ids) => ids.map(routeCount),
     routeDemand: (ids) => ids.map(routeDemand),
@@ -24,7 +30,11 @@ export function dataPlaneSource(dp: DataPlane, routeCount: (netId: number) => nu
 }
 
 export function dataPlaneSink(dp: DataPlane): DropSink {
-  return { write: (decisions) => { if (decisions.length) dp.setDropsBatch(decisions); } };
+  return {
+    write: (decisions) => {
+      if (decisions.length) dp.setDropsBatch(decisions);
+    },
+  };
 }
 
 /**
@@ -42,7 +52,13 @@ export class FakePlant implements CounterSource, DropSink {
   /** Advances the plant by one period. */
   tick(netIds: readonly number[]): void {
     for (const id of netIds) {
-      const t = this.totals.get(id) ?? { netId: id, cpuOffered: 0, cpuCarried: 0, linkOffered: new Array(MAX_LINKS).fill(0), linkCarried: new Array(MAX_LINKS).fill(0) };
+      const t = this.totals.get(id) ?? {
+        netId: id,
+        cpuOffered: 0,
+        cpuCarried: 0,
+        linkOffered: new Array(MAX_LINKS).fill(0),
+        linkCarried: new Array(MAX_LINKS).fill(0),
+      };
       const o = this.offered(id);
       const p = this.probabilities.get(id);
       const cpuPass = 1 - (p?.cpu ?? 0);
@@ -51,12 +67,27 @@ export class FakePlant implements CounterSource, DropSink {
       const linkCarried = Array.from(t.linkCarried);
       linkOffered[0] += (o.link0 ?? 0) * cpuPass;
       linkCarried[0] += (o.link0 ?? 0) * cpuPass * linkPass;
-      this.totals.set(id, { netId: id, cpuOffered: t.cpuOffered + o.cpu, cpuCarried: t.cpuCarried + o.cpu * cpuPass, linkOffered, linkCarried });
+      this.totals.set(id, {
+        netId: id,
+        cpuOffered: t.cpuOffered + o.cpu,
+        cpuCarried: t.cpuCarried + o.cpu * cpuPass,
+        linkOffered,
+        linkCarried,
+      });
     }
   }
 
   read(ids: readonly number[]): NetworkUsage[] {
-    return ids.map((id) => this.totals.get(id) ?? { netId: id, cpuOffered: 0, cpuCarried: 0, linkOffered: new Array(MAX_LINKS).fill(0), linkCarried: new Array(MAX_LINKS).fill(0) });
+    return ids.map(
+      (id) =>
+        this.totals.get(id) ?? {
+          netId: id,
+          cpuOffered: 0,
+          cpuCarried: 0,
+          linkOffered: new Array(MAX_LINKS).fill(0),
+          linkCarried: new Array(MAX_LINKS).fill(0),
+        },
+    );
   }
 
   routeCounts(ids: readonly number[]): number[] {

@@ -143,9 +143,15 @@ export class CostFit {
         if (free[j] || fixed[j]) continue;
         let w = b[j];
         for (let i = 0; i < k; i++) w -= a[j * k + i] * c[i];
-        if (w > bestW) { bestW = w; best = j; }
+        if (w > bestW) {
+          bestW = w;
+          best = j;
+        }
       }
-      if (best < 0) { converged = true; break; }
+      if (best < 0) {
+        converged = true;
+        break;
+      }
       free[best] = true;
       for (;;) {
         sweeps++;
@@ -161,7 +167,10 @@ export class CostFit {
         for (let j = 0; j < k; j++) {
           if (!free[j]) continue;
           c[j] += alpha * (z[j] - c[j]);
-          if (free[j] && c[j] <= 1e-15 * (1 + Math.abs(z[j]))) { free[j] = false; c[j] = 0; }
+          if (free[j] && c[j] <= 1e-15 * (1 + Math.abs(z[j]))) {
+            free[j] = false;
+            c[j] = 0;
+          }
         }
       }
     }
@@ -187,7 +196,9 @@ function solveFree(a: Float64Array, b: Float64Array, free: readonly boolean[], k
   const n = idx.length;
   const m = new Float64Array(n * (n + 1));
   idx.forEach((r, i) => {
-    idx.forEach((col, j) => { m[i * (n + 1) + j] = a[r * k + col]; });
+    idx.forEach((col, j) => {
+      m[i * (n + 1) + j] = a[r * k + col];
+    });
     m[i * (n + 1) + n] = b[r];
   });
   for (let col = 0; col < n; col++) {
@@ -210,6 +221,8 @@ function solveFree(a: Float64Array, b: Float64Array, free: readonly boolean[], k
     x[i] = v / m[i * (n + 1) + i];
   }
   const out = new Float64Array(k);
-  idx.forEach((r, i) => { out[r] = x[i]; });
+  idx.forEach((r, i) => {
+    out[r] = x[i];
+  });
   return out;
 }

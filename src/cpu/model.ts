@@ -111,7 +111,9 @@ export class CpuModel {
     for (let p = 0; p < PATHS.length; p++) if (!(traffic.packets[p] >= 0)) return;
     // The constant table's ratios, scaled to ns: the prior of paths the traffic has not shown yet.
     let units = 0;
-    PATHS.forEach((path, p) => { units += this.options.tableCosts[path] * traffic.packets[p]; });
+    PATHS.forEach((path, p) => {
+      units += this.options.tableCosts[path] * traffic.packets[p];
+    });
     this.scale.add([units, seconds], measuredNs);
     const scaled = this.scale.solve();
     const ns = scaled.converged ? scaled.coefficients[0] : 0;
@@ -122,7 +124,9 @@ export class CpuModel {
     const result = this.fit.solve();
     this.quality = {
       rSquared: Number.isFinite(result.rSquared) ? result.rSquared : null,
-      rmseNs: result.rmse, samples: result.samples, converged: result.converged,
+      rmseNs: result.rmse,
+      samples: result.samples,
+      converged: result.converged,
     };
     if (result.converged) this.fitted = result.coefficients;
     // U(t) and what no network's packets explain (the host's own work, unclassified traffic).
@@ -177,7 +181,7 @@ export class CpuModel {
     const measured = this.source === 'measured';
     const fitted = this.fitted;
     const fittedCosts = fitted
-      ? Object.fromEntries(PATHS.map((p, i) => [p, roundCost(fitted[i])])) as Record<PathName, number>
+      ? (Object.fromEntries(PATHS.map((p, i) => [p, roundCost(fitted[i])])) as Record<PathName, number>)
       : null;
     const fittedCostPerKib = this.fitted ? roundCost(this.fitted[PATHS.length], 0) : null;
     const rawR = o.cores * 1e9 * o.share;

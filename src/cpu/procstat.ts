@@ -61,7 +61,8 @@ export class NapiThreadClock {
       const comm = stat.slice(open + 1, close);
       if (!comm.startsWith('napi/')) continue;
       // napi/IFNAME-ID, cut at 15 characters: the interface is what precedes the last '-', if any.
-      if (ifnames && ![...ifnames].some((i) => comm.startsWith(`napi/${i}-`) || `napi/${i}-`.startsWith(comm))) continue;
+      if (ifnames && ![...ifnames].some((i) => comm.startsWith(`napi/${i}-`) || `napi/${i}-`.startsWith(comm)))
+        continue;
       const fields = stat.slice(close + 2).split(' ');
       const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
       if (!Number.isFinite(ticks)) continue;

@@ -6,11 +6,24 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { ValidationError } from '../errors/index.js';
-import { COOKIE_CLIENT_MAX_AGE_MS, DEFAULT_REKEY_AFTER_MESSAGES, DEFAULT_REKEY_AFTER_SECONDS, MessageType } from './constants.js';
+import {
+  COOKIE_CLIENT_MAX_AGE_MS,
+  DEFAULT_REKEY_AFTER_MESSAGES,
+  DEFAULT_REKEY_AFTER_SECONDS,
+  MessageType,
+} from './constants.js';
 import { consumeCookieReply, cookieKeyFor, initiationWithMac2 } from './cookie.js';
 import { SecureConnection, type CloseInfo, type ConnectionSettings } from './connection.js';
 import { ChannelClosedError, ConnectError, SecureChannelError } from './errors.js';
-import { completeInitiation, consumeResponse, prepareInitiation, staticIdentityFromPrivate, type InitiatorHandshake, type PreparedInitiation, type StaticIdentity } from './handshake.js';
+import {
+  completeInitiation,
+  consumeResponse,
+  prepareInitiation,
+  staticIdentityFromPrivate,
+  type InitiatorHandshake,
+  type PreparedInitiation,
+  type StaticIdentity,
+} from './handshake.js';
 import { SessionKeypair } from './keypair.js';
 import { parsePrivateKey, parsePublicKey } from './keys.js';
 import { positiveCounter, positiveNumber, resolveCommonOptions, type CommonChannelOptions } from './options.js';
@@ -102,7 +115,8 @@ export class SecureChannel extends SecureConnection {
       this.handleCookieReply(frame);
       return;
     }
-    if (type !== MessageType.response) throw new SecureChannelError('unexpected_message', 'client received a handshake initiation');
+    if (type !== MessageType.response)
+      throw new SecureChannelError('unexpected_message', 'client received a handshake initiation');
     const pending = this.pending;
     if (!pending) throw new SecureChannelError('unexpected_message', 'handshake response without a pending initiation');
     const { keys, timestamp } = consumeResponse(pending.handshake, frame);
@@ -128,7 +142,10 @@ export class SecureChannel extends SecureConnection {
 
   protected override afterSend(keypair: SessionKeypair): void {
     if (this.pending) return;
-    if (keypair.sendCounter >= this.config.rekeyAfterMessages || keypair.ageMs(this.settings.now()) >= this.config.rekeyAfterMs) {
+    if (
+      keypair.sendCounter >= this.config.rekeyAfterMessages ||
+      keypair.ageMs(this.settings.now()) >= this.config.rekeyAfterMs
+    ) {
       this.startHandshake();
     }
   }
@@ -140,7 +157,11 @@ export class SecureChannel extends SecureConnection {
     this.pending = null;
     if (pending) {
       clearTimeout(pending.timer);
-      pending.reject(info.error instanceof SecureChannelError ? info.error : new ChannelClosedError(info.reason, undefined, info.error ? { cause: info.error } : undefined));
+      pending.reject(
+        info.error instanceof SecureChannelError
+          ? info.error
+          : new ChannelClosedError(info.reason, undefined, info.error ? { cause: info.error } : undefined),
+      );
     }
   }
 
@@ -151,7 +172,8 @@ export class SecureChannel extends SecureConnection {
   private handleCookieReply(frame: Buffer): void {
     const pending = this.pending;
     if (!pending) throw new SecureChannelError('unexpected_message', 'cookie reply without a pending initiation');
-    if (pending.retriedWithCookie) throw new SecureChannelError('unexpected_message', 'a second cookie reply to the same initiation');
+    if (pending.retriedWithCookie)
+      throw new SecureChannelError('unexpected_message', 'a second cookie reply to the same initiation');
     const cookie = consumeCookieReply(frame, pending.initiation, this.config.keys.hostCookieKey);
     this.cookie = { value: cookie, receivedAtMs: this.settings.now() };
     pending.retriedWithCookie = true;
@@ -160,7 +182,8 @@ export class SecureChannel extends SecureConnection {
 
   /** The cookie while the host still accepts it (it rotates its secret every 2 minutes). */
   private freshCookie(): Buffer | null {
-    if (this.cookie && this.settings.now() - this.cookie.receivedAtMs < COOKIE_CLIENT_MAX_AGE_MS) return this.cookie.value;
+    if (this.cookie && this.settings.now() - this.cookie.receivedAtMs < COOKIE_CLIENT_MAX_AGE_MS)
+      return this.cookie.value;
     this.cookie = null;
     return null;
   }
@@ -180,7 +203,13 @@ export class SecureChannel extends SecureConnection {
     // Automatic rekeys are not awaited; the close event reports their failure.
     done.catch(noop);
     const timer = setTimeout(() => {
-      this.terminate('handshake_timeout', new SecureChannelError('handshake_timeout', `no handshake response within ${this.config.handshakeTimeoutMs} ms`));
+      this.terminate(
+        'handshake_timeout',
+        new SecureChannelError(
+          'handshake_timeout',
+          `no handshake response within ${this.config.handshakeTimeoutMs} ms`,
+        ),
+      );
     }, this.config.handshakeTimeoutMs);
     timer.unref();
     const cookie = this.freshCookie();
@@ -193,7 +222,8 @@ export class SecureChannel extends SecureConnection {
     const intervalMs = Math.max(10, Math.min(1_000, this.config.rekeyAfterMs / 4));
     this.rekeyTimer = setInterval(() => {
       const keypair = this.sendingKeypair;
-      if (!this.pending && keypair && keypair.ageMs(this.settings.now()) >= this.config.rekeyAfterMs) this.startHandshake();
+      if (!this.pending && keypair && keypair.ageMs(this.settings.now()) >= this.config.rekeyAfterMs)
+        this.startHandshake();
     }, intervalMs);
     this.rekeyTimer.unref();
   }
@@ -229,16 +259,29 @@ const staticKeysCache = new Map<string, StaticKeys>();
 const STATIC_KEYS_CACHE_SIZE = 16;
 
 function resolveStaticKeys(privateKey: string, hostPublicKeyBase64: string): StaticKeys {
-  const cacheKey = typeof privateKey === 'string' && typeof hostPublicKeyBase64 === 'string' ? sha256(Buffer.from(`${privateKey}\n${hostPublicKeyBase64}`)).toString('hex') : '';
+  const cacheKey =
+    typeof privateKey === 'string' && typeof hostPublicKeyBase64 === 'string'
+      ? sha256(Buffer.from(`${privateKey}\n${hostPublicKeyBase64}`)).toString('hex')
+      : '';
   const cached = staticKeysCache.get(cacheKey);
   if (cached) return cached;
   const identity = staticIdentityFromPrivate(parsePrivateKey(privateKey, 'privateKey'));
   const hostPublicKey = parsePublicKey(hostPublicKeyBase64, 'hostPublicKey');
   const hostKey = x25519PublicKeyObject(hostPublicKey);
   const staticShared = x25519(identity.privateKey, hostPublicKey);
-  const initiations = new MadeAhead(() => prepareInitiation({ initiator: identity, responderPublicKey: hostPublicKey, staticShared, responderKey: hostKey }));
-  const keys: StaticKeys = { identity, hostPublicKey, hostKey, staticShared, hostCookieKey: cookieKeyFor(hostPublicKey), initiations };
-  if (staticKeysCache.size >= STATIC_KEYS_CACHE_SIZE) staticKeysCache.delete(staticKeysCache.keys().next().value as string);
+  const initiations = new MadeAhead(() =>
+    prepareInitiation({ initiator: identity, responderPublicKey: hostPublicKey, staticShared, responderKey: hostKey }),
+  );
+  const keys: StaticKeys = {
+    identity,
+    hostPublicKey,
+    hostKey,
+    staticShared,
+    hostCookieKey: cookieKeyFor(hostPublicKey),
+    initiations,
+  };
+  if (staticKeysCache.size >= STATIC_KEYS_CACHE_SIZE)
+    staticKeysCache.delete(staticKeysCache.keys().next().value as string);
   staticKeysCache.set(cacheKey, keys);
   return keys;
 }
@@ -246,13 +289,21 @@ function resolveStaticKeys(privateKey: string, hostPublicKeyBase64: string): Sta
 /** Connect to the host, run the handshake, and resolve with an established channel. */
 export async function connectSecure(options: ConnectSecureOptions): Promise<SecureChannel> {
   const common = resolveCommonOptions(options);
-  if (typeof options.host !== 'string' || options.host.length === 0) throw new ValidationError('host', 'must be a host name or address');
-  if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) throw new ValidationError('port', 'must be 1..65535');
+  if (typeof options.host !== 'string' || options.host.length === 0)
+    throw new ValidationError('host', 'must be a host name or address');
+  if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535)
+    throw new ValidationError('port', 'must be 1..65535');
   const keys = resolveStaticKeys(options.privateKey, options.hostPublicKey);
   const rekeyAfterSeconds = positiveNumber(options.rekeyAfterSeconds, DEFAULT_REKEY_AFTER_SECONDS, 'rekeyAfterSeconds');
-  if (rekeyAfterSeconds >= common.limits.rejectAfterSeconds) throw new ValidationError('rekeyAfterSeconds', 'must be below rejectAfterSeconds');
-  const rekeyAfterMessages = positiveCounter(options.rekeyAfterMessages, DEFAULT_REKEY_AFTER_MESSAGES, 'rekeyAfterMessages');
-  if (rekeyAfterMessages >= common.limits.rejectAfterMessages) throw new ValidationError('rekeyAfterMessages', 'must be below rejectAfterMessages');
+  if (rekeyAfterSeconds >= common.limits.rejectAfterSeconds)
+    throw new ValidationError('rekeyAfterSeconds', 'must be below rejectAfterSeconds');
+  const rekeyAfterMessages = positiveCounter(
+    options.rekeyAfterMessages,
+    DEFAULT_REKEY_AFTER_MESSAGES,
+    'rekeyAfterMessages',
+  );
+  if (rekeyAfterMessages >= common.limits.rejectAfterMessages)
+    throw new ValidationError('rekeyAfterMessages', 'must be below rejectAfterMessages');
   const config: ClientConfig = {
     keys,
     rekeyAfterMs: rekeyAfterSeconds * 1000,
@@ -262,7 +313,12 @@ export async function connectSecure(options: ConnectSecureOptions): Promise<Secu
   const settings: ConnectionSettings = { now: common.now, limits: common.limits };
   if (common.logger) settings.logger = common.logger;
 
-  const socket = connect({ host: options.host, port: options.port, noDelay: true, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
+  const socket = connect({
+    host: options.host,
+    port: options.port,
+    noDelay: true,
+    ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+  });
   let connected = false;
   socket.once('connect', () => {
     connected = true;

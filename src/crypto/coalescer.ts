@@ -32,7 +32,11 @@ export class RecordCoalescer {
     this.sink = sink;
     this.maxRecordBytes = options.maxRecordBytes ?? 64 * 1024;
     this.maxDelayMs = options.maxDelayMs ?? 0;
-    if (!Number.isInteger(this.maxRecordBytes) || this.maxRecordBytes < 1 || this.maxRecordBytes > MAX_RECORD_PAYLOAD_BYTES) {
+    if (
+      !Number.isInteger(this.maxRecordBytes) ||
+      this.maxRecordBytes < 1 ||
+      this.maxRecordBytes > MAX_RECORD_PAYLOAD_BYTES
+    ) {
       throw new ValidationError('maxRecordBytes', `must be an integer in 1..${MAX_RECORD_PAYLOAD_BYTES}`);
     }
     if (!(this.maxDelayMs >= 0)) throw new ValidationError('maxDelayMs', 'must be >= 0');
@@ -50,7 +54,8 @@ export class RecordCoalescer {
    */
   push(message: Uint8Array): Promise<void> {
     if (message.length === 0) return RESOLVED;
-    if (message.length > this.maxRecordBytes) throw new ValidationError('message', `longer than maxRecordBytes (${this.maxRecordBytes})`);
+    if (message.length > this.maxRecordBytes)
+      throw new ValidationError('message', `longer than maxRecordBytes (${this.maxRecordBytes})`);
     let sent: Promise<void> | null = null;
     if (this.used + message.length > this.maxRecordBytes) sent = this.flushNow();
     this.buffer.set(message, this.used);

@@ -57,7 +57,8 @@ export abstract class SecureConnection extends EventEmitter<SecureConnectionEven
   protected receivingKeypairs: SessionKeypair[] = [];
   // A data frame before any keys is refused from its header, so an unauthenticated peer cannot make us buffer 1 MiB.
   private readonly decoder = new FrameDecoder((type) => {
-    if (type === MessageType.data && this.receivingKeypairs.length === 0) throw new SecureChannelError('unexpected_message', 'data record before the handshake');
+    if (type === MessageType.data && this.receivingKeypairs.length === 0)
+      throw new SecureChannelError('unexpected_message', 'data record before the handshake');
   });
   /** Messages that arrived while nobody listened (e.g. before the 'session' handler attached one); bounded by pausing the socket. */
   private readonly held: Buffer[] = [];
@@ -113,9 +114,11 @@ export abstract class SecureConnection extends EventEmitter<SecureConnectionEven
     if (!(payload instanceof Uint8Array)) throw new ValidationError('payload', 'must be a Buffer or Uint8Array');
     // Empty plaintexts are reserved for keepalives (key confirmation).
     if (payload.length === 0) throw new ValidationError('payload', 'must not be empty');
-    if (payload.length > MAX_RECORD_PAYLOAD_BYTES) throw new ValidationError('payload', `must be at most ${MAX_RECORD_PAYLOAD_BYTES} bytes`);
+    if (payload.length > MAX_RECORD_PAYLOAD_BYTES)
+      throw new ValidationError('payload', `must be at most ${MAX_RECORD_PAYLOAD_BYTES} bytes`);
     const keypair = this.sendingKeypair;
-    if (!keypair || !this.canSendApplicationData()) throw new ChannelClosedError('unexpected_message', 'secure channel not established');
+    if (!keypair || !this.canSendApplicationData())
+      throw new ChannelClosedError('unexpected_message', 'secure channel not established');
     this.sendRecord(keypair, payload);
     this.afterSend(keypair);
     return this.socket.writableNeedDrain ? this.waitForDrain() : RESOLVED;
@@ -231,7 +234,12 @@ export abstract class SecureConnection extends EventEmitter<SecureConnectionEven
     }
     this.sendingKeypair = null;
     this.receivingKeypairs = [];
-    if (isRejectReason(reason)) this.log(this.rejectionLogLevel(), { ...this.logContext(), reason, err: error?.message }, 'secure channel rejected');
+    if (isRejectReason(reason))
+      this.log(
+        this.rejectionLogLevel(),
+        { ...this.logContext(), reason, err: error?.message },
+        'secure channel rejected',
+      );
     else this.log('debug', { ...this.logContext(), reason }, 'secure channel closed');
     this.onTerminated(info);
     this.safeEmit('close', info);
@@ -242,7 +250,11 @@ export abstract class SecureConnection extends EventEmitter<SecureConnectionEven
     try {
       (this.emit as (event: K, ...args: SecureConnectionEvents[K]) => boolean)(event, ...args);
     } catch (error) {
-      this.log('error', { ...this.logContext(), err: error instanceof Error ? error.message : String(error), event }, 'secure channel listener threw');
+      this.log(
+        'error',
+        { ...this.logContext(), err: error instanceof Error ? error.message : String(error), event },
+        'secure channel listener threw',
+      );
     }
   }
 
@@ -272,8 +284,14 @@ export abstract class SecureConnection extends EventEmitter<SecureConnectionEven
       this.handleHandshakeFrame(frame, type);
       return;
     }
-    if (this.receivingKeypairs.length === 0) throw new SecureChannelError('unexpected_message', 'data record before the handshake');
-    const record = receiveRecord(frame, (index) => this.findReceivingKeypair(index), this.settings.now(), this.settings.limits);
+    if (this.receivingKeypairs.length === 0)
+      throw new SecureChannelError('unexpected_message', 'data record before the handshake');
+    const record = receiveRecord(
+      frame,
+      (index) => this.findReceivingKeypair(index),
+      this.settings.now(),
+      this.settings.limits,
+    );
     this.onRecordAuthenticated(record);
     if (record.payload.length > 0 && !this.closeInfo) this.deliver(record.payload);
   }
@@ -294,7 +312,8 @@ export abstract class SecureConnection extends EventEmitter<SecureConnectionEven
       this.heldBytes -= payload.length;
       this.safeEmit('message', payload);
     }
-    if (this.heldBytes <= ITERATOR_HIGH_WATER_BYTES / 4 && this.pausedBy.has(this.held)) this.setPaused(this.held, false);
+    if (this.heldBytes <= ITERATOR_HIGH_WATER_BYTES / 4 && this.pausedBy.has(this.held))
+      this.setPaused(this.held, false);
   }
 
   private onEnd(): void {

@@ -40,7 +40,9 @@ function computeMac2(cookie: Uint8Array, frame: Buffer): Buffer {
 
 /** The mac2 of an initiation, or undefined when it was sent without one (133 bytes). */
 export function initiationMac2(frame: Buffer): Buffer | undefined {
-  return frame.length === INITIATION_WITH_MAC2_FRAME_BYTES ? frame.subarray(MAC2_OFFSET, MAC2_OFFSET + MAC_BYTES) : undefined;
+  return frame.length === INITIATION_WITH_MAC2_FRAME_BYTES
+    ? frame.subarray(MAC2_OFFSET, MAC2_OFFSET + MAC_BYTES)
+    : undefined;
 }
 
 /** Client: the initiation again, with mac2 made with the host's cookie (149 bytes). */
@@ -90,7 +92,8 @@ export class CookieChecker {
     if (!mac2) return false;
     let valid = false;
     // Both compared always, so the time does not say which secret matched.
-    for (const secret of this.secrets()) valid = constantTimeEqual(computeMac2(this.cookieUnder(secret, sourceAddress), frame), mac2) || valid;
+    for (const secret of this.secrets())
+      valid = constantTimeEqual(computeMac2(this.cookieUnder(secret, sourceAddress), frame), mac2) || valid;
     return valid;
   }
 
@@ -133,13 +136,22 @@ export class CookieChecker {
  * Throws the rejection: `unknown_index` for another initiation, `decrypt` if not from this host.
  */
 export function consumeCookieReply(frame: Buffer, initiation: Buffer, hostCookieKey: Uint8Array): Buffer {
-  if (frame.length !== COOKIE_REPLY_FRAME_BYTES || frame.readUInt32LE(0) !== frame.length - LENGTH_PREFIX_BYTES || frame[REPLY.type] !== MessageType.cookieReply) {
+  if (
+    frame.length !== COOKIE_REPLY_FRAME_BYTES ||
+    frame.readUInt32LE(0) !== frame.length - LENGTH_PREFIX_BYTES ||
+    frame[REPLY.type] !== MessageType.cookieReply
+  ) {
     throw new SecureChannelError('malformed', 'cookie reply has the wrong size or type');
   }
   if (frame.readUInt32LE(REPLY.receiverIndex) !== initiation.readUInt32LE(INITIATION_SENDER_INDEX)) {
     throw new SecureChannelError('unknown_index', 'cookie reply is for another initiation');
   }
-  const decipher = createDecipheriv(AEAD_ALGORITHM, hostCookieKey, frame.subarray(REPLY.nonce, REPLY.nonce + COOKIE_NONCE_BYTES), { authTagLength: TAG_BYTES });
+  const decipher = createDecipheriv(
+    AEAD_ALGORITHM,
+    hostCookieKey,
+    frame.subarray(REPLY.nonce, REPLY.nonce + COOKIE_NONCE_BYTES),
+    { authTagLength: TAG_BYTES },
+  );
   decipher.setAAD(initiationMac1(initiation), { plaintextLength: COOKIE_BYTES });
   decipher.setAuthTag(frame.subarray(REPLY.encryptedCookie + COOKIE_BYTES));
   const cookie = decipher.update(frame.subarray(REPLY.encryptedCookie, REPLY.encryptedCookie + COOKIE_BYTES));

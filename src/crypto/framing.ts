@@ -18,21 +18,26 @@ const FRAME_HEADER_BYTES = LENGTH_PREFIX_BYTES + 1;
 
 /** Check a frame's length prefix against its type; throws the rejection. */
 export function validateFrameHeader(length: number, type: number | undefined): void {
-  if (length > MAX_FRAME_LENGTH) throw new SecureChannelError('oversize', `frame length ${length} above the maximum ${MAX_FRAME_LENGTH}`);
+  if (length > MAX_FRAME_LENGTH)
+    throw new SecureChannelError('oversize', `frame length ${length} above the maximum ${MAX_FRAME_LENGTH}`);
   if (length < 1) throw new SecureChannelError('malformed', 'empty frame');
   if (type === undefined) return;
   switch (type) {
     case MessageType.initiation:
-      if (length !== 1 + INITIATION_BODY_BYTES && length !== 1 + INITIATION_WITH_MAC2_BODY_BYTES) throw new SecureChannelError('malformed', `initiation frame length ${length}`);
+      if (length !== 1 + INITIATION_BODY_BYTES && length !== 1 + INITIATION_WITH_MAC2_BODY_BYTES)
+        throw new SecureChannelError('malformed', `initiation frame length ${length}`);
       return;
     case MessageType.response:
-      if (length !== 1 + RESPONSE_BODY_BYTES) throw new SecureChannelError('malformed', `response frame length ${length}`);
+      if (length !== 1 + RESPONSE_BODY_BYTES)
+        throw new SecureChannelError('malformed', `response frame length ${length}`);
       return;
     case MessageType.cookieReply:
-      if (length !== 1 + COOKIE_REPLY_BODY_BYTES) throw new SecureChannelError('malformed', `cookie reply frame length ${length}`);
+      if (length !== 1 + COOKIE_REPLY_BODY_BYTES)
+        throw new SecureChannelError('malformed', `cookie reply frame length ${length}`);
       return;
     case MessageType.data:
-      if (length < MIN_DATA_FRAME_LENGTH) throw new SecureChannelError('malformed', `data frame length ${length} below ${MIN_DATA_FRAME_LENGTH}`);
+      if (length < MIN_DATA_FRAME_LENGTH)
+        throw new SecureChannelError('malformed', `data frame length ${length} below ${MIN_DATA_FRAME_LENGTH}`);
       return;
     default:
       throw new SecureChannelError('malformed', `unknown message type ${type}`);
@@ -82,7 +87,8 @@ export class FrameDecoder {
 
   /** The stream ended: throws 'truncated' if a partial frame is buffered. */
   end(): void {
-    if (this.buffered > 0) throw new SecureChannelError('truncated', `stream ended inside a frame (${this.buffered} bytes buffered)`);
+    if (this.buffered > 0)
+      throw new SecureChannelError('truncated', `stream ended inside a frame (${this.buffered} bytes buffered)`);
   }
 
   private peek(count: number): Buffer {

@@ -164,7 +164,8 @@ function resolveEphemeral(injected: Uint8Array | undefined): X25519KeyPair {
 }
 
 function checkIndex(index: number): void {
-  if (!Number.isInteger(index) || index < 0 || index > 0xffffffff) throw new ValidationError('senderIndex', 'must be a u32');
+  if (!Number.isInteger(index) || index < 0 || index > 0xffffffff)
+    throw new ValidationError('senderIndex', 'must be a u32');
 }
 
 /**
@@ -187,7 +188,8 @@ export interface PreparedInitiation {
  * held until that handshake, as the pool of ephemerals already holds it).
  */
 export function prepareInitiation(params: Omit<InitiationParams, 'timestamp' | 'senderIndex'>): PreparedInitiation {
-  if (isLowOrderPoint(params.responderPublicKey)) throw new SecureChannelError('low_order_key', 'responder static key is a small-order point');
+  if (isLowOrderPoint(params.responderPublicKey))
+    throw new SecureChannelError('low_order_key', 'responder static key is a small-order point');
   const ephemeral = resolveEphemeral(params.ephemeralPrivateKey);
   const state = new SymmetricState();
   state.mixHash(params.responderPublicKey); // pre-message <- s
@@ -195,11 +197,22 @@ export function prepareInitiation(params: Omit<InitiationParams, 'timestamp' | '
   state.mixKey(x25519(ephemeral.privateKey, params.responderKey ?? params.responderPublicKey)); // es
   const encryptedStatic = state.encryptAndHash(params.initiator.publicKey); // s
   state.mixKey(params.staticShared ?? x25519(params.initiator.privateKey, params.responderPublicKey)); // ss
-  return { symmetric: state, ephemeral, initiator: params.initiator, responderPublicKey: Buffer.from(params.responderPublicKey), encryptedStatic, used: false };
+  return {
+    symmetric: state,
+    ephemeral,
+    initiator: params.initiator,
+    responderPublicKey: Buffer.from(params.responderPublicKey),
+    encryptedStatic,
+    used: false,
+  };
 }
 
 /** Initiator, second half: {timestamp}, the indices and mac1. Returns the full frame. */
-export function completeInitiation(prepared: PreparedInitiation, timestamp: Uint8Array, senderIndex: number): { frame: Buffer; handshake: InitiatorHandshake } {
+export function completeInitiation(
+  prepared: PreparedInitiation,
+  timestamp: Uint8Array,
+  senderIndex: number,
+): { frame: Buffer; handshake: InitiatorHandshake } {
   checkIndex(senderIndex);
   if (timestamp.length !== TAI64N_BYTES) throw new ValidationError('timestamp', 'must be 12 bytes of TAI64N');
   if (prepared.used) throw new XnetmonError('ERR_INTERNAL', 'a prepared initiation was completed twice');
@@ -215,7 +228,10 @@ export function completeInitiation(prepared: PreparedInitiation, timestamp: Uint
   prepared.encryptedStatic.copy(frame, INIT.encryptedStatic);
   encryptedTimestamp.copy(frame, INIT.encryptedTimestamp);
   computeMac1(mac1KeyFor(prepared.responderPublicKey), frame, INIT.mac1).copy(frame, INIT.mac1);
-  return { frame, handshake: { symmetric: state, ephemeral: prepared.ephemeral, initiator: prepared.initiator, senderIndex } };
+  return {
+    frame,
+    handshake: { symmetric: state, ephemeral: prepared.ephemeral, initiator: prepared.initiator, senderIndex },
+  };
 }
 
 /** Initiator: -> e, es, s, ss, {timestamp}. Returns the full frame. */
@@ -263,7 +279,11 @@ export function initiationMac1(frame: Buffer): Buffer {
 /** Size, type and mac1 of an initiation (with or without mac2): one HMAC, no DH. Throws the rejection. */
 export function verifyInitiationMac1(frame: Buffer, responder: StaticIdentity): void {
   const sized = frame.length === INITIATION_FRAME_BYTES || frame.length === INITIATION_WITH_MAC2_FRAME_BYTES;
-  if (!sized || frame.readUInt32LE(0) !== frame.length - LENGTH_PREFIX_BYTES || frame[INIT.type] !== MessageType.initiation) {
+  if (
+    !sized ||
+    frame.readUInt32LE(0) !== frame.length - LENGTH_PREFIX_BYTES ||
+    frame[INIT.type] !== MessageType.initiation
+  ) {
     throw new SecureChannelError('malformed', 'initiation has the wrong size or type');
   }
   if (!constantTimeEqual(computeMac1(responder.mac1Key, frame, INIT.mac1), initiationMac1(frame))) {
@@ -272,11 +292,16 @@ export function verifyInitiationMac1(frame: Buffer, responder: StaticIdentity): 
 }
 
 /** Responder: check and decrypt an initiation frame, in the order of docs/protocol.md §4.1. mac2, if any, is the caller's (cookie.ts). */
-export function consumeInitiation<Peer>(frame: Buffer, responder: StaticIdentity, policy: InitiationPolicy<Peer>): ConsumedInitiation<Peer> {
+export function consumeInitiation<Peer>(
+  frame: Buffer,
+  responder: StaticIdentity,
+  policy: InitiationPolicy<Peer>,
+): ConsumedInitiation<Peer> {
   verifyInitiationMac1(frame, responder);
   policy.afterMac1?.();
   const initiatorEphemeral = Buffer.from(frame.subarray(INIT.ephemeral, INIT.ephemeral + KEY_BYTES));
-  if (isLowOrderPoint(initiatorEphemeral)) throw new SecureChannelError('low_order_key', 'initiator ephemeral is a small-order point');
+  if (isLowOrderPoint(initiatorEphemeral))
+    throw new SecureChannelError('low_order_key', 'initiator ephemeral is a small-order point');
 
   const state = new SymmetricState();
   state.mixHash(responder.publicKey);
@@ -284,8 +309,12 @@ export function consumeInitiation<Peer>(frame: Buffer, responder: StaticIdentity
   // Imported into OpenSSL once for both DHs with it (es here, ee in the response).
   const initiatorEphemeralKey = x25519PublicKeyObject(initiatorEphemeral);
   state.mixKey(x25519(responder.privateKey, initiatorEphemeralKey));
-  const initiatorStatic = state.decryptAndHash(frame.subarray(INIT.encryptedStatic, INIT.encryptedTimestamp), 'static key');
-  if (isLowOrderPoint(initiatorStatic)) throw new SecureChannelError('low_order_key', 'initiator static key is a small-order point');
+  const initiatorStatic = state.decryptAndHash(
+    frame.subarray(INIT.encryptedStatic, INIT.encryptedTimestamp),
+    'static key',
+  );
+  if (isLowOrderPoint(initiatorStatic))
+    throw new SecureChannelError('low_order_key', 'initiator static key is a small-order point');
   const peer = policy.findPeer(initiatorStatic);
   if (peer === undefined) throw new SecureChannelError('unknown_key', 'initiator static key is not a configured peer');
   policy.admitPeer?.(peer);
@@ -295,7 +324,13 @@ export function consumeInitiation<Peer>(frame: Buffer, responder: StaticIdentity
     peer,
     initiatorStatic,
     timestamp,
-    handshake: { symmetric: state, initiatorEphemeral, initiatorEphemeralKey, initiatorStatic, initiatorIndex: frame.readUInt32LE(INIT.senderIndex) },
+    handshake: {
+      symmetric: state,
+      initiatorEphemeral,
+      initiatorEphemeralKey,
+      initiatorStatic,
+      initiatorIndex: frame.readUInt32LE(INIT.senderIndex),
+    },
   };
 }
 
@@ -322,15 +357,25 @@ export interface PreparedResponder {
  */
 export function prepareResponder(initiatorStatic: Uint8Array, ephemeralPrivateKey?: Uint8Array): PreparedResponder {
   const ephemeral = resolveEphemeral(ephemeralPrivateKey);
-  return { ephemeral, initiatorStatic: Buffer.from(initiatorStatic), ephemeralStaticShared: x25519(ephemeral.privateKey, initiatorStatic) };
+  return {
+    ephemeral,
+    initiatorStatic: Buffer.from(initiatorStatic),
+    ephemeralStaticShared: x25519(ephemeral.privateKey, initiatorStatic),
+  };
 }
 
 /** Responder: <- e, ee, se, {timestamp}. Returns the full frame and the transport keys. */
-export function createResponse(handshake: ResponderHandshake, params: ResponseParams): { frame: Buffer; keys: TransportKeys } {
+export function createResponse(
+  handshake: ResponderHandshake,
+  params: ResponseParams,
+): { frame: Buffer; keys: TransportKeys } {
   checkIndex(params.senderIndex);
   if (params.timestamp.length !== TAI64N_BYTES) throw new ValidationError('timestamp', 'must be 12 bytes of TAI64N');
   // A prepared ephemeral serves only the initiator it was made for; an injected key wins (test vectors).
-  const prepared = !params.ephemeralPrivateKey && params.prepared?.initiatorStatic.equals(handshake.initiatorStatic) ? params.prepared : undefined;
+  const prepared =
+    !params.ephemeralPrivateKey && params.prepared?.initiatorStatic.equals(handshake.initiatorStatic)
+      ? params.prepared
+      : undefined;
   const ephemeral = prepared?.ephemeral ?? resolveEphemeral(params.ephemeralPrivateKey);
   const state = handshake.symmetric;
   state.mixHash(ephemeral.publicKey); // e
@@ -349,13 +394,25 @@ export function createResponse(handshake: ResponderHandshake, params: ResponsePa
   computeMac1(mac1KeyFor(handshake.initiatorStatic), frame, RESP.mac1).copy(frame, RESP.mac1);
   return {
     frame,
-    keys: { sendKey: responderToInitiator, receiveKey: initiatorToResponder, localIndex: params.senderIndex, remoteIndex: handshake.initiatorIndex },
+    keys: {
+      sendKey: responderToInitiator,
+      receiveKey: initiatorToResponder,
+      localIndex: params.senderIndex,
+      remoteIndex: handshake.initiatorIndex,
+    },
   };
 }
 
 /** Initiator: check and decrypt the response (docs/protocol.md §4.2). The handshake state is consumed. */
-export function consumeResponse(handshake: InitiatorHandshake, frame: Buffer): { keys: TransportKeys; timestamp: Buffer } {
-  if (frame.length !== RESPONSE_FRAME_BYTES || frame.readUInt32LE(0) !== frame.length - LENGTH_PREFIX_BYTES || frame[RESP.type] !== MessageType.response) {
+export function consumeResponse(
+  handshake: InitiatorHandshake,
+  frame: Buffer,
+): { keys: TransportKeys; timestamp: Buffer } {
+  if (
+    frame.length !== RESPONSE_FRAME_BYTES ||
+    frame.readUInt32LE(0) !== frame.length - LENGTH_PREFIX_BYTES ||
+    frame[RESP.type] !== MessageType.response
+  ) {
     throw new SecureChannelError('malformed', 'response has the wrong size or type');
   }
   if (!constantTimeEqual(computeMac1(handshake.initiator.mac1Key, frame, RESP.mac1), frame.subarray(RESP.mac1))) {
@@ -365,7 +422,8 @@ export function consumeResponse(handshake: InitiatorHandshake, frame: Buffer): {
     throw new SecureChannelError('unknown_index', 'response is for another initiation');
   }
   const responderEphemeral = Buffer.from(frame.subarray(RESP.ephemeral, RESP.ephemeral + KEY_BYTES));
-  if (isLowOrderPoint(responderEphemeral)) throw new SecureChannelError('low_order_key', 'responder ephemeral is a small-order point');
+  if (isLowOrderPoint(responderEphemeral))
+    throw new SecureChannelError('low_order_key', 'responder ephemeral is a small-order point');
   // Work on the handshake's own state: a failed response leaves the handshake unusable, which is what we want.
   const state = handshake.symmetric;
   state.mixHash(responderEphemeral);
@@ -375,7 +433,12 @@ export function consumeResponse(handshake: InitiatorHandshake, frame: Buffer): {
   const timestamp = state.decryptAndHash(frame.subarray(RESP.encryptedTimestamp, RESP.mac1), 'timestamp');
   const [initiatorToResponder, responderToInitiator] = state.split();
   return {
-    keys: { sendKey: initiatorToResponder, receiveKey: responderToInitiator, localIndex: handshake.senderIndex, remoteIndex: frame.readUInt32LE(RESP.senderIndex) },
+    keys: {
+      sendKey: initiatorToResponder,
+      receiveKey: responderToInitiator,
+      localIndex: handshake.senderIndex,
+      remoteIndex: frame.readUInt32LE(RESP.senderIndex),
+    },
     timestamp,
   };
 }

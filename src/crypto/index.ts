@@ -12,7 +12,16 @@ export {
   type OrderlyCloseReason,
   type RejectReason,
 } from './errors.js';
-export { createSecureServer, SecureServer, SecureSession, type HandshakeCounts, type RejectionEvent, type SecurePeer, type SecureServerEvents, type SecureServerOptions } from './server.js';
+export {
+  createSecureServer,
+  SecureServer,
+  SecureSession,
+  type HandshakeCounts,
+  type RejectionEvent,
+  type SecurePeer,
+  type SecureServerEvents,
+  type SecureServerOptions,
+} from './server.js';
 export { connectSecure, SecureChannel, type ConnectSecureOptions } from './client.js';
 export type { CloseInfo, SecureChannelLogger, SecureConnectionEvents } from './connection.js';
 export { RecordCoalescer, type CoalescerOptions, type RecordSink } from './coalescer.js';
@@ -45,9 +54,31 @@ export {
   type StaticIdentity,
   type TransportKeys,
 } from './handshake.js';
-export { consumeCookieReply, cookieKeyFor, CookieChecker, initiationMac2, initiationWithMac2, COOKIE_REPLY_FRAME_BYTES } from './cookie.js';
-export { openRecord, readRecordHeader, sealRecord, sealRecordParts, RECORD_HEADER_BYTES, type OpenedRecord, type RecordHeader, type SealRecordInput } from './record.js';
-export { receiveRecord, SessionKeypair, DEFAULT_RECORD_LIMITS, type ReceivedRecord, type RecordLimits } from './keypair.js';
+export {
+  consumeCookieReply,
+  cookieKeyFor,
+  CookieChecker,
+  initiationMac2,
+  initiationWithMac2,
+  COOKIE_REPLY_FRAME_BYTES,
+} from './cookie.js';
+export {
+  openRecord,
+  readRecordHeader,
+  sealRecord,
+  sealRecordParts,
+  RECORD_HEADER_BYTES,
+  type OpenedRecord,
+  type RecordHeader,
+  type SealRecordInput,
+} from './record.js';
+export {
+  receiveRecord,
+  SessionKeypair,
+  DEFAULT_RECORD_LIMITS,
+  type ReceivedRecord,
+  type RecordLimits,
+} from './keypair.js';
 export { ReplayWindow } from './replay-window.js';
 export { FrameDecoder, validateFrameHeader } from './framing.js';
 export { decodeTai64nMs, encodeTai64n } from './tai64n.js';

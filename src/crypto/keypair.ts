@@ -2,11 +2,7 @@
 // replay window, learned clock offset), and the receive checks in the order
 // docs/protocol.md §4.3 gives. Transport-free, so tests drive it directly.
 
-import {
-  DEFAULT_E_MAX_MS,
-  DEFAULT_REJECT_AFTER_MESSAGES,
-  DEFAULT_REJECT_AFTER_SECONDS,
-} from './constants.js';
+import { DEFAULT_E_MAX_MS, DEFAULT_REJECT_AFTER_MESSAGES, DEFAULT_REJECT_AFTER_SECONDS } from './constants.js';
 import { SecureChannelError } from './errors.js';
 import type { TransportKeys } from './handshake.js';
 import { openRecord, readRecordHeader, sealRecordParts } from './record.js';
@@ -60,9 +56,17 @@ export class SessionKeypair {
 
   /** Seal the next record; refuses at the counter or age limit. */
   seal(payload: Uint8Array, nowMs: number, limits: RecordLimits): Buffer[] {
-    if (this.sendCounter >= limits.rejectAfterMessages) throw new SecureChannelError('counter_limit', 'send counter reached REJECT_AFTER_MESSAGES');
-    if (this.ageMs(nowMs) >= limits.rejectAfterSeconds * 1000) throw new SecureChannelError('key_expired', 'keys older than REJECT_AFTER_SECONDS');
-    const parts = sealRecordParts({ key: this.sendKey, receiverIndex: this.remoteIndex, counter: this.sendCounter, senderTimeMs: nowMs, payload });
+    if (this.sendCounter >= limits.rejectAfterMessages)
+      throw new SecureChannelError('counter_limit', 'send counter reached REJECT_AFTER_MESSAGES');
+    if (this.ageMs(nowMs) >= limits.rejectAfterSeconds * 1000)
+      throw new SecureChannelError('key_expired', 'keys older than REJECT_AFTER_SECONDS');
+    const parts = sealRecordParts({
+      key: this.sendKey,
+      receiverIndex: this.remoteIndex,
+      counter: this.sendCounter,
+      senderTimeMs: nowMs,
+      payload,
+    });
     this.sendCounter++;
     return parts;
   }
@@ -88,15 +92,22 @@ export function receiveRecord(
   const header = readRecordHeader(frame);
   const keypair = findKeypair(header.receiverIndex);
   if (!keypair) throw new SecureChannelError('unknown_index', `no keys for receiver index ${header.receiverIndex}`);
-  if (keypair.ageMs(nowMs) >= limits.rejectAfterSeconds * 1000) throw new SecureChannelError('key_expired', 'record under keys older than REJECT_AFTER_SECONDS');
-  if (header.counter >= limits.rejectAfterMessages) throw new SecureChannelError('counter_limit', `record counter ${header.counter} at or above REJECT_AFTER_MESSAGES`);
-  if (!keypair.replay.check(header.counter)) throw new SecureChannelError('replay', `record counter ${header.counter} already seen or older than the window`);
+  if (keypair.ageMs(nowMs) >= limits.rejectAfterSeconds * 1000)
+    throw new SecureChannelError('key_expired', 'record under keys older than REJECT_AFTER_SECONDS');
+  if (header.counter >= limits.rejectAfterMessages)
+    throw new SecureChannelError('counter_limit', `record counter ${header.counter} at or above REJECT_AFTER_MESSAGES`);
+  if (!keypair.replay.check(header.counter))
+    throw new SecureChannelError('replay', `record counter ${header.counter} already seen or older than the window`);
   const opened = openRecord(frame, keypair.receiveKey, header);
-  if (!keypair.replay.accept(header.counter)) throw new SecureChannelError('replay', `record counter ${header.counter} already seen`);
+  if (!keypair.replay.accept(header.counter))
+    throw new SecureChannelError('replay', `record counter ${header.counter} already seen`);
   // Paper IV-C, eq. (1): refuse when |(T_receiver - T_sender) - delta_est| > e_max.
   const deviationMs = nowMs - opened.senderTimeMs - keypair.clockOffsetMs;
   if (Math.abs(deviationMs) > limits.eMaxMs) {
-    throw new SecureChannelError('skew', `record timestamp deviates ${deviationMs} ms from the learned clock offset (e_max ${limits.eMaxMs} ms)`);
+    throw new SecureChannelError(
+      'skew',
+      `record timestamp deviates ${deviationMs} ms from the learned clock offset (e_max ${limits.eMaxMs} ms)`,
+    );
   }
   keypair.confirmed = true;
   return { keypair, counter: header.counter, senderTimeMs: opened.senderTimeMs, payload: opened.payload };

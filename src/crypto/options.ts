@@ -34,7 +34,8 @@ export function positiveNumber(value: number | undefined, fallback: number, path
 
 export function positiveCounter(value: bigint | undefined, fallback: bigint, path: string): bigint {
   if (value === undefined) return fallback;
-  if (typeof value !== 'bigint' || value <= 0n || value > U64_MAX) throw new ValidationError(path, 'must be a bigint in 1..2^64-1');
+  if (typeof value !== 'bigint' || value <= 0n || value > U64_MAX)
+    throw new ValidationError(path, 'must be a bigint in 1..2^64-1');
   return value;
 }
 
@@ -46,12 +47,21 @@ export interface ResolvedCommonOptions {
 }
 
 export function resolveCommonOptions(options: CommonChannelOptions): ResolvedCommonOptions {
-  if (options.now !== undefined && typeof options.now !== 'function') throw new ValidationError('now', 'must be a function returning ms');
+  if (options.now !== undefined && typeof options.now !== 'function')
+    throw new ValidationError('now', 'must be a function returning ms');
   const resolved: ResolvedCommonOptions = {
     limits: {
       eMaxMs: positiveNumber(options.eMaxMs, DEFAULT_E_MAX_MS, 'eMaxMs'),
-      rejectAfterSeconds: positiveNumber(options.rejectAfterSeconds, DEFAULT_REJECT_AFTER_SECONDS, 'rejectAfterSeconds'),
-      rejectAfterMessages: positiveCounter(options.rejectAfterMessages, DEFAULT_REJECT_AFTER_MESSAGES, 'rejectAfterMessages'),
+      rejectAfterSeconds: positiveNumber(
+        options.rejectAfterSeconds,
+        DEFAULT_REJECT_AFTER_SECONDS,
+        'rejectAfterSeconds',
+      ),
+      rejectAfterMessages: positiveCounter(
+        options.rejectAfterMessages,
+        DEFAULT_REJECT_AFTER_MESSAGES,
+        'rejectAfterMessages',
+      ),
     },
     handshakeTimeoutMs: positiveNumber(options.handshakeTimeoutMs, DEFAULT_HANDSHAKE_TIMEOUT_MS, 'handshakeTimeoutMs'),
     now: options.now ?? Date.now,

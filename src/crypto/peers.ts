@@ -30,12 +30,19 @@ export function parsePeers(peers: readonly SecurePeer[], identity: StaticIdentit
   if (!Array.isArray(peers)) throw new ValidationError('peers', 'must be an array');
   const byKey = new Map<string, ConfiguredPeer>();
   peers.forEach((peer, i) => {
-    if (typeof peer?.id !== 'string' || peer.id.length === 0) throw new ValidationError(`peers[${i}].id`, 'must be a non-empty string');
+    if (typeof peer?.id !== 'string' || peer.id.length === 0)
+      throw new ValidationError(`peers[${i}].id`, 'must be a non-empty string');
     const publicKey = parsePublicKey(peer.publicKey, `peers[${i}].publicKey`);
     const publicKeyBase64 = publicKey.toString('base64');
     const clash = byKey.get(publicKeyBase64);
     if (clash) throw new ValidationError(`peers[${i}].publicKey`, `same key as peer "${clash.id}"`);
-    byKey.set(publicKeyBase64, { id: peer.id, publicKey, publicKeyBase64, staticShared: x25519(identity.privateKey, publicKey), responders: new MadeAhead(() => prepareResponder(publicKey)) });
+    byKey.set(publicKeyBase64, {
+      id: peer.id,
+      publicKey,
+      publicKeyBase64,
+      staticShared: x25519(identity.privateKey, publicKey),
+      responders: new MadeAhead(() => prepareResponder(publicKey)),
+    });
   });
   return byKey;
 }

@@ -58,7 +58,12 @@ export function counterNonce(counter: bigint): Buffer {
 }
 
 /** Encrypt plaintext parts as one message; returns [ciphertext parts..., tag] for gathered writes. */
-export function aeadSealParts(key: Uint8Array, counter: bigint, ad: Uint8Array, plaintextParts: readonly Uint8Array[]): Buffer[] {
+export function aeadSealParts(
+  key: Uint8Array,
+  counter: bigint,
+  ad: Uint8Array,
+  plaintextParts: readonly Uint8Array[],
+): Buffer[] {
   const cipher = createCipheriv(AEAD_ALGORITHM, key, counterNonce(counter), { authTagLength: TAG_BYTES });
   let plaintextLength = 0;
   for (const part of plaintextParts) plaintextLength += part.length;
@@ -121,7 +126,10 @@ function isAllZero(bytes: Uint8Array): boolean {
 }
 
 export function x25519PublicKeyObject(publicKey: Uint8Array): KeyObject {
-  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(publicKey).toString('base64url') }, format: 'jwk' });
+  return createPublicKey({
+    key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(publicKey).toString('base64url') },
+    format: 'jwk',
+  });
 }
 
 // PKCS#8 wrapper of a raw X25519 private key (RFC 8410); used only for static
@@ -161,7 +169,10 @@ export class MadeAhead<T> {
   private readonly ready: T[] = [];
   private refill: NodeJS.Immediate | undefined;
 
-  constructor(private readonly make: () => T, private readonly depth = 1) {}
+  constructor(
+    private readonly make: () => T,
+    private readonly depth = 1,
+  ) {}
 
   take(): T {
     const value = this.ready.shift() ?? this.make();
@@ -196,7 +207,8 @@ export function x25519KeyPairFromPrivate(privateKey: Uint8Array): X25519KeyPair 
 export function x25519(privateKey: KeyObject, publicKey: Uint8Array | KeyObject): Buffer {
   let peer: KeyObject;
   if (publicKey instanceof Uint8Array) {
-    if (isLowOrderPoint(publicKey)) throw new SecureChannelError('low_order_key', 'X25519 public key is a small-order point');
+    if (isLowOrderPoint(publicKey))
+      throw new SecureChannelError('low_order_key', 'X25519 public key is a small-order point');
     peer = x25519PublicKeyObject(publicKey);
   } else {
     peer = publicKey;

@@ -72,7 +72,10 @@ export class TokenBucket {
   /** Take a token; false when the bucket is empty. */
   take(): boolean {
     const nowMs = this.now();
-    this.tokens = Math.min(this.limit.burst, this.tokens + (Math.max(0, nowMs - this.updatedAtMs) * this.limit.perSecond) / 1000);
+    this.tokens = Math.min(
+      this.limit.burst,
+      this.tokens + (Math.max(0, nowMs - this.updatedAtMs) * this.limit.perSecond) / 1000,
+    );
     this.updatedAtMs = nowMs;
     if (this.tokens < 1) return false;
     this.tokens -= 1;

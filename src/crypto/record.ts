@@ -33,7 +33,8 @@ export interface SealRecordInput {
 
 /** The record as buffers to write in order (header, ciphertext pieces, tag): no copy of the payload. */
 export function sealRecordParts(input: SealRecordInput): Buffer[] {
-  if (input.payload.length > MAX_RECORD_PAYLOAD_BYTES) throw new ValidationError('payload', `above ${MAX_RECORD_PAYLOAD_BYTES} bytes`);
+  if (input.payload.length > MAX_RECORD_PAYLOAD_BYTES)
+    throw new ValidationError('payload', `above ${MAX_RECORD_PAYLOAD_BYTES} bytes`);
   if (input.counter < 0n || input.counter > U64_MAX) throw new ValidationError('counter', 'must be a u64');
   const header = Buffer.allocUnsafe(RECORD_HEADER_BYTES + RECORD_TIMESTAMP_BYTES);
   header.writeUInt32LE(MIN_DATA_FRAME_LENGTH + input.payload.length, 0);
@@ -60,7 +61,11 @@ export interface RecordHeader {
 /** Parse the cleartext header of a data frame (full frame, length prefix included). */
 export function readRecordHeader(frame: Buffer): RecordHeader {
   const length = frame.length - LENGTH_PREFIX_BYTES;
-  if (frame.length < LENGTH_PREFIX_BYTES + MIN_DATA_FRAME_LENGTH || frame.readUInt32LE(0) !== length || frame[4] !== MessageType.data) {
+  if (
+    frame.length < LENGTH_PREFIX_BYTES + MIN_DATA_FRAME_LENGTH ||
+    frame.readUInt32LE(0) !== length ||
+    frame[4] !== MessageType.data
+  ) {
     throw new SecureChannelError('malformed', 'data record too short or with a wrong length or type');
   }
   if (length > MAX_FRAME_LENGTH) throw new SecureChannelError('oversize', 'data record above the maximum size');
@@ -73,8 +78,17 @@ export interface OpenedRecord {
 }
 
 /** Verify and decrypt a data frame. Freshness checks (window, skew, limits) are the caller's: see keypair.ts. */
-export function openRecord(frame: Buffer, key: Uint8Array, header: RecordHeader = readRecordHeader(frame)): OpenedRecord {
-  const plaintext = aeadOpen(key, header.counter, frame.subarray(0, RECORD_HEADER_BYTES), frame.subarray(RECORD_HEADER_BYTES));
+export function openRecord(
+  frame: Buffer,
+  key: Uint8Array,
+  header: RecordHeader = readRecordHeader(frame),
+): OpenedRecord {
+  const plaintext = aeadOpen(
+    key,
+    header.counter,
+    frame.subarray(0, RECORD_HEADER_BYTES),
+    frame.subarray(RECORD_HEADER_BYTES),
+  );
   if (!plaintext) throw new SecureChannelError('decrypt', 'data record did not authenticate');
   return {
     senderTimeMs: Number(plaintext.readBigUInt64LE(0)),

@@ -21,7 +21,13 @@ import {
 import { CookieChecker, initiationMac2 } from './cookie.js';
 import { SecureConnection, type CloseInfo, type ConnectionSettings, type SecureChannelLogger } from './connection.js';
 import { REJECT_REASONS, SecureChannelError, isRejectReason, type RejectReason } from './errors.js';
-import { consumeInitiation, createResponse, staticIdentityFromPrivate, verifyInitiationMac1, type StaticIdentity } from './handshake.js';
+import {
+  consumeInitiation,
+  createResponse,
+  staticIdentityFromPrivate,
+  verifyInitiationMac1,
+  type StaticIdentity,
+} from './handshake.js';
 import { SessionKeypair, type ReceivedRecord } from './keypair.js';
 import { parsePrivateKey } from './keys.js';
 import { parsePeers, type ConfiguredPeer, type SecurePeer } from './peers.js';
@@ -115,7 +121,11 @@ export class SecureSession extends SecureConnection {
     super(socket, context.settings);
     this.context = context;
     this.handshakeTimer = setTimeout(() => {
-      if (!this.established) this.terminate('handshake_timeout', new SecureChannelError('handshake_timeout', 'no confirmed handshake in time'));
+      if (!this.established)
+        this.terminate(
+          'handshake_timeout',
+          new SecureChannelError('handshake_timeout', 'no confirmed handshake in time'),
+        );
     }, context.handshakeTimeoutMs);
     this.handshakeTimer.unref();
   }
@@ -174,7 +184,10 @@ export class SecureSession extends SecureConnection {
   checkKeyExpiry(nowMs: number): void {
     const keypair = this.sendingKeypair;
     if (this.established && keypair && keypair.ageMs(nowMs) >= this.settings.limits.rejectAfterSeconds * 1000) {
-      this.terminate('key_expired', new SecureChannelError('key_expired', 'client did not rekey before REJECT_AFTER_SECONDS'));
+      this.terminate(
+        'key_expired',
+        new SecureChannelError('key_expired', 'client did not rekey before REJECT_AFTER_SECONDS'),
+      );
     }
   }
 
@@ -191,23 +204,30 @@ export class SecureSession extends SecureConnection {
   }
 
   protected override handleHandshakeFrame(frame: Buffer, type: number): void {
-    if (type !== MessageType.initiation) throw new SecureChannelError('unexpected_message', 'host received a handshake response');
+    if (type !== MessageType.initiation)
+      throw new SecureChannelError('unexpected_message', 'host received a handshake response');
     const context = this.context;
     const source = this.remoteAddress ?? 'unknown';
     if (context.underLoad()) {
       // WireGuard's order: mac1 (one HMAC), then mac2, and only then anything that costs DH.
       verifyInitiationMac1(frame, context.identity);
       if (!initiationMac2(frame)) {
-        if (++this.cookieReplies > MAX_COOKIE_REPLIES_PER_HANDSHAKE) throw new SecureChannelError('rate_limited', `more than ${MAX_COOKIE_REPLIES_PER_HANDSHAKE} initiations without mac2 on one connection under load`);
+        if (++this.cookieReplies > MAX_COOKIE_REPLIES_PER_HANDSHAKE)
+          throw new SecureChannelError(
+            'rate_limited',
+            `more than ${MAX_COOKIE_REPLIES_PER_HANDSHAKE} initiations without mac2 on one connection under load`,
+          );
         this.writeFrame([context.cookies.createReply(frame, source)]);
         context.counts.cookieReplies++;
         return;
       }
-      if (!context.cookies.verifyMac2(frame, source)) throw new SecureChannelError('mac2', `initiation mac2 is not made with the cookie of ${source}`);
+      if (!context.cookies.verifyMac2(frame, source))
+        throw new SecureChannelError('mac2', `initiation mac2 is not made with the cookie of ${source}`);
     }
     const consumed = consumeInitiation(frame, context.identity, {
       afterMac1: () => {
-        if (!context.sourceBuckets.take(source)) throw new SecureChannelError('rate_limited', `handshake rate limit reached for source ${source}`);
+        if (!context.sourceBuckets.take(source))
+          throw new SecureChannelError('rate_limited', `handshake rate limit reached for source ${source}`);
         context.counts.initiationsToDh++;
       },
       findPeer: (initiatorStatic) => {
@@ -218,14 +238,18 @@ export class SecureSession extends SecureConnection {
         return peer;
       },
       admitPeer: (peer) => {
-        if (!context.keyBuckets.peek(peer.publicKeyBase64)) throw new SecureChannelError('rate_limited', `handshake rate limit reached for peer ${peer.id}`);
+        if (!context.keyBuckets.peek(peer.publicKeyBase64))
+          throw new SecureChannelError('rate_limited', `handshake rate limit reached for peer ${peer.id}`);
       },
       staticShared: (peer) => peer.staticShared,
     });
     const keyId = consumed.peer.publicKeyBase64;
     const greatest = context.greatestTimestamps.get(keyId);
     if (greatest && Buffer.compare(consumed.timestamp, greatest) <= 0) {
-      throw new SecureChannelError('timestamp_replay', `handshake timestamp not newer than the last one from peer ${consumed.peer.id}`);
+      throw new SecureChannelError(
+        'timestamp_replay',
+        `handshake timestamp not newer than the last one from peer ${consumed.peer.id}`,
+      );
     }
     // Charged only now: a forger who knows a client's public key cannot empty that client's bucket.
     context.keyBuckets.take(keyId);
@@ -253,7 +277,13 @@ export class SecureSession extends SecureConnection {
     // Checked after the tag (only the client can spend its own session's tokens), before delivery.
     if (this.messageBucket && !this.messageBucket.take()) {
       const limit = this.context.sessionMessageLimit;
-      this.terminate('message_rate', new SecureChannelError('message_rate', `peer ${this.peerId} sent records faster than ${limit.perSecond}/s (burst ${limit.burst})`));
+      this.terminate(
+        'message_rate',
+        new SecureChannelError(
+          'message_rate',
+          `peer ${this.peerId} sent records faster than ${limit.perSecond}/s (burst ${limit.burst})`,
+        ),
+      );
       return;
     }
     if (record.keypair !== this.sendingKeypair) return;
@@ -310,16 +340,22 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     const common = resolveCommonOptions(options);
     const identity = staticIdentityFromPrivate(parsePrivateKey(options.privateKey, 'privateKey'));
     this.peersByKey = parsePeers(options.peers, identity);
-    this.listenHosts = typeof options.host === 'string' ? [options.host] : options.host ? [...options.host] : ['127.0.0.1'];
-    if (this.listenHosts.length === 0 || this.listenHosts.some((host) => typeof host !== 'string' || host.length === 0)) throw new ValidationError('host', 'must be an address or a non-empty list of addresses');
+    this.listenHosts =
+      typeof options.host === 'string' ? [options.host] : options.host ? [...options.host] : ['127.0.0.1'];
+    if (this.listenHosts.length === 0 || this.listenHosts.some((host) => typeof host !== 'string' || host.length === 0))
+      throw new ValidationError('host', 'must be an address or a non-empty list of addresses');
     this.listenPort = options.port ?? 0;
-    if (!Number.isInteger(this.listenPort) || this.listenPort < 0 || this.listenPort > 65535) throw new ValidationError('port', 'must be 0..65535');
+    if (!Number.isInteger(this.listenPort) || this.listenPort < 0 || this.listenPort > 65535)
+      throw new ValidationError('port', 'must be 0..65535');
     this.maxPendingPerSource = options.maxPendingPerSource ?? DEFAULT_MAX_PENDING_PER_SOURCE;
-    if (!Number.isInteger(this.maxPendingPerSource) || this.maxPendingPerSource < 1) throw new ValidationError('maxPendingPerSource', 'must be an integer >= 1');
+    if (!Number.isInteger(this.maxPendingPerSource) || this.maxPendingPerSource < 1)
+      throw new ValidationError('maxPendingPerSource', 'must be an integer >= 1');
     this.maxPendingHandshakes = options.maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES;
-    if (!Number.isInteger(this.maxPendingHandshakes) || this.maxPendingHandshakes < 1) throw new ValidationError('maxPendingHandshakes', 'must be an integer >= 1');
+    if (!Number.isInteger(this.maxPendingHandshakes) || this.maxPendingHandshakes < 1)
+      throw new ValidationError('maxPendingHandshakes', 'must be an integer >= 1');
     const underLoadPending = options.underLoadPendingHandshakes ?? DEFAULT_UNDER_LOAD_PENDING_HANDSHAKES;
-    if (!Number.isInteger(underLoadPending) || underLoadPending < 0) throw new ValidationError('underLoadPendingHandshakes', 'must be an integer >= 0');
+    if (!Number.isInteger(underLoadPending) || underLoadPending < 0)
+      throw new ValidationError('underLoadPendingHandshakes', 'must be an integer >= 0');
     this.logger = common.logger;
     this.counts = Object.fromEntries(REJECT_REASONS.map((reason) => [reason, 0])) as Record<RejectReason, number>;
     const settings: ConnectionSettings = { now: common.now, limits: common.limits };
@@ -328,11 +364,23 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
       identity,
       settings,
       handshakeTimeoutMs: common.handshakeTimeoutMs,
-      sourceBuckets: new KeyedTokenBuckets(validateTokenBucketLimit(options.sourceHandshakeLimit ?? DEFAULT_SOURCE_HANDSHAKE_LIMIT, 'sourceHandshakeLimit'), common.now),
-      keyBuckets: new KeyedTokenBuckets(validateTokenBucketLimit(options.keyHandshakeLimit ?? DEFAULT_KEY_HANDSHAKE_LIMIT, 'keyHandshakeLimit'), common.now),
+      sourceBuckets: new KeyedTokenBuckets(
+        validateTokenBucketLimit(
+          options.sourceHandshakeLimit ?? DEFAULT_SOURCE_HANDSHAKE_LIMIT,
+          'sourceHandshakeLimit',
+        ),
+        common.now,
+      ),
+      keyBuckets: new KeyedTokenBuckets(
+        validateTokenBucketLimit(options.keyHandshakeLimit ?? DEFAULT_KEY_HANDSHAKE_LIMIT, 'keyHandshakeLimit'),
+        common.now,
+      ),
       greatestTimestamps: new Map(),
       cookies: new CookieChecker(identity.publicKey, common.now),
-      sessionMessageLimit: validateTokenBucketLimit(options.sessionMessageLimit ?? DEFAULT_SESSION_MESSAGE_LIMIT, 'sessionMessageLimit'),
+      sessionMessageLimit: validateTokenBucketLimit(
+        options.sessionMessageLimit ?? DEFAULT_SESSION_MESSAGE_LIMIT,
+        'sessionMessageLimit',
+      ),
       counts: { pending: 0, cookieReplies: 0, initiationsToDh: 0 },
       underLoad: () => this.pendingSessions.size > underLoadPending,
       findPeer: (publicKeyBase64) => this.peersByKey.get(publicKeyBase64),
@@ -355,7 +403,11 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
         const onError = (error: Error): void => {
           // All or nothing: the listeners already bound are closed again.
           for (const bound of this.netServers.slice(0, i)) bound.close();
-          reject(new XnetmonError('ERR_SECURE_LISTEN', `cannot listen on ${host}:${port}: ${error.message}`, { cause: error }));
+          reject(
+            new XnetmonError('ERR_SECURE_LISTEN', `cannot listen on ${host}:${port}: ${error.message}`, {
+              cause: error,
+            }),
+          );
         };
         netServer.once('error', onError);
         netServer.listen(port, host, () => {
@@ -380,7 +432,8 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
   addresses(): AddressInfo[] {
     return this.netServers.map((netServer) => {
       const address = netServer.address();
-      if (!address || typeof address === 'string') throw new XnetmonError('ERR_SECURE_NOT_LISTENING', 'secure server is not listening on TCP');
+      if (!address || typeof address === 'string')
+        throw new XnetmonError('ERR_SECURE_NOT_LISTENING', 'secure server is not listening on TCP');
       return address;
     });
   }
@@ -447,9 +500,19 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     this.pendingPerSource.set(source, pending);
     // The global cap first: under a flood from many sources each stays below its own limit.
     if (this.pendingSessions.size > this.maxPendingHandshakes) {
-      session.shutdownRejected(new SecureChannelError('pending_limit', `more than ${this.maxPendingHandshakes} unfinished handshakes from all sources`));
+      session.shutdownRejected(
+        new SecureChannelError(
+          'pending_limit',
+          `more than ${this.maxPendingHandshakes} unfinished handshakes from all sources`,
+        ),
+      );
     } else if (pending > this.maxPendingPerSource) {
-      session.shutdownRejected(new SecureChannelError('rate_limited', `more than ${this.maxPendingPerSource} unfinished handshakes from ${source}`));
+      session.shutdownRejected(
+        new SecureChannelError(
+          'rate_limited',
+          `more than ${this.maxPendingPerSource} unfinished handshakes from ${source}`,
+        ),
+      );
     }
   }
 
@@ -471,7 +534,10 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     try {
       this.emit('session', session);
     } catch (error) {
-      this.logger?.error({ err: error instanceof Error ? error.message : String(error) }, "secure server 'session' listener threw");
+      this.logger?.error(
+        { err: error instanceof Error ? error.message : String(error) },
+        "secure server 'session' listener threw",
+      );
     }
   }
 
@@ -488,7 +554,10 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     try {
       this.emit('rejection', event);
     } catch (error) {
-      this.logger?.error({ err: error instanceof Error ? error.message : String(error) }, "secure server 'rejection' listener threw");
+      this.logger?.error(
+        { err: error instanceof Error ? error.message : String(error) },
+        "secure server 'rejection' listener threw",
+      );
     }
   }
 

@@ -10,7 +10,8 @@ const TAI64_EPOCH_LABEL = 0x400000000000000an;
 const NANOS_PER_SECOND = 1_000_000_000;
 
 export function encodeTai64n(unixMs: number, extraNanos = 0): Buffer {
-  if (!Number.isFinite(unixMs) || unixMs < 0) throw new ValidationError('unixMs', 'must be a non-negative number of milliseconds');
+  if (!Number.isFinite(unixMs) || unixMs < 0)
+    throw new ValidationError('unixMs', 'must be a non-negative number of milliseconds');
   const ms = Math.floor(unixMs);
   let seconds = BigInt(Math.floor(ms / 1000));
   let nanos = (ms % 1000) * 1_000_000 + extraNanos;

@@ -3,7 +3,15 @@
 // the kernel reports running on an interface.
 import { join } from 'node:path';
 import {
-  attachTc, attachXdp, detachPinned, detachTc, ifindexOf, tcModeOf, xdpModeOf, type Attachment, type BpfObject,
+  attachTc,
+  attachXdp,
+  detachPinned,
+  detachTc,
+  ifindexOf,
+  tcModeOf,
+  xdpModeOf,
+  type Attachment,
+  type BpfObject,
 } from '../loader/index.js';
 import { linkPinName, type LinkPinKind } from './pins.js';
 
@@ -23,7 +31,10 @@ function interfaceIndex(ifname: string): number {
 }
 
 export class ProgramAttachments {
-  constructor(private readonly object: BpfObject, private readonly pinDir: string | undefined) {}
+  constructor(
+    private readonly object: BpfObject,
+    private readonly pinDir: string | undefined,
+  ) {}
 
   private linkPin(kind: LinkPinKind, ifname: string): string | undefined {
     return this.pinDir ? join(this.pinDir, 'links', linkPinName(kind, ifname)) : undefined;
@@ -33,9 +44,13 @@ export class ProgramAttachments {
   attachPhysical(ifname: string, modes: AttachModes = {}): Attachment[] {
     const ifindex = ifindexOf(ifname);
     return [
-      attachXdp(this.object.program('xnm_phys_in'), ifindex, { mode: modes.xdp ?? 'auto', pinPath: this.linkPin('xdp', ifname) }),
+      attachXdp(this.object.program('xnm_phys_in'), ifindex, {
+        mode: modes.xdp ?? 'auto',
+        pinPath: this.linkPin('xdp', ifname),
+      }),
       attachTc(this.object.program('xnm_link_out'), ifindex, 'tc-egress', {
-        mode: modes.tc ?? 'auto', pinPath: this.linkPin('tc', ifname),
+        mode: modes.tc ?? 'auto',
+        pinPath: this.linkPin('tc', ifname),
       }),
     ];
   }
@@ -44,8 +59,14 @@ export class ProgramAttachments {
   attachVif(ifname: string, modes: AttachModes = {}): Attachment[] {
     const ifindex = ifindexOf(ifname);
     return [
-      attachXdp(this.object.program('xnm_vif_in'), ifindex, { mode: modes.xdp ?? 'auto', pinPath: this.linkPin('xdp', ifname) }),
-      attachTc(this.object.program('xnm_vif_out'), ifindex, 'tc-egress', { mode: modes.tc ?? 'auto', pinPath: this.linkPin('tc', ifname) }),
+      attachXdp(this.object.program('xnm_vif_in'), ifindex, {
+        mode: modes.xdp ?? 'auto',
+        pinPath: this.linkPin('xdp', ifname),
+      }),
+      attachTc(this.object.program('xnm_vif_out'), ifindex, 'tc-egress', {
+        mode: modes.tc ?? 'auto',
+        pinPath: this.linkPin('tc', ifname),
+      }),
     ];
   }
 

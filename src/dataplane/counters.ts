@@ -50,9 +50,10 @@ export class StatsDecoder {
 
   constructor(stats: BpfMap, values: Buffer) {
     // A Uint32Array view needs 4-byte alignment; a pooled Buffer may not have it.
-    this.words = values.byteOffset % 4 === 0
-      ? new Uint32Array(values.buffer, values.byteOffset, values.byteLength >> 2)
-      : new Uint32Array(Uint8Array.from(values).buffer);
+    this.words =
+      values.byteOffset % 4 === 0
+        ? new Uint32Array(values.buffer, values.byteOffset, values.byteLength >> 2)
+        : new Uint32Array(Uint8Array.from(values).buffer);
     this.slotWords = stats.valueBufferSize >> 2;
     this.cpuWords = (Math.ceil(stats.valueSize / 8) * 8) >> 2;
     this.cpus = this.slotWords / this.cpuWords;
@@ -87,7 +88,10 @@ export class StatsDecoder {
     return {
       netId,
       verdicts: Object.fromEntries(REASONS.map((r, i) => [r, exact(FIELD.verdict, i)])) as Record<ReasonName, bigint>,
-      pathPackets: Object.fromEntries(PATHS.map((p, i) => [p, exact(FIELD.pathPackets, i)])) as Record<PathName, bigint>,
+      pathPackets: Object.fromEntries(PATHS.map((p, i) => [p, exact(FIELD.pathPackets, i)])) as Record<
+        PathName,
+        bigint
+      >,
       pathBytes: Object.fromEntries(PATHS.map((p, i) => [p, exact(FIELD.pathBytes, i)])) as Record<PathName, bigint>,
       cpuOffered: exact(FIELD.cpuOffered),
       cpuCarried: exact(FIELD.cpuCarried),
@@ -105,8 +109,10 @@ export function readUsageFrom(stats: BpfMap, ids: readonly number[]): UsageColum
   const maxId = ids.reduce((m, id) => Math.max(m, id), 0);
   const decoder = new StatsDecoder(stats, stats.lookupPrefix(maxId + 1));
   const out: UsageColumns = {
-    cpuOffered: new Float64Array(ids.length), cpuCarried: new Float64Array(ids.length),
-    linkOffered: new Float64Array(ids.length * MAX_LINKS), linkCarried: new Float64Array(ids.length * MAX_LINKS),
+    cpuOffered: new Float64Array(ids.length),
+    cpuCarried: new Float64Array(ids.length),
+    linkOffered: new Float64Array(ids.length * MAX_LINKS),
+    linkCarried: new Float64Array(ids.length * MAX_LINKS),
   };
   ids.forEach((id, i) => {
     if (id >= decoder.slots) return;

@@ -11,12 +11,24 @@ import { ProgramAttachments, type AttachModes } from './attach.js';
 import { readCountersFrom, readUsageFrom, type NetCounters, type UsageColumns } from './counters.js';
 import { Drops, type DropProbabilities } from './drops.js';
 import { Filters, type FilterRuleSpec } from './filters.js';
-import { Attachments, NetworkRegistry, type AttachmentSpec, type Mac, type NetworkSpec, type VifSpec } from './networks.js';
+import {
+  Attachments,
+  NetworkRegistry,
+  type AttachmentSpec,
+  type Mac,
+  type NetworkSpec,
+  type VifSpec,
+} from './networks.js';
 import { Nexthops, type NexthopSpec } from './nexthops.js';
 import type { Prefix } from './prefix.js';
 import { Route4Index } from './route-index.js';
 import {
-  Routes, type InstalledRoute, type ListRoutesOptions, type Route4Columns, type RouteSpec, type RouteWriteOptions,
+  Routes,
+  type InstalledRoute,
+  type ListRoutesOptions,
+  type Route4Columns,
+  type RouteSpec,
+  type RouteWriteOptions,
 } from './routes.js';
 import { readSettings, writeSettings, type DataPlaneSettings } from './settings.js';
 import { readFairFrom, type FairColumns } from './fair.js';
@@ -53,20 +65,35 @@ export class DataPlane {
   private readonly drops: Drops;
   private readonly generation: FlowCacheGeneration;
 
-  private constructor(object: BpfObject, pinDir: string | undefined, private readonly flowCacheSlots: number) {
+  private constructor(
+    object: BpfObject,
+    pinDir: string | undefined,
+    private readonly flowCacheSlots: number,
+  ) {
     this.object = object;
     this.pinDir = pinDir;
     this.generation = new FlowCacheGeneration(object.map('xnm_route_gen'), object.map('xnm_flow_cache_state'));
-    this.attachments = new Attachments({
-      ifaces: object.map('xnm_ifaces'), classify: object.map('xnm_classify'),
-      txPorts: object.map('xnm_tx_ports'), vifMacs: object.map('xnm_vif_macs'),
-      segAddrs: object.map('xnm_seg_addrs'),
-    }, this.networks, this.generation);
+    this.attachments = new Attachments(
+      {
+        ifaces: object.map('xnm_ifaces'),
+        classify: object.map('xnm_classify'),
+        txPorts: object.map('xnm_tx_ports'),
+        vifMacs: object.map('xnm_vif_macs'),
+        segAddrs: object.map('xnm_seg_addrs'),
+      },
+      this.networks,
+      this.generation,
+    );
     this.programs = new ProgramAttachments(object, pinDir);
     this.nexthops = new Nexthops(object.map('xnm_nexthops'));
     const index4 = new Route4Index(object.map('xnm_routes4_exact'), object.map('xnm_route4_lengths'));
-    this.routes = new Routes(object.map('xnm_routes4'), object.map('xnm_routes6'), this.nexthops, this.generation,
-      index4);
+    this.routes = new Routes(
+      object.map('xnm_routes4'),
+      object.map('xnm_routes6'),
+      this.nexthops,
+      this.generation,
+      index4,
+    );
     this.filters = new Filters(object.map('xnm_filters'), this.generation);
     this.drops = new Drops(object.map('xnm_drops'));
   }
@@ -84,7 +111,9 @@ export class DataPlane {
     // The flow cache, its hit-rate window and the flow rates are not pinned: a restart starts them empty,
     // the cache at whatever size it is given.
     const object = BpfObject.load(options.objectPath ?? defaultObjectPath(), {
-      pinDir: options.pinDir, maxEntries, onLog: options.onLog,
+      pinDir: options.pinDir,
+      maxEntries,
+      onLog: options.onLog,
       transientMaps: ['xnm_flow_cache', 'xnm_flow_cache_state', 'xnm_flow_rates'],
     });
     const dp = new DataPlane(object, options.pinDir, flowCacheSlots);
@@ -281,7 +310,11 @@ export class DataPlane {
    * the configuration.
    */
   networkIdsInMaps(): Set<number> {
-    const ids = new Set<number>([...this.attachments.networkIds(), ...this.nexthops.networkIds(), ...this.routes.networkIds()]);
+    const ids = new Set<number>([
+      ...this.attachments.networkIds(),
+      ...this.nexthops.networkIds(),
+      ...this.routes.networkIds(),
+    ]);
     ids.delete(0);
     return ids;
   }

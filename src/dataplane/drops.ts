@@ -51,7 +51,8 @@ export class Drops {
       values[i * words] = probabilityToThreshold(e.drops.cpu);
       values[i * words + 1] = probabilityToThreshold(e.drops.residual);
       const links = e.drops.links;
-      for (let l = 0; l < links.length && l < MAX_LINKS; l++) values[i * words + oLink + l] = probabilityToThreshold(links[l]);
+      for (let l = 0; l < links.length && l < MAX_LINKS; l++)
+        values[i * words + oLink + l] = probabilityToThreshold(links[l]);
       values[i * words + oFair] = fairRate(e.drops.fair);
     });
     this.map.updateBatch(Buffer.from(keys.buffer), Buffer.from(values.buffer), entries.length);

@@ -58,7 +58,7 @@ export function fairDropFraction(hist: ArrayLike<number>, fair: number): number 
     const count = last - first + 1;
     const over = last - from + 1;
     const harmonic = over <= 64 ? sumInverse(from, last) : Math.log((last + 0.5) / (from - 0.5));
-    dropped += n * (over - fair * harmonic) / count;
+    dropped += (n * (over - fair * harmonic)) / count;
   }
   return total > 0 ? dropped / total : 0;
 }
@@ -79,14 +79,19 @@ export function solveFairRate(hist: ArrayLike<number>, dropFraction: number): nu
   if (!(dropFraction > 0) || dropFraction >= 1) return 0;
   let total = 0;
   let top = 0;
-  for (let b = 0; b < hist.length; b++) if (hist[b] > 0) { total += hist[b]; top = b; }
+  for (let b = 0; b < hist.length; b++)
+    if (hist[b] > 0) {
+      total += hist[b];
+      top = b;
+    }
   if (total <= 0) return 0;
   let low = 1;
   let high = bucketBounds(top).high;
   if (fairDropFraction(hist, low) < dropFraction) return 0;
   for (let i = 0; i < 40 && high - low > 0.5; i++) {
     const mid = (low + high) / 2;
-    if (fairDropFraction(hist, mid) >= dropFraction) low = mid; else high = mid;
+    if (fairDropFraction(hist, mid) >= dropFraction) low = mid;
+    else high = mid;
   }
   return Math.max(1, Math.floor(low));
 }
@@ -94,7 +99,8 @@ export function solveFairRate(hist: ArrayLike<number>, dropFraction: number): nu
 /** One batch read of xnm_fair for ids 0..max, summed over CPUs (no BigInt). */
 export function readFairFrom(map: BpfMap, ids: readonly number[]): FairColumns {
   const out: FairColumns = {
-    hist: new Float64Array(ids.length * FAIR_BUCKETS), channelExempt: new Float64Array(ids.length),
+    hist: new Float64Array(ids.length * FAIR_BUCKETS),
+    channelExempt: new Float64Array(ids.length),
   };
   if (ids.length === 0) return out;
   const maxId = ids.reduce((m, id) => Math.max(m, id), 0);

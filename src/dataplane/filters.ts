@@ -41,14 +41,25 @@ export function encodeRule(rule: FilterRuleSpec, path: string): Buffer {
   const sport = range(rule.sport, 'sport');
   const dport = range(rule.dport, 'dport');
   return filterRuleLayout.encode({
-    family: rule.family, proto: rule.proto ?? 0, action: rule.action === 'drop' ? 1 : 0,
-    sport_lo: sport[0], sport_hi: sport[1], dport_lo: dport[0], dport_hi: dport[1],
-    src: src.addr, src_mask: src.mask, dst: dst.addr, dst_mask: dst.mask,
+    family: rule.family,
+    proto: rule.proto ?? 0,
+    action: rule.action === 'drop' ? 1 : 0,
+    sport_lo: sport[0],
+    sport_hi: sport[1],
+    dport_lo: dport[0],
+    dport_hi: dport[1],
+    src: src.addr,
+    src_mask: src.mask,
+    dst: dst.addr,
+    dst_mask: dst.mask,
   });
 }
 
 export class Filters {
-  constructor(private readonly map: BpfMap, private readonly generation: FlowCacheGeneration) {}
+  constructor(
+    private readonly map: BpfMap,
+    private readonly generation: FlowCacheGeneration,
+  ) {}
 
   /** Replaces a network's filter; every rule is encoded (and checked) before a slot is written. */
   set(netId: number, rules: readonly FilterRuleSpec[]): void {

@@ -7,7 +7,12 @@ export type { NetworkSpec, AttachmentSpec, VifSpec, Mac } from './networks.js';
 export type { AttachModes } from './attach.js';
 export type { NexthopSpec } from './nexthops.js';
 export type {
-  RouteTarget, RouteSpec, Route4Columns, InstalledRoute, ListRoutesOptions, RouteWriteOptions,
+  RouteTarget,
+  RouteSpec,
+  Route4Columns,
+  InstalledRoute,
+  ListRoutesOptions,
+  RouteWriteOptions,
 } from './routes.js';
 export type { FilterRuleSpec } from './filters.js';
 export type { DropProbabilities } from './drops.js';
@@ -15,12 +20,46 @@ export { readPinnedCounters, type NetCounters, type UsageColumns } from './count
 export type { DataPlaneSettings } from './settings.js';
 export { parsePrefix, formatPrefix, type Prefix } from './prefix.js';
 export {
-  readTopology, planTopology, applyTopologyPlan, summarizePlan, emptyTopology, classifyEntryKey, vifMacEntryKey,
-  segAddrEntryKey, canonicalAddress, filterDefaultIn, filterHasRules, setFilterDefaultIn,
-  type TopologyState, type TopologyPlan, type TopologyOp, type TopologyUndo, type TopologyMap, type IfaceEntry,
-  type ClassifyEntry, type VifMacEntry, type SegAddrEntry,
+  readTopology,
+  planTopology,
+  applyTopologyPlan,
+  summarizePlan,
+  emptyTopology,
+  classifyEntryKey,
+  vifMacEntryKey,
+  segAddrEntryKey,
+  canonicalAddress,
+  filterDefaultIn,
+  filterHasRules,
+  setFilterDefaultIn,
+  type TopologyState,
+  type TopologyPlan,
+  type TopologyOp,
+  type TopologyUndo,
+  type TopologyMap,
+  type IfaceEntry,
+  type ClassifyEntry,
+  type VifMacEntry,
+  type SegAddrEntry,
 } from './topology.js';
-export { escapePinName, unescapePinName, linkPinName, parseLinkPinName, migrateLinkPins, pinnedLinks, type LinkPinKind, type PinMigration } from './pins.js';
-export { layoutHash, checkPinnedSchema, recordSchema, openPinnedDataPlane, PinnedSchemaError, SCHEMA_REVISION, type PinnedSchema } from './schema.js';
+export {
+  escapePinName,
+  unescapePinName,
+  linkPinName,
+  parseLinkPinName,
+  migrateLinkPins,
+  pinnedLinks,
+  type LinkPinKind,
+  type PinMigration,
+} from './pins.js';
+export {
+  layoutHash,
+  checkPinnedSchema,
+  recordSchema,
+  openPinnedDataPlane,
+  PinnedSchemaError,
+  SCHEMA_REVISION,
+  type PinnedSchema,
+} from './schema.js';
 export { readPathTotalsFrom, type PathTotals } from './paths.js';
 export { solveFairRate, fairDropFraction, bucketBounds, fairRate, type FairColumns } from './fair.js';

@@ -5,10 +5,24 @@
 // routers own on a segment (xnm_seg_addrs: ARP and ND from another network may not claim them).
 import { ValidationError } from '../errors/index.js';
 import {
-  IfaceFlags, IfaceKind, MAX_LINKS, classifyKeyLayout, classifyValLayout, ifaceLayout, vifMacKeyLayout, segAddrKeyLayout, type BpfMap,
+  IfaceFlags,
+  IfaceKind,
+  MAX_LINKS,
+  classifyKeyLayout,
+  classifyValLayout,
+  ifaceLayout,
+  vifMacKeyLayout,
+  segAddrKeyLayout,
+  type BpfMap,
 } from '../loader/index.js';
 import { formatAddress, macBytes, parseAddress } from '../net/index.js';
-import { DuplicateAttachmentError, UnknownNetworkError, checkNetId, u32Key, type FlowCacheGeneration } from './shared.js';
+import {
+  DuplicateAttachmentError,
+  UnknownNetworkError,
+  checkNetId,
+  u32Key,
+  type FlowCacheGeneration,
+} from './shared.js';
 
 /** A MAC address as text: "02:00:00:00:00:01". */
 export type Mac = string;
@@ -48,9 +62,10 @@ export class NetworkRegistry {
   }
 
   get(idOrName: number | string): NetworkSpec {
-    const net = typeof idOrName === 'number'
-      ? this.networks.get(idOrName)
-      : [...this.networks.values()].find((n) => n.name === idOrName);
+    const net =
+      typeof idOrName === 'number'
+        ? this.networks.get(idOrName)
+        : [...this.networks.values()].find((n) => n.name === idOrName);
     if (!net) throw new UnknownNetworkError(idOrName);
     return net;
   }
@@ -106,9 +121,17 @@ export class Attachments {
       if (d.kind === IfaceKind.PHYS) throw new DuplicateAttachmentError(`ifindex ${ifindex} (a physical link)`, 0);
       flags = d.flags as number; // a re-applied vif stays MAC-locked: no window without anti-spoofing
     }
-    this.maps.ifaces.update(u32Key(ifindex), ifaceLayout.encode({
-      kind: IfaceKind.VIF, net_id: spec.netId, link_slot: spec.linkSlot, seg_ifindex: spec.segIfindex, seg_vlan: spec.segVlan, flags,
-    }));
+    this.maps.ifaces.update(
+      u32Key(ifindex),
+      ifaceLayout.encode({
+        kind: IfaceKind.VIF,
+        net_id: spec.netId,
+        link_slot: spec.linkSlot,
+        seg_ifindex: spec.segIfindex,
+        seg_vlan: spec.segVlan,
+        flags,
+      }),
+    );
     this.maps.txPorts.update(u32Key(ifindex), u32Key(ifindex));
   }
 
@@ -118,7 +141,8 @@ export class Attachments {
   }
 
   private classifyKey(ifindex: number, vlan: number, mac: Mac): Buffer {
-    if (!Number.isInteger(vlan) || vlan < 0 || vlan > 4094) throw new ValidationError('vlan', `VLAN ${vlan} must be 0..4094`);
+    if (!Number.isInteger(vlan) || vlan < 0 || vlan > 4094)
+      throw new ValidationError('vlan', `VLAN ${vlan} must be 0..4094`);
     return classifyKeyLayout.encode({ ifindex, vlan, mac: [...macBytes(mac)] });
   }
 
@@ -135,7 +159,10 @@ export class Attachments {
     if (current) {
       const owner = classifyValLayout.decode(current).net_id as number;
       if (owner !== spec.netId) {
-        throw new DuplicateAttachmentError(`attachment ifindex ${spec.ifindex} vlan ${spec.vlan} mac ${spec.mac}`, owner);
+        throw new DuplicateAttachmentError(
+          `attachment ifindex ${spec.ifindex} vlan ${spec.vlan} mac ${spec.mac}`,
+          owner,
+        );
       }
     }
     const value = classifyValLayout.encode({ net_id: spec.netId, vif_ifindex: spec.vifIfindex });
@@ -160,7 +187,10 @@ export class Attachments {
 
   /** The host's own MAC on a segment (its bridge): frames to it are the host's. */
   setHostMac(ifindex: number, vlan: number, mac: Mac): void {
-    this.maps.classify.update(this.classifyKey(ifindex, vlan, mac), classifyValLayout.encode({ net_id: 0, vif_ifindex: 0 }));
+    this.maps.classify.update(
+      this.classifyKey(ifindex, vlan, mac),
+      classifyValLayout.encode({ net_id: 0, vif_ifindex: 0 }),
+    );
     this.generation.bump();
   }
 
@@ -169,7 +199,10 @@ export class Attachments {
     const iface = this.maps.ifaces.lookup(u32Key(vif));
     if (!iface) return;
     const d = ifaceLayout.decode(iface);
-    this.maps.ifaces.update(u32Key(vif), ifaceLayout.encode({ ...d, flags: (d.flags as number) | IfaceFlags.MAC_LOCKED }));
+    this.maps.ifaces.update(
+      u32Key(vif),
+      ifaceLayout.encode({ ...d, flags: (d.flags as number) | IfaceFlags.MAC_LOCKED }),
+    );
   }
 
   /**
@@ -225,7 +258,8 @@ export class Attachments {
     }
     const group = this.classifyKey(ifindex, vlan, '00:00:00:00:00:00');
     const [only] = owners;
-    if (owners.size === 1) this.maps.classify.update(group, classifyValLayout.encode({ net_id: only[0], vif_ifindex: only[1] }));
+    if (owners.size === 1)
+      this.maps.classify.update(group, classifyValLayout.encode({ net_id: only[0], vif_ifindex: only[1] }));
     else this.maps.classify.delete(group);
   }
 

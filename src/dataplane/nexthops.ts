@@ -52,8 +52,12 @@ export class Nexthops {
       const nh = nexthopLayout.decode(values, i * this.map.valueBufferSize);
       if (!((nh.flags as number) & NEXTHOP_VALID)) continue;
       const identity = identityOf({
-        netId: nh.net_id as number, ifindex: nh.ifindex as number, linkSlot: nh.link_slot as number, vlan: nh.vlan as number,
-        smac: macFromBytes(Uint8Array.from(nh.smac as number[])), dmac: macFromBytes(Uint8Array.from(nh.dmac as number[])),
+        netId: nh.net_id as number,
+        ifindex: nh.ifindex as number,
+        linkSlot: nh.link_slot as number,
+        vlan: nh.vlan as number,
+        smac: macFromBytes(Uint8Array.from(nh.smac as number[])),
+        dmac: macFromBytes(Uint8Array.from(nh.dmac as number[])),
       });
       this.ids.set(identity, id);
       this.identities.set(id, identity);
@@ -73,10 +77,19 @@ export class Nexthops {
     const id = recycled ?? this.next;
     if (id >= MAX_NEXTHOPS) throw new MapFullError('xnm_nexthops', 28);
     try {
-      this.map.update(u32Key(id), nexthopLayout.encode({
-        ifindex: spec.ifindex, net_id: spec.netId, link_slot: spec.linkSlot, vlan: spec.vlan, flags: NEXTHOP_VALID,
-        smac: [...macBytes(spec.smac, 'smac')], dmac: [...macBytes(spec.dmac, 'dmac')], mtu: linkMtu(spec.ifindex),
-      }));
+      this.map.update(
+        u32Key(id),
+        nexthopLayout.encode({
+          ifindex: spec.ifindex,
+          net_id: spec.netId,
+          link_slot: spec.linkSlot,
+          vlan: spec.vlan,
+          flags: NEXTHOP_VALID,
+          smac: [...macBytes(spec.smac, 'smac')],
+          dmac: [...macBytes(spec.dmac, 'dmac')],
+          mtu: linkMtu(spec.ifindex),
+        }),
+      );
     } catch (error) {
       if (recycled !== undefined) this.free.push(recycled);
       throw error;
@@ -100,8 +113,10 @@ export class Nexthops {
   check(netId: number, id: number, path: string): void {
     const value = this.map.lookup(u32Key(id));
     const nh = value && nexthopLayout.decode(value);
-    if (!nh || !((nh.flags as number) & NEXTHOP_VALID)) throw new ValidationError(path, `next hop ${id} does not exist`);
-    if (nh.net_id !== netId) throw new ValidationError(path, `next hop ${id} belongs to network ${nh.net_id}, not ${netId}`);
+    if (!nh || !((nh.flags as number) & NEXTHOP_VALID))
+      throw new ValidationError(path, `next hop ${id} does not exist`);
+    if (nh.net_id !== netId)
+      throw new ValidationError(path, `next hop ${id} belongs to network ${nh.net_id}, not ${netId}`);
   }
 
   private netIdOf(id: number): number | undefined {

@@ -16,7 +16,10 @@ export function parsePrefix(text: string, path = 'prefix'): Prefix {
   if (trimmed.split('/').length > 2) throw new ValidationError(path, `malformed prefix "${text}"`);
   const { family, addr, length } = parsePrefixText(trimmed, path);
   if (hostBitsSet(addr, length)) {
-    throw new ValidationError(path, `"${text}" has host bits set (did you mean ${formatPrefixBytes(maskedAddress(addr, length), length)}?)`);
+    throw new ValidationError(
+      path,
+      `"${text}" has host bits set (did you mean ${formatPrefixBytes(maskedAddress(addr, length), length)}?)`,
+    );
   }
   return { family, addr, length };
 }

@@ -14,7 +14,10 @@ function u32Key(n: number): Buffer {
 }
 
 export class Route4Index {
-  constructor(private readonly exact: BpfMap, private readonly lengths: BpfMap) {}
+  constructor(
+    private readonly exact: BpfMap,
+    private readonly lengths: BpfMap,
+  ) {}
 
   /** Index keys for trie keys (xnm_route4_key: prefixlen = 32 + length, net_id, address), back to back.
    *  Word by word through typed arrays: a million keys in a few ms (host order but the address). */
@@ -40,8 +43,13 @@ export class Route4Index {
     for (let len = 32; len >= 0; len--) if (present & (1n << BigInt(len))) lengths.push(len);
     const probed = lengths.slice(0, ROUTE4_MAX_PROBES);
     return route4LengthsLayout.encode({
-      indexed: 1, count: probed.length, more: lengths.length > probed.length ? 1 : 0, pad: 0,
-      len: [...probed, ...new Array<number>(ROUTE4_MAX_PROBES - probed.length).fill(0)], pad2: 0, present,
+      indexed: 1,
+      count: probed.length,
+      more: lengths.length > probed.length ? 1 : 0,
+      pad: 0,
+      len: [...probed, ...new Array<number>(ROUTE4_MAX_PROBES - probed.length).fill(0)],
+      pad2: 0,
+      present,
     });
   }
 
@@ -61,7 +69,9 @@ export class Route4Index {
     }
     for (const [netId, lengths] of seen) {
       let add = 0n;
-      lengths.forEach((present, len) => { if (present) add |= 1n << BigInt(len); });
+      lengths.forEach((present, len) => {
+        if (present) add |= 1n << BigInt(len);
+      });
       const key = u32Key(netId);
       const old = this.lengths.lookup(key);
       const current = old ? (route4LengthsLayout.decode(old).present as bigint) : 0n;

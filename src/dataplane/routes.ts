@@ -3,7 +3,12 @@
 // reads take the whole map in batch syscalls where the kernel allows it.
 import { ValidationError } from '../errors/index.js';
 import {
-  RouteFlags, route4KeyLayout, route6KeyLayout, routeValLayout, type BpfMap, type LookupMode,
+  RouteFlags,
+  route4KeyLayout,
+  route6KeyLayout,
+  routeValLayout,
+  type BpfMap,
+  type LookupMode,
 } from '../loader/index.js';
 import { formatAddress } from '../net/index.js';
 import { parsePrefix, type Prefix } from './prefix.js';
@@ -67,10 +72,14 @@ const ADDR_OFFSET = 8;
 
 function routeValue(target: RouteTarget): Buffer {
   switch (target.kind) {
-    case 'nexthop': return routeValLayout.encode({ nexthop_id: target.nexthopId, flags: 0 });
-    case 'via-vm': return routeValLayout.encode({ flags: RouteFlags.VIA_VM });
-    case 'local': return routeValLayout.encode({ flags: RouteFlags.LOCAL });
-    case 'blackhole': return routeValLayout.encode({ flags: RouteFlags.BLACKHOLE });
+    case 'nexthop':
+      return routeValLayout.encode({ nexthop_id: target.nexthopId, flags: 0 });
+    case 'via-vm':
+      return routeValLayout.encode({ flags: RouteFlags.VIA_VM });
+    case 'local':
+      return routeValLayout.encode({ flags: RouteFlags.LOCAL });
+    case 'blackhole':
+      return routeValLayout.encode({ flags: RouteFlags.BLACKHOLE });
   }
 }
 
@@ -146,7 +155,8 @@ export class Routes {
       }
       keyWords[i * 3] = 32 + len;
       keyWords[i * 3 + 1] = netId;
-      keyWords[i * 3 + 2] = ((addr & 0xff) << 24 | (addr & 0xff00) << 8 | (addr >>> 8) & 0xff00 | addr >>> 24) >>> 0; // to network order
+      keyWords[i * 3 + 2] =
+        (((addr & 0xff) << 24) | ((addr & 0xff00) << 8) | ((addr >>> 8) & 0xff00) | (addr >>> 24)) >>> 0; // to network order
       valueWords[i * 2] = columns.nexthops[i];
       valueWords[i * 2 + 1] = columns.flags ? columns.flags[i] : 0;
     }
@@ -184,7 +194,10 @@ export class Routes {
    */
   list(netId?: number, options: ListRoutesOptions = {}): InstalledRoute[] {
     const out: InstalledRoute[] = [];
-    for (const [map, family] of [[this.routes4, 4], [this.routes6, 6]] as const) {
+    for (const [map, family] of [
+      [this.routes4, 4],
+      [this.routes6, 6],
+    ] as const) {
       const { keys, values, count } = map.lookupAll(READ_CHUNK, options.lookup ?? map.lookupMode);
       const ks = map.keySize;
       const vs = map.valueBufferSize;
@@ -196,7 +209,11 @@ export class Routes {
         if (netId !== undefined && id !== netId) continue;
         const length = keys.readUInt32LE(k) - 32;
         const prefix = `${formatAddress(keys, k + ADDR_OFFSET, family)}/${length}`;
-        out.push({ netId: id, prefix, target: targetOf(values.readUInt32LE(i * vs + oNexthop), values.readUInt32LE(i * vs + oFlags)) });
+        out.push({
+          netId: id,
+          prefix,
+          target: targetOf(values.readUInt32LE(i * vs + oNexthop), values.readUInt32LE(i * vs + oFlags)),
+        });
       }
     }
     return out;
@@ -230,7 +247,8 @@ export class Routes {
   /** The networks that hold a route. */
   networkIds(): Set<number> {
     const ids = new Set<number>();
-    for (const map of [this.routes4, this.routes6]) for (const k of this.keysOf(map)) ids.add(k.readUInt32LE(NET_ID_OFFSET));
+    for (const map of [this.routes4, this.routes6])
+      for (const k of this.keysOf(map)) ids.add(k.readUInt32LE(NET_ID_OFFSET));
     return ids;
   }
 
@@ -251,8 +269,14 @@ export class Routes {
    * Writes all entries or none (writeAllOrNothing; undo 'caller': the caller undoes), then empties
    * the flow cache either way.
    */
-  private writeAll(map: BpfMap, netId: number, keys: Buffer, values: Buffer, count: number,
-    options: RouteWriteOptions): void {
+  private writeAll(
+    map: BpfMap,
+    netId: number,
+    keys: Buffer,
+    values: Buffer,
+    count: number,
+    options: RouteWriteOptions,
+  ): void {
     try {
       if (options.undo === 'caller') {
         writeBatches(map, keys, values, count);
@@ -308,8 +332,13 @@ const SMALL_WRITE = 4096;
  * when the map is empty (a first load costs the batch writes alone). On failure every written
  * key is deleted and what was there is written back.
  */
-export function writeAllOrNothing(map: BpfMap, netId: number, keys: Buffer, values: Buffer,
-  count: number): WrittenBatch {
+export function writeAllOrNothing(
+  map: BpfMap,
+  netId: number,
+  keys: Buffer,
+  values: Buffer,
+  count: number,
+): WrittenBatch {
   const ks = map.keySize;
   const keyAt = (i: number): Buffer => keys.subarray(i * ks, (i + 1) * ks);
   const previous: (Buffer | undefined)[] = [];
@@ -336,8 +365,11 @@ export function writeAllOrNothing(map: BpfMap, netId: number, keys: Buffer, valu
   };
   for (let at = 0; at < count; at += WRITE_CHUNK) {
     const n = Math.min(WRITE_CHUNK, count - at);
-    const result = map.tryUpdateBatch(keys.subarray(at * ks, (at + n) * ks), values.subarray(at * vs, (at + n) * vs),
-      n);
+    const result = map.tryUpdateBatch(
+      keys.subarray(at * ks, (at + n) * ks),
+      values.subarray(at * vs, (at + n) * vs),
+      n,
+    );
     if (result.errno === 0) continue;
     const applied = `${at + result.applied} of ${count} entries applied, all undone`;
     const error = map.errorFor('bpf_map_update_batch', result.errno, applied);
@@ -365,8 +397,13 @@ export interface WrittenBatch {
  * A large write puts back what it replaced from `saved`, the network's trie entries before the
  * write (each of them was in the index): the index never lacks a route its trie holds.
  */
-function writeIndexBatch(map: BpfMap, keys: Buffer, values: Buffer, count: number,
-  saved: SavedEntries | undefined): void {
+function writeIndexBatch(
+  map: BpfMap,
+  keys: Buffer,
+  values: Buffer,
+  count: number,
+  saved: SavedEntries | undefined,
+): void {
   const ks = map.keySize;
   const previous: (Buffer | undefined)[] = [];
   if (count <= SMALL_WRITE) {

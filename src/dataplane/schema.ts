@@ -9,7 +9,14 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { XnetmonError } from '../errors/index.js';
 import {
-  BpfMap, ENUMS, LAYOUTS, MAX_FILTER_RULES, MAX_IFACES, MAX_LINKS, MAX_NETS, MAX_NEXTHOPS,
+  BpfMap,
+  ENUMS,
+  LAYOUTS,
+  MAX_FILTER_RULES,
+  MAX_IFACES,
+  MAX_LINKS,
+  MAX_NETS,
+  MAX_NEXTHOPS,
 } from '../loader/index.js';
 import { DataPlane, type DataPlaneOptions } from './dataplane.js';
 
@@ -25,7 +32,9 @@ export function layoutHash(): Buffer {
     revision: SCHEMA_REVISION,
     limits: { MAX_NETS, MAX_LINKS, MAX_NEXTHOPS, MAX_IFACES, MAX_FILTER_RULES },
     layouts: LAYOUTS.map((l) => ({
-      name: l.name, size: l.size, fields: l.fields.map((f) => [f.name, f.offset, f.size, f.type]),
+      name: l.name,
+      size: l.size,
+      fields: l.fields.map((f) => [f.name, f.offset, f.size, f.type]),
     })),
     enums: ENUMS,
   });
@@ -34,9 +43,16 @@ export function layoutHash(): Buffer {
 
 /** The pinned maps were written by a daemon with other layouts. */
 export class PinnedSchemaError extends XnetmonError {
-  constructor(readonly pinDir: string, why: string, downCommand: string) {
-    super('ERR_PINNED_SCHEMA', `the pinned data plane in ${pinDir} ${why}: run "${downCommand}" to detach it and `
-      + 'remove its pins (forwarding stops until the daemon is up again), then start the daemon');
+  constructor(
+    readonly pinDir: string,
+    why: string,
+    downCommand: string,
+  ) {
+    super(
+      'ERR_PINNED_SCHEMA',
+      `the pinned data plane in ${pinDir} ${why}: run "${downCommand}" to detach it and ` +
+        'remove its pins (forwarding stops until the daemon is up again), then start the daemon',
+    );
   }
 }
 
@@ -88,7 +104,8 @@ export function recordSchema(dp: DataPlane): void {
  * and records the layout of the maps it leaves pinned.
  */
 export function openPinnedDataPlane(
-  options: DataPlaneOptions & { pinDir: string }, downCommand = 'xnetmon down',
+  options: DataPlaneOptions & { pinDir: string },
+  downCommand = 'xnetmon down',
 ): { dp: DataPlane; schema: PinnedSchema } {
   const schema = checkPinnedSchema(options.pinDir, downCommand);
   let dp: DataPlane;
@@ -98,7 +115,7 @@ export function openPinnedDataPlane(
     // libbpf: "couldn't reuse pinned map at '...': parameter mismatch" (key, value or max_entries changed).
     const text = `${(error as Error).message} ${(error as { log?: string }).log ?? ''}`;
     if (schema !== 'fresh' && /reuse pinned map|parameter mismatch/.test(text)) {
-      throw new PinnedSchemaError(options.pinDir, 'holds maps whose sizes differ from this version\'s', downCommand);
+      throw new PinnedSchemaError(options.pinDir, "holds maps whose sizes differ from this version's", downCommand);
     }
     throw error;
   }

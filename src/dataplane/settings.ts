@@ -19,12 +19,19 @@ export interface DataPlaneSettings {
 }
 
 export function writeSettings(map: BpfMap, settings: DataPlaneSettings, flowCacheSlots: number): void {
-  const flags = (settings.accounting ? SettingsFlags.ACCOUNTING : 0) | (settings.punish ? SettingsFlags.PUNISH : 0) |
-    (settings.filter ? SettingsFlags.FILTER : 0) | (settings.flowCache ?? true ? SettingsFlags.FLOW_CACHE : 0) |
-    (settings.fairDrop ?? true ? SettingsFlags.FAIR_DROP : 0);
+  const flags =
+    (settings.accounting ? SettingsFlags.ACCOUNTING : 0) |
+    (settings.punish ? SettingsFlags.PUNISH : 0) |
+    (settings.filter ? SettingsFlags.FILTER : 0) |
+    ((settings.flowCache ?? true) ? SettingsFlags.FLOW_CACHE : 0) |
+    ((settings.fairDrop ?? true) ? SettingsFlags.FAIR_DROP : 0);
   const value = settingsLayout.encode({
-    flags, cost_per_kib: settings.costPerKib, path_cost: PATHS.map((p) => settings.pathCost[p]), flow_cache_mask: flowCacheSlots - 1,
-    channel_port: settings.channelPort ?? 0, channel_budget: settings.channelBudget ?? 0,
+    flags,
+    cost_per_kib: settings.costPerKib,
+    path_cost: PATHS.map((p) => settings.pathCost[p]),
+    flow_cache_mask: flowCacheSlots - 1,
+    channel_port: settings.channelPort ?? 0,
+    channel_budget: settings.channelBudget ?? 0,
   });
   map.update(u32Key(0), value);
 }

@@ -33,7 +33,10 @@ export function u32Key(n: number): Buffer {
  */
 export class FlowCacheGeneration {
   /** `state`: xnm_flow_cache_state, per CPU, the cache's hit-rate window (restarted with each generation). */
-  constructor(private readonly map: BpfMap, private readonly state: BpfMap) {}
+  constructor(
+    private readonly map: BpfMap,
+    private readonly state: BpfMap,
+  ) {}
 
   bump(): void {
     const key = u32Key(0);

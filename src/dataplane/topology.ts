@@ -5,8 +5,16 @@
 // unchanged network's forwarding never stops; an entry that moves from one network to another
 // is overwritten in place (no window where nobody owns it).
 import {
-  classifyKeyLayout, classifyValLayout, filterRuleLayout, ifaceLayout, segAddrKeyLayout, vifMacKeyLayout, IfaceKind,
-  IfaceFlags, MAX_FILTER_RULES, type BpfMap,
+  classifyKeyLayout,
+  classifyValLayout,
+  filterRuleLayout,
+  ifaceLayout,
+  segAddrKeyLayout,
+  vifMacKeyLayout,
+  IfaceKind,
+  IfaceFlags,
+  MAX_FILTER_RULES,
+  type BpfMap,
 } from '../loader/index.js';
 import { formatAddress, parseAddress } from '../net/index.js';
 import { macBytes, macString } from '../packet/index.js';
@@ -127,8 +135,18 @@ export function planTopology(actual: TopologyState, desired: TopologyState): Top
   const addrs = diff('segAddrs', actual.segAddrs, desired.segAddrs);
   return {
     ops: [
-      ...ifaces.adds, ...macs.adds, ...macs.changes, ...ifaces.changes, ...classify.adds, ...classify.changes,
-      ...addrs.adds, ...addrs.changes, ...addrs.deletes, ...classify.deletes, ...macs.deletes, ...ifaces.deletes,
+      ...ifaces.adds,
+      ...macs.adds,
+      ...macs.changes,
+      ...ifaces.changes,
+      ...classify.adds,
+      ...classify.changes,
+      ...addrs.adds,
+      ...addrs.changes,
+      ...addrs.deletes,
+      ...classify.deletes,
+      ...macs.deletes,
+      ...ifaces.deletes,
     ],
     unchanged,
   };
@@ -156,8 +174,12 @@ interface TopologyMaps {
 function mapsOf(dp: DataPlane): TopologyMaps {
   const m = (name: string): BpfMap => dp.object.map(name);
   return {
-    ifaces: m('xnm_ifaces'), txPorts: m('xnm_tx_ports'), classify: m('xnm_classify'), vifMacs: m('xnm_vif_macs'),
-    segAddrs: m('xnm_seg_addrs'), generation: m('xnm_route_gen'),
+    ifaces: m('xnm_ifaces'),
+    txPorts: m('xnm_tx_ports'),
+    classify: m('xnm_classify'),
+    vifMacs: m('xnm_vif_macs'),
+    segAddrs: m('xnm_seg_addrs'),
+    generation: m('xnm_route_gen'),
   };
 }
 
@@ -177,8 +199,11 @@ export function readTopology(dp: DataPlane): TopologyState {
     const d = ifaceLayout.decode(v);
     if (d.kind !== IfaceKind.PHYS && d.kind !== IfaceKind.VIF) continue;
     state.ifaces.set(k.readUInt32LE(0), {
-      kind: d.kind === IfaceKind.PHYS ? 'phys' : 'vif', netId: d.net_id as number, linkSlot: d.link_slot as number,
-      segIfindex: d.seg_ifindex as number, segVlan: d.seg_vlan as number,
+      kind: d.kind === IfaceKind.PHYS ? 'phys' : 'vif',
+      netId: d.net_id as number,
+      linkSlot: d.link_slot as number,
+      segIfindex: d.seg_ifindex as number,
+      segVlan: d.seg_vlan as number,
       macLocked: ((d.flags as number) & IfaceFlags.MAC_LOCKED) !== 0,
     });
   }
@@ -188,8 +213,11 @@ export function readTopology(dp: DataPlane): TopologyState {
     const key = classifyKeyLayout.decode(k);
     const val = classifyValLayout.decode(v);
     const entry: ClassifyEntry = {
-      ifindex: key.ifindex as number, vlan: key.vlan as number, mac: macString(key.mac as number[]),
-      netId: val.net_id as number, vifIfindex: val.vif_ifindex as number,
+      ifindex: key.ifindex as number,
+      vlan: key.vlan as number,
+      mac: macString(key.mac as number[]),
+      netId: val.net_id as number,
+      vifIfindex: val.vif_ifindex as number,
     };
     state.classify.set(classifyEntryKey(entry), entry);
   }
@@ -198,7 +226,9 @@ export function readTopology(dp: DataPlane): TopologyState {
     if (!v) continue;
     const key = vifMacKeyLayout.decode(k);
     const entry: VifMacEntry = {
-      ifindex: key.ifindex as number, mac: macString(key.mac as number[]), netId: v.readUInt32LE(0),
+      ifindex: key.ifindex as number,
+      mac: macString(key.mac as number[]),
+      netId: v.readUInt32LE(0),
     };
     state.vifMacs.set(vifMacEntryKey(entry), entry);
   }
@@ -208,7 +238,10 @@ export function readTopology(dp: DataPlane): TopologyState {
     const key = segAddrKeyLayout.decode(k);
     const bytes = Buffer.from(key.addr as number[]).subarray(0, key.family === 4 ? 4 : 16);
     const entry: SegAddrEntry = {
-      ifindex: key.ifindex as number, vlan: key.vlan as number, address: formatAddress(bytes), netId: v.readUInt32LE(0),
+      ifindex: key.ifindex as number,
+      vlan: key.vlan as number,
+      address: formatAddress(bytes),
+      netId: v.readUInt32LE(0),
     };
     state.segAddrs.set(segAddrEntryKey(entry), entry);
   }
@@ -225,10 +258,17 @@ function writeOp(maps: TopologyMaps, op: TopologyOp, value: 'before' | 'after'):
         maps.txPorts.delete(key);
         return;
       }
-      maps.ifaces.update(key, ifaceLayout.encode({
-        kind: e.kind === 'phys' ? IfaceKind.PHYS : IfaceKind.VIF, net_id: e.netId, link_slot: e.linkSlot,
-        seg_ifindex: e.segIfindex, seg_vlan: e.segVlan, flags: e.macLocked ? IfaceFlags.MAC_LOCKED : 0,
-      }));
+      maps.ifaces.update(
+        key,
+        ifaceLayout.encode({
+          kind: e.kind === 'phys' ? IfaceKind.PHYS : IfaceKind.VIF,
+          net_id: e.netId,
+          link_slot: e.linkSlot,
+          seg_ifindex: e.segIfindex,
+          seg_vlan: e.segVlan,
+          flags: e.macLocked ? IfaceFlags.MAC_LOCKED : 0,
+        }),
+      );
       maps.txPorts.update(key, key);
       return;
     }
@@ -269,7 +309,7 @@ function bumpGeneration(maps: TopologyMaps): void {
 }
 
 /** Puts back what a plan's applied writes replaced, newest first. */
-export type TopologyUndo = () => void
+export type TopologyUndo = () => void;
 
 /**
  * Writes a plan. When a write fails, the writes made so far are undone (newest first) and the
@@ -302,7 +342,13 @@ export function applyTopologyPlan(dp: DataPlane, plan: TopologyPlan): TopologyUn
 /** A filter rule that drops every packet of one family: a "drop" filter_default (two, v4 and v6, end the filter). */
 function dropAllRule(family: 4 | 6): Buffer {
   return filterRuleLayout.encode({
-    family, proto: 0, action: 1, sport_lo: 0, sport_hi: 0xffff, dport_lo: 0, dport_hi: 0xffff,
+    family,
+    proto: 0,
+    action: 1,
+    sport_lo: 0,
+    sport_hi: 0xffff,
+    dport_lo: 0,
+    dport_hi: 0xffff,
   });
 }
 

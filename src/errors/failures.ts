@@ -21,7 +21,10 @@ export class FailureLog {
   /** key -> when it was last logged, and failures suppressed since. */
   private readonly lastLogged = new Map<string, { at: number; suppressed: number }>();
 
-  constructor(private readonly logger: FailureLogger, options: FailureLogOptions = {}) {
+  constructor(
+    private readonly logger: FailureLogger,
+    options: FailureLogOptions = {},
+  ) {
     this.intervalMs = options.intervalMs ?? 10_000;
     this.now = options.now ?? Date.now;
   }
@@ -37,7 +40,10 @@ export class FailureLog {
     }
     const suppressed = last?.suppressed ?? 0;
     this.lastLogged.set(key, { at: now, suppressed: 0 });
-    this.logger.warn({ ...fields, failures: this.totals.get(key), ...(suppressed > 0 ? { suppressedSinceLastLog: suppressed } : {}) }, message);
+    this.logger.warn(
+      { ...fields, failures: this.totals.get(key), ...(suppressed > 0 ? { suppressedSinceLastLog: suppressed } : {}) },
+      message,
+    );
     return true;
   }
 

@@ -40,7 +40,13 @@ export function startBird(topo: LabTopology, stateDir: string, netId = 1): BirdL
   const extConf = join(stateDir, `bird-e${netId}1.conf`);
   writeFileSync(routerConf, ospf(router.interfaces[1].address, router.interfaces[1].name));
   // The external machine advertises its stub network and imports nothing.
-  writeFileSync(extConf, ospf(ext.iface.address, ext.iface.name, `    stubnet ${stubPrefix};\n`).replace('ipv4 { import all; export none; }', 'ipv4 { import none; export none; }'));
+  writeFileSync(
+    extConf,
+    ospf(ext.iface.address, ext.iface.name, `    stubnet ${stubPrefix};\n`).replace(
+      'ipv4 { import all; export none; }',
+      'ipv4 { import none; export none; }',
+    ),
+  );
   const routerSocket = join(stateDir, `bird-vr${netId}.ctl`);
   const externalSocket = join(stateDir, `bird-e${netId}1.ctl`);
   const processes = [

@@ -19,7 +19,14 @@ export const MAC = {
 } as const;
 
 /** Cost units per packet by path, in the ratios of the paper's Table I. */
-export const TABLE1_COSTS: Record<PathName, number> = { ext_ext: 10, ext_vm: 2, vm_ext: 60, vm_vm: 85, vm_host: 66, host_vm: 66 };
+export const TABLE1_COSTS: Record<PathName, number> = {
+  ext_ext: 10,
+  ext_vm: 2,
+  vm_ext: 60,
+  vm_vm: 85,
+  vm_host: 66,
+  host_vm: 66,
+};
 
 export interface Fixture {
   phys: number;
@@ -72,4 +79,3 @@ export function fastpathFixture(dp: DataPlane, maker: InterfaceMaker, options: {
   dp.addRoutes(2, [{ prefix: '10.9.0.0/16', target: { kind: 'nexthop', nexthopId: nhGreen } }]);
   return { phys, physName, egress, vif1, vif2, nexthopBlue, nexthopLoop };
 }
-

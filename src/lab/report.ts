@@ -27,7 +27,8 @@ export function niceStep(min: number, max: number, maxIntervals = 5): number {
 /** Ticks on multiples of niceStep() from at or below `min` to at or above `max`. */
 export function niceTicks(min: number, max: number, maxIntervals = 5): number[] {
   const step = niceStep(min, max, maxIntervals);
-  const first = Math.floor(min / step + 1e-9), last = Math.ceil(max / step - 1e-9);
+  const first = Math.floor(min / step + 1e-9),
+    last = Math.ceil(max / step - 1e-9);
   const ticks: number[] = [];
   // toPrecision drops the float noise of i * step (0.30000000000000004).
   for (let i = first; i <= Math.max(last, first + 1); i++) ticks.push(Number((i * step).toPrecision(12)));
@@ -45,11 +46,23 @@ export interface ChartOptions {
   references?: { y: number; label: string }[];
 }
 
-export function lineChart(title: string, xLabel: string, yLabel: string, series: readonly Series[], options: ChartOptions = {}): string {
-  const width = 720, height = 300, left = 60, right = 150, top = 30, bottom = 40;
+export function lineChart(
+  title: string,
+  xLabel: string,
+  yLabel: string,
+  series: readonly Series[],
+  options: ChartOptions = {},
+): string {
+  const width = 720,
+    height = 300,
+    left = 60,
+    right = 150,
+    top = 30,
+    bottom = 40;
   const all = series.flatMap((s) => s.points);
   const xTicks = niceTicks(Math.min(...all.map((p) => p[0]), 0), Math.max(...all.map((p) => p[0]), 1e-9), 6);
-  const xMin = xTicks[0], xMax = xTicks[xTicks.length - 1];
+  const xMin = xTicks[0],
+    xMax = xTicks[xTicks.length - 1];
   const dataMax = Math.max(...all.map((p) => p[1]), ...(options.references ?? []).map((r) => r.y), 1e-9);
   const yTicks = niceTicks(0, Math.max(dataMax, options.yMax ?? 0), 5);
   const yMax = yTicks[yTicks.length - 1];
@@ -72,12 +85,16 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
     parts.push(`<text class="tick-x" x="${sx(x)}" y="${height - bottom + 14}" text-anchor="middle">${x}</text>`);
   }
   for (const ref of options.references ?? []) {
-    parts.push(`<line x1="${left}" y1="${sy(ref.y)}" x2="${width - right}" y2="${sy(ref.y)}" stroke="#555" stroke-dasharray="6 3"/>`);
+    parts.push(
+      `<line x1="${left}" y1="${sy(ref.y)}" x2="${width - right}" y2="${sy(ref.y)}" stroke="#555" stroke-dasharray="6 3"/>`,
+    );
     // In the right margin, beside the line's end: over the plot it would sit on the data.
     parts.push(`<text x="${width - right + 6}" y="${sy(ref.y) + 4}" fill="#555">${escapeHtml(ref.label)}</text>`);
   }
   for (const mark of options.marks ?? []) {
-    parts.push(`<line x1="${sx(mark.x)}" y1="${top}" x2="${sx(mark.x)}" y2="${height - bottom}" stroke="#999" stroke-dasharray="4 3"/>`);
+    parts.push(
+      `<line x1="${sx(mark.x)}" y1="${top}" x2="${sx(mark.x)}" y2="${height - bottom}" stroke="#999" stroke-dasharray="4 3"/>`,
+    );
     parts.push(`<text x="${sx(mark.x) + 3}" y="${top + 10}" fill="#666">${escapeHtml(mark.label)}</text>`);
   }
   series.forEach((s, i) => {
@@ -87,7 +104,9 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
     if (s.points.length) {
       const values = s.points.map((p) => `${p[0]},${p[1]}`).join(' ');
       const drawn = s.points.map((p) => `${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(' ');
-      parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.8" data-series="${escapeHtml(s.name)}" data-values="${values}" points="${drawn}"/>`);
+      parts.push(
+        `<polyline fill="none" stroke="${color}" stroke-width="1.8" data-series="${escapeHtml(s.name)}" data-values="${values}" points="${drawn}"/>`,
+      );
     }
     parts.push(`<rect x="${width - right + 10}" y="${top + i * 16}" width="10" height="10" fill="${color}"/>`);
     parts.push(`<text x="${width - right + 25}" y="${top + i * 16 + 9}">${escapeHtml(s.name)}</text>`);
@@ -99,7 +118,13 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
 // ---- the lab demo's report page ----
 
 /** A resource of a network in one sample: the CPU's is charted. */
-export interface ReportResource { resource: string; capacity: number; reserved: number; carried: number; dropProbability: number }
+export interface ReportResource {
+  resource: string;
+  capacity: number;
+  reserved: number;
+  carried: number;
+  dropProbability: number;
+}
 
 /** What the report needs of one `xnetmon status` sample (a structural subset of the CLI's view). */
 export interface ReportSample {
@@ -133,7 +158,10 @@ export interface LabReport {
 }
 
 /** A summary window: samples with from <= t < to. */
-interface Window { from: number; to: number }
+interface Window {
+  from: number;
+  to: number;
+}
 
 /** The mean of the points of a series whose x lies in [from, to); 0 for none. */
 export function windowMean(points: readonly (readonly [number, number])[], window: Window): number {
@@ -155,13 +183,20 @@ export function labReport(input: LabReportInput): LabReport {
   const { samples, tuneAt } = input;
   const endAt = samples.length ? samples[samples.length - 1]!.t : tuneAt;
   // The second window includes the last sample: to is just past it.
-  const windows: Window[] = [{ from: 0, to: tuneAt }, { from: tuneAt, to: endAt + 1e-6 }];
+  const windows: Window[] = [
+    { from: 0, to: tuneAt },
+    { from: tuneAt, to: endAt + 1e-6 },
+  ];
   const names = samples[0]?.status.networks.map((n) => n.name) ?? input.totals.map((n) => n.name);
   const cpu = (i: number, s: ReportSample) => s.status.networks[i]?.resources.find((r) => r.resource === 'cpu');
-  const series = (value: (r: NonNullable<ReturnType<typeof cpu>>) => number): Series[] => names.map((name, i) => ({
-    name,
-    points: samples.map((s) => { const r = cpu(i, s); return [s.t, r ? value(r) : 0] as const; }),
-  }));
+  const series = (value: (r: NonNullable<ReturnType<typeof cpu>>) => number): Series[] =>
+    names.map((name, i) => ({
+      name,
+      points: samples.map((s) => {
+        const r = cpu(i, s);
+        return [s.t, r ? value(r) : 0] as const;
+      }),
+    }));
   const reserved = series((r) => (r.capacity ? r.reserved / r.capacity : 0));
   const used = series((r) => (r.capacity ? r.carried / r.capacity : 0));
   const probability = series((r) => r.dropProbability);
@@ -169,10 +204,18 @@ export function labReport(input: LabReportInput): LabReport {
   // R is the configured cpu_capacity, set below what this machine's CPU does so that the demo
   // has contention: the real CPU can carry more than R, so shares above 1 are real, not a bug.
   const charts: Record<string, string> = {
-    'cpu-usage.svg': lineChart('CPU used per network (share of the configured R)', 'time (s)', 'share of configured R',
-      used, { id: 'cpu-usage', marks, references: [{ y: 1, label: 'configured R' }] }),
-    'drop-probability.svg': lineChart('CPU drop probability per network', 'time (s)', 'drop probability', probability,
-      { id: 'drop-probability', yMax: 1, marks }),
+    'cpu-usage.svg': lineChart(
+      'CPU used per network (share of the configured R)',
+      'time (s)',
+      'share of configured R',
+      used,
+      { id: 'cpu-usage', marks, references: [{ y: 1, label: 'configured R' }] },
+    ),
+    'drop-probability.svg': lineChart('CPU drop probability per network', 'time (s)', 'drop probability', probability, {
+      id: 'drop-probability',
+      yMax: 1,
+      marks,
+    }),
   };
   const columns: { head: string; chart?: string; data: Series[] }[] = [
     { head: 'reserved CPU', data: reserved },
@@ -180,30 +223,50 @@ export function labReport(input: LabReportInput): LabReport {
     { head: 'drop p', chart: 'drop-probability', data: probability },
   ];
   const span = (w: Window): string => `${w.from.toFixed(1)}-${Math.min(w.to, endAt).toFixed(1)} s`;
-  const caption = `means over the charted samples, ${span(windows[0]!)} -> ${span(windows[1]!)}; ` +
+  const caption =
+    `means over the charted samples, ${span(windows[0]!)} -> ${span(windows[1]!)}; ` +
     'CPU as a share of the configured R (R is set below what this machine can do, so that the demo has contention: ' +
     'above 1, the host carried more than R); forwarded and drops: totals at the end';
-  const dropsOf = (name: string): string => Object.entries(input.totals.find((t) => t.name === name)?.drops ?? {})
-    .filter(([, v]) => v > 0).map(([k, v]) => `${k.replace('drop_', '')}=${v}`).join(' ') || '-';
+  const dropsOf = (name: string): string =>
+    Object.entries(input.totals.find((t) => t.name === name)?.drops ?? {})
+      .filter(([, v]) => v > 0)
+      .map(([k, v]) => `${k.replace('drop_', '')}=${v}`)
+      .join(' ') || '-';
   const forwardedOf = (name: string): number => input.totals.find((t) => t.name === name)?.forwarded ?? 0;
 
-  const textRows = names.map((name, i) => [
-    name.padEnd(7),
-    ...columns.map((c) => windows.map((w) => figure(c.data[i]!, w)).join(' -> ').padStart(12)),
-    String(forwardedOf(name)).padStart(10),
-    ` ${dropsOf(name)}`,
-  ].join(' '));
-  const head = ['network'.padEnd(7), ...columns.map((c) => c.head.padStart(12)), 'forwarded'.padStart(10), ' drops by reason'];
+  const textRows = names.map((name, i) =>
+    [
+      name.padEnd(7),
+      ...columns.map((c) =>
+        windows
+          .map((w) => figure(c.data[i]!, w))
+          .join(' -> ')
+          .padStart(12),
+      ),
+      String(forwardedOf(name)).padStart(10),
+      ` ${dropsOf(name)}`,
+    ].join(' '),
+  );
+  const head = [
+    'network'.padEnd(7),
+    ...columns.map((c) => c.head.padStart(12)),
+    'forwarded'.padStart(10),
+    ' drops by reason',
+  ];
   const text = [caption, head.join(' '), ...textRows, ...input.notes].join('\n');
 
   const cell = (c: (typeof columns)[number], i: number, w: Window): string => {
     const data = c.chart
-      ? ` data-chart="${c.chart}" data-series="${escapeHtml(names[i]!)}" data-from="${w.from}" data-to="${w.to}" data-digits="${DIGITS}"` : '';
+      ? ` data-chart="${c.chart}" data-series="${escapeHtml(names[i]!)}" data-from="${w.from}" data-to="${w.to}" data-digits="${DIGITS}"`
+      : '';
     return `<td class="num"${data}>${figure(c.data[i]!, w)}</td>`;
   };
-  const htmlRows = names.map((name, i) => `<tr><th>${escapeHtml(name)}</th>` +
-    `${columns.map((c) => windows.map((w) => cell(c, i, w)).join('')).join('')}` +
-    `<td class="num">${forwardedOf(name)}</td><td>${escapeHtml(dropsOf(name))}</td></tr>`);
+  const htmlRows = names.map(
+    (name, i) =>
+      `<tr><th>${escapeHtml(name)}</th>` +
+      `${columns.map((c) => windows.map((w) => cell(c, i, w)).join('')).join('')}` +
+      `<td class="num">${forwardedOf(name)}</td><td>${escapeHtml(dropsOf(name))}</td></tr>`,
+  );
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>XNetMon lab report</title>
 <style>

@@ -30,10 +30,16 @@ export function readLabState(prefix: string): LabState {
 }
 
 function mounted(path: string): boolean {
-  return readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === path);
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === path);
 }
 
-export function createLab(options: { prefix?: string; linkRateMbit?: number; config?: Partial<LabConfigOptions> }): LabState {
+export function createLab(options: {
+  prefix?: string;
+  linkRateMbit?: number;
+  config?: Partial<LabConfigOptions>;
+}): LabState {
   const topology = labUp({ prefix: options.prefix, linkRateMbit: options.linkRateMbit });
   const stateDir = join(LAB_STATE_ROOT, topology.prefix);
   const pinDir = join(stateDir, 'bpf');
@@ -41,7 +47,12 @@ export function createLab(options: { prefix?: string; linkRateMbit?: number; con
     mkdirSync(pinDir, { recursive: true });
     if (!mounted(pinDir)) execFileSync('mount', ['-t', 'bpf', 'bpf', pinDir]);
     const keys = generateLabKeys(topology);
-    const { path: configPath } = writeLabConfig(topology, keys, { pinDir, stateDir, linkCapacityMbps: options.linkRateMbit, ...options.config });
+    const { path: configPath } = writeLabConfig(topology, keys, {
+      pinDir,
+      stateDir,
+      linkCapacityMbps: options.linkRateMbit,
+      ...options.config,
+    });
     const state: LabState = { topology, stateDir, pinDir, configPath, keys };
     writeFileSync(labStatePath(topology.prefix), JSON.stringify(state, null, 2));
     return state;

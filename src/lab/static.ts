@@ -19,7 +19,14 @@ export function labRoutes(dp: DataPlane, topo: LabTopology, net: LabTopology['ne
   topo.host.links.forEach((link, l) => {
     const iface = net.router.interfaces[l];
     const ext = net.externals[l];
-    const nexthopId = dp.nexthop({ netId: net.id, ifindex: ifindexOf(link.name), linkSlot: l, vlan: 0, smac: iface.mac, dmac: ext.iface.mac });
+    const nexthopId = dp.nexthop({
+      netId: net.id,
+      ifindex: ifindexOf(link.name),
+      linkSlot: l,
+      vlan: 0,
+      smac: iface.mac,
+      dmac: ext.iface.mac,
+    });
     routes.push({ prefix: `${iface.address}/32`, target: { kind: 'local' } });
     routes.push({ prefix: `${ext.iface.address}/32`, target: { kind: 'nexthop', nexthopId } });
     routes.push({ prefix: iface.subnet, target: { kind: 'via-vm' } });
@@ -46,18 +53,24 @@ export function defineLab(dp: DataPlane, topo: LabTopology): void {
 export function attachLab(dp: DataPlane, topo: LabTopology, modes: AttachModes = {}): StaticLoadResult['attachments'] {
   const out: StaticLoadResult['attachments'] = [];
   for (const link of topo.host.links) {
-    for (const a of dp.attachPhysical(link.name, modes)) out.push({ ifname: link.name, point: a.point, mode: a.mode, replaced: a.replaced });
+    for (const a of dp.attachPhysical(link.name, modes))
+      out.push({ ifname: link.name, point: a.point, mode: a.mode, replaced: a.replaced });
   }
   for (const net of topo.networks) {
     for (const iface of net.router.interfaces) {
-      for (const a of dp.attachVif(iface.vif, modes)) out.push({ ifname: iface.vif, point: a.point, mode: a.mode, replaced: a.replaced });
+      for (const a of dp.attachVif(iface.vif, modes))
+        out.push({ ifname: iface.vif, point: a.point, mode: a.mode, replaced: a.replaced });
     }
   }
   return out;
 }
 
 /** Loads (or re-adopts) the lab's data plane as the daemon would; `modes` are the config's attach modes. */
-export function loadStaticLab(topo: LabTopology, pinDir: string, options: { routes?: boolean; modes?: AttachModes } = {}): StaticLoadResult {
+export function loadStaticLab(
+  topo: LabTopology,
+  pinDir: string,
+  options: { routes?: boolean; modes?: AttachModes } = {},
+): StaticLoadResult {
   const dp = DataPlane.open({ pinDir });
   try {
     const adopted = dp.adopted;

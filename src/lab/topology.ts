@@ -83,7 +83,10 @@ class Runner {
 /** Names of the namespaces of every lab with this prefix (or all xnetmon labs). */
 export function labNamespaces(prefix: string): string[] {
   const out = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  return out.split('\n').map((l) => l.split(' ')[0]).filter((n) => n !== '' && n.startsWith(prefix));
+  return out
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter((n) => n !== '' && n.startsWith(prefix));
 }
 
 /** Removes every namespace of the lab; safe to call twice or after a half-built lab. */
@@ -94,10 +97,20 @@ export function labDown(prefix: string): number {
     try {
       const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean);
       for (const pid of pids) {
-        try { process.kill(Number(pid), 'SIGKILL'); } catch { /* already gone */ }
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
       }
-    } catch { /* namespace vanished */ }
-    try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ }
+    } catch {
+      /* namespace vanished */
+    }
+    try {
+      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    } catch {
+      /* gone */
+    }
   }
   return names.length;
 }
@@ -105,8 +118,16 @@ export function labDown(prefix: string): number {
 /** Builds the lab. On any failure, what was made is removed before the error is thrown. */
 export function labUp(spec: LabSpec = {}): LabTopology {
   const prefix = spec.prefix ?? uniquePrefix('xl');
-  if (!/^[a-z][a-z0-9]{1,10}$/.test(prefix)) throw new XnetmonError('ERR_LAB', `lab prefix ${JSON.stringify(prefix)} must be 2-11 lower-case letters and digits`);
-  if (labNamespaces(prefix).length) throw new XnetmonError('ERR_LAB', `a lab with prefix ${prefix} already exists (xnetmon lab down --prefix ${prefix})`);
+  if (!/^[a-z][a-z0-9]{1,10}$/.test(prefix))
+    throw new XnetmonError(
+      'ERR_LAB',
+      `lab prefix ${JSON.stringify(prefix)} must be 2-11 lower-case letters and digits`,
+    );
+  if (labNamespaces(prefix).length)
+    throw new XnetmonError(
+      'ERR_LAB',
+      `a lab with prefix ${prefix} already exists (xnetmon lab down --prefix ${prefix})`,
+    );
   const networks = spec.networks ?? DEFAULT_LAB_NETWORKS;
   const links = spec.links ?? ['ext0', 'ext1'];
   const r = new Runner();
@@ -126,7 +147,8 @@ export function labUp(spec: LabSpec = {}): LabTopology {
       r.ns(swNs, ['ip', 'link', 'set', 'lo', 'up']);
       // A switch forwards by MAC and looks no deeper: br_netfilter, where the kernel has it,
       // would validate IP headers and drop malformed frames before they reach the host.
-      for (const family of ['iptables', 'ip6tables', 'arptables']) r.ns(swNs, ['sysctl', '-qw', `net.bridge.bridge-nf-call-${family}=0`], true);
+      for (const family of ['iptables', 'ip6tables', 'arptables'])
+        r.ns(swNs, ['sysctl', '-qw', `net.bridge.bridge-nf-call-${family}=0`], true);
       // The switch: br0 holds the uplink from the host, br1 the external machines, and a
       // veth pair ("the wire") joins them, so that one qdisc on the wire is a bottleneck
       // shared by every network's traffic towards the link (XDP_REDIRECT skips the host's own qdiscs).
@@ -139,9 +161,37 @@ export function labUp(spec: LabSpec = {}): LabTopology {
       r.ns(swNs, ['ip', 'link', 'set', 'wire', 'master', 'br0', 'up']);
       r.ns(swNs, ['ip', 'link', 'set', 'wireb', 'master', 'br1', 'up']);
       if (spec.linkRateMbit) {
-        r.ns(swNs, ['tc', 'qdisc', 'add', 'dev', 'wire', 'root', 'tbf', 'rate', `${spec.linkRateMbit}mbit`, 'burst', '32kb', 'latency', '20ms']);
+        r.ns(swNs, [
+          'tc',
+          'qdisc',
+          'add',
+          'dev',
+          'wire',
+          'root',
+          'tbf',
+          'rate',
+          `${spec.linkRateMbit}mbit`,
+          'burst',
+          '32kb',
+          'latency',
+          '20ms',
+        ]);
       }
-      r.run(['ip', 'link', 'add', `${prefix}t`, 'netns', hostNs, 'type', 'veth', 'peer', 'name', `${prefix}u`, 'netns', swNs]);
+      r.run([
+        'ip',
+        'link',
+        'add',
+        `${prefix}t`,
+        'netns',
+        hostNs,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        `${prefix}u`,
+        'netns',
+        swNs,
+      ]);
       r.ns(hostNs, ['ip', 'link', 'set', `${prefix}t`, 'name', link, 'address', mac]);
       r.ns(swNs, ['ip', 'link', 'set', `${prefix}u`, 'name', 'uplink', 'master', 'br0']);
       r.ns(swNs, ['ip', 'link', 'set', 'uplink', 'up']);
@@ -165,14 +215,33 @@ export function labUp(spec: LabSpec = {}): LabTopology {
       r.ns(vrNs, ['ip', 'link', 'set', 'lo', 'up']);
       r.ns(vrNs, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
       r.ns(vrNs, ['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
-      const entry: LabTopology['networks'][number] = { id: net.id, name: net.name, router: { ns: vrNs, interfaces: [] }, externals: [] };
+      const entry: LabTopology['networks'][number] = {
+        id: net.id,
+        name: net.name,
+        router: { ns: vrNs, interfaces: [] },
+        externals: [],
+      };
       links.forEach((link, l) => {
         const vif = `vif${net.id}.${l}`;
         const ifname = `eth${l}`;
         const mac = labMac('router', net.id, l);
         const subnet = `10.${net.id}.${l}.0/24`;
         const address = `10.${net.id}.${l}.1`;
-        r.run(['ip', 'link', 'add', `${prefix}t`, 'netns', hostNs, 'type', 'veth', 'peer', 'name', `${prefix}u`, 'netns', vrNs]);
+        r.run([
+          'ip',
+          'link',
+          'add',
+          `${prefix}t`,
+          'netns',
+          hostNs,
+          'type',
+          'veth',
+          'peer',
+          'name',
+          `${prefix}u`,
+          'netns',
+          vrNs,
+        ]);
         r.ns(hostNs, ['ip', 'link', 'set', `${prefix}t`, 'name', vif]);
         r.ns(hostNs, ['ip', 'link', 'set', vif, 'master', topo.host.links[l].bridge, 'up']);
         r.ns(vrNs, ['ip', 'link', 'set', `${prefix}u`, 'name', ifname, 'address', mac]);
@@ -189,7 +258,21 @@ export function labUp(spec: LabSpec = {}): LabTopology {
         const extAddr = `10.${net.id}.${l}.2`;
         r.run(['ip', 'netns', 'add', extNs]);
         r.ns(extNs, ['ip', 'link', 'set', 'lo', 'up']);
-        r.run(['ip', 'link', 'add', `${prefix}t`, 'netns', extNs, 'type', 'veth', 'peer', 'name', `${prefix}u`, 'netns', topo.host.links[l].switchNs]);
+        r.run([
+          'ip',
+          'link',
+          'add',
+          `${prefix}t`,
+          'netns',
+          extNs,
+          'type',
+          'veth',
+          'peer',
+          'name',
+          `${prefix}u`,
+          'netns',
+          topo.host.links[l].switchNs,
+        ]);
         r.ns(extNs, ['ip', 'link', 'set', `${prefix}t`, 'name', 'eth0', 'address', extMac]);
         r.ns(extNs, ['ip', 'addr', 'add', `${extAddr}/24`, 'dev', 'eth0']);
         r.ns(extNs, ['ethtool', '-K', 'eth0', 'tx', 'off']); // see the router's interfaces
@@ -201,7 +284,13 @@ export function labUp(spec: LabSpec = {}): LabTopology {
         }
         const port = `p${net.id}`;
         r.ns(topo.host.links[l].switchNs, ['ip', 'link', 'set', `${prefix}u`, 'name', port, 'master', 'br1', 'up']);
-        entry.externals.push({ ns: extNs, link, iface: { name: 'eth0', mac: extMac, address: extAddr }, gateway: address, subnet });
+        entry.externals.push({
+          ns: extNs,
+          link,
+          iface: { name: 'eth0', mac: extMac, address: extAddr },
+          gateway: address,
+          subnet,
+        });
       });
       topo.networks.push(entry);
     }
@@ -226,6 +315,8 @@ export function nsSpawn(ns: string, args: readonly string[]): ChildProcess {
 /** IPv4 packets a namespace's stack received (Ip InReceives): unlike interface counters,
  *  blind to the IPv6 multicast and ARP that any link carries. */
 export function ipv4InReceives(ns: string): number {
-  const lines = nsExec(ns, ['cat', '/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Ip:'));
+  const lines = nsExec(ns, ['cat', '/proc/net/snmp'])
+    .split('\n')
+    .filter((l) => l.startsWith('Ip:'));
   return Number(lines[1].split(/\s+/)[lines[0].split(/\s+/).indexOf('InReceives')]);
 }

@@ -89,7 +89,8 @@ export interface XdpAttachOptions {
 }
 
 export function attachXdp(prog: BpfProgram, ifindex: number, options: XdpAttachOptions = {}): Attachment {
-  if (tryReplace(options.pinPath, ifindex, prog)) return { ifindex, point: 'xdp', replaced: true, pinPath: options.pinPath };
+  if (tryReplace(options.pinPath, ifindex, prog))
+    return { ifindex, point: 'xdp', replaced: true, pinPath: options.pinPath };
   const wanted = options.mode ?? 'auto';
   const modes: XdpMode[] = wanted === 'auto' ? ['native', 'generic'] : [wanted];
   let lastErrno = 0;
@@ -110,8 +111,11 @@ export function attachXdp(prog: BpfProgram, ifindex: number, options: XdpAttachO
     }
     return { ifindex, point: 'xdp', mode, replaced: false, pinPath: options.pinPath };
   }
-  throw new SystemCallError(`XDP attach to ifindex ${ifindex} (${modes.join(', ')})`, lastErrno,
-    lastErrno === 16 ? 'another XDP program is attached (detach it first)' : undefined);
+  throw new SystemCallError(
+    `XDP attach to ifindex ${ifindex} (${modes.join(', ')})`,
+    lastErrno,
+    lastErrno === 16 ? 'another XDP program is attached (detach it first)' : undefined,
+  );
 }
 
 const heldLinks = new Set<number>();
@@ -157,7 +161,12 @@ function tcOpts(progFd: number, flags: number): Buffer {
   return opts;
 }
 
-function attachTcx(prog: BpfProgram, ifindex: number, point: 'tc-egress' | 'tc-ingress', pinPath: string | undefined): number {
+function attachTcx(
+  prog: BpfProgram,
+  ifindex: number,
+  point: 'tc-egress' | 'tc-ingress',
+  pinPath: string | undefined,
+): number {
   const linkFd = native.link_create(prog.fd, ifindex, point === 'tc-egress' ? BPF_TCX_EGRESS : BPF_TCX_INGRESS, null);
   if (linkFd < 0) return -errnoOf(linkFd);
   if (pinPath) {
@@ -175,7 +184,8 @@ function attachTcx(prog: BpfProgram, ifindex: number, point: 'tc-egress' | 'tc-i
 function attachClsBpf(prog: BpfProgram, ifindex: number, point: 'tc-egress' | 'tc-ingress'): void {
   const hook = tcHook(ifindex, point);
   const created = native.tc_hook_create(hook);
-  if (created < 0 && errnoOf(created) !== EEXIST) throw new SystemCallError(`clsact qdisc on ifindex ${ifindex}`, errnoOf(created));
+  if (created < 0 && errnoOf(created) !== EEXIST)
+    throw new SystemCallError(`clsact qdisc on ifindex ${ifindex}`, errnoOf(created));
   const ret = native.tc_attach(hook, tcOpts(prog.fd, BPF_TC_F_REPLACE));
   if (ret < 0) throw new SystemCallError(`cls_bpf attach to ifindex ${ifindex}`, errnoOf(ret));
 }
@@ -183,7 +193,8 @@ function attachClsBpf(prog: BpfProgram, ifindex: number, point: 'tc-egress' | 't
 /** Removes our cls_bpf filter; false when there was none. The clsact qdisc stays (others may use it). */
 function detachClsBpf(ifindex: number, point: 'tc-egress' | 'tc-ingress'): boolean {
   const ret = native.tc_detach(tcHook(ifindex, point), tcOpts(0, 0));
-  if (ret < 0 && errnoOf(ret) !== ENOENT && errnoOf(ret) !== EINVAL) throw new SystemCallError(`cls_bpf detach from ifindex ${ifindex}`, errnoOf(ret));
+  if (ret < 0 && errnoOf(ret) !== ENOENT && errnoOf(ret) !== EINVAL)
+    throw new SystemCallError(`cls_bpf detach from ifindex ${ifindex}`, errnoOf(ret));
   return ret === 0;
 }
 
@@ -193,7 +204,12 @@ function detachClsBpf(ifindex: number, point: 'tc-egress' | 'tc-ingress'): boole
  * when ours is already there). Moving between the two modes attaches the new one before the old
  * one goes, so the interface is never without the program.
  */
-export function attachTc(prog: BpfProgram, ifindex: number, point: 'tc-egress' | 'tc-ingress', options: TcAttachOptions = {}): Attachment {
+export function attachTc(
+  prog: BpfProgram,
+  ifindex: number,
+  point: 'tc-egress' | 'tc-ingress',
+  options: TcAttachOptions = {},
+): Attachment {
   const wanted = options.mode ?? 'auto';
   const pinPath = options.pinPath;
   if (wanted !== 'cls_bpf' && tryReplace(pinPath, ifindex, prog)) {
@@ -209,7 +225,11 @@ export function attachTc(prog: BpfProgram, ifindex: number, point: 'tc-egress' |
     }
     // EINVAL for an attach type the kernel does not know: tcx arrived in Linux 6.6.
     if (wanted === 'tcx' || -ret !== EINVAL) {
-      throw new SystemCallError(`tcx attach to ifindex ${ifindex}`, -ret, -ret === EINVAL ? 'tcx links need Linux 6.6 or later (host.tc_mode: auto falls back to cls_bpf)' : undefined);
+      throw new SystemCallError(
+        `tcx attach to ifindex ${ifindex}`,
+        -ret,
+        -ret === EINVAL ? 'tcx links need Linux 6.6 or later (host.tc_mode: auto falls back to cls_bpf)' : undefined,
+      );
     }
     tcxAvailable = false;
   }

@@ -21,8 +21,16 @@ export const KERNEL_FEATURES: readonly KernelFeature[] = [
   { feature: 'batch map operations (controller reads, drop writes)', since: '5.6' },
   { feature: 'XDP bpf links (pinned, hitless bpf_link_update)', since: '5.9' },
   { feature: 'batch updates of LPM tries (route loads)', since: '5.13' },
-  { feature: 'native XDP on the interface\'s driver', since: 'per driver', fallback: 'generic (skb) XDP, e.g. on Xen netback vifs: slower, same verdicts' },
-  { feature: 'tcx links for TC programs', since: '6.6', fallback: 'a cls_bpf filter on a clsact qdisc (replaced in place, so restarts stay hitless)' },
+  {
+    feature: "native XDP on the interface's driver",
+    since: 'per driver',
+    fallback: 'generic (skb) XDP, e.g. on Xen netback vifs: slower, same verdicts',
+  },
+  {
+    feature: 'tcx links for TC programs',
+    since: '6.6',
+    fallback: 'a cls_bpf filter on a clsact qdisc (replaced in place, so restarts stay hitless)',
+  },
 ];
 
 /** The oldest release with every feature that has no fallback. */
@@ -49,9 +57,13 @@ export function checkKernel(release: string): string | undefined {
   if (!parsed) return `kernel release ${JSON.stringify(release)} not understood: the feature check was skipped`;
   const missing = KERNEL_FEATURES.filter((f) => !f.fallback && !atLeast(parsed, f.since));
   if (missing.length) {
-    throw new XnetmonError('ERR_KERNEL', `XNetMon needs Linux ${KERNEL_FLOOR} or later; this kernel is ${release} and lacks ${missing.map((f) => `${f.feature} (${f.since})`).join(', ')}`);
+    throw new XnetmonError(
+      'ERR_KERNEL',
+      `XNetMon needs Linux ${KERNEL_FLOOR} or later; this kernel is ${release} and lacks ${missing.map((f) => `${f.feature} (${f.since})`).join(', ')}`,
+    );
   }
-  if (!atLeast(parsed, KERNEL_TESTED)) return `Linux ${release} has every feature XNetMon needs but is older than ${KERNEL_TESTED}, the oldest kernel it is tested on`;
+  if (!atLeast(parsed, KERNEL_TESTED))
+    return `Linux ${release} has every feature XNetMon needs but is older than ${KERNEL_TESTED}, the oldest kernel it is tested on`;
   return undefined;
 }
 

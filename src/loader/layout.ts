@@ -3,11 +3,20 @@
 // checks every offset and size against the object's BTF (cilium's habit).
 
 export type Scalar = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'be32';
-export interface ArrayType { readonly of: Scalar; readonly length: number }
+export interface ArrayType {
+  readonly of: Scalar;
+  readonly length: number;
+}
 export type FieldType = Scalar | ArrayType;
 
-export interface FieldSpec { readonly name: string; readonly type: FieldType }
-export interface Field extends FieldSpec { readonly offset: number; readonly size: number }
+export interface FieldSpec {
+  readonly name: string;
+  readonly type: FieldType;
+}
+export interface Field extends FieldSpec {
+  readonly offset: number;
+  readonly size: number;
+}
 
 const SCALAR_SIZE: Record<Scalar, number> = { u8: 1, u16: 2, u32: 4, u64: 8, be16: 2, be32: 4 };
 
@@ -24,23 +33,41 @@ function alignOf(type: FieldType): number {
 
 function writeScalar(buf: Buffer, offset: number, type: Scalar, value: number | bigint): void {
   switch (type) {
-    case 'u8': buf.writeUInt8(Number(value), offset); break;
-    case 'u16': buf.writeUInt16LE(Number(value), offset); break;
-    case 'be16': buf.writeUInt16BE(Number(value), offset); break;
-    case 'u32': buf.writeUInt32LE(Number(value) >>> 0, offset); break;
-    case 'be32': buf.writeUInt32BE(Number(value) >>> 0, offset); break;
-    case 'u64': buf.writeBigUInt64LE(BigInt(value), offset); break;
+    case 'u8':
+      buf.writeUInt8(Number(value), offset);
+      break;
+    case 'u16':
+      buf.writeUInt16LE(Number(value), offset);
+      break;
+    case 'be16':
+      buf.writeUInt16BE(Number(value), offset);
+      break;
+    case 'u32':
+      buf.writeUInt32LE(Number(value) >>> 0, offset);
+      break;
+    case 'be32':
+      buf.writeUInt32BE(Number(value) >>> 0, offset);
+      break;
+    case 'u64':
+      buf.writeBigUInt64LE(BigInt(value), offset);
+      break;
   }
 }
 
 function readScalar(buf: Buffer, offset: number, type: Scalar): number | bigint {
   switch (type) {
-    case 'u8': return buf.readUInt8(offset);
-    case 'u16': return buf.readUInt16LE(offset);
-    case 'be16': return buf.readUInt16BE(offset);
-    case 'u32': return buf.readUInt32LE(offset);
-    case 'be32': return buf.readUInt32BE(offset);
-    case 'u64': return buf.readBigUInt64LE(offset);
+    case 'u8':
+      return buf.readUInt8(offset);
+    case 'u16':
+      return buf.readUInt16LE(offset);
+    case 'be16':
+      return buf.readUInt16BE(offset);
+    case 'u32':
+      return buf.readUInt32LE(offset);
+    case 'be32':
+      return buf.readUInt32BE(offset);
+    case 'u64':
+      return buf.readBigUInt64LE(offset);
   }
 }
 
@@ -75,7 +102,11 @@ export class StructLayout {
   }
 
   /** Encode; fields left out are zero. */
-  encode(value: Readonly<Record<string, FieldValue | undefined>>, buf: Buffer = Buffer.alloc(this.size), at = 0): Buffer {
+  encode(
+    value: Readonly<Record<string, FieldValue | undefined>>,
+    buf: Buffer = Buffer.alloc(this.size),
+    at = 0,
+  ): Buffer {
     buf.fill(0, at, at + this.size);
     for (const field of this.fields) {
       const v = value[field.name];
@@ -100,7 +131,8 @@ export class StructLayout {
       } else {
         const step = SCALAR_SIZE[field.type.of];
         const items: (number | bigint)[] = [];
-        for (let i = 0; i < field.type.length; i++) items.push(readScalar(buf, at + field.offset + i * step, field.type.of));
+        for (let i = 0; i < field.type.length; i++)
+          items.push(readScalar(buf, at + field.offset + i * step, field.type.of));
         out[field.name] = items as number[] | bigint[];
       }
     }

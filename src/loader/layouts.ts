@@ -22,10 +22,26 @@ export type PathName = (typeof PATHS)[number];
 
 /** enum xnm_reason, in order: the index is the C value. */
 export const REASONS = [
-  'forward', 'to_vm_control', 'to_vm_route', 'from_vm', 'pass_host', 'tc_pass',
-  'drop_malformed', 'drop_no_route', 'drop_blackhole', 'drop_nexthop', 'drop_cpu',
-  'drop_link', 'drop_residual', 'drop_filter', 'drop_redirect', 'drop_vlan',
-  'drop_spoof', 'drop_no_vif', 'to_vm_mtu', 'to_vm_exthdr',
+  'forward',
+  'to_vm_control',
+  'to_vm_route',
+  'from_vm',
+  'pass_host',
+  'tc_pass',
+  'drop_malformed',
+  'drop_no_route',
+  'drop_blackhole',
+  'drop_nexthop',
+  'drop_cpu',
+  'drop_link',
+  'drop_residual',
+  'drop_filter',
+  'drop_redirect',
+  'drop_vlan',
+  'drop_spoof',
+  'drop_no_vif',
+  'to_vm_mtu',
+  'to_vm_exthdr',
 ] as const;
 export type ReasonName = (typeof REASONS)[number];
 
@@ -207,16 +223,31 @@ export const flowLayout = new StructLayout('xnm_flow', [
 ]);
 
 /** Index 0 of xnm_schema: the layout version of the pinned maps (src/dataplane/schema.ts). */
-export const schemaLayout = new StructLayout('xnm_schema', [
-  { name: 'layout_sha256', type: array('u8', 32) },
-]);
+export const schemaLayout = new StructLayout('xnm_schema', [{ name: 'layout_sha256', type: array('u8', 32) }]);
 
 /** Every mirrored struct, for the BTF conformance test. */
 export const LAYOUTS: readonly StructLayout[] = [
-  ifaceLayout, vifMacKeyLayout, segAddrKeyLayout, classifyKeyLayout, classifyValLayout, route4KeyLayout,
-  route4ExactKeyLayout, route4LengthsLayout, route6KeyLayout, routeValLayout, nexthopLayout, dropLayout,
-  netStatsLayout, filterRuleLayout, settingsLayout, flowKeyLayout, flowLayout, flowCacheStateLayout,
-  flowRateLayout, fairStatsLayout, schemaLayout,
+  ifaceLayout,
+  vifMacKeyLayout,
+  segAddrKeyLayout,
+  classifyKeyLayout,
+  classifyValLayout,
+  route4KeyLayout,
+  route4ExactKeyLayout,
+  route4LengthsLayout,
+  route6KeyLayout,
+  routeValLayout,
+  nexthopLayout,
+  dropLayout,
+  netStatsLayout,
+  filterRuleLayout,
+  settingsLayout,
+  flowKeyLayout,
+  flowLayout,
+  flowCacheStateLayout,
+  flowRateLayout,
+  fairStatsLayout,
+  schemaLayout,
 ];
 
 /** Every mirrored enum (C name -> TypeScript names in value order, or name -> value). */
@@ -225,7 +256,13 @@ export const ENUMS: Readonly<Record<string, Readonly<Record<string, number>>>> =
   xnm_path: Object.fromEntries(PATHS.map((p, i) => [`XNM_PATH_${p.toUpperCase()}`, i])),
   xnm_iface_kind: { XNM_IFACE_NONE: 0, XNM_IFACE_PHYS: 1, XNM_IFACE_VIF: 2 },
   xnm_route_flags: { XNM_ROUTE_VIA_VM: 1, XNM_ROUTE_LOCAL: 2, XNM_ROUTE_BLACKHOLE: 4 },
-  xnm_settings_flags: { XNM_SET_ACCOUNTING: 1, XNM_SET_PUNISH: 2, XNM_SET_FILTER: 4, XNM_SET_FLOW_CACHE: 8, XNM_SET_FAIR_DROP: 16 },
+  xnm_settings_flags: {
+    XNM_SET_ACCOUNTING: 1,
+    XNM_SET_PUNISH: 2,
+    XNM_SET_FILTER: 4,
+    XNM_SET_FLOW_CACHE: 8,
+    XNM_SET_FAIR_DROP: 16,
+  },
   xnm_iface_flags: { XNM_IFACE_MAC_LOCKED: 1 },
   xnm_flow_state: { XNM_FLOW_FOUND: 1, XNM_FLOW_UNFILTERED: 2 },
 };

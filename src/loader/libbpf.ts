@@ -57,51 +57,98 @@ const PrintFn = koffi.proto('int libbpf_print_fn(int level, const char *fmt, voi
 type Fn<A extends unknown[], R> = (...args: A) => R;
 
 export const native = {
-  object_open_file: libbpf.func('bpf_object_ptr bpf_object__open_file(const char *path, void *opts)') as Fn<[string, null], NativePointer | null>,
+  object_open_file: libbpf.func('bpf_object_ptr bpf_object__open_file(const char *path, void *opts)') as Fn<
+    [string, null],
+    NativePointer | null
+  >,
   object_load: libbpf.func('int bpf_object__load(bpf_object_ptr obj)') as Fn<[NativePointer], number>,
   object_close: libbpf.func('void bpf_object__close(bpf_object_ptr obj)') as Fn<[NativePointer], void>,
-  object_next_map: libbpf.func('bpf_map_ptr bpf_object__next_map(bpf_object_ptr obj, bpf_map_ptr map)') as Fn<[NativePointer, NativePointer | null], NativePointer | null>,
-  object_next_program: libbpf.func('bpf_program_ptr bpf_object__next_program(bpf_object_ptr obj, bpf_program_ptr prog)') as Fn<[NativePointer, NativePointer | null], NativePointer | null>,
+  object_next_map: libbpf.func('bpf_map_ptr bpf_object__next_map(bpf_object_ptr obj, bpf_map_ptr map)') as Fn<
+    [NativePointer, NativePointer | null],
+    NativePointer | null
+  >,
+  object_next_program: libbpf.func(
+    'bpf_program_ptr bpf_object__next_program(bpf_object_ptr obj, bpf_program_ptr prog)',
+  ) as Fn<[NativePointer, NativePointer | null], NativePointer | null>,
   map_name: libbpf.func('const char *bpf_map__name(bpf_map_ptr map)') as Fn<[NativePointer], string>,
   map_fd: libbpf.func('int bpf_map__fd(bpf_map_ptr map)') as Fn<[NativePointer], number>,
-  map_set_pin_path: libbpf.func('int bpf_map__set_pin_path(bpf_map_ptr map, const char *path)') as Fn<[NativePointer, string], number>,
+  map_set_pin_path: libbpf.func('int bpf_map__set_pin_path(bpf_map_ptr map, const char *path)') as Fn<
+    [NativePointer, string],
+    number
+  >,
   map_key_size: libbpf.func('uint32_t bpf_map__key_size(bpf_map_ptr map)') as Fn<[NativePointer], number>,
   map_value_size: libbpf.func('uint32_t bpf_map__value_size(bpf_map_ptr map)') as Fn<[NativePointer], number>,
   map_max_entries: libbpf.func('uint32_t bpf_map__max_entries(bpf_map_ptr map)') as Fn<[NativePointer], number>,
   map_type: libbpf.func('int bpf_map__type(bpf_map_ptr map)') as Fn<[NativePointer], number>,
   map_reuse_fd: libbpf.func('int bpf_map__reuse_fd(bpf_map_ptr map, int fd)') as Fn<[NativePointer, number], number>,
-  map_set_max_entries: libbpf.func('int bpf_map__set_max_entries(bpf_map_ptr map, uint32_t n)') as Fn<[NativePointer, number], number>,
+  map_set_max_entries: libbpf.func('int bpf_map__set_max_entries(bpf_map_ptr map, uint32_t n)') as Fn<
+    [NativePointer, number],
+    number
+  >,
   program_name: libbpf.func('const char *bpf_program__name(bpf_program_ptr prog)') as Fn<[NativePointer], string>,
   program_fd: libbpf.func('int bpf_program__fd(bpf_program_ptr prog)') as Fn<[NativePointer], number>,
 
-  map_update_elem: libbpf.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)') as Fn<[number, Buffer, Buffer, number], number>,
-  map_lookup_elem: libbpf.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)') as Fn<[number, Buffer, Buffer], number>,
+  map_update_elem: libbpf.func(
+    'int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)',
+  ) as Fn<[number, Buffer, Buffer, number], number>,
+  map_lookup_elem: libbpf.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)') as Fn<
+    [number, Buffer, Buffer],
+    number
+  >,
   map_delete_elem: libbpf.func('int bpf_map_delete_elem(int fd, const void *key)') as Fn<[number, Buffer], number>,
-  map_get_next_key: libbpf.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)') as Fn<[number, Buffer | null, Buffer], number>,
-  map_update_batch: libbpf.func('int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const void *opts)') as Fn<[number, Buffer, Buffer, number[], Buffer | null], number>,
+  map_get_next_key: libbpf.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)') as Fn<
+    [number, Buffer | null, Buffer],
+    number
+  >,
+  map_update_batch: libbpf.func(
+    'int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const void *opts)',
+  ) as Fn<[number, Buffer, Buffer, number[], Buffer | null], number>,
   map_delete_batch: libbpf.func(
     'int bpf_map_delete_batch(int fd, const void *keys, _Inout_ uint32_t *count, const void *opts)',
   ) as Fn<[number, Buffer, number[], Buffer | null], number>,
-  map_lookup_batch: libbpf.func('int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, _Inout_ uint32_t *count, void *opts)') as Fn<[number, Buffer | null, Buffer, Buffer, Buffer, number[], null], number>,
+  map_lookup_batch: libbpf.func(
+    'int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, _Inout_ uint32_t *count, void *opts)',
+  ) as Fn<[number, Buffer | null, Buffer, Buffer, Buffer, number[], null], number>,
   obj_get: libbpf.func('int bpf_obj_get(const char *path)') as Fn<[string], number>,
   obj_pin: libbpf.func('int bpf_obj_pin(int fd, const char *path)') as Fn<[number, string], number>,
-  obj_get_info_by_fd: libbpf.func('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)') as Fn<[number, Buffer, number[]], number>,
-  link_create: libbpf.func('int bpf_link_create(int prog_fd, int target_fd, int attach_type, const void *opts)') as Fn<[number, number, number, Buffer | null], number>,
-  link_update: libbpf.func('int bpf_link_update(int link_fd, int new_prog_fd, const void *opts)') as Fn<[number, number, null], number>,
+  obj_get_info_by_fd: libbpf.func('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)') as Fn<
+    [number, Buffer, number[]],
+    number
+  >,
+  link_create: libbpf.func('int bpf_link_create(int prog_fd, int target_fd, int attach_type, const void *opts)') as Fn<
+    [number, number, number, Buffer | null],
+    number
+  >,
+  link_update: libbpf.func('int bpf_link_update(int link_fd, int new_prog_fd, const void *opts)') as Fn<
+    [number, number, null],
+    number
+  >,
   link_detach: libbpf.func('int bpf_link_detach(int link_fd)') as Fn<[number], number>,
   tc_hook_create: libbpf.func('int bpf_tc_hook_create(void *hook)') as Fn<[Buffer], number>,
   tc_attach: libbpf.func('int bpf_tc_attach(const void *hook, void *opts)') as Fn<[Buffer, Buffer], number>,
   tc_detach: libbpf.func('int bpf_tc_detach(const void *hook, const void *opts)') as Fn<[Buffer, Buffer], number>,
   tc_query: libbpf.func('int bpf_tc_query(const void *hook, void *opts)') as Fn<[Buffer, Buffer], number>,
-  xdp_query: libbpf.func('int bpf_xdp_query(int ifindex, int flags, void *opts)') as Fn<[number, number, Buffer], number>,
-  prog_test_run_opts: libbpf.func('int bpf_prog_test_run_opts(int prog_fd, _Inout_ bpf_test_run_opts *opts)') as Fn<[number, TestRunOpts], number>,
+  xdp_query: libbpf.func('int bpf_xdp_query(int ifindex, int flags, void *opts)') as Fn<
+    [number, number, Buffer],
+    number
+  >,
+  prog_test_run_opts: libbpf.func('int bpf_prog_test_run_opts(int prog_fd, _Inout_ bpf_test_run_opts *opts)') as Fn<
+    [number, TestRunOpts],
+    number
+  >,
   enable_stats: libbpf.func('int bpf_enable_stats(int type)') as Fn<[number], number>,
   set_print: libbpf.func('void *libbpf_set_print(libbpf_print_fn *fn)') as Fn<[unknown], unknown>,
 
   close: libc.func('int close(int fd)') as Fn<[number], number>,
   if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)') as Fn<[string], number>,
-  if_indextoname: libc.func('const char *if_indextoname(unsigned int ifindex, _Out_ uint8_t *name)') as Fn<[number, Buffer], string | null>,
-  vsnprintf: libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *args)') as Fn<[Buffer, number, string, unknown], number>,
+  if_indextoname: libc.func('const char *if_indextoname(unsigned int ifindex, _Out_ uint8_t *name)') as Fn<
+    [number, Buffer],
+    string | null
+  >,
+  vsnprintf: libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *args)') as Fn<
+    [Buffer, number, string, unknown],
+    number
+  >,
   num_possible_cpus: libbpf.func('int libbpf_num_possible_cpus()') as Fn<[], number>,
 };
 

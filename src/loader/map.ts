@@ -5,7 +5,11 @@ import { XnetmonError, SystemCallError } from '../errors/index.js';
 import { native, errnoOf } from './libbpf.js';
 
 export const MapType = { HASH: 1, ARRAY: 2, PERCPU_HASH: 5, PERCPU_ARRAY: 6, LPM_TRIE: 11, DEVMAP_HASH: 25 } as const;
-const PERCPU_TYPES: ReadonlySet<number> = new Set([MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, 10 /* LRU_PERCPU_HASH */]);
+const PERCPU_TYPES: ReadonlySet<number> = new Set([
+  MapType.PERCPU_HASH,
+  MapType.PERCPU_ARRAY,
+  10 /* LRU_PERCPU_HASH */,
+]);
 
 export const UpdateFlags = { ANY: 0, NOEXIST: 1, EXIST: 2 } as const;
 
@@ -90,7 +94,14 @@ export class BpfMap {
       throw new SystemCallError(`bpf_obj_get_info_by_fd(${path})`, errnoOf(ret));
     }
     const name = info.subarray(24, 40).toString('utf8').replace(/\0.*$/s, '');
-    return new BpfMap(name, fd, info.readUInt32LE(0), info.readUInt32LE(8), info.readUInt32LE(12), info.readUInt32LE(16));
+    return new BpfMap(
+      name,
+      fd,
+      info.readUInt32LE(0),
+      info.readUInt32LE(8),
+      info.readUInt32LE(12),
+      info.readUInt32LE(16),
+    );
   }
 
   /** Closes a map opened with fromPin (maps of an object close with the object). */
@@ -106,7 +117,8 @@ export class BpfMap {
   }
 
   private checkKey(key: Buffer): void {
-    if (key.length !== this.keySize) throw new XnetmonError('ERR_KEY_SIZE', `${this.name}: key of ${key.length} bytes, map takes ${this.keySize}`);
+    if (key.length !== this.keySize)
+      throw new XnetmonError('ERR_KEY_SIZE', `${this.name}: key of ${key.length} bytes, map takes ${this.keySize}`);
   }
 
   /** The value, or undefined when the key is absent. */
@@ -123,7 +135,11 @@ export class BpfMap {
 
   update(key: Buffer, value: Buffer, flags: number = UpdateFlags.ANY): void {
     this.checkKey(key);
-    if (value.length !== this.valueBufferSize) throw new XnetmonError('ERR_VALUE_SIZE', `${this.name}: value of ${value.length} bytes, map takes ${this.valueBufferSize}`);
+    if (value.length !== this.valueBufferSize)
+      throw new XnetmonError(
+        'ERR_VALUE_SIZE',
+        `${this.name}: value of ${value.length} bytes, map takes ${this.valueBufferSize}`,
+      );
     const ret = native.map_update_elem(this.fd, key, value, flags);
     if (ret < 0) this.fail('bpf_map_update_elem', ret);
   }
@@ -146,7 +162,7 @@ export class BpfMap {
    */
   deleteBatch(keys: Buffer, count: number, chunk = 65536): number {
     let deleted = 0;
-    for (let at = 0; at < count;) {
+    for (let at = 0; at < count; ) {
       const n = Math.min(chunk, count - at);
       if (this.batchDelete === false) {
         for (let i = at; i < at + n; i++) {
@@ -169,8 +185,11 @@ export class BpfMap {
       if (errno === ENOENT) {
         deleted += done;
         at += done + 1; // the absent key
-      } else if ((errno === EINVAL || errno === ENOTSUPP || errno === EOPNOTSUPP) && this.batchDelete === undefined
-        && done === 0) {
+      } else if (
+        (errno === EINVAL || errno === ENOTSUPP || errno === EOPNOTSUPP) &&
+        this.batchDelete === undefined &&
+        done === 0
+      ) {
         this.batchDelete = false;
       } else {
         const detail = `${deleted + done} of ${count} keys deleted`;
@@ -186,7 +205,7 @@ export class BpfMap {
    * failing one; the error says how many.
    */
   updateBatch(keys: Buffer, values: Buffer, count: number, chunk = 65536): void {
-    for (let done = 0; done < count;) {
+    for (let done = 0; done < count; ) {
       const n = Math.min(chunk, count - done);
       const inout = [n];
       const k = keys.subarray(done * this.keySize, (done + n) * this.keySize);
@@ -196,7 +215,11 @@ export class BpfMap {
         const applied = done + (inout[0] ?? 0);
         const errno = errnoOf(ret);
         if (errno === ENOSPC || errno === E2BIG) throw new MapFullError(this.name, errno);
-        throw new SystemCallError(`bpf_map_update_batch(${this.name})`, errno, `${applied} of ${count} entries applied`);
+        throw new SystemCallError(
+          `bpf_map_update_batch(${this.name})`,
+          errno,
+          `${applied} of ${count} entries applied`,
+        );
       }
       done += n;
     }
@@ -253,7 +276,8 @@ export class BpfMap {
       const got = Math.min(batchSize, inout[0] ?? 0);
       if (ret < 0) {
         const errno = errnoOf(ret);
-        if (inBatch === null && got === 0 && (errno === ENOTSUPP || errno === EOPNOTSUPP || errno === EINVAL)) return undefined;
+        if (inBatch === null && got === 0 && (errno === ENOTSUPP || errno === EOPNOTSUPP || errno === EINVAL))
+          return undefined;
         if (errno !== ENOENT) this.fail('bpf_map_lookup_batch', ret);
       }
       keyChunks.push(keys.subarray(0, got * this.keySize));
@@ -274,7 +298,12 @@ export class BpfMap {
       keyChunks.push(key);
       valueChunks.push(value);
     }
-    return { keys: Buffer.concat(keyChunks), values: Buffer.concat(valueChunks), count: keyChunks.length, mode: 'per-key' };
+    return {
+      keys: Buffer.concat(keyChunks),
+      values: Buffer.concat(valueChunks),
+      count: keyChunks.length,
+      mode: 'per-key',
+    };
   }
 
   /**
@@ -313,7 +342,8 @@ export class BpfMap {
   perCpuSlices(value: Buffer): Buffer[] {
     const stride = Math.ceil(this.valueSize / 8) * 8;
     const out: Buffer[] = [];
-    for (let cpu = 0; cpu * stride < value.length; cpu++) out.push(value.subarray(cpu * stride, cpu * stride + this.valueSize));
+    for (let cpu = 0; cpu * stride < value.length; cpu++)
+      out.push(value.subarray(cpu * stride, cpu * stride + this.valueSize));
     return out;
   }
 }

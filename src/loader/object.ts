@@ -37,7 +37,10 @@ const LEVELS = ['warn', 'info', 'debug'] as const;
 const MANUAL_PIN_TYPES: ReadonlySet<number> = new Set([14 /* DEVMAP */, 25 /* DEVMAP_HASH */]);
 
 export class BpfProgram {
-  constructor(readonly name: string, readonly fd: number) {}
+  constructor(
+    readonly name: string,
+    readonly fd: number,
+  ) {}
 }
 
 export class BpfObject {
@@ -54,7 +57,17 @@ export class BpfObject {
     this.reusedMaps = reused;
     for (let m = native.object_next_map(handle, null); m; m = native.object_next_map(handle, m)) {
       const name = native.map_name(m);
-      this.maps.set(name, new BpfMap(name, native.map_fd(m), native.map_type(m), native.map_key_size(m), native.map_value_size(m), native.map_max_entries(m)));
+      this.maps.set(
+        name,
+        new BpfMap(
+          name,
+          native.map_fd(m),
+          native.map_type(m),
+          native.map_key_size(m),
+          native.map_value_size(m),
+          native.map_max_entries(m),
+        ),
+      );
     }
     for (let p = native.object_next_program(handle, null); p; p = native.object_next_program(handle, p)) {
       const name = native.program_name(p);

@@ -33,9 +33,21 @@ export function runXdp(prog: BpfProgram, options: RunOptions): RunResult {
     ctx.writeUInt32LE(options.ingressIfindex, 12);
   }
   const opts = {
-    sz: 80, data_in: options.data, data_out: out, data_size_in: options.data.length, data_size_out: out.length,
-    ctx_in: ctx, ctx_out: null, ctx_size_in: ctx ? ctx.length : 0, ctx_size_out: 0,
-    retval: 0, repeat: options.repeat ?? 1, duration: 0, flags: 0, cpu: 0, batch_size: 0,
+    sz: 80,
+    data_in: options.data,
+    data_out: out,
+    data_size_in: options.data.length,
+    data_size_out: out.length,
+    ctx_in: ctx,
+    ctx_out: null,
+    ctx_size_in: ctx ? ctx.length : 0,
+    ctx_size_out: 0,
+    retval: 0,
+    repeat: options.repeat ?? 1,
+    duration: 0,
+    flags: 0,
+    cpu: 0,
+    batch_size: 0,
   };
   const ret = native.prog_test_run_opts(prog.fd, opts);
   if (ret < 0) throw new SystemCallError(`BPF_PROG_TEST_RUN(${prog.name})`, errnoOf(ret));
@@ -45,16 +57,31 @@ export function runXdp(prog: BpfProgram, options: RunOptions): RunResult {
 export const TcAction = { OK: 0, SHOT: 2 } as const;
 
 /** Runs a TC (sched_cls) program on a frame as if it were leaving `ifindex`, having come in on `ingressIfindex`. */
-export function runTc(prog: BpfProgram, options: { data: Buffer; ifindex?: number; ingressIfindex?: number }): RunResult {
+export function runTc(
+  prog: BpfProgram,
+  options: { data: Buffer; ifindex?: number; ingressIfindex?: number },
+): RunResult {
   const out = Buffer.alloc(options.data.length + 256);
   // struct __sk_buff up to ifindex (offset 40): the kernel lets tests set ifindex, ingress_ifindex (36), mark, priority, ...
   const ctx = Buffer.alloc(48);
   if (options.ingressIfindex) ctx.writeUInt32LE(options.ingressIfindex, 36);
   if (options.ifindex) ctx.writeUInt32LE(options.ifindex, 40);
   const opts = {
-    sz: 80, data_in: options.data, data_out: out, data_size_in: options.data.length, data_size_out: out.length,
-    ctx_in: ctx, ctx_out: null, ctx_size_in: ctx.length, ctx_size_out: 0,
-    retval: 0, repeat: 1, duration: 0, flags: 0, cpu: 0, batch_size: 0,
+    sz: 80,
+    data_in: options.data,
+    data_out: out,
+    data_size_in: options.data.length,
+    data_size_out: out.length,
+    ctx_in: ctx,
+    ctx_out: null,
+    ctx_size_in: ctx.length,
+    ctx_size_out: 0,
+    retval: 0,
+    repeat: 1,
+    duration: 0,
+    flags: 0,
+    cpu: 0,
+    batch_size: 0,
   };
   const ret = native.prog_test_run_opts(prog.fd, opts);
   if (ret < 0) throw new SystemCallError(`BPF_PROG_TEST_RUN(${prog.name})`, errnoOf(ret));

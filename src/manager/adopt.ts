@@ -35,7 +35,10 @@ export function adopt(ctx: ManagerContext, state: NetworkState): void {
   t6.commit(state.hooks[6]);
   const adopted = t4.used + t6.used;
   if (adopted > 0) {
-    ctx.logger.info({ network: state.definition.name, routes: adopted }, 'adopted installed routes as stale until the router resyncs');
+    ctx.logger.info(
+      { network: state.definition.name, routes: adopted },
+      'adopted installed routes as stale until the router resyncs',
+    );
     // Several routers: the adopted entries stay until every router resynced (none knows the others').
     for (const router of state.routers.values()) {
       router.disconnectedSince = ctx.clock.now();

@@ -29,7 +29,10 @@ export class CoverIndexBuilder {
   }
 
   build(): CoverIndex {
-    return new CoverIndex(Float64Array.from(this.v4).sort(), this.v6.sort((a, b) => (a.hex < b.hex ? -1 : a.hex > b.hex ? 1 : a.length - b.length)));
+    return new CoverIndex(
+      Float64Array.from(this.v4).sort(),
+      this.v6.sort((a, b) => (a.hex < b.hex ? -1 : a.hex > b.hex ? 1 : a.length - b.length)),
+    );
   }
 }
 

@@ -22,8 +22,10 @@ export function applyFilter(ctx: ManagerContext, state: NetworkState, message: F
     };
     const ports = (range: readonly [number, number] | null, field: string): [number, number] | undefined => {
       if (range === null) return undefined;
-      if (!(range[0] <= range[1])) throw new ValidationError(`${path}.${field}`, `port range ${range[0]}-${range[1]} is empty`);
-      if (rule.proto !== 6 && rule.proto !== 17) throw new ValidationError(`${path}.${field}`, 'ports need protocol tcp (6) or udp (17)');
+      if (!(range[0] <= range[1]))
+        throw new ValidationError(`${path}.${field}`, `port range ${range[0]}-${range[1]} is empty`);
+      if (rule.proto !== 6 && rule.proto !== 17)
+        throw new ValidationError(`${path}.${field}`, 'ports need protocol tcp (6) or udp (17)');
       return [range[0], range[1]];
     };
     const spec: FilterRuleSpec = { family: rule.family, action: rule.action };
@@ -49,13 +51,18 @@ export function applyFilter(ctx: ManagerContext, state: NetworkState, message: F
 
 export function writeFilter(ctx: ManagerContext, state: NetworkState, rules: readonly FilterRuleSpec[]): void {
   // No rule matching means accept in the data plane: only a drop default needs rules.
-  const defaults: FilterRuleSpec[] = state.definition.filterDefault === 'drop'
-    ? [{ family: 4, action: 'drop' }, { family: 6, action: 'drop' }]
-    : [];
+  const defaults: FilterRuleSpec[] =
+    state.definition.filterDefault === 'drop'
+      ? [
+          { family: 4, action: 'drop' },
+          { family: 6, action: 'drop' },
+        ]
+      : [];
   try {
     ctx.dp.setFilter(state.definition.id, [...rules, ...defaults]);
   } catch (error) {
-    if (error instanceof ValidationError) throw new ValidationError(`filterReplace.${error.path}`, error.message.slice(error.path.length + 2));
+    if (error instanceof ValidationError)
+      throw new ValidationError(`filterReplace.${error.path}`, error.message.slice(error.path.length + 2));
     throw error;
   }
 }

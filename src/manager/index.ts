@@ -7,7 +7,21 @@
 export * from '../wire/index.js';
 export { UpdateManager } from './manager.js';
 export {
-  BatchRejectedError, QuotaExceededError, type QuotaStatus, type QuotaTableName, type QuotaUse, type UpdateManagerOptions,
-  type RouteWriter, type RouteCounts, type RouteInfo, type SessionInfo,
+  BatchRejectedError,
+  QuotaExceededError,
+  type QuotaStatus,
+  type QuotaTableName,
+  type QuotaUse,
+  type UpdateManagerOptions,
+  type RouteWriter,
+  type RouteCounts,
+  type RouteInfo,
+  type SessionInfo,
 } from './types.js';
-export { segmentMapFromConfig, type SegmentMap, type SegmentBinding, type HostLinkInfo, type RouterInterfaceNames } from './segments.js';
+export {
+  segmentMapFromConfig,
+  type SegmentMap,
+  type SegmentBinding,
+  type HostLinkInfo,
+  type RouterInterfaceNames,
+} from './segments.js';

@@ -15,26 +15,39 @@ function describeInterface(iface: RouterInterface): string {
 
 /** Where a router interface is: one of the network's own attachments, or nowhere (with the reason). */
 export function placeInterface(
-  ctx: ManagerContext, network: NetworkDefinition, iface: RouterInterface,
+  ctx: ManagerContext,
+  network: NetworkDefinition,
+  iface: RouterInterface,
 ): { segment: SegmentBinding | null; problem: string } {
   const segment = ctx.segments.segmentFor(network, iface);
   if (!segment) {
     return {
       segment: null,
-      problem: `interface ${describeInterface(iface)} is not on any of network ${network.name}'s segments`
-        + ' (list the router\'s data interfaces under `interfaces` in client.yaml)',
+      problem:
+        `interface ${describeInterface(iface)} is not on any of network ${network.name}'s segments` +
+        " (list the router's data interfaces under `interfaces` in client.yaml)",
     };
   }
-  const own = network.attachments.some((a) => a.interface === segment.link && a.vlan === segment.vlan
-    && a.mac.toLowerCase() === segment.routerMac.toLowerCase());
+  const own = network.attachments.some(
+    (a) =>
+      a.interface === segment.link &&
+      a.vlan === segment.vlan &&
+      a.mac.toLowerCase() === segment.routerMac.toLowerCase(),
+  );
   if (!own) {
     return {
       segment: null,
-      problem: `interface ${describeInterface(iface)} maps to link ${segment.link} VLAN ${segment.vlan} MAC ${segment.routerMac},`
-        + ` which is not an attachment of network ${network.name}`,
+      problem:
+        `interface ${describeInterface(iface)} maps to link ${segment.link} VLAN ${segment.vlan} MAC ${segment.routerMac},` +
+        ` which is not an attachment of network ${network.name}`,
     };
   }
-  if (!Number.isInteger(segment.ifindex) || segment.ifindex <= 0 || !Number.isInteger(segment.linkSlot) || segment.linkSlot < 0) {
+  if (
+    !Number.isInteger(segment.ifindex) ||
+    segment.ifindex <= 0 ||
+    !Number.isInteger(segment.linkSlot) ||
+    segment.linkSlot < 0
+  ) {
     return { segment: null, problem: `segment ${segment.link} has no usable ifindex/link slot` };
   }
   return { segment, problem: '' };
@@ -45,7 +58,13 @@ export function internInterface(ctx: ManagerContext, state: NetworkState, iface:
 }
 
 /** The via of a gateway on an interface; a new one is indexed under the neighbour it needs. */
-export function viaFor(state: NetworkState, table: RouteTable, ifaceId: number, gateway: Uint8Array, offset: number): number {
+export function viaFor(
+  state: NetworkState,
+  table: RouteTable,
+  ifaceId: number,
+  gateway: Uint8Array,
+  offset: number,
+): number {
   const entry = state.interfaces.get(ifaceId)!;
   return table.internVia(ifaceId, entry.iface.index, gateway, offset, (via) => {
     const index = state.viasByNeighbour[table.family];

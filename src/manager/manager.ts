@@ -59,7 +59,10 @@ export class UpdateManager {
     const key = session.peerPublicKey ?? state?.definition.routers[0]?.clientPublicKey ?? '';
     const router = state?.routers.get(key);
     if (!state || !router || ctx.closed) {
-      ctx.logger.warn({ peer: session.peerId, remote: session.remoteAddress }, 'update session for an unknown network or router: closed');
+      ctx.logger.warn(
+        { peer: session.peerId, remote: session.remoteAddress },
+        'update session for an unknown network or router: closed',
+      );
       session.close();
       return;
     }
@@ -122,20 +125,34 @@ export class UpdateManager {
   /** One line per router of every network, in network id then configuration order (`xnetmon clients`). */
   sessions(): SessionInfo[] {
     const date = (t: number | null): Date | null => (t === null ? null : new Date(t));
-    return [...this.ctx.networks.values()].sort((a, b) => a.definition.id - b.definition.id).flatMap((s) => {
-      const counts = this.counts(s);
-      return s.definition.routers.flatMap((configured) => {
-        const r = s.routers.get(configured.clientPublicKey);
-        if (!r) return [];
-        return [{
-          netId: s.definition.id, network: s.definition.name, router: r.vif, connected: r.session !== null,
-          peer: r.session?.peerId ?? null, remoteAddress: r.session?.remoteAddress ?? null, clientName: r.clientName,
-          connectedSince: r.session ? date(r.connectedSince) : null, disconnectedSince: date(r.disconnectedSince),
-          lastUpdate: date(r.lastUpdate), resyncing: r.resyncing, routes: counts.routes, stale: counts.stale, evicted: counts.evicted,
-          lastError: r.lastError,
-        }];
+    return [...this.ctx.networks.values()]
+      .sort((a, b) => a.definition.id - b.definition.id)
+      .flatMap((s) => {
+        const counts = this.counts(s);
+        return s.definition.routers.flatMap((configured) => {
+          const r = s.routers.get(configured.clientPublicKey);
+          if (!r) return [];
+          return [
+            {
+              netId: s.definition.id,
+              network: s.definition.name,
+              router: r.vif,
+              connected: r.session !== null,
+              peer: r.session?.peerId ?? null,
+              remoteAddress: r.session?.remoteAddress ?? null,
+              clientName: r.clientName,
+              connectedSince: r.session ? date(r.connectedSince) : null,
+              disconnectedSince: date(r.disconnectedSince),
+              lastUpdate: date(r.lastUpdate),
+              resyncing: r.resyncing,
+              routes: counts.routes,
+              stale: counts.stale,
+              evicted: counts.evicted,
+              lastError: r.lastError,
+            },
+          ];
+        });
       });
-    });
   }
 
   /** The authoritative table of a network, readable (tests, `xnetmon routes`). */
@@ -208,8 +225,10 @@ export class UpdateManager {
         try {
           writeFilter(ctx, state, state.filterRules);
         } catch (error) {
-          ctx.logger.error({ network: state.definition.name, err: errorText(error) },
-            'rewriting the filter after a configuration change failed; the router\'s next FilterReplace writes it');
+          ctx.logger.error(
+            { network: state.definition.name, err: errorText(error) },
+            "rewriting the filter after a configuration change failed; the router's next FilterReplace writes it",
+          );
         }
       }
     }
@@ -256,7 +275,10 @@ export class UpdateManager {
   private reresolve(state: NetworkState): void {
     const lost = state.interfaces.replace((iface) => placeInterface(this.ctx, state.definition, iface));
     for (const entry of lost) {
-      this.ctx.logger.warn({ network: state.definition.name, iface: entry.iface.name, err: entry.problem }, 'routes out of this interface lost their segment: they go via the VM');
+      this.ctx.logger.warn(
+        { network: state.definition.name, iface: entry.iface.name, err: entry.problem },
+        'routes out of this interface lost their segment: they go via the VM',
+      );
     }
     const op = operationOn(state);
     try {
@@ -270,17 +292,25 @@ export class UpdateManager {
         stageNeighbourRoutes(this.ctx, state, op, state.neighbours.values());
       });
     } catch (error) {
-      this.ctx.logger.error({ network: state.definition.name, err: errorText(error) }, 're-resolving routes after a configuration change failed');
+      this.ctx.logger.error(
+        { network: state.definition.name, err: errorText(error) },
+        're-resolving routes after a configuration change failed',
+      );
     }
   }
 
   private counts(state: NetworkState): RouteCounts {
     const { 4: t4, 6: t6 } = state.tables;
     return {
-      netId: state.definition.id, network: state.definition.name,
+      netId: state.definition.id,
+      network: state.definition.name,
       installed: t4.installed + t6.installed + state.syntheticDefaults.size,
-      routes: t4.used + t6.used, stale: t4.stale + t6.stale, evicted: t4.evicted + t6.evicted, unresolved: t4.unresolved + t6.unresolved,
-      neighbours: state.neighbours.size, neighbourRoutes: t4.neighbourRoutes + t6.neighbourRoutes,
+      routes: t4.used + t6.used,
+      stale: t4.stale + t6.stale,
+      evicted: t4.evicted + t6.evicted,
+      unresolved: t4.unresolved + t6.unresolved,
+      neighbours: state.neighbours.size,
+      neighbourRoutes: t4.neighbourRoutes + t6.neighbourRoutes,
     };
   }
 }

@@ -17,7 +17,8 @@ import { operate } from './writes.js';
  * Returns how many routes were evicted.
  */
 export function evictRoutes(ctx: ManagerContext, network: number | string, fraction: number): number {
-  if (!(fraction >= 0 && fraction <= 1)) throw new ValidationError('fraction', `${fraction} must be a number from 0 to 1`);
+  if (!(fraction >= 0 && fraction <= 1))
+    throw new ValidationError('fraction', `${fraction} must be a number from 0 to 1`);
   const state = ctx.state(network);
   const wanted = Math.ceil(fraction * (state.tables[4].installed + state.tables[6].installed));
   if (wanted === 0) return 0;
@@ -26,50 +27,70 @@ export function evictRoutes(ctx: ManagerContext, network: number | string, fract
   const families = new Set<Family>();
   const op = operationOn(state);
   try {
-    operateEviction(ctx, state, op, wanted, order, families, (n) => { chosen = n; });
+    operateEviction(ctx, state, op, wanted, order, families, (n) => {
+      chosen = n;
+    });
   } catch (error) {
     // All or nothing: nothing was evicted. The controller tries again next period.
     state.mapWriteFailures++;
     throw error;
   }
-  ctx.logger.info({ network: state.definition.name, evicted: chosen, fraction }, 'routes evicted for memory control; a default route now goes to the VM');
+  ctx.logger.info(
+    { network: state.definition.name, evicted: chosen, fraction },
+    'routes evicted for memory control; a default route now goes to the VM',
+  );
   return chosen;
 }
 
 function operateEviction(
-  ctx: ManagerContext, state: NetworkState, op: Operation, wanted: number, order: { families: Uint8Array; slots: Int32Array },
-  families: Set<Family>, done: (chosen: number) => void,
+  ctx: ManagerContext,
+  state: NetworkState,
+  op: Operation,
+  wanted: number,
+  order: { families: Uint8Array; slots: Int32Array },
+  families: Set<Family>,
+  done: (chosen: number) => void,
 ): void {
   let chosen = 0;
-  operate(ctx, state, op, () => {
-    const choose = (table: RouteTable, slot: number): void => {
-      const row = table.stage(slot);
-      // A route adopted after a host restart has no announcement to restore from: it is dropped,
-      // and comes back (evicted or not) with the router's resync.
-      if (table.rows.origin[row] === ORIGIN_ADOPTED) table.withdrawRow(row);
-      else table.setRowBits(row, (table.rows.bits[row]! | EVICTED) & ~UNRESOLVED);
-      chosen++;
-      families.add(table.family);
-    };
-    for (let k = 0; k < order.slots.length && chosen < wanted; k++) {
-      const table = state.tables[order.families[k] === 4 ? 4 : 6];
-      const slot = order.slots[k]!;
-      if (table.staged(slot)) continue;
-      choose(table, slot);
-      // Every installed route that covers this one goes too.
-      const addr = table.family === 4 ? null : table.addressOf(slot);
-      const addr4 = table.family === 4 ? table.addr4[slot]! : 0;
-      for (let length = table.length[slot]! - 1; length >= 0; length--) {
-        if (table.usedLengths[length] === 0) continue;
-        const cover = addr === null ? table.find4(length === 0 ? 0 : (addr4 & (0xffffffff << (32 - length))) >>> 0, length) : table.find(maskedAddress(addr, length), 0, length);
-        if (cover >= 0 && !table.staged(cover) && table.isLive(cover) && table.target[cover] !== TARGET_NONE) choose(table, cover);
+  operate(
+    ctx,
+    state,
+    op,
+    () => {
+      const choose = (table: RouteTable, slot: number): void => {
+        const row = table.stage(slot);
+        // A route adopted after a host restart has no announcement to restore from: it is dropped,
+        // and comes back (evicted or not) with the router's resync.
+        if (table.rows.origin[row] === ORIGIN_ADOPTED) table.withdrawRow(row);
+        else table.setRowBits(row, (table.rows.bits[row]! | EVICTED) & ~UNRESOLVED);
+        chosen++;
+        families.add(table.family);
+      };
+      for (let k = 0; k < order.slots.length && chosen < wanted; k++) {
+        const table = state.tables[order.families[k] === 4 ? 4 : 6];
+        const slot = order.slots[k]!;
+        if (table.staged(slot)) continue;
+        choose(table, slot);
+        // Every installed route that covers this one goes too.
+        const addr = table.family === 4 ? null : table.addressOf(slot);
+        const addr4 = table.family === 4 ? table.addr4[slot]! : 0;
+        for (let length = table.length[slot]! - 1; length >= 0; length--) {
+          if (table.usedLengths[length] === 0) continue;
+          const cover =
+            addr === null
+              ? table.find4(length === 0 ? 0 : (addr4 & (0xffffffff << (32 - length))) >>> 0, length)
+              : table.find(maskedAddress(addr, length), 0, length);
+          if (cover >= 0 && !table.staged(cover) && table.isLive(cover) && table.target[cover] !== TARGET_NONE)
+            choose(table, cover);
+        }
       }
-    }
-    op.addDefaults = [...families].filter((f) => !state.syntheticDefaults.has(f));
-  }, () => {
-    for (const family of op.addDefaults) state.syntheticDefaults.add(family);
-    state.coverIndex = evictedIndex(state);
-  });
+      op.addDefaults = [...families].filter((f) => !state.syntheticDefaults.has(f));
+    },
+    () => {
+      for (const family of op.addDefaults) state.syntheticDefaults.add(family);
+      state.coverIndex = evictedIndex(state);
+    },
+  );
   done(chosen);
 }
 
@@ -96,15 +117,21 @@ export function restoreRoutes(ctx: ManagerContext, network: number | string): nu
         continue;
       }
       state.mapWriteFailures++;
-      ctx.failures.report(`${state.definition.name}:restore`, { network: state.definition.name, restored, left: pending.length - from, err: errorText(error) },
-        'restoring evicted routes stopped: the maps refused; the rest stay evicted (via the VM) until the next restore');
+      ctx.failures.report(
+        `${state.definition.name}:restore`,
+        { network: state.definition.name, restored, left: pending.length - from, err: errorText(error) },
+        'restoring evicted routes stopped: the maps refused; the rest stay evicted (via the VM) until the next restore',
+      );
       break;
     }
     restored += to - from;
     from = to;
     if (from >= pending.length) break;
   }
-  ctx.logger.info({ network: state.definition.name, restored, left: pending.length - restored }, 'evicted routes restored');
+  ctx.logger.info(
+    { network: state.definition.name, restored, left: pending.length - restored },
+    'evicted routes restored',
+  );
   return restored;
 }
 
@@ -113,32 +140,46 @@ function evictedMostSpecificFirst(state: NetworkState): { family: Family; slot: 
   const out: { family: Family; slot: number; hostBits: number }[] = [];
   for (const table of [state.tables[4], state.tables[6]]) {
     for (let slot = 0; slot < table.top; slot++) {
-      if (table.isLive(slot) && table.bits[slot]! & EVICTED) out.push({ family: table.family, slot, hostBits: table.maxLength - table.length[slot]! });
+      if (table.isLive(slot) && table.bits[slot]! & EVICTED)
+        out.push({ family: table.family, slot, hostBits: table.maxLength - table.length[slot]! });
     }
   }
   return out.sort((a, b) => a.hostBits - b.hostBits);
 }
 
 /** One all-or-nothing step of restoreRoutes: entries [from, to) of `pending`; the last step removes the defaults. */
-function restoreSlots(ctx: ManagerContext, state: NetworkState, pending: readonly { family: Family; slot: number }[], from: number, to: number, last: boolean): void {
+function restoreSlots(
+  ctx: ManagerContext,
+  state: NetworkState,
+  pending: readonly { family: Family; slot: number }[],
+  from: number,
+  to: number,
+  last: boolean,
+): void {
   const op = operationOn(state);
-  operate(ctx, state, op, () => {
-    for (let k = from; k < to; k++) {
-      const { family, slot } = pending[k]!;
-      const table = state.tables[family];
-      if (!table.isLive(slot) || !(table.bits[slot]! & EVICTED)) continue;
-      const row = table.stage(slot);
-      table.setRowBits(row, table.rows.bits[row]! & ~EVICTED);
-    }
-    if (last) op.removeDefaults = [...state.syntheticDefaults];
-  }, () => {
-    if (last) {
-      state.syntheticDefaults.clear();
-      state.coverIndex = null;
-    } else {
-      state.coverIndex = evictedIndex(state);
-    }
-  });
+  operate(
+    ctx,
+    state,
+    op,
+    () => {
+      for (let k = from; k < to; k++) {
+        const { family, slot } = pending[k]!;
+        const table = state.tables[family];
+        if (!table.isLive(slot) || !(table.bits[slot]! & EVICTED)) continue;
+        const row = table.stage(slot);
+        table.setRowBits(row, table.rows.bits[row]! & ~EVICTED);
+      }
+      if (last) op.removeDefaults = [...state.syntheticDefaults];
+    },
+    () => {
+      if (last) {
+        state.syntheticDefaults.clear();
+        state.coverIndex = null;
+      } else {
+        state.coverIndex = evictedIndex(state);
+      }
+    },
+  );
 }
 
 /** Installed entries, most specific first (then IPv4 before IPv6, then by address): memory control's order. */
@@ -148,13 +189,14 @@ function evictionOrder(state: NetworkState): { families: Uint8Array; slots: Int3
   // IPv4 as one sortable number per route: host bits, then address.
   const keys4: number[] = [];
   for (let slot = 0; slot < t4.top; slot++) {
-    if (t4.isLive(slot) && t4.target[slot] !== TARGET_NONE) keys4.push((32 - t4.length[slot]!) * 0x100000000 + t4.addr4[slot]!);
+    if (t4.isLive(slot) && t4.target[slot] !== TARGET_NONE)
+      keys4.push((32 - t4.length[slot]!) * 0x100000000 + t4.addr4[slot]!);
   }
   const sorted4 = Float64Array.from(keys4).sort();
   const slots6: number[] = [];
   for (let slot = 0; slot < t6.top; slot++) if (t6.isLive(slot) && t6.target[slot] !== TARGET_NONE) slots6.push(slot);
   const hex6 = new Map(slots6.map((s) => [s, t6.hex6(s)]));
-  slots6.sort((a, b) => (t6.length[b]! - t6.length[a]!) || (hex6.get(a)! < hex6.get(b)! ? -1 : 1));
+  slots6.sort((a, b) => t6.length[b]! - t6.length[a]! || (hex6.get(a)! < hex6.get(b)! ? -1 : 1));
   const families = new Uint8Array(sorted4.length + slots6.length);
   const slots = new Int32Array(families.length);
   let i4 = 0;
@@ -179,9 +221,11 @@ function evictedIndex(state: NetworkState): CoverIndex {
   const builder = new CoverIndexBuilder();
   const t4 = state.tables[4];
   const t6 = state.tables[6];
-  for (let slot = 0; slot < t4.top; slot++) if (t4.isLive(slot) && t4.bits[slot]! & EVICTED) builder.add4(t4.addr4[slot]!, t4.length[slot]!);
+  for (let slot = 0; slot < t4.top; slot++)
+    if (t4.isLive(slot) && t4.bits[slot]! & EVICTED) builder.add4(t4.addr4[slot]!, t4.length[slot]!);
   for (let slot = 0; slot < t6.top; slot++) {
-    if (t6.isLive(slot) && t6.bits[slot]! & EVICTED) t6.withAddress(slot, (bytes, offset) => builder.add6(bytes, offset, t6.length[slot]!));
+    if (t6.isLive(slot) && t6.bits[slot]! & EVICTED)
+      t6.withAddress(slot, (bytes, offset) => builder.add6(bytes, offset, t6.length[slot]!));
   }
   return builder.build();
 }

@@ -3,15 +3,36 @@
 // router reports there gets a host route (/32, /128) whose target is that neighbour's MAC,
 // and a new MAC moves every route through that neighbour (docs/manager.md, "Host routes").
 import { ValidationError } from '../errors/index.js';
-import { formatAddress, isUnicastAddress, isUnicastMac, macFromBytes, maskedAddress, type Family } from '../net/index.js';
+import {
+  formatAddress,
+  isUnicastAddress,
+  isUnicastMac,
+  macFromBytes,
+  maskedAddress,
+  type Family,
+} from '../net/index.js';
 import type { NeighbourBatch, NeighbourColumns, NeighbourKeyColumns } from '../wire/index.js';
 import { internInterface, viaFor } from './interfaces.js';
 import { checkNeighbourQuota, checkRouteQuotas } from './quota.js';
 import { NeighbourAddresses } from './registry.js';
 import {
-  FAMILIES, hexOf, Operation, type ManagerContext, type NeighbourEntry, type NetworkState, type RouterState,
+  FAMILIES,
+  hexOf,
+  Operation,
+  type ManagerContext,
+  type NeighbourEntry,
+  type NetworkState,
+  type RouterState,
 } from './state.js';
-import { EVICTED, KIND_UNICAST, ORIGIN_FREE, ORIGIN_NEIGHBOUR, ORIGIN_ROUTER, STALE, type RouteTable } from './table.js';
+import {
+  EVICTED,
+  KIND_UNICAST,
+  ORIGIN_FREE,
+  ORIGIN_NEIGHBOUR,
+  ORIGIN_ROUTER,
+  STALE,
+  type RouteTable,
+} from './table.js';
 import { operate } from './writes.js';
 
 export /** True when a sorted list of host-order IPv4 addresses has one inside addr/length. */
@@ -52,7 +73,10 @@ export function stageDependents(state: NetworkState, family: Family, neighbourKe
  * neighbour inside a router entry this operation changes.
  */
 export function stageNeighbourRoutes(
-  ctx: ManagerContext, state: NetworkState, op: Operation, neighbours: Iterable<{ family: Family; addr: Buffer }>,
+  ctx: ManagerContext,
+  state: NetworkState,
+  op: Operation,
+  neighbours: Iterable<{ family: Family; addr: Buffer }>,
 ): void {
   const candidates: Record<Family, Map<string, Buffer>> = { 4: new Map(), 6: new Map() };
   for (const n of neighbours) candidates[n.family].set(n.addr.toString('hex'), n.addr);
@@ -74,7 +98,8 @@ export function stageNeighbourRoutes(
         const low = table.addressOf(slot);
         const high = Buffer.from(low);
         const length = table.length[slot]!;
-        for (let byte = length >> 3; byte < 16; byte++) high[byte] = byte === length >> 3 ? high[byte]! | (0xff >> (length & 7)) : 0xff;
+        for (let byte = length >> 3; byte < 16; byte++)
+          high[byte] = byte === length >> 3 ? high[byte]! | (0xff >> (length & 7)) : 0xff;
         addresses.inRange6(low.toString('hex'), high.toString('hex'), (hex) => found.set(hex, Buffer.from(hex, 'hex')));
       }
     }
@@ -88,7 +113,13 @@ export function stageNeighbourRoutes(
  * the neighbour was seen on, that interface is on one of the network's segments, and the
  * MAC is not a virtual router's. The router's own route for the same prefix always wins.
  */
-function stageNeighbourRoute(ctx: ManagerContext, state: NetworkState, op: Operation, table: RouteTable, addr: Buffer): void {
+function stageNeighbourRoute(
+  ctx: ManagerContext,
+  state: NetworkState,
+  op: Operation,
+  table: RouteTable,
+  addr: Buffer,
+): void {
   // Paper IV-B: for performance packets are forwarded by Dom0; on a connected subnet that takes a next hop per destination.
   const slot = table.find(addr, 0, table.maxLength);
   const current = slot >= 0 ? table.viewOrigin(slot) : ORIGIN_FREE;
@@ -106,7 +137,13 @@ function stageNeighbourRoute(ctx: ManagerContext, state: NetworkState, op: Opera
 }
 
 /** The neighbour that should have a host route to `addr`, if any (see stageNeighbourRoute). */
-function hostRouteNeighbour(ctx: ManagerContext, state: NetworkState, op: Operation, table: RouteTable, addr: Buffer): NeighbourEntry | undefined {
+function hostRouteNeighbour(
+  ctx: ManagerContext,
+  state: NetworkState,
+  op: Operation,
+  table: RouteTable,
+  addr: Buffer,
+): NeighbourEntry | undefined {
   const match = longestRouterMatch(table, addr);
   if (match < 0 || table.viewKind(match) !== KIND_UNICAST || table.viewVia(match) >= 0) return undefined;
   const connected = state.interfaces.get(table.viewIface(match));
@@ -124,9 +161,10 @@ function longestRouterMatch(table: RouteTable, addr: Buffer): number {
   const value = table.family === 4 ? addr.readUInt32BE(0) : 0;
   for (let length = table.maxLength - 1; length >= 0; length--) {
     if (routerLengths[length] === 0 && rowRouterLengths[length] === 0) continue;
-    const slot = table.family === 4
-      ? table.find4(length === 0 ? 0 : (value & (0xffffffff << (32 - length))) >>> 0, length)
-      : table.find(maskedAddress(addr, length), 0, length);
+    const slot =
+      table.family === 4
+        ? table.find4(length === 0 ? 0 : (value & (0xffffffff << (32 - length))) >>> 0, length)
+        : table.find(maskedAddress(addr, length), 0, length);
     if (slot >= 0 && table.viewOrigin(slot) === ORIGIN_ROUTER) return slot;
   }
   return -1;
@@ -136,10 +174,15 @@ function longestRouterMatch(table: RouteTable, addr: Buffer): number {
  * One router's neighbour batch. With several routers (docs/manager.md, "Several routers") a
  * neighbour stays while any router reports it, with the MAC of the most recent report.
  */
-export function applyNeighbourBatch(ctx: ManagerContext, state: NetworkState, router: RouterState, batch: NeighbourBatch): void {
+export function applyNeighbourBatch(
+  ctx: ManagerContext,
+  state: NetworkState,
+  router: RouterState,
+  batch: NeighbourBatch,
+): void {
   // key -> the neighbour after this batch, null when deleted.
   const touched = new Map<string, NeighbourEntry | null>();
-  const op = new Operation((key) => (touched.has(key) ? touched.get(key) ?? undefined : state.neighbours.get(key)));
+  const op = new Operation((key) => (touched.has(key) ? (touched.get(key) ?? undefined) : state.neighbours.get(key)));
   // The entry's address, interface, error path and neighbour key, common to adds and deletes.
   const entryAt = (c: NeighbourKeyColumns, i: number, list: string) => {
     const size = c.family === 4 ? 4 : 16;
@@ -160,7 +203,16 @@ export function applyNeighbourBatch(ctx: ManagerContext, state: NetworkState, ro
       const owners = ((known?.owners ?? 0) | router.bit) >>> 0;
       const staleOwners = ((known?.staleOwners ?? 0) & ~router.bit) >>> 0;
       const ifaceId = internInterface(ctx, state, iface).id;
-      touched.set(key, { key, family: c.family, addr: Buffer.from(addr), ifaceId, mac, owners, staleOwners, stale: false });
+      touched.set(key, {
+        key,
+        family: c.family,
+        addr: Buffer.from(addr),
+        ifaceId,
+        mac,
+        owners,
+        staleOwners,
+        stale: false,
+      });
     }
   };
   const readDeletes = (c: NeighbourKeyColumns, list: string): void => {
@@ -178,34 +230,40 @@ export function applyNeighbourBatch(ctx: ManagerContext, state: NetworkState, ro
   };
   // Neighbours whose host route is decided again: every one this batch adds, changes or deletes.
   const decide = new Map<string, { family: Family; addr: Buffer }>();
-  operate(ctx, state, op, () => {
-    readAdds(batch.adds4, 'adds4');
-    readAdds(batch.adds6, 'adds6');
-    readDeletes(batch.deletes4, 'deletes4');
-    readDeletes(batch.deletes6, 'deletes6');
-    checkNeighbourQuota(ctx, state, touched);
-    for (const [key, after] of touched) {
-      const before = state.neighbours.get(key);
-      const which = after ?? before;
-      if (!which) continue;
-      decide.set(key, which);
-      // Paper IV-B: until the next hop's MAC is known the VM forwards; a new MAC moves every route through it.
-      if (before?.mac !== after?.mac) stageDependents(state, which.family, key);
-    }
-    stageNeighbourRoutes(ctx, state, op, decide.values());
-    // Host routes of new neighbours are routes too.
-    checkRouteQuotas(ctx, state);
-  }, () => {
-    for (const [key, after] of touched) {
-      const before = state.neighbours.get(key);
-      if (before) forgetNeighbour(state, before);
-      if (after) {
-        state.neighbours.set(key, after);
-        state.interfaces.ref(after.ifaceId, 1);
-        state.neighbourAddresses = null;
+  operate(
+    ctx,
+    state,
+    op,
+    () => {
+      readAdds(batch.adds4, 'adds4');
+      readAdds(batch.adds6, 'adds6');
+      readDeletes(batch.deletes4, 'deletes4');
+      readDeletes(batch.deletes6, 'deletes6');
+      checkNeighbourQuota(ctx, state, touched);
+      for (const [key, after] of touched) {
+        const before = state.neighbours.get(key);
+        const which = after ?? before;
+        if (!which) continue;
+        decide.set(key, which);
+        // Paper IV-B: until the next hop's MAC is known the VM forwards; a new MAC moves every route through it.
+        if (before?.mac !== after?.mac) stageDependents(state, which.family, key);
       }
-    }
-  });
+      stageNeighbourRoutes(ctx, state, op, decide.values());
+      // Host routes of new neighbours are routes too.
+      checkRouteQuotas(ctx, state);
+    },
+    () => {
+      for (const [key, after] of touched) {
+        const before = state.neighbours.get(key);
+        if (before) forgetNeighbour(state, before);
+        if (after) {
+          state.neighbours.set(key, after);
+          state.interfaces.ref(after.ifaceId, 1);
+          state.neighbourAddresses = null;
+        }
+      }
+    },
+  );
 }
 
 export function forgetNeighbour(state: NetworkState, neighbour: NeighbourEntry): void {

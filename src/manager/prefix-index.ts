@@ -121,6 +121,7 @@ export class PrefixIndex4 {
     this.cells = new Int32Array(buckets * CELL).fill(EMPTY);
     this.mask = buckets - 1;
     this.count = 0;
-    for (let o = 0; o < old.length; o += CELL) if (old[o + 1] !== EMPTY) this.getOrSet(old[o]! >>> 0, old[o + 1]!, old[o + 2]!);
+    for (let o = 0; o < old.length; o += CELL)
+      if (old[o + 1] !== EMPTY) this.getOrSet(old[o]! >>> 0, old[o + 1]!, old[o + 2]!);
   }
 }

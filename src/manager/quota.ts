@@ -38,7 +38,11 @@ export function checkRouteQuotas(ctx: ManagerContext, state: NetworkState): void
   }
 }
 
-export function checkNeighbourQuota(ctx: ManagerContext, state: NetworkState, touched: ReadonlyMap<string, NeighbourEntry | null>): void {
+export function checkNeighbourQuota(
+  ctx: ManagerContext,
+  state: NetworkState,
+  touched: ReadonlyMap<string, NeighbourEntry | null>,
+): void {
   const before = state.neighbours.size;
   let after = before;
   for (const [key, entry] of touched) {
@@ -55,9 +59,15 @@ export function quotaStatus(ctx: ManagerContext, state: NetworkState): QuotaStat
   const quota = ctx.quotas.get(state.definition.id) ?? { routes4: 0, routes6: 0, nexthops: 0, neighbours: 0 };
   const filterRules = (state.filterRules?.length ?? 0) + (state.definition.filterDefault === 'drop' ? 2 : 0);
   const used: Record<QuotaTableName, number> = {
-    routes4: familyUse(state, 4), routes6: familyUse(state, 6), nexthops: state.nexthopIds.size, neighbours: state.neighbours.size, filterRules,
+    routes4: familyUse(state, 4),
+    routes6: familyUse(state, 6),
+    nexthops: state.nexthopIds.size,
+    neighbours: state.neighbours.size,
+    filterRules,
   };
   const limit: Record<QuotaTableName, number> = { ...quota, filterRules: LAYOUT_LIMITS.filterRules };
-  const out = Object.fromEntries(QUOTA_TABLE_LIST.map((t) => [t, { used: used[t], quota: limit[t], rejections: state.quotaRejections[t] }]));
+  const out = Object.fromEntries(
+    QUOTA_TABLE_LIST.map((t) => [t, { used: used[t], quota: limit[t], rejections: state.quotaRejections[t] }]),
+  );
   return { ...out, mapWriteFailures: state.mapWriteFailures } as QuotaStatus;
 }

@@ -97,7 +97,8 @@ export class NeighbourAddresses {
   /** False when no IPv6 neighbour can be inside the prefix (16 bytes at `offset`); true means "maybe". */
   mayContain6(addr: Uint8Array, offset: number, length: number): boolean {
     if (this.v6.length === 0) return false;
-    const first = ((addr[offset]! << 24) | (addr[offset + 1]! << 16) | (addr[offset + 2]! << 8) | addr[offset + 3]!) >>> 0;
+    const first =
+      ((addr[offset]! << 24) | (addr[offset + 1]! << 16) | (addr[offset + 2]! << 8) | addr[offset + 3]!) >>> 0;
     const last = length >= 32 ? first : first + (0xffffffff >>> length);
     return last >= this.v6FirstWordMin && first <= this.v6FirstWordMax;
   }

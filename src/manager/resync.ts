@@ -6,11 +6,20 @@
 // router still announces stays.
 import { BatchRejectedError } from './types.js';
 import {
-  forgetNeighbour, mayHoldNeighbour, neighbourAddresses, stageDependents, stageNeighbourRoutes,
+  forgetNeighbour,
+  mayHoldNeighbour,
+  neighbourAddresses,
+  stageDependents,
+  stageNeighbourRoutes,
 } from './neighbours.js';
 import { liveAfter } from './quota.js';
 import {
-  errorText, Operation, type ManagerContext, type NeighbourEntry, type NetworkState, type RouterState,
+  errorText,
+  Operation,
+  type ManagerContext,
+  type NeighbourEntry,
+  type NetworkState,
+  type RouterState,
 } from './state.js';
 import { EVICTED, KIND_VIA_VM, NO_ANNOUNCER, ORIGIN_ADOPTED, ORIGIN_ROUTER, STALE } from './table.js';
 import { operate } from './writes.js';
@@ -26,9 +35,12 @@ export function sessionEnded(ctx: ManagerContext, state: NetworkState, router: R
   // Paper IV-B with RFC 4724: the replica keeps forwarding while the router is away.
   markRouterStale(state, router.bit);
   const stale = state.tables[4].stale + state.tables[6].stale;
-  ctx.logger.info({ network: state.definition.name, router: router.vif, stale, holdS: ctx.config.host.staleRouteTimeoutS },
-    'update session closed; routes kept as stale');
-  if (ctx.config.host.staleRouteTimeoutS === 0) trySweep(ctx, state, router, 'graceful restart is off (stale_route_timeout_s = 0)');
+  ctx.logger.info(
+    { network: state.definition.name, router: router.vif, stale, holdS: ctx.config.host.staleRouteTimeoutS },
+    'update session closed; routes kept as stale',
+  );
+  if (ctx.config.host.staleRouteTimeoutS === 0)
+    trySweep(ctx, state, router, 'graceful restart is off (stale_route_timeout_s = 0)');
   else {
     armStaleTimer(ctx, state, router);
     // A failed resync stopped the adopted entries' hold time: it runs again once the router is gone.
@@ -57,7 +69,10 @@ export function endResync(ctx: ManagerContext, state: NetworkState, router: Rout
     router.staleTimer = undefined;
     // Adopted entries may be this router's refused routes: they too stay while it is connected.
     clearAdoptionTimer(ctx, state);
-    throw new BatchRejectedError('ERR_RESYNC_INCOMPLETE', 'a batch of this resync was refused: stale routes are kept until a complete resync');
+    throw new BatchRejectedError(
+      'ERR_RESYNC_INCOMPLETE',
+      'a batch of this resync was refused: stale routes are kept until a complete resync',
+    );
   }
   state.adoptedPending.delete(router.key);
   sweepStale(ctx, state, router.bit, state.adoptedPending.size === 0, 'end of resync');
@@ -95,7 +110,13 @@ export function armAdoptionTimer(ctx: ManagerContext, state: NetworkState): void
     state.adoptionTimer = undefined;
     state.adoptedPending.clear();
     try {
-      sweepStale(ctx, state, 0, true, `no complete resync within ${ctx.config.host.staleRouteTimeoutS} s of the restart`);
+      sweepStale(
+        ctx,
+        state,
+        0,
+        true,
+        `no complete resync within ${ctx.config.host.staleRouteTimeoutS} s of the restart`,
+      );
     } catch {
       // sweepStale logged it; the next router's resync sweeps them.
     }
@@ -145,63 +166,73 @@ function sweepStale(ctx: ManagerContext, state: NetworkState, bits: number, adop
       after.set(key, { ...n, owners, staleOwners, stale: (owners & ~staleOwners) === 0 });
     }
   }
-  const op = new Operation((key) => (after.has(key) ? after.get(key) ?? undefined : state.neighbours.get(key)));
+  const op = new Operation((key) => (after.has(key) ? (after.get(key) ?? undefined) : state.neighbours.get(key)));
   let withdrawn = 0;
   try {
-    operate(ctx, state, op, () => {
-      const addresses = neighbourAddresses(state);
-      for (const table of [state.tables[4], state.tables[6]]) {
-        const track = addresses.has(table.family);
-        const { origin, staleOwners, owners, announcer } = table;
-        for (let slot = 0; slot < table.top; slot++) {
-          const o = origin[slot]!;
-          if (o === ORIGIN_ADOPTED) {
-            if (!adopted) continue;
-            table.withdrawRow(table.stage(slot));
-            withdrawn++;
-            continue;
-          }
-          if (o !== ORIGIN_ROUTER) continue;
-          const swept = staleOwners[slot]! & bits;
-          if (!swept) continue;
-          const row = table.stage(slot);
-          const left = (owners[slot]! & ~swept) >>> 0;
-          const holds = track && mayHoldNeighbour(addresses, table, slot);
-          if (left === 0) {
-            if (holds) op.changed[table.family].push(slot);
-            table.withdrawRow(row);
-            withdrawn++;
-            continue;
-          }
-          const leftStale = (staleOwners[slot]! & ~swept) >>> 0;
-          const stale = (left & ~leftStale) === 0 ? STALE : 0;
-          const installed = announcer[slot]!;
-          if (installed !== NO_ANNOUNCER && ((1 << installed) & swept) !== 0) {
-            // The next hop was the swept router's: the VM forwards until another router announces it again.
-            table.setRow(row, ORIGIN_ROUTER, KIND_VIA_VM, -1, -1, (table.rows.bits[row]! & EVICTED) | stale);
-            table.setRowOwners(row, left, leftStale, NO_ANNOUNCER);
-            if (holds) op.changed[table.family].push(slot);
-          } else {
-            table.setRowBits(row, (table.rows.bits[row]! & ~STALE) | stale);
-            table.setRowOwners(row, left, leftStale, installed);
+    operate(
+      ctx,
+      state,
+      op,
+      () => {
+        const addresses = neighbourAddresses(state);
+        for (const table of [state.tables[4], state.tables[6]]) {
+          const track = addresses.has(table.family);
+          const { origin, staleOwners, owners, announcer } = table;
+          for (let slot = 0; slot < table.top; slot++) {
+            const o = origin[slot]!;
+            if (o === ORIGIN_ADOPTED) {
+              if (!adopted) continue;
+              table.withdrawRow(table.stage(slot));
+              withdrawn++;
+              continue;
+            }
+            if (o !== ORIGIN_ROUTER) continue;
+            const swept = staleOwners[slot]! & bits;
+            if (!swept) continue;
+            const row = table.stage(slot);
+            const left = (owners[slot]! & ~swept) >>> 0;
+            const holds = track && mayHoldNeighbour(addresses, table, slot);
+            if (left === 0) {
+              if (holds) op.changed[table.family].push(slot);
+              table.withdrawRow(row);
+              withdrawn++;
+              continue;
+            }
+            const leftStale = (staleOwners[slot]! & ~swept) >>> 0;
+            const stale = (left & ~leftStale) === 0 ? STALE : 0;
+            const installed = announcer[slot]!;
+            if (installed !== NO_ANNOUNCER && ((1 << installed) & swept) !== 0) {
+              // The next hop was the swept router's: the VM forwards until another router announces it again.
+              table.setRow(row, ORIGIN_ROUTER, KIND_VIA_VM, -1, -1, (table.rows.bits[row]! & EVICTED) | stale);
+              table.setRowOwners(row, left, leftStale, NO_ANNOUNCER);
+              if (holds) op.changed[table.family].push(slot);
+            } else {
+              table.setRowBits(row, (table.rows.bits[row]! & ~STALE) | stale);
+              table.setRowOwners(row, left, leftStale, installed);
+            }
           }
         }
-      }
-      for (const n of gone) stageDependents(state, n.family, n.key);
-      // Host routes of the neighbours that changed (gone, or their STALE mark) are decided again.
-      const decide = [...after.keys()].map((key) => state.neighbours.get(key)!);
-      stageNeighbourRoutes(ctx, state, op, decide);
-      if (liveAfter(state.tables[4]) + liveAfter(state.tables[6]) === 0) op.removeDefaults = [...state.syntheticDefaults];
-    }, () => {
-      for (const [key, n] of after) {
-        if (n === null) forgetNeighbour(state, state.neighbours.get(key)!);
-        else state.neighbours.set(key, n);
-      }
-      for (const family of op.removeDefaults) state.syntheticDefaults.delete(family);
-      if (state.tables[4].used + state.tables[6].used === 0) state.coverIndex = null;
-    });
+        for (const n of gone) stageDependents(state, n.family, n.key);
+        // Host routes of the neighbours that changed (gone, or their STALE mark) are decided again.
+        const decide = [...after.keys()].map((key) => state.neighbours.get(key)!);
+        stageNeighbourRoutes(ctx, state, op, decide);
+        if (liveAfter(state.tables[4]) + liveAfter(state.tables[6]) === 0)
+          op.removeDefaults = [...state.syntheticDefaults];
+      },
+      () => {
+        for (const [key, n] of after) {
+          if (n === null) forgetNeighbour(state, state.neighbours.get(key)!);
+          else state.neighbours.set(key, n);
+        }
+        for (const family of op.removeDefaults) state.syntheticDefaults.delete(family);
+        if (state.tables[4].used + state.tables[6].used === 0) state.coverIndex = null;
+      },
+    );
   } catch (error) {
-    ctx.logger.error({ network: state.definition.name, err: errorText(error) }, 'sweeping stale routes failed; retrying after the hold time');
+    ctx.logger.error(
+      { network: state.definition.name, err: errorText(error) },
+      'sweeping stale routes failed; retrying after the hold time',
+    );
     for (const router of state.routers.values()) if (router.bit & bits) armStaleTimer(ctx, state, router);
     throw error;
   }

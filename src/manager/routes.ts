@@ -5,12 +5,25 @@
 // IPv4 key, one via lookup per route.
 import { ValidationError } from '../errors/index.js';
 import { formatAddress, formatPrefixBytes, hostBitsSet, prefixKey } from '../net/index.js';
-import { KIND_GATEWAY_BIT, NO_INTERFACE, ROUTE_KINDS, type PrefixColumns, type RouteBatch, type RouteColumns } from '../wire/index.js';
+import {
+  KIND_GATEWAY_BIT,
+  NO_INTERFACE,
+  ROUTE_KINDS,
+  type PrefixColumns,
+  type RouteBatch,
+  type RouteColumns,
+} from '../wire/index.js';
 import { internInterface, viaFor } from './interfaces.js';
 import { containsAny4, mayHoldNeighbour, neighbourAddresses, stageNeighbourRoutes } from './neighbours.js';
 import { checkRouteQuotas } from './quota.js';
 import {
-  hexOf, operationOn, u32At, type ManagerContext, type NetworkState, type Operation, type RouterState,
+  hexOf,
+  operationOn,
+  u32At,
+  type ManagerContext,
+  type NetworkState,
+  type Operation,
+  type RouterState,
 } from './state.js';
 import { EVICTED, KIND_UNICAST, KIND_VIA_VM, NO_ANNOUNCER, ORIGIN_NEIGHBOUR, ORIGIN_ROUTER, STALE } from './table.js';
 import { operate } from './writes.js';
@@ -30,7 +43,12 @@ const VIA_CACHE_SHIFT = 22;
  * only; all or nothing. Several routers (docs/manager.md, "Several routers"): an entry stays
  * while any router announces it, and the most recent announcement is what the maps hold.
  */
-export function applyRouteBatch(ctx: ManagerContext, state: NetworkState, router: RouterState, batch: RouteBatch): void {
+export function applyRouteBatch(
+  ctx: ManagerContext,
+  state: NetworkState,
+  router: RouterState,
+  batch: RouteBatch,
+): void {
   const op = operationOn(state);
   operate(ctx, state, op, () => {
     stageRouteAdds(ctx, state, op, router, batch, batch.adds4, 'adds4');
@@ -49,7 +67,13 @@ export function applyRouteBatch(ctx: ManagerContext, state: NetworkState, router
  * typed-array reads, a numeric IPv4 key, one via lookup per route.
  */
 function stageRouteAdds(
-  ctx: ManagerContext, state: NetworkState, op: Operation, router: RouterState, batch: RouteBatch, c: RouteColumns, list: string,
+  ctx: ManagerContext,
+  state: NetworkState,
+  op: Operation,
+  router: RouterState,
+  batch: RouteBatch,
+  c: RouteColumns,
+  list: string,
 ): void {
   const table = state.tables[c.family];
   const { bit, index: announcer } = router;
@@ -61,7 +85,15 @@ function stageRouteAdds(
   table.reserveFor(c.count);
   // Row views as locals: reserved above, so staging in this loop does not reallocate them.
   const rows = table.rows;
-  const { origin: rowOrigin, kind: rowKind, via: rowVia, iface: rowIface, bits: rowBits, owners: rowOwners, staleOwners: rowStale } = rows;
+  const {
+    origin: rowOrigin,
+    kind: rowKind,
+    via: rowVia,
+    iface: rowIface,
+    bits: rowBits,
+    owners: rowOwners,
+    staleOwners: rowStale,
+  } = rows;
   // Per message: interface table position -> registry id, and gateway -> via (IPv4: a
   // direct-mapped cache in front of the via index, as a batch has few distinct gateways).
   const ifaceIds = new Int32Array(tableSize).fill(-1);
@@ -75,7 +107,8 @@ function stageRouteAdds(
   const track = addresses.has(c.family);
   const changed = op.changed[c.family];
   // Error texts are built only on error: a resync batch holds ~87,000 routes.
-  const pathOf = (i: number): string => `routeBatch.${list}[${i}] (${formatPrefixBytes(addrs, lengths[i]!, i * size, c.family)})`;
+  const pathOf = (i: number): string =>
+    `routeBatch.${list}[${i}] (${formatPrefixBytes(addrs, lengths[i]!, i * size, c.family)})`;
   const fail = (i: number, message: string): never => {
     throw new ValidationError(pathOf(i), message);
   };
@@ -86,14 +119,16 @@ function stageRouteAdds(
     let addr4 = 0;
     if (v4) {
       addr4 = u32At(addrs, o);
-      if (length < 32 && (addr4 & (0xffffffff >>> length)) !== 0) fail(i, `host bits are set: ${formatPrefixBytes(addrs, length, o, 4)} is not a prefix`);
+      if (length < 32 && (addr4 & (0xffffffff >>> length)) !== 0)
+        fail(i, `host bits are set: ${formatPrefixBytes(addrs, length, o, 4)} is not a prefix`);
     } else if (hostBitsSet(addrs, length, o, 16)) {
       fail(i, `host bits are set: ${formatPrefixBytes(addrs, length, o, 6)} is not a prefix`);
     }
     // IPv4: found or created (pending, staged) with one probe; a created slot is forgotten if the batch is refused.
     let slot = v4 ? table.findOrCreate4(addr4, length) : table.find(addrs, o, length);
     const created = v4 && table.created;
-    if (slot >= 0 && !created && table.staged(slot)) fail(i, `${formatPrefixBytes(addrs, length, o, c.family)} appears twice in the batch`);
+    if (slot >= 0 && !created && table.staged(slot))
+      fail(i, `${formatPrefixBytes(addrs, length, o, c.family)} appears twice in the batch`);
     const kindByte = kinds[i]!;
     const kind = kindByte & ~KIND_GATEWAY_BIT;
     if (kind >= ROUTE_KINDS.length) fail(i, `unknown route kind ${kindByte}`);
@@ -141,8 +176,11 @@ function stageRouteAdds(
     if (slot >= 0 && !created) {
       row = table.stage(slot);
       // A replaced evicted route stays evicted; a new route that covers an evicted one is evicted too.
-      evicted = (rowBits[row]! & EVICTED) !== 0 || (cover !== null && (v4 ? cover.covers4(addr4, length) : cover.covers6(addrs, o, length)));
-      announcementChanged = rowOrigin[row] !== ORIGIN_ROUTER || rowKind[row] !== kind || rowVia[row] !== via || rowIface[row] !== ifaceId;
+      evicted =
+        (rowBits[row]! & EVICTED) !== 0 ||
+        (cover !== null && (v4 ? cover.covers4(addr4, length) : cover.covers6(addrs, o, length)));
+      announcementChanged =
+        rowOrigin[row] !== ORIGIN_ROUTER || rowKind[row] !== kind || rowVia[row] !== via || rowIface[row] !== ifaceId;
     } else {
       if (created) row = table.rowOf[slot]!;
       else {
@@ -158,12 +196,22 @@ function stageRouteAdds(
     table.setRow(row, ORIGIN_ROUTER, kind, via, ifaceId, evicted ? EVICTED : 0);
     table.setRowOwners(row, owners, staleOwners, announcer);
     // Only a change of a prefix that holds a neighbour can move that neighbour's host route.
-    if (announcementChanged && track && (v4 ? containsAny4(neighbours4, addr4, length) : addresses.mayContain6(addrs, o, length))) changed.push(slot);
+    if (
+      announcementChanged &&
+      track &&
+      (v4 ? containsAny4(neighbours4, addr4, length) : addresses.mayContain6(addrs, o, length))
+    )
+      changed.push(slot);
   }
 }
 
 function stageRouteDeletes(
-  state: NetworkState, op: Operation, router: RouterState, c: PrefixColumns, list: string, absent: Set<string>,
+  state: NetworkState,
+  op: Operation,
+  router: RouterState,
+  c: PrefixColumns,
+  list: string,
+  absent: Set<string>,
 ): void {
   const bit = router.bit;
   const table = state.tables[c.family];

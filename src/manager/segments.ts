@@ -34,7 +34,9 @@ export interface HostLinkInfo {
 }
 
 /** Explicit router interface names per network: network name -> router ifname -> segment. */
-export type RouterInterfaceNames = Readonly<Record<string, Readonly<Record<string, { readonly link: string; readonly vlan: number }>>>>;
+export type RouterInterfaceNames = Readonly<
+  Record<string, Readonly<Record<string, { readonly link: string; readonly vlan: number }>>>
+>;
 
 /**
  * The usual map: a router interface is on the attachment whose MAC it has (each attachment
@@ -50,14 +52,22 @@ export function segmentMapFromConfig(
       const names = options.byName?.[network.name];
       const attachment = names
         ? (() => {
-          const wanted = Object.hasOwn(names, iface.name) ? names[iface.name] : undefined;
-          return wanted && network.attachments.find((a) => a.interface === wanted.link && a.vlan === wanted.vlan);
-        })()
-        : iface.mac !== null ? network.attachments.find((a) => a.mac.toLowerCase() === iface.mac!.toLowerCase()) : undefined;
+            const wanted = Object.hasOwn(names, iface.name) ? names[iface.name] : undefined;
+            return wanted && network.attachments.find((a) => a.interface === wanted.link && a.vlan === wanted.vlan);
+          })()
+        : iface.mac !== null
+          ? network.attachments.find((a) => a.mac.toLowerCase() === iface.mac!.toLowerCase())
+          : undefined;
       if (!attachment) return undefined;
       const link = hostLinks.get(attachment.interface);
       if (!link) return undefined;
-      return { link: attachment.interface, ifindex: link.ifindex, linkSlot: link.linkSlot, vlan: attachment.vlan, routerMac: attachment.mac.toLowerCase() };
+      return {
+        link: attachment.interface,
+        ifindex: link.ifindex,
+        linkSlot: link.linkSlot,
+        vlan: attachment.vlan,
+        routerMac: attachment.mac.toLowerCase(),
+      };
     },
   };
 }

@@ -3,7 +3,13 @@
 // next hop reference counts) and the Operation that one change of one network goes through.
 import type { FilterRuleSpec } from '../dataplane/index.js';
 import {
-  CONFIG_LIMITS, networkQuotas, tableCapacities, type NetworkDefinition, type QuotaTable, type TableCapacities, type XnetmonConfig,
+  CONFIG_LIMITS,
+  networkQuotas,
+  tableCapacities,
+  type NetworkDefinition,
+  type QuotaTable,
+  type TableCapacities,
+  type XnetmonConfig,
 } from '../config/index.js';
 import { FailureLog, XnetmonError } from '../errors/index.js';
 import type { Family } from '../net/index.js';
@@ -143,12 +149,16 @@ export class ManagerContext {
 
   indexRouterMacs(): void {
     this.routerMacs = new Map();
-    for (const network of this.config.networks) for (const a of network.attachments) this.routerMacs.set(a.mac.toLowerCase(), network.name);
+    for (const network of this.config.networks)
+      for (const a of network.attachments) this.routerMacs.set(a.mac.toLowerCase(), network.name);
   }
 
   /** A network by id or name. */
   state(network: number | string): NetworkState {
-    const state = typeof network === 'number' ? this.networks.get(network) : [...this.networks.values()].find((s) => s.definition.name === network);
+    const state =
+      typeof network === 'number'
+        ? this.networks.get(network)
+        : [...this.networks.values()].find((s) => s.definition.name === network);
     if (!state) throw new XnetmonError('ERR_UNKNOWN_NETWORK', `unknown network ${network}`);
     return state;
   }
@@ -205,10 +215,22 @@ export class ManagerContext {
       },
     });
     return {
-      definition, tables: { 4: new RouteTable(4), 6: new RouteTable(6) }, hooks: { 4: hooks(4), 6: hooks(6) }, interfaces,
-      neighbours: new Map(), neighbourAddresses: null, viasByNeighbour, syntheticDefaults: new Set(), coverIndex: null,
-      filterRules: null, routers: routersOf(definition, new Map()), adoptedPending: new Set(), adoptionTimer: undefined,
-      nexthopIds: new Set(), quotaRejections: { routes4: 0, routes6: 0, nexthops: 0, neighbours: 0, filterRules: 0 }, mapWriteFailures: 0,
+      definition,
+      tables: { 4: new RouteTable(4), 6: new RouteTable(6) },
+      hooks: { 4: hooks(4), 6: hooks(6) },
+      interfaces,
+      neighbours: new Map(),
+      neighbourAddresses: null,
+      viasByNeighbour,
+      syntheticDefaults: new Set(),
+      coverIndex: null,
+      filterRules: null,
+      routers: routersOf(definition, new Map()),
+      adoptedPending: new Set(),
+      adoptionTimer: undefined,
+      nexthopIds: new Set(),
+      quotaRejections: { routes4: 0, routes6: 0, nexthops: 0, neighbours: 0, filterRules: 0 },
+      mapWriteFailures: 0,
     };
   }
 }
@@ -241,7 +263,10 @@ export const MAX_ROUTERS_PER_NETWORK = CONFIG_LIMITS.routersPerNetwork;
  * The routers of a definition, keeping the state (and bit) of those already known; the
  * caller sweeps and closes the ones left out (`known` minus the result).
  */
-export function routersOf(definition: NetworkDefinition, known: ReadonlyMap<string, RouterState>): Map<string, RouterState> {
+export function routersOf(
+  definition: NetworkDefinition,
+  known: ReadonlyMap<string, RouterState>,
+): Map<string, RouterState> {
   const out = new Map<string, RouterState>();
   const taken = new Set<number>();
   for (const router of definition.routers) {
@@ -256,13 +281,27 @@ export function routersOf(definition: NetworkDefinition, known: ReadonlyMap<stri
     if (out.has(router.clientPublicKey)) continue;
     while (taken.has(next)) next++;
     if (next >= MAX_ROUTERS_PER_NETWORK) {
-      throw new XnetmonError('ERR_CONFIG', `network ${definition.name} lists more than ${MAX_ROUTERS_PER_NETWORK} routers`);
+      throw new XnetmonError(
+        'ERR_CONFIG',
+        `network ${definition.name} lists more than ${MAX_ROUTERS_PER_NETWORK} routers`,
+      );
     }
     taken.add(next);
     out.set(router.clientPublicKey, {
-      key: router.clientPublicKey, vif: router.vif, index: next, bit: (1 << next) >>> 0, session: null, clientName: null,
-      helloSeen: false, resyncing: false, resyncFailed: false, connectedSince: null, disconnectedSince: null,
-      lastUpdate: null, lastError: null, staleTimer: undefined,
+      key: router.clientPublicKey,
+      vif: router.vif,
+      index: next,
+      bit: (1 << next) >>> 0,
+      session: null,
+      clientName: null,
+      helloSeen: false,
+      resyncing: false,
+      resyncFailed: false,
+      connectedSince: null,
+      disconnectedSince: null,
+      lastUpdate: null,
+      lastError: null,
+      staleTimer: undefined,
     });
   }
   return out;

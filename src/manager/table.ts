@@ -207,31 +207,69 @@ export class RouteTable {
   // ---- read-only views of the columns ----------------------------------------------------------
 
   /** IPv4 addresses (host order) by slot. */
-  get addr4(): ReadonlyColumn { return this.addr4Column; }
-  get length(): ReadonlyColumn { return this.lengthColumn; }
+  get addr4(): ReadonlyColumn {
+    return this.addr4Column;
+  }
+  get length(): ReadonlyColumn {
+    return this.lengthColumn;
+  }
   /** ORIGIN_* of the committed entry. */
-  get origin(): ReadonlyColumn { return this.originColumn; }
-  get kind(): ReadonlyColumn { return this.kindColumn; }
+  get origin(): ReadonlyColumn {
+    return this.originColumn;
+  }
+  get kind(): ReadonlyColumn {
+    return this.kindColumn;
+  }
   /** STALE, EVICTED, UNRESOLVED. */
-  get bits(): ReadonlyColumn { return this.bitsColumn; }
-  get via(): ReadonlyColumn { return this.viaColumn; }
-  get iface(): ReadonlyColumn { return this.ifaceColumn; }
+  get bits(): ReadonlyColumn {
+    return this.bitsColumn;
+  }
+  get via(): ReadonlyColumn {
+    return this.viaColumn;
+  }
+  get iface(): ReadonlyColumn {
+    return this.ifaceColumn;
+  }
   /** What the maps hold (TARGET_* or a next hop id). */
-  get target(): ReadonlyColumn { return this.targetColumn; }
+  get target(): ReadonlyColumn {
+    return this.targetColumn;
+  }
   /** Routers (bits) announcing a router entry, those of them whose announcement is stale, and the installed one. */
-  get owners(): ReadonlyColumn { return this.ownersColumn; }
-  get staleOwners(): ReadonlyColumn { return this.staleOwnersColumn; }
-  get announcer(): ReadonlyColumn { return this.announcerColumn; }
+  get owners(): ReadonlyColumn {
+    return this.ownersColumn;
+  }
+  get staleOwners(): ReadonlyColumn {
+    return this.staleOwnersColumn;
+  }
+  get announcer(): ReadonlyColumn {
+    return this.announcerColumn;
+  }
   /** The slot's row in this operation (valid when `staged`). */
-  get rowOf(): ReadonlyColumn { return this.rowOfColumn; }
-  get routerLengths(): ReadonlyColumn { return this.routerLengthCounts; }
-  get usedLengths(): ReadonlyColumn { return this.usedLengthCounts; }
-  get rowRouterLengths(): ReadonlyColumn { return this.rowRouterLengthFlags; }
-  get rows(): StagedRows { return this.rowSet; }
-  get vias(): readonly (Via | undefined)[] { return this.viaList; }
+  get rowOf(): ReadonlyColumn {
+    return this.rowOfColumn;
+  }
+  get routerLengths(): ReadonlyColumn {
+    return this.routerLengthCounts;
+  }
+  get usedLengths(): ReadonlyColumn {
+    return this.usedLengthCounts;
+  }
+  get rowRouterLengths(): ReadonlyColumn {
+    return this.rowRouterLengthFlags;
+  }
+  get rows(): StagedRows {
+    return this.rowSet;
+  }
+  get vias(): readonly (Via | undefined)[] {
+    return this.viaList;
+  }
   /** A via's target and whether its MAC is unknown, as resolved in this operation (see viaResolved). */
-  get viaTarget(): ReadonlyColumn { return this.viaTargetColumn; }
-  get viaUnresolved(): ReadonlyColumn { return this.viaUnresolvedColumn; }
+  get viaTarget(): ReadonlyColumn {
+    return this.viaTargetColumn;
+  }
+  get viaUnresolved(): ReadonlyColumn {
+    return this.viaUnresolvedColumn;
+  }
 
   /** Lowercase hex of an IPv6 slot's address (an IPv6 table's sort key). */
   hex6(slot: number): string {
@@ -369,7 +407,11 @@ export class RouteTable {
 
   /** The slot of a prefix given as network-order bytes at `offset`, or -1. */
   find(addr: Uint8Array, offset: number, length: number): number {
-    if (this.family === 4) return this.index4.get(((addr[offset]! << 24) | (addr[offset + 1]! << 16) | (addr[offset + 2]! << 8) | addr[offset + 3]!) >>> 0, length);
+    if (this.family === 4)
+      return this.index4.get(
+        ((addr[offset]! << 24) | (addr[offset + 1]! << 16) | (addr[offset + 2]! << 8) | addr[offset + 3]!) >>> 0,
+        length,
+      );
     return this.index6.get(this.key6(addr, offset, length)) ?? -1;
   }
 
@@ -384,7 +426,10 @@ export class RouteTable {
   /** A pending slot for a new prefix given as bytes, already staged (its row is returned). */
   create(addr: Uint8Array, offset: number, length: number): number {
     if (this.family === 4) {
-      return this.create4(((addr[offset]! << 24) | (addr[offset + 1]! << 16) | (addr[offset + 2]! << 8) | addr[offset + 3]!) >>> 0, length);
+      return this.create4(
+        ((addr[offset]! << 24) | (addr[offset + 1]! << 16) | (addr[offset + 2]! << 8) | addr[offset + 3]!) >>> 0,
+        length,
+      );
     }
     const slot = this.allocSlot();
     this.addr6Column.set(addr.subarray(offset, offset + 16), slot * 16);
@@ -588,14 +633,26 @@ export class RouteTable {
   // ---- vias -------------------------------------------------------------------------------------------
 
   /** The via for a gateway on an interface; when new it is created unused and passed to `created`. */
-  internVia(ifaceId: number, routerIfindex: number, gateway: Uint8Array, offset: number, created: (via: Via) => void): number {
+  internVia(
+    ifaceId: number,
+    routerIfindex: number,
+    gateway: Uint8Array,
+    offset: number,
+    created: (via: Via) => void,
+  ): number {
     const hex = Buffer.from(gateway.buffer, gateway.byteOffset + offset, this.width).toString('hex');
     const key = `${ifaceId}|${hex}`;
     const known = this.viaIds.get(key);
     if (known !== undefined) return known;
     const id = this.freeVias.pop() ?? this.viaList.length;
     this.viaList[id] = {
-      id, key, ifaceId, gateway: Buffer.from(gateway.subarray(offset, offset + this.width)), neighbourKey: `${routerIfindex}|${hex}`, head: -1, refs: 0,
+      id,
+      key,
+      ifaceId,
+      gateway: Buffer.from(gateway.subarray(offset, offset + this.width)),
+      neighbourKey: `${routerIfindex}|${hex}`,
+      head: -1,
+      refs: 0,
     };
     this.viaIds.set(key, id);
     this.createdVias.push(id);

@@ -4,8 +4,19 @@
 import type { RouteTarget } from '../dataplane/index.js';
 import type { ManagerContext, NetworkState, Operation } from './state.js';
 import {
-  EVICTED, KIND_BLACKHOLE, KIND_LOCAL, KIND_VIA_VM, ORIGIN_ADOPTED, ORIGIN_FREE, TARGET_BLACKHOLE, TARGET_LOCAL, TARGET_NONE,
-  TARGET_VIA_VM, UNRESOLVED, type RouteTable, type Via,
+  EVICTED,
+  KIND_BLACKHOLE,
+  KIND_LOCAL,
+  KIND_VIA_VM,
+  ORIGIN_ADOPTED,
+  ORIGIN_FREE,
+  TARGET_BLACKHOLE,
+  TARGET_LOCAL,
+  TARGET_NONE,
+  TARGET_VIA_VM,
+  UNRESOLVED,
+  type RouteTable,
+  type Via,
 } from './table.js';
 import { QuotaExceededError } from './types.js';
 
@@ -13,20 +24,28 @@ import { QuotaExceededError } from './types.js';
 export function targetOf(code: number): RouteTarget | null {
   if (code > 0) return { kind: 'nexthop', nexthopId: code };
   switch (code) {
-    case TARGET_VIA_VM: return { kind: 'via-vm' };
-    case TARGET_LOCAL: return { kind: 'local' };
-    case TARGET_BLACKHOLE: return { kind: 'blackhole' };
-    default: return null;
+    case TARGET_VIA_VM:
+      return { kind: 'via-vm' };
+    case TARGET_LOCAL:
+      return { kind: 'local' };
+    case TARGET_BLACKHOLE:
+      return { kind: 'blackhole' };
+    default:
+      return null;
   }
 }
 
 /** A RouteTarget as the table's target number. */
 export function codeOf(target: RouteTarget): number {
   switch (target.kind) {
-    case 'nexthop': return target.nexthopId;
-    case 'via-vm': return TARGET_VIA_VM;
-    case 'local': return TARGET_LOCAL;
-    case 'blackhole': return TARGET_BLACKHOLE;
+    case 'nexthop':
+      return target.nexthopId;
+    case 'via-vm':
+      return TARGET_VIA_VM;
+    case 'local':
+      return TARGET_LOCAL;
+    case 'blackhole':
+      return TARGET_BLACKHOLE;
   }
 }
 
@@ -48,9 +67,15 @@ export function resolveTargets(ctx: ManagerContext, state: NetworkState, op: Ope
       else if (origin === ORIGIN_ADOPTED) target = installed[slots[r]!]!;
       else {
         switch (kinds[r]) {
-          case KIND_LOCAL: target = TARGET_LOCAL; break;
-          case KIND_BLACKHOLE: target = TARGET_BLACKHOLE; break;
-          case KIND_VIA_VM: target = TARGET_VIA_VM; break;
+          case KIND_LOCAL:
+            target = TARGET_LOCAL;
+            break;
+          case KIND_BLACKHOLE:
+            target = TARGET_BLACKHOLE;
+            break;
+          case KIND_VIA_VM:
+            target = TARGET_VIA_VM;
+            break;
           default: {
             const via = vias[r]!;
             // Paper II: what the host cannot forward itself goes to the VM, as a route to the VM.
@@ -86,7 +111,10 @@ function resolveVia(ctx: ManagerContext, state: NetworkState, op: Operation, tab
   const owner = ctx.routerMacs.get(mac);
   if (owner !== undefined) {
     // A virtual router's MAC is never a fast-path next hop: that traffic is the VM's to send (and pay for).
-    ctx.logger.debug({ network: state.definition.name, mac, owner }, 'next hop is a virtual router: route goes via the VM');
+    ctx.logger.debug(
+      { network: state.definition.name, mac, owner },
+      'next hop is a virtual router: route goes via the VM',
+    );
     table.resolveVia(viaId, TARGET_VIA_VM, false);
     return;
   }
@@ -95,13 +123,19 @@ function resolveVia(ctx: ManagerContext, state: NetworkState, op: Operation, tab
   if (nexthopId === undefined) {
     // Next hops are built by the manager from the segment, never by the router.
     nexthopId = ctx.dp.nexthop({
-      netId: state.definition.id, ifindex: segment.ifindex, linkSlot: segment.linkSlot, vlan: segment.vlan, smac: segment.routerMac, dmac: mac,
+      netId: state.definition.id,
+      ifindex: segment.ifindex,
+      linkSlot: segment.linkSlot,
+      vlan: segment.vlan,
+      smac: segment.routerMac,
+      dmac: mac,
     });
     // Pushed first: if the quota refuses it, the operation's abort releases it.
     op.acquired.push(nexthopId);
     if (!state.nexthopIds.has(nexthopId)) {
       const quota = ctx.quota(state, 'nexthops');
-      if (state.nexthopIds.size >= quota) throw new QuotaExceededError(state.definition.name, 'nexthops', quota, state.nexthopIds.size + 1);
+      if (state.nexthopIds.size >= quota)
+        throw new QuotaExceededError(state.definition.name, 'nexthops', quota, state.nexthopIds.size + 1);
       ctx.holdNexthop(state, nexthopId);
     }
     op.nexthops.set(cacheKey, nexthopId);

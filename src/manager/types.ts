@@ -7,7 +7,10 @@ import type { Clock, UpdateLogger } from '../wire/index.js';
 import type { SegmentMap } from './segments.js';
 
 /** The part of DataPlane the manager writes through (tests may pass a fake with the same behaviour). */
-export type RouteWriter = Pick<DataPlane, 'nexthop' | 'releaseNexthop' | 'addRoutes' | 'addRoutes4' | 'deleteRoutes' | 'listRoutes' | 'setFilter'>;
+export type RouteWriter = Pick<
+  DataPlane,
+  'nexthop' | 'releaseNexthop' | 'addRoutes' | 'addRoutes4' | 'deleteRoutes' | 'listRoutes' | 'setFilter'
+>;
 
 export interface UpdateManagerOptions {
   readonly dataPlane: RouteWriter;
@@ -99,10 +102,24 @@ export class BatchRejectedError extends XnetmonError {}
  * whole, nothing of it applied, so that the other networks always find their share free.
  */
 export class QuotaExceededError extends BatchRejectedError {
-  constructor(readonly network: string, readonly table: QuotaTableName, readonly quota: number, readonly wanted: number) {
+  constructor(
+    readonly network: string,
+    readonly table: QuotaTableName,
+    readonly quota: number,
+    readonly wanted: number,
+  ) {
     const where = table === 'filterRules' ? 'xnm_filters' : QUOTA_TABLE_NAMES[table];
-    super('ERR_QUOTA', `network ${network} is over its quota of ${table} (${where}): the batch would hold ${wanted}, the quota is ${quota}; nothing of it was applied`);
+    super(
+      'ERR_QUOTA',
+      `network ${network} is over its quota of ${table} (${where}): the batch would hold ${wanted}, the quota is ${quota}; nothing of it was applied`,
+    );
   }
 }
 
-export const QUOTA_TABLE_LIST: readonly QuotaTableName[] = ['routes4', 'routes6', 'nexthops', 'neighbours', 'filterRules'];
+export const QUOTA_TABLE_LIST: readonly QuotaTableName[] = [
+  'routes4',
+  'routes6',
+  'nexthops',
+  'neighbours',
+  'filterRules',
+];

@@ -26,7 +26,13 @@ interface FamilyWrites {
  * the maps written and the rows committed (then `afterCommit`). Any failure leaves the
  * table, the maps and the next hops as they were, and throws.
  */
-export function operate(ctx: ManagerContext, state: NetworkState, op: Operation, stage: () => void, afterCommit?: () => void): void {
+export function operate(
+  ctx: ManagerContext,
+  state: NetworkState,
+  op: Operation,
+  stage: () => void,
+  afterCommit?: () => void,
+): void {
   const { 4: t4, 6: t6 } = state.tables;
   t4.begin();
   t6.begin();
@@ -68,8 +74,11 @@ function planWrites(op: Operation, table: RouteTable): FamilyWrites {
     else deleteCount++;
   }
   const writes: FamilyWrites = {
-    upserts: new Int32Array(upsertCount + 1), upsertTargets: new Int32Array(upsertCount + 1), upsertCount: 0,
-    deletes: new Int32Array(deleteCount + 1), deleteCount: 0,
+    upserts: new Int32Array(upsertCount + 1),
+    upsertTargets: new Int32Array(upsertCount + 1),
+    upsertCount: 0,
+    deletes: new Int32Array(deleteCount + 1),
+    deleteCount: 0,
   };
   for (let r = 0; r < rows.count; r++) {
     const slot = slots[r]!;
@@ -120,14 +129,22 @@ function writeMaps(ctx: ManagerContext, state: NetworkState, op: Operation): voi
     if (w4.upsertCount > 0) ctx.dp.addRoutes4(netId, columns4(t4, w4.upserts, w4.upsertTargets, w4.upsertCount), undo);
     if (w6.upsertCount > 0) ctx.dp.addRoutes(netId, specs(t6, w6.upserts, w6.upsertTargets, w6.upsertCount), undo);
     const deletes: Prefix[] = [];
-    for (const [table, w] of [[t4, w4], [t6, w6]] as const) for (let k = 0; k < w.deleteCount; k++) deletes.push(rowPrefix(table, w.deletes[k]!));
+    for (const [table, w] of [
+      [t4, w4],
+      [t6, w6],
+    ] as const)
+      for (let k = 0; k < w.deleteCount; k++) deletes.push(rowPrefix(table, w.deletes[k]!));
     if (deletes.length > 0) ctx.dp.deleteRoutes(netId, deletes);
   } catch (error) {
     // The table is not updated yet: it still says what the maps held before this change.
     restoreMaps(ctx, state, t4, w4);
     restoreMaps(ctx, state, t6, w6);
     if (error instanceof ValidationError) throw error;
-    throw new BatchRejectedError(errorCode(error), `writing network ${state.definition.name}'s maps failed, nothing changed: ${errorText(error)}`, { cause: error });
+    throw new BatchRejectedError(
+      errorCode(error),
+      `writing network ${state.definition.name}'s maps failed, nothing changed: ${errorText(error)}`,
+      { cause: error },
+    );
   }
 }
 
@@ -140,7 +157,13 @@ function rowPrefix(table: RouteTable, row: number): Prefix {
 
 /** Data plane columns of IPv4 rows (-1: the default route) and their targets. */
 function columns4(table: RouteTable, rowList: Int32Array, targets: Int32Array, count: number): Route4Columns {
-  const columns = { addrs: new Uint32Array(count), lengths: new Uint8Array(count), nexthops: new Uint32Array(count), flags: new Uint32Array(count), count };
+  const columns = {
+    addrs: new Uint32Array(count),
+    lengths: new Uint8Array(count),
+    nexthops: new Uint32Array(count),
+    flags: new Uint32Array(count),
+    count,
+  };
   const slots = table.rows.slot;
   for (let i = 0; i < count; i++) {
     const row = rowList[i]!;
@@ -164,7 +187,10 @@ function specs(table: RouteTable, rowList: Int32Array, targets: Int32Array, coun
 
 /** Puts the map entries of a family's writes back to what the table says they were. */
 function restoreMaps(ctx: ManagerContext, state: NetworkState, table: RouteTable, writes: FamilyWrites): void {
-  const touched = [...writes.upserts.subarray(0, writes.upsertCount), ...writes.deletes.subarray(0, writes.deleteCount)];
+  const touched = [
+    ...writes.upserts.subarray(0, writes.upsertCount),
+    ...writes.deletes.subarray(0, writes.deleteCount),
+  ];
   if (touched.length === 0) return;
   const netId = state.definition.id;
   const restore: number[] = [];
@@ -199,6 +225,9 @@ function restoreMaps(ctx: ManagerContext, state: NetworkState, table: RouteTable
     }
   } catch (error) {
     // The table still says what should be there: the next resync or sweep repairs the maps.
-    ctx.logger.error({ network: state.definition.name, err: errorText(error) }, 'rolling back a failed map write failed too');
+    ctx.logger.error(
+      { network: state.definition.name, err: errorText(error) },
+      'rolling back a failed map write failed too',
+    );
   }
 }

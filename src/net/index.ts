@@ -69,17 +69,27 @@ export function parseAddress(text: string, path: string): { family: Family; byte
 }
 
 /** The usual text form: dotted quad, or RFC 5952 IPv6 (longest zero run compressed). */
-export function formatAddress(bytes: Uint8Array, offset = 0, family: Family = bytes.length - offset === 4 ? 4 : 6): string {
+export function formatAddress(
+  bytes: Uint8Array,
+  offset = 0,
+  family: Family = bytes.length - offset === 4 ? 4 : 6,
+): string {
   if (family === 4) return `${bytes[offset]}.${bytes[offset + 1]}.${bytes[offset + 2]}.${bytes[offset + 3]}`;
   const words: number[] = [];
   for (let i = 0; i < 8; i++) words.push((bytes[offset + 2 * i]! << 8) | bytes[offset + 2 * i + 1]!);
   let best = -1;
   let bestLength = 0;
-  for (let i = 0; i < 8;) {
-    if (words[i] !== 0) { i++; continue; }
+  for (let i = 0; i < 8; ) {
+    if (words[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLength && j - i > 1) { best = i; bestLength = j - i; }
+    if (j - i > bestLength && j - i > 1) {
+      best = i;
+      bestLength = j - i;
+    }
     i = j;
   }
   const hex = (list: number[]): string => list.map((w) => w.toString(16)).join(':');
@@ -103,18 +113,29 @@ export function parsePrefixText(text: string, path: string): PrefixBytes {
   if (!addr) throw new ValidationError(path, `"${text}" is not an IPv4 or IPv6 prefix`);
   const family: Family = addr.length === 4 ? 4 : 6;
   const max = maxPrefixLength(family);
-  if (lengthText !== undefined && !/^\d{1,3}$/.test(lengthText)) throw new ValidationError(path, `prefix length in "${text}" must be 0..${max}`);
+  if (lengthText !== undefined && !/^\d{1,3}$/.test(lengthText))
+    throw new ValidationError(path, `prefix length in "${text}" must be 0..${max}`);
   const length = lengthText === undefined ? max : Number(lengthText);
   if (length > max) throw new ValidationError(path, `prefix length in "${text}" must be 0..${max}`);
   return { family, addr, length };
 }
 
-export function formatPrefixBytes(addr: Uint8Array, length: number, offset = 0, family: Family = addr.length - offset === 4 ? 4 : 6): string {
+export function formatPrefixBytes(
+  addr: Uint8Array,
+  length: number,
+  offset = 0,
+  family: Family = addr.length - offset === 4 ? 4 : 6,
+): string {
   return `${formatAddress(addr, offset, family)}/${length}`;
 }
 
 /** True when any bit after the first `length` bits of the address is set. */
-export function hostBitsSet(addr: Uint8Array, length: number, offset = 0, byteLength: number = addr.length - offset): boolean {
+export function hostBitsSet(
+  addr: Uint8Array,
+  length: number,
+  offset = 0,
+  byteLength: number = addr.length - offset,
+): boolean {
   for (let byte = length >> 3; byte < byteLength; byte++) {
     const keep = byte === length >> 3 ? (0xff00 >> (length & 7)) & 0xff : 0;
     if ((addr[offset + byte]! & ~keep & 0xff) !== 0) return true;

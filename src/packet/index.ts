@@ -168,7 +168,9 @@ export function buildFrame(spec: FrameSpec): Buffer {
     const { proto, bytes: upper } = l4(s);
     const finalHeader = s.nextHeader ?? (proto === 1 ? 58 : proto);
     const extensions = s.extensions ?? [];
-    const chain = extensions.map((ext, i) => extensionHeader(ext, i + 1 < extensions.length ? extensions[i + 1].type : finalHeader));
+    const chain = extensions.map((ext, i) =>
+      extensionHeader(ext, i + 1 < extensions.length ? extensions[i + 1].type : finalHeader),
+    );
     const bytes = Buffer.concat([...chain, upper]);
     const hdr = Buffer.alloc(40);
     hdr.writeUInt32BE(0x60000000, 0);
@@ -230,7 +232,12 @@ export function parseFrame(frame: Buffer): ParsedFrame {
     etherType = frame.readUInt16BE(offset);
   }
   offset += 2;
-  const out: ParsedFrame = { dst: macString(frame.subarray(0, 6)), src: macString(frame.subarray(6, 12)), vlan, etherType };
+  const out: ParsedFrame = {
+    dst: macString(frame.subarray(0, 6)),
+    src: macString(frame.subarray(6, 12)),
+    vlan,
+    etherType,
+  };
   if (etherType === 0x0800) {
     const ihl = (frame[offset] & 0x0f) * 4;
     const hdr = frame.subarray(offset, offset + ihl);
@@ -243,7 +250,8 @@ export function parseFrame(frame: Buffer): ParsedFrame {
     };
   } else if (etherType === 0x86dd) {
     const hdr = frame.subarray(offset, offset + 40);
-    const words = (b: Buffer): string => Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2).toString(16)).join(':');
+    const words = (b: Buffer): string =>
+      Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2).toString(16)).join(':');
     out.ipv6 = { src: words(hdr.subarray(8, 24)), dst: words(hdr.subarray(24, 40)), hopLimit: hdr[7] };
   }
   return out;

@@ -12,8 +12,15 @@
 // docs/manager.md are read in one place; a split by message is the layout issue's to decide.
 import { ValidationError, XnetmonError } from '../errors/index.js';
 import {
-  addressBytesLength, formatAddress, formatPrefixBytes, macFromBytes, maxPrefixLength, parseAddress, parsePrefixText,
-  writeMac, type Family,
+  addressBytesLength,
+  formatAddress,
+  formatPrefixBytes,
+  macFromBytes,
+  maxPrefixLength,
+  parseAddress,
+  parsePrefixText,
+  writeMac,
+  type Family,
 } from '../net/index.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -205,19 +212,32 @@ class Writer {
     this.buf = Buffer.alloc(size);
   }
 
-  u8(v: number): void { this.buf[this.offset++] = v; }
-  u16(v: number): void { this.buf.writeUInt16BE(v, this.offset); this.offset += 2; }
-  u32(v: number): void { this.buf.writeUInt32BE(v >>> 0, this.offset); this.offset += 4; }
-  bytes(b: Uint8Array): void { this.buf.set(b, this.offset); this.offset += b.length; }
+  u8(v: number): void {
+    this.buf[this.offset++] = v;
+  }
+  u16(v: number): void {
+    this.buf.writeUInt16BE(v, this.offset);
+    this.offset += 2;
+  }
+  u32(v: number): void {
+    this.buf.writeUInt32BE(v >>> 0, this.offset);
+    this.offset += 4;
+  }
+  bytes(b: Uint8Array): void {
+    this.buf.set(b, this.offset);
+    this.offset += b.length;
+  }
 
   done(): Buffer {
-    if (this.offset !== this.buf.length) throw new Error(`encoder size mismatch: wrote ${this.offset} of ${this.buf.length}`);
+    if (this.offset !== this.buf.length)
+      throw new Error(`encoder size mismatch: wrote ${this.offset} of ${this.buf.length}`);
     return this.buf;
   }
 }
 
 function checkSequence(sequence: number, path: string): void {
-  if (!Number.isInteger(sequence) || sequence < 0 || sequence > 0xffffffff) throw new ValidationError(path, `sequence ${sequence} must be an integer 0..2^32-1`);
+  if (!Number.isInteger(sequence) || sequence < 0 || sequence > 0xffffffff)
+    throw new ValidationError(path, `sequence ${sequence} must be an integer 0..2^32-1`);
 }
 
 function encodedText(text: string, max: number, path: string): Uint8Array {
@@ -228,7 +248,8 @@ function encodedText(text: string, max: number, path: string): Uint8Array {
 
 function checkInterfaceName(name: string, path: string): Uint8Array {
   const bytes = encodedText(name, MAX_INTERFACE_NAME_BYTES, path);
-  if (bytes.length === 0 || /[\s/:\0]/.test(name)) throw new ValidationError(path, `"${name}" is not an interface name`);
+  if (bytes.length === 0 || /[\s/:\0]/.test(name))
+    throw new ValidationError(path, `"${name}" is not an interface name`);
   return bytes;
 }
 
@@ -239,10 +260,12 @@ function interfaceTableBytes(interfaces: readonly RouterInterface[]): number {
 }
 
 function writeInterfaces(w: Writer, interfaces: readonly RouterInterface[], path: string): void {
-  if (interfaces.length > MAX_INTERFACES) throw new ValidationError(path, `${interfaces.length} interfaces; at most ${MAX_INTERFACES}`);
+  if (interfaces.length > MAX_INTERFACES)
+    throw new ValidationError(path, `${interfaces.length} interfaces; at most ${MAX_INTERFACES}`);
   w.u16(interfaces.length);
   interfaces.forEach((iface, i) => {
-    if (!Number.isInteger(iface.index) || iface.index < 0 || iface.index > 0xffffffff) throw new ValidationError(`${path}[${i}].index`, `${iface.index} is not an interface index`);
+    if (!Number.isInteger(iface.index) || iface.index < 0 || iface.index > 0xffffffff)
+      throw new ValidationError(`${path}[${i}].index`, `${iface.index} is not an interface index`);
     const name = checkInterfaceName(iface.name, `${path}[${i}].name`);
     w.u32(iface.index);
     w.u8(iface.mac === null ? 0 : 1);
@@ -257,7 +280,8 @@ function writeInterfaces(w: Writer, interfaces: readonly RouterInterface[], path
 function checkInterfaceRefs(refs: Uint16Array, count: number, tableSize: number, path: string): void {
   for (let i = 0; i < count; i++) {
     const ref = refs[i]!;
-    if (ref !== NO_INTERFACE && ref >= tableSize) throw new ValidationError(`${path}[${i}].interface`, `refers to interface ${ref}; the table has ${tableSize}`);
+    if (ref !== NO_INTERFACE && ref >= tableSize)
+      throw new ValidationError(`${path}[${i}].interface`, `refers to interface ${ref}; the table has ${tableSize}`);
   }
 }
 
@@ -266,7 +290,10 @@ function checkInterfaceRefs(refs: Uint16Array, count: number, tableSize: number,
 class Reader {
   offset = 0;
 
-  constructor(readonly buf: Uint8Array, readonly message: string) {}
+  constructor(
+    readonly buf: Uint8Array,
+    readonly message: string,
+  ) {}
 
   fail(field: string, problem: string, offset = this.offset): never {
     throw new ProtocolError(`${this.message}.${field}`, offset, problem);
@@ -277,7 +304,8 @@ class Reader {
   }
 
   need(n: number, field: string): void {
-    if (this.remaining() < n) this.fail(field, `truncated: needs ${n} byte${n === 1 ? '' : 's'}, ${this.remaining()} left`);
+    if (this.remaining() < n)
+      this.fail(field, `truncated: needs ${n} byte${n === 1 ? '' : 's'}, ${this.remaining()} left`);
   }
 
   u8(field: string): number {
@@ -322,7 +350,8 @@ class Reader {
     const at = this.offset;
     const n = this.u32(field);
     const room = Math.floor(Math.max(0, this.remaining() - minTrailingBytes) / entryBytes);
-    if (n > room) this.fail(field, `${n} entries of ${entryBytes} bytes cannot fit in the ${this.remaining()} bytes left`, at);
+    if (n > room)
+      this.fail(field, `${n} entries of ${entryBytes} bytes cannot fit in the ${this.remaining()} bytes left`, at);
     return n;
   }
 
@@ -335,7 +364,8 @@ function readInterfaces(r: Reader): RouterInterface[] {
   const at = r.offset;
   const count = r.u16('interfaces.count');
   // The smallest interface entry is 13 bytes: never allocate more than the bytes allow.
-  if (count > MAX_INTERFACES || count * 13 > r.remaining()) r.fail('interfaces.count', `${count} interfaces cannot fit in the ${r.remaining()} bytes left`, at);
+  if (count > MAX_INTERFACES || count * 13 > r.remaining())
+    r.fail('interfaces.count', `${count} interfaces cannot fit in the ${r.remaining()} bytes left`, at);
   const out: RouterInterface[] = [];
   const seen = new Set<number>();
   for (let i = 0; i < count; i++) {
@@ -349,10 +379,12 @@ function readInterfaces(r: Reader): RouterInterface[] {
     if (hasMac > 1) r.fail(`${field}.flags`, `unknown flags 0x${hasMac.toString(16)}`, flagsAt);
     const macAt = r.offset;
     const macBytes = r.bytes(6, `${field}.mac`);
-    if (!hasMac && macBytes.some((b) => b !== 0)) r.fail(`${field}.mac`, 'must be zero when the interface has no MAC', macAt);
+    if (!hasMac && macBytes.some((b) => b !== 0))
+      r.fail(`${field}.mac`, 'must be zero when the interface has no MAC', macAt);
     const lengthAt = r.offset;
     const nameLength = r.u8(`${field}.nameLength`);
-    if (nameLength === 0 || nameLength > MAX_INTERFACE_NAME_BYTES) r.fail(`${field}.nameLength`, `${nameLength} must be 1..${MAX_INTERFACE_NAME_BYTES}`, lengthAt);
+    if (nameLength === 0 || nameLength > MAX_INTERFACE_NAME_BYTES)
+      r.fail(`${field}.nameLength`, `${nameLength} must be 1..${MAX_INTERFACE_NAME_BYTES}`, lengthAt);
     const nameAt = r.offset;
     const name = r.text(nameLength, `${field}.name`);
     if (/[\s/:\0]/.test(name)) r.fail(`${field}.name`, `${JSON.stringify(name)} is not an interface name`, nameAt);
@@ -377,14 +409,19 @@ function guarded<T>(message: string, decode: () => T): T {
     return decode();
   } catch (error) {
     if (error instanceof ProtocolError) throw error;
-    throw new ProtocolError(`${message}.(decoder)`, 0, `internal decoder error: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ProtocolError(
+      `${message}.(decoder)`,
+      0,
+      `internal decoder error: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
 }
 
 // ---- Hello ----------------------------------------------------------------------------
 
 export function encodeHello(hello: Fields<Hello>): Buffer {
-  if (!Number.isInteger(hello.version) || hello.version < 0 || hello.version > 0xffff) throw new ValidationError('hello.version', `${hello.version} must be 0..65535`);
+  if (!Number.isInteger(hello.version) || hello.version < 0 || hello.version > 0xffff)
+    throw new ValidationError('hello.version', `${hello.version} must be 0..65535`);
   const name = encodedText(hello.clientName, MAX_CLIENT_NAME_BYTES, 'hello.clientName');
   const w = new Writer(1 + 2 + 1 + name.length);
   w.u8(MessageType.hello);
@@ -400,7 +437,8 @@ export function decodeHello(buf: Uint8Array): Hello {
     const version = r.u16('version');
     const lengthAt = r.offset;
     const length = r.u8('clientNameLength');
-    if (length > MAX_CLIENT_NAME_BYTES) r.fail('clientNameLength', `${length} is more than ${MAX_CLIENT_NAME_BYTES}`, lengthAt);
+    if (length > MAX_CLIENT_NAME_BYTES)
+      r.fail('clientNameLength', `${length} is more than ${MAX_CLIENT_NAME_BYTES}`, lengthAt);
     const clientName = r.text(length, 'clientName');
     r.end();
     return { type: 'hello', version, clientName };
@@ -418,7 +456,15 @@ function prefixEntryBytes(family: Family): number {
 }
 
 export function emptyRouteColumns(family: Family): RouteColumns {
-  return { family, count: 0, addrs: new Uint8Array(0), lengths: new Uint8Array(0), kinds: new Uint8Array(0), gateways: new Uint8Array(0), interfaces: new Uint16Array(0) };
+  return {
+    family,
+    count: 0,
+    addrs: new Uint8Array(0),
+    lengths: new Uint8Array(0),
+    kinds: new Uint8Array(0),
+    gateways: new Uint8Array(0),
+    interfaces: new Uint16Array(0),
+  };
 }
 
 export function emptyPrefixColumns(family: Family): PrefixColumns {
@@ -428,8 +474,13 @@ export function emptyPrefixColumns(family: Family): PrefixColumns {
 function allocRouteColumns(family: Family, count: number): RouteColumns {
   const size = addressBytesLength(family);
   return {
-    family, count, addrs: new Uint8Array(count * size), lengths: new Uint8Array(count), kinds: new Uint8Array(count),
-    gateways: new Uint8Array(count * size), interfaces: new Uint16Array(count),
+    family,
+    count,
+    addrs: new Uint8Array(count * size),
+    lengths: new Uint8Array(count),
+    kinds: new Uint8Array(count),
+    gateways: new Uint8Array(count * size),
+    interfaces: new Uint16Array(count),
   };
 }
 
@@ -440,31 +491,63 @@ function allocPrefixColumns(family: Family, count: number): PrefixColumns {
 function checkRouteColumns(c: RouteColumns, family: Family, tableSize: number, path: string): void {
   const size = addressBytesLength(family);
   if (c.family !== family) throw new ValidationError(path, `holds IPv${c.family} routes, expected IPv${family}`);
-  if (!Number.isInteger(c.count) || c.count < 0 || c.addrs.length < c.count * size || c.lengths.length < c.count || c.kinds.length < c.count
-    || c.gateways.length < c.count * size || c.interfaces.length < c.count) throw new ValidationError(path, `columns are shorter than count ${c.count}`);
+  if (
+    !Number.isInteger(c.count) ||
+    c.count < 0 ||
+    c.addrs.length < c.count * size ||
+    c.lengths.length < c.count ||
+    c.kinds.length < c.count ||
+    c.gateways.length < c.count * size ||
+    c.interfaces.length < c.count
+  )
+    throw new ValidationError(path, `columns are shorter than count ${c.count}`);
   const max = maxPrefixLength(family);
   for (let i = 0; i < c.count; i++) {
     if (c.lengths[i]! > max) throw new ValidationError(`${path}[${i}].length`, `${c.lengths[i]} must be 0..${max}`);
-    if ((c.kinds[i]! & ~KIND_GATEWAY_BIT) >= ROUTE_KINDS.length) throw new ValidationError(`${path}[${i}].kind`, `unknown kind byte ${c.kinds[i]}`);
+    if ((c.kinds[i]! & ~KIND_GATEWAY_BIT) >= ROUTE_KINDS.length)
+      throw new ValidationError(`${path}[${i}].kind`, `unknown kind byte ${c.kinds[i]}`);
   }
   checkInterfaceRefs(c.interfaces, c.count, tableSize, path);
 }
 
 function checkPrefixColumns(c: PrefixColumns, family: Family, path: string): void {
   if (c.family !== family) throw new ValidationError(path, `holds IPv${c.family} prefixes, expected IPv${family}`);
-  if (!Number.isInteger(c.count) || c.count < 0 || c.addrs.length < c.count * addressBytesLength(family) || c.lengths.length < c.count) {
+  if (
+    !Number.isInteger(c.count) ||
+    c.count < 0 ||
+    c.addrs.length < c.count * addressBytesLength(family) ||
+    c.lengths.length < c.count
+  ) {
     throw new ValidationError(path, `columns are shorter than count ${c.count}`);
   }
   const max = maxPrefixLength(family);
-  for (let i = 0; i < c.count; i++) if (c.lengths[i]! > max) throw new ValidationError(`${path}[${i}].length`, `${c.lengths[i]} must be 0..${max}`);
+  for (let i = 0; i < c.count; i++)
+    if (c.lengths[i]! > max) throw new ValidationError(`${path}[${i}].length`, `${c.lengths[i]} must be 0..${max}`);
 }
 
-interface Range { start: number; end: number }
+interface Range {
+  start: number;
+  end: number;
+}
 
 /** Byte size of a route batch holding these entry counts, with this interface table. */
-function routeBatchBytes(interfacesBytes: number, adds4: number, adds6: number, deletes4: number, deletes6: number): number {
-  return 1 + 4 + interfacesBytes + 4 * 4
-    + adds4 * ENTRY_BYTES.route4 + adds6 * ENTRY_BYTES.route6 + deletes4 * ENTRY_BYTES.prefix4 + deletes6 * ENTRY_BYTES.prefix6;
+function routeBatchBytes(
+  interfacesBytes: number,
+  adds4: number,
+  adds6: number,
+  deletes4: number,
+  deletes6: number,
+): number {
+  return (
+    1 +
+    4 +
+    interfacesBytes +
+    4 * 4 +
+    adds4 * ENTRY_BYTES.route4 +
+    adds6 * ENTRY_BYTES.route6 +
+    deletes4 * ENTRY_BYTES.prefix4 +
+    deletes6 * ENTRY_BYTES.prefix6
+  );
 }
 
 function writeRouteEntries(w: Writer, c: RouteColumns, range: Range): void {
@@ -502,11 +585,18 @@ function writePrefixEntries(w: Writer, c: PrefixColumns, range: Range): void {
 }
 
 function encodeRouteBatchRanges(
-  sequence: number, changes: RouteChanges, interfacesBytes: number,
+  sequence: number,
+  changes: RouteChanges,
+  interfacesBytes: number,
   ranges: { adds4: Range; adds6: Range; deletes4: Range; deletes6: Range },
 ): Buffer {
-  const size = routeBatchBytes(interfacesBytes, ranges.adds4.end - ranges.adds4.start, ranges.adds6.end - ranges.adds6.start,
-    ranges.deletes4.end - ranges.deletes4.start, ranges.deletes6.end - ranges.deletes6.start);
+  const size = routeBatchBytes(
+    interfacesBytes,
+    ranges.adds4.end - ranges.adds4.start,
+    ranges.adds6.end - ranges.adds6.start,
+    ranges.deletes4.end - ranges.deletes4.start,
+    ranges.deletes6.end - ranges.deletes6.start,
+  );
   const w = new Writer(size);
   w.u8(MessageType.routeBatch);
   w.u32(sequence);
@@ -530,7 +620,10 @@ export function encodeRouteBatch(batch: Fields<RouteBatch>): Buffer {
   checkRouteChanges(batch);
   const all = (n: number): Range => ({ start: 0, end: n });
   return encodeRouteBatchRanges(batch.sequence, batch, interfaceTableBytes(batch.interfaces), {
-    adds4: all(batch.adds4.count), adds6: all(batch.adds6.count), deletes4: all(batch.deletes4.count), deletes6: all(batch.deletes6.count),
+    adds4: all(batch.adds4.count),
+    adds6: all(batch.adds6.count),
+    deletes4: all(batch.deletes4.count),
+    deletes6: all(batch.deletes6.count),
   });
 }
 
@@ -556,7 +649,8 @@ export function* encodeRouteBatches(
   checkRouteChanges(changes);
   const interfacesBytes = interfaceTableBytes(changes.interfaces);
   const overhead = routeBatchBytes(interfacesBytes, 0, 0, 0, 0);
-  if (maxBytes < overhead + ENTRY_BYTES.route6) throw new ValidationError('maxBytes', `${maxBytes} cannot hold one route after the ${overhead}-byte header`);
+  if (maxBytes < overhead + ENTRY_BYTES.route6)
+    throw new ValidationError('maxBytes', `${maxBytes} cannot hold one route after the ${overhead}-byte header`);
   // One cursor walks the four lists in order; each message takes what fits.
   const lists = [
     { count: changes.adds4.count, bytes: ENTRY_BYTES.route4 },
@@ -585,7 +679,12 @@ export function* encodeRouteBatches(
     yield {
       sequence,
       entries,
-      payload: encodeRouteBatchRanges(sequence, changes, interfacesBytes, { adds4: ranges[0]!, adds6: ranges[1]!, deletes4: ranges[2]!, deletes6: ranges[3]! }),
+      payload: encodeRouteBatchRanges(sequence, changes, interfacesBytes, {
+        adds4: ranges[0]!,
+        adds6: ranges[1]!,
+        deletes4: ranges[2]!,
+        deletes6: ranges[3]!,
+      }),
     };
     sequence = (sequence + 1) >>> 0;
   }
@@ -608,15 +707,19 @@ function readRouteEntries(r: Reader, family: Family, field: string, tableSize: n
     if (length > max) r.fail(`${field}[${i}].length`, `${length} must be 0..${max}`, entryAt + size);
     lengths[i] = length;
     const kind = buf[o++]!;
-    if ((kind & ~KIND_GATEWAY_BIT) >= ROUTE_KINDS.length) r.fail(`${field}[${i}].kind`, `unknown kind byte 0x${kind.toString(16)}`, entryAt + size + 1);
+    if ((kind & ~KIND_GATEWAY_BIT) >= ROUTE_KINDS.length)
+      r.fail(`${field}[${i}].kind`, `unknown kind byte 0x${kind.toString(16)}`, entryAt + size + 1);
     kinds[i] = kind;
     if (kind & KIND_GATEWAY_BIT) {
       for (let k = 0; k < size; k++) gateways[a + k] = buf[o++]!;
     } else {
-      for (let k = 0; k < size; k++) if (buf[o++] !== 0) r.fail(`${field}[${i}].gateway`, 'must be zero when the kind has no gateway bit', entryAt + size + 2);
+      for (let k = 0; k < size; k++)
+        if (buf[o++] !== 0)
+          r.fail(`${field}[${i}].gateway`, 'must be zero when the kind has no gateway bit', entryAt + size + 2);
     }
     const ref = (buf[o]! << 8) | buf[o + 1]!;
-    if (ref !== NO_INTERFACE && ref >= tableSize) r.fail(`${field}[${i}].interface`, `refers to interface ${ref}; the table has ${tableSize}`, o);
+    if (ref !== NO_INTERFACE && ref >= tableSize)
+      r.fail(`${field}[${i}].interface`, `refers to interface ${ref}; the table has ${tableSize}`, o);
     o += 2;
     interfaces[i] = ref;
   }
@@ -677,7 +780,8 @@ class InterfaceTable {
     const known = this.byIndex.get(iface.index);
     if (known !== undefined) {
       const other = this.list[known]!;
-      if (other.name !== iface.name || other.mac !== iface.mac) throw new ValidationError(path, `interface index ${iface.index} is both ${other.name} and ${iface.name}`);
+      if (other.name !== iface.name || other.mac !== iface.mac)
+        throw new ValidationError(path, `interface index ${iface.index} is both ${other.name} and ${iface.name}`);
       return known;
     }
     if (this.list.length >= MAX_INTERFACES) throw new ValidationError(path, `more than ${MAX_INTERFACES} interfaces`);
@@ -687,7 +791,11 @@ class InterfaceTable {
   }
 }
 
-function routeColumnsOf(family: Family, routes: readonly { route: WireRoute; path: string }[], table: InterfaceTable): RouteColumns {
+function routeColumnsOf(
+  family: Family,
+  routes: readonly { route: WireRoute; path: string }[],
+  table: InterfaceTable,
+): RouteColumns {
   const c = allocRouteColumns(family, routes.length);
   const size = addressBytesLength(family);
   routes.forEach(({ route, path }, i) => {
@@ -699,7 +807,8 @@ function routeColumnsOf(family: Family, routes: readonly { route: WireRoute; pat
     c.kinds[i] = kind;
     if (route.gateway !== null) {
       const gw = parseAddress(route.gateway, `${path}.gateway`);
-      if (gw.family !== family) throw new ValidationError(`${path}.gateway`, `${route.gateway} is not IPv${family} like the prefix`);
+      if (gw.family !== family)
+        throw new ValidationError(`${path}.gateway`, `${route.gateway} is not IPv${family} like the prefix`);
       c.gateways.set(gw.bytes, i * size);
       c.kinds[i] = kind | KIND_GATEWAY_BIT;
     }
@@ -720,15 +829,22 @@ function prefixColumnsOf(family: Family, prefixes: readonly { addr: Buffer; leng
 /** Route changes from readable routes and deleted prefixes; throws ValidationError naming the entry. */
 export function routeChangesFromLists(adds: readonly WireRoute[], deletes: readonly string[]): RouteChanges {
   const table = new InterfaceTable();
-  const byFamily = (family: Family) => adds
-    .map((route, i) => ({ route, path: `adds[${i}]` }))
-    .filter(({ route, path }) => parsePrefixText(route.prefix, `${path}.prefix`).family === family);
+  const byFamily = (family: Family) =>
+    adds
+      .map((route, i) => ({ route, path: `adds[${i}]` }))
+      .filter(({ route, path }) => parsePrefixText(route.prefix, `${path}.prefix`).family === family);
   const deleted = deletes.map((text, i) => parsePrefixText(text, `deletes[${i}]`));
   return {
     adds4: routeColumnsOf(4, byFamily(4), table),
     adds6: routeColumnsOf(6, byFamily(6), table),
-    deletes4: prefixColumnsOf(4, deleted.filter((p) => p.family === 4)),
-    deletes6: prefixColumnsOf(6, deleted.filter((p) => p.family === 6)),
+    deletes4: prefixColumnsOf(
+      4,
+      deleted.filter((p) => p.family === 4),
+    ),
+    deletes6: prefixColumnsOf(
+      6,
+      deleted.filter((p) => p.family === 6),
+    ),
     interfaces: table.list,
   };
 }
@@ -742,7 +858,7 @@ function routeAt(c: RouteColumns, i: number, interfaces: readonly RouterInterfac
     prefix: formatPrefixBytes(c.addrs, c.lengths[i]!, i * size, c.family),
     kind: ROUTE_KINDS[kind & ~KIND_GATEWAY_BIT] ?? 'via-vm',
     gateway: kind & KIND_GATEWAY_BIT ? formatAddress(c.gateways, i * size, c.family) : null,
-    interface: ref === NO_INTERFACE ? null : interfaces[ref] ?? null,
+    interface: ref === NO_INTERFACE ? null : (interfaces[ref] ?? null),
   };
 }
 
@@ -753,7 +869,8 @@ function prefixAt(c: PrefixColumns, i: number): string {
 /** All adds and deletes of route changes, readable (IPv4 first). */
 export function routeChangesToLists(changes: RouteChanges): { adds: WireRoute[]; deletes: string[] } {
   const adds: WireRoute[] = [];
-  for (const c of [changes.adds4, changes.adds6]) for (let i = 0; i < c.count; i++) adds.push(routeAt(c, i, changes.interfaces));
+  for (const c of [changes.adds4, changes.adds6])
+    for (let i = 0; i < c.count; i++) adds.push(routeAt(c, i, changes.interfaces));
   const deletes: string[] = [];
   for (const c of [changes.deletes4, changes.deletes6]) for (let i = 0; i < c.count; i++) deletes.push(prefixAt(c, i));
   return { adds, deletes };
@@ -773,14 +890,24 @@ export interface WireNeighbourKey {
   readonly interface: RouterInterface;
 }
 
-export function neighbourBatchFromLists(sequence: number, adds: readonly WireNeighbour[], deletes: readonly WireNeighbourKey[]): Fields<NeighbourBatch> {
+export function neighbourBatchFromLists(
+  sequence: number,
+  adds: readonly WireNeighbour[],
+  deletes: readonly WireNeighbourKey[],
+): Fields<NeighbourBatch> {
   const table = new InterfaceTable();
   const parsedAdds = adds.map((n, i) => ({ n, i, a: parseAddress(n.address, `adds[${i}].address`) }));
   const parsedDeletes = deletes.map((n, i) => ({ n, i, a: parseAddress(n.address, `deletes[${i}].address`) }));
   const addColumns = (family: Family): NeighbourColumns => {
     const list = parsedAdds.filter((x) => x.a.family === family);
     const size = addressBytesLength(family);
-    const c = { family, count: list.length, addrs: new Uint8Array(list.length * size), macs: new Uint8Array(list.length * 6), interfaces: new Uint16Array(list.length) };
+    const c = {
+      family,
+      count: list.length,
+      addrs: new Uint8Array(list.length * size),
+      macs: new Uint8Array(list.length * 6),
+      interfaces: new Uint16Array(list.length),
+    };
     list.forEach(({ n, i, a }, k) => {
       c.addrs.set(a.bytes, k * size);
       writeMac(n.mac, c.macs, k * 6, `adds[${i}].mac`);
@@ -791,7 +918,12 @@ export function neighbourBatchFromLists(sequence: number, adds: readonly WireNei
   const deleteColumns = (family: Family): NeighbourKeyColumns => {
     const list = parsedDeletes.filter((x) => x.a.family === family);
     const size = addressBytesLength(family);
-    const c = { family, count: list.length, addrs: new Uint8Array(list.length * size), interfaces: new Uint16Array(list.length) };
+    const c = {
+      family,
+      count: list.length,
+      addrs: new Uint8Array(list.length * size),
+      interfaces: new Uint16Array(list.length),
+    };
     list.forEach(({ n, i, a }, k) => {
       c.addrs.set(a.bytes, k * size);
       c.interfaces[k] = table.ref(n.interface, `deletes[${i}].interface`);
@@ -805,18 +937,29 @@ export function neighbourBatchFromLists(sequence: number, adds: readonly WireNei
   return { sequence, interfaces: table.list, adds4, adds6, deletes4, deletes6 };
 }
 
-export function neighbourBatchToLists(batch: Fields<NeighbourBatch>): { adds: WireNeighbour[]; deletes: WireNeighbourKey[] } {
+export function neighbourBatchToLists(batch: Fields<NeighbourBatch>): {
+  adds: WireNeighbour[];
+  deletes: WireNeighbourKey[];
+} {
   const adds: WireNeighbour[] = [];
   for (const c of [batch.adds4, batch.adds6]) {
     const size = addressBytesLength(c.family);
     for (let i = 0; i < c.count; i++) {
-      adds.push({ address: formatAddress(c.addrs, i * size, c.family), mac: macFromBytes(c.macs, i * 6), interface: batch.interfaces[c.interfaces[i]!]! });
+      adds.push({
+        address: formatAddress(c.addrs, i * size, c.family),
+        mac: macFromBytes(c.macs, i * 6),
+        interface: batch.interfaces[c.interfaces[i]!]!,
+      });
     }
   }
   const deletes: WireNeighbourKey[] = [];
   for (const c of [batch.deletes4, batch.deletes6]) {
     const size = addressBytesLength(c.family);
-    for (let i = 0; i < c.count; i++) deletes.push({ address: formatAddress(c.addrs, i * size, c.family), interface: batch.interfaces[c.interfaces[i]!]! });
+    for (let i = 0; i < c.count; i++)
+      deletes.push({
+        address: formatAddress(c.addrs, i * size, c.family),
+        interface: batch.interfaces[c.interfaces[i]!]!,
+      });
   }
   return { adds, deletes };
 }
@@ -825,14 +968,30 @@ export function encodeNeighbourBatch(batch: Fields<NeighbourBatch>): Buffer {
   checkSequence(batch.sequence, 'neighbourBatch.sequence');
   const n = batch.interfaces.length;
   const columns: [NeighbourColumns | NeighbourKeyColumns, Family, string][] = [
-    [batch.adds4, 4, 'adds4'], [batch.adds6, 6, 'adds6'], [batch.deletes4, 4, 'deletes4'], [batch.deletes6, 6, 'deletes6'],
+    [batch.adds4, 4, 'adds4'],
+    [batch.adds6, 6, 'adds6'],
+    [batch.deletes4, 4, 'deletes4'],
+    [batch.deletes6, 6, 'deletes6'],
   ];
   for (const [c, family, name] of columns) {
-    if (c.family !== family) throw new ValidationError(`neighbourBatch.${name}`, `holds IPv${c.family} entries, expected IPv${family}`);
-    for (let i = 0; i < c.count; i++) if (c.interfaces[i]! >= n) throw new ValidationError(`neighbourBatch.${name}[${i}].interface`, `refers to interface ${c.interfaces[i]}; the table has ${n}`);
+    if (c.family !== family)
+      throw new ValidationError(`neighbourBatch.${name}`, `holds IPv${c.family} entries, expected IPv${family}`);
+    for (let i = 0; i < c.count; i++)
+      if (c.interfaces[i]! >= n)
+        throw new ValidationError(
+          `neighbourBatch.${name}[${i}].interface`,
+          `refers to interface ${c.interfaces[i]}; the table has ${n}`,
+        );
   }
-  const size = 1 + 4 + interfaceTableBytes(batch.interfaces) + 16 + batch.adds4.count * ENTRY_BYTES.neighbour4
-    + batch.adds6.count * ENTRY_BYTES.neighbour6 + batch.deletes4.count * ENTRY_BYTES.neighbourKey4 + batch.deletes6.count * ENTRY_BYTES.neighbourKey6;
+  const size =
+    1 +
+    4 +
+    interfaceTableBytes(batch.interfaces) +
+    16 +
+    batch.adds4.count * ENTRY_BYTES.neighbour4 +
+    batch.adds6.count * ENTRY_BYTES.neighbour6 +
+    batch.deletes4.count * ENTRY_BYTES.neighbourKey4 +
+    batch.deletes6.count * ENTRY_BYTES.neighbourKey6;
   const w = new Writer(size);
   w.u8(MessageType.neighbourBatch);
   w.u32(batch.sequence);
@@ -857,22 +1016,41 @@ export function encodeNeighbourBatch(batch: Fields<NeighbourBatch>): Buffer {
   return w.done();
 }
 
-function readNeighbours(r: Reader, family: Family, field: string, tableSize: number, trailing: number): NeighbourColumns {
+function readNeighbours(
+  r: Reader,
+  family: Family,
+  field: string,
+  tableSize: number,
+  trailing: number,
+): NeighbourColumns {
   const size = addressBytesLength(family);
   const count = r.count(`${field}.count`, size + 8, trailing);
-  const c = { family, count, addrs: new Uint8Array(count * size), macs: new Uint8Array(count * 6), interfaces: new Uint16Array(count) };
+  const c = {
+    family,
+    count,
+    addrs: new Uint8Array(count * size),
+    macs: new Uint8Array(count * 6),
+    interfaces: new Uint16Array(count),
+  };
   for (let i = 0; i < count; i++) {
     c.addrs.set(r.bytes(size, `${field}[${i}].address`), i * size);
     c.macs.set(r.bytes(6, `${field}[${i}].mac`), i * 6);
     const at = r.offset;
     const ref = r.u16(`${field}[${i}].interface`);
-    if (ref >= tableSize) r.fail(`${field}[${i}].interface`, `refers to interface ${ref}; the table has ${tableSize}`, at);
+    if (ref >= tableSize)
+      r.fail(`${field}[${i}].interface`, `refers to interface ${ref}; the table has ${tableSize}`, at);
     c.interfaces[i] = ref;
   }
   return c;
 }
 
-function readNeighbourKeys(r: Reader, family: Family, field: string, tableSize: number, trailing: number): NeighbourKeyColumns {
+function readNeighbourKeys(
+  r: Reader,
+  family: Family,
+  field: string,
+  tableSize: number,
+  trailing: number,
+): NeighbourKeyColumns {
   const size = addressBytesLength(family);
   const count = r.count(`${field}.count`, size + 2, trailing);
   const c = { family, count, addrs: new Uint8Array(count * size), interfaces: new Uint16Array(count) };
@@ -880,7 +1058,8 @@ function readNeighbourKeys(r: Reader, family: Family, field: string, tableSize: 
     c.addrs.set(r.bytes(size, `${field}[${i}].address`), i * size);
     const at = r.offset;
     const ref = r.u16(`${field}[${i}].interface`);
-    if (ref >= tableSize) r.fail(`${field}[${i}].interface`, `refers to interface ${ref}; the table has ${tableSize}`, at);
+    if (ref >= tableSize)
+      r.fail(`${field}[${i}].interface`, `refers to interface ${ref}; the table has ${tableSize}`, at);
     c.interfaces[i] = ref;
   }
   return c;
@@ -923,30 +1102,43 @@ function writeFilterPrefix(w: Writer, text: string | null, family: Family, path:
 function checkPortRange(range: readonly [number, number] | null, path: string): void {
   if (range === null) return;
   const [lo, hi] = range;
-  if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && hi <= 0xffff && lo <= hi)) throw new ValidationError(path, `port range ${lo}-${hi} must be 0..65535, low first`);
+  if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && hi <= 0xffff && lo <= hi))
+    throw new ValidationError(path, `port range ${lo}-${hi} must be 0..65535, low first`);
 }
 
 export function encodeFilterReplace(message: Fields<FilterReplace>): Buffer {
   checkSequence(message.sequence, 'filterReplace.sequence');
-  if (message.rules.length > MAX_FILTER_RULES_ON_WIRE) throw new ValidationError('filterReplace.rules', `${message.rules.length} rules; at most ${MAX_FILTER_RULES_ON_WIRE}`);
+  if (message.rules.length > MAX_FILTER_RULES_ON_WIRE)
+    throw new ValidationError(
+      'filterReplace.rules',
+      `${message.rules.length} rules; at most ${MAX_FILTER_RULES_ON_WIRE}`,
+    );
   const w = new Writer(1 + 4 + 2 + message.rules.length * ENTRY_BYTES.filterRule);
   w.u8(MessageType.filterReplace);
   w.u32(message.sequence);
   w.u16(message.rules.length);
   message.rules.forEach((rule, i) => {
     const path = `filterReplace.rules[${i}]`;
-    if (rule.family !== 4 && rule.family !== 6) throw new ValidationError(`${path}.family`, `${String(rule.family)} must be 4 or 6`);
-    if (!Number.isInteger(rule.proto) || rule.proto < 0 || rule.proto > 255) throw new ValidationError(`${path}.proto`, `${rule.proto} must be 0..255`);
-    if (!Number.isInteger(rule.handle) || rule.handle < 0 || rule.handle > 0xffffffff) throw new ValidationError(`${path}.handle`, `${rule.handle} must be 0..2^32-1`);
-    if (rule.action !== 'accept' && rule.action !== 'drop') throw new ValidationError(`${path}.action`, `${String(rule.action)} must be accept or drop`);
+    if (rule.family !== 4 && rule.family !== 6)
+      throw new ValidationError(`${path}.family`, `${String(rule.family)} must be 4 or 6`);
+    if (!Number.isInteger(rule.proto) || rule.proto < 0 || rule.proto > 255)
+      throw new ValidationError(`${path}.proto`, `${rule.proto} must be 0..255`);
+    if (!Number.isInteger(rule.handle) || rule.handle < 0 || rule.handle > 0xffffffff)
+      throw new ValidationError(`${path}.handle`, `${rule.handle} must be 0..2^32-1`);
+    if (rule.action !== 'accept' && rule.action !== 'drop')
+      throw new ValidationError(`${path}.action`, `${String(rule.action)} must be accept or drop`);
     checkPortRange(rule.sport, `${path}.sport`);
     checkPortRange(rule.dport, `${path}.dport`);
     w.u32(rule.handle);
     w.u8(rule.family);
     w.u8(rule.proto);
     w.u8(rule.action === 'drop' ? 1 : 0);
-    w.u8((rule.src !== null ? FILTER_HAS_SRC : 0) | (rule.dst !== null ? FILTER_HAS_DST : 0)
-      | (rule.sport !== null ? FILTER_HAS_SPORT : 0) | (rule.dport !== null ? FILTER_HAS_DPORT : 0));
+    w.u8(
+      (rule.src !== null ? FILTER_HAS_SRC : 0) |
+        (rule.dst !== null ? FILTER_HAS_DST : 0) |
+        (rule.sport !== null ? FILTER_HAS_SPORT : 0) |
+        (rule.dport !== null ? FILTER_HAS_DPORT : 0),
+    );
     writeFilterPrefix(w, rule.src, rule.family, `${path}.src`);
     writeFilterPrefix(w, rule.dst, rule.family, `${path}.dst`);
     for (const range of [rule.sport, rule.dport]) {
@@ -966,7 +1158,8 @@ function readFilterPrefix(r: Reader, family: Family, present: boolean, field: st
     if (bytes.some((b) => b !== 0)) r.fail(field, 'must be zero when absent', at);
     return null;
   }
-  if (length > maxPrefixLength(family)) r.fail(`${field}.length`, `${length} must be 0..${maxPrefixLength(family)}`, at + 16);
+  if (length > maxPrefixLength(family))
+    r.fail(`${field}.length`, `${length} must be 0..${maxPrefixLength(family)}`, at + 16);
   for (let k = size; k < 16; k++) if (bytes[k] !== 0) r.fail(field, 'IPv4 address padding must be zero', at + k);
   return formatPrefixBytes(bytes, length, 0, family);
 }
@@ -1053,9 +1246,13 @@ function truncateUtf8(text: string, max: number): Uint8Array {
 /** Error messages longer than the limit are cut, not refused: an Ack must always be sendable. */
 export function encodeAck(ack: Fields<Ack>): Buffer {
   checkSequence(ack.sequence, 'ack.sequence');
-  if (ack.ok && (ack.errorCode !== '' || ack.errorMessage !== '')) throw new ValidationError('ack', 'a positive Ack carries no error');
+  if (ack.ok && (ack.errorCode !== '' || ack.errorMessage !== ''))
+    throw new ValidationError('ack', 'a positive Ack carries no error');
   if (!ack.ok && !(ERROR_CODE.test(ack.errorCode) && ack.errorCode.length <= MAX_ERROR_CODE_BYTES)) {
-    throw new ValidationError('ack.errorCode', `${JSON.stringify(ack.errorCode)} must be 1..${MAX_ERROR_CODE_BYTES} of A-Z, 0-9, _`);
+    throw new ValidationError(
+      'ack.errorCode',
+      `${JSON.stringify(ack.errorCode)} must be 1..${MAX_ERROR_CODE_BYTES} of A-Z, 0-9, _`,
+    );
   }
   const code = utf8.encode(ack.errorCode);
   const message = truncateUtf8(ack.errorMessage, MAX_ERROR_MESSAGE_BYTES);
@@ -1079,14 +1276,18 @@ export function decodeAck(buf: Uint8Array): Ack {
     if (okByte > 1) r.fail('ok', `${okByte} must be 0 or 1`, okAt);
     const codeAt = r.offset;
     const codeLength = r.u8('errorCodeLength');
-    if (codeLength > MAX_ERROR_CODE_BYTES) r.fail('errorCodeLength', `${codeLength} is more than ${MAX_ERROR_CODE_BYTES}`, codeAt);
+    if (codeLength > MAX_ERROR_CODE_BYTES)
+      r.fail('errorCodeLength', `${codeLength} is more than ${MAX_ERROR_CODE_BYTES}`, codeAt);
     const errorCode = r.text(codeLength, 'errorCode');
     const messageAt = r.offset;
     const messageLength = r.u16('errorMessageLength');
-    if (messageLength > MAX_ERROR_MESSAGE_BYTES) r.fail('errorMessageLength', `${messageLength} is more than ${MAX_ERROR_MESSAGE_BYTES}`, messageAt);
+    if (messageLength > MAX_ERROR_MESSAGE_BYTES)
+      r.fail('errorMessageLength', `${messageLength} is more than ${MAX_ERROR_MESSAGE_BYTES}`, messageAt);
     const errorMessage = r.text(messageLength, 'errorMessage');
-    if (okByte === 1 && (codeLength !== 0 || messageLength !== 0)) r.fail('errorCode', 'a positive Ack carries no error', codeAt);
-    if (okByte === 0 && !ERROR_CODE.test(errorCode)) r.fail('errorCode', `${JSON.stringify(errorCode)} is not an error code`, codeAt + 1);
+    if (okByte === 1 && (codeLength !== 0 || messageLength !== 0))
+      r.fail('errorCode', 'a positive Ack carries no error', codeAt);
+    if (okByte === 0 && !ERROR_CODE.test(errorCode))
+      r.fail('errorCode', `${JSON.stringify(errorCode)} is not an error code`, codeAt + 1);
     r.end();
     return { type: 'ack', sequence, ok: okByte === 1, errorCode, errorMessage };
   });
@@ -1098,12 +1299,19 @@ export function decodeAck(buf: Uint8Array): Ack {
 export function decodeMessage(buf: Uint8Array): UpdateMessage {
   if (buf.length === 0) throw new ProtocolError('message.type', 0, 'empty payload');
   switch (buf[0]) {
-    case MessageType.hello: return decodeHello(buf);
-    case MessageType.routeBatch: return decodeRouteBatch(buf);
-    case MessageType.neighbourBatch: return decodeNeighbourBatch(buf);
-    case MessageType.filterReplace: return decodeFilterReplace(buf);
-    case MessageType.endOfSync: return decodeEndOfSync(buf);
-    case MessageType.ack: return decodeAck(buf);
-    default: throw new ProtocolError('message.type', 0, `unknown message type ${buf[0]}`);
+    case MessageType.hello:
+      return decodeHello(buf);
+    case MessageType.routeBatch:
+      return decodeRouteBatch(buf);
+    case MessageType.neighbourBatch:
+      return decodeNeighbourBatch(buf);
+    case MessageType.filterReplace:
+      return decodeFilterReplace(buf);
+    case MessageType.endOfSync:
+      return decodeEndOfSync(buf);
+    case MessageType.ack:
+      return decodeAck(buf);
+    default:
+      throw new ProtocolError('message.type', 0, `unknown message type ${buf[0]}`);
   }
 }

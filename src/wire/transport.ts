@@ -83,7 +83,9 @@ export class PayloadQueue {
             const payload = this.items.shift();
             if (payload) return { value: payload, done: false };
             if (this.closed) return { value: undefined, done: true };
-            await new Promise<void>((resolve) => { this.reader = resolve; });
+            await new Promise<void>((resolve) => {
+              this.reader = resolve;
+            });
           }
         },
       }),

@@ -42,8 +42,12 @@ async function settled(): Promise<Map<number, NetCounters>> {
   return last;
 }
 const sum = (c: NetCounters, reasons: readonly ReasonName[]): bigint => reasons.reduce((s, r) => s + c.verdicts[r], 0n);
-const delta = (a: Map<number, NetCounters>, b: Map<number, NetCounters>, net: number, reasons: readonly ReasonName[]): number =>
-  Number(sum(b.get(net)!, reasons) - sum(a.get(net)!, reasons));
+const delta = (
+  a: Map<number, NetCounters>,
+  b: Map<number, NetCounters>,
+  net: number,
+  reasons: readonly ReasonName[],
+): number => Number(sum(b.get(net)!, reasons) - sum(a.get(net)!, reasons));
 
 function daemonAlive(): void {
   assert.equal(daemon?.exitCode, null, 'the daemon is still running');
@@ -54,8 +58,16 @@ function daemonAlive(): void {
 /** Blue's service, as its users see it: the host reaches its router, and its external machines reach each other through the fast path. */
 function blueWorks(): void {
   const blue = lab.topology.networks[0];
-  assert.equal(ping(lab.topology.host.ns, blue.router.interfaces[0].address, 10, 0.02), 10, 'the host reaches blue\'s router');
-  assert.equal(ping(blue.externals[0].ns, blue.externals[1].iface.address, 10, 0.02), 10, 'blue\'s traffic is forwarded');
+  assert.equal(
+    ping(lab.topology.host.ns, blue.router.interfaces[0].address, 10, 0.02),
+    10,
+    "the host reaches blue's router",
+  );
+  assert.equal(
+    ping(blue.externals[0].ns, blue.externals[1].iface.address, 10, 0.02),
+    10,
+    "blue's traffic is forwarded",
+  );
 }
 
 /**
@@ -111,25 +123,59 @@ after(async () => {
   xnetmon(['lab', 'down', '--prefix', prefix]);
 });
 
-test('a router sending with another router\'s MAC: dropped and counted against it; the victim\'s counters and bridge entry do not move', async () => {
+test("a router sending with another router's MAC: dropped and counted against it; the victim's counters and bridge entry do not move", async () => {
   const green = lab.topology.networks[1];
   const blueMac = labMac('router', BLUE, 0);
-  const forged = buildFrame({ src: blueMac, dst: labMac('ext', BLUE, 0), ipv4: { src: '10.1.0.1', dst: '10.1.0.2', udp: { sport: 9, dport: 9 }, payload: 1042 - 42 } });
+  const forged = buildFrame({
+    src: blueMac,
+    dst: labMac('ext', BLUE, 0),
+    ipv4: { src: '10.1.0.1', dst: '10.1.0.2', udp: { sport: 9, dport: 9 }, payload: 1042 - 42 },
+  });
   assert.equal(forged.length, 1042);
-  const arp = buildFrame({ src: green.router.interfaces[0].mac, dst: 'ff:ff:ff:ff:ff:ff', arp: { op: 2, senderMac: blueMac, senderIp: '10.1.0.1', targetIp: '10.1.0.254' } });
+  const arp = buildFrame({
+    src: green.router.interfaces[0].mac,
+    dst: 'ff:ff:ff:ff:ff:ff',
+    arp: { op: 2, senderMac: blueMac, senderIp: '10.1.0.1', targetIp: '10.1.0.254' },
+  });
   const before = counters();
-  sendFrames(green.router.ns, 'eth0', Array.from({ length: 20_000 }, () => forged), lab.stateDir, 'forged');
-  sendFrames(green.router.ns, 'eth0', Array.from({ length: 100 }, () => arp), lab.stateDir, 'arp');
+  sendFrames(
+    green.router.ns,
+    'eth0',
+    Array.from({ length: 20_000 }, () => forged),
+    lab.stateDir,
+    'forged',
+  );
+  sendFrames(
+    green.router.ns,
+    'eth0',
+    Array.from({ length: 100 }, () => arp),
+    lab.stateDir,
+    'arp',
+  );
   const after = await settled();
-  assert.equal(delta(before, after, GREEN, ['drop_spoof']), 20_100, 'every forged frame dropped as spoofed, charged to green');
+  assert.equal(
+    delta(before, after, GREEN, ['drop_spoof']),
+    20_100,
+    'every forged frame dropped as spoofed, charged to green',
+  );
   for (let slot = 0; slot < 2; slot++) {
-    assert.equal(after.get(BLUE)!.linkOffered[slot], before.get(BLUE)!.linkOffered[slot], `blue's link ${slot} bytes do not move`);
+    assert.equal(
+      after.get(BLUE)!.linkOffered[slot],
+      before.get(BLUE)!.linkOffered[slot],
+      `blue's link ${slot} bytes do not move`,
+    );
   }
-  assert.equal(delta(before, after, BLUE, PHYS_REASONS), 0,
-    `nothing of it was classified as blue (moved: ${moved(before, after, BLUE)})`);
+  assert.equal(
+    delta(before, after, BLUE, PHYS_REASONS),
+    0,
+    `nothing of it was classified as blue (moved: ${moved(before, after, BLUE)})`,
+  );
   const fdb = inNs(lab.topology.host.ns, ['bridge', 'fdb', 'show', 'br', lab.topology.host.links[0].bridge]);
   const blueEntry = fdb.split('\n').filter((l) => l.startsWith(blueMac));
-  assert.ok(blueEntry.length && blueEntry.every((l) => l.includes(`dev ${lab.topology.networks[0].router.interfaces[0].vif} `)), `blue's MAC is still learned on blue's vif:\n${blueEntry.join('\n')}`);
+  assert.ok(
+    blueEntry.length && blueEntry.every((l) => l.includes(`dev ${lab.topology.networks[0].router.interfaces[0].vif} `)),
+    `blue's MAC is still learned on blue's vif:\n${blueEntry.join('\n')}`,
+  );
   blueWorks();
   daemonAlive();
 });
@@ -140,48 +186,88 @@ test('3,000 malformed and edge frames from an external machine: each counted wit
   const seed = fuzzSeed();
   t.diagnostic(`seed ${seed} (XNETMON_FUZZ_SEED replays it)`);
   const frames = fuzzFrames({
-    seed, count: 3000,
+    seed,
+    count: 3000,
     sources: [green.externals[0].iface.mac],
-    destinations: [labMac('router', GREEN, 0), labMac('router', GREEN, 0), lab.topology.host.links[0].bridgeMac, 'ff:ff:ff:ff:ff:ff', '02:42:00:00:00:99'],
-    src4: green.externals[0].iface.address, dst4: green.externals[1].iface.address,
+    destinations: [
+      labMac('router', GREEN, 0),
+      labMac('router', GREEN, 0),
+      lab.topology.host.links[0].bridgeMac,
+      'ff:ff:ff:ff:ff:ff',
+      '02:42:00:00:00:99',
+    ],
+    src4: green.externals[0].iface.address,
+    dst4: green.externals[1].iface.address,
   });
   const blueExtIn = ipv4InReceives(blue.externals[1].ns);
   const before = counters();
   sendFrames(green.externals[0].ns, 'eth0', frames, lab.stateDir, 'fuzz-ext');
   const after = await settled();
   const counted = NETS.reduce((s, n) => s + delta(before, after, n, PHYS_REASONS), 0);
-  assert.ok(counted >= 3000 && counted <= 3100, `seed ${seed}: ${counted} verdicts at the physical ingress for 3,000 frames (every frame counted, once)`);
-  assert.equal(delta(before, after, BLUE, PHYS_REASONS), 0,
-    `seed ${seed}: nothing classified as blue (moved: ${moved(before, after, BLUE)})`);
+  assert.ok(
+    counted >= 3000 && counted <= 3100,
+    `seed ${seed}: ${counted} verdicts at the physical ingress for 3,000 frames (every frame counted, once)`,
+  );
+  assert.equal(
+    delta(before, after, BLUE, PHYS_REASONS),
+    0,
+    `seed ${seed}: nothing classified as blue (moved: ${moved(before, after, BLUE)})`,
+  );
   const blueExtAfter = ipv4InReceives(blue.externals[1].ns);
   assert.equal(blueExtAfter, blueExtIn, `seed ${seed}: nothing reached blue's machine behind the host`);
   daemonAlive();
   // What belongs to no network is where an operator looks too.
   const status = JSON.parse(xnetmon(['status', '--json', '--socket', socket])) as { noNetwork: Record<string, number> };
-  assert.ok(status.noNetwork.pass_host >= Number(after.get(0)!.verdicts.pass_host), 'status shows the traffic of no network');
+  assert.ok(
+    status.noNetwork.pass_host >= Number(after.get(0)!.verdicts.pass_host),
+    'status shows the traffic of no network',
+  );
   assert.match(xnetmon(['status', '--socket', socket]), /\(no network\)\s+.*pass_host=\d+/);
   blueWorks();
 });
 
-test('3,000 malformed and edge frames from a router: each counted against that router\'s network, the victim untouched', async (t) => {
+test("3,000 malformed and edge frames from a router: each counted against that router's network, the victim untouched", async (t) => {
   const green = lab.topology.networks[1];
   const seed = fuzzSeed();
   t.diagnostic(`seed ${seed} (XNETMON_FUZZ_SEED replays it)`);
   const frames = fuzzFrames({
-    seed, count: 3000,
-    sources: [green.router.interfaces[0].mac, green.router.interfaces[0].mac, labMac('router', BLUE, 0), '02:42:00:00:00:98'],
-    destinations: [green.externals[0].iface.mac, 'ff:ff:ff:ff:ff:ff', '02:42:00:00:00:99', lab.topology.host.links[0].bridgeMac],
-    src4: green.router.interfaces[0].address, dst4: green.externals[0].iface.address,
+    seed,
+    count: 3000,
+    sources: [
+      green.router.interfaces[0].mac,
+      green.router.interfaces[0].mac,
+      labMac('router', BLUE, 0),
+      '02:42:00:00:00:98',
+    ],
+    destinations: [
+      green.externals[0].iface.mac,
+      'ff:ff:ff:ff:ff:ff',
+      '02:42:00:00:00:99',
+      lab.topology.host.links[0].bridgeMac,
+    ],
+    src4: green.router.interfaces[0].address,
+    dst4: green.externals[0].iface.address,
   });
   const before = counters();
   sendFrames(green.router.ns, 'eth0', frames, lab.stateDir, 'fuzz-router');
   const after = await settled();
   const counted = delta(before, after, GREEN, VIF_REASONS);
   assert.ok(counted >= 3000 && counted <= 3100, `seed ${seed}: ${counted} verdicts on green's vif for 3,000 frames`);
-  assert.ok(delta(before, after, GREEN, ['drop_spoof']) > 1000, `seed ${seed}: forged sources and tags dropped as spoofed`);
-  for (let slot = 0; slot < 2; slot++) assert.equal(after.get(BLUE)!.linkOffered[slot], before.get(BLUE)!.linkOffered[slot], `seed ${seed}: blue pays nothing on link ${slot}`);
-  assert.equal(delta(before, after, BLUE, PHYS_REASONS), 0,
-    `seed ${seed}: nothing classified as blue (moved: ${moved(before, after, BLUE)})`);
+  assert.ok(
+    delta(before, after, GREEN, ['drop_spoof']) > 1000,
+    `seed ${seed}: forged sources and tags dropped as spoofed`,
+  );
+  for (let slot = 0; slot < 2; slot++)
+    assert.equal(
+      after.get(BLUE)!.linkOffered[slot],
+      before.get(BLUE)!.linkOffered[slot],
+      `seed ${seed}: blue pays nothing on link ${slot}`,
+    );
+  assert.equal(
+    delta(before, after, BLUE, PHYS_REASONS),
+    0,
+    `seed ${seed}: nothing classified as blue (moved: ${moved(before, after, BLUE)})`,
+  );
   daemonAlive();
   blueWorks();
 });

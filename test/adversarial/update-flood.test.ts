@@ -25,9 +25,18 @@ let daemonLog = '';
 let socket: string;
 const children: ChildProcess[] = [];
 
-interface Route { prefix: string }
-const routes = async (network: string): Promise<Route[]> => ((await adminRequest(socket, { cmd: 'routes', args: { name: network } })) as { routes: Route[] }).routes;
-const sessions = async () => (await adminRequest(socket, { cmd: 'clients' })) as { network: string; connected: boolean; resyncing: boolean; lastUpdate: string | null }[];
+interface Route {
+  prefix: string;
+}
+const routes = async (network: string): Promise<Route[]> =>
+  ((await adminRequest(socket, { cmd: 'routes', args: { name: network } })) as { routes: Route[] }).routes;
+const sessions = async () =>
+  (await adminRequest(socket, { cmd: 'clients' })) as {
+    network: string;
+    connected: boolean;
+    resyncing: boolean;
+    lastUpdate: string | null;
+  }[];
 
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -46,7 +55,11 @@ async function blueUpdateMs(timeoutMs: number): Promise<number> {
   const net = `10.1.${nextNet++}.0/24`;
   const t0 = Date.now();
   inNs(blue.router.ns, ['ip', 'route', 'add', net, 'via', '10.1.1.2']);
-  await until(`blue's route ${net} at the host`, async () => (await routes('blue')).some((r) => r.prefix === net), timeoutMs);
+  await until(
+    `blue's route ${net} at the host`,
+    async () => (await routes('blue')).some((r) => r.prefix === net),
+    timeoutMs,
+  );
   return Date.now() - t0;
 }
 
@@ -59,13 +72,26 @@ before(async () => {
   // share of the 4M-entry map): the flood meets it within a second.
   const config = readFileSync(lab.configPath, 'utf8');
   assert.match(config, /^ {4}name: red$/m);
-  writeFileSync(lab.configPath, config.replace(/^( {4}name: red)$/m, `$1\n    quota: { routes4: ${RED_ROUTES4_QUOTA} }`));
+  writeFileSync(
+    lab.configPath,
+    config.replace(/^( {4}name: red)$/m, `$1\n    quota: { routes4: ${RED_ROUTES4_QUOTA} }`),
+  );
   daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
-  daemon.stdout?.on('data', (d: Buffer) => { daemonLog += d.toString(); });
+  daemon.stdout?.on('data', (d: Buffer) => {
+    daemonLog += d.toString();
+  });
   const blue = lab.topology.networks[0]!;
-  const client = spawn('ip', ['netns', 'exec', blue.router.ns, process.execPath, CLI, 'client', '-c', `${lab.stateDir}/client${blue.id}.yaml`], { stdio: 'ignore' });
+  const client = spawn(
+    'ip',
+    ['netns', 'exec', blue.router.ns, process.execPath, CLI, 'client', '-c', `${lab.stateDir}/client${blue.id}.yaml`],
+    { stdio: 'ignore' },
+  );
   children.push(client);
-  await until('blue in sync', async () => (await sessions()).find((s) => s.network === 'blue' && s.connected && !s.resyncing && s.lastUpdate), margin(15_000));
+  await until(
+    'blue in sync',
+    async () => (await sessions()).find((s) => s.network === 'blue' && s.connected && !s.resyncing && s.lastUpdate),
+    margin(15_000),
+  );
 });
 
 after(async () => {
@@ -74,24 +100,44 @@ after(async () => {
   xnetmon(['lab', 'down', '--prefix', prefix]);
 });
 
-test('an authenticated router flooding update records: the victim\'s update still applies in time, the attacker gets typed errors, the daemon lives', async () => {
+test("an authenticated router flooding update records: the victim's update still applies in time, the attacker gets typed errors, the daemon lives", async () => {
   // The bound: the same update measured here without the flood (median of three), with room for
   // the flood's share of this machine's two cores, never under a margin for a slow machine.
-  const quiet = [await blueUpdateMs(margin(10_000)), await blueUpdateMs(margin(10_000)), await blueUpdateMs(margin(10_000))];
+  const quiet = [
+    await blueUpdateMs(margin(10_000)),
+    await blueUpdateMs(margin(10_000)),
+    await blueUpdateMs(margin(10_000)),
+  ];
   const bound = Math.max(4 * median(quiet), margin(1500));
 
   const red = lab.topology.networks[2]!;
   const hostKey = /host_public_key: "([^"]+)"/.exec(readFileSync(`${lab.stateDir}/client${red.id}.yaml`, 'utf8'))![1]!;
   const seconds = 8;
-  const attacker = spawnInNs(red.router.ns, [process.execPath, FLOOD_SCRIPT, hostAddress(red.id), String(LAB_CHANNEL_PORT), hostKey, `${lab.stateDir}/router${red.id}.key`, String(seconds)]);
+  const attacker = spawnInNs(red.router.ns, [
+    process.execPath,
+    FLOOD_SCRIPT,
+    hostAddress(red.id),
+    String(LAB_CHANNEL_PORT),
+    hostKey,
+    `${lab.stateDir}/router${red.id}.key`,
+    String(seconds),
+  ]);
   children.push(attacker);
   let out = '';
-  attacker.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-  attacker.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+  attacker.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  attacker.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const finished = new Promise<void>((r) => attacker.once('exit', () => r()));
 
   // Let the flood reach its stride (the quota batches, then the record flood), then update.
-  await until('the attacker connected', async () => (await sessions()).find((s) => s.network === 'red' && s.connected), margin(5000));
+  await until(
+    'the attacker connected',
+    async () => (await sessions()).find((s) => s.network === 'red' && s.connected),
+    margin(5000),
+  );
   await sleep(1500);
   const during: number[] = [];
   // Each measured to its end (not cut at the bound), so that a failure says how long it took.
@@ -100,16 +146,34 @@ test('an authenticated router flooding update records: the victim\'s update stil
   const report = JSON.parse(out.trim().split('\n').pop()!) as FloodReport;
 
   for (const ms of during) {
-    assert.ok(ms <= bound, `blue's update took ${ms} ms during the flood (${during.join(', ')}); bound ${bound} ms (quiet: ${quiet.join(', ')} ms); the flood: ${out}`);
+    assert.ok(
+      ms <= bound,
+      `blue's update took ${ms} ms during the flood (${during.join(', ')}); bound ${bound} ms (quiet: ${quiet.join(', ')} ms); the flood: ${out}`,
+    );
   }
-  assert.ok(report.messagesSent > 10_000, `the attacker sent ${report.messagesSent} records (more than its burst of 10,000): ${out}`);
+  assert.ok(
+    report.messagesSent > 10_000,
+    `the attacker sent ${report.messagesSent} records (more than its burst of 10,000): ${out}`,
+  );
   assert.ok((report.acks.ERR_QUOTA ?? 0) > 0, `ERR_QUOTA for the batches over red's quota: ${out}`);
   // The host cuts a session off (the client sees a reset or a close; 'closed' is the attacker's own, at the end).
-  assert.ok(report.sessions > 1 && report.sessions - (report.closeReasons.closed ?? 0) > 0, `the host closed the flooding sessions: ${out}`);
+  assert.ok(
+    report.sessions > 1 && report.sessions - (report.closeReasons.closed ?? 0) > 0,
+    `the host closed the flooding sessions: ${out}`,
+  );
   assert.match(daemonLog, /message_rate/, 'the host names the reason it closed the session (rate-limited log)');
-  const status = JSON.parse(xnetmon(['status', '--json', '--socket', socket])) as { networks: { name: string; quotas: { routes4: { rejections: number } } | null }[] };
-  assert.ok((status.networks.find((n) => n.name === 'red')?.quotas?.routes4.rejections ?? 0) > 0, 'status counts red\'s refused batches');
+  const status = JSON.parse(xnetmon(['status', '--json', '--socket', socket])) as {
+    networks: { name: string; quotas: { routes4: { rejections: number } } | null }[];
+  };
+  assert.ok(
+    (status.networks.find((n) => n.name === 'red')?.quotas?.routes4.rejections ?? 0) > 0,
+    "status counts red's refused batches",
+  );
   assert.equal(daemon?.exitCode, null, 'the daemon is still running');
-  assert.equal((await sessions()).find((s) => s.network === 'blue')?.connected, true, 'blue\'s session was never touched');
+  assert.equal(
+    (await sessions()).find((s) => s.network === 'blue')?.connected,
+    true,
+    "blue's session was never touched",
+  );
   await blueUpdateMs(bound);
 });

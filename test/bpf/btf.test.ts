@@ -17,16 +17,23 @@ interface BtfType {
   values?: { name: string; val: number }[];
 }
 
-const btf: BtfType[] = JSON.parse(execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', defaultObjectPath()], { encoding: 'utf8' })).types;
+const btf: BtfType[] = JSON.parse(
+  execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', defaultObjectPath()], { encoding: 'utf8' }),
+).types;
 const byId = new Map(btf.map((t) => [t.id, t]));
 
 function sizeOf(id: number): number {
   const t = byId.get(id);
   if (!t) throw new Error(`BTF type ${id} missing`);
   switch (t.kind) {
-    case 'TYPEDEF': case 'CONST': case 'VOLATILE': return sizeOf(t.type_id!);
-    case 'ARRAY': return sizeOf(t.type_id!) * t.nr_elems!;
-    default: return t.size!;
+    case 'TYPEDEF':
+    case 'CONST':
+    case 'VOLATILE':
+      return sizeOf(t.type_id!);
+    case 'ARRAY':
+      return sizeOf(t.type_id!) * t.nr_elems!;
+    default:
+      return t.size!;
   }
 }
 
@@ -51,13 +58,20 @@ for (const [name, values] of Object.entries(ENUMS)) {
   });
 }
 
-test('struct bpf_prog_info: the run-time statistics offsets match the running kernel\'s BTF', () => {
-  const raw = execFileSync('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'raw'], { encoding: 'utf8', maxBuffer: 256 << 20 });
+test("struct bpf_prog_info: the run-time statistics offsets match the running kernel's BTF", () => {
+  const raw = execFileSync('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'raw'], {
+    encoding: 'utf8',
+    maxBuffer: 256 << 20,
+  });
   const at = raw.indexOf("STRUCT 'bpf_prog_info' ");
   assert.ok(at >= 0, 'bpf_prog_info in vmlinux BTF');
   const block = raw.slice(at, raw.indexOf('\n[', at));
-  const offset = (field: string): number => Number(new RegExp(`'${field}' type_id=\\d+ bits_offset=(\\d+)`).exec(block)?.[1]) / 8;
+  const offset = (field: string): number =>
+    Number(new RegExp(`'${field}' type_id=\\d+ bits_offset=(\\d+)`).exec(block)?.[1]) / 8;
   assert.equal(offset('run_time_ns'), PROG_INFO_RUN_TIME_NS);
   assert.equal(offset('run_cnt'), PROG_INFO_RUN_CNT);
-  assert.ok(Number(/size=(\d+)/.exec(block)?.[1]) >= PROG_INFO_SIZE, 'our buffer is not larger than the kernel\'s struct');
+  assert.ok(
+    Number(/size=(\d+)/.exec(block)?.[1]) >= PROG_INFO_SIZE,
+    "our buffer is not larger than the kernel's struct",
+  );
 });

@@ -33,7 +33,12 @@ after(() => {
 });
 
 const noDrops = { cpu: 0, residual: 0, links: [] };
-const udp = (dst: string, sport = 1000, dport = 2000, payload = 18) => ({ src: '10.1.0.2', dst, udp: { sport, dport }, payload });
+const udp = (dst: string, sport = 1000, dport = 2000, payload = 18) => ({
+  src: '10.1.0.2',
+  dst,
+  udp: { sport, dport },
+  payload,
+});
 
 function runPhys(frame: Buffer, repeat = 1): number {
   return runXdp(dp.object.program('xnm_phys_in'), { data: frame, ingressIfindex: fx.phys, repeat }).retval;
@@ -44,11 +49,19 @@ describe('account once, by the final path', () => {
     { name: 'forwarded: ext_ext', frame: { dst: MAC.blueP, ipv4: udp('10.9.1.1') }, path: 'ext_ext' },
     { name: 'route via the virtual router: ext_vm', frame: { dst: MAC.blueP, ipv4: udp('10.8.1.1') }, path: 'ext_vm' },
     { name: 'local route (to the router): ext_vm', frame: { dst: MAC.blueP, ipv4: udp('10.1.0.1') }, path: 'ext_vm' },
-    { name: 'control (TTL 1): ext_vm', frame: { dst: MAC.blueP, ipv4: { ...udp('10.9.1.1'), ttl: 1 } }, path: 'ext_vm' },
-    { name: 'no route: ext_ext (the work the input did)', frame: { dst: MAC.blueP, ipv4: udp('10.7.1.1') }, path: 'ext_ext' },
+    {
+      name: 'control (TTL 1): ext_vm',
+      frame: { dst: MAC.blueP, ipv4: { ...udp('10.9.1.1'), ttl: 1 } },
+      path: 'ext_vm',
+    },
+    {
+      name: 'no route: ext_ext (the work the input did)',
+      frame: { dst: MAC.blueP, ipv4: udp('10.7.1.1') },
+      path: 'ext_ext',
+    },
   ];
 
-  test('offered = carried = the final path\'s cost, without punishment', () => {
+  test("offered = carried = the final path's cost, without punishment", () => {
     for (const c of cases) {
       const frame = buildFrame(c.frame);
       const before = countersOf(dp, 1);
@@ -61,7 +74,7 @@ describe('account once, by the final path', () => {
     }
   });
 
-  test('a CPU-dropped packet offers its final path\'s cost and carries nothing', () => {
+  test("a CPU-dropped packet offers its final path's cost and carries nothing", () => {
     dp.setDrops(1, { ...noDrops, cpu: 1 });
     try {
       for (const c of cases) {
@@ -95,10 +108,15 @@ describe('account once, by the final path', () => {
 });
 
 describe('host -> VM is charged to the VM', () => {
-  const frame = buildFrame({ src: MAC.host, dst: MAC.blueP, ipv4: { src: '10.1.0.254', dst: '10.1.0.1', udp: { sport: 7400, dport: 40000 }, payload: 100 } });
-  const out = (ingressIfindex: number) => runTc(dp.object.program('xnm_vif_out'), { data: frame, ifindex: fx.vif1, ingressIfindex });
+  const frame = buildFrame({
+    src: MAC.host,
+    dst: MAC.blueP,
+    ipv4: { src: '10.1.0.254', dst: '10.1.0.1', udp: { sport: 7400, dport: 40000 }, payload: 100 },
+  });
+  const out = (ingressIfindex: number) =>
+    runTc(dp.object.program('xnm_vif_out'), { data: frame, ifindex: fx.vif1, ingressIfindex });
 
-  test('a frame the host sends (no ingress interface) is host_vm, charged to the vif\'s network', () => {
+  test("a frame the host sends (no ingress interface) is host_vm, charged to the vif's network", () => {
     const before = countersOf(dp, 1);
     assert.equal(out(0).retval, TcAction.OK);
     const a = countersOf(dp, 1);
@@ -117,7 +135,11 @@ describe('host -> VM is charged to the VM', () => {
       assert.equal(a.cpuOffered, before.cpuOffered, `ingress ${ingress}`);
       assert.equal(a.pathPackets.host_vm, before.pathPackets.host_vm);
       // Nor counted again, under any network: its verdict was counted where it came in.
-      assert.deepEqual(countersOf(dp, 0).verdicts, beforeNone.verdicts, `ingress ${ingress}: no verdict under no network`);
+      assert.deepEqual(
+        countersOf(dp, 0).verdicts,
+        beforeNone.verdicts,
+        `ingress ${ingress}: no verdict under no network`,
+      );
       assert.deepEqual(a.verdicts, before.verdicts, `ingress ${ingress}: no second verdict`);
     }
   });
@@ -177,7 +199,7 @@ describe('flow-aware punishment: the heaviest flows carry the drops', () => {
     return dp.readFair([1]).hist.slice(0, FAIR_BUCKETS);
   }
 
-  test('the controller\'s fair rate drops about p of the packets, none from the light flows', () => {
+  test("the controller's fair rate drops about p of the packets, none from the light flows", () => {
     const offeredPerRound = 200 + 50 + 60;
     const p = 0.3;
     // Rates are measured only while the network is punished: a first period of random drops at p
@@ -189,25 +211,34 @@ describe('flow-aware punishment: the heaviest flows carry the drops', () => {
     assert.ok(random.light > 0, 'random drops hit the light flows too');
     const h1 = histogram();
     const delta = h1.map((v, i) => v - h0[i]);
-    assert.equal(delta.reduce((s, v) => s + v, 0), ROUNDS * offeredPerRound, 'every offered packet is in the histogram');
+    assert.equal(
+      delta.reduce((s, v) => s + v, 0),
+      ROUNDS * offeredPerRound,
+      'every offered packet is in the histogram',
+    );
     const fair = solveFairRate(delta, p);
     assert.ok(fair > 0, `fair rate ${fair}`);
     dp.setDrops(1, { ...noDrops, cpu: p, fair });
     try {
       const d = rounds();
       const fraction = d.total / (ROUNDS * offeredPerRound);
-      console.log(`fair dropping: p ${p}, F ${fair}, dropped ${(fraction * 100).toFixed(1)} % (heavy ${d.heavy}, medium ${d.medium}, light ${d.light})`);
+      console.log(
+        `fair dropping: p ${p}, F ${fair}, dropped ${(fraction * 100).toFixed(1)} % (heavy ${d.heavy}, medium ${d.medium}, light ${d.light})`,
+      );
       assert.equal(d.light, 0, 'no light flow loses a packet');
       assert.ok(d.heavy > d.medium, `heavy ${d.heavy} > medium ${d.medium}`);
       // F comes from one run's histogram and is applied to the next (as the controller does from
       // period to period): within half of p here; the law's correction closes the rest in a loop.
-      assert.ok(Math.abs(fraction - p) < 0.5 * p, `dropped ${(fraction * 100).toFixed(1)} % of the packets for p = ${p}`);
+      assert.ok(
+        Math.abs(fraction - p) < 0.5 * p,
+        `dropped ${(fraction * 100).toFixed(1)} % of the packets for p = ${p}`,
+      );
     } finally {
       dp.setDrops(1, noDrops);
     }
   });
 
-  test('an unpunished network\'s flows are not measured', () => {
+  test("an unpunished network's flows are not measured", () => {
     const h0 = histogram();
     assert.equal(rounds().total, 0);
     assert.deepEqual(histogram(), h0);
@@ -236,10 +267,16 @@ describe('flow-aware punishment: the heaviest flows carry the drops', () => {
 });
 
 describe('the update channel is spared within its budget', () => {
-  const toHost = (dport: number) => buildFrame({ src: MAC.blueP, dst: MAC.host, ipv4: { src: '10.1.0.1', dst: '10.1.0.254', tcp: { sport: 40000, dport }, payload: 60 } });
-  const vifRun = (frame: Buffer, repeat: number) => runXdp(dp.object.program('xnm_vif_in'), { data: frame, ingressIfindex: fx.vif1, repeat });
+  const toHost = (dport: number) =>
+    buildFrame({
+      src: MAC.blueP,
+      dst: MAC.host,
+      ipv4: { src: '10.1.0.1', dst: '10.1.0.254', tcp: { sport: 40000, dport }, payload: 60 },
+    });
+  const vifRun = (frame: Buffer, repeat: number) =>
+    runXdp(dp.object.program('xnm_vif_in'), { data: frame, ingressIfindex: fx.vif1, repeat });
 
-  test('TCP to the manager\'s port passes up to the budget at CPU drop probability 1; other traffic does not', () => {
+  test("TCP to the manager's port passes up to the budget at CPU drop probability 1; other traffic does not", () => {
     const budget = 5;
     dp.configure({ ...SETTINGS, channelPort: CHANNEL_PORT, channelBudget: budget });
     dp.setDrops(1, { cpu: 1, residual: 1, links: [] });
@@ -252,9 +289,17 @@ describe('the update channel is spared within its budget', () => {
       // An epoch (67 ms) may end during the 40 runs, which renews the budget once.
       assert.ok(passed >= budget && passed <= 2 * budget, `passed ${passed} (budget ${budget})`);
       assert.equal(dp.readFair([1]).channelExempt[0] - exemptBefore, passed, 'counted as exempt');
-      assert.equal(a.pathPackets.vm_host - before.pathPackets.vm_host, BigInt(passed), 'and still charged to the router');
+      assert.equal(
+        a.pathPackets.vm_host - before.pathPackets.vm_host,
+        BigInt(passed),
+        'and still charged to the router',
+      );
       assert.equal(vifRun(toHost(CHANNEL_PORT + 1), 1).retval, XdpAction.DROP, 'another port is punished');
-      const toGreen = buildFrame({ src: MAC.blueP, dst: MAC.greenP, ipv4: { src: '10.1.0.1', dst: '10.2.0.1', tcp: { sport: 40000, dport: CHANNEL_PORT }, payload: 60 } });
+      const toGreen = buildFrame({
+        src: MAC.blueP,
+        dst: MAC.greenP,
+        ipv4: { src: '10.1.0.1', dst: '10.2.0.1', tcp: { sport: 40000, dport: CHANNEL_PORT }, payload: 60 },
+      });
       assert.equal(vifRun(toGreen, 1).retval, XdpAction.DROP, 'the port on another router is punished');
     } finally {
       dp.setDrops(1, noDrops);

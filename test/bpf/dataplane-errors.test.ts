@@ -31,10 +31,23 @@ const snapshot = () => JSON.stringify(dp.listRoutes());
 
 test('an invalid prefix is rejected by name and nothing is written', () => {
   const before = snapshot();
-  for (const bad of ['10.0.0.0/33', '10.0.0.1/8', '300.1.1.0/24', 'blue', '10.0.0.0/8/1', '2001:db8::/129', '10.0.0.0/-1']) {
+  for (const bad of [
+    '10.0.0.0/33',
+    '10.0.0.1/8',
+    '300.1.1.0/24',
+    'blue',
+    '10.0.0.0/8/1',
+    '2001:db8::/129',
+    '10.0.0.0/-1',
+  ]) {
     assert.throws(
-      () => dp.addRoutes(1, [{ prefix: '10.200.0.0/16', target: { kind: 'via-vm' } }, { prefix: bad, target: { kind: 'via-vm' } }]),
-      (err: unknown) => err instanceof ValidationError && err.path === 'routes[1].prefix' && err.message.includes(bad.split('/')[0]),
+      () =>
+        dp.addRoutes(1, [
+          { prefix: '10.200.0.0/16', target: { kind: 'via-vm' } },
+          { prefix: bad, target: { kind: 'via-vm' } },
+        ]),
+      (err: unknown) =>
+        err instanceof ValidationError && err.path === 'routes[1].prefix' && err.message.includes(bad.split('/')[0]),
       bad,
     );
   }
@@ -45,27 +58,50 @@ test('an unknown network is a typed error', () => {
   const before = snapshot();
   assert.throws(() => dp.addRoutes(77, [{ prefix: '10.0.0.0/8', target: { kind: 'via-vm' } }]), UnknownNetworkError);
   assert.throws(() => dp.deleteRoutes(77, ['10.0.0.0/8']), /unknown network 77/);
-  assert.throws(() => dp.setAttachment({ ifindex: fx.phys, vlan: 0, mac: '02:00:00:00:77:01', netId: 77, vifIfindex: 0 }), UnknownNetworkError);
+  assert.throws(
+    () => dp.setAttachment({ ifindex: fx.phys, vlan: 0, mac: '02:00:00:00:77:01', netId: 77, vifIfindex: 0 }),
+    UnknownNetworkError,
+  );
   assert.equal(snapshot(), before);
 });
 
 test('a next hop of another network cannot be used', () => {
   const green = dp.nexthop({ netId: 2, ifindex: fx.egress, linkSlot: 1, vlan: 0, smac: MAC.greenQ, dmac: MAC.ext2 });
-  assert.throws(() => dp.addRoutes(1, [{ prefix: '10.201.0.0/16', target: { kind: 'nexthop', nexthopId: green } }]), /belongs to network 2/);
-  assert.throws(() => dp.addRoutes(1, [{ prefix: '10.201.0.0/16', target: { kind: 'nexthop', nexthopId: 9999 } }]), /does not exist/);
+  assert.throws(
+    () => dp.addRoutes(1, [{ prefix: '10.201.0.0/16', target: { kind: 'nexthop', nexthopId: green } }]),
+    /belongs to network 2/,
+  );
+  assert.throws(
+    () => dp.addRoutes(1, [{ prefix: '10.201.0.0/16', target: { kind: 'nexthop', nexthopId: 9999 } }]),
+    /does not exist/,
+  );
 });
 
 test('a duplicate attachment (same interface, VLAN and MAC in another network) is refused', () => {
-  assert.throws(() => dp.setAttachment({ ifindex: fx.phys, vlan: 0, mac: MAC.blueP, netId: 2, vifIfindex: fx.vif2 }),
-    (err: unknown) => err instanceof DuplicateAttachmentError && /belongs to network 1/.test(err.message));
-  assert.throws(() => dp.setVif(fx.vif1, { netId: 2, segIfindex: fx.phys, segVlan: 0, linkSlot: 0 }), DuplicateAttachmentError);
-  assert.throws(() => dp.setAttachment({ ifindex: fx.phys, vlan: 4095, mac: MAC.blueP, netId: 1, vifIfindex: 0 }), /VLAN 4095/);
+  assert.throws(
+    () => dp.setAttachment({ ifindex: fx.phys, vlan: 0, mac: MAC.blueP, netId: 2, vifIfindex: fx.vif2 }),
+    (err: unknown) => err instanceof DuplicateAttachmentError && /belongs to network 1/.test(err.message),
+  );
+  assert.throws(
+    () => dp.setVif(fx.vif1, { netId: 2, segIfindex: fx.phys, segVlan: 0, linkSlot: 0 }),
+    DuplicateAttachmentError,
+  );
+  assert.throws(
+    () => dp.setAttachment({ ifindex: fx.phys, vlan: 4095, mac: MAC.blueP, netId: 1, vifIfindex: 0 }),
+    /VLAN 4095/,
+  );
 });
 
 test('a full table: MapFullError, and the maps keep what they had', () => {
   const before = snapshot();
-  const many = Array.from({ length: 80 }, (_, i) => ({ prefix: `10.210.${i}.0/24`, target: { kind: 'via-vm' as const } }));
-  assert.throws(() => dp.addRoutes(1, many), (err: unknown) => err instanceof MapFullError && /xnm_routes4 is full/.test(err.message));
+  const many = Array.from({ length: 80 }, (_, i) => ({
+    prefix: `10.210.${i}.0/24`,
+    target: { kind: 'via-vm' as const },
+  }));
+  assert.throws(
+    () => dp.addRoutes(1, many),
+    (err: unknown) => err instanceof MapFullError && /xnm_routes4 is full/.test(err.message),
+  );
   assert.equal(snapshot(), before, 'the part the kernel had accepted was rolled back');
 });
 
@@ -78,14 +114,32 @@ test('a bad network id and a bad link slot are validation errors', () => {
 });
 
 test('a program the verifier refuses raises LoadError with errno and the verifier log', () => {
-  assert.throws(() => BpfObject.load('/nonexistent/x.bpf.o'), (err: unknown) => err instanceof LoadError && err.errno === 2);
+  assert.throws(
+    () => BpfObject.load('/nonexistent/x.bpf.o'),
+    (err: unknown) => err instanceof LoadError && err.errno === 2,
+  );
   const dir = mkdtempSync(join(tmpdir(), 'xnm-bad-'));
   try {
     // Reads the packet without a bounds check: the verifier must say no.
-    writeFileSync(join(dir, 'bad.bpf.c'), '#include <linux/bpf.h>\n#define SEC(n) __attribute__((section(n), used))\nchar LICENSE[] SEC("license") = "GPL";\nSEC("xdp") int bad(struct xdp_md *ctx) { return *(int *)(long)ctx->data; }\n');
-    execFileSync('clang', ['-g', '-O2', '-target', 'bpf', `-I/usr/include/${process.arch === 'x64' ? 'x86_64' : 'aarch64'}-linux-gnu`, '-c', join(dir, 'bad.bpf.c'), '-o', join(dir, 'bad.bpf.o')]);
-    assert.throws(() => BpfObject.load(join(dir, 'bad.bpf.o')),
-      (err: unknown) => err instanceof LoadError && err.errno === 13 && /invalid access to packet/.test(err.log));
+    writeFileSync(
+      join(dir, 'bad.bpf.c'),
+      '#include <linux/bpf.h>\n#define SEC(n) __attribute__((section(n), used))\nchar LICENSE[] SEC("license") = "GPL";\nSEC("xdp") int bad(struct xdp_md *ctx) { return *(int *)(long)ctx->data; }\n',
+    );
+    execFileSync('clang', [
+      '-g',
+      '-O2',
+      '-target',
+      'bpf',
+      `-I/usr/include/${process.arch === 'x64' ? 'x86_64' : 'aarch64'}-linux-gnu`,
+      '-c',
+      join(dir, 'bad.bpf.c'),
+      '-o',
+      join(dir, 'bad.bpf.o'),
+    ]);
+    assert.throws(
+      () => BpfObject.load(join(dir, 'bad.bpf.o')),
+      (err: unknown) => err instanceof LoadError && err.errno === 13 && /invalid access to packet/.test(err.log),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

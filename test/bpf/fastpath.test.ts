@@ -29,62 +29,198 @@ type Case = XdpCase;
 const counters = (net: number): NetCounters => countersOf(dp, net);
 const run = (c: Case): void => runCase(dp, fx, c);
 
-const ipv4 = (dst: string, extra: Partial<NonNullable<FrameSpec['ipv4']>> = {}) => ({ src: '10.1.0.2', dst, udp: { sport: 1000, dport: 2000 }, payload: 18, ...extra });
+const ipv4 = (dst: string, extra: Partial<NonNullable<FrameSpec['ipv4']>> = {}) => ({
+  src: '10.1.0.2',
+  dst,
+  udp: { sport: 1000, dport: 2000 },
+  payload: 18,
+  ...extra,
+});
 
-const forwarded = (dmac: string, smac: string, vlan = 0) => (out: ReturnType<typeof parseFrame>) => {
-  assert.equal(out.dst, dmac);
-  assert.equal(out.src, smac);
-  assert.equal(out.vlan, vlan);
-  if (out.ipv4) {
-    assert.equal(out.ipv4.ttl, 63);
-    assert.ok(out.ipv4.checksumValid, 'IPv4 checksum valid after TTL decrement');
-  }
-  if (out.ipv6) assert.equal(out.ipv6.hopLimit, 63);
-};
+const forwarded =
+  (dmac: string, smac: string, vlan = 0) =>
+  (out: ReturnType<typeof parseFrame>) => {
+    assert.equal(out.dst, dmac);
+    assert.equal(out.src, smac);
+    assert.equal(out.vlan, vlan);
+    if (out.ipv4) {
+      assert.equal(out.ipv4.ttl, 63);
+      assert.ok(out.ipv4.checksumValid, 'IPv4 checksum valid after TTL decrement');
+    }
+    if (out.ipv6) assert.equal(out.ipv6.hopLimit, 63);
+  };
 
 describe('fast path: forwarding', () => {
   const cases = (): Case[] => [
-    { name: 'IPv4 forwarded by network blue', frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1') }, verdict: 'REDIRECT', net: 1, reason: 'forward', path: 'ext_ext', check: forwarded(MAC.ext1, MAC.blueQ) },
-    { name: 'same prefix in green goes to green\'s next hop (and its VLAN)', frame: { dst: MAC.greenP, ipv4: ipv4('10.9.1.1') }, verdict: 'REDIRECT', net: 2, reason: 'forward', check: forwarded(MAC.ext2, MAC.greenQ, 20) },
-    { name: 'tagged ingress, tag popped on untagged egress', frame: { dst: MAC.blueV, vlan: 10, ipv4: ipv4('10.9.1.1') }, verdict: 'REDIRECT', net: 1, reason: 'forward', check: forwarded(MAC.ext1, MAC.blueQ, 0) },
-    { name: 'IPv6 forwarded, hop limit decremented', frame: { dst: MAC.blueP, ipv6: { src: '2001:db8:1::2', dst: '2001:db8:9::1', udp: { sport: 1, dport: 2 } } }, verdict: 'REDIRECT', net: 1, reason: 'forward', check: forwarded(MAC.ext1, MAC.blueQ) },
-    { name: 'TCP over IPv4, longest prefix wins (/24 over /16)', frame: { dst: MAC.blueP, ipv4: { src: '10.1.0.2', dst: '10.9.7.1', tcp: { sport: 5, dport: 80 } } }, verdict: 'REDIRECT', net: 1, reason: 'forward', check: forwarded(MAC.ext1b, MAC.blueQ) },
+    {
+      name: 'IPv4 forwarded by network blue',
+      frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1') },
+      verdict: 'REDIRECT',
+      net: 1,
+      reason: 'forward',
+      path: 'ext_ext',
+      check: forwarded(MAC.ext1, MAC.blueQ),
+    },
+    {
+      name: "same prefix in green goes to green's next hop (and its VLAN)",
+      frame: { dst: MAC.greenP, ipv4: ipv4('10.9.1.1') },
+      verdict: 'REDIRECT',
+      net: 2,
+      reason: 'forward',
+      check: forwarded(MAC.ext2, MAC.greenQ, 20),
+    },
+    {
+      name: 'tagged ingress, tag popped on untagged egress',
+      frame: { dst: MAC.blueV, vlan: 10, ipv4: ipv4('10.9.1.1') },
+      verdict: 'REDIRECT',
+      net: 1,
+      reason: 'forward',
+      check: forwarded(MAC.ext1, MAC.blueQ, 0),
+    },
+    {
+      name: 'IPv6 forwarded, hop limit decremented',
+      frame: { dst: MAC.blueP, ipv6: { src: '2001:db8:1::2', dst: '2001:db8:9::1', udp: { sport: 1, dport: 2 } } },
+      verdict: 'REDIRECT',
+      net: 1,
+      reason: 'forward',
+      check: forwarded(MAC.ext1, MAC.blueQ),
+    },
+    {
+      name: 'TCP over IPv4, longest prefix wins (/24 over /16)',
+      frame: { dst: MAC.blueP, ipv4: { src: '10.1.0.2', dst: '10.9.7.1', tcp: { sport: 5, dport: 80 } } },
+      verdict: 'REDIRECT',
+      net: 1,
+      reason: 'forward',
+      check: forwarded(MAC.ext1b, MAC.blueQ),
+    },
   ];
-  test('table', () => { for (const c of cases()) run(c); });
+  test('table', () => {
+    for (const c of cases()) run(c);
+  });
 });
 
 describe('fast path: control traffic goes up to the virtual router', () => {
-  const toVm = (c: Omit<Case, 'verdict' | 'net' | 'reason'> & { reason?: ReasonName }): Case => ({ verdict: 'REDIRECT', net: 1, reason: 'to_vm_control', path: 'ext_vm', ...c });
+  const toVm = (c: Omit<Case, 'verdict' | 'net' | 'reason'> & { reason?: ReasonName }): Case => ({
+    verdict: 'REDIRECT',
+    net: 1,
+    reason: 'to_vm_control',
+    path: 'ext_vm',
+    ...c,
+  });
   const cases = (): Case[] => [
-    toVm({ name: 'ARP to the router', frame: { dst: MAC.blueP, arp: { op: 2, senderMac: MAC.ext1, senderIp: '10.1.0.2', targetIp: '10.1.0.1' } } }),
-    toVm({ name: 'TTL 1', frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1', { ttl: 1 }) }, check: (o) => assert.equal(o.ipv4?.ttl, 1, 'not decremented') }),
-    toVm({ name: 'IPv4 options', frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1', { options: Buffer.from([0x94, 0x04, 0, 0]) }) } }),
-    toVm({ name: 'OSPF multicast', frame: { dst: MAC.blueP, ipv4: { src: '10.1.0.2', dst: '224.0.0.5', protocol: 89, payload: 40 } } }),
-    toVm({ name: 'IPv6 link-local destination', frame: { dst: MAC.blueP, ipv6: { src: 'fe80::2', dst: 'fe80::1', udp: { sport: 1, dport: 2 } } } }),
-    toVm({ name: 'ICMPv6 (neighbour discovery)', frame: { dst: MAC.blueP, ipv6: { src: '2001:db8:1::2', dst: '2001:db8:9::1', icmp: { type: 135, code: 0 } } } }),
-    toVm({ name: 'IPv6 hop limit 1', frame: { dst: MAC.blueP, ipv6: { src: '2001:db8:1::2', dst: '2001:db8:9::1', hopLimit: 1, udp: { sport: 1, dport: 2 } } } }),
+    toVm({
+      name: 'ARP to the router',
+      frame: { dst: MAC.blueP, arp: { op: 2, senderMac: MAC.ext1, senderIp: '10.1.0.2', targetIp: '10.1.0.1' } },
+    }),
+    toVm({
+      name: 'TTL 1',
+      frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1', { ttl: 1 }) },
+      check: (o) => assert.equal(o.ipv4?.ttl, 1, 'not decremented'),
+    }),
+    toVm({
+      name: 'IPv4 options',
+      frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1', { options: Buffer.from([0x94, 0x04, 0, 0]) }) },
+    }),
+    toVm({
+      name: 'OSPF multicast',
+      frame: { dst: MAC.blueP, ipv4: { src: '10.1.0.2', dst: '224.0.0.5', protocol: 89, payload: 40 } },
+    }),
+    toVm({
+      name: 'IPv6 link-local destination',
+      frame: { dst: MAC.blueP, ipv6: { src: 'fe80::2', dst: 'fe80::1', udp: { sport: 1, dport: 2 } } },
+    }),
+    toVm({
+      name: 'ICMPv6 (neighbour discovery)',
+      frame: { dst: MAC.blueP, ipv6: { src: '2001:db8:1::2', dst: '2001:db8:9::1', icmp: { type: 135, code: 0 } } },
+    }),
+    toVm({
+      name: 'IPv6 hop limit 1',
+      frame: {
+        dst: MAC.blueP,
+        ipv6: { src: '2001:db8:1::2', dst: '2001:db8:9::1', hopLimit: 1, udp: { sport: 1, dport: 2 } },
+      },
+    }),
     toVm({ name: 'addressed to the router itself (local route)', frame: { dst: MAC.blueP, ipv4: ipv4('10.1.0.1') } }),
-    toVm({ name: 'tagged control frame handed over untagged', frame: { dst: MAC.blueV, vlan: 10, ipv4: ipv4('10.9.1.1', { ttl: 1 }) }, check: (o) => assert.equal(o.vlan, 0) }),
-    toVm({ name: 'route via the virtual router (paper II default route to the VM)', frame: { dst: MAC.blueP, ipv4: ipv4('10.8.1.1') }, reason: 'to_vm_route', path: undefined, check: (o) => { assert.equal(o.dst, MAC.blueP); assert.equal(o.ipv4?.ttl, 64); } }),
+    toVm({
+      name: 'tagged control frame handed over untagged',
+      frame: { dst: MAC.blueV, vlan: 10, ipv4: ipv4('10.9.1.1', { ttl: 1 }) },
+      check: (o) => assert.equal(o.vlan, 0),
+    }),
+    toVm({
+      name: 'route via the virtual router (paper II default route to the VM)',
+      frame: { dst: MAC.blueP, ipv4: ipv4('10.8.1.1') },
+      reason: 'to_vm_route',
+      path: undefined,
+      check: (o) => {
+        assert.equal(o.dst, MAC.blueP);
+        assert.equal(o.ipv4?.ttl, 64);
+      },
+    }),
   ];
-  test('table', () => { for (const c of cases()) run(c); });
+  test('table', () => {
+    for (const c of cases()) run(c);
+  });
 });
 
 describe('fast path: misses, host traffic and malformed frames', () => {
   const cases = (): Case[] => [
-    { name: 'LPM miss dropped and counted', frame: { dst: MAC.blueP, ipv4: ipv4('10.7.1.1') }, verdict: 'DROP', net: 1, reason: 'drop_no_route' },
-    { name: 'blackhole route', frame: { dst: MAC.blueP, ipv4: ipv4('10.66.1.1') }, verdict: 'DROP', net: 1, reason: 'drop_blackhole' },
-    { name: 'unknown destination MAC left to the host', frame: { dst: '02:99:99:99:99:99', ipv4: ipv4('10.9.1.1') }, verdict: 'PASS', net: 0, reason: 'pass_host' },
-    { name: 'broadcast left to the host bridge', frame: { dst: 'ff:ff:ff:ff:ff:ff', arp: { op: 1, senderMac: MAC.ext1, senderIp: '10.1.0.2', targetIp: '10.1.0.1' } }, verdict: 'PASS', net: 0, reason: 'pass_host' },
-    { name: 'the host\'s own MAC', frame: { dst: MAC.host, ipv4: ipv4('10.9.1.1') }, verdict: 'PASS', net: 0, reason: 'pass_host' },
-    { name: 'blue\'s MAC on the wrong VLAN is not blue\'s, and a VLAN nobody owns is never bridged', frame: { dst: MAC.blueP, vlan: 30, ipv4: ipv4('10.9.1.1') }, verdict: 'DROP', net: 0, reason: 'drop_vlan' },
+    {
+      name: 'LPM miss dropped and counted',
+      frame: { dst: MAC.blueP, ipv4: ipv4('10.7.1.1') },
+      verdict: 'DROP',
+      net: 1,
+      reason: 'drop_no_route',
+    },
+    {
+      name: 'blackhole route',
+      frame: { dst: MAC.blueP, ipv4: ipv4('10.66.1.1') },
+      verdict: 'DROP',
+      net: 1,
+      reason: 'drop_blackhole',
+    },
+    {
+      name: 'unknown destination MAC left to the host',
+      frame: { dst: '02:99:99:99:99:99', ipv4: ipv4('10.9.1.1') },
+      verdict: 'PASS',
+      net: 0,
+      reason: 'pass_host',
+    },
+    {
+      name: 'broadcast left to the host bridge',
+      frame: {
+        dst: 'ff:ff:ff:ff:ff:ff',
+        arp: { op: 1, senderMac: MAC.ext1, senderIp: '10.1.0.2', targetIp: '10.1.0.1' },
+      },
+      verdict: 'PASS',
+      net: 0,
+      reason: 'pass_host',
+    },
+    {
+      name: "the host's own MAC",
+      frame: { dst: MAC.host, ipv4: ipv4('10.9.1.1') },
+      verdict: 'PASS',
+      net: 0,
+      reason: 'pass_host',
+    },
+    {
+      name: "blue's MAC on the wrong VLAN is not blue's, and a VLAN nobody owns is never bridged",
+      frame: { dst: MAC.blueP, vlan: 30, ipv4: ipv4('10.9.1.1') },
+      verdict: 'DROP',
+      net: 0,
+      reason: 'drop_vlan',
+    },
   ];
-  test('table', () => { for (const c of cases()) run(c); });
+  test('table', () => {
+    for (const c of cases()) run(c);
+  });
 
   test('truncated at every header, bad IHL: dropped as malformed, never forwarded', () => {
     const good = buildFrame({ dst: MAC.blueP, ipv4: ipv4('10.9.1.1') });
     const tagged = buildFrame({ dst: MAC.blueP, vlan: 10, ipv4: ipv4('10.9.1.1') });
-    const v6 = buildFrame({ dst: MAC.blueP, ipv6: { src: '2001:db8::2', dst: '2001:db8:9::1', udp: { sport: 1, dport: 2 } } });
+    const v6 = buildFrame({
+      dst: MAC.blueP,
+      ipv6: { src: '2001:db8::2', dst: '2001:db8:9::1', udp: { sport: 1, dport: 2 } },
+    });
     const badIhl = Buffer.from(good);
     badIhl[14] = 0x44;
     const badVersion = Buffer.from(good);
@@ -107,23 +243,69 @@ describe('fast path: misses, host traffic and malformed frames', () => {
   });
 
   test('frames shorter than an Ethernet header never reach the program (the kernel refuses them)', () => {
-    assert.throws(() => runXdp(dp.object.program('xnm_phys_in'), { data: Buffer.alloc(0), ingressIfindex: fx.phys }), /EINVAL/);
-    assert.throws(() => runXdp(dp.object.program('xnm_phys_in'), { data: Buffer.alloc(10), ingressIfindex: fx.phys }), /EINVAL/);
+    assert.throws(
+      () => runXdp(dp.object.program('xnm_phys_in'), { data: Buffer.alloc(0), ingressIfindex: fx.phys }),
+      /EINVAL/,
+    );
+    assert.throws(
+      () => runXdp(dp.object.program('xnm_phys_in'), { data: Buffer.alloc(10), ingressIfindex: fx.phys }),
+      /EINVAL/,
+    );
   });
 });
 
 describe('vif ingress: path accounting (paper IV-A)', () => {
   const cases = (): Case[] => [
-    { name: 'to an external machine', ingress: 'vif1', frame: { src: MAC.blueP, dst: MAC.ext1, ipv4: ipv4('10.1.0.2') }, verdict: 'PASS', net: 1, reason: 'from_vm', path: 'vm_ext' },
-    { name: 'to another network\'s router: charged to the sender', ingress: 'vif1', frame: { src: MAC.blueP, dst: MAC.greenP, ipv4: ipv4('10.2.0.1') }, verdict: 'PASS', net: 1, reason: 'from_vm', path: 'vm_vm' },
-    { name: 'to the host', ingress: 'vif1', frame: { src: MAC.blueP, dst: MAC.host, ipv4: ipv4('10.1.0.254') }, verdict: 'PASS', net: 1, reason: 'from_vm', path: 'vm_host' },
-    { name: 'malformed from the router', ingress: 'vif1', frame: buildFrame({ dst: MAC.ext1, ipv4: ipv4('10.1.0.2') }).subarray(0, 20), verdict: 'DROP', net: 1, reason: 'drop_malformed' },
+    {
+      name: 'to an external machine',
+      ingress: 'vif1',
+      frame: { src: MAC.blueP, dst: MAC.ext1, ipv4: ipv4('10.1.0.2') },
+      verdict: 'PASS',
+      net: 1,
+      reason: 'from_vm',
+      path: 'vm_ext',
+    },
+    {
+      name: "to another network's router: charged to the sender",
+      ingress: 'vif1',
+      frame: { src: MAC.blueP, dst: MAC.greenP, ipv4: ipv4('10.2.0.1') },
+      verdict: 'PASS',
+      net: 1,
+      reason: 'from_vm',
+      path: 'vm_vm',
+    },
+    {
+      name: 'to the host',
+      ingress: 'vif1',
+      frame: { src: MAC.blueP, dst: MAC.host, ipv4: ipv4('10.1.0.254') },
+      verdict: 'PASS',
+      net: 1,
+      reason: 'from_vm',
+      path: 'vm_host',
+    },
+    {
+      name: 'malformed from the router',
+      ingress: 'vif1',
+      frame: buildFrame({ dst: MAC.ext1, ipv4: ipv4('10.1.0.2') }).subarray(0, 20),
+      verdict: 'DROP',
+      net: 1,
+      reason: 'drop_malformed',
+    },
   ];
-  test('table', () => { for (const c of cases()) run(c); });
+  test('table', () => {
+    for (const c of cases()) run(c);
+  });
 
-  test('green is never charged for blue\'s traffic to it', () => {
+  test("green is never charged for blue's traffic to it", () => {
     const before = counters(2);
-    run({ name: 'vm_vm', ingress: 'vif1', frame: { src: MAC.blueP, dst: MAC.greenP, ipv4: ipv4('10.2.0.1') }, verdict: 'PASS', net: 1, reason: 'from_vm' });
+    run({
+      name: 'vm_vm',
+      ingress: 'vif1',
+      frame: { src: MAC.blueP, dst: MAC.greenP, ipv4: ipv4('10.2.0.1') },
+      verdict: 'PASS',
+      net: 1,
+      reason: 'from_vm',
+    });
     const afterC = counters(2);
     assert.equal(afterC.cpuOffered, before.cpuOffered);
   });
@@ -132,7 +314,13 @@ describe('vif ingress: path accounting (paper IV-A)', () => {
 describe('isolation: accounting and punishment', () => {
   test('CPU cost is counted offered and carried, by path cost', () => {
     const before = counters(1);
-    run({ name: 'fwd', frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1') }, verdict: 'REDIRECT', net: 1, reason: 'forward' });
+    run({
+      name: 'fwd',
+      frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1') },
+      verdict: 'REDIRECT',
+      net: 1,
+      reason: 'forward',
+    });
     const a = counters(1);
     const settings = dp.readSettings();
     assert.ok(a.cpuOffered - before.cpuOffered >= BigInt(settings.pathCost.ext_ext));
@@ -144,11 +332,23 @@ describe('isolation: accounting and punishment', () => {
     dp.setDrops(1, { cpu: 1, residual: 0, links: [] });
     try {
       const before = counters(1);
-      run({ name: 'cpu punished', frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1') }, verdict: 'DROP', net: 1, reason: 'drop_cpu' });
+      run({
+        name: 'cpu punished',
+        frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1') },
+        verdict: 'DROP',
+        net: 1,
+        reason: 'drop_cpu',
+      });
       const a = counters(1);
       assert.ok(a.cpuOffered > before.cpuOffered, 'offered counted before the drop');
       assert.equal(a.cpuCarried, before.cpuCarried, 'nothing carried');
-      run({ name: 'green unaffected', frame: { dst: MAC.greenP, ipv4: ipv4('10.9.1.1') }, verdict: 'REDIRECT', net: 2, reason: 'forward' });
+      run({
+        name: 'green unaffected',
+        frame: { dst: MAC.greenP, ipv4: ipv4('10.9.1.1') },
+        verdict: 'REDIRECT',
+        net: 2,
+        reason: 'forward',
+      });
     } finally {
       dp.setDrops(1, { cpu: 0, residual: 0, links: [] });
     }
@@ -159,8 +359,20 @@ describe('isolation: accounting and punishment', () => {
     links[1] = 1;
     dp.setDrops(1, { cpu: 0, residual: 0, links });
     try {
-      run({ name: 'link punished', frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1') }, verdict: 'DROP', net: 1, reason: 'drop_link' });
-      run({ name: 'control unaffected by link punishment', frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1', { ttl: 1 }) }, verdict: 'REDIRECT', net: 1, reason: 'to_vm_control' });
+      run({
+        name: 'link punished',
+        frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1') },
+        verdict: 'DROP',
+        net: 1,
+        reason: 'drop_link',
+      });
+      run({
+        name: 'control unaffected by link punishment',
+        frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1', { ttl: 1 }) },
+        verdict: 'REDIRECT',
+        net: 1,
+        reason: 'to_vm_control',
+      });
     } finally {
       dp.setDrops(1, { cpu: 0, residual: 0, links: [] });
     }
@@ -169,8 +381,21 @@ describe('isolation: accounting and punishment', () => {
   test('residual punishment applies on vif input only', () => {
     dp.setDrops(1, { cpu: 0, residual: 1, links: [] });
     try {
-      run({ name: 'residual on vif', ingress: 'vif1', frame: { src: MAC.blueP, dst: MAC.ext1, ipv4: ipv4('10.1.0.2') }, verdict: 'DROP', net: 1, reason: 'drop_residual' });
-      run({ name: 'no residual on physical input', frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1') }, verdict: 'REDIRECT', net: 1, reason: 'forward' });
+      run({
+        name: 'residual on vif',
+        ingress: 'vif1',
+        frame: { src: MAC.blueP, dst: MAC.ext1, ipv4: ipv4('10.1.0.2') },
+        verdict: 'DROP',
+        net: 1,
+        reason: 'drop_residual',
+      });
+      run({
+        name: 'no residual on physical input',
+        frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1') },
+        verdict: 'REDIRECT',
+        net: 1,
+        reason: 'forward',
+      });
     } finally {
       dp.setDrops(1, { cpu: 0, residual: 0, links: [] });
     }
@@ -191,12 +416,30 @@ describe('isolation: accounting and punishment', () => {
 });
 
 describe('replicated packet filter (paper IV-B)', () => {
-  test('a network\'s drop rule applies to its own traffic only', () => {
+  test("a network's drop rule applies to its own traffic only", () => {
     dp.setFilter(1, [{ family: 4, proto: 17, dport: [2000, 2000], dst: '10.9.0.0/16', action: 'drop' }]);
     try {
-      run({ name: 'blue UDP 2000 filtered', frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1') }, verdict: 'DROP', net: 1, reason: 'drop_filter' });
-      run({ name: 'blue UDP 2001 passes', frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1', { udp: { sport: 1, dport: 2001 } }) }, verdict: 'REDIRECT', net: 1, reason: 'forward' });
-      run({ name: 'green same flow unaffected', frame: { dst: MAC.greenP, ipv4: ipv4('10.9.1.1') }, verdict: 'REDIRECT', net: 2, reason: 'forward' });
+      run({
+        name: 'blue UDP 2000 filtered',
+        frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1') },
+        verdict: 'DROP',
+        net: 1,
+        reason: 'drop_filter',
+      });
+      run({
+        name: 'blue UDP 2001 passes',
+        frame: { dst: MAC.blueP, ipv4: ipv4('10.9.1.1', { udp: { sport: 1, dport: 2001 } }) },
+        verdict: 'REDIRECT',
+        net: 1,
+        reason: 'forward',
+      });
+      run({
+        name: 'green same flow unaffected',
+        frame: { dst: MAC.greenP, ipv4: ipv4('10.9.1.1') },
+        verdict: 'REDIRECT',
+        net: 2,
+        reason: 'forward',
+      });
     } finally {
       dp.setFilter(1, []);
     }
@@ -208,17 +451,17 @@ test('interfaces resolve (fixture sanity)', () => {
 });
 
 describe('TC egress: bytes the kernel sends out a physical link (bridged from vifs)', () => {
-  test('charged to the network of the vif it came in on, at the link\'s slot; the host\'s own pass uncounted', () => {
+  test("charged to the network of the vif it came in on, at the link's slot; the host's own pass uncounted", () => {
     const prog = dp.object.program('xnm_link_out');
     const frame = buildFrame({ src: MAC.blueP, dst: MAC.ext1, ipv4: ipv4('10.1.0.2') });
     const before = counters(1);
     assert.equal(runTc(prog, { data: frame, ifindex: fx.phys, ingressIfindex: fx.vif1 }).retval, TcAction.OK);
     const a = counters(1);
     assert.equal(a.verdicts.tc_pass - before.verdicts.tc_pass, 1n);
-    assert.equal(a.linkCarried[0] - before.linkCarried[0], BigInt(frame.length), 'slot 0 is P\'s');
+    assert.equal(a.linkCarried[0] - before.linkCarried[0], BigInt(frame.length), "slot 0 is P's");
     const host = counters(0);
     runTc(prog, { data: buildFrame({ src: MAC.host, dst: MAC.ext1, ipv4: ipv4('10.1.0.2') }), ifindex: fx.phys });
-    assert.equal(counters(0).verdicts.tc_pass - host.verdicts.tc_pass, 1n, 'the host\'s own frames: network 0');
+    assert.equal(counters(0).verdicts.tc_pass - host.verdicts.tc_pass, 1n, "the host's own frames: network 0");
   });
 
   test('a source MAC the tenant writes never decides who pays: green sending as blue is charged to green', () => {
@@ -227,8 +470,12 @@ describe('TC egress: bytes the kernel sends out a physical link (bridged from vi
     const blue = counters(1);
     const green = counters(2);
     runTc(prog, { data: frame, ifindex: fx.phys, ingressIfindex: fx.vif2 });
-    assert.equal(counters(1).linkOffered[0], blue.linkOffered[0], 'blue\'s link counters do not move');
-    assert.equal(counters(2).linkOffered[0] - green.linkOffered[0], BigInt(frame.length), 'green pays for its own frame');
+    assert.equal(counters(1).linkOffered[0], blue.linkOffered[0], "blue's link counters do not move");
+    assert.equal(
+      counters(2).linkOffered[0] - green.linkOffered[0],
+      BigInt(frame.length),
+      'green pays for its own frame',
+    );
   });
 
   test('the link drop probability applies to stack-sent frames too', () => {
@@ -237,7 +484,11 @@ describe('TC egress: bytes the kernel sends out a physical link (bridged from vi
     dp.setDrops(1, { cpu: 0, residual: 0, links });
     try {
       const before = counters(1);
-      const r = runTc(dp.object.program('xnm_link_out'), { data: buildFrame({ src: MAC.blueP, dst: MAC.ext1, ipv4: ipv4('10.1.0.2') }), ifindex: fx.phys, ingressIfindex: fx.vif1 });
+      const r = runTc(dp.object.program('xnm_link_out'), {
+        data: buildFrame({ src: MAC.blueP, dst: MAC.ext1, ipv4: ipv4('10.1.0.2') }),
+        ifindex: fx.phys,
+        ingressIfindex: fx.vif1,
+      });
       assert.equal(r.retval, TcAction.SHOT);
       assert.equal(counters(1).verdicts.drop_link - before.verdicts.drop_link, 1n);
     } finally {
@@ -246,7 +497,7 @@ describe('TC egress: bytes the kernel sends out a physical link (bridged from vi
   });
 });
 
-test('the controller\'s fast usage read agrees with the full counters', () => {
+test("the controller's fast usage read agrees with the full counters", () => {
   const usage = dp.readUsage([1, 2]);
   const full = dp.readCounters([1, 2]);
   assert.equal(usage.cpuOffered[0], Number(full[0].cpuOffered));
@@ -257,11 +508,32 @@ test('the controller\'s fast usage read agrees with the full counters', () => {
 test('the flow cache never serves a changed or removed route', () => {
   const frame = { dst: MAC.blueP, ipv4: ipv4('10.77.1.1') };
   dp.addRoutes(1, [{ prefix: '10.77.0.0/16', target: { kind: 'nexthop', nexthopId: fx.nexthopBlue } }]);
-  run({ name: 'fills the cache', frame, verdict: 'REDIRECT', net: 1, reason: 'forward', check: forwarded(MAC.ext1, MAC.blueQ) });
-  run({ name: 'served from the cache', frame, verdict: 'REDIRECT', net: 1, reason: 'forward', check: forwarded(MAC.ext1, MAC.blueQ) });
+  run({
+    name: 'fills the cache',
+    frame,
+    verdict: 'REDIRECT',
+    net: 1,
+    reason: 'forward',
+    check: forwarded(MAC.ext1, MAC.blueQ),
+  });
+  run({
+    name: 'served from the cache',
+    frame,
+    verdict: 'REDIRECT',
+    net: 1,
+    reason: 'forward',
+    check: forwarded(MAC.ext1, MAC.blueQ),
+  });
   const other = dp.nexthop({ netId: 1, ifindex: fx.egress, linkSlot: 1, vlan: 0, smac: MAC.blueQ, dmac: MAC.ext1b });
   dp.addRoutes(1, [{ prefix: '10.77.0.0/16', target: { kind: 'nexthop', nexthopId: other } }]);
-  run({ name: 'replaced route', frame, verdict: 'REDIRECT', net: 1, reason: 'forward', check: forwarded(MAC.ext1b, MAC.blueQ) });
+  run({
+    name: 'replaced route',
+    frame,
+    verdict: 'REDIRECT',
+    net: 1,
+    reason: 'forward',
+    check: forwarded(MAC.ext1b, MAC.blueQ),
+  });
   dp.addRoutes(1, [{ prefix: '10.77.1.0/24', target: { kind: 'via-vm' } }]);
   run({ name: 'a more specific route added', frame, verdict: 'REDIRECT', net: 1, reason: 'to_vm_route' });
   dp.deleteRoutes(1, ['10.77.1.0/24', '10.77.0.0/16']);
@@ -276,11 +548,24 @@ test('the flow cache never serves a changed classification, nor a miss once the 
     run({ name: 'a miss is cached', frame, verdict: 'DROP', net: 1, reason: 'drop_no_route' });
     run({ name: 'served from the cache', frame, verdict: 'DROP', net: 1, reason: 'drop_no_route' });
     dp.addRoutes(1, [{ prefix: '10.78.0.0/16', target: { kind: 'nexthop', nexthopId: fx.nexthopBlue } }]);
-    run({ name: 'the new route is used', frame, verdict: 'REDIRECT', net: 1, reason: 'forward', check: forwarded(MAC.ext1, MAC.blueQ) });
+    run({
+      name: 'the new route is used',
+      frame,
+      verdict: 'REDIRECT',
+      net: 1,
+      reason: 'forward',
+      check: forwarded(MAC.ext1, MAC.blueQ),
+    });
     dp.removeAttachment(fx.phys, 0, mac);
-    run({ name: 'attachment removed: the host\'s', frame, verdict: 'PASS', net: 0, reason: 'pass_host' });
+    run({ name: "attachment removed: the host's", frame, verdict: 'PASS', net: 0, reason: 'pass_host' });
     dp.setAttachment({ ifindex: fx.phys, vlan: 0, mac, netId: 2, vifIfindex: fx.vif2 });
-    run({ name: 'attachment moved to green: green\'s table, which has no such route', frame, verdict: 'DROP', net: 2, reason: 'drop_no_route' });
+    run({
+      name: "attachment moved to green: green's table, which has no such route",
+      frame,
+      verdict: 'DROP',
+      net: 2,
+      reason: 'drop_no_route',
+    });
   } finally {
     dp.removeAttachment(fx.phys, 0, mac);
     dp.deleteRoutes(1, ['10.78.0.0/16']);
@@ -307,7 +592,8 @@ test('flows that share a flow cache slot (a cache of one slot) each get their ow
   try {
     const tfx = fastpathFixture(tiny, tinyScratch);
     const prog = tiny.object.program('xnm_phys_in');
-    const send = (dst: string, mac: string) => parseFrame(runXdp(prog, { data: buildFrame({ dst: mac, ipv4: ipv4(dst) }), ingressIfindex: tfx.phys }).data);
+    const send = (dst: string, mac: string) =>
+      parseFrame(runXdp(prog, { data: buildFrame({ dst: mac, ipv4: ipv4(dst) }), ingressIfindex: tfx.phys }).data);
     for (let i = 0; i < 3; i++) {
       assert.equal(send('10.9.1.1', MAC.blueP).dst, MAC.ext1, 'blue /16');
       assert.equal(send('10.9.7.1', MAC.blueP).dst, MAC.ext1b, 'blue /24');

@@ -18,7 +18,12 @@ before(() => {
   dp = DataPlane.open();
   fx = fastpathFixture(dp, scratch);
   dp.configure({
-    accounting: true, punish: true, filter: true, flowCache: true, pathCost: TABLE1_COSTS, costPerKib: 1,
+    accounting: true,
+    punish: true,
+    filter: true,
+    flowCache: true,
+    pathCost: TABLE1_COSTS,
+    costPerKib: 1,
   });
   dp.addRoutes(1, [{ prefix: '10.70.0.0/16', target: { kind: 'nexthop', nexthopId: fx.nexthopLoop } }]);
 });
@@ -48,13 +53,16 @@ test('a window of misses rests the cache on its CPU, and forwarding goes on the 
     const frame = frameTo(`10.70.${i >> 8}.${i & 255}`);
     const out = runXdp(dp.object.program('xnm_phys_in'), { data: frame, ingressIfindex: fx.phys });
     assert.equal(out.retval, XdpAction.REDIRECT);
-    assert.equal(parseFrame(out.data).dst, MAC.blueP, 'the route\'s next hop, cache or no cache');
+    assert.equal(parseFrame(out.data).dst, MAC.blueP, "the route's next hop, cache or no cache");
   }
   const states = perCpu();
   const resting = states.some((s) => s.rests >= 1 && s.rest > 0 && s.rest <= FLOW_REST);
   assert.ok(resting, `a CPU rests: ${JSON.stringify(states)}`);
   newGeneration();
-  assert.ok(perCpu().every((s) => s.rest === 0), 'a new generation ends the rest');
+  assert.ok(
+    perCpu().every((s) => s.rest === 0),
+    'a new generation ends the rest',
+  );
 });
 
 test('one flow hits: its CPU never rests', () => {
@@ -64,6 +72,12 @@ test('one flow hits: its CPU never rests', () => {
   const out = runXdp(prog, { data: frameTo('10.70.9.9'), ingressIfindex: fx.phys, repeat: FLOW_WINDOW * 2 + 16 });
   assert.equal(out.retval, XdpAction.REDIRECT);
   const states = perCpu();
-  assert.ok(states.every((s) => s.rests === 0 && s.rest === 0), JSON.stringify(states));
-  assert.ok(states.some((s) => s.hits > 0), 'hits were counted');
+  assert.ok(
+    states.every((s) => s.rests === 0 && s.rest === 0),
+    JSON.stringify(states),
+  );
+  assert.ok(
+    states.some((s) => s.hits > 0),
+    'hits were counted',
+  );
 });

@@ -22,7 +22,12 @@ before(() => {
   dp = DataPlane.open();
   fx = fastpathFixture(dp, scratch);
   dp.configure({
-    accounting: true, punish: true, filter: true, flowCache: false, pathCost: TABLE1_COSTS, costPerKib: 1,
+    accounting: true,
+    punish: true,
+    filter: true,
+    flowCache: false,
+    pathCost: TABLE1_COSTS,
+    costPerKib: 1,
   });
 });
 
@@ -40,14 +45,17 @@ const lengthsOf = (netId: number) => {
 };
 
 /** Sends a packet to `dst` from blue's segment; `dmac`: the next hop's MAC it must leave with. */
-const send = (dst: string, reason: ReasonName, dmac?: string) => runCase(dp, fx, {
-  name: `to ${dst}`,
-  frame: { dst: MAC.blueP, ipv4: { src: '10.1.0.2', dst, udp: { sport: 1, dport: 2 }, payload: 18 } },
-  verdict: reason === 'forward' ? 'REDIRECT' : 'DROP', net: 1, reason,
-  check: dmac ? (out: ReturnType<typeof parseFrame>) => assert.equal(out.dst, dmac, `${dst}: next hop`) : undefined,
-});
+const send = (dst: string, reason: ReasonName, dmac?: string) =>
+  runCase(dp, fx, {
+    name: `to ${dst}`,
+    frame: { dst: MAC.blueP, ipv4: { src: '10.1.0.2', dst, udp: { sport: 1, dport: 2 }, payload: 18 } },
+    verdict: reason === 'forward' ? 'REDIRECT' : 'DROP',
+    net: 1,
+    reason,
+    check: dmac ? (out: ReturnType<typeof parseFrame>) => assert.equal(out.dst, dmac, `${dst}: next hop`) : undefined,
+  });
 
-test('the fixture\'s lengths are probed longest first, and the longest match wins', () => {
+test("the fixture's lengths are probed longest first, and the longest match wins", () => {
   const l = lengthsOf(1);
   assert.equal(l.indexed, 1);
   assert.equal(l.more, 0);
@@ -68,7 +76,8 @@ test('after a delete the next shorter prefix answers; after a re-add the longer 
 test(`more than ${ROUTE4_MAX_PROBES} lengths: the trie answers what the probes miss`, () => {
   // /17 .. /31 in 10.9.128.0/17, one each, all to ext1b: 15 more lengths
   const routes = Array.from({ length: 15 }, (_, i) => ({
-    prefix: `10.9.128.0/${17 + i}`, target: { kind: 'nexthop' as const, nexthopId: fx.nexthopBlue },
+    prefix: `10.9.128.0/${17 + i}`,
+    target: { kind: 'nexthop' as const, nexthopId: fx.nexthopBlue },
   }));
   routes[0] = { prefix: '10.9.128.0/17', target: { kind: 'blackhole' as const } } as never;
   dp.addRoutes(1, routes);
@@ -92,8 +101,14 @@ test('routes deleted in one batch: absent ones are skipped and not counted, the 
   const before = indexed();
   send('10.44.2.1', 'drop_blackhole');
   // Absent prefixes first, between and last: the kernel's batch stops at each, the delete goes on.
-  const removed = dp.deleteRoutes(1, ['10.45.0.0/24', '10.44.1.0/24', '10.45.1.0/24', '10.44.2.0/24', '10.44.3.0/24',
-    '10.45.2.0/24']);
+  const removed = dp.deleteRoutes(1, [
+    '10.45.0.0/24',
+    '10.44.1.0/24',
+    '10.45.1.0/24',
+    '10.44.2.0/24',
+    '10.44.3.0/24',
+    '10.45.2.0/24',
+  ]);
   assert.equal(removed, 3);
   assert.equal(indexed(), before - 3, 'their index entries are gone');
   send('10.44.2.1', 'drop_no_route');
@@ -116,7 +131,8 @@ test('maps pinned by a data plane without the index are indexed at open', () => 
   try {
     old.defineNetwork({ id: 3, name: 'adopted' });
     old.addRoutes(3, [
-      { prefix: '10.33.0.0/16', target: { kind: 'blackhole' } }, { prefix: '10.33.1.0/24', target: { kind: 'via-vm' } },
+      { prefix: '10.33.0.0/16', target: { kind: 'blackhole' } },
+      { prefix: '10.33.1.0/24', target: { kind: 'via-vm' } },
     ]);
   } finally {
     old.close();

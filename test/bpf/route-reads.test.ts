@@ -22,11 +22,20 @@ after(() => dp?.close());
 function columns(base: number, count: number, flag: number): Route4Columns {
   const addrs = new Uint32Array(count);
   for (let i = 0; i < count; i++) addrs[i] = ((10 << 24) | ((base + (i >> 8)) << 16) | ((i & 255) << 8)) >>> 0;
-  return { addrs, lengths: new Uint8Array(count).fill(24), nexthops: new Uint32Array(count), flags: new Uint32Array(count).fill(flag), count };
+  return {
+    addrs,
+    lengths: new Uint8Array(count).fill(24),
+    nexthops: new Uint32Array(count),
+    flags: new Uint32Array(count).fill(flag),
+    count,
+  };
 }
 
 const sorted = (netId?: number, lookup?: 'batch' | 'per-key') =>
-  dp.listRoutes(netId, lookup ? { lookup } : {}).map((r) => JSON.stringify(r)).sort();
+  dp
+    .listRoutes(netId, lookup ? { lookup } : {})
+    .map((r) => JSON.stringify(r))
+    .sort();
 
 test('batch and per-key reads of the route maps agree, for one network and for all', () => {
   dp.addRoutes4(1, columns(0, 1500, 1));
@@ -51,7 +60,10 @@ test('a large write (no per-route rollback reads) that fills the table changes n
   const before = sorted();
   // 6,000 routes: 1,500 replace network 1's (local instead of via-vm), 4,500 are new; the table
   // holds 2,201 IPv4 routes of 6,000, so it fills part of the way through.
-  assert.throws(() => dp.addRoutes4(1, columns(0, 6000, 2)), (err: unknown) => err instanceof MapFullError);
+  assert.throws(
+    () => dp.addRoutes4(1, columns(0, 6000, 2)),
+    (err: unknown) => err instanceof MapFullError,
+  );
   assert.deepEqual(sorted(), before, 'the replaced routes are back as they were and the new ones gone');
 });
 
@@ -60,22 +72,30 @@ test('a small write that fills the table changes nothing either', () => {
   const fill = CAPACITY - 2201 - 10;
   dp.addRoutes4(2, columns(120, fill, 1));
   const full = sorted();
-  assert.throws(() => dp.addRoutes4(1, columns(200, 50, 1)), (err: unknown) => err instanceof MapFullError);
+  assert.throws(
+    () => dp.addRoutes4(1, columns(200, 50, 1)),
+    (err: unknown) => err instanceof MapFullError,
+  );
   assert.deepEqual(sorted(), full);
   const filled = Array.from({ length: fill }, (_, i) => `10.${120 + (i >> 8)}.${i & 255}.0/24`);
   assert.equal(dp.deleteRoutes(2, filled), fill);
   assert.deepEqual(sorted(), before);
 });
 
-test('undo \'caller\' (the manager\'s writes): nothing is read first, and a write the full table refuses '
-  + 'throws with part of it applied, for the caller to put back', () => {
-  const before = sorted();
-  assert.throws(() => dp.addRoutes4(1, columns(300, CAPACITY, 1), { undo: 'caller' }),
-    (err: unknown) => err instanceof MapFullError);
-  const after = sorted();
-  const added = after.filter((r) => !before.includes(r));
-  assert.ok(added.length > 0 && added.length < CAPACITY, `part of the write applied (${added.length})`);
-  const prefixes = added.map((r) => (JSON.parse(r) as { prefix: string }).prefix);
-  assert.equal(dp.deleteRoutes(1, prefixes), added.length);
-  assert.deepEqual(sorted(), before);
-});
+test(
+  "undo 'caller' (the manager's writes): nothing is read first, and a write the full table refuses " +
+    'throws with part of it applied, for the caller to put back',
+  () => {
+    const before = sorted();
+    assert.throws(
+      () => dp.addRoutes4(1, columns(300, CAPACITY, 1), { undo: 'caller' }),
+      (err: unknown) => err instanceof MapFullError,
+    );
+    const after = sorted();
+    const added = after.filter((r) => !before.includes(r));
+    assert.ok(added.length > 0 && added.length < CAPACITY, `part of the write applied (${added.length})`);
+    const prefixes = added.map((r) => (JSON.parse(r) as { prefix: string }).prefix);
+    assert.equal(dp.deleteRoutes(1, prefixes), added.length);
+    assert.deepEqual(sorted(), before);
+  },
+);

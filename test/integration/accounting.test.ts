@@ -31,7 +31,8 @@ const status = (): Status => JSON.parse(xnetmon(['status', '--json', '--socket',
 function fromStatus(s: Status): Map<string, number> {
   const out = new Map<string, number>();
   for (const [reason, n] of Object.entries(s.noNetwork)) out.set(`(none)/${reason}`, n);
-  for (const net of s.networks) for (const [reason, n] of Object.entries(net.packets)) if (n) out.set(`${net.name}/${reason}`, n);
+  for (const net of s.networks)
+    for (const [reason, n] of Object.entries(net.packets)) if (n) out.set(`${net.name}/${reason}`, n);
   return out;
 }
 
@@ -40,7 +41,8 @@ function fromMetrics(): Map<string, number> {
   const script = 'fetch("http://127.0.0.1:9469/metrics").then((r) => r.text()).then((t) => process.stdout.write(t))';
   const text = inNs(lab!.topology.host.ns, [process.execPath, '-e', script]);
   const out = new Map<string, number>();
-  for (const m of text.matchAll(/^xnetmon_packets_total\{network="([^"]+)",reason="(\w+)"\} (\d+)$/gm)) if (Number(m[3])) out.set(`${m[1]}/${m[2]}`, Number(m[3]));
+  for (const m of text.matchAll(/^xnetmon_packets_total\{network="([^"]+)",reason="(\w+)"\} (\d+)$/gm))
+    if (Number(m[3])) out.set(`${m[1]}/${m[2]}`, Number(m[3]));
   return out;
 }
 
@@ -66,7 +68,8 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'xnm-accounting-'));
   lab = JSON.parse(xnetmon(['lab', 'up', '--prefix', prefix, '--json'])) as LabState;
   // Quiet: no IPv6 (router solicitations, MLD, DAD), no clients (no channel, no routes), no pings.
-  for (const ns of labNamespaces(prefix)) inNs(ns, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+  for (const ns of labNamespaces(prefix))
+    inNs(ns, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
   socket = `${lab.stateDir}/admin.sock`;
   daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
 });
@@ -84,11 +87,20 @@ test('the packets of every network, no network and the host add up to the frames
   const udp = (dst: string) => ({ src: ext.iface.address, dst, udp: { sport: 9, dport: 9 }, payload: 32 });
   const hostMac = lab!.topology.host.links[0]!.bridgeMac;
   const plain = buildFrame({ src: ext.iface.mac, dst: router, ipv4: udp('10.1.9.9') });
-  const tagged = (tpid: number): Buffer => Buffer.concat([plain.subarray(0, 12), Buffer.from([tpid >> 8, tpid & 0xff, 0, 77]), plain.subarray(12)]);
+  const tagged = (tpid: number): Buffer =>
+    Buffer.concat([plain.subarray(0, 12), Buffer.from([tpid >> 8, tpid & 0xff, 0, 77]), plain.subarray(12)]);
   // From blue's external machine into the physical link ext0: [frame, count, where it is counted].
   const fromExt: [Buffer, number, string][] = [
     [plain, 30, 'blue/drop_no_route'], // classified as blue's; blue has no routes (no client loaded them)
-    [buildFrame({ src: ext.iface.mac, dst: router, arp: { op: 1, senderMac: ext.iface.mac, senderIp: ext.iface.address, targetIp: '10.1.0.77' } }), 20, 'blue/to_vm_control'],
+    [
+      buildFrame({
+        src: ext.iface.mac,
+        dst: router,
+        arp: { op: 1, senderMac: ext.iface.mac, senderIp: ext.iface.address, targetIp: '10.1.0.77' },
+      }),
+      20,
+      'blue/to_vm_control',
+    ],
     [buildFrame({ src: ext.iface.mac, dst: '02:00:aa:00:00:01', ipv4: udp('10.1.0.50') }), 25, '(none)/pass_host'], // no network's MAC
     [buildFrame({ src: ext.iface.mac, dst: hostMac, ipv4: udp('192.0.2.1') }), 15, '(none)/pass_host'], // the host's own MAC
     [plain.subarray(0, 24), 10, '(none)/drop_malformed'],
@@ -100,18 +112,42 @@ test('the packets of every network, no network and the host add up to the frames
   const fromRouter: [Buffer, number, string][] = [
     [buildFrame({ src: router, dst: green!.externals[0]!.iface.mac, ipv4: udp('10.2.0.99') }), 20, 'green/drop_spoof'],
     // Its own: passed to the bridge (from_vm), then out ext0 (tc_pass); to an address nobody has, so nothing answers.
-    [buildFrame({ src: gr.mac, dst: green!.externals[0]!.iface.mac, ipv4: { src: gr.address, dst: '10.2.0.99', udp: { sport: 9, dport: 9 }, payload: 32 } }), 12, 'green/from_vm'],
+    [
+      buildFrame({
+        src: gr.mac,
+        dst: green!.externals[0]!.iface.mac,
+        ipv4: { src: gr.address, dst: '10.2.0.99', udp: { sport: 9, dport: 9 }, payload: 32 },
+      }),
+      12,
+      'green/from_vm',
+    ],
   ];
   const sent = [...fromExt, ...fromRouter].reduce((a, [, n]) => a + n, 0);
 
   const quiet = await settled();
   await sleep(1000);
   const before = await settled();
-  assert.deepEqual(delta(fromStatus(quiet), fromStatus(before)), new Map(), 'the lab is quiet: nothing counted in a second with nothing sent');
+  assert.deepEqual(
+    delta(fromStatus(quiet), fromStatus(before)),
+    new Map(),
+    'the lab is quiet: nothing counted in a second with nothing sent',
+  );
   const metricsBefore = fromMetrics();
 
-  sendFrames(ext.ns, ext.iface.name, fromExt.flatMap(([f, n]) => Array.from({ length: n }, () => f)), dir!, 'ext');
-  sendFrames(green!.router.ns, gr.name, fromRouter.flatMap(([f, n]) => Array.from({ length: n }, () => f)), dir!, 'router');
+  sendFrames(
+    ext.ns,
+    ext.iface.name,
+    fromExt.flatMap(([f, n]) => Array.from({ length: n }, () => f)),
+    dir!,
+    'ext',
+  );
+  sendFrames(
+    green!.router.ns,
+    gr.name,
+    fromRouter.flatMap(([f, n]) => Array.from({ length: n }, () => f)),
+    dir!,
+    'router',
+  );
   const after = await settled();
 
   const counted = delta(fromStatus(before), fromStatus(after));

@@ -19,11 +19,16 @@ let daemon: ChildProcess | undefined;
 let socket: string;
 let baseConfig: string;
 
-interface AttachmentView { ifname: string; xdp: string; tc: string }
+interface AttachmentView {
+  ifname: string;
+  xdp: string;
+  tc: string;
+}
 
 const status = () => JSON.parse(xnetmon(['status', '--json', '--socket', socket])) as { attachments: AttachmentView[] };
 /** Our cls_bpf filters on a link's egress hook, as tc lists them. */
-const egressFilters = (link: string): string => inNs(lab.topology.host.ns, ['tc', 'filter', 'show', 'dev', link, 'egress']);
+const egressFilters = (link: string): string =>
+  inNs(lab.topology.host.ns, ['tc', 'filter', 'show', 'dev', link, 'egress']);
 
 function writeConfig(tcMode: string): void {
   writeFileSync(lab.configPath, baseConfig.replace(/^host:\n/m, `host:\n  tc_mode: ${tcMode}\n`));
@@ -68,7 +73,9 @@ test('restart in auto mode: tcx where the kernel has it, no gap, one program', a
   const [ext0, ext1] = blue.externals;
   const pinger = spawnInNs(ext0.ns, ['ping', '-n', '-q', '-i', '0.01', '-c', '300', '-W', '1', ext1.iface.address]);
   let out = '';
-  pinger.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+  pinger.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const done = new Promise<void>((resolve) => pinger.on('exit', () => resolve()));
   await sleep(300);
   await stopProcess(daemon, 'SIGKILL');
@@ -92,7 +99,13 @@ test('down detaches both kinds and leaves no filter', async () => {
   writeConfig('cls_bpf'); // the filter comes back for down to find
   const again = await startDaemon(lab.topology.host.ns, lab.configPath);
   await stopProcess(again, 'SIGTERM');
-  inNs(lab.topology.host.ns, [process.execPath, new URL('../../src/cli/main.js', import.meta.url).pathname, 'down', '-c', lab.configPath]);
+  inNs(lab.topology.host.ns, [
+    process.execPath,
+    new URL('../../src/cli/main.js', import.meta.url).pathname,
+    'down',
+    '-c',
+    lab.configPath,
+  ]);
   for (const link of lab.topology.host.links) {
     assert.doesNotMatch(egressFilters(link.name), /xnm_link_out/);
     assert.doesNotMatch(inNs(lab.topology.host.ns, ['ip', 'link', 'show', link.name]), /xdp/);

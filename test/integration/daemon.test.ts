@@ -12,7 +12,6 @@ import { readPinnedCounters } from '../../src/dataplane/index.js';
 import { adminRequest } from '../../src/admin/index.js';
 import { xnetmon, xnetmonResult, ping, startDaemon, stopProcess, spawnInNs, inNs, sleep } from '../support/lab.js';
 
-
 const prefix = uniquePrefix('xd');
 let lab: LabState;
 let daemon: ChildProcess | undefined;
@@ -33,11 +32,22 @@ after(async () => {
 
 const cli = (args: string[]) => xnetmon([...args, '--socket', socket]);
 const cliResult = (args: string[]) => xnetmonResult([...args, '--socket', socket]);
-const status = () => JSON.parse(cli(['status', '--json'])) as { lastPeriod: { period: number }; networks: { name: string; reserve: { cpu: number }; resources: { resource: string; dropProbability: number; carried: number }[] }[] };
+const status = () =>
+  JSON.parse(cli(['status', '--json'])) as {
+    lastPeriod: { period: number };
+    networks: {
+      name: string;
+      reserve: { cpu: number };
+      resources: { resource: string; dropProbability: number; carried: number }[];
+    }[];
+  };
 
 test('read commands answer with JSON', () => {
   const s = status();
-  assert.deepEqual(s.networks.map((n) => n.name), ['blue', 'green', 'red']);
+  assert.deepEqual(
+    s.networks.map((n) => n.name),
+    ['blue', 'green', 'red'],
+  );
   assert.ok(s.networks[0].resources.some((r) => r.resource === 'link:ext0'));
   const list = JSON.parse(cli(['net', 'list', '--json'])) as { name: string }[];
   assert.equal(list.length, 3);
@@ -82,23 +92,42 @@ test('a live net set changes the probabilities within ten periods', async () => 
   // made a poor probe: ping slows down when its replies are lost, so a punished network's offered
   // load fell under its reservation, the law rightly released it, and its probability alternated
   // between 0 and a punishing period (CI saw 0.00, 0.67, 0.00, 0.63 ...).
-  const servers = [blue, green].map((n, i) => spawnInNs(n.externals[1].ns, ['iperf3', '-s', '-1', '-p', String(5411 + i)]));
+  const servers = [blue, green].map((n, i) =>
+    spawnInNs(n.externals[1].ns, ['iperf3', '-s', '-1', '-p', String(5411 + i)]),
+  );
   await sleep(300);
-  const floods = [blue, green].map((n, i) => spawnInNs(n.externals[0].ns,
-    ['iperf3', '-c', n.externals[1].iface.address, '-p', String(5411 + i), '-u', '-b', '200K', '-l', '64', '-t', '60']));
+  const floods = [blue, green].map((n, i) =>
+    spawnInNs(n.externals[0].ns, [
+      'iperf3',
+      '-c',
+      n.externals[1].iface.address,
+      '-p',
+      String(5411 + i),
+      '-u',
+      '-b',
+      '200K',
+      '-l',
+      '64',
+      '-t',
+      '60',
+    ]),
+  );
   // Status straight from the admin socket: a CLI process per sample takes longer than a period
   // on a loaded machine, and each period is one noisy draw, so the test compares medians of
   // several periods, read period by period.
   const ask = async (cmd: string, args?: Record<string, unknown>) => adminRequest(socket, { cmd, args });
   type Cpu = { p: number; target: number; capacity: number };
   const greenCpu = async (): Promise<{ period: number } & Cpu> => {
-    const s = (await ask('status')) as { lastPeriod: { period: number }; networks: { resources: { resource: string; dropProbability: number; target: number; capacity: number }[] }[] };
+    const s = (await ask('status')) as {
+      lastPeriod: { period: number };
+      networks: { resources: { resource: string; dropProbability: number; target: number; capacity: number }[] }[];
+    };
     const cpu = s.networks[1].resources.find((r) => r.resource === 'cpu')!;
     return { period: s.lastPeriod.period, p: cpu.dropProbability, target: cpu.target, capacity: cpu.capacity };
   };
   const periods = async (count: number): Promise<Cpu[]> => {
     const out: Cpu[] = [];
-    for (let last = (await greenCpu()).period; out.length < count;) {
+    for (let last = (await greenCpu()).period; out.length < count; ) {
       await sleep(20);
       const now = await greenCpu();
       if (now.period !== last) out.push(now);
@@ -119,13 +148,22 @@ test('a live net set changes the probabilities within ten periods', async () => 
     await ask('net.set', { name: 'green', change: { cpu: 0.7 } });
     // The law takes the new reservation in its next period; the median of the ten after it shows it.
     const after = await periods(10);
-    assert.equal((JSON.parse(cli(['net', 'show', 'green', '--json'])) as { reserve: { cpu: number } }).reserve.cpu, 0.7);
+    assert.equal(
+      (JSON.parse(cli(['net', 'show', 'green', '--json'])) as { reserve: { cpu: number } }).reserve.cpu,
+      0.7,
+    );
     // Paper IV-A: green is now guaranteed 0.7 R of what it offers, so its target is at least that...
     const last = after[after.length - 1];
-    assert.ok(last.target >= 0.7 * last.capacity - 1e-6, `green's target ${last.target} covers 0.7 R = ${0.7 * last.capacity}`);
+    assert.ok(
+      last.target >= 0.7 * last.capacity - 1e-6,
+      `green's target ${last.target} covers 0.7 R = ${0.7 * last.capacity}`,
+    );
     // ... and its probability falls (for 40 units a period offered: 1 - 10.5/40 = 0.74 -> 1 - 22.5/40 = 0.44).
     const ps = after.map((c) => c.p);
-    assert.ok(median(ps) < 0.8 * before, `green's probability fell: ${before.toFixed(2)} (median of six periods) -> ${ps.map((p) => p.toFixed(2)).join(', ')}`);
+    assert.ok(
+      median(ps) < 0.8 * before,
+      `green's probability fell: ${before.toFixed(2)} (median of six periods) -> ${ps.map((p) => p.toFixed(2)).join(', ')}`,
+    );
   } finally {
     for (const f of [...floods, ...servers]) f.kill('SIGKILL');
     cli(['net', 'set', 'blue', '--cpu', '0.1']);
@@ -137,14 +175,26 @@ test('a live net set changes the probabilities within ten periods', async () => 
 test('reload: one bad field rejects the whole file; a good file applies', () => {
   const original = readFileSync(lab.configPath, 'utf8');
   try {
-    writeFileSync(lab.configPath, original.replace('weight: 500', 'weight: 1001').replace(/name: "?red"?\n {4}weight: \d+/, 'name: red\n    weight: 7'));
+    writeFileSync(
+      lab.configPath,
+      original
+        .replace('weight: 500', 'weight: 1001')
+        .replace(/name: "?red"?\n {4}weight: \d+/, 'name: red\n    weight: 7'),
+    );
     const bad = cliResult(['reload']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /weight/);
-    assert.deepEqual((JSON.parse(cli(['net', 'list', '--json'])) as { weight: number }[]).map((n) => n.weight), [500, 500, 500], 'nothing applied');
+    assert.deepEqual(
+      (JSON.parse(cli(['net', 'list', '--json'])) as { weight: number }[]).map((n) => n.weight),
+      [500, 500, 500],
+      'nothing applied',
+    );
     writeFileSync(lab.configPath, original.replace(/name: "?red"?\n {4}weight: \d+/, 'name: red\n    weight: 7'));
     cli(['reload']);
-    assert.deepEqual((JSON.parse(cli(['net', 'list', '--json'])) as { weight: number }[]).map((n) => n.weight), [500, 500, 7]);
+    assert.deepEqual(
+      (JSON.parse(cli(['net', 'list', '--json'])) as { weight: number }[]).map((n) => n.weight),
+      [500, 500, 7],
+    );
   } finally {
     writeFileSync(lab.configPath, original);
     cli(['reload']);
@@ -156,8 +206,13 @@ test('the admin socket refuses non-root users', () => {
     try {
       // A bare client (not the CLI): the checkout may sit in a directory other users cannot read
       // (mktemp -d is 0700), and what is tested is the socket, not the CLI's files.
-      const probe = 'require("node:net").connect(process.argv[1]).on("connect", () => process.exit(0)).on("error", (e) => { console.error(e.code); process.exit(1); })';
-      execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', probe, socket], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], cwd: '/' });
+      const probe =
+        'require("node:net").connect(process.argv[1]).on("connect", () => process.exit(0)).on("error", (e) => { console.error(e.code); process.exit(1); })';
+      execFileSync(
+        'setpriv',
+        ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', probe, socket],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], cwd: '/' },
+      );
       return { code: 0, stderr: '' };
     } catch (err) {
       return { code: (err as { status: number }).status, stderr: (err as { stderr: string }).stderr };
@@ -168,7 +223,11 @@ test('the admin socket refuses non-root users', () => {
 });
 
 test('the metrics endpoint serves valid Prometheus text', () => {
-  const text = inNs(lab.topology.host.ns, [process.execPath, '-e', 'fetch("http://127.0.0.1:9469/metrics").then(r => r.text()).then(t => process.stdout.write(t))']);
+  const text = inNs(lab.topology.host.ns, [
+    process.execPath,
+    '-e',
+    'fetch("http://127.0.0.1:9469/metrics").then(r => r.text()).then(t => process.stdout.write(t))',
+  ]);
   const samples = text.split('\n').filter((l) => l && !l.startsWith('#'));
   assert.ok(samples.length > 20);
   for (const line of samples) assert.match(line, /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.e+-]+|NaN$/, line);
@@ -189,7 +248,9 @@ test('hitless restart: SIGKILL and start again, forwarding never stops', async (
   const dropsBefore = dropCpu();
   const pinger = spawnInNs(ext0.ns, ['ping', '-n', '-q', '-i', '0.01', '-c', '300', '-W', '1', ext1.iface.address]);
   let out = '';
-  pinger.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+  pinger.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const done = new Promise<void>((resolve) => pinger.on('exit', () => resolve()));
   await sleep(500);
   // The pinned drop probabilities outlive the daemon (that is what keeps an attacker punished
@@ -213,7 +274,10 @@ test('hitless restart: SIGKILL and start again, forwarding never stops', async (
   // A ping the controller dropped on purpose (a period in which blue was over its reservation)
   // is counted as drop_cpu; any other loss is the restart's.
   const punished = Number(dropCpu() - dropsBefore);
-  assert.ok(received + punished >= 297, `${received}/300 answered across kill and restart, ${punished} dropped by punishment`);
+  assert.ok(
+    received + punished >= 297,
+    `${received}/300 answered across kill and restart, ${punished} dropped by punishment`,
+  );
   assert.equal(cli(['routes', 'blue', '--json']), routesBefore, 'maps intact');
 });
 
@@ -230,11 +294,28 @@ test('keygen writes a private key (mode 0600) and prints the public key; refuses
 test('net add and net del, live', () => {
   inNs(lab.topology.host.ns, ['ip', 'link', 'add', 'vif9.0', 'type', 'veth', 'peer', 'name', 'vif9p']);
   try {
-    const key = (JSON.parse(xnetmon(['keygen', '-o', `${lab.stateDir}/gold.key`, '--force', '--json'])) as { publicKey: string }).publicKey;
-    const bad = cliResult(['net', 'add', '--definition', JSON.stringify({ id: 9, name: 'gold', routers: [{ vif: 'vif9.0', clientPublicKey: key }], reserve: { cpu: 0.5 } })]);
+    const key = (
+      JSON.parse(xnetmon(['keygen', '-o', `${lab.stateDir}/gold.key`, '--force', '--json'])) as { publicKey: string }
+    ).publicKey;
+    const bad = cliResult([
+      'net',
+      'add',
+      '--definition',
+      JSON.stringify({
+        id: 9,
+        name: 'gold',
+        routers: [{ vif: 'vif9.0', clientPublicKey: key }],
+        reserve: { cpu: 0.5 },
+      }),
+    ]);
     assert.notEqual(bad.code, 0, 'cpu reservations would sum over 1');
     assert.match(bad.stderr, /cpu/);
-    cli(['net', 'add', '--definition', JSON.stringify({ id: 9, name: 'gold', weight: 10, routers: [{ vif: 'vif9.0', clientPublicKey: key }] })]);
+    cli([
+      'net',
+      'add',
+      '--definition',
+      JSON.stringify({ id: 9, name: 'gold', weight: 10, routers: [{ vif: 'vif9.0', clientPublicKey: key }] }),
+    ]);
     assert.ok((JSON.parse(cli(['net', 'list', '--json'])) as { name: string }[]).some((n) => n.name === 'gold'));
     cli(['net', 'del', 'gold']);
     assert.ok(!(JSON.parse(cli(['net', 'list', '--json'])) as { name: string }[]).some((n) => n.name === 'gold'));
@@ -249,7 +330,10 @@ test('down detaches every program and removes the pins', async () => {
   const before = readdirSync(lab.pinDir);
   assert.ok(before.includes('xnm_routes4'));
   xnetmon(['down', '-c', lab.configPath], { ns: lab.topology.host.ns });
-  assert.deepEqual(readdirSync(lab.pinDir).filter((e) => e.startsWith('xnm_') || e === 'links'), []);
+  assert.deepEqual(
+    readdirSync(lab.pinDir).filter((e) => e.startsWith('xnm_') || e === 'links'),
+    [],
+  );
   const links = inNs(lab.topology.host.ns, ['ip', '-d', 'link', 'show', 'ext0']);
   assert.doesNotMatch(links, /prog\/xdp/, 'no XDP program left on ext0');
 });

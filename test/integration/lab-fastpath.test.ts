@@ -63,7 +63,10 @@ test('removing the route moves the traffic to the via-VM path (the virtual route
     const ipBefore = routerIpv4In(blue());
     const viaVmBefore = counters(1).verdicts.to_vm_route;
     assert.equal(ping(ext0.ns, ext1.iface.address, 10, 0.02), 10, 'still reachable through the virtual router');
-    assert.ok(counters(1).verdicts.to_vm_route - viaVmBefore >= 10n, 'requests handed to the router by the via-VM route');
+    assert.ok(
+      counters(1).verdicts.to_vm_route - viaVmBefore >= 10n,
+      'requests handed to the router by the via-VM route',
+    );
     assert.ok(routerIpv4In(blue()) - ipBefore >= 10, 'the virtual router now receives the traffic');
   } finally {
     dp.close();
@@ -76,25 +79,56 @@ test('restarting the loader leaves forwarding running (pinned maps and links)', 
   ping(ext0.ns, ext1.iface.address, 2);
   const pinger = spawnInNs(ext0.ns, ['ping', '-n', '-q', '-c', '150', '-i', '0.01', '-W', '1', ext1.iface.address]);
   let out = '';
-  pinger.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+  pinger.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const done = new Promise<void>((resolve) => pinger.on('exit', () => resolve()));
   await new Promise((r) => setTimeout(r, 300));
-  const reload = JSON.parse(xnetmon(['lab', 'load', '--prefix', prefix, '--json'])) as { adopted: boolean; attachments: { replaced: boolean }[] };
+  const reload = JSON.parse(xnetmon(['lab', 'load', '--prefix', prefix, '--json'])) as {
+    adopted: boolean;
+    attachments: { replaced: boolean }[];
+  };
   assert.ok(reload.adopted, 'maps re-adopted');
-  assert.ok(reload.attachments.every((a) => a.replaced), 'programs replaced in place through the pinned links');
+  assert.ok(
+    reload.attachments.every((a) => a.replaced),
+    'programs replaced in place through the pinned links',
+  );
   await done;
   const received = Number(/(\d+) received/.exec(out)?.[1] ?? 0);
   assert.ok(received >= 148, `${received}/150 pings answered across the restart`);
 });
 
 test('bpftool dumps the pinned maps with named fields (BTF)', () => {
-  const entry = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'lookup', 'pinned', `${lab.pinDir}/xnm_nexthops`, 'key', '1', '0', '0', '0'], { encoding: 'utf8' })) as { formatted?: { value: Record<string, unknown> } };
+  const entry = JSON.parse(
+    execFileSync(
+      'bpftool',
+      ['-j', 'map', 'lookup', 'pinned', `${lab.pinDir}/xnm_nexthops`, 'key', '1', '0', '0', '0'],
+      { encoding: 'utf8' },
+    ),
+  ) as { formatted?: { value: Record<string, unknown> } };
   assert.equal(entry.formatted?.value.flags, 1, 'next hop 1 is valid');
-  assert.deepEqual(Object.keys(entry.formatted!.value), ['ifindex', 'net_id', 'link_slot', 'vlan', 'flags', 'smac', 'dmac', 'mtu', 'pad']);
-  const routes = execFileSync('bpftool', ['map', 'dump', 'pinned', `${lab.pinDir}/xnm_routes4`], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  assert.deepEqual(Object.keys(entry.formatted!.value), [
+    'ifindex',
+    'net_id',
+    'link_slot',
+    'vlan',
+    'flags',
+    'smac',
+    'dmac',
+    'mtu',
+    'pad',
+  ]);
+  const routes = execFileSync('bpftool', ['map', 'dump', 'pinned', `${lab.pinDir}/xnm_routes4`], {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   assert.match(routes, /"prefixlen": 64/);
   assert.match(routes, /"nexthop_id"/);
-  const stats = execFileSync('bpftool', ['map', 'lookup', 'pinned', `${lab.pinDir}/xnm_stats`, 'key', '1', '0', '0', '0'], { encoding: 'utf8' });
+  const stats = execFileSync(
+    'bpftool',
+    ['map', 'lookup', 'pinned', `${lab.pinDir}/xnm_stats`, 'key', '1', '0', '0', '0'],
+    { encoding: 'utf8' },
+  );
   assert.match(stats, /"cpu_offered"/);
   assert.match(stats, /"verdict"/);
 });

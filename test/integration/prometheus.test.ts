@@ -34,17 +34,29 @@ before(async () => {
   socket = `${lab.stateDir}/admin.sock`;
   daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
   xnetmon(['lab', 'load', '--prefix', prefix]);
-  writeFileSync(join(dir, 'prometheus.yml'), [
-    'global: { scrape_interval: 1s, evaluation_interval: 1s }',
-    'scrape_configs:',
-    '  - job_name: xnetmon',
-    '    static_configs: [{ targets: ["127.0.0.1:9469"] }]',
-    '',
-  ].join('\n'));
-  prometheus = spawnInNs(lab.topology.host.ns, ['prometheus', `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=${PROMETHEUS}`, '--log.level=warn']);
-  prometheus.stdout?.on('data', (d: Buffer) => { prometheusLog += d.toString(); });
-  prometheus.stderr?.on('data', (d: Buffer) => { prometheusLog += d.toString(); });
+  writeFileSync(
+    join(dir, 'prometheus.yml'),
+    [
+      'global: { scrape_interval: 1s, evaluation_interval: 1s }',
+      'scrape_configs:',
+      '  - job_name: xnetmon',
+      '    static_configs: [{ targets: ["127.0.0.1:9469"] }]',
+      '',
+    ].join('\n'),
+  );
+  prometheus = spawnInNs(lab.topology.host.ns, [
+    'prometheus',
+    `--config.file=${join(dir, 'prometheus.yml')}`,
+    `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=${PROMETHEUS}`,
+    '--log.level=warn',
+  ]);
+  prometheus.stdout?.on('data', (d: Buffer) => {
+    prometheusLog += d.toString();
+  });
+  prometheus.stderr?.on('data', (d: Buffer) => {
+    prometheusLog += d.toString();
+  });
 });
 
 after(async () => {
@@ -55,7 +67,10 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-interface Sample { metric: Record<string, string>; value: [number, string] }
+interface Sample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
 
 /** A GET from inside the host namespace (the daemon and Prometheus listen on its loopback). */
 function get(url: string): string {
@@ -85,7 +100,9 @@ async function scrapedAfter(afterS: number): Promise<void> {
     try {
       const result = query(`timestamp(${FORWARDED})`);
       if (result.length === 1 && Number(result[0].value[1]) > afterS) return;
-    } catch { /* Prometheus still starting */ }
+    } catch {
+      /* Prometheus still starting */
+    }
     if (prometheus?.exitCode !== null) break;
     await sleep(200);
   }
@@ -117,18 +134,30 @@ test('Prometheus scrapes the daemon: rate() and increase() of the packet counter
   const at1 = Date.now() / 1000;
 
   const after = value(FORWARDED, at1);
-  assert.ok(Math.abs(after - before - expected) <= 2, `Prometheus stored ${after - before} more forwarded packets; ${expected} were sent`);
+  assert.ok(
+    Math.abs(after - before - expected) <= 2,
+    `Prometheus stored ${after - before} more forwarded packets; ${expected} were sent`,
+  );
   const statusAfter = status();
-  assert.ok(Math.abs(statusAfter.networks[0].forwarded - statusBefore.networks[0].forwarded - expected) <= 2, 'status agrees');
+  assert.ok(
+    Math.abs(statusAfter.networks[0].forwarded - statusBefore.networks[0].forwarded - expected) <= 2,
+    'status agrees',
+  );
   assert.equal(statusAfter.networks[0].forwarded, after, 'status and /metrics show the same counter');
 
   // rate() and increase() over a window that holds the whole send: PromQL extrapolates to the
   // window's edges, so within 25 %.
   const window = Math.ceil(at1 - at0) + 2;
   const increase = value(`increase(${FORWARDED}[${window}s])`, at1);
-  assert.ok(Math.abs(increase - expected) <= expected * 0.25, `increase() ${increase.toFixed(1)} against ${expected} sent`);
+  assert.ok(
+    Math.abs(increase - expected) <= expected * 0.25,
+    `increase() ${increase.toFixed(1)} against ${expected} sent`,
+  );
   const rate = value(`rate(${FORWARDED}[${window}s])`, at1);
-  assert.ok(Math.abs(rate * window - expected) <= expected * 0.25, `rate() ${rate.toFixed(2)}/s over ${window} s against ${expected} sent`);
+  assert.ok(
+    Math.abs(rate * window - expected) <= expected * 0.25,
+    `rate() ${rate.toFixed(2)}/s over ${window} s against ${expected} sent`,
+  );
   assert.equal(value('up{job="xnetmon"}'), 1);
 });
 
@@ -136,30 +165,55 @@ test('frames of no network are in status\' noNetwork totals, and in Prometheus u
   const [blue] = lab!.topology.networks;
   const ext = blue.externals[0];
   // To a MAC that is no router's: the data plane classifies it to no network and leaves it to the host.
-  const frame = buildFrame({ src: ext.iface.mac, dst: '02:00:aa:00:00:01', ipv4: { src: ext.iface.address, dst: '192.0.2.1', udp: { sport: 9, dport: 9 }, payload: 64 } });
+  const frame = buildFrame({
+    src: ext.iface.mac,
+    dst: '02:00:aa:00:00:01',
+    ipv4: { src: ext.iface.address, dst: '192.0.2.1', udp: { sport: 9, dport: 9 }, payload: 64 },
+  });
   const sent = 50;
   const before = status();
-  sendFrames(ext.ns, ext.iface.name, Array.from({ length: sent }, () => frame), dir!, 'no-network');
+  sendFrames(
+    ext.ns,
+    ext.iface.name,
+    Array.from({ length: sent }, () => frame),
+    dir!,
+    'no-network',
+  );
   await sleep(500);
   const after = status();
   const added = noNetworkTotal(after) - noNetworkTotal(before);
   // Links also carry the kernel's own IPv6 neighbour discovery and MLD: a few more, never fewer.
   assert.ok(added >= sent && added <= sent + 20, `${added} more frames of no network in status; ${sent} were sent`);
-  assert.equal(after.networks[0].forwarded, before.networks[0].forwarded, 'none of them counted as blue\'s');
+  assert.equal(after.networks[0].forwarded, before.networks[0].forwarded, "none of them counted as blue's");
   const t = Date.now() / 1000;
   await scrapedAfter(t);
   const stored = value('sum(xnetmon_packets_total{job="xnetmon",network="(none)"})');
-  assert.ok(stored >= noNetworkTotal(after), `Prometheus has ${stored} frames of no network, status ${noNetworkTotal(after)}`);
+  assert.ok(
+    stored >= noNetworkTotal(after),
+    `Prometheus has ${stored} frames of no network, status ${noNetworkTotal(after)}`,
+  );
 });
 
-test('docs/operations.md\'s bpftool recipe prints the verdicts by reason name, as the data plane counts them', () => {
-  const docs = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs', 'operations.md'), 'utf8');
+test("docs/operations.md's bpftool recipe prints the verdicts by reason name, as the data plane counts them", () => {
+  const docs = readFileSync(
+    join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs', 'operations.md'),
+    'utf8',
+  );
   const recipe = /<!-- recipe: verdicts-by-reason[^>]*-->\n```sh\n([\s\S]*?)```/.exec(docs)?.[1];
   assert.ok(recipe, 'the recipe is in docs/operations.md');
   // The counters only grow: read before and after the recipe, and its figures must lie between.
   const before = new Map(readPinnedCounters(lab!.pinDir, [0, 1]).map((c) => [c.netId, c.verdicts]));
-  const out = execFileSync('bash', ['-euo', 'pipefail', '-c', recipe], { encoding: 'utf8', env: { ...process.env, PIN: lab!.pinDir } });
-  const byNet = new Map(out.trim().split('\n').map((l) => JSON.parse(l) as { net: number; verdicts: Record<string, number> }).map((l) => [l.net, l.verdicts]));
+  const out = execFileSync('bash', ['-euo', 'pipefail', '-c', recipe], {
+    encoding: 'utf8',
+    env: { ...process.env, PIN: lab!.pinDir },
+  });
+  const byNet = new Map(
+    out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { net: number; verdicts: Record<string, number> })
+      .map((l) => [l.net, l.verdicts]),
+  );
   const after = readPinnedCounters(lab!.pinDir, [0, 1]);
   for (const c of after) {
     const shown = byNet.get(c.netId) ?? {};
@@ -168,10 +222,13 @@ test('docs/operations.md\'s bpftool recipe prints the verdicts by reason name, a
       if (count === 0n) continue;
       const low = Number(earlier?.[reason as keyof typeof c.verdicts] ?? 0n);
       const value = shown[reason] ?? 0;
-      assert.ok(value >= low && value <= Number(count), `net ${c.netId} ${reason}: recipe ${value}, data plane ${low} before and ${count} after`);
+      assert.ok(
+        value >= low && value <= Number(count),
+        `net ${c.netId} ${reason}: recipe ${value}, data plane ${low} before and ${count} after`,
+      );
     }
   }
-  assert.ok((byNet.get(1)?.forward ?? 0) >= 200, 'blue\'s forwarded pings are there by name');
+  assert.ok((byNet.get(1)?.forward ?? 0) >= 200, "blue's forwarded pings are there by name");
 });
 
 test('docs/operations.md lists every metric the running daemon exposes, with its type and labels', () => {

@@ -56,12 +56,21 @@ const cli = (args: string[]) => xnetmon([...args, '--socket', socket]);
 const host = (args: string[]) => inNs(lab.topology.host.ns, args);
 const readConfig = (): XnetmonConfig => parseConfig(readFileSync(lab.configPath, 'utf8'), lab.configPath);
 
-interface Dumped { key: unknown; value: unknown }
+interface Dumped {
+  key: unknown;
+  value: unknown;
+}
 function dump(map: string): Dumped[] {
-  const out = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', `${lab.pinDir}/${map}`], { encoding: 'utf8', maxBuffer: 256 << 20 })) as { formatted?: Dumped }[];
+  const out = JSON.parse(
+    execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', `${lab.pinDir}/${map}`], {
+      encoding: 'utf8',
+      maxBuffer: 256 << 20,
+    }),
+  ) as { formatted?: Dumped }[];
   return out.flatMap((e) => (e.formatted ? [e.formatted] : []));
 }
-const mac = (bytes: unknown): string => (bytes as (number | string)[]).map((b) => Number(b).toString(16).padStart(2, '0')).join(':');
+const mac = (bytes: unknown): string =>
+  (bytes as (number | string)[]).map((b) => Number(b).toString(16).padStart(2, '0')).join(':');
 const num = (v: unknown): number => Number(v);
 
 /** The topology in the pinned maps, in the shape desiredTopology gives. */
@@ -70,14 +79,24 @@ function pinnedTopology(): TopologyState {
   for (const { key, value } of dump('xnm_ifaces')) {
     const v = value as Record<string, unknown>;
     state.ifaces.set(num(key), {
-      kind: num(v.kind) === 1 ? 'phys' : 'vif', netId: num(v.net_id), linkSlot: num(v.link_slot), segIfindex: num(v.seg_ifindex),
-      segVlan: num(v.seg_vlan), macLocked: (num(v.flags) & 1) !== 0,
+      kind: num(v.kind) === 1 ? 'phys' : 'vif',
+      netId: num(v.net_id),
+      linkSlot: num(v.link_slot),
+      segIfindex: num(v.seg_ifindex),
+      segVlan: num(v.seg_vlan),
+      macLocked: (num(v.flags) & 1) !== 0,
     });
   }
   for (const { key, value } of dump('xnm_classify')) {
     const k = key as Record<string, unknown>;
     const v = value as Record<string, unknown>;
-    const e = { ifindex: num(k.ifindex), vlan: num(k.vlan), mac: mac(k.mac), netId: num(v.net_id), vifIfindex: num(v.vif_ifindex) };
+    const e = {
+      ifindex: num(k.ifindex),
+      vlan: num(k.vlan),
+      mac: mac(k.mac),
+      netId: num(v.net_id),
+      vifIfindex: num(v.vif_ifindex),
+    };
     state.classify.set(classifyEntryKey(e), e);
   }
   for (const { key, value } of dump('xnm_vif_macs')) {
@@ -120,7 +139,9 @@ function pinnedRoutes(): Map<number, Map<string, string>> {
       if (flags === 0) {
         const nh = nexthops.get(num(v.nexthop_id));
         used.add(num(v.nexthop_id));
-        target = nh ? `nh ${num(nh.ifindex)}/${num(nh.vlan)} ${mac(nh.smac)} -> ${mac(nh.dmac)} (net ${num(nh.net_id)})` : `missing next hop ${num(v.nexthop_id)}`;
+        target = nh
+          ? `nh ${num(nh.ifindex)}/${num(nh.vlan)} ${mac(nh.smac)} -> ${mac(nh.dmac)} (net ${num(nh.net_id)})`
+          : `missing next hop ${num(v.nexthop_id)}`;
       }
       if (!out.has(netId)) out.set(netId, new Map());
       out.get(netId)!.set(`${map} ${JSON.stringify(k.addr)}/${num(k.prefixlen)}`, target);
@@ -131,7 +152,8 @@ function pinnedRoutes(): Map<number, Map<string, string>> {
   return out;
 }
 
-const sorted = (m: Map<string, string> | undefined) => [...(m ?? new Map<string, string>())].sort((a, b) => a[0].localeCompare(b[0]));
+const sorted = (m: Map<string, string> | undefined) =>
+  [...(m ?? new Map<string, string>())].sort((a, b) => a[0].localeCompare(b[0]));
 
 /** The routes the fresh daemon of the start built, per network, and each network's starting attachments. */
 let reference: Map<number, Map<string, string>>;
@@ -145,22 +167,37 @@ type Session = { network: string; connected: boolean; resyncing: boolean; lastUp
  * resync refused, by design: its routes stay stale while its router is connected.)
  */
 async function inSync(step: string): Promise<void> {
-  const declared = readConfig().networks
-    .filter((n) => clients.has(n.id) && baseAttachments.get(n.id) === JSON.stringify(n.attachments)).map((n) => n.name);
+  const declared = readConfig()
+    .networks.filter((n) => clients.has(n.id) && baseAttachments.get(n.id) === JSON.stringify(n.attachments))
+    .map((n) => n.name);
   const deadline = Date.now() + margin(30_000);
   for (;;) {
     let list: Session[] = [];
-    try { list = (await adminRequest(socket, { cmd: 'clients' })) as Session[]; } catch { /* the daemon is starting */ }
-    const ready = declared.every((name) => list.some((c) => c.network === name && c.connected && !c.resyncing && c.lastUpdate && c.stale === 0));
+    try {
+      list = (await adminRequest(socket, { cmd: 'clients' })) as Session[];
+    } catch {
+      /* the daemon is starting */
+    }
+    const ready = declared.every((name) =>
+      list.some((c) => c.network === name && c.connected && !c.resyncing && c.lastUpdate && c.stale === 0),
+    );
     if (ready) return;
-    if (Date.now() > deadline) assert.fail(`${step}: routers not in sync within 30 s (${JSON.stringify(list)}) (seed ${seed})`);
+    if (Date.now() > deadline)
+      assert.fail(`${step}: routers not in sync within 30 s (${JSON.stringify(list)}) (seed ${seed})`);
     await sleep(100);
   }
 }
 
 function startClient(netId: number): void {
   const net = lab.topology.networks.find((n) => n.id === netId)!;
-  clients.set(netId, spawn('ip', ['netns', 'exec', net.router.ns, process.execPath, CLI, 'client', '-c', `${lab.stateDir}/client${netId}.yaml`], { stdio: 'ignore' }));
+  clients.set(
+    netId,
+    spawn(
+      'ip',
+      ['netns', 'exec', net.router.ns, process.execPath, CLI, 'client', '-c', `${lab.stateDir}/client${netId}.yaml`],
+      { stdio: 'ignore' },
+    ),
+  );
 }
 
 function assertConverged(step: string): void {
@@ -170,16 +207,29 @@ function assertConverged(step: string): void {
     hostMacOf: (link) => lab.topology.host.links.find((l) => l.name === link)?.bridgeMac,
   };
   const fresh = desiredTopology(config, probe).state;
-  assert.deepEqual(canonical(pinnedTopology()), canonical(fresh), `${step}: the pinned topology is what a fresh daemon writes (seed ${seed})`);
+  assert.deepEqual(
+    canonical(pinnedTopology()),
+    canonical(fresh),
+    `${step}: the pinned topology is what a fresh daemon writes (seed ${seed})`,
+  );
   const declared = new Set(config.networks.map((n) => n.id));
   const routes = pinnedRoutes();
-  for (const netId of routes.keys()) assert.ok(declared.has(netId), `${step}: the route maps hold only declared networks, not ${netId} (seed ${seed})`);
+  for (const netId of routes.keys())
+    assert.ok(declared.has(netId), `${step}: the route maps hold only declared networks, not ${netId} (seed ${seed})`);
   for (const network of config.networks) {
     const unchanged = baseAttachments.get(network.id) === JSON.stringify(network.attachments);
-    if (!clients.has(network.id)) assert.deepEqual(sorted(routes.get(network.id)), [], `${step}: ${network.name} has no router, so no routes (seed ${seed})`);
+    if (!clients.has(network.id))
+      assert.deepEqual(
+        sorted(routes.get(network.id)),
+        [],
+        `${step}: ${network.name} has no router, so no routes (seed ${seed})`,
+      );
     else if (unchanged) {
-      assert.deepEqual(sorted(routes.get(network.id)), sorted(reference.get(network.id)),
-        `${step}: ${network.name}'s routes are what a fresh daemon built from the same file and routers (seed ${seed})`);
+      assert.deepEqual(
+        sorted(routes.get(network.id)),
+        sorted(reference.get(network.id)),
+        `${step}: ${network.name}'s routes are what a fresh daemon built from the same file and routers (seed ${seed})`,
+      );
     }
   }
 }
@@ -197,11 +247,25 @@ before(async () => {
   daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
   for (const net of lab.topology.networks) {
     // Reconnects within a second, so that a step's wait for the resync stays short.
-    writeFileSync(`${lab.stateDir}/client${net.id}.yaml`, `${readFileSync(`${lab.stateDir}/client${net.id}.yaml`, 'utf8')}reconnect_max_ms: 1000\n`);
+    writeFileSync(
+      `${lab.stateDir}/client${net.id}.yaml`,
+      `${readFileSync(`${lab.stateDir}/client${net.id}.yaml`, 'utf8')}reconnect_max_ms: 1000\n`,
+    );
     // The routers' neighbours never age out: the host routes to them are part of what is compared.
     net.router.interfaces.forEach((iface, l) => {
       const ext = net.externals[l]!;
-      inNs(net.router.ns, ['ip', 'neigh', 'replace', ext.iface.address, 'lladdr', ext.iface.mac, 'dev', iface.name, 'nud', 'permanent']);
+      inNs(net.router.ns, [
+        'ip',
+        'neigh',
+        'replace',
+        ext.iface.address,
+        'lladdr',
+        ext.iface.mac,
+        'dev',
+        iface.name,
+        'nud',
+        'permanent',
+      ]);
     });
     startClient(net.id);
   }
@@ -226,20 +290,27 @@ test(`a random sequence of changes, reloads and kill -9 restarts keeps the data 
   await inSync('start');
   // Routers' neighbours other than the externals (the host's address the client talks to) are made permanent too.
   for (const net of lab.topology.networks) {
-    for (const n of JSON.parse(inNs(net.router.ns, ['ip', '-j', '-4', 'neigh', 'show'])) as { dst: string; dev: string; lladdr?: string }[]) {
-      if (n.lladdr) inNs(net.router.ns, ['ip', 'neigh', 'replace', n.dst, 'lladdr', n.lladdr, 'dev', n.dev, 'nud', 'permanent']);
+    for (const n of JSON.parse(inNs(net.router.ns, ['ip', '-j', '-4', 'neigh', 'show'])) as {
+      dst: string;
+      dev: string;
+      lladdr?: string;
+    }[]) {
+      if (n.lladdr)
+        inNs(net.router.ns, ['ip', 'neigh', 'replace', n.dst, 'lladdr', n.lladdr, 'dev', n.dev, 'nud', 'permanent']);
     }
   }
   await sleep(500);
   await inSync('start');
   reference = pinnedRoutes();
-  assert.ok((reference.get(1)?.size ?? 0) > 0, 'blue\'s router announced its routes');
+  assert.ok((reference.get(1)?.size ?? 0) > 0, "blue's router announced its routes");
   assertConverged('start');
 
   const [ext0, ext1] = lab.topology.networks[0].externals;
   const pinger = spawnInNs(ext0.ns, ['ping', '-n', '-q', '-i', '0.05', '-W', '1', ext1.iface.address]);
   let pingOut = '';
-  pinger.stdout?.on('data', (d: Buffer) => { pingOut += d.toString(); });
+  pinger.stdout?.on('data', (d: Buffer) => {
+    pingOut += d.toString();
+  });
   const pingDone = new Promise<void>((resolve) => pinger.on('exit', () => resolve()));
   // iperf3: a UDP flow of 5 Mbit/s from ext0 to ext1, in back-to-back runs of 10 s (each reports its loss).
   const iperfServer = spawnInNs(ext1.ns, ['iperf3', '-s', '-p', '5301']);
@@ -248,12 +319,32 @@ test(`a random sequence of changes, reloads and kill -9 restarts keeps the data 
   const iperfErrors: string[] = [];
   const iperfLoop = (async () => {
     while (!iperfStop) {
-      const run = spawnInNs(ext0.ns, ['iperf3', '-c', ext1.iface.address, '-p', '5301', '-u', '-b', '5M', '-l', '1000', '-t', '10', '-J']);
+      const run = spawnInNs(ext0.ns, [
+        'iperf3',
+        '-c',
+        ext1.iface.address,
+        '-p',
+        '5301',
+        '-u',
+        '-b',
+        '5M',
+        '-l',
+        '1000',
+        '-t',
+        '10',
+        '-J',
+      ]);
       let out = '';
-      run.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+      run.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
       await new Promise<void>((resolve) => run.on('exit', () => resolve()));
       let sum: { packets?: number; lost_packets?: number } | undefined;
-      try { sum = (JSON.parse(out) as { end?: { sum?: typeof sum } }).end?.sum; } catch { /* reported below */ }
+      try {
+        sum = (JSON.parse(out) as { end?: { sum?: typeof sum } }).end?.sum;
+      } catch {
+        /* reported below */
+      }
       if (!sum?.packets) {
         iperfErrors.push(`run ${iperf.runs + 1}: ${out.slice(0, 300)}`);
         await sleep(200);
@@ -268,27 +359,55 @@ test(`a random sequence of changes, reloads and kill -9 restarts keeps the data 
   /** A file edit that a reload (or a restart) applies: one of the changed definitions. */
   const edit = (config: XnetmonConfig): { config: XnetmonConfig; what: string } | undefined => {
     const has = (name: string) => config.networks.some((n) => n.name === name);
-    const usedVifs = new Set(config.networks.flatMap((n) => [...n.routers.map((r) => r.vif), ...n.attachments.flatMap((a) => (a.vif ? [a.vif] : []))]));
+    const usedVifs = new Set(
+      config.networks.flatMap((n) => [
+        ...n.routers.map((r) => r.vif),
+        ...n.attachments.flatMap((a) => (a.vif ? [a.vif] : [])),
+      ]),
+    );
     const options: (() => { config: XnetmonConfig; what: string } | undefined)[] = [
       () => {
         // red's link-1 MAC moves to green, or back.
         if (!has('red')) return undefined;
-        const atGreen = config.networks.some((n) => n.name === 'green' && n.attachments.some((a) => a.mac === redLink1.mac));
+        const atGreen = config.networks.some(
+          (n) => n.name === 'green' && n.attachments.some((a) => a.mac === redLink1.mac),
+        );
         const networks = config.networks.map((n): NetworkDefinition => {
-          if (n.name === 'red') return { ...n, attachments: atGreen ? [...n.attachments, redLink1] : n.attachments.filter((a) => a.mac !== redLink1.mac) };
-          if (n.name === 'green') return { ...n, attachments: atGreen ? n.attachments.filter((a) => a.mac !== redLink1.mac) : [...n.attachments, { ...redLink1, vif: greenVif1 }] };
+          if (n.name === 'red')
+            return {
+              ...n,
+              attachments: atGreen ? [...n.attachments, redLink1] : n.attachments.filter((a) => a.mac !== redLink1.mac),
+            };
+          if (n.name === 'green')
+            return {
+              ...n,
+              attachments: atGreen
+                ? n.attachments.filter((a) => a.mac !== redLink1.mac)
+                : [...n.attachments, { ...redLink1, vif: greenVif1 }],
+            };
           return n;
         });
         return { config: { ...config, networks }, what: atGreen ? 'MAC back to red' : 'MAC red -> green' };
       },
       () => {
         // red comes back as it was (when its vifs are free).
-        if (has('red') || red.attachments.some((a) => a.vif && usedVifs.has(a.vif)) || red.routers.some((r) => usedVifs.has(r.vif))) return undefined;
-        const attachments = red.attachments.filter((a) => !config.networks.some((n) => n.attachments.some((b) => b.mac === a.mac)));
+        if (
+          has('red') ||
+          red.attachments.some((a) => a.vif && usedVifs.has(a.vif)) ||
+          red.routers.some((r) => usedVifs.has(r.vif))
+        )
+          return undefined;
+        const attachments = red.attachments.filter(
+          (a) => !config.networks.some((n) => n.attachments.some((b) => b.mac === a.mac)),
+        );
         return { config: { ...config, networks: [...config.networks, { ...red, attachments }] }, what: 'red back' };
       },
       () => {
-        const networks = config.networks.map((n) => (n.name === 'green' ? { ...n, filterDefault: n.filterDefault === 'drop' ? 'accept' as const : 'drop' as const } : n));
+        const networks = config.networks.map((n) =>
+          n.name === 'green'
+            ? { ...n, filterDefault: n.filterDefault === 'drop' ? ('accept' as const) : ('drop' as const) }
+            : n,
+        );
         return { config: { ...config, networks }, what: 'green filter default' };
       },
     ];
@@ -309,10 +428,18 @@ test(`a random sequence of changes, reloads and kill -9 restarts keeps the data 
       const vif = pick(spares.filter((s) => !usedVifs.has(s)));
       const link = pick(lab.topology.host.links).name;
       const macLast = Math.floor(rnd() * 200) + 16;
-      cli(['net', 'add', '--definition', JSON.stringify({
-        id: 4, name: 'gold', weight: 100, routers: [{ vif, clientPublicKey: generateKeyPair().publicKey }],
-        attachments: [{ interface: link, vlan: 0, mac: `02:00:0a:00:04:${macLast.toString(16)}`, vif }],
-      })]);
+      cli([
+        'net',
+        'add',
+        '--definition',
+        JSON.stringify({
+          id: 4,
+          name: 'gold',
+          weight: 100,
+          routers: [{ vif, clientPublicKey: generateKeyPair().publicKey }],
+          attachments: [{ interface: link, vlan: 0, mac: `02:00:0a:00:04:${macLast.toString(16)}`, vif }],
+        }),
+      ]);
       what = `add gold on ${vif}/${link}` as typeof what;
     } else if (kind === 'set') {
       const name = pick(names);
@@ -355,7 +482,10 @@ test(`a random sequence of changes, reloads and kill -9 restarts keeps the data 
   iperfServer.kill('SIGKILL');
   t.diagnostic(`iperf3: ${iperf.lost}/${iperf.sent} datagrams lost in ${iperf.runs} runs`);
   assert.deepEqual(iperfErrors, [], `every iperf3 run reported its datagrams (seed ${seed})`);
-  assert.ok(iperf.runs > 0 && iperf.lost <= iperf.sent * 0.01, `blue's iperf3 flow lost under 1 %: ${iperf.lost}/${iperf.sent} (seed ${seed})`);
+  assert.ok(
+    iperf.runs > 0 && iperf.lost <= iperf.sent * 0.01,
+    `blue's iperf3 flow lost under 1 %: ${iperf.lost}/${iperf.sent} (seed ${seed})`,
+  );
   pinger.kill('SIGINT');
   await pingDone;
   const sent = Number(/(\d+) packets transmitted/.exec(pingOut)?.[1] ?? 0);

@@ -17,11 +17,17 @@ let socket: string;
 
 /** The network ids found in a pinned map, by the field that names them. */
 function idsIn(map: string, field: 'net_id', part: 'key' | 'value'): number[] {
-  const entries = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', `${lab.pinDir}/${map}`], { encoding: 'utf8', maxBuffer: 64 << 20 })) as { formatted?: { key: Record<string, unknown>; value: Record<string, unknown> } }[];
+  const entries = JSON.parse(
+    execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', `${lab.pinDir}/${map}`], {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    }),
+  ) as { formatted?: { key: Record<string, unknown>; value: Record<string, unknown> } }[];
   return entries.map((e) => Number(e.formatted?.[part]?.[field] ?? -1));
 }
 
-const routesOf = (net: string) => (JSON.parse(xnetmon(['routes', net, '--json', '--socket', socket])) as { routes: unknown[] }).routes.length;
+const routesOf = (net: string) =>
+  (JSON.parse(xnetmon(['routes', net, '--json', '--socket', socket])) as { routes: unknown[] }).routes.length;
 
 before(async () => {
   lab = JSON.parse(xnetmon(['lab', 'up', '--prefix', prefix, '--json'])) as LabState;
@@ -46,16 +52,33 @@ test('a network removed while the daemon was killed is gone from every map after
   writeFileSync(lab.configPath, serializeConfig(removeNetwork(config, 'red')));
   daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
 
-  for (const [map, part] of [['xnm_classify', 'value'], ['xnm_routes4', 'key'], ['xnm_routes6', 'key'], ['xnm_ifaces', 'value'], ['xnm_vif_macs', 'value']] as const) {
+  for (const [map, part] of [
+    ['xnm_classify', 'value'],
+    ['xnm_routes4', 'key'],
+    ['xnm_routes6', 'key'],
+    ['xnm_ifaces', 'value'],
+    ['xnm_vif_macs', 'value'],
+  ] as const) {
     if (map === 'xnm_vif_macs') continue; // its value is a bare u32: checked below
     assert.ok(!idsIn(map, 'net_id', part).includes(3), `nothing of red left in ${map}`);
   }
-  const macs = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', `${lab.pinDir}/xnm_vif_macs`], { encoding: 'utf8' })) as { formatted?: { value: number } }[];
-  assert.ok(macs.every((m) => m.formatted?.value !== 3), 'none of red\'s MACs left');
+  const macs = JSON.parse(
+    execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', `${lab.pinDir}/xnm_vif_macs`], { encoding: 'utf8' }),
+  ) as { formatted?: { value: number } }[];
+  assert.ok(
+    macs.every((m) => m.formatted?.value !== 3),
+    "none of red's MACs left",
+  );
   for (const iface of red.router.interfaces) {
-    assert.doesNotMatch(inNs(lab.topology.host.ns, ['ip', 'link', 'show', iface.vif]), /xdp/, `no program left on ${iface.vif}`);
+    assert.doesNotMatch(
+      inNs(lab.topology.host.ns, ['ip', 'link', 'show', iface.vif]),
+      /xdp/,
+      `no program left on ${iface.vif}`,
+    );
   }
-  const status = JSON.parse(xnetmon(['status', '--json', '--socket', socket])) as { drift: { networks: number[]; entries: number } };
+  const status = JSON.parse(xnetmon(['status', '--json', '--socket', socket])) as {
+    drift: { networks: number[]; entries: number };
+  };
   assert.deepEqual(status.drift.networks, [3], 'status reports the drift repaired');
   assert.ok(status.drift.entries > 0);
   assert.equal(routesOf('blue'), blueRoutes, 'blue keeps every route');

@@ -32,27 +32,34 @@ export function fuzzFrames(o: FuzzOptions): Buffer[] {
   for (let i = 0; i < o.count; i++) {
     const src = pick(o.sources);
     const dst = pick(o.destinations);
-    const l4 = rand() < 0.5 ? { udp: { sport: int(65536), dport: int(65536) } } : { tcp: { sport: int(65536), dport: int(65536) } };
+    const l4 =
+      rand() < 0.5
+        ? { udp: { sport: int(65536), dport: int(65536) } }
+        : { tcp: { sport: int(65536), dport: int(65536) } };
     let frame: Buffer;
     switch (i % 6) {
-      case 0: { // a valid frame cut anywhere after the Ethernet header (and its tag: a switch's
+      case 0: {
+        // a valid frame cut anywhere after the Ethernet header (and its tag: a switch's
         // kernel drops a tagged frame too short for its tag, so such a frame never reaches a host)
         const vlan = rand() < 0.3 ? 1 + int(4094) : 0;
-        const whole = rand() < 0.5
-          ? buildFrame({ src, dst, vlan, ipv4: { src: o.src4, dst: o.dst4, ...l4, payload: int(200) } })
-          : buildFrame({ src, dst, ipv6: { src: '2001:db8::2', dst: '2001:db8:9::1', ...l4, payload: int(200) } });
+        const whole =
+          rand() < 0.5
+            ? buildFrame({ src, dst, vlan, ipv4: { src: o.src4, dst: o.dst4, ...l4, payload: int(200) } })
+            : buildFrame({ src, dst, ipv6: { src: '2001:db8::2', dst: '2001:db8:9::1', ...l4, payload: int(200) } });
         const least = vlan ? 18 : 14;
         frame = whole.subarray(0, least + int(whole.length - least + 1));
         break;
       }
-      case 1: { // IPv4 header fields that lie: IHL, total length, version, fragment offset, TTL
+      case 1: {
+        // IPv4 header fields that lie: IHL, total length, version, fragment offset, TTL
         frame = buildFrame({ src, dst, ipv4: { src: o.src4, dst: o.dst4, ttl: int(3), ...l4, payload: int(64) } });
         frame[14] = (rand() < 0.8 ? 0x40 : int(16) << 4) | int(16);
         frame.writeUInt16BE(int(65536), 16);
         if (rand() < 0.3) frame.writeUInt16BE(int(65536), 20);
         break;
       }
-      case 2: { // VLAN stacks: one to three tags of 802.1Q or 802.1ad in front
+      case 2: {
+        // VLAN stacks: one to three tags of 802.1Q or 802.1ad in front
         frame = buildFrame({ src, dst, ipv4: { src: o.src4, dst: o.dst4, ...l4, payload: int(64) } });
         const tags = 1 + int(3);
         for (let t = 0; t < tags; t++) {
@@ -63,14 +70,23 @@ export function fuzzFrames(o: FuzzOptions): Buffer[] {
         }
         break;
       }
-      case 3: { // IPv6 extension chains: up to twelve headers, sometimes cut, sometimes lying about their length
-        const extensions = Array.from({ length: int(13) }, (): Ipv6Extension => ({ type: pick(EXT_TYPES), fragmentOffset: rand() < 0.5 ? 0 : int(8192) }));
-        frame = buildFrame({ src, dst, ipv6: { src: '2001:db8::2', dst: '2001:db8:9::1', extensions, ...l4, payload: int(64) } });
+      case 3: {
+        // IPv6 extension chains: up to twelve headers, sometimes cut, sometimes lying about their length
+        const extensions = Array.from(
+          { length: int(13) },
+          (): Ipv6Extension => ({ type: pick(EXT_TYPES), fragmentOffset: rand() < 0.5 ? 0 : int(8192) }),
+        );
+        frame = buildFrame({
+          src,
+          dst,
+          ipv6: { src: '2001:db8::2', dst: '2001:db8:9::1', extensions, ...l4, payload: int(64) },
+        });
         if (extensions.length && rand() < 0.3) frame[14 + 40 + 1] = int(256);
         if (rand() < 0.3) frame = frame.subarray(0, 14 + 40 + int(frame.length - 54));
         break;
       }
-      case 4: { // random bytes behind an Ethernet header with a random or a known EtherType
+      case 4: {
+        // random bytes behind an Ethernet header with a random or a known EtherType
         const body = Buffer.alloc(4 + int(1496)); // a tag's four bytes at least (see case 0)
         for (let b = 0; b < body.length; b++) body[b] = int(256);
         const head = Buffer.alloc(14);
@@ -80,10 +96,25 @@ export function fuzzFrames(o: FuzzOptions): Buffer[] {
         frame = Buffer.concat([head, body]);
         break;
       }
-      default: { // ARP with lies, IPv4 options, multicast and broadcast destinations
-        frame = rand() < 0.5
-          ? buildFrame({ src, dst, arp: { op: rand() < 0.5 ? 1 : 2, senderMac: pick(o.sources), senderIp: o.src4, targetIp: o.dst4 } })
-          : buildFrame({ src, dst: pick([dst, 'ff:ff:ff:ff:ff:ff', '01:00:5e:00:00:05', '33:33:00:00:00:01']), ipv4: { src: o.src4, dst: pick([o.dst4, '224.0.0.5', '255.255.255.255']), options: Buffer.alloc(4 * int(11), 1), ...l4 } });
+      default: {
+        // ARP with lies, IPv4 options, multicast and broadcast destinations
+        frame =
+          rand() < 0.5
+            ? buildFrame({
+                src,
+                dst,
+                arp: { op: rand() < 0.5 ? 1 : 2, senderMac: pick(o.sources), senderIp: o.src4, targetIp: o.dst4 },
+              })
+            : buildFrame({
+                src,
+                dst: pick([dst, 'ff:ff:ff:ff:ff:ff', '01:00:5e:00:00:05', '33:33:00:00:00:01']),
+                ipv4: {
+                  src: o.src4,
+                  dst: pick([o.dst4, '224.0.0.5', '255.255.255.255']),
+                  options: Buffer.alloc(4 * int(11), 1),
+                  ...l4,
+                },
+              });
         if (frame.length > 20 && rand() < 0.3) frame = frame.subarray(0, 14 + int(frame.length - 13));
       }
     }
@@ -94,12 +125,28 @@ export function fuzzFrames(o: FuzzOptions): Buffer[] {
 
 /** Sends each frame once from `dev` in namespace `ns` with trafgen; returns when all are sent. */
 export function sendFrames(ns: string, dev: string, frames: readonly Buffer[], dir: string, name = 'frames'): void {
-  const config = frames.map((f) => `{ ${[...f].map((b) => `0x${b.toString(16).padStart(2, '0')}`).join(', ')} }`).join('\n');
+  const config = frames
+    .map((f) => `{ ${[...f].map((b) => `0x${b.toString(16).padStart(2, '0')}`).join(', ')} }`)
+    .join('\n');
   const path = join(dir, `${name}.trafgen`);
   writeFileSync(path, `${config}\n`);
   // One process (-P 1), each frame once (-n), so that what was sent is exactly `frames`. --gap 0:
   // one blocking sendto per frame, which waits for a slow receiver; the TX_RING path's flush gives
   // up on EAGAIN instead ("Flushing TX_RING failed"), as it did in the 6.1 VM under TCG.
-  nsExec(ns, ['trafgen', '--dev', dev, '--conf', path, '-n', String(frames.length), '--cpus', '1', '--gap', '0',
-    '--no-sock-mem', '--notouch-irq', '--no-cpu-stats']);
+  nsExec(ns, [
+    'trafgen',
+    '--dev',
+    dev,
+    '--conf',
+    path,
+    '-n',
+    String(frames.length),
+    '--cpus',
+    '1',
+    '--gap',
+    '0',
+    '--no-sock-mem',
+    '--notouch-irq',
+    '--no-cpu-stats',
+  ]);
 }

@@ -8,12 +8,21 @@ import { margin } from './timing.js';
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
 
 export function xnetmon(args: readonly string[], options: { ns?: string; input?: string } = {}): string {
-  const argv = options.ns ? ['ip', 'netns', 'exec', options.ns, process.execPath, CLI, ...args] : [process.execPath, CLI, ...args];
-  return execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', input: options.input, stdio: ['pipe', 'pipe', 'pipe'] });
+  const argv = options.ns
+    ? ['ip', 'netns', 'exec', options.ns, process.execPath, CLI, ...args]
+    : [process.execPath, CLI, ...args];
+  return execFileSync(argv[0], argv.slice(1), {
+    encoding: 'utf8',
+    input: options.input,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
 }
 
 /** Runs xnetmon and returns { code, stdout, stderr } without throwing. */
-export function xnetmonResult(args: readonly string[], options: { ns?: string } = {}): { code: number; stdout: string; stderr: string } {
+export function xnetmonResult(
+  args: readonly string[],
+  options: { ns?: string } = {},
+): { code: number; stdout: string; stderr: string } {
   try {
     return { code: 0, stdout: xnetmon(args, options), stderr: '' };
   } catch (err) {
@@ -42,7 +51,13 @@ export function ping(ns: string, address: string, count: number, intervalS = 0.0
 }
 
 /** A short TCP transfer with iperf3; returns bits per second received. */
-export async function tcpTransfer(serverNs: string, clientNs: string, address: string, seconds = 1, port = 5201): Promise<number> {
+export async function tcpTransfer(
+  serverNs: string,
+  clientNs: string,
+  address: string,
+  seconds = 1,
+  port = 5201,
+): Promise<number> {
   const server = nsSpawn(serverNs, ['iperf3', '-s', '-1', '-p', String(port)]);
   try {
     await new Promise((r) => setTimeout(r, 300));
@@ -54,11 +69,21 @@ export async function tcpTransfer(serverNs: string, clientNs: string, address: s
 }
 
 /** Starts `xnetmon up` inside the lab's host namespace; returns once it logs that it is up (its admin socket listens). */
-export async function startDaemon(hostNs: string, configPath: string, extra: readonly string[] = []): Promise<ChildProcess> {
-  const child = spawn('ip', ['netns', 'exec', hostNs, process.execPath, CLI, 'up', '-c', configPath, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startDaemon(
+  hostNs: string,
+  configPath: string,
+  extra: readonly string[] = [],
+): Promise<ChildProcess> {
+  const child = spawn('ip', ['netns', 'exec', hostNs, process.execPath, CLI, 'up', '-c', configPath, ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let log = '';
-  child.stdout?.on('data', (d: Buffer) => { log += d.toString(); });
-  child.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
+  child.stdout?.on('data', (d: Buffer) => {
+    log += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    log += d.toString();
+  });
   const deadline = Date.now() + margin(15_000);
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`daemon exited (${child.exitCode}): ${log}`);

@@ -4,13 +4,27 @@
 // test is test/unit/manager-fakes.test.ts.
 import { parseConfig, type XnetmonConfig } from '../../src/config/index.js';
 import type {
-  FilterRuleSpec, NexthopSpec, Prefix, Route4Columns, RouteSpec, RouteTarget, RouteWriteOptions,
+  FilterRuleSpec,
+  NexthopSpec,
+  Prefix,
+  Route4Columns,
+  RouteSpec,
+  RouteTarget,
+  RouteWriteOptions,
 } from '../../src/dataplane/index.js';
 import { ValidationError, XnetmonError } from '../../src/errors/index.js';
 import { RouteFlags } from '../../src/loader/layouts.js';
 import { formatPrefixBytes, parsePrefixText } from '../../src/net/index.js';
 import {
-  decodeAck, PayloadQueue, segmentMapFromConfig, type Ack, type Clock, type RouteWriter, type RouterInterface, type UpdateLogger, type UpdateSession,
+  decodeAck,
+  PayloadQueue,
+  segmentMapFromConfig,
+  type Ack,
+  type Clock,
+  type RouteWriter,
+  type RouterInterface,
+  type UpdateLogger,
+  type UpdateSession,
 } from '../../src/manager/index.js';
 
 // ---- data plane -----------------------------------------------------------------------------
@@ -61,7 +75,10 @@ export class FakeDataPlane implements RouteWriter {
   addRoutes(netId: number, routes: readonly RouteSpec[], options?: RouteWriteOptions): void {
     this.table(netId);
     this.undoModes.push(options?.undo ?? 'read');
-    this.write(netId, routes.map((r, i) => ({ prefix: canonical(r.prefix, `routes[${i}].prefix`), target: r.target })));
+    this.write(
+      netId,
+      routes.map((r, i) => ({ prefix: canonical(r.prefix, `routes[${i}].prefix`), target: r.target })),
+    );
   }
 
   /** Like DataPlane.addRoutes4: host-order addresses; a route flag (BLACKHOLE, LOCAL, VIA_VM) wins over the next hop. */
@@ -73,11 +90,21 @@ export class FakeDataPlane implements RouteWriter {
       const addr = columns.addrs[i]! >>> 0;
       const length = columns.lengths[i]!;
       if (length > 32) throw new ValidationError(`routes[${i}]`, `prefix length ${length} must be 0..32`);
-      if (length < 32 && (addr & (0xffffffff >>> length)) !== 0) throw new ValidationError(`routes[${i}]`, 'host bits set');
+      if (length < 32 && (addr & (0xffffffff >>> length)) !== 0)
+        throw new ValidationError(`routes[${i}]`, 'host bits set');
       const flags = columns.flags?.[i] ?? 0;
-      const target: RouteTarget = flags & RouteFlags.BLACKHOLE ? { kind: 'blackhole' } : flags & RouteFlags.LOCAL ? { kind: 'local' }
-        : flags & RouteFlags.VIA_VM ? { kind: 'via-vm' } : { kind: 'nexthop', nexthopId: columns.nexthops[i]! };
-      routes.push({ prefix: `${addr >>> 24}.${(addr >>> 16) & 255}.${(addr >>> 8) & 255}.${addr & 255}/${length}`, target });
+      const target: RouteTarget =
+        flags & RouteFlags.BLACKHOLE
+          ? { kind: 'blackhole' }
+          : flags & RouteFlags.LOCAL
+            ? { kind: 'local' }
+            : flags & RouteFlags.VIA_VM
+              ? { kind: 'via-vm' }
+              : { kind: 'nexthop', nexthopId: columns.nexthops[i]! };
+      routes.push({
+        prefix: `${addr >>> 24}.${(addr >>> 16) & 255}.${(addr >>> 8) & 255}.${addr & 255}/${length}`,
+        target,
+      });
     }
     this.write(netId, routes);
   }
@@ -89,13 +116,18 @@ export class FakeDataPlane implements RouteWriter {
       if (r.target.kind !== 'nexthop') continue;
       const nh = this.nexthops.get(r.target.nexthopId);
       if (!nh) throw new ValidationError(`routes[${i}].nexthop`, `next hop ${r.target.nexthopId} does not exist`);
-      if (nh.netId !== netId) throw new ValidationError(`routes[${i}].nexthop`, `next hop ${r.target.nexthopId} belongs to network ${nh.netId}, not ${netId}`);
+      if (nh.netId !== netId)
+        throw new ValidationError(
+          `routes[${i}].nexthop`,
+          `next hop ${r.target.nexthopId} belongs to network ${nh.netId}, not ${netId}`,
+        );
     }
     const failAfter = this.failNextAddAfter;
     this.failNextAddAfter = null;
     for (const [i, r] of parsed.entries()) {
       if (failAfter !== null && i >= failAfter) throw new XnetmonError('ERR_MAP_FULL', 'xnm_routes4 is full (ENOSPC)');
-      if (!table.has(r.prefix) && this.routeEntries() >= this.maxRoutes) throw new XnetmonError('ERR_MAP_FULL', 'xnm_routes4 is full (ENOSPC)');
+      if (!table.has(r.prefix) && this.routeEntries() >= this.maxRoutes)
+        throw new XnetmonError('ERR_MAP_FULL', 'xnm_routes4 is full (ENOSPC)');
       table.set(r.prefix, r.target);
       this.log.push(`add ${netId} ${r.prefix}`);
     }
@@ -131,7 +163,10 @@ export class FakeDataPlane implements RouteWriter {
   setFilter(netId: number, rules: readonly FilterRuleSpec[]): void {
     this.table(netId);
     if (rules.length > 32) throw new ValidationError('filter', `${rules.length} rules; at most 32 per network`);
-    this.filters.set(netId, rules.map((r) => ({ ...r })));
+    this.filters.set(
+      netId,
+      rules.map((r) => ({ ...r })),
+    );
   }
 
   /** A network's routes, readable: prefix -> "via-vm" | "local" | "blackhole" | "nh <dmac> <ifindex>/<vlan> from <smac>". */
@@ -141,7 +176,9 @@ export class FakeDataPlane implements RouteWriter {
       if (target.kind !== 'nexthop') out[prefix] = target.kind;
       else {
         const nh = this.nexthops.get(target.nexthopId);
-        out[prefix] = nh ? `nh ${nh.dmac} ${nh.ifindex}/${nh.vlan} from ${nh.smac}` : `nh ${target.nexthopId} (missing)`;
+        out[prefix] = nh
+          ? `nh ${nh.dmac} ${nh.ifindex}/${nh.vlan} from ${nh.smac}`
+          : `nh ${target.nexthopId} (missing)`;
       }
     }
     return out;
@@ -204,7 +241,8 @@ export class FakeSession implements UpdateSession {
 
   /** Waits until `count` payloads have been sent. */
   async waitSent(count: number): Promise<void> {
-    while (this.sent.length < count && !this.closed) await new Promise<void>((resolve) => this.sentWaiters.push(resolve));
+    while (this.sent.length < count && !this.closed)
+      await new Promise<void>((resolve) => this.sentWaiters.push(resolve));
   }
 }
 
@@ -258,10 +296,18 @@ export class ManualClock implements Clock {
 
 export class MemoryLogger implements UpdateLogger {
   readonly lines: { level: string; message: string; fields: object }[] = [];
-  debug(fields: object, message: string): void { this.lines.push({ level: 'debug', message, fields }); }
-  info(fields: object, message: string): void { this.lines.push({ level: 'info', message, fields }); }
-  warn(fields: object, message: string): void { this.lines.push({ level: 'warn', message, fields }); }
-  error(fields: object, message: string): void { this.lines.push({ level: 'error', message, fields }); }
+  debug(fields: object, message: string): void {
+    this.lines.push({ level: 'debug', message, fields });
+  }
+  info(fields: object, message: string): void {
+    this.lines.push({ level: 'info', message, fields });
+  }
+  warn(fields: object, message: string): void {
+    this.lines.push({ level: 'warn', message, fields });
+  }
+  error(fields: object, message: string): void {
+    this.lines.push({ level: 'error', message, fields });
+  }
 }
 
 // ---- a host with two networks ------------------------------------------------------------------------
@@ -291,7 +337,10 @@ networks:
 `);
 }
 
-export const HOST_LINKS = new Map([['p0', { ifindex: 10, linkSlot: 0 }], ['q0', { ifindex: 11, linkSlot: 1 }]]);
+export const HOST_LINKS = new Map([
+  ['p0', { ifindex: 10, linkSlot: 0 }],
+  ['q0', { ifindex: 11, linkSlot: 1 }],
+]);
 export const segments = segmentMapFromConfig(HOST_LINKS);
 
 /** blue's router interfaces: eth0 on p0, eth1 on q0 VLAN 10 (matched by MAC). */

@@ -19,10 +19,19 @@ export const OPERATIONS_MD = join(dirname(fileURLToPath(import.meta.url)), '..',
 export function documentedMetrics(text = readFileSync(OPERATIONS_MD, 'utf8')): Map<string, MetricShape> {
   const out = new Map<string, MetricShape>();
   for (const line of text.split('\n')) {
-    const cells = /^\| `(xnetmon_\w+)` \|/.test(line) ? line.split('|').slice(1, -1).map((c) => c.trim()) : undefined;
+    const cells = /^\| `(xnetmon_\w+)` \|/.test(line)
+      ? line
+          .split('|')
+          .slice(1, -1)
+          .map((c) => c.trim())
+      : undefined;
     if (!cells) continue;
     const [name, type, unit, labels] = cells;
-    const labelNames = labels!.split(',').map((l) => l.trim()).filter(Boolean).sort();
+    const labelNames = labels!
+      .split(',')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .sort();
     out.set(name!.replace(/`/g, ''), { type: type!, unit: unit!, labels: labelNames });
   }
   return out;
@@ -33,7 +42,9 @@ export function exposedMetrics(text: string): Map<string, MetricShape> {
   const out = new Map<string, MetricShape>();
   for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) out.set(m[1]!, { type: m[2]!, labels: [], samples: 0 });
   for (const m of text.matchAll(/^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? \S+/gm)) {
-    const isPart = (name: string): boolean => out.get(name)!.type === 'histogram' && m[1]!.startsWith(name) &&
+    const isPart = (name: string): boolean =>
+      out.get(name)!.type === 'histogram' &&
+      m[1]!.startsWith(name) &&
       /^_(bucket|sum|count)$/.test(m[1]!.slice(name.length));
     const family = [...out.keys()].find((name) => m[1] === name || isPart(name));
     if (!family) continue;
@@ -54,12 +65,16 @@ export function metricDrift(documented: Map<string, MetricShape>, exposed: Map<s
   for (const [name, shape] of exposed) {
     if (!name.startsWith('xnetmon_')) continue;
     const doc = documented.get(name);
-    if (!doc) { problems.push(`${name} is exposed but not in docs/operations.md`); continue; }
+    if (!doc) {
+      problems.push(`${name} is exposed but not in docs/operations.md`);
+      continue;
+    }
     if (doc.type !== shape.type) problems.push(`${name}: documented as ${doc.type}, exposed as ${shape.type}`);
     if (shape.samples && doc.labels.join(',') !== shape.labels.join(',')) {
       problems.push(`${name}: documented labels (${doc.labels.join(', ')}), exposed (${shape.labels.join(', ')})`);
     }
   }
-  for (const name of documented.keys()) if (!exposed.has(name)) problems.push(`${name} is in docs/operations.md but not exposed`);
+  for (const name of documented.keys())
+    if (!exposed.has(name)) problems.push(`${name} is in docs/operations.md but not exposed`);
   return problems;
 }

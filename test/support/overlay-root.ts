@@ -8,7 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** The environment of every command run in a root: no checkout, no NODE_PATH, on any path. */
-const CLEAN_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', HOME: '/root' };
+const CLEAN_ENV = {
+  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  LANG: 'C.UTF-8',
+  HOME: '/root',
+};
 
 const SETUP = `
 set -e
@@ -25,7 +29,11 @@ echo ready
 exec cat > /dev/null
 `;
 
-export interface CommandResult { code: number; stdout: string; stderr: string }
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 export class OverlayRoot {
   readonly base: string;
@@ -39,11 +47,28 @@ export class OverlayRoot {
   /** `sys: false` leaves /sys unmounted in the root (a machine without BPF file system). */
   static async create(options: { sys?: boolean } = {}): Promise<OverlayRoot> {
     const base = mkdtempSync(join(tmpdir(), 'xnetmon-root-'));
-    const holder = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', SETUP, 'sh', base, options.sys === false ? 'no-sys' : 'sys'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const holder = spawn(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        SETUP,
+        'sh',
+        base,
+        options.sys === false ? 'no-sys' : 'sys',
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
     const root = new OverlayRoot(base, holder);
     await new Promise<void>((resolve, reject) => {
       let err = '';
-      holder.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
+      holder.stderr?.on('data', (d: Buffer) => {
+        err += d.toString();
+      });
       holder.stdout?.once('data', () => resolve());
       holder.once('exit', (code) => reject(new Error(`overlay root setup exited (${code}): ${err}`)));
     });
@@ -56,13 +81,26 @@ export class OverlayRoot {
   }
 
   private argv(args: readonly string[], netns?: string): string[] {
-    return ['-t', String(this.holder.pid), '-m', '--', 'chroot', `${this.base}/root`, ...(netns ? ['ip', 'netns', 'exec', netns] : []), ...args];
+    return [
+      '-t',
+      String(this.holder.pid),
+      '-m',
+      '--',
+      'chroot',
+      `${this.base}/root`,
+      ...(netns ? ['ip', 'netns', 'exec', netns] : []),
+      ...args,
+    ];
   }
 
   /** Runs a command in the root (and network namespace `netns`), never throwing. */
   run(args: readonly string[], options: { netns?: string; env?: Record<string, string> } = {}): CommandResult {
     try {
-      const stdout = execFileSync('nsenter', this.argv(args, options.netns), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...CLEAN_ENV, ...options.env } });
+      const stdout = execFileSync('nsenter', this.argv(args, options.netns), {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...CLEAN_ENV, ...options.env },
+      });
       return { code: 0, stdout, stderr: '' };
     } catch (err) {
       const e = err as { status?: number; stdout?: string; stderr?: string };
@@ -83,7 +121,10 @@ export class OverlayRoot {
 
   /** Runs a command in the holder's mount namespace, outside the chroot (mounts over the root). */
   mountNs(args: readonly string[]): string {
-    return execFileSync('nsenter', ['-t', String(this.holder.pid), '-m', '--', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync('nsenter', ['-t', String(this.holder.pid), '-m', '--', ...args], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   }
 
   /**

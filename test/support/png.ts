@@ -13,22 +13,27 @@ const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 function paeth(a: number, b: number, c: number): number {
   const p = a + b - c;
-  const pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+  const pa = Math.abs(p - a),
+    pb = Math.abs(p - b),
+    pc = Math.abs(p - c);
   return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
 }
 
 export function decodePng(file: Buffer): Image {
   if (file.length < 8 || !file.subarray(0, 8).equals(SIGNATURE)) throw new Error('not a PNG: bad signature');
-  let width = 0, height = 0, colorType = -1;
+  let width = 0,
+    height = 0,
+    colorType = -1;
   const data: Buffer[] = [];
-  for (let at = 8; at + 8 <= file.length;) {
+  for (let at = 8; at + 8 <= file.length; ) {
     const length = file.readUInt32BE(at);
     const type = file.toString('latin1', at + 4, at + 8);
     const body = file.subarray(at + 8, at + 8 + length);
     if (type === 'IHDR') {
       width = body.readUInt32BE(0);
       height = body.readUInt32BE(4);
-      const depth = body[8], interlace = body[12];
+      const depth = body[8],
+        interlace = body[12];
       colorType = body[9]!;
       if (depth !== 8 || interlace !== 0 || ![0, 2, 6].includes(colorType)) {
         throw new Error(`PNG depth ${depth}, colour type ${colorType}, interlace ${interlace}: not decoded here`);
@@ -43,7 +48,8 @@ export function decodePng(file: Buffer): Image {
   const channels = colorType === 6 ? 4 : colorType === 2 ? 3 : 1;
   const raw = inflateSync(Buffer.concat(data));
   const stride = width * channels;
-  if (raw.length < height * (stride + 1)) throw new Error(`PNG data holds ${raw.length} bytes, ${height} rows of ${stride + 1} expected`);
+  if (raw.length < height * (stride + 1))
+    throw new Error(`PNG data holds ${raw.length} bytes, ${height} rows of ${stride + 1} expected`);
   const pixels = Buffer.alloc(height * stride);
   for (let y = 0; y < height; y++) {
     const filter = raw[y * (stride + 1)]!;
@@ -51,7 +57,9 @@ export function decodePng(file: Buffer): Image {
     const out = pixels.subarray(y * stride, (y + 1) * stride);
     const above = y > 0 ? pixels.subarray((y - 1) * stride, y * stride) : Buffer.alloc(stride);
     for (let x = 0; x < stride; x++) {
-      const a = x >= channels ? out[x - channels]! : 0, b = above[x]!, c = x >= channels ? above[x - channels]! : 0;
+      const a = x >= channels ? out[x - channels]! : 0,
+        b = above[x]!,
+        c = x >= channels ? above[x - channels]! : 0;
       const predictor = [0, a, b, (a + b) >> 1, paeth(a, b, c)][filter];
       if (predictor === undefined) throw new Error(`PNG row ${y}: unknown filter ${filter}`);
       out[x] = (row[x]! + predictor) & 0xff;

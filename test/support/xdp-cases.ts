@@ -32,7 +32,11 @@ export function runCase(dp: DataPlane, fx: Fixture, c: XdpCase): void {
   const result = runXdp(prog, { data: frame, ingressIfindex: ingress });
   const after = counters(dp, c.net);
   assert.equal(result.retval, XdpAction[c.verdict], `${c.name}: verdict`);
-  assert.equal(after.verdicts[c.reason] - before.verdicts[c.reason], 1n, `${c.name}: reason ${c.reason} counted once for network ${c.net}`);
+  assert.equal(
+    after.verdicts[c.reason] - before.verdicts[c.reason],
+    1n,
+    `${c.name}: reason ${c.reason} counted once for network ${c.net}`,
+  );
   if (c.path) assert.equal(after.pathPackets[c.path] - before.pathPackets[c.path], 1n, `${c.name}: path ${c.path}`);
   c.check?.(parseFrame(result.data), result.data);
 }

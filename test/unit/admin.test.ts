@@ -56,7 +56,9 @@ class LineClient {
     const line = this.lines.shift();
     if (line !== undefined) return Promise.resolve(JSON.parse(line) as AdminResponse);
     if (this.closed) return Promise.resolve(null);
-    return new Promise((resolve) => this.waiters.push((l) => resolve(l === null ? null : (JSON.parse(l) as AdminResponse))));
+    return new Promise((resolve) =>
+      this.waiters.push((l) => resolve(l === null ? null : (JSON.parse(l) as AdminResponse))),
+    );
   }
 }
 
@@ -87,7 +89,10 @@ describe('admin socket directory', () => {
     mkdirSync(dir);
     chmodSync(dir, 0o777);
     const server = new AdminServer(join(dir, 'admin.sock'), () => 'pong');
-    await assert.rejects(server.listen(), { code: 'ERR_ADMIN_SOCKET_DIR', message: /writable by group or others without the sticky bit/ });
+    await assert.rejects(server.listen(), {
+      code: 'ERR_ADMIN_SOCKET_DIR',
+      message: /writable by group or others without the sticky bit/,
+    });
     assert.equal(modeOf(dir), 0o777);
     assert.equal(existsSync(join(dir, 'admin.sock')), false);
   });
@@ -111,7 +116,9 @@ describe('admin socket directory', () => {
     const dir = freshDir();
     mkdirSync(dir, { mode: 0o700 });
     writeFileSync(join(dir, 'admin.sock'), 'precious');
-    await assert.rejects(new AdminServer(join(dir, 'admin.sock'), () => 'pong').listen(), { code: 'ERR_ADMIN_SOCKET_DIR' });
+    await assert.rejects(new AdminServer(join(dir, 'admin.sock'), () => 'pong').listen(), {
+      code: 'ERR_ADMIN_SOCKET_DIR',
+    });
     assert.equal(existsSync(join(dir, 'admin.sock')), true);
   });
 });
@@ -154,7 +161,13 @@ describe('admin requests', { timeout: 10_000 }, () => {
       const client = await LineClient.open(path);
       for (let id = 1; id <= 6; id++) client.send({ cmd: 'slow', id });
       const busy = [await client.next(), await client.next()];
-      assert.deepEqual(busy.map((r) => r?.ok === false && [r.error.code, r.id]), [['ERR_BUSY', 5], ['ERR_BUSY', 6]]);
+      assert.deepEqual(
+        busy.map((r) => r?.ok === false && [r.error.code, r.id]),
+        [
+          ['ERR_BUSY', 5],
+          ['ERR_BUSY', 6],
+        ],
+      );
       release();
       const answered = [await client.next(), await client.next(), await client.next(), await client.next()];
       assert.deepEqual(answered.map((r) => r?.id).sort(), [1, 2, 3, 4]);
@@ -193,7 +206,9 @@ describe('admin requests', { timeout: 10_000 }, () => {
 
 describe('adminRequest (the CLI side)', { timeout: 10_000 }, () => {
   /** A fake daemon that answers every request with `reply(requestLine)`. */
-  async function fakeDaemon(reply: (line: string) => string | null): Promise<{ path: string; close: () => Promise<void> }> {
+  async function fakeDaemon(
+    reply: (line: string) => string | null,
+  ): Promise<{ path: string; close: () => Promise<void> }> {
     const dir = freshDir();
     mkdirSync(dir, { mode: 0o700 });
     const path = join(dir, 'fake.sock');
@@ -213,18 +228,21 @@ describe('adminRequest (the CLI side)', { timeout: 10_000 }, () => {
   for (const [what, reply] of [
     ['not JSON', () => 'Segmentation fault\n'],
     ['no ok field', () => '{"result": 1}\n'],
-    ['another request\'s id', () => '{"ok": true, "result": 1, "id": "someone-else"}\n'],
+    ["another request's id", () => '{"ok": true, "result": 1, "id": "someone-else"}\n'],
     ['ok false without an error', () => '{"ok": false}\n'],
     ['no reply at all', () => null],
   ] as const) {
     it(`a reply with ${what} is one ERR_ADMIN_REPLY error, not a crash`, async () => {
       const daemon = await fakeDaemon(reply);
       try {
-        await assert.rejects(adminRequest(daemon.path, { cmd: 'status' }, 2_000), (error: Error & { code?: string }) => {
-          assert.equal(error.code, 'ERR_ADMIN_REPLY');
-          assert.doesNotMatch(error.message, /\n/);
-          return true;
-        });
+        await assert.rejects(
+          adminRequest(daemon.path, { cmd: 'status' }, 2_000),
+          (error: Error & { code?: string }) => {
+            assert.equal(error.code, 'ERR_ADMIN_REPLY');
+            assert.doesNotMatch(error.message, /\n/);
+            return true;
+          },
+        );
       } finally {
         await daemon.close();
       }

@@ -22,8 +22,10 @@ function quietProgram(): Command {
   return program;
 }
 
-const run = (...args: string[]): Promise<Command> => quietProgram().parseAsync(['node', 'xnetmon', ...args, '--socket', '/nonexistent/admin.sock']);
-const invalid = (path: string, message: RegExp) => (err: unknown) => err instanceof ValidationError && err.path === path && message.test(err.message);
+const run = (...args: string[]): Promise<Command> =>
+  quietProgram().parseAsync(['node', 'xnetmon', ...args, '--socket', '/nonexistent/admin.sock']);
+const invalid = (path: string, message: RegExp) => (err: unknown) =>
+  err instanceof ValidationError && err.path === path && message.test(err.message);
 
 test('a share is a number in [0, 1]; anything else names the option', () => {
   assert.equal(parseShare('--cpu')('0.25'), 0.25);
@@ -57,21 +59,35 @@ test('net add: a definition that is not JSON is refused by name', async () => {
 test('unknown commands, unknown options and missing arguments are commander usage errors', async () => {
   const usage = (code: string) => (err: unknown) => err instanceof Error && (err as { code?: string }).code === code;
   await assert.rejects(quietProgram().parseAsync(['node', 'xnetmon', 'frobnicate']), usage('commander.unknownCommand'));
-  await assert.rejects(quietProgram().parseAsync(['node', 'xnetmon', 'status', '--colour']), usage('commander.unknownOption'));
+  await assert.rejects(
+    quietProgram().parseAsync(['node', 'xnetmon', 'status', '--colour']),
+    usage('commander.unknownOption'),
+  );
   await assert.rejects(quietProgram().parseAsync(['node', 'xnetmon', 'routes']), usage('commander.missingArgument'));
-  await assert.rejects(quietProgram().parseAsync(['node', 'xnetmon', 'net', 'add']), usage('commander.missingMandatoryOptionValue'));
+  await assert.rejects(
+    quietProgram().parseAsync(['node', 'xnetmon', 'net', 'add']),
+    usage('commander.missingMandatoryOptionValue'),
+  );
 });
 
 test('an unknown benchmark or experiment is a usage error listing the names', async () => {
-  await assert.rejects(quietProgram().parseAsync(['node', 'xnetmon', 'bench', 'warp']), (err: unknown) =>
-    err instanceof XnetmonError && err.code === 'ERR_USAGE' && err.message.includes(BENCHMARK_NAMES.join(', ')));
-  await assert.rejects(quietProgram().parseAsync(['node', 'xnetmon', 'experiments', 'warp']), (err: unknown) =>
-    err instanceof XnetmonError && err.code === 'ERR_USAGE' && err.message.includes(EXPERIMENT_NAMES.join(', ')));
+  await assert.rejects(
+    quietProgram().parseAsync(['node', 'xnetmon', 'bench', 'warp']),
+    (err: unknown) =>
+      err instanceof XnetmonError && err.code === 'ERR_USAGE' && err.message.includes(BENCHMARK_NAMES.join(', ')),
+  );
+  await assert.rejects(
+    quietProgram().parseAsync(['node', 'xnetmon', 'experiments', 'warp']),
+    (err: unknown) =>
+      err instanceof XnetmonError && err.code === 'ERR_USAGE' && err.message.includes(EXPERIMENT_NAMES.join(', ')),
+  );
 });
 
 test('an admin command without a daemon says how to start one', async () => {
-  await assert.rejects(run('status'), (err: unknown) =>
-    err instanceof XnetmonError && err.code === 'ERR_ADMIN_SOCKET' && /xnetmon up/.test(err.message));
+  await assert.rejects(
+    run('status'),
+    (err: unknown) => err instanceof XnetmonError && err.code === 'ERR_ADMIN_SOCKET' && /xnetmon up/.test(err.message),
+  );
 });
 
 test('the names the CLI lists are the benchmarks and experiments that exist', async () => {
@@ -83,7 +99,10 @@ test('the names the CLI lists are the benchmarks and experiments that exist', as
 test('reportError: one line naming the problem, exit code 1', () => {
   const written: string[] = [];
   const original = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((chunk: string) => { written.push(chunk); return true; }) as typeof process.stderr.write;
+  process.stderr.write = ((chunk: string) => {
+    written.push(chunk);
+    return true;
+  }) as typeof process.stderr.write;
   try {
     assert.equal(reportError(new ValidationError('--cpu', '"2" is not a share between 0 and 1')), 1);
   } finally {

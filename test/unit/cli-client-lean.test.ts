@@ -17,7 +17,10 @@ function mapsLibbpf(args: readonly string[]): boolean {
     process.stdout.write(maps.includes('libbpf') ? 'yes' : 'no');
     process.exitCode = 0;`;
   // The command's own output (--help prints to stdout) comes first; the answer is the last word.
-  const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   const answer = output.slice(-3).trim();
   assert.ok(answer === 'yes' || answer === 'no', `no answer from the probe: ${JSON.stringify(output.slice(-200))}`);
   return answer === 'yes';

@@ -22,11 +22,21 @@ function setup() {
   const latch = new SignalLatch(target as unknown as { on(signal: DaemonSignal, listener: () => void): unknown });
   const daemon = new FakeDaemon();
   let finishStart!: () => void;
-  const started = new Promise<void>((resolve) => { finishStart = resolve; });
+  const started = new Promise<void>((resolve) => {
+    finishStart = resolve;
+  });
   const exits: number[] = [];
   const lines: string[] = [];
   const log = { info: (_: object, m: string) => lines.push(m), error: (_: object, m: string) => lines.push(m) };
-  const run = runDaemon(latch, async () => { await started; return daemon; }, log, (code) => exits.push(code));
+  const run = runDaemon(
+    latch,
+    async () => {
+      await started;
+      return daemon;
+    },
+    log,
+    (code) => exits.push(code),
+  );
   const send = (s: DaemonSignal) => target.emit(s);
   const tick = () => new Promise((r) => setImmediate(r));
   return { daemon, finishStart, run, exits, lines, send, tick, latch, target };
@@ -42,7 +52,7 @@ describe('daemon signals', () => {
     latch.take((s) => seen.push(s));
     target.emit('SIGINT');
     assert.deepEqual(seen, ['SIGHUP', 'SIGTERM', 'SIGINT']);
-    assert.equal(target.listenerCount('SIGHUP'), 1, 'a handler is installed: Node\'s default (exit) never runs');
+    assert.equal(target.listenerCount('SIGHUP'), 1, "a handler is installed: Node's default (exit) never runs");
   });
 
   it('a SIGHUP during start-up does not stop it; the file is reloaded once the daemon is up', async () => {

@@ -23,10 +23,18 @@ test('a minimal file gets the documented defaults', () => {
 });
 
 test('every setting', () => {
-  const config = parseClientConfig(`${minimal}tables: [main, 100, bgp]\ninterfaces: [eth0, eth1]\ncoalesce_ms: 20\npoll_interval_s: 5\nreconnect_max_ms: 2000\nfilter: false\n`);
-  assert.deepEqual([config.tables, config.interfaces, config.coalesceMs, config.pollIntervalMs, config.reconnectMaxMs, config.filter],
-    [['main', '100', 'bgp'], ['eth0', 'eth1'], 20, 5000, 2000, false]);
-  assert.deepEqual(parseClientConfig(minimal.replace('192.0.2.1:7400', '[2001:db8::1]:7400')).host, { host: '2001:db8::1', port: 7400, family: 'ipv6' });
+  const config = parseClientConfig(
+    `${minimal}tables: [main, 100, bgp]\ninterfaces: [eth0, eth1]\ncoalesce_ms: 20\npoll_interval_s: 5\nreconnect_max_ms: 2000\nfilter: false\n`,
+  );
+  assert.deepEqual(
+    [config.tables, config.interfaces, config.coalesceMs, config.pollIntervalMs, config.reconnectMaxMs, config.filter],
+    [['main', '100', 'bgp'], ['eth0', 'eth1'], 20, 5000, 2000, false],
+  );
+  assert.deepEqual(parseClientConfig(minimal.replace('192.0.2.1:7400', '[2001:db8::1]:7400')).host, {
+    host: '2001:db8::1',
+    port: 7400,
+    family: 'ipv6',
+  });
 });
 
 test('errors name the field', () => {
@@ -44,11 +52,15 @@ test('errors name the field', () => {
     ['host: [\n', 'client.yaml', /YAML syntax error/],
   ];
   for (const [text, path, message] of cases) {
-    assert.throws(() => parseClientConfig(text), (error: unknown) => {
-      assert.equal((error as { code?: string }).code, 'ERR_INVALID', String(error));
-      assert.equal((error as { path?: string }).path, path, String(error));
-      assert.match(String((error as Error).message), message);
-      return true;
-    }, path);
+    assert.throws(
+      () => parseClientConfig(text),
+      (error: unknown) => {
+        assert.equal((error as { code?: string }).code, 'ERR_INVALID', String(error));
+        assert.equal((error as { path?: string }).path, path, String(error));
+        assert.match(String((error as Error).message), message);
+        return true;
+      },
+      path,
+    );
   }
 });

@@ -6,5 +6,6 @@ import { LINKS, NEIGHBOURS, NFT_SIMPLE, NFT_SUBSET, ROUTES4, ROUTES6 } from '../
 
 test('captured samples are iproute2 / nft JSON', () => {
   for (const dump of [LINKS, ROUTES4, ROUTES6, NEIGHBOURS]) assert.ok(Array.isArray(dump) && dump.length > 0);
-  for (const dump of [NFT_SIMPLE, NFT_SUBSET]) assert.ok(typeof dump === 'object' && dump !== null && 'nftables' in dump);
+  for (const dump of [NFT_SIMPLE, NFT_SUBSET])
+    assert.ok(typeof dump === 'object' && dump !== null && 'nftables' in dump);
 });

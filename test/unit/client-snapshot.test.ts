@@ -3,14 +3,21 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  diffSnapshots, EMPTY_SNAPSHOT, isEmptyChange, snapshotFromDumps, type FibRoute, type KernelSnapshot,
+  diffSnapshots,
+  EMPTY_SNAPSHOT,
+  isEmptyChange,
+  snapshotFromDumps,
+  type FibRoute,
+  type KernelSnapshot,
 } from '../../src/client/index.js';
 import { LINKS, NEIGHBOURS, ROUTES4, ROUTES6 } from '../support/client-samples.js';
 
 const dumps = { links: LINKS, routes4: ROUTES4, routes6: ROUTES6, neighbours: NEIGHBOURS };
 
 function routeSummary(snapshot: KernelSnapshot): Record<string, string> {
-  return Object.fromEntries([...snapshot.routes].map(([prefix, r]) => [prefix, [r.kind, r.gateway ?? '-', r.interface?.name ?? '-'].join(' ')]));
+  return Object.fromEntries(
+    [...snapshot.routes].map(([prefix, r]) => [prefix, [r.kind, r.gateway ?? '-', r.interface?.name ?? '-'].join(' ')]),
+  );
 }
 
 describe('snapshot from captured dumps', () => {
@@ -40,7 +47,10 @@ describe('snapshot from captured dumps', () => {
     // Table 100 is not replicated unless asked for; broadcast, multicast, loopback and link-local never.
     assert.equal(snapshot.routes.has('172.16.0.0/12'), false);
     assert.equal(snapshot.routes.has('127.0.0.0/8'), false);
-    assert.equal([...snapshot.routes.keys()].some((p) => p.startsWith('fe80') || p.startsWith('ff00')), false);
+    assert.equal(
+      [...snapshot.routes.keys()].some((p) => p.startsWith('fe80') || p.startsWith('ff00')),
+      false,
+    );
     const eth0 = snapshot.routes.get('10.9.0.0/16')!.interface!;
     assert.deepEqual(eth0, { index: 3, name: 'eth0', mac: '02:00:00:00:00:01' });
   });
@@ -52,14 +62,23 @@ describe('snapshot from captured dumps', () => {
     const onlyMain = snapshotFromDumps(dumps, { tables: ['main'], interfaces: null }).snapshot;
     assert.equal(onlyMain.routes.has('172.16.0.0/12'), false);
     // Same prefix in two tables: the earlier table wins.
-    const twoTables = [...(ROUTES4 as object[]), { dst: '10.9.0.0/16', gateway: '10.10.0.9', dev: 'eth1', table: '100', flags: [] }];
-    const first100 = snapshotFromDumps({ ...dumps, routes4: twoTables }, { tables: ['100', 'main'], interfaces: null }).snapshot;
+    const twoTables = [
+      ...(ROUTES4 as object[]),
+      { dst: '10.9.0.0/16', gateway: '10.10.0.9', dev: 'eth1', table: '100', flags: [] },
+    ];
+    const first100 = snapshotFromDumps(
+      { ...dumps, routes4: twoTables },
+      { tables: ['100', 'main'], interfaces: null },
+    ).snapshot;
     assert.equal(first100.routes.get('10.9.0.0/16')!.gateway, '10.10.0.9');
-    const firstMain = snapshotFromDumps({ ...dumps, routes4: twoTables }, { tables: ['main', '100'], interfaces: null }).snapshot;
+    const firstMain = snapshotFromDumps(
+      { ...dumps, routes4: twoTables },
+      { tables: ['main', '100'], interfaces: null },
+    ).snapshot;
     assert.equal(firstMain.routes.get('10.9.0.0/16')!.gateway, '10.1.0.2');
   });
 
-  test('routes out of interfaces that are not on the host\'s segments go via the VM', () => {
+  test("routes out of interfaces that are not on the host's segments go via the VM", () => {
     const { snapshot } = snapshotFromDumps(dumps, { tables: ['main', 'local'], interfaces: ['eth0'] });
     assert.equal(routeSummary(snapshot)['10.20.0.0/16'], 'via-vm - -');
     assert.equal(routeSummary(snapshot)['10.10.0.0/24'], 'via-vm - -');
@@ -77,13 +96,29 @@ describe('snapshot from captured dumps', () => {
   });
 
   test('malformed records are skipped, not fatal; a non-array dump is an error', () => {
-    const junk = [null, 5, { dst: 'nonsense' }, { dst: '10.0.0.1/8', dev: 'eth0' }, { dst: '10.3.0.0/16', dev: 'nosuch' }, { dst: '10.4.0.0/16', gateway: '2001:db8::1', dev: 'eth0' }];
-    const { snapshot, skipped } = snapshotFromDumps({ ...dumps, routes4: junk }, { tables: ['main'], interfaces: null });
+    const junk = [
+      null,
+      5,
+      { dst: 'nonsense' },
+      { dst: '10.0.0.1/8', dev: 'eth0' },
+      { dst: '10.3.0.0/16', dev: 'nosuch' },
+      { dst: '10.4.0.0/16', gateway: '2001:db8::1', dev: 'eth0' },
+    ];
+    const { snapshot, skipped } = snapshotFromDumps(
+      { ...dumps, routes4: junk },
+      { tables: ['main'], interfaces: null },
+    );
     assert.equal([...snapshot.routes.keys()].filter((p) => !p.includes(':')).length, 0);
-    assert.deepEqual(skipped.filter((s) => !s.what.includes(':') && !s.what.includes('ff00') && !s.what.includes('fe80')).map((s) => s.reason), [
-      'not a prefix of this family', 'host bits set', 'unknown interface nosuch', 'gateway 2001:db8::1 is not IPv4',
-    ]);
-    assert.throws(() => snapshotFromDumps({ ...dumps, routes4: {} }, { tables: ['main'], interfaces: null }), /not a JSON array/);
+    assert.deepEqual(
+      skipped
+        .filter((s) => !s.what.includes(':') && !s.what.includes('ff00') && !s.what.includes('fe80'))
+        .map((s) => s.reason),
+      ['not a prefix of this family', 'host bits set', 'unknown interface nosuch', 'gateway 2001:db8::1 is not IPv4'],
+    );
+    assert.throws(
+      () => snapshotFromDumps({ ...dumps, routes4: {} }, { tables: ['main'], interfaces: null }),
+      /not a JSON array/,
+    );
   });
 });
 
@@ -112,13 +147,22 @@ describe('diffSnapshots', () => {
   test('added, changed and removed routes', () => {
     const eth0 = base.routes.get('10.9.0.0/16')!.interface;
     const after = withRoutes(base, (routes) => {
-      routes.set('10.50.0.0/16', { prefix: '10.50.0.0/16', family: 4, kind: 'unicast', gateway: '10.1.0.2', interface: eth0 });
+      routes.set('10.50.0.0/16', {
+        prefix: '10.50.0.0/16',
+        family: 4,
+        kind: 'unicast',
+        gateway: '10.1.0.2',
+        interface: eth0,
+      });
       routes.set('10.9.0.0/16', { ...routes.get('10.9.0.0/16')!, gateway: '10.1.0.3' });
       routes.delete('10.66.0.0/16');
       routes.delete('2001:db8:9::/48');
     });
     const changes = diffSnapshots(base, after);
-    assert.deepEqual(changes.routeAdds.map((r) => `${r.prefix} ${r.gateway}`).sort(), ['10.50.0.0/16 10.1.0.2', '10.9.0.0/16 10.1.0.3']);
+    assert.deepEqual(changes.routeAdds.map((r) => `${r.prefix} ${r.gateway}`).sort(), [
+      '10.50.0.0/16 10.1.0.2',
+      '10.9.0.0/16 10.1.0.3',
+    ]);
     assert.deepEqual(changes.routeDeletes.sort(), ['10.66.0.0/16', '2001:db8:9::/48']);
     // Applying the diff to the before-map gives the after-map.
     const replayed = new Map(base.routes);
@@ -128,12 +172,23 @@ describe('diffSnapshots', () => {
   });
 
   test('an interface that comes back with a new ifindex re-sends its routes and neighbours', () => {
-    const moved = { ...dumps, links: (LINKS as { ifname: string; ifindex: number }[]).map((l) => (l.ifname === 'eth1' ? { ...l, ifindex: 42 } : l)) };
+    const moved = {
+      ...dumps,
+      links: (LINKS as { ifname: string; ifindex: number }[]).map((l) =>
+        l.ifname === 'eth1' ? { ...l, ifindex: 42 } : l,
+      ),
+    };
     const after = snapshotFromDumps(moved, { tables: ['main', 'local'], interfaces: null }).snapshot;
     const changes = diffSnapshots(base, after);
     assert.deepEqual(changes.routeAdds.map((r) => r.prefix).sort(), ['10.10.0.0/24', '10.20.0.0/16', '10.22.0.0/16']);
-    assert.deepEqual(changes.neighbourAdds.map((n) => `${n.interface.index} ${n.address}`), ['42 10.10.0.2']);
-    assert.deepEqual(changes.neighbourDeletes.map((n) => `${n.interface.index} ${n.address}`), ['5 10.10.0.2']);
+    assert.deepEqual(
+      changes.neighbourAdds.map((n) => `${n.interface.index} ${n.address}`),
+      ['42 10.10.0.2'],
+    );
+    assert.deepEqual(
+      changes.neighbourDeletes.map((n) => `${n.interface.index} ${n.address}`),
+      ['5 10.10.0.2'],
+    );
   });
 
   test('a neighbour whose MAC changed is re-sent; one that went is deleted', () => {
@@ -142,16 +197,33 @@ describe('diffSnapshots', () => {
     neighbours.set(key, { ...neighbours.get(key)!, mac: '02:00:00:00:00:99' });
     neighbours.delete('eth1|10.10.0.2');
     const changes = diffSnapshots(base, { ...base, neighbours });
-    assert.deepEqual(changes.neighbourAdds.map((n) => n.mac), ['02:00:00:00:00:99']);
-    assert.deepEqual(changes.neighbourDeletes.map((n) => n.address), ['10.10.0.2']);
+    assert.deepEqual(
+      changes.neighbourAdds.map((n) => n.mac),
+      ['02:00:00:00:00:99'],
+    );
+    assert.deepEqual(
+      changes.neighbourDeletes.map((n) => n.address),
+      ['10.10.0.2'],
+    );
     assert.equal(changes.routeAdds.length, 0);
   });
 
   test('the filter is sent whole when any rule differs', () => {
-    const rule = { handle: 3, family: 4 as const, proto: 6, src: null, dst: null, sport: null, dport: [80, 80] as const, action: 'accept' as const };
+    const rule = {
+      handle: 3,
+      family: 4 as const,
+      proto: 6,
+      src: null,
+      dst: null,
+      sport: null,
+      dport: [80, 80] as const,
+      action: 'accept' as const,
+    };
     const a = { ...base, filter: [rule] };
     assert.equal(diffSnapshots(a, { ...base, filter: [{ ...rule }] }).filter, null);
-    assert.deepEqual(diffSnapshots(a, { ...base, filter: [{ ...rule, dport: [81, 81] as const }] }).filter, [{ ...rule, dport: [81, 81] }]);
+    assert.deepEqual(diffSnapshots(a, { ...base, filter: [{ ...rule, dport: [81, 81] as const }] }).filter, [
+      { ...rule, dport: [81, 81] },
+    ]);
     assert.deepEqual(diffSnapshots(a, { ...base, filter: [] }).filter, []);
   });
 });

@@ -19,8 +19,11 @@ class FakeKernel implements CommandRunner {
     if (what === 'ip -json -4 route show table all') this.dumps++;
     // Read the state when the command starts, answer when it ends: a change meanwhile is missed by this dump.
     const answer = {
-      'ip -json link show': LINKS, 'ip -json -4 route show table all': this.routes4, 'ip -json -6 route show table all': ROUTES6,
-      'ip -json neigh show': NEIGHBOURS, 'nft -j list ruleset': NFT_SUBSET,
+      'ip -json link show': LINKS,
+      'ip -json -4 route show table all': this.routes4,
+      'ip -json -6 route show table all': ROUTES6,
+      'ip -json neigh show': NEIGHBOURS,
+      'nft -j list ruleset': NFT_SUBSET,
     }[what];
     const works = command !== 'nft' || this.nftWorks;
     const text = JSON.stringify(answer);
@@ -30,10 +33,19 @@ class FakeKernel implements CommandRunner {
     return text;
   }
 
-  watch(command: string, _args: readonly string[], onLine: () => void, onExit: (error?: Error) => void): { stop(): void } {
+  watch(
+    command: string,
+    _args: readonly string[],
+    onLine: () => void,
+    onExit: (error?: Error) => void,
+  ): { stop(): void } {
     const monitor = { command, onLine, onExit, stopped: false };
     this.monitors.push(monitor);
-    return { stop: () => { monitor.stopped = true; } };
+    return {
+      stop: () => {
+        monitor.stopped = true;
+      },
+    };
   }
 
   event(): void {
@@ -48,7 +60,14 @@ class FakeKernel implements CommandRunner {
 function start(kernel: FakeKernel, logger = new MemoryLogger()) {
   const snapshots: KernelSnapshot[] = [];
   const watcher = new KernelWatcher({
-    tables: ['main', 'local'], interfaces: null, filter: true, coalesceMs: 10, pollIntervalMs: 60_000, commands: kernel, logger, monitorRestartMs: 5,
+    tables: ['main', 'local'],
+    interfaces: null,
+    filter: true,
+    coalesceMs: 10,
+    pollIntervalMs: 60_000,
+    commands: kernel,
+    logger,
+    monitorRestartMs: 5,
   });
   watcher.start((s) => snapshots.push(s));
   return { watcher, snapshots, logger, last: () => snapshots[snapshots.length - 1]! };
@@ -103,7 +122,10 @@ test('a monitor that ends is restarted, and a failing one is reported once', asy
       const count = kernel.monitors.length;
       while (kernel.monitors.length === count) await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    assert.equal(logger.lines.filter((l) => l.level === 'warn' && l.message.startsWith('kernel monitor ended')).length, 1);
+    assert.equal(
+      logger.lines.filter((l) => l.level === 'warn' && l.message.startsWith('kernel monitor ended')).length,
+      1,
+    );
   } finally {
     watcher.stop();
   }

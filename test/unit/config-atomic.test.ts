@@ -16,7 +16,8 @@ const key = (seed: number): string => {
 /** A small-order X25519 point (RFC 7748: the all-zero u-coordinate). */
 const LOW_ORDER_KEY = Buffer.alloc(32).toString('base64');
 
-const BASE = parseConfig(`
+const BASE = parseConfig(
+  `
 host:
   links:
     - { name: l0, capacity_mbps: 1000 }
@@ -24,7 +25,9 @@ networks:
   - id: 1
     name: blue
     routers: [{ vif: vb, client_public_key: "${key(1)}" }]
-`, 'test.yaml');
+`,
+  'test.yaml',
+);
 
 function refuses(action: () => unknown, path: string, message: RegExp): void {
   assert.throws(action, (err: unknown) => {
@@ -37,12 +40,23 @@ function refuses(action: () => unknown, path: string, message: RegExp): void {
 
 describe('validation refuses what start-up would', () => {
   it('a small-order client key, in the file and in net add', () => {
-    refuses(() => parseConfig(`
+    refuses(
+      () =>
+        parseConfig(
+          `
 host: { links: [{ name: l0, capacity_mbps: 1 }] }
 networks: [{ id: 1, name: blue, routers: [{ vif: vb, client_public_key: "${LOW_ORDER_KEY}" }] }]
-`, 'x.yaml'), 'networks[0].routers[0].client_public_key', /small-order/);
-    refuses(() => addNetwork(BASE, { id: 2, name: 'gold', routers: [{ vif: 'vg', clientPublicKey: LOW_ORDER_KEY }] }),
-      'networks.gold.routers[0].client_public_key', /small-order/);
+`,
+          'x.yaml',
+        ),
+      'networks[0].routers[0].client_public_key',
+      /small-order/,
+    );
+    refuses(
+      () => addNetwork(BASE, { id: 2, name: 'gold', routers: [{ vif: 'vg', clientPublicKey: LOW_ORDER_KEY }] }),
+      'networks.gold.routers[0].client_public_key',
+      /small-order/,
+    );
   });
 
   it('more links than the data plane has slots for', () => {
@@ -54,24 +68,66 @@ networks: [{ id: 1, name: blue, routers: [{ vif: vb, client_public_key: "${LOW_O
   });
 
   it('two listeners that may be one socket: a host name overlaps any address on its port', () => {
-    refuses(() => parseConfig(`
+    refuses(
+      () =>
+        parseConfig(
+          `
 host: { links: [{ name: l0, capacity_mbps: 1 }], listen: "localhost:7400", metrics_listen: "127.0.0.1:7400" }
-`, 'x.yaml'), 'host.metrics_listen', /different ports/);
-    assert.ok(parseConfig(`
+`,
+          'x.yaml',
+        ),
+      'host.metrics_listen',
+      /different ports/,
+    );
+    assert.ok(
+      parseConfig(
+        `
 host: { links: [{ name: l0, capacity_mbps: 1 }], listen: "localhost:7400", metrics_listen: "127.0.0.1:7401" }
-`, 'x.yaml'));
+`,
+        'x.yaml',
+      ),
+    );
   });
 
   it('an attachment vif that does not exist on this machine, when interfaces are checked', () => {
-    refuses(() => addNetwork(BASE, { id: 2, name: 'gold', routers: [{ vif: 'vg', clientPublicKey: key(2) }], attachments: [{ interface: 'l0', vlan: 0, mac: '02:00:00:00:02:01', vif: 'vg2' }] },
-      { interfaceExists: (name) => name !== 'vg2' }), 'networks.gold.attachments[0].vif', /does not exist/);
+    refuses(
+      () =>
+        addNetwork(
+          BASE,
+          {
+            id: 2,
+            name: 'gold',
+            routers: [{ vif: 'vg', clientPublicKey: key(2) }],
+            attachments: [{ interface: 'l0', vlan: 0, mac: '02:00:00:00:02:01', vif: 'vg2' }],
+          },
+          { interfaceExists: (name) => name !== 'vg2' },
+        ),
+      'networks.gold.attachments[0].vif',
+      /does not exist/,
+    );
   });
 
   it('unknown fields in net add, at any depth, with the allowed ones', () => {
     const gold = { id: 2, name: 'gold', routers: [{ vif: 'vg', clientPublicKey: key(2) }] };
-    refuses(() => addNetwork(BASE, { ...gold, bogus: 1 } as never), 'networks.gold.bogus', /unknown key "bogus".*allowed keys/);
-    refuses(() => addNetwork(BASE, { ...gold, routers: [{ vif: 'vg', clientPublicKey: key(2), client_public_key: key(3) }] } as never), 'networks.gold.routers[0].client_public_key', /unknown key/);
-    refuses(() => addNetwork(BASE, { ...gold, reserve: { cpu: 0.1, disk: 1 } } as never), 'networks.gold.reserve.disk', /unknown key/);
+    refuses(
+      () => addNetwork(BASE, { ...gold, bogus: 1 } as never),
+      'networks.gold.bogus',
+      /unknown key "bogus".*allowed keys/,
+    );
+    refuses(
+      () =>
+        addNetwork(BASE, {
+          ...gold,
+          routers: [{ vif: 'vg', clientPublicKey: key(2), client_public_key: key(3) }],
+        } as never),
+      'networks.gold.routers[0].client_public_key',
+      /unknown key/,
+    );
+    refuses(
+      () => addNetwork(BASE, { ...gold, reserve: { cpu: 0.1, disk: 1 } } as never),
+      'networks.gold.reserve.disk',
+      /unknown key/,
+    );
     assert.equal(addNetwork(BASE, gold).networks.length, 2, 'the same network without them is accepted');
   });
 });

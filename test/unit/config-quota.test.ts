@@ -3,20 +3,31 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  applyNetworkChange, DEFAULT_TABLE_CAPACITIES, diffConfigs, networkQuotas, parseConfig, QUOTA_TABLES, serializeConfig,
-  type ConfigChecks, type XnetmonConfig,
+  applyNetworkChange,
+  DEFAULT_TABLE_CAPACITIES,
+  diffConfigs,
+  networkQuotas,
+  parseConfig,
+  QUOTA_TABLES,
+  serializeConfig,
+  type ConfigChecks,
+  type XnetmonConfig,
 } from '../../src/config/index.js';
 import { ValidationError } from '../../src/errors/index.js';
 
 const key = (n: number): string => Buffer.alloc(32, n).toString('base64');
 
 function config(networks: string, host = '', checks?: ConfigChecks): XnetmonConfig {
-  return parseConfig(`
+  return parseConfig(
+    `
 host:
   links: [{ name: p0, capacity_mbps: 1000 }]
   ${host}
 networks:
-${networks}`, 'quota.yaml', checks);
+${networks}`,
+    'quota.yaml',
+    checks,
+  );
 }
 
 const THREE = `
@@ -43,7 +54,10 @@ test('default quotas follow alpha + (1 - sum alpha) * W / sum W and never sum ov
   for (const table of QUOTA_TABLES) {
     const sum = [...quotas.values()].reduce((s, q) => s + q[table], 0);
     assert.ok(sum <= DEFAULT_TABLE_CAPACITIES[table], `${table}: ${sum}`);
-    assert.ok(sum >= DEFAULT_TABLE_CAPACITIES[table] - 3, `${table}: ${sum} leaves at most one slot per network unused`);
+    assert.ok(
+      sum >= DEFAULT_TABLE_CAPACITIES[table] - 3,
+      `${table}: ${sum} leaves at most one slot per network unused`,
+    );
   }
 });
 
@@ -53,8 +67,8 @@ test('an explicit quota is kept; the other networks share what it leaves', () =>
   assert.equal(quotas.get(3)!.nexthops, 535);
   assert.equal(quotas.get(3)!.routes4, 0);
   // blue and green split 65,000 as 0.55 : 0.31.
-  assert.equal(quotas.get(1)!.nexthops, Math.floor(65_000 * 0.55 / 0.86));
-  assert.equal(quotas.get(2)!.nexthops, Math.floor(65_000 * 0.31 / 0.86));
+  assert.equal(quotas.get(1)!.nexthops, Math.floor((65_000 * 0.55) / 0.86));
+  assert.equal(quotas.get(2)!.nexthops, Math.floor((65_000 * 0.31) / 0.86));
   assert.deepEqual(cfg.networks[2]!.quota, { nexthops: 535, routes4: 0 });
   assert.deepEqual(cfg.networks[0]!.quota, {});
   assert.deepEqual(parseConfig(serializeConfig(cfg)), cfg);
@@ -67,25 +81,41 @@ test('small tables (a data plane opened with small maps) set the defaults', () =
 });
 
 test('quotas that sum over a table are refused, naming the field and the numbers', () => {
-  const error = refusal(() => config(THREE
-    .replace('name: blue,', 'name: blue, quota: { nexthops: 40000 },')
-    .replace('name: green,', 'name: green, quota: { nexthops: 30000 },')));
+  const error = refusal(() =>
+    config(
+      THREE.replace('name: blue,', 'name: blue, quota: { nexthops: 40000 },').replace(
+        'name: green,',
+        'name: green, quota: { nexthops: 30000 },',
+      ),
+    ),
+  );
   assert.equal(error.path, 'networks[1].quota.nexthops');
-  assert.match(error.message, /30000 makes the nexthops quotas sum to 70000 \(blue 40000 \+ green 30000\); xnm_nexthops holds 65535 entries for all networks/);
+  assert.match(
+    error.message,
+    /30000 makes the nexthops quotas sum to 70000 \(blue 40000 \+ green 30000\); xnm_nexthops holds 65535 entries for all networks/,
+  );
 });
 
 test('a quota that is not a whole number, or an unknown quota key, is refused', () => {
-  assert.equal(refusal(() => config(THREE.replace('name: red,', 'name: red, quota: { routes6: -1 },'))).path, 'networks[2].quota.routes6');
+  assert.equal(
+    refusal(() => config(THREE.replace('name: red,', 'name: red, quota: { routes6: -1 },'))).path,
+    'networks[2].quota.routes6',
+  );
   const typo = refusal(() => config(THREE.replace('name: red,', 'name: red, quota: { nexthop: 5 },')));
   assert.equal(typo.path, 'networks[2].quota.nexthop');
   assert.match(typo.message, /did you mean "nexthops"/);
 });
 
-test('fib_capacity larger than the route maps is refused, with the maps\' sizes', () => {
+test("fib_capacity larger than the route maps is refused, with the maps' sizes", () => {
   const error = refusal(() => config(THREE, 'fib_capacity: 6000000'));
   assert.equal(error.path, 'host.fib_capacity');
-  assert.match(error.message, /6000000 routes is more than the route maps hold: 5242880 \(xnm_routes4 4194304 \+ xnm_routes6 1048576\)/);
-  const small = refusal(() => config(THREE, 'fib_capacity: 2000000', { tableCapacities: { routes4: 1000, routes6: 24 } }));
+  assert.match(
+    error.message,
+    /6000000 routes is more than the route maps hold: 5242880 \(xnm_routes4 4194304 \+ xnm_routes6 1048576\)/,
+  );
+  const small = refusal(() =>
+    config(THREE, 'fib_capacity: 2000000', { tableCapacities: { routes4: 1000, routes6: 24 } }),
+  );
   assert.match(small.message, /2000000 routes is more than the route maps hold: 1024/);
   assert.equal(config(THREE, 'fib_capacity: 5242880').host.fibCapacity, 5_242_880);
 });
@@ -96,7 +126,10 @@ test('a quota change is a live network change; null returns to the default share
   assert.deepEqual(after.networks[1]!.quota, { routes4: 1000 });
   assert.equal(networkQuotas(after).get(2)!.routes4, 1000);
   const diff = diffConfigs(before, after);
-  assert.deepEqual(diff.networksChanged.map((c) => [c.name, c.fields]), [['green', ['quota']]]);
+  assert.deepEqual(
+    diff.networksChanged.map((c) => [c.name, c.fields]),
+    [['green', ['quota']]],
+  );
   assert.equal(diff.restartRequired, false);
   assert.deepEqual(applyNetworkChange(after, 'green', { quota: { routes4: null } }).networks[1]!.quota, {});
   const over = refusal(() => applyNetworkChange(after, 'green', { quota: { routes6: 2_000_000 } }));

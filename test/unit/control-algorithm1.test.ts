@@ -14,8 +14,16 @@ const R = 1000;
 /** Two networks, alpha 0.5 and 0.3, so D = 0.2 R; the fields a test does not care about. */
 function input(overrides: Partial<Algorithm1Input>): Algorithm1Input {
   return {
-    phi: 0, weight: 500, alpha: 0.3, capacity: R, totalUsage: 0, usage: 0,
-    idle: 0.2 * R, beta: 0.9, phiInitial: 0.1, ...overrides,
+    phi: 0,
+    weight: 500,
+    alpha: 0.3,
+    capacity: R,
+    totalUsage: 0,
+    usage: 0,
+    idle: 0.2 * R,
+    beta: 0.9,
+    phiInitial: 0.1,
+    ...overrides,
   };
 }
 
@@ -36,7 +44,13 @@ const validInput = fc
     const others = otherAlpha * (1 - alpha);
     const usage = usageShare * capacity;
     return {
-      phi, weight, alpha, capacity, usage, beta, phiInitial,
+      phi,
+      weight,
+      alpha,
+      capacity,
+      usage,
+      beta,
+      phiInitial,
       totalUsage: usage + othersShare * capacity,
       idle: Math.max(0, capacity * (1 - alpha - others)),
     } satisfies Algorithm1Input;
@@ -44,10 +58,12 @@ const validInput = fc
 
 describe('algorithm1: properties stated in Paper IV-A', () => {
   it('never punishes a network at or under its reservation that was not punished', () => {
-    fc.assert(fc.property(validInput, fc.double({ min: 0, max: 1, noNaN: true }), (generated, fraction) => {
-      const usage = fraction * generated.alpha * generated.capacity;
-      assert.equal(algorithm1({ ...generated, phi: 0, usage, totalUsage: Math.max(generated.totalUsage, usage) }), 0);
-    }));
+    fc.assert(
+      fc.property(validInput, fc.double({ min: 0, max: 1, noNaN: true }), (generated, fraction) => {
+        const usage = fraction * generated.alpha * generated.capacity;
+        assert.equal(algorithm1({ ...generated, phi: 0, usage, totalUsage: Math.max(generated.totalUsage, usage) }), 0);
+      }),
+    );
   });
 
   it('starts punishing at Phi_initial once over its reservation with no idle resources', () => {
@@ -55,31 +71,35 @@ describe('algorithm1: properties stated in Paper IV-A', () => {
   });
 
   it('only decreases punishment while there are idle resources (U < beta R), for Upsilon <= 2', () => {
-    fc.assert(fc.property(validInput, (generated) => {
-      fc.pre(generated.totalUsage < generated.beta * generated.capacity);
-      const reserved = generated.alpha * generated.capacity;
-      // Upsilon > 2 is the printed formula's oddity, tested on its own below.
-      fc.pre(generated.usage <= reserved || generated.usage - reserved <= 2 * generated.idle);
-      assert.ok(algorithm1(generated) <= generated.phi);
-    }));
+    fc.assert(
+      fc.property(validInput, (generated) => {
+        fc.pre(generated.totalUsage < generated.beta * generated.capacity);
+        const reserved = generated.alpha * generated.capacity;
+        // Upsilon > 2 is the printed formula's oddity, tested on its own below.
+        fc.pre(generated.usage <= reserved || generated.usage - reserved <= 2 * generated.idle);
+        assert.ok(algorithm1(generated) <= generated.phi);
+      }),
+    );
   });
 
   it('raises punishment in the "reduce" branch when Upsilon > 2 (oddity of the printed formula)', () => {
     // alpha 0.3, D = 0.2 R, U_i = 0.8 R: Upsilon = 2.5; U = 0.85 R < beta R = 0.9 R.
     const next = algorithm1(input({ phi: 0.5, usage: 800, totalUsage: 850 }));
-    const expected = 0.5 - (1 + (1 - 2.5)) * (1 - 1 / 500) * 0.5 / (3 + 1 / 500);
+    const expected = 0.5 - ((1 + (1 - 2.5)) * (1 - 1 / 500) * 0.5) / (3 + 1 / 500);
     assert.ok(next > 0.5);
     assert.ok(Math.abs(next - expected) < 1e-12);
   });
 
   it('grows punishment while contention lasts (U >= beta R and U_i > alpha R)', () => {
-    fc.assert(fc.property(validInput, (generated) => {
-      const reserved = generated.alpha * generated.capacity;
-      fc.pre(generated.usage > reserved && generated.totalUsage >= generated.beta * generated.capacity);
-      fc.pre(generated.phi > 1e-12 && generated.phi < 1); // a subnormal Phi cannot visibly grow
-      const next = algorithm1(generated);
-      assert.ok(next > generated.phi || next === 1, `${next} after ${generated.phi}`);
-    }));
+    fc.assert(
+      fc.property(validInput, (generated) => {
+        const reserved = generated.alpha * generated.capacity;
+        fc.pre(generated.usage > reserved && generated.totalUsage >= generated.beta * generated.capacity);
+        fc.pre(generated.phi > 1e-12 && generated.phi < 1); // a subnormal Phi cannot visibly grow
+        const next = algorithm1(generated);
+        assert.ok(next > generated.phi || next === 1, `${next} after ${generated.phi}`);
+      }),
+    );
     let phi = 0;
     const history: number[] = [];
     for (let period = 0; period < 8; period++) {
@@ -111,10 +131,13 @@ describe('algorithm1: properties stated in Paper IV-A', () => {
   });
 
   it('always returns a probability in [0, 1]', () => {
-    fc.assert(fc.property(validInput, (generated) => {
-      const next = algorithm1(generated);
-      assert.ok(next >= 0 && next <= 1, String(next));
-    }), { numRuns: 2000 });
+    fc.assert(
+      fc.property(validInput, (generated) => {
+        const next = algorithm1(generated);
+        assert.ok(next >= 0 && next <= 1, String(next));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
@@ -122,9 +145,9 @@ describe('algorithm1: edge cases', () => {
   it('D(t) = 0 takes Upsilon = 1 (documented choice) instead of dividing by zero', () => {
     const weight = 500;
     const increased = algorithm1(input({ phi: 0.2, idle: 0, usage: 400, totalUsage: 1000, weight }));
-    assert.ok(Math.abs(increased - (0.2 + 2 * (1 + 1 / weight) * 0.2 / (3 + 1 / weight))) < 1e-12);
+    assert.ok(Math.abs(increased - (0.2 + (2 * (1 + 1 / weight) * 0.2) / (3 + 1 / weight))) < 1e-12);
     const reduced = algorithm1(input({ phi: 0.2, idle: 0, usage: 400, totalUsage: 500, weight }));
-    assert.ok(Math.abs(reduced - (0.2 - 1 * (1 - 1 / weight) * 0.2 / (3 + 1 / weight))) < 1e-12);
+    assert.ok(Math.abs(reduced - (0.2 - (1 * (1 - 1 / weight) * 0.2) / (3 + 1 / weight))) < 1e-12);
     assert.equal(algorithm1(input({ phi: 0, idle: 0, usage: 400, totalUsage: 1000 })), 0.1);
   });
 
@@ -169,14 +192,17 @@ describe('algorithm1: input validation', () => {
   ];
   for (const [field, overrides] of cases) {
     it(`rejects ${field} = ${String(Object.values(overrides)[0])} naming the field`, () => {
-      assert.throws(() => algorithm1(input(overrides)), (error: unknown) => {
-        assert.ok(error instanceof ValidationError);
-        assert.ok(error instanceof XnetmonError);
-        assert.equal(error.code, 'ERR_INVALID');
-        assert.equal(error.path, field);
-        assert.match(error.message, new RegExp(`^${field}: `));
-        return true;
-      });
+      assert.throws(
+        () => algorithm1(input(overrides)),
+        (error: unknown) => {
+          assert.ok(error instanceof ValidationError);
+          assert.ok(error instanceof XnetmonError);
+          assert.equal(error.code, 'ERR_INVALID');
+          assert.equal(error.path, field);
+          assert.match(error.message, new RegExp(`^${field}: `));
+          return true;
+        },
+      );
     });
   }
 

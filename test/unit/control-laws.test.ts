@@ -7,10 +7,21 @@ import fc from 'fast-check';
 
 import { ValidationError } from '../../src/errors/index.js';
 import {
-  algorithm1Law, combineWithResidual, createControlLaw, createLawState, DEFAULT_LAW, shareLaw,
+  algorithm1Law,
+  combineWithResidual,
+  createControlLaw,
+  createLawState,
+  DEFAULT_LAW,
+  shareLaw,
 } from '../../src/control/law/index.js';
 import {
-  compareLaws, oscillation, reservationShortfall, settleTime, shareError, simulate, timeControllerPeriod,
+  compareLaws,
+  oscillation,
+  reservationShortfall,
+  settleTime,
+  shareError,
+  simulate,
+  timeControllerPeriod,
 } from '../../bench/laws/index.js';
 import type { ControlLaw, NetworkTable, ResourceSample } from '../../src/control/law/index.js';
 
@@ -35,27 +46,39 @@ function expectInvalid(action: () => void, path: string): void {
 for (const [name, makeLaw] of laws) {
   describe(`ControlLaw conformance: ${name}`, () => {
     it('returns probabilities in [0, 1] for any valid sample and state', () => {
-      fc.assert(fc.property(
-        fc.array(fc.record({
-          alpha: fc.double({ min: 0, max: 0.25, noNaN: true }),
-          weight: fc.integer({ min: 1, max: 1000 }),
-          previous: fc.double({ min: 0, max: 1, noNaN: true }),
-          offered: fc.double({ min: 0, max: 2 * R, noNaN: true }),
-          pass: fc.double({ min: 0, max: 1, noNaN: true }),
-        }), { minLength: 1, maxLength: 4 }),
-        (networks) => {
-          const law = makeLaw();
-          const table = { count: networks.length, alpha: networks.map((n) => n.alpha), weight: networks.map((n) => n.weight) };
-          const state = createLawState(networks.length);
-          networks.forEach((network, slot) => { state.dropProbability[slot] = network.previous; });
-          const offered = networks.map((n) => n.offered);
-          const carried = networks.map((n) => n.offered * n.pass);
-          law.step(table, { capacity: R, offered, carried }, state);
-          for (let slot = 0; slot < networks.length; slot++) {
-            assert.ok(state.dropProbability[slot] >= 0 && state.dropProbability[slot] <= 1);
-          }
-        },
-      ), { numRuns: 500 });
+      fc.assert(
+        fc.property(
+          fc.array(
+            fc.record({
+              alpha: fc.double({ min: 0, max: 0.25, noNaN: true }),
+              weight: fc.integer({ min: 1, max: 1000 }),
+              previous: fc.double({ min: 0, max: 1, noNaN: true }),
+              offered: fc.double({ min: 0, max: 2 * R, noNaN: true }),
+              pass: fc.double({ min: 0, max: 1, noNaN: true }),
+            }),
+            { minLength: 1, maxLength: 4 },
+          ),
+          (networks) => {
+            const law = makeLaw();
+            const table = {
+              count: networks.length,
+              alpha: networks.map((n) => n.alpha),
+              weight: networks.map((n) => n.weight),
+            };
+            const state = createLawState(networks.length);
+            networks.forEach((network, slot) => {
+              state.dropProbability[slot] = network.previous;
+            });
+            const offered = networks.map((n) => n.offered);
+            const carried = networks.map((n) => n.offered * n.pass);
+            law.step(table, { capacity: R, offered, carried }, state);
+            for (let slot = 0; slot < networks.length; slot++) {
+              assert.ok(state.dropProbability[slot] >= 0 && state.dropProbability[slot] <= 1);
+            }
+          },
+        ),
+        { numRuns: 500 },
+      );
     });
 
     it('never punishes, from a fresh state, a network at or under its reservation', () => {
@@ -83,7 +106,11 @@ for (const [name, makeLaw] of laws) {
       law.step(twoNetworks, { capacity: R, offered: [0, 0], carried: [0, 0] }, idle);
       assert.deepEqual(Array.from(idle.dropProbability), [0, 0]);
       const full = createLawState(2);
-      law.step({ count: 2, alpha: [0.5, 0.5], weight: [1000, 1] }, { capacity: R, offered: [900, 300], carried: [700, 300] }, full);
+      law.step(
+        { count: 2, alpha: [0.5, 0.5], weight: [1000, 1] },
+        { capacity: R, offered: [900, 300], carried: [700, 300] },
+        full,
+      );
       assert.equal(full.dropProbability[1], 0);
       assert.ok(full.dropProbability[0] > 0 && full.dropProbability[0] <= 1);
     });
@@ -97,12 +124,28 @@ for (const [name, makeLaw] of laws) {
     });
 
     const invalid: [string, NetworkTable, ResourceSample][] = [
-      ['weight[1]', { count: 2, alpha: [0.5, 0.3], weight: [500, 0] }, { capacity: R, offered: [1, 1], carried: [1, 1] }],
-      ['weight[0]', { count: 2, alpha: [0.5, 0.3], weight: [1001, 5] }, { capacity: R, offered: [1, 1], carried: [1, 1] }],
-      ['weight[0]', { count: 2, alpha: [0.5, 0.3], weight: [2.5, 5] }, { capacity: R, offered: [1, 1], carried: [1, 1] }],
+      [
+        'weight[1]',
+        { count: 2, alpha: [0.5, 0.3], weight: [500, 0] },
+        { capacity: R, offered: [1, 1], carried: [1, 1] },
+      ],
+      [
+        'weight[0]',
+        { count: 2, alpha: [0.5, 0.3], weight: [1001, 5] },
+        { capacity: R, offered: [1, 1], carried: [1, 1] },
+      ],
+      [
+        'weight[0]',
+        { count: 2, alpha: [0.5, 0.3], weight: [2.5, 5] },
+        { capacity: R, offered: [1, 1], carried: [1, 1] },
+      ],
       ['alpha[0]', { count: 2, alpha: [1.5, 0], weight: [1, 1] }, { capacity: R, offered: [1, 1], carried: [1, 1] }],
       ['alpha[1]', { count: 2, alpha: [0.5, -0.1], weight: [1, 1] }, { capacity: R, offered: [1, 1], carried: [1, 1] }],
-      ['alpha[1]', { count: 2, alpha: [0.5, Number.NaN], weight: [1, 1] }, { capacity: R, offered: [1, 1], carried: [1, 1] }],
+      [
+        'alpha[1]',
+        { count: 2, alpha: [0.5, Number.NaN], weight: [1, 1] },
+        { capacity: R, offered: [1, 1], carried: [1, 1] },
+      ],
       ['alpha', { count: 2, alpha: [0.7, 0.4], weight: [1, 1] }, { capacity: R, offered: [1, 1], carried: [1, 1] }],
       ['capacity', twoNetworks, { capacity: -1, offered: [1, 1], carried: [1, 1] }],
       ['offered[0]', twoNetworks, { capacity: R, offered: [Number.NaN, 1], carried: [1, 1] }],
@@ -161,13 +204,22 @@ describe('simulator and metrics', () => {
     assert.ok(Math.abs(trace.carried[0][0] - 600 / 2.1) < 1e-9);
     assert.ok(Math.abs(trace.carried[0][1] - 1500 / 2.1) < 1e-9);
     assert.equal(trace.hostOverloaded[1], false);
-    assert.deepEqual(trace.target[1].map((units) => Math.round(units)), [550, 350]);
+    assert.deepEqual(
+      trace.target[1].map((units) => Math.round(units)),
+      [550, 350],
+    );
   });
 
   it('is deterministic for a seed and differs across seeds', () => {
-    const run = (seed: number) => simulate({
-      law: shareLaw({ beta: 0.9 }), networks: contention, capacity: R, periods: 20, noise: 0.05, seed,
-    });
+    const run = (seed: number) =>
+      simulate({
+        law: shareLaw({ beta: 0.9 }),
+        networks: contention,
+        capacity: R,
+        periods: 20,
+        noise: 0.05,
+        seed,
+      });
     assert.deepEqual(run(3).carried, run(3).carried);
     assert.notDeepEqual(run(3).carried, run(4).carried);
   });
@@ -180,7 +232,12 @@ describe('simulator and metrics', () => {
     assert.deepEqual(reservationShortfall(share, 0, { from: 1 }), { periods: 0, worstFraction: 1 });
     assert.equal(reservationShortfall(share, 0).periods, 1);
 
-    const paper = simulate({ law: algorithm1Law({ beta: 0.9, phiInitial: 0.1 }), networks: contention, capacity: R, periods: 40 });
+    const paper = simulate({
+      law: algorithm1Law({ beta: 0.9, phiInitial: 0.1 }),
+      networks: contention,
+      capacity: R,
+      periods: 40,
+    });
     assert.equal(settleTime(paper), null);
     assert.ok(oscillation(paper, { from: 5 }).reversals > 0);
     assert.throws(() => shareError(paper, { from: 10, to: 50 }), ValidationError);
@@ -195,7 +252,7 @@ describe('comparison behind docs/control.md', () => {
     return found;
   };
 
-  it("confirms the issue: Algorithm 1 cycles about every 10 periods in scenario (a) and crowds out the common network", () => {
+  it('confirms the issue: Algorithm 1 cycles about every 10 periods in scenario (a) and crowds out the common network', () => {
     const cycle = report.algorithm1Cycle;
     assert.ok(cycle.cycleLengths.length >= 5);
     for (const length of cycle.cycleLengths) assert.ok(length >= 9 && length <= 12, String(length));

@@ -22,17 +22,19 @@ interface RandomCase {
 /** Random policies (sum of alphas <= 1), weights and offered loads from 0 to 2 R per network. */
 const randomCase: fc.Arbitrary<RandomCase> = fc
   .integer({ min: 1, max: 8 })
-  .chain((count) => fc.record({
-    rawAlpha: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: count, maxLength: count }),
-    reservedTotal: fc.double({ min: 0, max: 1, noNaN: true }),
-    weight: fc.array(fc.integer({ min: 1, max: 1000 }), { minLength: count, maxLength: count }),
-    offeredShare: fc.array(
-      fc.oneof(fc.double({ min: 0, max: 2, noNaN: true }), fc.constant(0)),
-      { minLength: count, maxLength: count },
-    ),
-    capacity: fc.double({ min: 1, max: 1e6, noNaN: true }),
-    beta: fc.double({ min: 0, max: 1, noNaN: true }),
-  }))
+  .chain((count) =>
+    fc.record({
+      rawAlpha: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: count, maxLength: count }),
+      reservedTotal: fc.double({ min: 0, max: 1, noNaN: true }),
+      weight: fc.array(fc.integer({ min: 1, max: 1000 }), { minLength: count, maxLength: count }),
+      offeredShare: fc.array(fc.oneof(fc.double({ min: 0, max: 2, noNaN: true }), fc.constant(0)), {
+        minLength: count,
+        maxLength: count,
+      }),
+      capacity: fc.double({ min: 1, max: 1e6, noNaN: true }),
+      beta: fc.double({ min: 0, max: 1, noNaN: true }),
+    }),
+  )
   .map(({ rawAlpha, reservedTotal, weight, offeredShare, capacity, beta }) => {
     const rawSum = rawAlpha.reduce((sum, value) => sum + value, 0);
     const alpha = rawAlpha.map((value) => (rawSum > 0 ? (value / rawSum) * reservedTotal : 0));
@@ -53,8 +55,10 @@ function referenceTargets({ table, offered, capacity, beta }: RandomCase): numbe
   let pool = Math.max(beta * capacity, baseTotal) - baseTotal;
   const targets = [...base];
   const wanting = offered.map((_, slot) => slot).filter((slot) => offered[slot] > base[slot]);
-  wanting.sort((left, right) =>
-    (offered[left] - base[left]) / table.weight[left] - (offered[right] - base[right]) / table.weight[right]);
+  wanting.sort(
+    (left, right) =>
+      (offered[left] - base[left]) / table.weight[left] - (offered[right] - base[right]) / table.weight[right],
+  );
   let weightLeft = wanting.reduce((sum, slot) => sum + table.weight[slot], 0);
   for (let index = 0; index < wanting.length; index++) {
     const slot = wanting[index];
@@ -94,7 +98,10 @@ describe('weighted max-min targets (Paper IV-A sharing policy)', () => {
   it('redistributes what a network does not want (water-filling)', () => {
     // Pool = 0.9 R - 0.3 R = 600; equal weights would give 200 each, but slot 0 wants only 50 more.
     const targets = weightedMaxMinTargets(
-      { count: 3, alpha: [0.1, 0.1, 0.1], weight: [10, 10, 10] }, [150, 1000, 1000], R, 0.9,
+      { count: 3, alpha: [0.1, 0.1, 0.1], weight: [10, 10, 10] },
+      [150, 1000, 1000],
+      R,
+      0.9,
     );
     assert.ok(Math.abs(targets[0] - 150) < EPSILON);
     assert.ok(Math.abs(targets[1] - 375) < EPSILON);
@@ -107,91 +114,109 @@ describe('weighted max-min targets (Paper IV-A sharing policy)', () => {
   });
 
   it('holds the policy for random alphas, weights and loads, and matches the sorted reference', () => {
-    fc.assert(fc.property(randomCase, (generated) => {
-      const { table, offered, capacity, beta } = generated;
-      const targets = weightedMaxMinTargets(table, offered, capacity, beta);
-      const reference = referenceTargets(generated);
-      const slack = 1e-9 * capacity * table.count;
-      let total = 0;
-      let baseTotal = 0;
-      const totalOffered = offered.reduce((sum, value) => sum + value, 0);
-      for (let slot = 0; slot < table.count; slot++) {
-        const base = Math.min(offered[slot], table.alpha[slot] * capacity);
-        assert.ok(targets[slot] >= base - slack, `slot ${slot} under min(offered, alpha R)`);
-        assert.ok(targets[slot] <= offered[slot] + slack, `slot ${slot} above its offered load`);
-        assert.ok(Math.abs(targets[slot] - reference[slot]) <= slack, `slot ${slot}: ${targets[slot]} vs ${reference[slot]}`);
-        total += targets[slot];
-        baseTotal += base;
-      }
-      if (totalOffered >= beta * capacity) {
-        assert.ok(total <= Math.max(beta * capacity, baseTotal) + slack, 'targets exceed max(beta R, sum base)');
-        assert.ok(total <= capacity + slack);
-      } else {
-        assert.ok(Math.abs(total - totalOffered) <= slack);
-      }
-    }), { numRuns: 1000 });
+    fc.assert(
+      fc.property(randomCase, (generated) => {
+        const { table, offered, capacity, beta } = generated;
+        const targets = weightedMaxMinTargets(table, offered, capacity, beta);
+        const reference = referenceTargets(generated);
+        const slack = 1e-9 * capacity * table.count;
+        let total = 0;
+        let baseTotal = 0;
+        const totalOffered = offered.reduce((sum, value) => sum + value, 0);
+        for (let slot = 0; slot < table.count; slot++) {
+          const base = Math.min(offered[slot], table.alpha[slot] * capacity);
+          assert.ok(targets[slot] >= base - slack, `slot ${slot} under min(offered, alpha R)`);
+          assert.ok(targets[slot] <= offered[slot] + slack, `slot ${slot} above its offered load`);
+          assert.ok(
+            Math.abs(targets[slot] - reference[slot]) <= slack,
+            `slot ${slot}: ${targets[slot]} vs ${reference[slot]}`,
+          );
+          total += targets[slot];
+          baseTotal += base;
+        }
+        if (totalOffered >= beta * capacity) {
+          assert.ok(total <= Math.max(beta * capacity, baseTotal) + slack, 'targets exceed max(beta R, sum base)');
+          assert.ok(total <= capacity + slack);
+        } else {
+          assert.ok(Math.abs(total - totalOffered) <= slack);
+        }
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
 
 describe('share law: guards kept from Algorithm 1', () => {
   it('for random states and samples: probabilities in [0, 1], no punishment under alpha R or under beta R', () => {
-    fc.assert(fc.property(
-      randomCase,
-      fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 8, maxLength: 8 }),
-      fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 8, maxLength: 8 }),
-      ({ table, offered, capacity, beta }, previous, passFraction) => {
-        const law = shareLaw({ beta });
-        const state = createLawState(table.count);
-        for (let slot = 0; slot < table.count; slot++) state.dropProbability[slot] = previous[slot];
-        const carried = offered.map((demand, slot) => demand * passFraction[slot]);
-        law.step(table, { capacity, offered, carried }, state);
-        const totalOffered = offered.reduce((sum, value) => sum + value, 0);
-        for (let slot = 0; slot < table.count; slot++) {
-          const probability = state.dropProbability[slot];
-          assert.ok(probability >= 0 && probability <= 1);
-          if (offered[slot] <= table.alpha[slot] * capacity) assert.equal(probability, 0);
-          if (totalOffered < beta * capacity) assert.equal(probability, 0);
-        }
-      },
-    ), { numRuns: 1000 });
+    fc.assert(
+      fc.property(
+        randomCase,
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 8, maxLength: 8 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 8, maxLength: 8 }),
+        ({ table, offered, capacity, beta }, previous, passFraction) => {
+          const law = shareLaw({ beta });
+          const state = createLawState(table.count);
+          for (let slot = 0; slot < table.count; slot++) state.dropProbability[slot] = previous[slot];
+          const carried = offered.map((demand, slot) => demand * passFraction[slot]);
+          law.step(table, { capacity, offered, carried }, state);
+          const totalOffered = offered.reduce((sum, value) => sum + value, 0);
+          for (let slot = 0; slot < table.count; slot++) {
+            const probability = state.dropProbability[slot];
+            assert.ok(probability >= 0 && probability <= 1);
+            if (offered[slot] <= table.alpha[slot] * capacity) assert.equal(probability, 0);
+            if (totalOffered < beta * capacity) assert.equal(probability, 0);
+          }
+        },
+      ),
+      { numRuns: 1000 },
+    );
   });
 
   it('from a fresh state never commands a pass under min(offered, alpha R) and aims exactly at the target', () => {
-    fc.assert(fc.property(randomCase, ({ table, offered, capacity, beta }) => {
-      const law = shareLaw({ beta });
-      const state = createLawState(table.count);
-      law.step(table, { capacity, offered, carried: offered }, state);
-      for (let slot = 0; slot < table.count; slot++) {
-        const commandedPass = offered[slot] * (1 - state.dropProbability[slot]);
-        const guaranteed = Math.min(offered[slot], table.alpha[slot] * capacity);
-        assert.ok(commandedPass >= guaranteed - 1e-9 * capacity);
-        assert.ok(Math.abs(commandedPass - state.target[slot]) <= 1e-9 * capacity);
-      }
-    }), { numRuns: 1000 });
+    fc.assert(
+      fc.property(randomCase, ({ table, offered, capacity, beta }) => {
+        const law = shareLaw({ beta });
+        const state = createLawState(table.count);
+        law.step(table, { capacity, offered, carried: offered }, state);
+        for (let slot = 0; slot < table.count; slot++) {
+          const commandedPass = offered[slot] * (1 - state.dropProbability[slot]);
+          const guaranteed = Math.min(offered[slot], table.alpha[slot] * capacity);
+          assert.ok(commandedPass >= guaranteed - 1e-9 * capacity);
+          assert.ok(Math.abs(commandedPass - state.target[slot]) <= 1e-9 * capacity);
+        }
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   it('the guards hold in every period of random closed-loop runs', () => {
-    fc.assert(fc.property(randomCase, randomCase, fc.integer({ min: 1, max: 20 }), (first, second, stepAt) => {
-      const { table, capacity, beta } = first;
-      const networks = Array.from({ length: table.count }, (_, slot) => ({
-        alpha: table.alpha[slot],
-        weight: table.weight[slot],
-        offered: (period: number) => (period < stepAt ? first.offered[slot] : second.offered[slot % second.offered.length]),
-      }));
-      const trace = simulate({ law: shareLaw({ beta }), networks, capacity, periods: stepAt + 10 });
-      for (let period = 1; period < trace.periods; period++) {
-        if (trace.hostOverloaded[period]) continue; // the step's first period: the host, not the law
-        const previousTotal = trace.offered[period - 1].reduce((sum, value) => sum + value, 0);
-        for (let slot = 0; slot < table.count; slot++) {
-          const demand = trace.offered[period][slot];
-          const sameDemand = demand === trace.offered[period - 1][slot];
-          if (sameDemand) {
-            assert.ok(trace.carried[period][slot] >= Math.min(demand, table.alpha[slot] * capacity) - 1e-9 * capacity);
+    fc.assert(
+      fc.property(randomCase, randomCase, fc.integer({ min: 1, max: 20 }), (first, second, stepAt) => {
+        const { table, capacity, beta } = first;
+        const networks = Array.from({ length: table.count }, (_, slot) => ({
+          alpha: table.alpha[slot],
+          weight: table.weight[slot],
+          offered: (period: number) =>
+            period < stepAt ? first.offered[slot] : second.offered[slot % second.offered.length],
+        }));
+        const trace = simulate({ law: shareLaw({ beta }), networks, capacity, periods: stepAt + 10 });
+        for (let period = 1; period < trace.periods; period++) {
+          if (trace.hostOverloaded[period]) continue; // the step's first period: the host, not the law
+          const previousTotal = trace.offered[period - 1].reduce((sum, value) => sum + value, 0);
+          for (let slot = 0; slot < table.count; slot++) {
+            const demand = trace.offered[period][slot];
+            const sameDemand = demand === trace.offered[period - 1][slot];
+            if (sameDemand) {
+              assert.ok(
+                trace.carried[period][slot] >= Math.min(demand, table.alpha[slot] * capacity) - 1e-9 * capacity,
+              );
+            }
+            if (previousTotal < beta * capacity) assert.equal(trace.dropProbability[period][slot], 0);
           }
-          if (previousTotal < beta * capacity) assert.equal(trace.dropProbability[period][slot], 0);
         }
-      }
-    }), { numRuns: 300 });
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
@@ -218,9 +243,15 @@ describe('share law: gentle band (output links)', () => {
       law.step(table, { capacity: R, offered: [700, 700], carried: [700, 700] }, state);
       seen.push(state.dropProbability[0]);
     }
-    assert.ok(Math.abs(seen[0] - 0.001) < 1e-12 && Math.abs(seen[1] - 0.002) < 1e-12, `ramp ${seen.slice(0, 3).join(', ')}`);
+    assert.ok(
+      Math.abs(seen[0] - 0.001) < 1e-12 && Math.abs(seen[1] - 0.002) < 1e-12,
+      `ramp ${seen.slice(0, 3).join(', ')}`,
+    );
     const full = 1 - 500 / 700;
-    assert.ok(Math.abs(seen[11] - full) < 1e-9, `the ramp ends at the feed-forward command ${full.toFixed(3)}, got ${seen[11]}`);
+    assert.ok(
+      Math.abs(seen[11] - full) < 1e-9,
+      `the ramp ends at the feed-forward command ${full.toFixed(3)}, got ${seen[11]}`,
+    );
   });
 
   it('keeps the plain law without the band (the default): the full command at once', () => {
@@ -239,20 +270,24 @@ describe('share law: gentle band (output links)', () => {
 
 describe('share law: settling (simulator)', () => {
   it('settles within 5 % of the target within 5 periods after random steps in demand', () => {
-    fc.assert(fc.property(randomCase, randomCase, (first, second) => {
-      const { table, capacity, beta } = first;
-      const stepAt = 10;
-      const networks = Array.from({ length: table.count }, (_, slot) => ({
-        alpha: table.alpha[slot],
-        weight: table.weight[slot],
-        offered: (period: number) => (period < stepAt ? first.offered[slot] : second.offered[slot % second.offered.length]),
-      }));
-      const trace = simulate({ law: shareLaw({ beta }), networks, capacity, periods: 30 });
-      const settled = settleTime(trace, 0.05, { from: stepAt });
-      assert.ok(settled !== null && settled <= 5, `settled after ${String(settled)} periods`);
-      const initial = settleTime(trace, 0.05, { from: 0, to: stepAt, hold: 5 });
-      assert.ok(initial !== null && initial <= 5);
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(randomCase, randomCase, (first, second) => {
+        const { table, capacity, beta } = first;
+        const stepAt = 10;
+        const networks = Array.from({ length: table.count }, (_, slot) => ({
+          alpha: table.alpha[slot],
+          weight: table.weight[slot],
+          offered: (period: number) =>
+            period < stepAt ? first.offered[slot] : second.offered[slot % second.offered.length],
+        }));
+        const trace = simulate({ law: shareLaw({ beta }), networks, capacity, periods: 30 });
+        const settled = settleTime(trace, 0.05, { from: stepAt });
+        assert.ok(settled !== null && settled <= 5, `settled after ${String(settled)} periods`);
+        const initial = settleTime(trace, 0.05, { from: 0, to: stepAt, hold: 5 });
+        assert.ok(initial !== null && initial <= 5);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('scenario (b): step up and down, settles in at most 5 periods each way', () => {

@@ -21,36 +21,61 @@ networks:
 `);
 
 /** Counters scripted period by period (cumulative), as a racing read of per-CPU maps can return them. */
-function scripted(periods: { offered: [number, number]; carried: [number, number]; hist?: number[] }[]): CounterSource & { next(): void } {
+function scripted(
+  periods: { offered: [number, number]; carried: [number, number]; hist?: number[] }[],
+): CounterSource & { next(): void } {
   let at = 0;
-  const totals = [{ o: 0, c: 0, h: new Float64Array(FAIR_BUCKETS) }, { o: 0, c: 0, h: new Float64Array(FAIR_BUCKETS) }];
+  const totals = [
+    { o: 0, c: 0, h: new Float64Array(FAIR_BUCKETS) },
+    { o: 0, c: 0, h: new Float64Array(FAIR_BUCKETS) },
+  ];
   return {
     next() {
       const p = periods[at++];
       for (let i = 0; i < 2; i++) {
         totals[i].o += p.offered[i];
         totals[i].c += p.carried[i];
-        if (i === 1 && p.hist) p.hist.forEach((v, b) => { totals[i].h[b] += v; });
+        if (i === 1 && p.hist)
+          p.hist.forEach((v, b) => {
+            totals[i].h[b] += v;
+          });
       }
     },
-    read: (ids) => ids.map((netId, i): NetworkUsage => ({
-      netId, cpuOffered: totals[i].o, cpuCarried: totals[i].c, linkOffered: new Array(16).fill(0), linkCarried: new Array(16).fill(0),
-      fairHist: Float64Array.from(totals[i].h),
-    })),
+    read: (ids) =>
+      ids.map(
+        (netId, i): NetworkUsage => ({
+          netId,
+          cpuOffered: totals[i].o,
+          cpuCarried: totals[i].c,
+          linkOffered: new Array(16).fill(0),
+          linkCarried: new Array(16).fill(0),
+          fairHist: Float64Array.from(totals[i].h),
+        }),
+      ),
     routeCounts: (ids) => ids.map(() => 0),
   };
 }
 
 test('carried never exceeds offered in the CPU figures, even when a read races the data plane', () => {
-  const source = scripted([{ offered: [10, 10], carried: [10, 10] }, { offered: [40, 90], carried: [45, 90] }, { offered: [40, 90], carried: [35, 80] }]);
+  const source = scripted([
+    { offered: [10, 10], carried: [10, 10] },
+    { offered: [40, 90], carried: [45, 90] },
+    { offered: [40, 90], carried: [35, 80] },
+  ]);
   const writes: DropDecision[][] = [];
-  const c = new Controller({ config, source, sink: { write: (d) => writes.push([...d]) }, linkSlots: new Map([['ext0', 0]]) });
+  const c = new Controller({
+    config,
+    source,
+    sink: { write: (d) => writes.push([...d]) },
+    linkSlots: new Map([['ext0', 0]]),
+  });
   source.next();
   c.step();
   for (let p = 0; p < 2; p++) {
     source.next();
     const cpu = c.step()!.resources.find((r) => r.resource === 'cpu')!;
-    for (const n of cpu.networks) assert.ok(n.carried <= n.offered, `${n.name}: carried ${n.carried} <= offered ${n.offered}`);
+    for (const n of cpu.networks)
+      assert.ok(n.carried <= n.offered, `${n.name}: carried ${n.carried} <= offered ${n.offered}`);
   }
 });
 
@@ -64,7 +89,12 @@ test('a punished network gets a fair rate that drops its p from the histogram; a
   // feed-forward command (the scripted counters do not answer the drops).
   const source = scripted([flood, flood]);
   const writes: DropDecision[][] = [];
-  const c = new Controller({ config, source, sink: { write: (d) => writes.push([...d]) }, linkSlots: new Map([['ext0', 0]]) });
+  const c = new Controller({
+    config,
+    source,
+    sink: { write: (d) => writes.push([...d]) },
+    linkSlots: new Map([['ext0', 0]]),
+  });
   source.next();
   c.step();
   source.next();
@@ -86,13 +116,32 @@ test('with a CPU meter, R comes from the measured model once its fit is usable, 
   let softirqNs = 0;
   let period = 0;
   const meter = new CpuMeter({
-    model: { mode: 'measured', share: 0.5, cores: 2, tableCosts: { ext_ext: 1, ext_vm: 2, vm_ext: 60, vm_vm: 85, vm_host: 66, host_vm: 66 }, tableCostPerKib: 0, tableCapacityPerS: 1000, minSamples: 10 },
+    model: {
+      mode: 'measured',
+      share: 0.5,
+      cores: 2,
+      tableCosts: { ext_ext: 1, ext_vm: 2, vm_ext: 60, vm_vm: 85, vm_host: 66, host_vm: 66 },
+      tableCostPerKib: 0,
+      tableCapacityPerS: 1000,
+      minSamples: 10,
+    },
     readTraffic: () => ({ packets: [packets, 0, 0, 0, 0, 0], bytes: packets * 64 }),
     readCpu: () => ({ cpus: 2, softirqNs, busyNs: softirqNs }),
     applyCosts: () => undefined,
   });
-  const source = scripted(Array.from({ length: 40 }, () => ({ offered: [10, 10] as [number, number], carried: [10, 10] as [number, number] })));
-  const c = new Controller({ config, source, sink: { write: () => undefined }, linkSlots: new Map([['ext0', 0]]), cpu: meter });
+  const source = scripted(
+    Array.from({ length: 40 }, () => ({
+      offered: [10, 10] as [number, number],
+      carried: [10, 10] as [number, number],
+    })),
+  );
+  const c = new Controller({
+    config,
+    source,
+    sink: { write: () => undefined },
+    linkSlots: new Map([['ext0', 0]]),
+    cpu: meter,
+  });
   const capacities: number[] = [];
   source.next();
   c.step();

@@ -6,7 +6,11 @@ import { Controller, FakePlant } from '../../src/control/index.js';
 
 const KEYS = ['7ygV5lAsMGOE+P82Ov4KrzgzCD8GSGogtceYYaWDfBE=', 'JPF+gZDy9Aef7IwssCXCjgaMIP0F+Kx0sEjXaskNLmA='];
 
-function config(law: 'share' | 'algorithm1', alphas: [number, number], weights: [number, number] = [500, 500]): XnetmonConfig {
+function config(
+  law: 'share' | 'algorithm1',
+  alphas: [number, number],
+  weights: [number, number] = [500, 500],
+): XnetmonConfig {
   return parseConfig(`
 host:
   period_ms: 100
@@ -55,7 +59,10 @@ test('no contention: nobody is dropped', () => {
   const { plant } = run(config('share', [0.5, 0.3]), { 1: 30, 2: 40 }, 10);
   assert.equal(plant.probability(1)?.cpu, 0);
   assert.equal(plant.probability(2)?.cpu, 0);
-  assert.deepEqual(plant.probability(2)?.links.filter((x) => x > 0), []);
+  assert.deepEqual(
+    plant.probability(2)?.links.filter((x) => x > 0),
+    [],
+  );
 });
 
 test('unequal weights split the idle share in their ratio', () => {
@@ -90,8 +97,14 @@ test('reconfigure keeps the probabilities of surviving networks', () => {
 test('memory control: evicts from the network over its FIB reservation only, once, and restores when demand falls', () => {
   const cfg = config('share', [0.5, 0.3]); // fib reservations 0.5 and 0.3 of 1000 routes
   const plant = new FakePlant(() => ({ cpu: 0 }));
-  const installed = new Map([[1, 100], [2, 1200]]);
-  const demand = new Map([[1, 100], [2, 1200]]);
+  const installed = new Map([
+    [1, 100],
+    [2, 1200],
+  ]);
+  const demand = new Map([
+    [1, 100],
+    [2, 1200],
+  ]);
   const calls: string[] = [];
   const source = {
     read: (ids: readonly number[]) => plant.read(ids),
@@ -126,7 +139,12 @@ test('memory control: evicts from the network over its FIB reservation only, onc
 test('R(t) follows the real interval between reads: a late period is not mistaken for a burst', () => {
   // Common offers 60 units per 100 ms (alpha 0.5 of R = 100): over its reservation, under contention.
   const plant = new FakePlant((id) => ({ cpu: id === 1 ? 120 : 300, link0: 0 }));
-  const controller = new Controller({ config: config('share', [0.5, 0.3]), source: plant, sink: plant, linkSlots: new Map([['ext0', 0]]) });
+  const controller = new Controller({
+    config: config('share', [0.5, 0.3]),
+    source: plant,
+    sink: plant,
+    linkSlots: new Map([['ext0', 0]]),
+  });
   controller.step();
   plant.tick([1, 2]); // 200 ms worth of load, read after 200 ms
   const late = controller.step(200)!;
@@ -141,7 +159,10 @@ test('R(t) follows the real interval between reads: a late period is not mistake
 test('a memory control that throws (a full map) does not escape the period: counted, logged once, retried next period', () => {
   const cfg = config('share', [0.5, 0.3]);
   const plant = new FakePlant(() => ({ cpu: 0 }));
-  const installed = new Map([[1, 100], [2, 1200]]);
+  const installed = new Map([
+    [1, 100],
+    [2, 1200],
+  ]);
   const source = {
     read: (ids: readonly number[]) => plant.read(ids),
     routeCounts: (ids: readonly number[]) => ids.map((id) => installed.get(id) ?? 0),
@@ -158,10 +179,16 @@ test('a memory control that throws (a full map) does not escape the period: coun
   };
   const warnings: { fields: object; message: string }[] = [];
   const controller = new Controller({
-    config: cfg, source, sink: plant, memory, linkSlots: new Map([['ext0', 0]]), logger: { warn: (fields, message) => warnings.push({ fields, message }) },
+    config: cfg,
+    source,
+    sink: plant,
+    memory,
+    linkSlots: new Map([['ext0', 0]]),
+    logger: { warn: (fields, message) => warnings.push({ fields, message }) },
   });
   controller.runPeriod();
-  for (let p = 0; p < 5; p++) assert.ok(controller.runPeriod(), 'every period still reports (the drop probabilities are written)');
+  for (let p = 0; p < 5; p++)
+    assert.ok(controller.runPeriod(), 'every period still reports (the drop probabilities are written)');
   assert.ok(attempts >= 5, `eviction retried every period: ${attempts}`);
   assert.equal(controller.failures.count('evict:2'), attempts);
   assert.equal(warnings.length, 1, 'logged once in the interval, not every period');
@@ -172,7 +199,7 @@ test('a memory control that throws (a full map) does not escape the period: coun
   assert.ok((installed.get(2) ?? 0) < 1200, 'the retry went through once the map had room');
 });
 
-test('the controller\'s timer survives a period that throws', async () => {
+test("the controller's timer survives a period that throws", async () => {
   const cfg = parseConfig(`
 host:
   period_ms: 10
@@ -189,7 +216,12 @@ networks:
     },
     routeCounts: (ids: readonly number[]) => ids.map(() => 0),
   };
-  const controller = new Controller({ config: cfg, source, sink: { write: () => undefined }, linkSlots: new Map([['ext0', 0]]) });
+  const controller = new Controller({
+    config: cfg,
+    source,
+    sink: { write: () => undefined },
+    linkSlots: new Map([['ext0', 0]]),
+  });
   // Without the catch, the first throw would be an uncaught exception that ends this test process.
   controller.start();
   // Waits for the periods rather than for a fixed time: on a loaded machine 120 ms held one period.

@@ -11,7 +11,14 @@ import { prng } from '../support/prng.js';
 /** Seeded, so that the traces are the same every run. */
 const rng = prng;
 
-const TRUE_NS: Record<PathName, number> = { ext_ext: 300, ext_vm: 900, vm_ext: 1500, vm_vm: 2500, vm_host: 2000, host_vm: 1800 };
+const TRUE_NS: Record<PathName, number> = {
+  ext_ext: 300,
+  ext_vm: 900,
+  vm_ext: 1500,
+  vm_vm: 2500,
+  vm_host: 2000,
+  host_vm: 1800,
+};
 const TRUE_NS_PER_KIB = 40;
 const BASELINE_NS_PER_S = 2e7;
 const TABLE: Record<PathName, number> = { ext_ext: 1, ext_vm: 2, vm_ext: 60, vm_vm: 85, vm_host: 66, host_vm: 66 };
@@ -45,7 +52,10 @@ test('the fit finds known per-path costs again from a noisy trace (1 % noise)', 
     assert.ok(Math.abs(r.coefficients[i] / TRUE_NS[p] - 1) < 0.1, `${p}: ${r.coefficients[i]} vs ${TRUE_NS[p]}`);
   });
   // The bytes explain 2 % of y here, at the noise level: a looser bound.
-  assert.ok(Math.abs(r.coefficients[PATHS.length] / TRUE_NS_PER_KIB - 1) < 0.3, `per KiB ${r.coefficients[PATHS.length]}`);
+  assert.ok(
+    Math.abs(r.coefficients[PATHS.length] / TRUE_NS_PER_KIB - 1) < 0.3,
+    `per KiB ${r.coefficients[PATHS.length]}`,
+  );
 });
 
 test('coefficients stay >= 0 even when the data would pull one negative', () => {
@@ -87,7 +97,7 @@ test('collinear columns (every packet the same size) still converge and predict 
   const r = fit.solve();
   assert.ok(r.converged, `converged in ${r.sweeps} sweeps`);
   assert.ok(r.rSquared > 0.99, `R^2 ${r.rSquared}`);
-  const predicted = 5000 * r.coefficients[0] + (5000 * 64 / 1024) * r.coefficients[1] + 0.1 * r.coefficients[2];
+  const predicted = 5000 * r.coefficients[0] + ((5000 * 64) / 1024) * r.coefficients[1] + 0.1 * r.coefficients[2];
   assert.ok(Math.abs(predicted / (5000 * 350 + 1e6) - 1) < 0.01, `predicted ${predicted}`);
 });
 
@@ -105,22 +115,41 @@ test('bad samples are refused with the field named, and change nothing', () => {
   const fit = new CostFit({ features: 2 });
   fit.add([1, 2], 3);
   const before = fit.solve();
-  assert.throws(() => fit.add([1, Number.NaN], 3), (e: unknown) => e instanceof ValidationError && e.path === 'x[1]');
-  assert.throws(() => fit.add([1, 2], -1), (e: unknown) => e instanceof ValidationError && e.path === 'y');
-  assert.throws(() => fit.add([1], 1), (e: unknown) => e instanceof ValidationError && e.path === 'x');
-  assert.throws(() => new CostFit({ features: 2, forgetting: 0 }), (e: unknown) => e instanceof ValidationError && e.path === 'forgetting');
+  assert.throws(
+    () => fit.add([1, Number.NaN], 3),
+    (e: unknown) => e instanceof ValidationError && e.path === 'x[1]',
+  );
+  assert.throws(
+    () => fit.add([1, 2], -1),
+    (e: unknown) => e instanceof ValidationError && e.path === 'y',
+  );
+  assert.throws(
+    () => fit.add([1], 1),
+    (e: unknown) => e instanceof ValidationError && e.path === 'x',
+  );
+  assert.throws(
+    () => new CostFit({ features: 2, forgetting: 0 }),
+    (e: unknown) => e instanceof ValidationError && e.path === 'forgetting',
+  );
   assert.equal(fit.solve().samples, before.samples);
 });
 
 const modelOptions = (extra: Partial<CpuModelOptions> = {}): CpuModelOptions => ({
-  mode: 'measured', share: 0.5, cores: 2, tableCosts: TABLE, tableCostPerKib: 0, tableCapacityPerS: 2_000_000, minSamples: 20, ...extra,
+  mode: 'measured',
+  share: 0.5,
+  cores: 2,
+  tableCosts: TABLE,
+  tableCostPerKib: 0,
+  tableCapacityPerS: 2_000_000,
+  minSamples: 20,
+  ...extra,
 });
 
 test('CPU model: the table while warming up, then the measured costs and R = cores x share minus the unattributed load', () => {
   const random = rng(6);
   const model = new CpuModel(modelOptions());
   assert.equal(model.view().source, 'table');
-  assert.equal(model.capacity(100), 200_000, 'the table\'s R: cpu_capacity x period');
+  assert.equal(model.capacity(100), 200_000, "the table's R: cpu_capacity x period");
   for (let t = 0; t < 100; t++) {
     const s = period(random, PATHS, 0.02);
     model.observe(100, { packets: s.packets, bytes: s.bytes }, s.ns);
@@ -145,7 +174,7 @@ test('CPU model: CPU time unrelated to the traffic falls back to the table, logg
   const v = model.view();
   assert.equal(v.source, 'table');
   assert.match(v.fallbackReason!, /explains too little/);
-  assert.equal(v.capacityPerS, 2_000_000, 'the table\'s R, in the table\'s units');
+  assert.equal(v.capacityPerS, 2_000_000, "the table's R, in the table's units");
   assert.deepEqual(v.costs, TABLE);
   assert.equal(reasons.length, 1, `logged once: ${reasons.join('; ')}`);
 });
@@ -163,20 +192,25 @@ test('CPU model: a constant CPU time has nothing to fit; bad samples are skipped
 });
 
 test('/proc/stat: irq + softirq and busy time over the per-CPU lines, in ns', () => {
-  const t = parseProcStat('cpu  3 0 0 0 0 0 0 0 0 0\ncpu0 100 1 50 900 5 2 30 0 0 0\ncpu1 100 1 50 900 5 3 40 0 0 0\nintr 1\n');
+  const t = parseProcStat(
+    'cpu  3 0 0 0 0 0 0 0 0 0\ncpu0 100 1 50 900 5 2 30 0 0 0\ncpu1 100 1 50 900 5 3 40 0 0 0\nintr 1\n',
+  );
   assert.equal(t.cpus, 2);
   assert.equal(t.softirqNs, (2 + 30 + 3 + 40) * 1e7);
   assert.equal(t.busyNs, (100 + 1 + 50 + 2 + 30 + 100 + 1 + 50 + 3 + 40) * 1e7);
   assert.throws(() => parseProcStat('intr 1\n'), /no per-CPU line/);
 });
 
-test('CPU meter: a measurement that throws falls back to the table\'s R, logged once, and never escapes', () => {
+test("CPU meter: a measurement that throws falls back to the table's R, logged once, and never escapes", () => {
   const reasons: string[] = [];
   let fail = false;
   const meter = new CpuMeter({
     model: { ...modelOptions({ onFallback: (r) => reasons.push(r) }) },
     readTraffic: () => ({ packets: PATHS.map(() => 0), bytes: 0 }),
-    readCpu: () => { if (fail) throw new Error('EACCES /proc/stat'); return { cpus: 2, softirqNs: 0, busyNs: 0 }; },
+    readCpu: () => {
+      if (fail) throw new Error('EACCES /proc/stat');
+      return { cpus: 2, softirqNs: 0, busyNs: 0 };
+    },
     applyCosts: () => undefined,
   });
   meter.capacity(100);

@@ -117,7 +117,12 @@ describe('cookie reply under load', { timeout: 20_000 }, () => {
 
   it('answers an initiation without mac2 with a cookie reply and no DH; the retry with mac2 gets the response', async () => {
     const connection = await RawConnection.open(port);
-    const { frame, handshake } = createInitiation({ initiator: client, responderPublicKey: hostPublic, timestamp: freshTimestamp(), senderIndex: 77 });
+    const { frame, handshake } = createInitiation({
+      initiator: client,
+      responderPublicKey: hostPublic,
+      timestamp: freshTimestamp(),
+      senderIndex: 77,
+    });
     const before = server.handshakeCounts();
     connection.write(frame);
     const reply = await connection.nextFrame();
@@ -126,12 +131,20 @@ describe('cookie reply under load', { timeout: 20_000 }, () => {
     assert.equal(reply.length, COOKIE_REPLY_FRAME_BYTES);
     const afterCookie = server.handshakeCounts();
     assert.equal(afterCookie.cookieReplies, before.cookieReplies + 1);
-    assert.equal(afterCookie.initiationsToDh, before.initiationsToDh, 'the host did DH work for an initiation without mac2');
+    assert.equal(
+      afterCookie.initiationsToDh,
+      before.initiationsToDh,
+      'the host did DH work for an initiation without mac2',
+    );
 
     const cookie = consumeCookieReply(reply, frame, cookieKeyFor(hostPublic));
     const retry = initiationWithMac2(frame, cookie);
     assert.equal(retry.length, INITIATION_WITH_MAC2_FRAME_BYTES);
-    assert.deepEqual(retry.subarray(4, frame.length), frame.subarray(4), 'the bytes before mac2 are the initiation as first sent');
+    assert.deepEqual(
+      retry.subarray(4, frame.length),
+      frame.subarray(4),
+      'the bytes before mac2 are the initiation as first sent',
+    );
     connection.write(retry);
     const response = await connection.nextFrame();
     assert.ok(response);
@@ -143,7 +156,12 @@ describe('cookie reply under load', { timeout: 20_000 }, () => {
 
   it('connectSecure() completes on its own: it keeps the cookie and retries with mac2', async () => {
     const before = server.handshakeCounts().cookieReplies;
-    const channel = await connectSecure({ host: '127.0.0.1', port, privateKey: clientKeys.privateKey, hostPublicKey: hostKeys.publicKey });
+    const channel = await connectSecure({
+      host: '127.0.0.1',
+      port,
+      privateKey: clientKeys.privateKey,
+      hostPublicKey: hostKeys.publicKey,
+    });
     assert.equal(server.handshakeCounts().cookieReplies, before + 1);
     const echoed = new Promise<Buffer>((resolve) => channel.once('message', resolve));
     await channel.send(Buffer.from('after a cookie'));
@@ -154,9 +172,14 @@ describe('cookie reply under load', { timeout: 20_000 }, () => {
     channel.close();
   });
 
-  it('refuses an initiation whose mac2 was not made with this source\'s cookie', async () => {
+  it("refuses an initiation whose mac2 was not made with this source's cookie", async () => {
     const connection = await RawConnection.open(port);
-    const { frame } = createInitiation({ initiator: client, responderPublicKey: hostPublic, timestamp: freshTimestamp(), senderIndex: 78 });
+    const { frame } = createInitiation({
+      initiator: client,
+      responderPublicKey: hostPublic,
+      timestamp: freshTimestamp(),
+      senderIndex: 78,
+    });
     const rejected = nextRejection(server, 'mac2');
     const before = server.handshakeCounts().initiationsToDh;
     connection.write(initiationWithMac2(frame, randomBytes(16)));
@@ -168,7 +191,12 @@ describe('cookie reply under load', { timeout: 20_000 }, () => {
   it('a cookie is bound to the source address', async () => {
     // Cookie fetched from 127.0.0.1, used from 127.0.0.2.
     const first = await RawConnection.open(port);
-    const { frame } = createInitiation({ initiator: client, responderPublicKey: hostPublic, timestamp: freshTimestamp(), senderIndex: 79 });
+    const { frame } = createInitiation({
+      initiator: client,
+      responderPublicKey: hostPublic,
+      timestamp: freshTimestamp(),
+      senderIndex: 79,
+    });
     first.write(frame);
     const reply = await first.nextFrame();
     assert.ok(reply);
@@ -183,14 +211,28 @@ describe('cookie reply under load', { timeout: 20_000 }, () => {
 
   it('a cookie reply for another initiation or from another host key is refused by the client', async () => {
     const checker = new CookieChecker(hostPublic, () => 0);
-    const { frame } = createInitiation({ initiator: client, responderPublicKey: hostPublic, timestamp: freshTimestamp(), senderIndex: 80 });
-    const { frame: other } = createInitiation({ initiator: client, responderPublicKey: hostPublic, timestamp: freshTimestamp(), senderIndex: 81 });
+    const { frame } = createInitiation({
+      initiator: client,
+      responderPublicKey: hostPublic,
+      timestamp: freshTimestamp(),
+      senderIndex: 80,
+    });
+    const { frame: other } = createInitiation({
+      initiator: client,
+      responderPublicKey: hostPublic,
+      timestamp: freshTimestamp(),
+      senderIndex: 81,
+    });
     const reply = checker.createReply(frame, '10.0.0.1');
     assert.deepEqual(consumeCookieReply(reply, frame, cookieKeyFor(hostPublic)), checker.cookieFor('10.0.0.1'));
-    assert.throws(() => consumeCookieReply(reply, other, cookieKeyFor(hostPublic)), { code: 'ERR_SECURE_UNKNOWN_INDEX' });
+    assert.throws(() => consumeCookieReply(reply, other, cookieKeyFor(hostPublic)), {
+      code: 'ERR_SECURE_UNKNOWN_INDEX',
+    });
     other.writeUInt32LE(80, 5); // same index, different mac1: the additional data differs
     assert.throws(() => consumeCookieReply(reply, other, cookieKeyFor(hostPublic)), { code: 'ERR_SECURE_DECRYPT' });
-    assert.throws(() => consumeCookieReply(reply, frame, cookieKeyFor(randomBytes(32))), { code: 'ERR_SECURE_DECRYPT' });
+    assert.throws(() => consumeCookieReply(reply, frame, cookieKeyFor(randomBytes(32))), {
+      code: 'ERR_SECURE_DECRYPT',
+    });
   });
 });
 
@@ -200,7 +242,12 @@ describe('CookieChecker secret rotation', () => {
     const host = Buffer.from(generateKeyPair().publicKey, 'base64');
     const checker = new CookieChecker(host, () => nowMs, 120_000);
     const client = staticIdentityFromPrivate(Buffer.from(generateKeyPair().privateKey, 'base64'));
-    const { frame } = createInitiation({ initiator: client, responderPublicKey: host, timestamp: encodeTai64n(1), senderIndex: 1 });
+    const { frame } = createInitiation({
+      initiator: client,
+      responderPublicKey: host,
+      timestamp: encodeTai64n(1),
+      senderIndex: 1,
+    });
     const withMac2 = initiationWithMac2(frame, checker.cookieFor('192.0.2.1'));
     assert.equal(checker.verifyMac2(withMac2, '192.0.2.1'), true);
     assert.equal(checker.verifyMac2(withMac2, '192.0.2.2'), false);
@@ -215,17 +262,28 @@ describe('CookieChecker secret rotation', () => {
 describe('global cap on unfinished handshakes', { timeout: 20_000 }, () => {
   it('over maxPendingHandshakes new connections are closed at once with pending_limit, whatever their source', async () => {
     const hostKeys = generateKeyPair();
-    const server = await createSecureServer({ privateKey: hostKeys.privateKey, peers: [], maxPendingHandshakes: 3, maxPendingPerSource: 100, underLoadPendingHandshakes: 100 });
+    const server = await createSecureServer({
+      privateKey: hostKeys.privateKey,
+      peers: [],
+      maxPendingHandshakes: 3,
+      maxPendingPerSource: 100,
+      underLoadPendingHandshakes: 100,
+    });
     const reasons: RejectReason[] = [];
     server.on('rejection', (event) => reasons.push(event.reason));
     const sockets: Socket[] = [];
     try {
       // Six sources, one idle connection each: every source is far below its own limit.
       for (let i = 1; i <= 6; i++) {
-        sockets.push(await new Promise<Socket>((resolve) => {
-          const socket = connect({ host: '127.0.0.1', port: server.address().port, localAddress: `127.0.0.${10 + i}` }, () => resolve(socket));
-          socket.on('error', () => undefined);
-        }));
+        sockets.push(
+          await new Promise<Socket>((resolve) => {
+            const socket = connect(
+              { host: '127.0.0.1', port: server.address().port, localAddress: `127.0.0.${10 + i}` },
+              () => resolve(socket),
+            );
+            socket.on('error', () => undefined);
+          }),
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.deepEqual(reasons, ['pending_limit', 'pending_limit', 'pending_limit']);
@@ -250,10 +308,17 @@ describe('token bucket on the records of a session', { timeout: 20_000 }, () => 
     try {
       const delivered: string[] = [];
       const sessionReady = new Promise<SecureSession>((resolve) => server.once('session', resolve));
-      const channel = await connectSecure({ host: '127.0.0.1', port: server.address().port, privateKey: clientKeys.privateKey, hostPublicKey: hostKeys.publicKey });
+      const channel = await connectSecure({
+        host: '127.0.0.1',
+        port: server.address().port,
+        privateKey: clientKeys.privateKey,
+        hostPublicKey: hostKeys.publicKey,
+      });
       const session = await sessionReady;
       session.on('message', (payload) => delivered.push(payload.toString()));
-      const closed = new Promise<ChannelClosedError | undefined>((resolve) => session.once('close', (info) => resolve(info.error as ChannelClosedError | undefined)));
+      const closed = new Promise<ChannelClosedError | undefined>((resolve) =>
+        session.once('close', (info) => resolve(info.error as ChannelClosedError | undefined)),
+      );
       const rejected = nextRejection(server, 'message_rate');
       for (let i = 0; i < 10; i++) await channel.send(Buffer.from(`update ${i}`));
       const error = await closed;
@@ -269,11 +334,25 @@ describe('token bucket on the records of a session', { timeout: 20_000 }, () => 
   it('the default takes a full-table resync in 64 KiB records at once (1,000,000 routes, ~200 records)', async () => {
     const hostKeys = generateKeyPair();
     const clientKeys = generateKeyPair();
-    const server = await createSecureServer({ privateKey: hostKeys.privateKey, peers: [{ publicKey: clientKeys.publicKey, id: 'net-resync' }] });
+    const server = await createSecureServer({
+      privateKey: hostKeys.privateKey,
+      peers: [{ publicKey: clientKeys.publicKey, id: 'net-resync' }],
+    });
     try {
       let received = 0;
-      const allIn = new Promise<void>((resolve) => server.once('session', (session) => session.on('message', () => { if (++received === 2_000) resolve(); })));
-      const channel = await connectSecure({ host: '127.0.0.1', port: server.address().port, privateKey: clientKeys.privateKey, hostPublicKey: hostKeys.publicKey });
+      const allIn = new Promise<void>((resolve) =>
+        server.once('session', (session) =>
+          session.on('message', () => {
+            if (++received === 2_000) resolve();
+          }),
+        ),
+      );
+      const channel = await connectSecure({
+        host: '127.0.0.1',
+        port: server.address().port,
+        privateKey: clientKeys.privateKey,
+        hostPublicKey: hostKeys.publicKey,
+      });
       // Ten times that, in small records: still inside the default burst.
       const record = Buffer.alloc(100, 1);
       for (let i = 0; i < 2_000; i++) await channel.send(record);

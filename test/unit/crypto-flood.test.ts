@@ -45,7 +45,13 @@ describe('handshake flood', { timeout: 20_000 }, () => {
 
   async function victimExchange(): Promise<number> {
     const started = performance.now();
-    const victim = await connectSecure({ host: '127.0.0.1', port, localAddress: '127.0.0.2', privateKey: victimKeys.privateKey, hostPublicKey: hostKeys.publicKey });
+    const victim = await connectSecure({
+      host: '127.0.0.1',
+      port,
+      localAddress: '127.0.0.2',
+      privateKey: victimKeys.privateKey,
+      hostPublicKey: hostKeys.publicKey,
+    });
     const handshakeMs = performance.now() - started;
     for (let i = 0; i < 20; i++) {
       const echoed = new Promise<Buffer>((resolve) => victim.once('message', resolve));
@@ -64,7 +70,12 @@ describe('handshake flood', { timeout: 20_000 }, () => {
     const attempt = async (): Promise<void> => {
       while (!stop) {
         try {
-          const channel = await connectSecure({ host: '127.0.0.1', port, privateKey: flooderKeys.privateKey, hostPublicKey: hostKeys.publicKey });
+          const channel = await connectSecure({
+            host: '127.0.0.1',
+            port,
+            privateKey: flooderKeys.privateKey,
+            hostPublicKey: hostKeys.publicKey,
+          });
           accepted++;
           channel.close();
         } catch {
@@ -82,7 +93,10 @@ describe('handshake flood', { timeout: 20_000 }, () => {
     const elapsedS = (Date.now() - started) / 1000;
 
     assert.ok(refused >= 50, `flooder refused ${refused} times`);
-    assert.ok(accepted <= keyLimit.burst + Math.ceil(keyLimit.perSecond * elapsedS) + 1, `flooder got ${accepted} sessions in ${elapsedS} s`);
+    assert.ok(
+      accepted <= keyLimit.burst + Math.ceil(keyLimit.perSecond * elapsedS) + 1,
+      `flooder got ${accepted} sessions in ${elapsedS} s`,
+    );
     assert.ok((rejections.get('rate_limited') ?? 0) >= 50);
     assert.ok(victimHandshakeMs < 1000, `victim handshake took ${victimHandshakeMs} ms`);
   });
@@ -94,7 +108,12 @@ describe('handshake flood', { timeout: 20_000 }, () => {
     const pretending = { ...forger, publicKey: Buffer.from(victimKeys.publicKey, 'base64') };
     const before = rejections.get('decrypt') ?? 0;
     for (let i = 0; i < 20; i++) {
-      const { frame } = createInitiation({ initiator: pretending, responderPublicKey: host, timestamp: encodeTai64n(Date.now() + 1e9), senderIndex: i });
+      const { frame } = createInitiation({
+        initiator: pretending,
+        responderPublicKey: host,
+        timestamp: encodeTai64n(Date.now() + 1e9),
+        senderIndex: i,
+      });
       await new Promise<void>((resolve) => {
         const socket = connect({ host: '127.0.0.1', port, localAddress: '127.0.0.3' }, () => socket.write(frame));
         socket.on('error', () => undefined);
@@ -108,10 +127,14 @@ describe('handshake flood', { timeout: 20_000 }, () => {
   it('idle connections beyond maxPendingPerSource are refused; other sources are not affected', async () => {
     const before = rejections.get('rate_limited') ?? 0;
     const sockets = await Promise.all(
-      Array.from({ length: 20 }, () => new Promise<Socket>((resolve) => {
-        const socket = connect({ host: '127.0.0.1', port }, () => resolve(socket));
-        socket.on('error', () => undefined);
-      })),
+      Array.from(
+        { length: 20 },
+        () =>
+          new Promise<Socket>((resolve) => {
+            const socket = connect({ host: '127.0.0.1', port }, () => resolve(socket));
+            socket.on('error', () => undefined);
+          }),
+      ),
     );
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.ok((rejections.get('rate_limited') ?? 0) - before >= 12);

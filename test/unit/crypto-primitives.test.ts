@@ -46,8 +46,17 @@ describe('keys', () => {
   });
 
   it('refuses keys of the wrong length, non-base64 and non-canonical spellings', () => {
-    for (const bad of ['', 'abc', Buffer.alloc(31, 1).toString('base64'), Buffer.alloc(33, 1).toString('base64'), `${'!'.repeat(43)}=`]) {
-      assert.throws(() => parsePublicKey(bad, 'peers[0].publicKey'), (error: unknown) => error instanceof ValidationError && error.path === 'peers[0].publicKey');
+    for (const bad of [
+      '',
+      'abc',
+      Buffer.alloc(31, 1).toString('base64'),
+      Buffer.alloc(33, 1).toString('base64'),
+      `${'!'.repeat(43)}=`,
+    ]) {
+      assert.throws(
+        () => parsePublicKey(bad, 'peers[0].publicKey'),
+        (error: unknown) => error instanceof ValidationError && error.path === 'peers[0].publicKey',
+      );
     }
     // Same 32 bytes, different trailing bits in the last character.
     const canonical = Buffer.alloc(32, 7).toString('base64');
@@ -60,7 +69,10 @@ describe('keys', () => {
     for (const pointHex of LOW_ORDER_HEX) {
       const point = Buffer.from(pointHex, 'hex');
       assert.ok(isLowOrderPoint(point));
-      assert.throws(() => parsePublicKey(point.toString('base64')), (error: unknown) => error instanceof ValidationError && /small-order/.test(error.message));
+      assert.throws(
+        () => parsePublicKey(point.toString('base64')),
+        (error: unknown) => error instanceof ValidationError && /small-order/.test(error.message),
+      );
       const highBit = Buffer.from(point);
       highBit[31] |= 0x80;
       assert.ok(isLowOrderPoint(highBit));
@@ -101,19 +113,23 @@ describe('ReplayWindow (RFC 6479)', () => {
 
   it('accepts reordering within the window exactly once each', () => {
     fc.assert(
-      fc.property(fc.bigInt({ min: 0n, max: 2n ** 62n }), fc.array(fc.integer({ min: 0, max: 8159 }), { minLength: 1, maxLength: 300 }), (base, offsets) => {
-        const window = new ReplayWindow();
-        const top = base + 8159n;
-        assert.ok(window.accept(top));
-        const seen = new Set<number>([8159]);
-        for (const offset of offsets) {
-          const counter = base + BigInt(offset);
-          const fresh = !seen.has(offset);
-          assert.equal(window.check(counter), fresh);
-          assert.equal(window.accept(counter), fresh);
-          seen.add(offset);
-        }
-      }),
+      fc.property(
+        fc.bigInt({ min: 0n, max: 2n ** 62n }),
+        fc.array(fc.integer({ min: 0, max: 8159 }), { minLength: 1, maxLength: 300 }),
+        (base, offsets) => {
+          const window = new ReplayWindow();
+          const top = base + 8159n;
+          assert.ok(window.accept(top));
+          const seen = new Set<number>([8159]);
+          for (const offset of offsets) {
+            const counter = base + BigInt(offset);
+            const fresh = !seen.has(offset);
+            assert.equal(window.check(counter), fresh);
+            assert.equal(window.accept(counter), fresh);
+            seen.add(offset);
+          }
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -141,7 +157,13 @@ describe('ReplayWindow (RFC 6479)', () => {
 });
 
 describe('FrameDecoder', () => {
-  const record = sealRecord({ key: Buffer.alloc(32, 1), receiverIndex: 1, counter: 0n, senderTimeMs: 1, payload: Buffer.alloc(1000, 2) });
+  const record = sealRecord({
+    key: Buffer.alloc(32, 1),
+    receiverIndex: 1,
+    counter: 0n,
+    senderTimeMs: 1,
+    payload: Buffer.alloc(1000, 2),
+  });
 
   it('reassembles frames split at every byte boundary and several per chunk', () => {
     const stream = Buffer.concat([record, record, record]);

@@ -33,7 +33,12 @@ function reason(expected: string): (error: unknown) => boolean {
 }
 
 function keyPairs(): { sender: SessionKeypair; receiver: SessionKeypair } {
-  const a: TransportKeys = { sendKey: Buffer.alloc(32, 0xa1), receiveKey: Buffer.alloc(32, 0xb2), localIndex: 10, remoteIndex: 20 };
+  const a: TransportKeys = {
+    sendKey: Buffer.alloc(32, 0xa1),
+    receiveKey: Buffer.alloc(32, 0xb2),
+    localIndex: 10,
+    remoteIndex: 20,
+  };
   const b: TransportKeys = { sendKey: a.receiveKey, receiveKey: a.sendKey, localIndex: 20, remoteIndex: 10 };
   // Receiver learned offset 0 (clocks agree).
   return { sender: new SessionKeypair(a, T0, 0), receiver: new SessionKeypair(b, T0, 0) };
@@ -90,10 +95,22 @@ describe('record layer checks', () => {
   it('refuses a counter at REJECT_AFTER_MESSAGES, and the sender refuses to reach it', () => {
     const { sender, receiver } = keyPairs();
     sender.sendCounter = limits.rejectAfterMessages;
-    const atLimit = sealRecord({ key: sender.sendKey, receiverIndex: 20, counter: limits.rejectAfterMessages, senderTimeMs: T0, payload: Buffer.from('x') });
+    const atLimit = sealRecord({
+      key: sender.sendKey,
+      receiverIndex: 20,
+      counter: limits.rejectAfterMessages,
+      senderTimeMs: T0,
+      payload: Buffer.from('x'),
+    });
     assert.throws(() => receive(receiver, atLimit), reason('counter_limit'));
     assert.throws(() => sender.seal(Buffer.from('x'), T0, limits), reason('counter_limit'));
-    const below = sealRecord({ key: sender.sendKey, receiverIndex: 20, counter: limits.rejectAfterMessages - 1n, senderTimeMs: T0, payload: Buffer.from('x') });
+    const below = sealRecord({
+      key: sender.sendKey,
+      receiverIndex: 20,
+      counter: limits.rejectAfterMessages - 1n,
+      senderTimeMs: T0,
+      payload: Buffer.from('x'),
+    });
     assert.ok(receive(receiver, below));
   });
 
@@ -106,7 +123,12 @@ describe('record layer checks', () => {
   });
 
   it('uses the offset learned at the handshake (clocks that differ but stay put are fine)', () => {
-    const a: TransportKeys = { sendKey: Buffer.alloc(32, 1), receiveKey: Buffer.alloc(32, 2), localIndex: 1, remoteIndex: 2 };
+    const a: TransportKeys = {
+      sendKey: Buffer.alloc(32, 1),
+      receiveKey: Buffer.alloc(32, 2),
+      localIndex: 1,
+      remoteIndex: 2,
+    };
     const b: TransportKeys = { sendKey: a.receiveKey, receiveKey: a.sendKey, localIndex: 2, remoteIndex: 1 };
     // Sender clock is 60 s behind; the receiver learned offset +60 000 ms (+5 ms transit).
     const sender = new SessionKeypair(a, T0 - 60_000, 0);
@@ -138,8 +160,16 @@ describe('record layer checks', () => {
 const mutation = fc.oneof(
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }),
-  fc.record({ kind: fc.constant('overwrite' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
+  fc.record({
+    kind: fc.constant('insert' as const),
+    at: fc.nat(),
+    bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }),
+  }),
+  fc.record({
+    kind: fc.constant('overwrite' as const),
+    at: fc.nat(),
+    bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }),
+  }),
   fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), count: fc.integer({ min: 1, max: 16 }) }),
 );
 type Mutation = typeof mutation extends fc.Arbitrary<infer M> ? M : never;
@@ -196,7 +226,13 @@ describe('random mutations are never accepted', () => {
   const host = staticIdentityFromPrivate(hostKey);
   const policy = { findPeer: (key: Buffer) => (key.equals(client.publicKey) ? 'client' : undefined) };
   const freshInitiation = () =>
-    createInitiation({ initiator: client, responderPublicKey: host.publicKey, timestamp: encodeTai64n(T0), senderIndex: 7, ephemeralPrivateKey: Buffer.alloc(32, 0x33) });
+    createInitiation({
+      initiator: client,
+      responderPublicKey: host.publicKey,
+      timestamp: encodeTai64n(T0),
+      senderIndex: 7,
+      ephemeralPrivateKey: Buffer.alloc(32, 0x33),
+    });
 
   it('records: flips, truncations, insertions, overwrites, deletions', () => {
     fc.assert(
@@ -205,7 +241,10 @@ describe('random mutations are never accepted', () => {
         const original = seal(sender, Buffer.from(payload));
         const mutated = mutate(original, change);
         fc.pre(changesFrame(original, mutated));
-        assert.equal(feed(mutated, (frame) => receive(receiver, frame)), 0);
+        assert.equal(
+          feed(mutated, (frame) => receive(receiver, frame)),
+          0,
+        );
       }),
       { numRuns: 1500 },
     );
@@ -218,7 +257,10 @@ describe('random mutations are never accepted', () => {
       fc.property(mutation, (change) => {
         const mutated = mutate(original, change);
         fc.pre(changesFrame(original, mutated));
-        assert.equal(feed(mutated, (frame) => consumeInitiation(frame, host, policy)), 0);
+        assert.equal(
+          feed(mutated, (frame) => consumeInitiation(frame, host, policy)),
+          0,
+        );
       }),
       { numRuns: 1000 },
     );
@@ -228,7 +270,11 @@ describe('random mutations are never accepted', () => {
     const respond = () => {
       const initiation = freshInitiation();
       const consumed = consumeInitiation(initiation.frame, host, policy);
-      const response = createResponse(consumed.handshake, { timestamp: encodeTai64n(T0), senderIndex: 9, ephemeralPrivateKey: Buffer.alloc(32, 0x44) });
+      const response = createResponse(consumed.handshake, {
+        timestamp: encodeTai64n(T0),
+        senderIndex: 9,
+        ephemeralPrivateKey: Buffer.alloc(32, 0x44),
+      });
       return { handshake: initiation.handshake, frame: response.frame };
     };
     const reference = respond();
@@ -238,19 +284,36 @@ describe('random mutations are never accepted', () => {
         const { handshake, frame } = respond();
         const mutated = mutate(frame, change);
         fc.pre(changesFrame(frame, mutated));
-        assert.equal(feed(mutated, (bytes) => consumeResponse(handshake, bytes)), 0);
+        assert.equal(
+          feed(mutated, (bytes) => consumeResponse(handshake, bytes)),
+          0,
+        );
       }),
       { numRuns: 300 },
     );
   });
 
   it('a response is bound to its initiation: valid mac1 and index, other handshake -> decrypt', () => {
-    const fresh = () => createInitiation({ initiator: client, responderPublicKey: host.publicKey, timestamp: encodeTai64n(T0), senderIndex: 7 });
+    const fresh = () =>
+      createInitiation({
+        initiator: client,
+        responderPublicKey: host.publicKey,
+        timestamp: encodeTai64n(T0),
+        senderIndex: 7,
+      });
     const first = fresh();
     const second = fresh();
-    const response = createResponse(consumeInitiation(first.frame, host, policy).handshake, { timestamp: encodeTai64n(T0), senderIndex: 9 });
+    const response = createResponse(consumeInitiation(first.frame, host, policy).handshake, {
+      timestamp: encodeTai64n(T0),
+      senderIndex: 9,
+    });
     assert.throws(() => consumeResponse(second.handshake, response.frame), reason('decrypt'));
-    const otherIndex = createInitiation({ initiator: client, responderPublicKey: host.publicKey, timestamp: encodeTai64n(T0), senderIndex: 8 });
+    const otherIndex = createInitiation({
+      initiator: client,
+      responderPublicKey: host.publicKey,
+      timestamp: encodeTai64n(T0),
+      senderIndex: 8,
+    });
     assert.throws(() => consumeResponse(otherIndex.handshake, response.frame), reason('unknown_index'));
     assert.ok(consumeResponse(first.handshake, response.frame));
   });
@@ -260,7 +323,8 @@ describe('handshake checks', () => {
   const client = staticIdentityFromPrivate(Buffer.alloc(32, 0x51));
   const host = staticIdentityFromPrivate(Buffer.alloc(32, 0x52));
   const stranger = staticIdentityFromPrivate(Buffer.alloc(32, 0x53));
-  const initiation = (to: Buffer) => createInitiation({ initiator: client, responderPublicKey: to, timestamp: encodeTai64n(T0), senderIndex: 1 }).frame;
+  const initiation = (to: Buffer) =>
+    createInitiation({ initiator: client, responderPublicKey: to, timestamp: encodeTai64n(T0), senderIndex: 1 }).frame;
 
   it('mac1 is checked before any DH: wrong host key -> mac1, and the policy hooks are not reached', () => {
     let reached = false;
@@ -275,15 +339,29 @@ describe('handshake checks', () => {
   it('an unknown client key -> unknown_key; the per-key hook runs only for known keys', () => {
     let admitted = false;
     assert.throws(
-      () => consumeInitiation(initiation(host.publicKey), host, { findPeer: () => undefined, admitPeer: () => (admitted = true) }),
+      () =>
+        consumeInitiation(initiation(host.publicKey), host, {
+          findPeer: () => undefined,
+          admitPeer: () => (admitted = true),
+        }),
       reason('unknown_key'),
     );
     assert.equal(admitted, false);
   });
 
   it('the client refuses an initiation where it expects a response', () => {
-    const mine = createInitiation({ initiator: client, responderPublicKey: host.publicKey, timestamp: encodeTai64n(T0), senderIndex: 1 });
-    const initiationToClient = createInitiation({ initiator: stranger, responderPublicKey: client.publicKey, timestamp: encodeTai64n(T0), senderIndex: 1 });
+    const mine = createInitiation({
+      initiator: client,
+      responderPublicKey: host.publicKey,
+      timestamp: encodeTai64n(T0),
+      senderIndex: 1,
+    });
+    const initiationToClient = createInitiation({
+      initiator: stranger,
+      responderPublicKey: client.publicKey,
+      timestamp: encodeTai64n(T0),
+      senderIndex: 1,
+    });
     assert.throws(() => consumeResponse(mine.handshake, initiationToClient.frame), reason('malformed'));
   });
 });

@@ -57,7 +57,9 @@ class RawConnection {
 
   static open(port: number, localAddress?: string): Promise<RawConnection> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port, ...(localAddress ? { localAddress } : {}) }, () => resolve(new RawConnection(socket)));
+      const socket = connect({ host: '127.0.0.1', port, ...(localAddress ? { localAddress } : {}) }, () =>
+        resolve(new RawConnection(socket)),
+      );
       socket.once('error', reject);
     });
   }
@@ -95,10 +97,20 @@ interface RawSession {
 
 let lastRawTimestampMs = Date.now();
 
-async function rawHandshake(port: number, identity: StaticIdentity, hostPublicKey: Buffer, nowMs = () => Date.now()): Promise<RawSession> {
+async function rawHandshake(
+  port: number,
+  identity: StaticIdentity,
+  hostPublicKey: Buffer,
+  nowMs = () => Date.now(),
+): Promise<RawSession> {
   const connection = await RawConnection.open(port);
   lastRawTimestampMs = Math.max(lastRawTimestampMs + 1, nowMs());
-  const { frame, handshake } = createInitiation({ initiator: identity, responderPublicKey: hostPublicKey, timestamp: encodeTai64n(lastRawTimestampMs), senderIndex: 42 });
+  const { frame, handshake } = createInitiation({
+    initiator: identity,
+    responderPublicKey: hostPublicKey,
+    timestamp: encodeTai64n(lastRawTimestampMs),
+    senderIndex: 42,
+  });
   connection.write(frame);
   const response = await connection.nextFrame();
   assert.ok(response, 'host closed instead of responding');
@@ -106,7 +118,13 @@ async function rawHandshake(port: number, identity: StaticIdentity, hostPublicKe
   let counter = 0n;
   const record = (payload: Buffer, options: { counter?: bigint; timeMs?: number } = {}): Buffer => {
     const used = options.counter ?? counter++;
-    return sealRecord({ key: keys.sendKey, receiverIndex: keys.remoteIndex, counter: used, senderTimeMs: options.timeMs ?? nowMs(), payload });
+    return sealRecord({
+      key: keys.sendKey,
+      receiverIndex: keys.remoteIndex,
+      counter: used,
+      senderTimeMs: options.timeMs ?? nowMs(),
+      payload,
+    });
   };
   connection.write(record(EMPTY)); // keepalive: confirms the keys
   return { connection, keys, initiation: frame, record };
@@ -118,7 +136,10 @@ function identityOf(pair: KeyPairBase64): StaticIdentity {
 
 function recomputeMac1(frame: Buffer, receiverPublicKey: Buffer): void {
   const mac1At = frame.length - protocolConstants.MAC_BYTES;
-  createHmac('sha256', mac1KeyFor(receiverPublicKey)).update(frame.subarray(4, mac1At)).digest().copy(frame, mac1At, 0, protocolConstants.MAC_BYTES);
+  createHmac('sha256', mac1KeyFor(receiverPublicKey))
+    .update(frame.subarray(4, mac1At))
+    .digest()
+    .copy(frame, mac1At, 0, protocolConstants.MAC_BYTES);
 }
 
 function nextRejection(server: SecureServer, reason: RejectReason, timeoutMs = 3000): Promise<RejectionEvent> {
@@ -188,7 +209,12 @@ describe('SecureServer over loopback', { timeout: 20_000 }, () => {
     server.on('session', (session) => {
       session.on('message', (payload) => void session.send(Buffer.concat([Buffer.from('echo '), payload])));
     });
-    good = await connectSecure({ host: '127.0.0.1', port, privateKey: goodKeys.privateKey, hostPublicKey: hostKeys.publicKey });
+    good = await connectSecure({
+      host: '127.0.0.1',
+      port,
+      privateKey: goodKeys.privateKey,
+      hostPublicKey: hostKeys.publicKey,
+    });
     good.on('close', () => goodCloses++);
     await assertGoodStillServed();
   });
@@ -201,7 +227,12 @@ describe('SecureServer over loopback', { timeout: 20_000 }, () => {
   it('a client pinning the wrong host key is refused (mac1)', async () => {
     const rejection = nextRejection(server, 'mac1');
     await assert.rejects(
-      connectSecure({ host: '127.0.0.1', port, privateKey: otherKeys.privateKey, hostPublicKey: strangerKeys.publicKey }),
+      connectSecure({
+        host: '127.0.0.1',
+        port,
+        privateKey: otherKeys.privateKey,
+        hostPublicKey: strangerKeys.publicKey,
+      }),
       (error: unknown) => error instanceof ChannelClosedError,
     );
     await rejection;
@@ -210,14 +241,30 @@ describe('SecureServer over loopback', { timeout: 20_000 }, () => {
 
   it('an unknown client key is refused (unknown_key)', async () => {
     const rejection = nextRejection(server, 'unknown_key');
-    await assert.rejects(connectSecure({ host: '127.0.0.1', port, privateKey: strangerKeys.privateKey, hostPublicKey: hostKeys.publicKey }), ChannelClosedError);
+    await assert.rejects(
+      connectSecure({
+        host: '127.0.0.1',
+        port,
+        privateKey: strangerKeys.privateKey,
+        hostPublicKey: hostKeys.publicKey,
+      }),
+      ChannelClosedError,
+    );
     assert.equal((await rejection).peerId, undefined);
     await assertGoodStillServed();
   });
 
   it('a small-order ephemeral key is refused before any DH (low_order_key)', async () => {
-    for (const point of ['0000000000000000000000000000000000000000000000000000000000000000', 'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800']) {
-      const { frame } = createInitiation({ initiator: identityOf(otherKeys), responderPublicKey: hostPublic, timestamp: encodeTai64n(Date.now()), senderIndex: 1 });
+    for (const point of [
+      '0000000000000000000000000000000000000000000000000000000000000000',
+      'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+    ]) {
+      const { frame } = createInitiation({
+        initiator: identityOf(otherKeys),
+        responderPublicKey: hostPublic,
+        timestamp: encodeTai64n(Date.now()),
+        senderIndex: 1,
+      });
       Buffer.from(point, 'hex').copy(frame, 9);
       recomputeMac1(frame, hostPublic);
       const connection = await RawConnection.open(port);
@@ -230,9 +277,17 @@ describe('SecureServer over loopback', { timeout: 20_000 }, () => {
   });
 
   it('a small-order or all-zero static key inside the initiation is refused (low_order_key)', async () => {
-    for (const point of ['0000000000000000000000000000000000000000000000000000000000000000', '0100000000000000000000000000000000000000000000000000000000000000']) {
+    for (const point of [
+      '0000000000000000000000000000000000000000000000000000000000000000',
+      '0100000000000000000000000000000000000000000000000000000000000000',
+    ]) {
       const forged: StaticIdentity = { ...identityOf(otherKeys), publicKey: Buffer.from(point, 'hex') };
-      const { frame } = createInitiation({ initiator: forged, responderPublicKey: hostPublic, timestamp: encodeTai64n(Date.now()), senderIndex: 1 });
+      const { frame } = createInitiation({
+        initiator: forged,
+        responderPublicKey: hostPublic,
+        timestamp: encodeTai64n(Date.now()),
+        senderIndex: 1,
+      });
       const connection = await RawConnection.open(port);
       const rejection = nextRejection(server, 'low_order_key');
       connection.write(frame);
@@ -253,7 +308,14 @@ describe('SecureServer over loopback', { timeout: 20_000 }, () => {
 
     const older = await RawConnection.open(port);
     const olderRejection = nextRejection(server, 'timestamp_replay');
-    older.write(createInitiation({ initiator: identityOf(otherKeys), responderPublicKey: hostPublic, timestamp: encodeTai64n(Date.now() - 60_000), senderIndex: 1 }).frame);
+    older.write(
+      createInitiation({
+        initiator: identityOf(otherKeys),
+        responderPublicKey: hostPublic,
+        timestamp: encodeTai64n(Date.now() - 60_000),
+        senderIndex: 1,
+      }).frame,
+    );
     await olderRejection;
     first.connection.socket.destroy();
     await assertGoodStillServed();
@@ -281,7 +343,8 @@ describe('SecureServer over loopback', { timeout: 20_000 }, () => {
     const session = await sessionReady;
     const received: string[] = [];
     session.on('message', (payload) => received.push(payload.toString()));
-    for (const counter of [3n, 1n, 2n, 5000n, 4n]) raw.connection.write(raw.record(Buffer.from(`c${counter}`), { counter }));
+    for (const counter of [3n, 1n, 2n, 5000n, 4n])
+      raw.connection.write(raw.record(Buffer.from(`c${counter}`), { counter }));
     const rejection = nextRejection(server, 'replay');
     raw.connection.write(raw.record(Buffer.from('c9000'), { counter: 9000n }));
     raw.connection.write(raw.record(Buffer.from('c6'), { counter: 6n })); // 9000 - 6 >= 8160: outside the window
@@ -341,7 +404,15 @@ describe('SecureServer over loopback', { timeout: 20_000 }, () => {
   it('data before a handshake, an unknown type, and silence are refused', async () => {
     const early = await RawConnection.open(port);
     const unexpected = nextRejection(server, 'unexpected_message');
-    early.write(sealRecord({ key: randomBytes(32), receiverIndex: 1, counter: 0n, senderTimeMs: Date.now(), payload: Buffer.from('x') }));
+    early.write(
+      sealRecord({
+        key: randomBytes(32),
+        receiverIndex: 1,
+        counter: 0n,
+        senderTimeMs: Date.now(),
+        payload: Buffer.from('x'),
+      }),
+    );
     await unexpected;
 
     const junk = await RawConnection.open(port);
@@ -358,7 +429,21 @@ describe('SecureServer over loopback', { timeout: 20_000 }, () => {
 
   it('counts every rejection by reason', () => {
     const counts = server.rejectionCounts();
-    for (const reason of ['mac1', 'unknown_key', 'low_order_key', 'timestamp_replay', 'replay', 'decrypt', 'truncated', 'oversize', 'counter_limit', 'skew', 'unexpected_message', 'malformed', 'handshake_timeout'] as const) {
+    for (const reason of [
+      'mac1',
+      'unknown_key',
+      'low_order_key',
+      'timestamp_replay',
+      'replay',
+      'decrypt',
+      'truncated',
+      'oversize',
+      'counter_limit',
+      'skew',
+      'unexpected_message',
+      'malformed',
+      'handshake_timeout',
+    ] as const) {
       assert.ok(counts[reason] >= 1, `${reason} counted`);
     }
     assert.equal(counts.rate_limited, 0);
@@ -366,10 +451,20 @@ describe('SecureServer over loopback', { timeout: 20_000 }, () => {
 
   it('a newer session of the same client supersedes the older one', async () => {
     const firstReady = nextSession(server, 'net-other');
-    const first = await connectSecure({ host: '127.0.0.1', port, privateKey: otherKeys.privateKey, hostPublicKey: hostKeys.publicKey });
+    const first = await connectSecure({
+      host: '127.0.0.1',
+      port,
+      privateKey: otherKeys.privateKey,
+      hostPublicKey: hostKeys.publicKey,
+    });
     const firstSession = await firstReady;
     const firstClosed = new Promise((resolve) => first.once('close', resolve));
-    const second = await connectSecure({ host: '127.0.0.1', port, privateKey: otherKeys.privateKey, hostPublicKey: hostKeys.publicKey });
+    const second = await connectSecure({
+      host: '127.0.0.1',
+      port,
+      privateKey: otherKeys.privateKey,
+      hostPublicKey: hostKeys.publicKey,
+    });
     await firstClosed;
     assert.equal(first.closeReason, 'peer_closed');
     assert.equal(firstSession.closeReason, 'superseded');
@@ -383,24 +478,46 @@ describe('SecureServer over loopback', { timeout: 20_000 }, () => {
 
   it('updatePeers() kicks a removed key, refuses it afterwards, and accepts it once re-added', async () => {
     const sessionReady = nextSession(server, 'net-other');
-    const channel = await connectSecure({ host: '127.0.0.1', port, privateKey: otherKeys.privateKey, hostPublicKey: hostKeys.publicKey });
+    const channel = await connectSecure({
+      host: '127.0.0.1',
+      port,
+      privateKey: otherKeys.privateKey,
+      hostPublicKey: hostKeys.publicKey,
+    });
     const session = await sessionReady;
     const closed = new Promise((resolve) => channel.once('close', resolve));
     server.updatePeers([peers[0]]);
     await closed;
     assert.equal(session.closeReason, 'peer_removed');
     const refused = nextRejection(server, 'unknown_key');
-    await assert.rejects(connectSecure({ host: '127.0.0.1', port, privateKey: otherKeys.privateKey, hostPublicKey: hostKeys.publicKey }), ChannelClosedError);
+    await assert.rejects(
+      connectSecure({ host: '127.0.0.1', port, privateKey: otherKeys.privateKey, hostPublicKey: hostKeys.publicKey }),
+      ChannelClosedError,
+    );
     await refused;
-    assert.throws(() => server.updatePeers([{ publicKey: 'nope', id: 'x' }]), (error: unknown) => error instanceof Error && 'path' in error);
+    assert.throws(
+      () => server.updatePeers([{ publicKey: 'nope', id: 'x' }]),
+      (error: unknown) => error instanceof Error && 'path' in error,
+    );
     server.updatePeers(peers);
-    const back = await connectSecure({ host: '127.0.0.1', port, privateKey: otherKeys.privateKey, hostPublicKey: hostKeys.publicKey });
+    const back = await connectSecure({
+      host: '127.0.0.1',
+      port,
+      privateKey: otherKeys.privateKey,
+      hostPublicKey: hostKeys.publicKey,
+    });
     back.close();
     await assertGoodStillServed();
   });
 
   it('rekeys after REKEY_AFTER_MESSAGES without losing or reordering messages', async () => {
-    const channel = await connectSecure({ host: '127.0.0.1', port, privateKey: otherKeys.privateKey, hostPublicKey: hostKeys.publicKey, rekeyAfterMessages: 5n });
+    const channel = await connectSecure({
+      host: '127.0.0.1',
+      port,
+      privateKey: otherKeys.privateKey,
+      hostPublicKey: hostKeys.publicKey,
+      rekeyAfterMessages: 5n,
+    });
     let rekeys = 0;
     channel.on('rekey', () => rekeys++);
     const replies: string[] = [];
@@ -417,7 +534,10 @@ describe('SecureServer over loopback', { timeout: 20_000 }, () => {
       await reply;
     }
     await allReplies;
-    assert.deepEqual(replies, Array.from({ length: 40 }, (_, i) => `echo m${i}`));
+    assert.deepEqual(
+      replies,
+      Array.from({ length: 40 }, (_, i) => `echo m${i}`),
+    );
     assert.ok(rekeys >= 3, `rekeyed ${rekeys} times`);
     channel.close();
     await assertGoodStillServed();
@@ -438,7 +558,10 @@ describe('SecureServer over loopback', { timeout: 20_000 }, () => {
       assert.equal(((await iterator.next()).value as Buffer).toString(), 'early 2');
       const pending = iterator.next();
       raw.connection.write(raw.record(Buffer.from('dup'), { counter: 1n }));
-      await assert.rejects(pending, (error: unknown) => error instanceof ChannelClosedError && error.reason === 'replay');
+      await assert.rejects(
+        pending,
+        (error: unknown) => error instanceof ChannelClosedError && error.reason === 'replay',
+      );
     } finally {
       await quiet.close();
     }
@@ -447,7 +570,12 @@ describe('SecureServer over loopback', { timeout: 20_000 }, () => {
 
   it('the client reports a host that goes away with a close reason', async () => {
     const sessionReady = nextSession(server, 'net-other');
-    const channel = await connectSecure({ host: '127.0.0.1', port, privateKey: otherKeys.privateKey, hostPublicKey: hostKeys.publicKey });
+    const channel = await connectSecure({
+      host: '127.0.0.1',
+      port,
+      privateKey: otherKeys.privateKey,
+      hostPublicKey: hostKeys.publicKey,
+    });
     const closed = new Promise<{ reason: string }>((resolve) => channel.once('close', resolve));
     (await sessionReady).close();
     assert.equal((await closed).reason, 'peer_closed');
@@ -465,7 +593,11 @@ describe('timers with an injected clock', { timeout: 20_000 }, () => {
   let port: number;
 
   before(async () => {
-    server = await createSecureServer({ privateKey: hostKeys.privateKey, peers: [{ publicKey: clientKeys.publicKey, id: 'net-clock' }], now });
+    server = await createSecureServer({
+      privateKey: hostKeys.privateKey,
+      peers: [{ publicKey: clientKeys.publicKey, id: 'net-clock' }],
+      now,
+    });
     port = server.address().port;
     server.on('session', (session) => session.on('message', (payload) => void session.send(payload)));
   });
@@ -475,7 +607,13 @@ describe('timers with an injected clock', { timeout: 20_000 }, () => {
   it('the client rekeys once its keys are REKEY_AFTER_SECONDS old', async () => {
     // The clock jumps only once the host has the keepalive: a record in flight during a jump would be skewed.
     const established = nextSession(server, 'net-clock');
-    const channel = await connectSecure({ host: '127.0.0.1', port, privateKey: clientKeys.privateKey, hostPublicKey: hostKeys.publicKey, now });
+    const channel = await connectSecure({
+      host: '127.0.0.1',
+      port,
+      privateKey: clientKeys.privateKey,
+      hostPublicKey: hostKeys.publicKey,
+      now,
+    });
     await established;
     const rekeyed = new Promise((resolve) => channel.once('rekey', resolve));
     clock += 121_000;
@@ -512,7 +650,13 @@ describe('timers with an injected clock', { timeout: 20_000 }, () => {
 
   it('a skewed clock on the client side is refused by the host (skew)', async () => {
     let shift = 0;
-    const channel = await connectSecure({ host: '127.0.0.1', port, privateKey: clientKeys.privateKey, hostPublicKey: hostKeys.publicKey, now: () => clock + shift });
+    const channel = await connectSecure({
+      host: '127.0.0.1',
+      port,
+      privateKey: clientKeys.privateKey,
+      hostPublicKey: hostKeys.publicKey,
+      now: () => clock + shift,
+    });
     const echoed = nextMessage(channel);
     await channel.send(Buffer.from('in sync'));
     assert.equal((await echoed).toString(), 'in sync');
@@ -525,17 +669,46 @@ describe('timers with an injected clock', { timeout: 20_000 }, () => {
   });
 
   it('refuses invalid options with ValidationError', async () => {
-    await assert.rejects(createSecureServer({ privateKey: 'short', peers: [] }), (error: unknown) => error instanceof Error && (error as { code?: string }).code === 'ERR_INVALID');
     await assert.rejects(
-      createSecureServer({ privateKey: hostKeys.privateKey, peers: [{ publicKey: Buffer.alloc(32).toString('base64'), id: 'zero' }] }),
+      createSecureServer({ privateKey: 'short', peers: [] }),
+      (error: unknown) => error instanceof Error && (error as { code?: string }).code === 'ERR_INVALID',
+    );
+    await assert.rejects(
+      createSecureServer({
+        privateKey: hostKeys.privateKey,
+        peers: [{ publicKey: Buffer.alloc(32).toString('base64'), id: 'zero' }],
+      }),
       /small-order/,
     );
     await assert.rejects(
-      createSecureServer({ privateKey: hostKeys.privateKey, peers: [{ publicKey: clientKeys.publicKey, id: 'a' }, { publicKey: clientKeys.publicKey, id: 'b' }] }),
+      createSecureServer({
+        privateKey: hostKeys.privateKey,
+        peers: [
+          { publicKey: clientKeys.publicKey, id: 'a' },
+          { publicKey: clientKeys.publicKey, id: 'b' },
+        ],
+      }),
       /same key/,
     );
-    await assert.rejects(connectSecure({ host: '127.0.0.1', port, privateKey: clientKeys.privateKey, hostPublicKey: Buffer.alloc(32).toString('base64') }), /small-order/);
-    await assert.rejects(connectSecure({ host: '127.0.0.1', port, privateKey: clientKeys.privateKey, hostPublicKey: hostKeys.publicKey, rekeyAfterSeconds: 500 }), /rejectAfterSeconds/);
+    await assert.rejects(
+      connectSecure({
+        host: '127.0.0.1',
+        port,
+        privateKey: clientKeys.privateKey,
+        hostPublicKey: Buffer.alloc(32).toString('base64'),
+      }),
+      /small-order/,
+    );
+    await assert.rejects(
+      connectSecure({
+        host: '127.0.0.1',
+        port,
+        privateKey: clientKeys.privateKey,
+        hostPublicKey: hostKeys.publicKey,
+        rekeyAfterSeconds: 500,
+      }),
+      /rejectAfterSeconds/,
+    );
     assert.ok(new SecureChannelError('replay', 'x').code === 'ERR_SECURE_REPLAY');
   });
 });

@@ -23,7 +23,10 @@ describe('throughput over loopback', { timeout: 30_000 }, () => {
   const waitSession = (): Promise<SecureSession> => new Promise((resolve) => server.once('session', resolve));
 
   before(async () => {
-    server = await createSecureServer({ privateKey: hostKeys.privateKey, peers: [{ publicKey: clientKeys.publicKey, id: 'net-bulk' }] });
+    server = await createSecureServer({
+      privateKey: hostKeys.privateKey,
+      peers: [{ publicKey: clientKeys.publicKey, id: 'net-bulk' }],
+    });
     port = server.address().port;
   });
 
@@ -31,7 +34,12 @@ describe('throughput over loopback', { timeout: 30_000 }, () => {
 
   it('delivers 50 MB in 256 KiB records intact and in order', async () => {
     nextSession = waitSession();
-    const channel = await connectSecure({ host: '127.0.0.1', port, privateKey: clientKeys.privateKey, hostPublicKey: hostKeys.publicKey });
+    const channel = await connectSecure({
+      host: '127.0.0.1',
+      port,
+      privateKey: clientKeys.privateKey,
+      hostPublicKey: hostKeys.publicKey,
+    });
     const session = await nextSession;
     const total = 50 * 1024 * 1024;
     const recordBytes = 256 * 1024;
@@ -66,7 +74,12 @@ describe('throughput over loopback', { timeout: 30_000 }, () => {
 
   it('sends a full table of 1,000,000 routes through the coalescer, whole routes per record', async () => {
     nextSession = waitSession();
-    const channel = await connectSecure({ host: '127.0.0.1', port, privateKey: clientKeys.privateKey, hostPublicKey: hostKeys.publicKey });
+    const channel = await connectSecure({
+      host: '127.0.0.1',
+      port,
+      privateKey: clientKeys.privateKey,
+      hostPublicKey: hostKeys.publicKey,
+    });
     const session = await nextSession;
     const routes = 1_000_000;
     const routeBytes = 12;
@@ -77,7 +90,8 @@ describe('throughput over loopback', { timeout: 30_000 }, () => {
       session.on('message', (payload) => {
         records++;
         if (payload.length % routeBytes !== 0) reject(new Error(`record of ${payload.length} bytes splits a route`));
-        for (let offset = 0; offset < payload.length; offset += routeBytes) checksum = (checksum + payload.readUInt32LE(offset)) >>> 0;
+        for (let offset = 0; offset < payload.length; offset += routeBytes)
+          checksum = (checksum + payload.readUInt32LE(offset)) >>> 0;
         receivedRoutes += payload.length / routeBytes;
         if (receivedRoutes === routes) resolve();
       });
@@ -105,7 +119,12 @@ describe('throughput over loopback', { timeout: 30_000 }, () => {
 
   it('the coalescer flushes small updates on the next turn of the event loop', async () => {
     nextSession = waitSession();
-    const channel = await connectSecure({ host: '127.0.0.1', port, privateKey: clientKeys.privateKey, hostPublicKey: hostKeys.publicKey });
+    const channel = await connectSecure({
+      host: '127.0.0.1',
+      port,
+      privateKey: clientKeys.privateKey,
+      hostPublicKey: hostKeys.publicKey,
+    });
     const session = await nextSession;
     const got = new Promise<Buffer>((resolve) => session.once('message', resolve));
     const coalescer = new RecordCoalescer(channel);

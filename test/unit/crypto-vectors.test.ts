@@ -118,13 +118,20 @@ describe('crypto test vectors (docs/protocol.md §9)', () => {
     assert.equal(response.keys.remoteIndex, V.clientIndex);
   });
 
-  it('halves prepared ahead (the initiation\'s e, es, s, ss; the response\'s e and se) give the same bytes', () => {
+  it("halves prepared ahead (the initiation's e, es, s, ss; the response's e and se) give the same bytes", () => {
     const client = staticIdentityFromPrivate(hex(V.clientStaticPrivate));
     const host = staticIdentityFromPrivate(hex(V.hostStaticPrivate));
-    const prepared = prepareInitiation({ initiator: client, responderPublicKey: host.publicKey, ephemeralPrivateKey: hex(V.clientEphemeralPrivate) });
+    const prepared = prepareInitiation({
+      initiator: client,
+      responderPublicKey: host.publicKey,
+      ephemeralPrivateKey: hex(V.clientEphemeralPrivate),
+    });
     const initiation = completeInitiation(prepared, encodeTai64n(V.clientTimeMs), V.clientIndex);
     assert.equal(initiation.frame.toString('hex'), V.initiation);
-    assert.throws(() => completeInitiation(prepared, encodeTai64n(V.clientTimeMs + 1), V.clientIndex), /completed twice/);
+    assert.throws(
+      () => completeInitiation(prepared, encodeTai64n(V.clientTimeMs + 1), V.clientIndex),
+      /completed twice/,
+    );
     const consumed = consumeInitiation(initiation.frame, host, { findPeer: () => 'vector-client' });
     const response = createResponse(consumed.handshake, {
       timestamp: encodeTai64n(V.hostTimeMs),
@@ -137,11 +144,20 @@ describe('crypto test vectors (docs/protocol.md §9)', () => {
 
   it('a responder prepared for another client is not used: a fresh ephemeral is, and the handshake completes', () => {
     const { client, host } = runHandshake();
-    const initiation = createInitiation({ initiator: client, responderPublicKey: host.publicKey, timestamp: encodeTai64n(V.clientTimeMs), senderIndex: V.clientIndex });
+    const initiation = createInitiation({
+      initiator: client,
+      responderPublicKey: host.publicKey,
+      timestamp: encodeTai64n(V.clientTimeMs),
+      senderIndex: V.clientIndex,
+    });
     const consumed = consumeInitiation(initiation.frame, host, { findPeer: () => 'vector-client' });
     const forOther = prepareResponder(host.publicKey);
-    const response = createResponse(consumed.handshake, { timestamp: encodeTai64n(V.hostTimeMs), senderIndex: V.hostIndex, prepared: forOther });
-    assert.ok(!response.frame.includes(forOther.ephemeral.publicKey), 'the other client\'s ephemeral stays unused');
+    const response = createResponse(consumed.handshake, {
+      timestamp: encodeTai64n(V.hostTimeMs),
+      senderIndex: V.hostIndex,
+      prepared: forOther,
+    });
+    assert.ok(!response.frame.includes(forOther.ephemeral.publicKey), "the other client's ephemeral stays unused");
     const completed = consumeResponse(initiation.handshake, response.frame);
     assert.ok(completed.keys.sendKey.equals(response.keys.receiveKey));
   });
@@ -159,7 +175,13 @@ describe('crypto test vectors (docs/protocol.md §9)', () => {
     assert.equal(opened.senderTimeMs, V.recordTimeMs);
     assert.equal(opened.payload.toString('ascii'), V.recordPayload);
 
-    const keepalive = sealRecord({ key: hex(V.keyHostToClient), receiverIndex: V.clientIndex, counter: 0n, senderTimeMs: V.keepaliveTimeMs, payload: Buffer.alloc(0) });
+    const keepalive = sealRecord({
+      key: hex(V.keyHostToClient),
+      receiverIndex: V.clientIndex,
+      counter: 0n,
+      senderTimeMs: V.keepaliveTimeMs,
+      payload: Buffer.alloc(0),
+    });
     assert.equal(keepalive.toString('hex'), V.keepalive);
     assert.equal(openRecord(hex(V.keepalive), hex(V.keyHostToClient)).payload.length, 0);
   });

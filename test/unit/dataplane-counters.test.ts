@@ -8,15 +8,25 @@ import { BpfMap, MapType, MAX_LINKS, REASONS, PATHS, netStatsLayout } from '../.
 
 const CPUS = 3;
 /** Only the geometry of a map (no file descriptor): what the decoder reads of it. */
-const stats = { valueSize: netStatsLayout.size, valueBufferSize: Math.ceil(netStatsLayout.size / 8) * 8 * CPUS } as const;
+const stats = {
+  valueSize: netStatsLayout.size,
+  valueBufferSize: Math.ceil(netStatsLayout.size / 8) * 8 * CPUS,
+} as const;
 const geometry = Object.assign(Object.create(BpfMap.prototype) as BpfMap, stats, { type: MapType.PERCPU_ARRAY });
 
 /** Slots 0..slots-1; value(slot, cpu, field, index) is written at its place. */
 function buffer(slots: number, value: (slot: number, cpu: number, field: string, index: number) => bigint): Buffer {
   const out = Buffer.alloc(slots * stats.valueBufferSize);
   const cpuStride = stats.valueBufferSize / CPUS;
-  const fields: [string, number][] = [['verdict', REASONS.length], ['path_packets', PATHS.length], ['path_bytes', PATHS.length],
-    ['cpu_offered', 1], ['cpu_carried', 1], ['link_offered', MAX_LINKS], ['link_carried', MAX_LINKS]];
+  const fields: [string, number][] = [
+    ['verdict', REASONS.length],
+    ['path_packets', PATHS.length],
+    ['path_bytes', PATHS.length],
+    ['cpu_offered', 1],
+    ['cpu_carried', 1],
+    ['link_offered', MAX_LINKS],
+    ['link_carried', MAX_LINKS],
+  ];
   for (let slot = 0; slot < slots; slot++) {
     for (let cpu = 0; cpu < CPUS; cpu++) {
       for (const [field, count] of fields) {
@@ -28,7 +38,7 @@ function buffer(slots: number, value: (slot: number, cpu: number, field: string,
   return out;
 }
 
-test('counters sum every CPU\'s copy, exactly, above 2^32', () => {
+test("counters sum every CPU's copy, exactly, above 2^32", () => {
   const big = 5n * 4294967296n + 7n;
   const value = (slot: number, cpu: number, field: string, i: number): bigint =>
     BigInt(slot * 1000 + i) + (field === 'cpu_offered' ? big : BigInt(cpu));
@@ -43,8 +53,11 @@ test('counters sum every CPU\'s copy, exactly, above 2^32', () => {
   assert.equal(c.linkOffered.length, MAX_LINKS);
 });
 
-test('the controller\'s number sums equal the exact counters', () => {
-  const decoder = new StatsDecoder(geometry, buffer(4, (slot, cpu, _field, i) => BigInt((slot + 1) * (cpu + 2) * (i + 3)) * 1000003n));
+test("the controller's number sums equal the exact counters", () => {
+  const decoder = new StatsDecoder(
+    geometry,
+    buffer(4, (slot, cpu, _field, i) => BigInt((slot + 1) * (cpu + 2) * (i + 3)) * 1000003n),
+  );
   for (let slot = 0; slot < 4; slot++) {
     const exact = decoder.counters(slot, slot);
     const at = netStatsLayout.field('link_offered').offset >> 2;

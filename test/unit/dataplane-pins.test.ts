@@ -14,19 +14,31 @@ describe('link pin names', () => {
   });
 
   it('is injective, dot-free and reversible for any interface name', () => {
-    fc.assert(fc.property(fc.string({ minLength: 1, maxLength: 15, unit: 'binary' }), fc.string({ minLength: 1, maxLength: 15, unit: 'binary' }), (a, b) => {
-      const ea = escapePinName(a);
-      assert.ok(!ea.includes('.') && !ea.includes('/') && !ea.includes('\0'));
-      assert.equal(unescapePinName(ea), a);
-      if (a !== b) assert.notEqual(ea, escapePinName(b));
-    }), { numRuns: 2000 });
-    for (const name of ['a.b', 'a_b', 'a_2eb', 'a__b', 'a-b', 'x:y', 'vif1.0.1']) assert.equal(unescapePinName(escapePinName(name)), name);
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 15, unit: 'binary' }),
+        fc.string({ minLength: 1, maxLength: 15, unit: 'binary' }),
+        (a, b) => {
+          const ea = escapePinName(a);
+          assert.ok(!ea.includes('.') && !ea.includes('/') && !ea.includes('\0'));
+          assert.equal(unescapePinName(ea), a);
+          if (a !== b) assert.notEqual(ea, escapePinName(b));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    for (const name of ['a.b', 'a_b', 'a_2eb', 'a__b', 'a-b', 'x:y', 'vif1.0.1'])
+      assert.equal(unescapePinName(escapePinName(name)), name);
   });
 
   it('parses a pin name back to its program and interface; refuses names no escape produces', () => {
     assert.deepEqual(parseLinkPinName('xdp-vif1_2e0'), { kind: 'xdp', ifname: 'vif1.0' });
     assert.deepEqual(parseLinkPinName('tc-eth_5f'), undefined, 'an escaped "_" is spelled "__" only');
-    assert.equal(parseLinkPinName('xdp-vif1_0'), undefined, 'an old-style pin (dot as underscore) is not a current name: it is migrated');
+    assert.equal(
+      parseLinkPinName('xdp-vif1_0'),
+      undefined,
+      'an old-style pin (dot as underscore) is not a current name: it is migrated',
+    );
     assert.equal(parseLinkPinName('other-eth0'), undefined);
   });
 });

@@ -13,7 +13,9 @@ import { REASONS, PATHS } from '../../src/loader/index.js';
 
 const DASHBOARD = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs', 'grafana-dashboard.json');
 
-interface Dashboard { panels: { title: string; targets: { expr: string }[] }[] }
+interface Dashboard {
+  panels: { title: string; targets: { expr: string }[] }[];
+}
 
 function expressions(): { panel: string; expr: string }[] {
   const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as Dashboard;
@@ -23,14 +25,51 @@ function expressions(): { panel: string; expr: string }[] {
 /** Every metric /metrics serves, with its TYPE, from a Metrics fed with every kind of value. */
 async function servedTypes(): Promise<Map<string, string>> {
   const metrics = new Metrics();
-  const zero = <K extends string>(keys: readonly K[]) => Object.fromEntries(keys.map((k) => [k, 0n])) as Record<K, bigint>;
-  metrics.observeCounters([{ netId: 1, verdicts: zero(REASONS), pathPackets: zero(PATHS), pathBytes: zero(PATHS), cpuOffered: 0n, cpuCarried: 0n, linkOffered: [0n], linkCarried: [0n] }], new Map([[1, 'blue']]), [{ name: 'ext0', slot: 0 }]);
-  metrics.observePeriod({ period: 1, at: 0, durationMs: 1, resources: [
-    { resource: 'cpu', capacity: 1, total: 0, networks: [{ netId: 1, name: 'blue', reserved: 0, offered: 0, carried: 0, target: 0, dropProbability: 0 }] },
-    { resource: 'link:ext0', capacity: 1, total: 0, networks: [] }, { resource: 'fib', capacity: 1, total: 0, networks: [] },
-  ] }, 100);
+  const zero = <K extends string>(keys: readonly K[]) =>
+    Object.fromEntries(keys.map((k) => [k, 0n])) as Record<K, bigint>;
+  metrics.observeCounters(
+    [
+      {
+        netId: 1,
+        verdicts: zero(REASONS),
+        pathPackets: zero(PATHS),
+        pathBytes: zero(PATHS),
+        cpuOffered: 0n,
+        cpuCarried: 0n,
+        linkOffered: [0n],
+        linkCarried: [0n],
+      },
+    ],
+    new Map([[1, 'blue']]),
+    [{ name: 'ext0', slot: 0 }],
+  );
+  metrics.observePeriod(
+    {
+      period: 1,
+      at: 0,
+      durationMs: 1,
+      resources: [
+        {
+          resource: 'cpu',
+          capacity: 1,
+          total: 0,
+          networks: [{ netId: 1, name: 'blue', reserved: 0, offered: 0, carried: 0, target: 0, dropProbability: 0 }],
+        },
+        { resource: 'link:ext0', capacity: 1, total: 0, networks: [] },
+        { resource: 'fib', capacity: 1, total: 0, networks: [] },
+      ],
+    },
+    100,
+  );
   const use = { used: 0, quota: 0, rejections: 0 };
-  metrics.observeQuotas('blue', { routes4: use, routes6: use, nexthops: use, neighbours: use, filterRules: use, mapWriteFailures: 0 } as never);
+  metrics.observeQuotas('blue', {
+    routes4: use,
+    routes6: use,
+    nexthops: use,
+    neighbours: use,
+    filterRules: use,
+    mapWriteFailures: 0,
+  } as never);
   metrics.observeControllerFailures({ period: 0 });
   metrics.observeRoutes('blue', 0);
   metrics.observeSessions(0);
@@ -70,7 +109,10 @@ test('every expression is valid PromQL (promtool check rules)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'xnm-dashboard-'));
   try {
     // Grafana's $__rate_interval is no PromQL: a fixed range stands in for it.
-    const rules = expressions().map(({ expr }, i) => `      - record: xnetmon:dashboard_${i}\n        expr: ${JSON.stringify(expr.replaceAll('$__rate_interval', '1m'))}`);
+    const rules = expressions().map(
+      ({ expr }, i) =>
+        `      - record: xnetmon:dashboard_${i}\n        expr: ${JSON.stringify(expr.replaceAll('$__rate_interval', '1m'))}`,
+    );
     writeFileSync(join(dir, 'rules.yml'), `groups:\n  - name: dashboard\n    rules:\n${rules.join('\n')}\n`);
     const check = spawnSync('promtool', ['check', 'rules', join(dir, 'rules.yml')], { encoding: 'utf8' });
     assert.equal(check.error, undefined, `promtool runs: ${check.error?.message}`);

@@ -5,13 +5,16 @@ import assert from 'node:assert/strict';
 import { checkKernel, kernelHasTcx, KERNEL_FEATURES, KERNEL_FLOOR } from '../../src/loader/index.js';
 
 test('a kernel under the floor is refused, naming the version and the features it lacks', () => {
-  assert.throws(() => checkKernel('5.10.0-28-amd64'), (err: Error & { code?: string }) => {
-    assert.equal(err.code, 'ERR_KERNEL');
-    assert.match(err.message, new RegExp(`needs Linux ${KERNEL_FLOOR} or later; this kernel is 5\\.10\\.0-28-amd64`));
-    assert.match(err.message, /batch updates of LPM tries \(route loads\) \(5\.13\)/);
-    assert.doesNotMatch(err.message, /tcx/, 'a feature with a fallback is never a reason to refuse');
-    return true;
-  });
+  assert.throws(
+    () => checkKernel('5.10.0-28-amd64'),
+    (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'ERR_KERNEL');
+      assert.match(err.message, new RegExp(`needs Linux ${KERNEL_FLOOR} or later; this kernel is 5\\.10\\.0-28-amd64`));
+      assert.match(err.message, /batch updates of LPM tries \(route loads\) \(5\.13\)/);
+      assert.doesNotMatch(err.message, /tcx/, 'a feature with a fallback is never a reason to refuse');
+      return true;
+    },
+  );
   assert.throws(() => checkKernel('4.19.0'), /XDP bpf links \(pinned, hitless bpf_link_update\) \(5\.9\)/);
 });
 

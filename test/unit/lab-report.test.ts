@@ -21,21 +21,49 @@ test('ticks of the charts that had 3.22, 6.44, 0.365 and 0.73', () => {
 
 test('any range: a 1-2-5 step, ticks covering it, at most the intervals asked for', () => {
   // Charts' ranges: a span under a ten-millionth of the values would be below the labels' 12 digits.
-  fc.assert(fc.property(fc.double({ min: -1e4, max: 1e4, noNaN: true }), fc.double({ min: 1e-3, max: 1e6, noNaN: true }), fc.integer({ min: 2, max: 10 }), (min, span, intervals) => {
-    const max = min + span;
-    const step = niceStep(min, max, intervals);
-    const ticks = niceTicks(min, max, intervals);
-    assert.ok(isNice(step), `step ${step}`);
-    assert.ok(ticks[0] <= min + step * 1e-6 && ticks[ticks.length - 1] >= max - step * 1e-6, `${ticks} covers ${min}..${max}`);
-    assert.ok(ticks.length - 1 <= intervals + 1, `${ticks.length - 1} intervals for ${intervals} asked`);
-  }));
+  fc.assert(
+    fc.property(
+      fc.double({ min: -1e4, max: 1e4, noNaN: true }),
+      fc.double({ min: 1e-3, max: 1e6, noNaN: true }),
+      fc.integer({ min: 2, max: 10 }),
+      (min, span, intervals) => {
+        const max = min + span;
+        const step = niceStep(min, max, intervals);
+        const ticks = niceTicks(min, max, intervals);
+        assert.ok(isNice(step), `step ${step}`);
+        assert.ok(
+          ticks[0] <= min + step * 1e-6 && ticks[ticks.length - 1] >= max - step * 1e-6,
+          `${ticks} covers ${min}..${max}`,
+        );
+        assert.ok(ticks.length - 1 <= intervals + 1, `${ticks.length - 1} intervals for ${intervals} asked`);
+      },
+    ),
+  );
 });
 
 test('the chart prints its nice ticks and the reference line, and keeps every point inside', () => {
-  const svg = lineChart('CPU used', 'time (s)', 'share of configured R', [{ name: 'blue', points: [[0, 0.2], [8.05, 1.14], [16.1, 0.9]] }], { references: [{ y: 1, label: 'configured R' }] });
+  const svg = lineChart(
+    'CPU used',
+    'time (s)',
+    'share of configured R',
+    [
+      {
+        name: 'blue',
+        points: [
+          [0, 0.2],
+          [8.05, 1.14],
+          [16.1, 0.9],
+        ],
+      },
+    ],
+    { references: [{ y: 1, label: 'configured R' }] },
+  );
   const labels = [...svg.matchAll(/class="tick-y"[^>]*>([^<]+)</g)].map((m) => m[1]);
   assert.deepEqual(labels, ['0', '0.5', '1', '1.5']);
   assert.match(svg, /configured R/);
   const ys = [...svg.matchAll(/points="([^"]+)"/g)].flatMap((m) => m[1].split(' ').map((p) => Number(p.split(',')[1])));
-  assert.ok(ys.every((y) => y >= 30 && y <= 260), `inside the plot: ${ys}`);
+  assert.ok(
+    ys.every((y) => y >= 30 && y <= 260),
+    `inside the plot: ${ys}`,
+  );
 });

@@ -7,8 +7,18 @@ import fc from 'fast-check';
 import { CoverIndexBuilder } from '../../src/manager/cover.js';
 import { PrefixIndex4 } from '../../src/manager/prefix-index.js';
 import {
-  decodeAck, emptyPrefixColumns, emptyRouteColumns, encodeEndOfSync, encodeHello, encodeRouteBatches, KIND_GATEWAY_BIT, NO_INTERFACE, PROTOCOL_VERSION,
-  UpdateManager, type RouteColumns, type RouteWriter,
+  decodeAck,
+  emptyPrefixColumns,
+  emptyRouteColumns,
+  encodeEndOfSync,
+  encodeHello,
+  encodeRouteBatches,
+  KIND_GATEWAY_BIT,
+  NO_INTERFACE,
+  PROTOCOL_VERSION,
+  UpdateManager,
+  type RouteColumns,
+  type RouteWriter,
 } from '../../src/manager/index.js';
 import { BLUE, FakeSession, segments, twoNetworkConfig } from '../support/manager-fakes.js';
 
@@ -20,25 +30,28 @@ const prefix4 = fc.tuple(fc.integer({ min: 0, max: 32 }), fc.integer({ min: 0, m
 
 describe('PrefixIndex4', () => {
   test('behaves like a Map under random inserts and deletes, through growth', () => {
-    fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), prefix4), { minLength: 200, maxLength: 3000 }), (ops) => {
-      const index = new PrefixIndex4(16);
-      const model = new Map<string, number>();
-      ops.forEach(([insert, p], i) => {
-        const key = `${p.addr}/${p.length}`;
-        if (insert) {
-          const known = index.getOrSet(p.addr, p.length, i);
-          assert.equal(known, model.get(key) ?? -1);
-          if (known < 0) model.set(key, i);
-        } else {
-          assert.equal(index.delete(p.addr, p.length), model.delete(key));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.boolean(), prefix4), { minLength: 200, maxLength: 3000 }), (ops) => {
+        const index = new PrefixIndex4(16);
+        const model = new Map<string, number>();
+        ops.forEach(([insert, p], i) => {
+          const key = `${p.addr}/${p.length}`;
+          if (insert) {
+            const known = index.getOrSet(p.addr, p.length, i);
+            assert.equal(known, model.get(key) ?? -1);
+            if (known < 0) model.set(key, i);
+          } else {
+            assert.equal(index.delete(p.addr, p.length), model.delete(key));
+          }
+        });
+        assert.equal(index.size, model.size);
+        for (const [key, slot] of model) {
+          const [addr, length] = key.split('/').map(Number);
+          assert.equal(index.get(addr!, length!), slot);
         }
-      });
-      assert.equal(index.size, model.size);
-      for (const [key, slot] of model) {
-        const [addr, length] = key.split('/').map(Number);
-        assert.equal(index.get(addr!, length!), slot);
-      }
-    }), { numRuns: 50 });
+      }),
+      { numRuns: 50 },
+    );
   });
 
   test('the same address with different lengths are different keys; set replaces', () => {
@@ -54,16 +67,29 @@ describe('PrefixIndex4', () => {
 });
 
 describe('CoverIndex', () => {
-  const inside = (outer: { addr: number; length: number }, inner: { addr: number; length: number }): boolean => inner.length > outer.length
-    && (outer.length === 0 || (inner.addr & (0xffffffff << (32 - outer.length))) >>> 0 === outer.addr);
+  const inside = (outer: { addr: number; length: number }, inner: { addr: number; length: number }): boolean =>
+    inner.length > outer.length &&
+    (outer.length === 0 || (inner.addr & (0xffffffff << (32 - outer.length))) >>> 0 === outer.addr);
 
   test('IPv4: "covers a more specific indexed prefix" agrees with a brute force scan', () => {
-    fc.assert(fc.property(fc.array(prefix4, { minLength: 1, maxLength: 40 }), fc.array(prefix4, { minLength: 1, maxLength: 40 }), (indexed, queries) => {
-      const builder = new CoverIndexBuilder();
-      for (const p of indexed) builder.add4(p.addr, p.length);
-      const index = builder.build();
-      for (const q of [...queries, ...indexed]) assert.equal(index.covers4(q.addr, q.length), indexed.some((p) => inside(q, p)), `${q.addr}/${q.length}`);
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(
+        fc.array(prefix4, { minLength: 1, maxLength: 40 }),
+        fc.array(prefix4, { minLength: 1, maxLength: 40 }),
+        (indexed, queries) => {
+          const builder = new CoverIndexBuilder();
+          for (const p of indexed) builder.add4(p.addr, p.length);
+          const index = builder.build();
+          for (const q of [...queries, ...indexed])
+            assert.equal(
+              index.covers4(q.addr, q.length),
+              indexed.some((p) => inside(q, p)),
+              `${q.addr}/${q.length}`,
+            );
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   test('IPv6 by hex', () => {
@@ -92,15 +118,27 @@ describe('a large table', () => {
       },
       releaseNexthop: () => {},
       addRoutes: () => {},
-      addRoutes4: (_netId, columns) => { written.routes += columns.count; },
+      addRoutes4: (_netId, columns) => {
+        written.routes += columns.count;
+      },
       deleteRoutes: () => 0,
       listRoutes: () => [],
       setFilter: () => {},
     };
-    const manager = new UpdateManager({ dataPlane: nullPlane, config: twoNetworkConfig(), segments, adoptInstalledRoutes: false });
+    const manager = new UpdateManager({
+      dataPlane: nullPlane,
+      config: twoNetworkConfig(),
+      segments,
+      adoptInstalledRoutes: false,
+    });
     const c: RouteColumns = {
-      family: 4, count: routes, addrs: new Uint8Array(routes * 4), lengths: new Uint8Array(routes).fill(24), kinds: new Uint8Array(routes),
-      gateways: new Uint8Array(routes * 4), interfaces: new Uint16Array(routes),
+      family: 4,
+      count: routes,
+      addrs: new Uint8Array(routes * 4),
+      lengths: new Uint8Array(routes).fill(24),
+      kinds: new Uint8Array(routes),
+      gateways: new Uint8Array(routes * 4),
+      interfaces: new Uint16Array(routes),
     };
     const view = new DataView(c.addrs.buffer);
     for (let i = 0; i < routes; i++) {
@@ -115,7 +153,16 @@ describe('a large table', () => {
     }
     const payloads = [encodeHello({ version: PROTOCOL_VERSION, clientName: 'r1' })];
     let sequence = 1;
-    for (const m of encodeRouteBatches({ interfaces: [BLUE.eth0], adds4: c, adds6: emptyRouteColumns(6), deletes4: emptyPrefixColumns(4), deletes6: emptyPrefixColumns(6) }, { firstSequence: sequence })) {
+    for (const m of encodeRouteBatches(
+      {
+        interfaces: [BLUE.eth0],
+        adds4: c,
+        adds6: emptyRouteColumns(6),
+        deletes4: emptyPrefixColumns(4),
+        deletes6: emptyPrefixColumns(6),
+      },
+      { firstSequence: sequence },
+    )) {
       payloads.push(m.payload);
       sequence = m.sequence + 1;
     }

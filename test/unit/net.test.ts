@@ -3,14 +3,26 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  addressBytes, parseAddress, formatAddress, parsePrefixText, formatPrefixBytes, hostBitsSet, maskedAddress,
-  prefixKey, isUnicastAddress, macBytes, macFromBytes, writeMac, isUnicastMac,
+  addressBytes,
+  parseAddress,
+  formatAddress,
+  parsePrefixText,
+  formatPrefixBytes,
+  hostBitsSet,
+  maskedAddress,
+  prefixKey,
+  isUnicastAddress,
+  macBytes,
+  macFromBytes,
+  writeMac,
+  isUnicastMac,
 } from '../../src/net/index.js';
 import { parsePrefix, formatPrefix } from '../../src/dataplane/prefix.js';
 import { ValidationError } from '../../src/errors/index.js';
 
 const hex = (b: Uint8Array | undefined): string | undefined => (b ? Buffer.from(b).toString('hex') : undefined);
-const namesField = (path: string, text: RegExp) => (err: unknown) => err instanceof ValidationError && err.path === path && text.test(err.message);
+const namesField = (path: string, text: RegExp) => (err: unknown) =>
+  err instanceof ValidationError && err.path === path && text.test(err.message);
 
 test('IPv4 and IPv6 literals to network-order bytes', () => {
   assert.equal(hex(addressBytes('192.0.2.1')), 'c0000201');
@@ -27,8 +39,10 @@ test('IPv4 and IPv6 literals to network-order bytes', () => {
 test('parseAddress names the field of a bad address', () => {
   assert.deepEqual(parseAddress('10.1.2.3', 'x'), { family: 4, bytes: Buffer.from([10, 1, 2, 3]) });
   assert.equal(parseAddress('2001:db8::', 'x').family, 6);
-  assert.throws(() => parseAddress('10.1.2.300', 'routers[0].address'),
-    namesField('routers[0].address', /"10\.1\.2\.300" is not an IPv4 or IPv6 address/));
+  assert.throws(
+    () => parseAddress('10.1.2.300', 'routers[0].address'),
+    namesField('routers[0].address', /"10\.1\.2\.300" is not an IPv4 or IPv6 address/),
+  );
 });
 
 test('formatAddress: dotted quad, and RFC 5952 for IPv6 (longest zero run, lower case, no single-group ::)', () => {
@@ -55,15 +69,19 @@ test('prefixes: text to bytes and back; a bare address is a host prefix', () => 
 
 test('bad prefixes are refused naming the field and the text', () => {
   for (const [bad, why] of [
-    ['10.0.0.0/33', /must be 0\.\.32/], ['2001:db8::/129', /must be 0\.\.128/], ['10.0.0.0/-1', /must be 0\.\.32/],
-    ['10.0.0.0/', /must be 0\.\.32/], ['10.0.0.0/8a', /must be 0\.\.32/], ['300.0.0.0/8', /is not an IPv4 or IPv6 prefix/],
+    ['10.0.0.0/33', /must be 0\.\.32/],
+    ['2001:db8::/129', /must be 0\.\.128/],
+    ['10.0.0.0/-1', /must be 0\.\.32/],
+    ['10.0.0.0/', /must be 0\.\.32/],
+    ['10.0.0.0/8a', /must be 0\.\.32/],
+    ['300.0.0.0/8', /is not an IPv4 or IPv6 prefix/],
     ['blue', /is not an IPv4 or IPv6 prefix/],
   ] as const) {
     assert.throws(() => parsePrefixText(bad, 'routes[3].prefix'), namesField('routes[3].prefix', why), bad);
   }
 });
 
-test('host bits: detected, masked, and refused by the data plane\'s parsePrefix with a suggestion', () => {
+test("host bits: detected, masked, and refused by the data plane's parsePrefix with a suggestion", () => {
   assert.equal(hostBitsSet(Buffer.from([10, 0, 0, 1]), 8), true);
   assert.equal(hostBitsSet(Buffer.from([10, 0, 0, 0]), 8), false);
   assert.equal(hostBitsSet(Buffer.from([10, 128, 0, 0]), 9), false);
@@ -71,14 +89,19 @@ test('host bits: detected, masked, and refused by the data plane\'s parsePrefix 
   assert.equal(hostBitsSet(Buffer.from([10, 0, 0, 1]), 32), false);
   assert.equal(hostBitsSet(Buffer.from([1, 2, 3, 4]), 0), true);
   assert.deepEqual([...maskedAddress(Buffer.from([10, 255, 255, 255]), 12)], [10, 240, 0, 0]);
-  assert.throws(() => parsePrefix('10.0.0.1/8', 'prefix'), namesField('prefix', /host bits set \(did you mean 10\.0\.0\.0\/8\?\)/));
+  assert.throws(
+    () => parsePrefix('10.0.0.1/8', 'prefix'),
+    namesField('prefix', /host bits set \(did you mean 10\.0\.0\.0\/8\?\)/),
+  );
   assert.throws(() => parsePrefix('10.0.0.0/8/1', 'prefix'), namesField('prefix', /malformed prefix/));
   assert.equal(formatPrefix(parsePrefix(' 2001:db8:0::/48 ')), '2001:db8::/48');
 });
 
 test('unicast addresses', () => {
-  for (const yes of ['10.0.0.1', '192.0.2.1', '2001:db8::1', 'fe80::1']) assert.equal(isUnicastAddress(addressBytes(yes)!), true, yes);
-  for (const no of ['0.0.0.0', '224.0.0.1', '255.255.255.255', '::', 'ff02::1']) assert.equal(isUnicastAddress(addressBytes(no)!), false, no);
+  for (const yes of ['10.0.0.1', '192.0.2.1', '2001:db8::1', 'fe80::1'])
+    assert.equal(isUnicastAddress(addressBytes(yes)!), true, yes);
+  for (const no of ['0.0.0.0', '224.0.0.1', '255.255.255.255', '::', 'ff02::1'])
+    assert.equal(isUnicastAddress(addressBytes(no)!), false, no);
 });
 
 test('MACs: text to bytes and back, any case; bad text names the field', () => {
@@ -88,9 +111,21 @@ test('MACs: text to bytes and back, any case; bad text names the field', () => {
   const out = Buffer.alloc(8);
   writeMac('aa:bb:cc:dd:ee:ff', out, 2, 'mac');
   assert.equal(out.toString('hex'), '0000aabbccddeeff');
-  const malformed = ['', '02:00:00:00:00', '02:00:00:00:00:01:02', '02-00-00-00-00-01', '0200.0000.0001', 'g2:00:00:00:00:01', '2:0:0:0:0:1'];
+  const malformed = [
+    '',
+    '02:00:00:00:00',
+    '02:00:00:00:00:01:02',
+    '02-00-00-00-00-01',
+    '0200.0000.0001',
+    'g2:00:00:00:00:01',
+    '2:0:0:0:0:1',
+  ];
   for (const bad of malformed) {
-    assert.throws(() => macBytes(bad, 'attachments[0].mac'), namesField('attachments[0].mac', /is not a MAC address/), bad);
+    assert.throws(
+      () => macBytes(bad, 'attachments[0].mac'),
+      namesField('attachments[0].mac', /is not a MAC address/),
+      bad,
+    );
   }
   assert.throws(() => macBytes('nope'), namesField('mac', /"nope" is not a MAC address/));
 });

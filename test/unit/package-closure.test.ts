@@ -25,13 +25,21 @@ test('the client package reaches no host module, no libbpf binding, no lab', () 
 
 test('the host package reaches the data plane, its binding and the daemon (the check can fail)', () => {
   const h = closure(rel('src/cli/main.js'), NODE_MODULES);
-  for (const f of ['src/loader/libbpf.js', 'src/dataplane/index.js', 'src/cli/daemon-main.js']) assert.ok(h.files.some((x) => x.endsWith(f)), f);
+  for (const f of ['src/loader/libbpf.js', 'src/dataplane/index.js', 'src/cli/daemon-main.js'])
+    assert.ok(
+      h.files.some((x) => x.endsWith(f)),
+      f,
+    );
   assert.ok(h.packages.includes('koffi'));
-  assert.ok(!h.packages.some((p) => ['typescript', 'fast-check', 'pino-pretty', '@types/node'].includes(p)), 'no development dependency');
+  assert.ok(
+    !h.packages.some((p) => ['typescript', 'fast-check', 'pino-pretty', '@types/node'].includes(p)),
+    'no development dependency',
+  );
 });
 
 test('import specifiers: static, dynamic, side effect, re-export; package names of bare ones', () => {
-  const source = "import a from './a.js';\nexport * from \"../b.js\";\nimport 'c';\nconst d = await import('./d.js');\nimport {\n  e,\n} from '@s/e/sub';";
+  const source =
+    "import a from './a.js';\nexport * from \"../b.js\";\nimport 'c';\nconst d = await import('./d.js');\nimport {\n  e,\n} from '@s/e/sub';";
   assert.deepEqual(importSpecifiers(source).sort(), ['../b.js', './a.js', './d.js', '@s/e/sub', 'c']);
   assert.equal(packageName('@s/e/sub'), '@s/e');
   assert.equal(packageName('pino/file'), 'pino');
@@ -44,9 +52,15 @@ test('a missing module or package is an error naming it', () => {
   try {
     mkdirSync(join(dir, 'node_modules'));
     writeFileSync(join(dir, 'main.js'), "import './gone.js';\n");
-    assert.throws(() => closure(join(dir, 'main.js'), join(dir, 'node_modules')), (e: unknown) => e instanceof ClosureError && /gone\.js: imported but not built/.test(e.message));
+    assert.throws(
+      () => closure(join(dir, 'main.js'), join(dir, 'node_modules')),
+      (e: unknown) => e instanceof ClosureError && /gone\.js: imported but not built/.test(e.message),
+    );
     writeFileSync(join(dir, 'main.js'), "import 'left-pad';\n");
-    assert.throws(() => closure(join(dir, 'main.js'), join(dir, 'node_modules')), /package left-pad \(needed by .*main\.js\) is not in/);
+    assert.throws(
+      () => closure(join(dir, 'main.js'), join(dir, 'node_modules')),
+      /package left-pad \(needed by .*main\.js\) is not in/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

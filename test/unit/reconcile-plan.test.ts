@@ -14,7 +14,8 @@ const key = (seed: number): string => {
   return bytes.toString('base64');
 };
 
-const BASE = parseConfig(`
+const BASE = parseConfig(
+  `
 host:
   links:
     - { name: l0, capacity_mbps: 1000 }
@@ -31,7 +32,9 @@ networks:
     name: red
     routers: [{ vif: vr, client_public_key: "${key(3)}" }]
     attachments: [{ interface: l0, mac: "02:00:00:00:03:01", vif: vr }]
-`, 'test.yaml');
+`,
+  'test.yaml',
+);
 
 const IFINDEX: Record<string, number> = { l0: 10, vb: 21, vg: 22, vr: 23, vx: 24 };
 const probe: TopologyProbe = { ifindexOf: (name) => IFINDEX[name]!, hostMacOf: () => '02:00:00:00:00:fe' };
@@ -50,11 +53,29 @@ function copy(state: TopologyState): TopologyState {
 describe('desired topology', () => {
   it('is what a fresh daemon writes: links, vifs locked to their MACs, classification, the host MAC, VLAN groups', () => {
     const s = desired(BASE);
-    assert.deepEqual(s.ifaces.get(10), { kind: 'phys', netId: 0, linkSlot: 0, segIfindex: 0, segVlan: 0, macLocked: false });
-    assert.deepEqual(s.ifaces.get(22), { kind: 'vif', netId: 2, linkSlot: 0, segIfindex: 10, segVlan: 10, macLocked: true });
-    assert.equal(s.classify.get('10/0/02:00:00:00:00:fe')?.netId, 0, 'the host\'s own MAC');
+    assert.deepEqual(s.ifaces.get(10), {
+      kind: 'phys',
+      netId: 0,
+      linkSlot: 0,
+      segIfindex: 0,
+      segVlan: 0,
+      macLocked: false,
+    });
+    assert.deepEqual(s.ifaces.get(22), {
+      kind: 'vif',
+      netId: 2,
+      linkSlot: 0,
+      segIfindex: 10,
+      segVlan: 10,
+      macLocked: true,
+    });
+    assert.equal(s.classify.get('10/0/02:00:00:00:00:fe')?.netId, 0, "the host's own MAC");
     assert.equal(s.classify.get('10/0/02:00:00:00:01:01')?.vifIfindex, 21);
-    assert.deepEqual(s.classify.get('10/10/00:00:00:00:00:00'), { ifindex: 10, vlan: 10, mac: '00:00:00:00:00:00', netId: 2, vifIfindex: 22 }, 'VLAN 10 has one network: it gets the broadcasts');
+    assert.deepEqual(
+      s.classify.get('10/10/00:00:00:00:00:00'),
+      { ifindex: 10, vlan: 10, mac: '00:00:00:00:00:00', netId: 2, vifIfindex: 22 },
+      'VLAN 10 has one network: it gets the broadcasts',
+    );
     assert.equal(s.vifMacs.get('23/02:00:00:00:03:01')?.netId, 3);
   });
 });
@@ -92,7 +113,11 @@ describe('planTopology', () => {
       ...BASE,
       networks: BASE.networks.map((n) => {
         if (n.name === 'red') return { ...n, attachments: [] };
-        if (n.name === 'blue') return { ...n, attachments: [...n.attachments, { interface: 'l0', vlan: 0, mac: '02:00:00:00:03:01', vif: 'vb' }] };
+        if (n.name === 'blue')
+          return {
+            ...n,
+            attachments: [...n.attachments, { interface: 'l0', vlan: 0, mac: '02:00:00:00:03:01', vif: 'vb' }],
+          };
         return n;
       }),
     };
@@ -101,18 +126,24 @@ describe('planTopology', () => {
     assert.equal(classify.length, 1);
     assert.equal(classify[0]!.before?.netId, 3);
     assert.equal(classify[0]!.after?.netId, 1, 'the entry now says blue, written once, never absent');
-    assert.ok(plan.ops.every((op) => op.map !== 'classify' || op.before), 'no delete-then-add');
+    assert.ok(
+      plan.ops.every((op) => op.map !== 'classify' || op.before),
+      'no delete-then-add',
+    );
     // blue's own entries are not rewritten
     assert.ok(!plan.ops.some((op) => op.map === 'classify' && op.key === '10/0/02:00:00:00:01:01'));
   });
 
-  it('net del red, then a network that re-uses red\'s vif: the vif entry changes owner in place', () => {
+  it("net del red, then a network that re-uses red's vif: the vif entry changes owner in place", () => {
     const without = removeNetwork(BASE, 'red');
     const gold = { ...BASE.networks[2]!, id: 4, name: 'gold', routers: [{ vif: 'vr', clientPublicKey: key(4) }] };
     const next: XnetmonConfig = { ...without, networks: [...without.networks, gold] };
     const afterDel = desired(without);
     const plan = planTopology(copy(afterDel), desired(next));
-    assert.ok(plan.ops.every((op) => !op.before), 'after the delete, re-using the vif only adds');
+    assert.ok(
+      plan.ops.every((op) => !op.before),
+      'after the delete, re-using the vif only adds',
+    );
     const direct = planTopology(copy(desired(BASE)), desired(next));
     const vif = direct.ops.find((op) => op.map === 'ifaces');
     assert.equal(vif?.before?.netId, 3);
@@ -122,9 +153,14 @@ describe('planTopology', () => {
   it('a router address moved from red to blue is one in-place change of its segment entry; the text form is one', () => {
     const withAddresses = (config: XnetmonConfig, owner: string): XnetmonConfig => ({
       ...config,
-      networks: config.networks.map((n) => (n.name !== owner ? n : {
-        ...n, attachments: n.attachments.map((a, i) => (i ? a : { ...a, addresses: ['10.3.0.1', 'FE80::0:1'] })),
-      })),
+      networks: config.networks.map((n) =>
+        n.name !== owner
+          ? n
+          : {
+              ...n,
+              attachments: n.attachments.map((a, i) => (i ? a : { ...a, addresses: ['10.3.0.1', 'FE80::0:1'] })),
+            },
+      ),
     });
     const red = desired(withAddresses(BASE, 'red'));
     assert.deepEqual(red.segAddrs.get('10/0/fe80::1'), { ifindex: 10, vlan: 0, address: 'fe80::1', netId: 3 });
@@ -132,14 +168,29 @@ describe('planTopology', () => {
     const plan = planTopology(copy(red), desired(withAddresses(BASE, 'blue')));
     const addrs = plan.ops.filter((op) => op.map === 'segAddrs');
     assert.equal(addrs.length, 2);
-    assert.ok(addrs.every((op) => op.before?.netId === 3 && op.after?.netId === 1), 'owner changed in place, never absent');
+    assert.ok(
+      addrs.every((op) => op.before?.netId === 3 && op.after?.netId === 1),
+      'owner changed in place, never absent',
+    );
     assert.deepEqual(summarizePlan(plan).segAddrs, { add: 0, change: 2, remove: 0 });
     const gone = planTopology(copy(red), desired(BASE));
     assert.deepEqual(summarizePlan(gone).segAddrs, { add: 0, change: 0, remove: 2 });
   });
 
   it('removals come after every add and change, so a frame never finds a half-made network', () => {
-    const next: XnetmonConfig = { ...BASE, networks: [BASE.networks[0]!, { ...BASE.networks[2]!, id: 5, name: 'gold', routers: [{ vif: 'vx', clientPublicKey: key(5) }], attachments: [{ interface: 'l0', vlan: 0, mac: '02:00:00:00:05:01', vif: 'vx' }] }] };
+    const next: XnetmonConfig = {
+      ...BASE,
+      networks: [
+        BASE.networks[0]!,
+        {
+          ...BASE.networks[2]!,
+          id: 5,
+          name: 'gold',
+          routers: [{ vif: 'vx', clientPublicKey: key(5) }],
+          attachments: [{ interface: 'l0', vlan: 0, mac: '02:00:00:00:05:01', vif: 'vx' }],
+        },
+      ],
+    };
     const plan = planTopology(copy(desired(BASE)), desired(next));
     const firstRemove = plan.ops.findIndex((op) => !op.after);
     assert.ok(firstRemove > 0);

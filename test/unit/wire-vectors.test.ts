@@ -3,20 +3,34 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  decodeAck, decodeEndOfSync, decodeMessage, decodeNeighbourBatch, decodeRouteBatch, encodeAck, encodeEndOfSync,
-  encodeNeighbourBatch, encodeRouteBatch, neighbourBatchFromLists, neighbourBatchToLists, ProtocolError,
-  routeChangesFromLists, routeChangesToLists, type RouterInterface,
+  decodeAck,
+  decodeEndOfSync,
+  decodeMessage,
+  decodeNeighbourBatch,
+  decodeRouteBatch,
+  encodeAck,
+  encodeEndOfSync,
+  encodeNeighbourBatch,
+  encodeRouteBatch,
+  neighbourBatchFromLists,
+  neighbourBatchToLists,
+  ProtocolError,
+  routeChangesFromLists,
+  routeChangesToLists,
+  type RouterInterface,
 } from '../../src/wire/index.js';
 
 const ETH0: RouterInterface = { index: 2, name: 'eth0', mac: '02:00:00:01:00:01' };
 
 /** Copied from docs/manager.md: a change there is a change of the protocol. */
 const VECTORS = {
-  routeBatch: '0200000007000100000002010200000100010465746830000000030a09000010800a01000200000a0100001800000000'
-    + '000000c0000200180200000000ffff0000000120010db8000900000000000000000000300300000000000000000000000000'
-    + '000000ffff000000010a0700001000000000',
-  neighbourBatch: '0300000008000100000002010200000100010465746830000000010a010002020000000002000000000000000000000000'
-    + '000120010db80001000000000000000000020000',
+  routeBatch:
+    '0200000007000100000002010200000100010465746830000000030a09000010800a01000200000a0100001800000000' +
+    '000000c0000200180200000000ffff0000000120010db8000900000000000000000000300300000000000000000000000000' +
+    '000000ffff000000010a0700001000000000',
+  neighbourBatch:
+    '0300000008000100000002010200000100010465746830000000010a010002020000000002000000000000000000000000' +
+    '000120010db80001000000000000000000020000',
   endOfSync: '0500000009',
   ackOk: '060000000701000000',
   ackError: '0600000007000c4552525f4e4f5f48454c4c4f001073656e642048656c6c6f206669727374',
@@ -40,10 +54,15 @@ describe('update protocol vectors (docs/manager.md)', () => {
     const decoded = decodeRouteBatch(hex(VECTORS.routeBatch));
     assert.equal(decoded.sequence, 7);
     const lists = routeChangesToLists(decoded);
-    assert.deepEqual(lists.adds.map((r) => [r.prefix, r.kind, r.gateway, r.interface?.name ?? null]), [
-      ['10.9.0.0/16', 'unicast', '10.1.0.2', 'eth0'], ['10.1.0.0/24', 'unicast', null, 'eth0'],
-      ['192.0.2.0/24', 'blackhole', null, null], ['2001:db8:9::/48', 'via-vm', null, null],
-    ]);
+    assert.deepEqual(
+      lists.adds.map((r) => [r.prefix, r.kind, r.gateway, r.interface?.name ?? null]),
+      [
+        ['10.9.0.0/16', 'unicast', '10.1.0.2', 'eth0'],
+        ['10.1.0.0/24', 'unicast', null, 'eth0'],
+        ['192.0.2.0/24', 'blackhole', null, null],
+        ['2001:db8:9::/48', 'via-vm', null, null],
+      ],
+    );
     assert.deepEqual(lists.deletes, ['10.7.0.0/16']);
   });
 
@@ -55,7 +74,10 @@ describe('update protocol vectors (docs/manager.md)', () => {
     const lists = neighbourBatchToLists(decoded);
     const adds = lists.adds.map((n) => [n.address, n.mac, n.interface.name]);
     assert.deepEqual(adds, [['10.1.0.2', '02:00:00:00:00:02', 'eth0']]);
-    assert.deepEqual(lists.deletes.map((n) => [n.address, n.interface.name]), [['2001:db8:1::2', 'eth0']]);
+    assert.deepEqual(
+      lists.deletes.map((n) => [n.address, n.interface.name]),
+      [['2001:db8:1::2', 'eth0']],
+    );
   });
 
   it('EndOfSync and Acks', () => {
@@ -73,7 +95,10 @@ describe('update protocol vectors (docs/manager.md)', () => {
     const refused = (vector: string, offset: number, value: number, field: RegExp): void => {
       const bytes = hex(vector);
       bytes[offset] = value;
-      assert.throws(() => decodeMessage(bytes), (e: unknown) => e instanceof ProtocolError && field.test(e.message));
+      assert.throws(
+        () => decodeMessage(bytes),
+        (e: unknown) => e instanceof ProtocolError && field.test(e.message),
+      );
     };
     // RouteBatch: interface flags at 11; IPv4 routes from 27, 12 bytes each: address, length, kind (+5), gateway (+6).
     for (const flags of [0x02, 0x80]) refused(VECTORS.routeBatch, 11, flags, /flags/);

@@ -34,7 +34,15 @@ export function algorithm1Law(params: Algorithm1LawParams): ControlLaw {
       const phi = state.dropProbability;
       for (let slot = 0; slot < count; slot++) {
         phi[slot] = algorithm1Unchecked(
-          phi[slot], weight[slot], alpha[slot], capacity, totalUsage, carried[slot], idle, beta, phiInitial,
+          phi[slot],
+          weight[slot],
+          alpha[slot],
+          capacity,
+          totalUsage,
+          carried[slot],
+          idle,
+          beta,
+          phiInitial,
         );
       }
       // Not used by Algorithm 1: recorded so both laws report the same target metric.

@@ -52,8 +52,15 @@ export function algorithm1(input: Algorithm1Input): number {
   requireFraction('beta', input.beta);
   requirePhiInitial(input.phiInitial);
   return algorithm1Unchecked(
-    input.phi, input.weight, input.alpha, input.capacity, input.totalUsage,
-    input.usage, input.idle, input.beta, input.phiInitial,
+    input.phi,
+    input.weight,
+    input.alpha,
+    input.capacity,
+    input.totalUsage,
+    input.usage,
+    input.idle,
+    input.beta,
+    input.phiInitial,
   );
 }
 
@@ -69,8 +76,15 @@ export function requirePhiInitial(phiInitial: number): void {
  * per resource per period, so it must not allocate.
  */
 export function algorithm1Unchecked(
-  phi: number, weight: number, alpha: number, capacity: number, totalUsage: number,
-  usage: number, idle: number, beta: number, phiInitial: number,
+  phi: number,
+  weight: number,
+  alpha: number,
+  capacity: number,
+  totalUsage: number,
+  usage: number,
+  idle: number,
+  beta: number,
+  phiInitial: number,
 ): number {
   // Paper IV-A, Algorithm 1: punish only above the reservation, and decay an existing punishment.
   const reserved = alpha * capacity;
@@ -78,7 +92,7 @@ export function algorithm1Unchecked(
   if (!overReservation && !(phi > 0)) return 0;
   if (!overReservation) {
     // Paper IV-A, Algorithm 1 "fastly reduce": Phi - 3 (1 - 1/W) Phi / 3, i.e. Phi / W.
-    return clampProbability(phi - 3 * (1 - 1 / weight) * phi / 3);
+    return clampProbability(phi - (3 * (1 - 1 / weight) * phi) / 3);
   }
   // Paper IV-A, Algorithm 1: idle resource usage indicator Upsilon = (U_i - alpha R) / D.
   // DEPARTURE 1: with D = 0 nothing is idle, so a network over its reservation uses "all" of it.
@@ -86,13 +100,13 @@ export function algorithm1Unchecked(
   if (beta * capacity <= totalUsage) {
     // Paper IV-A, Algorithm 1: no idle resources, some network can be damaged: increase punishment.
     if (phi > 0) {
-      return clampProbability(phi + (1 + idleUsage) * (1 + 1 / weight) * phi / (3 + 1 / weight));
+      return clampProbability(phi + ((1 + idleUsage) * (1 + 1 / weight) * phi) / (3 + 1 / weight));
     }
     return phiInitial;
   }
   // Paper IV-A, Algorithm 1: idle resources remain: reduce punishment.
   // DEPARTURE 2: clamped above as well, because Upsilon > 2 makes this term an increase.
-  return clampProbability(phi - (1 + (1 - idleUsage)) * (1 - 1 / weight) * phi / (3 + 1 / weight));
+  return clampProbability(phi - ((1 + (1 - idleUsage)) * (1 - 1 / weight) * phi) / (3 + 1 / weight));
 }
 
 function clampProbability(value: number): number {

@@ -4,7 +4,12 @@
 // The simulator, the laws' comparison and their timing are research code: bench/laws.
 
 export type {
-  ControlLaw, LawName, LawState, NetworkTable, ResourceSample, ShareWorkspace,
+  ControlLaw,
+  LawName,
+  LawState,
+  NetworkTable,
+  ResourceSample,
+  ShareWorkspace,
 } from './types.js';
 export { createLawState } from './types.js';
 export { algorithm1 } from './algorithm1.js';
@@ -12,14 +17,20 @@ export type { Algorithm1Input } from './algorithm1.js';
 export { algorithm1Law } from './algorithm1-law.js';
 export type { Algorithm1LawParams } from './algorithm1-law.js';
 export {
-  shareLaw, DEFAULT_CORRECTION_GAIN, DEFAULT_CORRECTION_LIMIT, DEFAULT_RESERVATION_MARGIN,
+  shareLaw,
+  DEFAULT_CORRECTION_GAIN,
+  DEFAULT_CORRECTION_LIMIT,
+  DEFAULT_RESERVATION_MARGIN,
   DEFAULT_SATURATION_LEVEL,
 } from './share-law.js';
 export type { ShareLawParams } from './share-law.js';
 export { computeShareTargets, weightedMaxMinTargets } from './targets.js';
 export { combineWithResidual } from './residual.js';
 export {
-  createControlLaw, DEFAULT_BETA, DEFAULT_LAW, DEFAULT_PHI_INITIAL,
+  createControlLaw,
+  DEFAULT_BETA,
+  DEFAULT_LAW,
+  DEFAULT_PHI_INITIAL,
 } from './defaults.js';
 export type { ControlLawConfig } from './defaults.js';
 export { MAX_WEIGHT, MIN_WEIGHT } from './validate.js';

@@ -49,9 +49,7 @@
 import { ValidationError } from '../../errors/index.js';
 import { computeShareTargets } from './targets.js';
 import type { ControlLaw, LawState, NetworkTable, ResourceSample } from './types.js';
-import {
-  requireFraction, validateBeta, validateNetworkTable, validateSample, validateState,
-} from './validate.js';
+import { requireFraction, validateBeta, validateNetworkTable, validateSample, validateState } from './validate.js';
 
 export interface ShareLawParams {
   /** Critical level beta in [0, 1]; under contention the targets fill beta R (see targets.ts). */
@@ -111,9 +109,12 @@ export function shareLaw(params: ShareLawParams): ControlLaw {
   const rampStart = params.rampStart ?? DEFAULT_RAMP_START;
   const rampFactor = params.rampFactor ?? DEFAULT_RAMP_FACTOR;
   const gentleSlack = params.gentleSlack ?? DEFAULT_GENTLE_SLACK;
-  if (!(gentleSlack >= 0 && gentleSlack <= 1)) throw new ValidationError('gentleSlack', `must be a number in [0, 1], got ${String(gentleSlack)}`);
-  if (!(gentleBelow >= 1)) throw new ValidationError('gentleBelow', `must be a number >= 1, got ${String(gentleBelow)}`);
-  if (!(rampStart > 0 && rampStart <= 1)) throw new ValidationError('rampStart', `must be a number in (0, 1], got ${String(rampStart)}`);
+  if (!(gentleSlack >= 0 && gentleSlack <= 1))
+    throw new ValidationError('gentleSlack', `must be a number in [0, 1], got ${String(gentleSlack)}`);
+  if (!(gentleBelow >= 1))
+    throw new ValidationError('gentleBelow', `must be a number >= 1, got ${String(gentleBelow)}`);
+  if (!(rampStart > 0 && rampStart <= 1))
+    throw new ValidationError('rampStart', `must be a number in (0, 1], got ${String(rampStart)}`);
   if (!(rampFactor >= 1)) throw new ValidationError('rampFactor', `must be a number >= 1, got ${String(rampFactor)}`);
   const beta = params.beta;
   return {
@@ -165,10 +166,10 @@ export function shareLaw(params: ShareLawParams): ControlLaw {
             learned = correction[slot] + correctionGain * (mismatch - correction[slot]);
           } else {
             const excess = carried[slot] - target[slot];
-            learned = correction[slot] + (excess > 0 ? correctionGain * excess / demand : 0);
+            learned = correction[slot] + (excess > 0 ? (correctionGain * excess) / demand : 0);
           }
-          correction[slot] = learned > correctionLimit ? correctionLimit
-            : learned < -correctionLimit ? -correctionLimit : learned;
+          correction[slot] =
+            learned > correctionLimit ? correctionLimit : learned < -correctionLimit ? -correctionLimit : learned;
         }
         const reserved = alpha[slot] * capacity;
         // Paper IV-A: a network using no more than its reservation is not punished.

@@ -111,8 +111,13 @@ export function weightedMaxMinTargets(
  * joins servedExtra). Each round keeps one side only; at the end lambda = (pool - servedExtra) / freeWeight.
  */
 function findWaterLevel(
-  offered: ArrayLike<number>, target: Float64Array, weight: ArrayLike<number>,
-  order: Uint32Array, level: Float64Array, wanting: number, pool: number,
+  offered: ArrayLike<number>,
+  target: Float64Array,
+  weight: ArrayLike<number>,
+  order: Uint32Array,
+  level: Float64Array,
+  wanting: number,
+  pool: number,
 ): number {
   let low = 0;
   let high = wanting; // undecided networks are order[low..high)

@@ -53,7 +53,8 @@ export function validateNetworkTable(networks: NetworkTable): number {
     const alpha = networks.alpha[slot];
     if (typeof alpha !== 'number' || !(alpha >= 0 && alpha <= 1)) requireFraction(`alpha[${slot}]`, alpha);
     const weight = networks.weight[slot];
-    if (!Number.isInteger(weight) || weight < MIN_WEIGHT || weight > MAX_WEIGHT) requireWeight(`weight[${slot}]`, weight);
+    if (!Number.isInteger(weight) || weight < MIN_WEIGHT || weight > MAX_WEIGHT)
+      requireWeight(`weight[${slot}]`, weight);
     alphaSum += alpha;
   }
   if (alphaSum > 1 + ALPHA_SUM_SLACK) {
