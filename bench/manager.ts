@@ -221,10 +221,12 @@ interface BenchHost {
  * The real path: the host's SecureServer on loopback, the router's connectSecure, the
  * records' AEAD both ways; the manager serves the host's authenticated session.
  */
-async function secureExchange(manager: UpdateManager): Promise<{ exchange: Exchange; close: () => Promise<void> }> {
+async function secureExchange(
+  manager: UpdateManager,
+  router: { privateKey: string; publicKey: string },
+): Promise<{ exchange: Exchange; close: () => Promise<void> }> {
   const crypto = await import('../src/crypto/index.js');
   const host = crypto.generateKeyPair();
-  const router = crypto.generateKeyPair();
   // Rate limits raised: the benchmarks connect several times in a row from one key.
   const server = await crypto.createSecureServer({
     privateKey: host.privateKey,
@@ -278,12 +280,16 @@ async function withBenchHost<T>(
   run: (host: BenchHost) => Promise<T>,
   transport: 'memory' | 'secure' = 'memory',
 ): Promise<T> {
-  const [dataplane, { ifindexOf }, { Scratch }, { parseConfig }] = await Promise.all([
+  const [dataplane, { ifindexOf }, { Scratch }, { parseConfig }, { generateKeyPair }] = await Promise.all([
     import('../src/dataplane/index.js'),
     import('../src/loader/index.js'),
     import('../src/lab/scratch.js'),
     import('../src/config/index.js'),
+    import('../src/crypto/index.js'),
   ]);
+  // The router's key is in the network's definition: the manager serves a session only for a router
+  // its network lists (docs/manager.md, "Several routers").
+  const router = generateKeyPair();
   const scratch = new Scratch('xbm');
   let dp: DataPlane | undefined;
   let manager: UpdateManager | undefined;
@@ -302,7 +308,7 @@ host:
 networks:
   - id: 1
     name: ${NETWORK}
-    routers: [{ vif: ${link}x, client_public_key: "${Buffer.alloc(32, 7).toString('base64')}" }]
+    routers: [{ vif: ${link}x, client_public_key: "${router.publicKey}" }]
     attachments: [{ interface: ${link}, vlan: 0, mac: "${ROUTER_MAC}" }]
 `);
     manager = new UpdateManager({
@@ -312,7 +318,7 @@ networks:
       adoptInstalledRoutes: false,
     });
     if (transport === 'secure') {
-      const secure = await secureExchange(manager);
+      const secure = await secureExchange(manager, router);
       try {
         return await run({ manager, session: secure.exchange });
       } finally {
