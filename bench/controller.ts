@@ -43,6 +43,8 @@ function config(networks: number, links: number, law: 'share' | 'algorithm1'): X
       metricsListen: null,
       staleRouteTimeoutS: 120,
       eMaxMs: 2000,
+      updateMessagesPerS: 1000,
+      updateMessagesBurst: 10_000,
     },
     networks: Array.from(
       { length: networks },

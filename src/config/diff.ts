@@ -34,7 +34,10 @@ export const HOST_SETTING_APPLY: Readonly<Record<HostSettingName, 'live' | 'rest
   adminSocket: 'restart',
   metricsListen: 'restart',
   staleRouteTimeoutS: 'live',
-  eMaxMs: 'live',
+  // Bound to the secure channel's server at start.
+  eMaxMs: 'restart',
+  updateMessagesPerS: 'restart',
+  updateMessagesBurst: 'restart',
 });
 
 export interface HostSettingChange {

@@ -3,6 +3,7 @@
 // in validate.ts.
 
 import * as z from 'zod';
+import { protocolConstants } from '../crypto/index.js';
 import { defaultCosts, MAX_PACKET_COST } from './costs.js';
 import {
   checkAbsolutePath,
@@ -41,6 +42,8 @@ export const CONFIG_LIMITS = Object.freeze({
   residualDropBelow: 0.1,
   staleRouteTimeoutS: { min: 0, max: 86_400 },
   eMaxMs: { min: 1, max: 60_000 },
+  updateMessagesPerS: { min: 1, max: 1_000_000 },
+  updateMessagesBurst: { min: 1, max: 10_000_000 },
   maxLinkCapacityMbps: 10_000_000,
   flowCacheSlotsMax: 1 << 24,
   // A router is a bit in the update manager's owner masks (docs/manager.md, "Several routers").
@@ -144,6 +147,15 @@ const hostFileSchema = z.strictObject(
       CONFIG_LIMITS.staleRouteTimeoutS.max,
     ).default(120),
     e_max_ms: integerIn(CONFIG_LIMITS.eMaxMs.min, CONFIG_LIMITS.eMaxMs.max).default(2000),
+    // Each router session's token bucket on update messages (docs/protocol.md §8.1).
+    update_messages_per_s: integerIn(
+      CONFIG_LIMITS.updateMessagesPerS.min,
+      CONFIG_LIMITS.updateMessagesPerS.max,
+    ).default(protocolConstants.DEFAULT_SESSION_MESSAGE_LIMIT.perSecond),
+    update_messages_burst: integerIn(
+      CONFIG_LIMITS.updateMessagesBurst.min,
+      CONFIG_LIMITS.updateMessagesBurst.max,
+    ).default(protocolConstants.DEFAULT_SESSION_MESSAGE_LIMIT.burst),
   },
   { error: 'must be a mapping of host settings' },
 );
@@ -376,6 +388,8 @@ export function configFromFile(file: ConfigFile): XnetmonConfig {
     metricsListen: h.metrics_listen,
     staleRouteTimeoutS: h.stale_route_timeout_s,
     eMaxMs: h.e_max_ms,
+    updateMessagesPerS: h.update_messages_per_s,
+    updateMessagesBurst: h.update_messages_burst,
   };
   return { host, networks: file.networks.map(networkFromFile) };
 }
@@ -465,6 +479,8 @@ export function configToFile(config: XnetmonConfig): ConfigFileInput {
         metrics_listen: h.metricsListen,
         stale_route_timeout_s: h.staleRouteTimeoutS,
         e_max_ms: h.eMaxMs,
+        update_messages_per_s: h.updateMessagesPerS,
+        update_messages_burst: h.updateMessagesBurst,
       })
     : h;
   return withoutUndefined({ host, networks: mapList(config.networks, networkToFile) }) as ConfigFileInput;

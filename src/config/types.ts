@@ -66,6 +66,10 @@ export interface HostSettings {
   readonly staleRouteTimeoutS: number;
   /** e_max of the replay check, milliseconds. */
   readonly eMaxMs: number;
+  /** Update messages each router session may send per second, on average (its token bucket's rate). */
+  readonly updateMessagesPerS: number;
+  /** How many update messages a session may send at once above that rate (the bucket's size). */
+  readonly updateMessagesBurst: number;
 }
 
 /** Fixed reservations alpha, each a fraction of the host's resource in [0, 1]. */

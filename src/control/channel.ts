@@ -44,6 +44,7 @@ export async function channelAuthority(daemon: Daemon): Promise<ChannelAuthority
     host: hosts,
     port,
     eMaxMs: config.host.eMaxMs,
+    sessionMessageLimit: { perSecond: config.host.updateMessagesPerS, burst: config.host.updateMessagesBurst },
     logger: daemon.log,
   });
   server.on('session', (session) => {

@@ -202,6 +202,22 @@ networks:
 const KEY_OF_BLUE = '7ygV5lAsMGOE+P82Ov4KrzgzCD8GSGogtceYYaWDfBE=';
 const badConfigs: { name: string; mutate: (raw: Raw) => void; path: string; names: string; checks?: ConfigChecks }[] = [
   {
+    name: 'an update message rate of 0 (no router could ever update)',
+    path: 'host.update_messages_per_s',
+    names: '0',
+    mutate: (raw) => {
+      raw.host.update_messages_per_s = 0;
+    },
+  },
+  {
+    name: 'an update burst that is not a whole number',
+    path: 'host.update_messages_burst',
+    names: '2.5',
+    mutate: (raw) => {
+      raw.host.update_messages_burst = 2.5;
+    },
+  },
+  {
     name: 'overlapping attachments',
     path: 'networks[2].attachments[0]',
     names: '02:00:00:00:01:01',
