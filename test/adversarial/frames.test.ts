@@ -31,12 +31,15 @@ const counters = (): Map<number, NetCounters> => new Map(readPinnedCounters(lab.
 const total = (m: Map<number, NetCounters>): bigint => NETS.reduce((s, n) => s + sum(m.get(n)!, REASONS), 0n);
 
 /** The counters once frames still in the veths' queues have arrived: two reads 100 ms apart agree. */
+// Settled: no verdict for three reads in a row, 100 ms apart (one quiet read could fall between two
+// frames that a loaded machine's softirq had not run yet).
 async function settled(): Promise<Map<number, NetCounters>> {
   let last = counters();
-  for (let i = 0; i < 30; i++) {
+  let quiet = 0;
+  for (let i = 0; i < 50 && quiet < 3; i++) {
     await sleep(100);
     const now = counters();
-    if (total(now) === total(last)) return now;
+    quiet = total(now) === total(last) ? quiet + 1 : 0;
     last = now;
   }
   return last;
