@@ -85,13 +85,19 @@ test('invalid arguments: one clear line, non-zero exit, nothing changed', () => 
   assert.equal(cli(['net', 'list', '--json']), before, 'nothing changed');
 });
 
-test('a live net set changes the probabilities within ten periods', async () => {
+test('a live net set changes the probabilities within ten periods', async (t) => {
   const [blue, green] = lab.topology.networks;
-  // Two open-loop UDP floods, ~400 cost units/s each against R = 300: blue (alpha 0.5) and green
-  // (0.3) both over their reservation, so both are punished at a steady probability. Ping floods
-  // made a poor probe: ping slows down when its replies are lost, so a punished network's offered
-  // load fell under its reservation, the law rightly released it, and its probability alternated
-  // between 0 and a punishing period (CI saw 0.00, 0.67, 0.00, 0.63 ...).
+  // Two open-loop UDP floods (a packet is about one cost unit; R = 30 units a period): blue at
+  // ~39 units a period (alpha 0.5), green at ~17.5 (alpha 0.3, so 9 reserved and a target of ~10.5),
+  // both over their reservation and punished. Once green's reservation is raised to 0.7 (21 units),
+  // green offers less than it reserves, and Paper IV-A says a network within its reservation is
+  // not punished: its probability drops to 0, not merely lower. The probe is built for that
+  // contrast because the share law's learned correction (up to +-0.2) moves a punished
+  // network's probability from period to period: two medians of a lower but non-zero
+  // probability once came out 0.35 before and 0.36 after. Ping floods made a poor probe: ping
+  // slows down when its replies are lost, so a punished network's offered load fell under its
+  // reservation and its probability alternated between 0 and a punishing period.
+  const rates = ['200K', '90K'];
   const servers = [blue, green].map((n, i) =>
     spawnInNs(n.externals[1].ns, ['iperf3', '-s', '-1', '-p', String(5411 + i)]),
   );
@@ -105,7 +111,7 @@ test('a live net set changes the probabilities within ten periods', async () => 
       String(5411 + i),
       '-u',
       '-b',
-      '200K',
+      rates[i],
       '-l',
       '64',
       '-t',
@@ -116,14 +122,17 @@ test('a live net set changes the probabilities within ten periods', async () => 
   // on a loaded machine, and each period is one noisy draw, so the test compares medians of
   // several periods, read period by period.
   const ask = async (cmd: string, args?: Record<string, unknown>) => adminRequest(socket, { cmd, args });
-  type Cpu = { p: number; target: number; capacity: number };
+  type Cpu = { p: number; target: number; capacity: number; offered: number };
   const greenCpu = async (): Promise<{ period: number } & Cpu> => {
     const s = (await ask('status')) as {
       lastPeriod: { period: number };
-      networks: { resources: { resource: string; dropProbability: number; target: number; capacity: number }[] }[];
+      networks: {
+        resources: { resource: string; dropProbability: number; target: number; capacity: number; offered: number }[];
+      }[];
     };
     const cpu = s.networks[1].resources.find((r) => r.resource === 'cpu')!;
-    return { period: s.lastPeriod.period, p: cpu.dropProbability, target: cpu.target, capacity: cpu.capacity };
+    const { dropProbability: p, target, capacity, offered } = cpu;
+    return { period: s.lastPeriod.period, p, target, capacity, offered };
   };
   const periods = async (count: number): Promise<Cpu[]> => {
     const out: Cpu[] = [];
@@ -137,13 +146,12 @@ test('a live net set changes the probabilities within ten periods', async () => 
   };
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   try {
-    // Steady contention first: at 40 units a period green's command is about 0.74 (1 - 10.5/40);
-    // while the floods start it climbs there, and a median taken on the way up (CI saw 0.33) is
-    // no baseline.
+    // Steady contention first: while the floods start green's probability climbs, and a median
+    // taken on the way up is no baseline.
     let contention = 0;
-    for (let i = 0; i < 40 && contention < 0.5; i++) contention = median((await periods(3)).map((c) => c.p));
-    assert.ok(contention >= 0.5, `green is punished under contention (p = ${contention})`);
-    const before = median((await periods(6)).map((c) => c.p));
+    for (let i = 0; i < 40 && contention < 0.2; i++) contention = median((await periods(3)).map((c) => c.p));
+    assert.ok(contention >= 0.2, `green is punished under contention (p = ${contention})`);
+    const before = await periods(6);
     await ask('net.set', { name: 'blue', change: { cpu: 0.1 } });
     await ask('net.set', { name: 'green', change: { cpu: 0.7 } });
     // The law takes the new reservation in its next period; the median of the ten after it shows it.
@@ -152,17 +160,24 @@ test('a live net set changes the probabilities within ten periods', async () => 
       (JSON.parse(cli(['net', 'show', 'green', '--json'])) as { reserve: { cpu: number } }).reserve.cpu,
       0.7,
     );
-    // Paper IV-A: green is now guaranteed 0.7 R of what it offers, so its target is at least that...
+    const show = (cs: Cpu[]) => cs.map((c) => `${c.p.toFixed(2)} (${c.offered}/${c.capacity.toFixed(0)})`).join(', ');
+    t.diagnostic(`green's p (offered/R): ${show(before)} -> ${show(after)}`);
+    // Paper IV-A: green is now guaranteed 0.7 R of what it offers, so its target is all it offers
+    // up to that...
     const last = after[after.length - 1];
     assert.ok(
-      last.target >= 0.7 * last.capacity - 1e-6,
-      `green's target ${last.target} covers 0.7 R = ${0.7 * last.capacity}`,
+      last.target >= Math.min(last.offered, 0.7 * last.capacity) - 1e-6,
+      `green's target ${last.target} covers what it offers (${last.offered}) up to 0.7 R = ${0.7 * last.capacity}`,
     );
-    // ... and its probability falls (for 40 units a period offered: 1 - 10.5/40 = 0.74 -> 1 - 22.5/40 = 0.44).
-    const ps = after.map((c) => c.p);
+    // ... and, offering less than that, it is no longer punished.
     assert.ok(
-      median(ps) < 0.8 * before,
-      `green's probability fell: ${before.toFixed(2)} (median of six periods) -> ${ps.map((p) => p.toFixed(2)).join(', ')}`,
+      median(before.map((c) => c.p)) >= 0.1,
+      `green was punished before the change: p (offered/R) ${show(before)}`,
+    );
+    assert.equal(
+      median(after.map((c) => c.p)),
+      0,
+      `green within its new reservation is not punished: p (offered/R) ${show(before)} -> ${show(after)}`,
     );
   } finally {
     for (const f of [...floods, ...servers]) f.kill('SIGKILL');

@@ -38,16 +38,29 @@ export function routerIpv4In(net: LabTopology['networks'][number]): number {
   return ipv4InReceives(net.router.ns);
 }
 
-/** ping; returns the number of replies. */
+/**
+ * ping; returns how many of its first `count` echo requests were answered.
+ * With `-c` alone, ping waits for the last reply only max(2 x the slowest RTT, the interval) after
+ * sending it: 20 ms at `-i 0.02`, which a loaded machine overruns (CI saw 9 of 10 answered while
+ * nothing was lost). With a deadline (`-w`) it waits for `count` replies until the deadline and
+ * sends on past `count` while some are missing, so the replies are counted by sequence number:
+ * a request that is lost stays lost, a reply that is late still counts.
+ */
 export function ping(ns: string, address: string, count: number, intervalS = 0.05): number {
+  const deadlineS = Math.ceil(count * intervalS) + 2;
   let out = '';
   try {
-    out = nsExec(ns, ['ping', '-n', '-q', '-c', String(count), '-i', String(intervalS), '-W', '1', address]);
+    out = nsExec(ns, ['ping', '-n', '-c', String(count), '-i', String(intervalS), '-w', String(deadlineS), address]);
   } catch (err) {
     out = (err as { stdout?: string }).stdout ?? '';
   }
-  const m = /(\d+) received/.exec(out);
-  return m ? Number(m[1]) : 0;
+  const answered = new Set<number>();
+  for (const m of out.matchAll(/^\d+ bytes from .* icmp_seq=(\d+) .*$/gm)) {
+    if (m[0].includes('DUP!')) continue;
+    const seq = Number(m[1]);
+    if (seq >= 1 && seq <= count) answered.add(seq);
+  }
+  return answered.size;
 }
 
 /** A short TCP transfer with iperf3; returns bits per second received. */
