@@ -76,6 +76,7 @@ export async function channelAuthority(daemon: Daemon): Promise<ChannelAuthority
     },
     quotas: (netId) => manager.quotaStatus(netId),
     clients: () => manager.sessions(),
+    channelRejections: () => server.rejectionCounts(),
     reconfigure: (next) => {
       manager.updateConfig(next, segmentMapFromConfig(links()));
       server.updatePeers(peersOf(next));

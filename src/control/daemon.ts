@@ -69,6 +69,8 @@ export interface RouteAuthority {
   /** Each shared table's use, quota and refused batches for one network (status and metrics). */
   quotas?(netId: number): QuotaStatus;
   clients(): unknown[];
+  /** Secure-channel connections and sessions refused or cut off since start, by reason. */
+  channelRejections?(): Readonly<Record<string, number>>;
   reconfigure(config: XnetmonConfig): void;
   close(): Promise<void>;
 }
@@ -228,6 +230,8 @@ export class Daemon {
         (c) => (c as { connected?: unknown }).connected === true,
       );
       this.metrics.observeSessions(connected.length);
+      const rejections = this.authority?.channelRejections?.();
+      if (rejections) this.metrics.observeChannelRejections(rejections);
       this.metrics.observeControllerFailures(this.controller.failures.counts());
     } catch (err) {
       this.metricsFailures.report(

@@ -80,6 +80,12 @@ export class Metrics {
     ['network'],
     this.registry,
   );
+  private readonly channelRejections = new CumulativeCounter(
+    'xnetmon_channel_rejections_total',
+    'Secure-channel connections refused and sessions cut off by the host, by reason (bad_mac, replay, message_rate, ...)',
+    ['reason'],
+    this.registry,
+  );
   private readonly controllerFailures = new CumulativeCounter(
     'xnetmon_controller_failures_total',
     'Controller periods or memory control actions that failed and were survived, by kind',
@@ -282,6 +288,11 @@ export class Metrics {
   /** Controller.failures.counts(): "period", "evict:<netId>", "restore:<netId>". */
   observeControllerFailures(counts: Readonly<Record<string, number>>): void {
     for (const [kind, count] of Object.entries(counts)) this.controllerFailures.set({ kind }, count);
+  }
+
+  /** SecureServer.rejectionCounts(): every reason, zeros included, so a rate() has a series from the start. */
+  observeChannelRejections(counts: Readonly<Record<string, number>>): void {
+    for (const [reason, count] of Object.entries(counts)) this.channelRejections.set({ reason }, count);
   }
 
   observeSessions(count: number): void {

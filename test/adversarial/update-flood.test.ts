@@ -172,7 +172,24 @@ test("an authenticated router flooding update records: the victim's update still
     report.sessions > 1 && report.sessions - (report.closeReasons.closed ?? 0) > 0,
     `the host closed the flooding sessions: ${out}`,
   );
-  assert.match(daemonLog, /message_rate/, 'the host names the reason it closed the session (rate-limited log)');
+  // The metric counts every cut-off session by reason; the log names the first of each reason.
+  const metrics = inNs(lab.topology.host.ns, [
+    process.execPath,
+    '-e',
+    'fetch("http://127.0.0.1:9469/metrics").then(r => r.text()).then(t => process.stdout.write(t))',
+  ]);
+  const rejections = [...metrics.matchAll(/^xnetmon_channel_rejections_total\{reason="(\w+)"\} (\d+)$/gm)]
+    .filter((m) => m[2] !== '0')
+    .map((m) => `${m[1]}=${m[2]}`);
+  assert.ok(
+    rejections.some((r) => r.startsWith('message_rate=')),
+    `the host cut the flooding sessions off for their message rate; rejections by reason: ${rejections.join(' ') || 'none'}; the flood: ${out}`,
+  );
+  assert.match(
+    daemonLog,
+    /message_rate/,
+    `the host's log names the reason it closed the session (rejections by reason: ${rejections.join(' ')}; log lines: ${daemonLog.split('\n').length})`,
+  );
   const status = JSON.parse(xnetmon(['status', '--json', '--socket', socket])) as {
     networks: { name: string; quotas: { routes4: { rejections: number } } | null }[];
   };

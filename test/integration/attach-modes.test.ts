@@ -11,7 +11,7 @@ import { release } from 'node:os';
 import { kernelHasTcx } from '../../src/loader/index.js';
 import { uniquePrefix, type LabState } from '../../src/lab/index.js';
 import { readPinnedCounters } from '../../src/dataplane/index.js';
-import { xnetmon, ping, startDaemon, stopProcess, spawnInNs, inNs, sleep } from '../support/lab.js';
+import { xnetmon, pingViaRouter, startDaemon, stopProcess, spawnInNs, inNs, sleep } from '../support/lab.js';
 
 const prefix = uniquePrefix('xa');
 let lab: LabState;
@@ -63,7 +63,7 @@ test('cls_bpf mode: status names it, tc lists the filter, bridged bytes are char
   // the TC program charges it to the router's network.
   const blue = lab.topology.networks[0];
   const before = readPinnedCounters(lab.pinDir, [1])[0].linkCarried[0];
-  assert.equal(ping(blue.router.ns, blue.externals[0].iface.address, 5), 5);
+  assert.equal(pingViaRouter(lab.pinDir, blue.id, blue.router.ns, blue.externals[0].iface.address, 5), 5);
   const after = readPinnedCounters(lab.pinDir, [1])[0].linkCarried[0];
   assert.ok(after - before >= 5n * 98n, `link bytes charged to blue: ${after - before}`);
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { DataPlane, readPinnedCounters } from '../../src/dataplane/index.js';
 import { uniquePrefix, type LabState } from '../../src/lab/index.js';
-import { xnetmon, ping, routerIpv4In, tcpTransfer, spawnInNs } from '../support/lab.js';
+import { xnetmon, ping, pingViaRouter, routerIpv4In, tcpTransfer, spawnInNs } from '../support/lab.js';
 
 const prefix = uniquePrefix('xi');
 let lab: LabState;
@@ -62,7 +62,11 @@ test('removing the route moves the traffic to the via-VM path (the virtual route
     assert.equal(dp.deleteRoutes(1, [`${ext1.iface.address}/32`]), 1);
     const ipBefore = routerIpv4In(blue());
     const viaVmBefore = counters(1).verdicts.to_vm_route;
-    assert.equal(ping(ext0.ns, ext1.iface.address, 10, 0.02), 10, 'still reachable through the virtual router');
+    assert.equal(
+      pingViaRouter(lab.pinDir, 1, ext0.ns, ext1.iface.address, 10, 0.02),
+      10,
+      'still reachable through the virtual router',
+    );
     assert.ok(
       counters(1).verdicts.to_vm_route - viaVmBefore >= 10n,
       'requests handed to the router by the via-VM route',

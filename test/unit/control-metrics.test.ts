@@ -113,6 +113,7 @@ function fed(): Metrics {
   metrics.observeControllerFailures({ period: 1 });
   metrics.observeRoutes('blue', 3);
   metrics.observeSessions(1);
+  metrics.observeChannelRejections({ mac1: 0, message_rate: 3 });
   return metrics;
 }
 
@@ -142,6 +143,9 @@ test("the data plane counters are counters with _total, with the data plane's ow
   assert.equal(type('xnetmon_link_bytes_total'), 'counter');
   assert.equal(type('xnetmon_cpu_cost_units_total'), 'counter');
   assert.equal(type('xnetmon_quota_rejections_total'), 'counter');
+  assert.equal(type('xnetmon_channel_rejections_total'), 'counter');
+  assert.match(text, /^xnetmon_channel_rejections_total\{reason="message_rate"\} 3$/m);
+  assert.match(text, /^xnetmon_channel_rejections_total\{reason="mac1"\} 0$/m, 'a reason not seen yet has its series');
   assert.equal(type('xnetmon_controller_period_seconds'), 'histogram');
   assert.equal(type('xnetmon_drop_probability'), 'gauge');
   assert.equal(type('xnetmon_build_info'), 'gauge');
