@@ -224,6 +224,7 @@ interface BenchHost {
 async function secureExchange(
   manager: UpdateManager,
   router: { privateKey: string; publicKey: string },
+  eMaxMs?: number,
 ): Promise<{ exchange: Exchange; close: () => Promise<void> }> {
   const crypto = await import('../src/crypto/index.js');
   const host = crypto.generateKeyPair();
@@ -235,6 +236,7 @@ async function secureExchange(
     port: 0,
     keyHandshakeLimit: { perSecond: 1000, burst: 1000 },
     sourceHandshakeLimit: { perSecond: 1000, burst: 1000 },
+    eMaxMs,
   });
   server.on('session', (session) => {
     void manager.attachSession(session);
@@ -245,6 +247,7 @@ async function secureExchange(
     port,
     privateKey: router.privateKey,
     hostPublicKey: host.publicKey,
+    eMaxMs,
   });
   const acks = channel.messages()[Symbol.asyncIterator]();
   const exchange: Exchange = {
@@ -279,6 +282,7 @@ async function withBenchHost<T>(
   routes: number,
   run: (host: BenchHost) => Promise<T>,
   transport: 'memory' | 'secure' = 'memory',
+  eMaxMs?: number,
 ): Promise<T> {
   const [dataplane, { ifindexOf }, { Scratch }, { parseConfig }, { generateKeyPair }] = await Promise.all([
     import('../src/dataplane/index.js'),
@@ -318,7 +322,7 @@ networks:
       adoptInstalledRoutes: false,
     });
     if (transport === 'secure') {
-      const secure = await secureExchange(manager, router);
+      const secure = await secureExchange(manager, router, eMaxMs);
       try {
         return await run({ manager, session: secure.exchange });
       } finally {
@@ -376,7 +380,13 @@ export async function benchManagerLoad(
  * each (500 new prefixes, 500 deletes of installed ones), delivered as fast as the host acks.
  */
 export async function benchManagerUpdates(
-  options: { routes?: number; batches?: number; transport?: 'memory' | 'secure' } = {},
+  options: {
+    routes?: number;
+    batches?: number;
+    transport?: 'memory' | 'secure';
+    /** The channel's eq. (1) bound (host.e_max_ms; default 2,000 ms), as an operator of a slow host would set it. */
+    eMaxMs?: number;
+  } = {},
 ): Promise<ManagerUpdateFigures> {
   const routes = options.routes ?? 1_000_000;
   const batches = Math.min(options.batches ?? 200, Math.floor(routes / 500));
@@ -415,5 +425,6 @@ export async function benchManagerUpdates(
       };
     },
     options.transport,
+    options.eMaxMs,
   );
 }

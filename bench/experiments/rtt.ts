@@ -37,6 +37,8 @@ interface Cell {
   napiCpus: number;
   capacityPerS: number;
   source: string;
+  /** Why a measured model answered from the constant table (src/cpu/model.ts), or null. */
+  fallbackReason: string | null;
 }
 
 const PING_INTERVAL_S = 0.02;
@@ -97,6 +99,7 @@ async function cell(lab: LabSession, control: boolean, background: boolean, seco
     napiCpus: load.napi,
     capacityPerS: after.cpu?.capacityPerS ?? NaN,
     source: after.cpu?.source ?? 'none',
+    fallbackReason: after.cpu?.fallbackReason ?? null,
   };
 }
 
@@ -131,7 +134,7 @@ export const rttExperiment: Experiment = {
           const c = await cell(lab, control, background, seconds);
           cells.push(c);
           ctx.log(
-            `  ${control ? 'XNetMon' : 'no control'}, ${background ? 'background TCP' : 'idle'}: RTT mean ${fmt(c.rtts.reduce((a, b) => a + b, 0) / c.rtts.length, 3)} ms, ${c.received}/${c.sent} replies, TCP ${fmt(c.tcpBps / 1e6, 0)} Mbit/s, CPU drops ${c.cpuDrops}, CPU0 ${pct(c.cpu0Busy)} CPU1 ${pct(c.cpu1Busy)} busy, napi ${fmt(c.napiCpus, 2)} CPU, R ${fmt(c.capacityPerS / 1e9, 3)} (${c.source})`,
+            `  ${control ? 'XNetMon' : 'no control'}, ${background ? 'background TCP' : 'idle'}: RTT mean ${fmt(c.rtts.reduce((a, b) => a + b, 0) / c.rtts.length, 3)} ms, ${c.received}/${c.sent} replies, TCP ${fmt(c.tcpBps / 1e6, 0)} Mbit/s, CPU drops ${c.cpuDrops}, CPU0 ${pct(c.cpu0Busy)} CPU1 ${pct(c.cpu1Busy)} busy, napi ${fmt(c.napiCpus, 2)} CPU, R ${fmt(c.capacityPerS / 1e9, 3)} (${c.source}${c.fallbackReason ? `: ${c.fallbackReason}` : ''})`,
           );
         }
       }
@@ -152,6 +155,7 @@ export const rttExperiment: Experiment = {
         cpu1_busy: meanCi(cs.map((c) => c.cpu1Busy)),
         napi_cpus: meanCi(cs.map((c) => c.napiCpus)),
         r_source: [...new Set(cs.map((c) => c.source))].join(','),
+        r_fallback_reasons: [...new Set(cs.flatMap((c) => (c.fallbackReason ? [c.fallbackReason] : [])))],
         r_per_s: meanCi(cs.map((c) => c.capacityPerS)),
       };
     };

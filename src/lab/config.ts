@@ -18,6 +18,8 @@ export function hostAddress(netId: number): string {
 }
 
 export const LAB_CHANNEL_PORT = 7400;
+/** Where the lab's daemon serves its metrics: the host namespace's loopback. */
+export const LAB_METRICS_LISTEN = '127.0.0.1:9469';
 
 export interface LabConfigOptions {
   pinDir: string;
@@ -96,7 +98,7 @@ ${links}
   listen: "0.0.0.0:${LAB_CHANNEL_PORT}"
   host_private_key_file: ${join(options.stateDir, 'host.key')}
   admin_socket: ${join(options.stateDir, 'admin.sock')}
-  metrics_listen: "127.0.0.1:9469"
+  metrics_listen: "${LAB_METRICS_LISTEN}"
   stale_route_timeout_s: 30
   e_max_ms: 2000
 networks:

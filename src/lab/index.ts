@@ -21,6 +21,7 @@ export {
   generateLabKeys,
   hostAddress,
   LAB_CHANNEL_PORT,
+  LAB_METRICS_LISTEN,
   DEFAULT_LAB_RESERVE,
   type LabKeys,
   type LabConfigOptions,

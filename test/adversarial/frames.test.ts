@@ -11,7 +11,7 @@ import { uniquePrefix, labMac, ipv4InReceives, type LabState } from '../../src/l
 import { readPinnedCounters, type NetCounters } from '../../src/dataplane/index.js';
 import { REASONS, type ReasonName } from '../../src/loader/index.js';
 import { buildFrame } from '../../src/packet/index.js';
-import { xnetmon, ping, pingViaRouter, startDaemon, stopProcess, inNs, sleep } from '../support/lab.js';
+import { xnetmon, ping, pingViaRouter, startDaemon, stopProcess, inNs, sleep, pinNeighbours } from '../support/lab.js';
 import { fuzzFrames, sendFrames } from '../support/fuzz.js';
 
 const prefix = uniquePrefix('xv');
@@ -93,32 +93,14 @@ function moved(a: Map<number, NetCounters>, b: Map<number, NetCounters>, net: nu
   return parts.filter((p) => !p.endsWith('=0')).join(' ') || 'none';
 }
 
-/**
- * Silences the victim's own machines while hostile frames are counted. Its routers and external
- * machines resolve each other with ARP; an entry that has gone stale (15-45 s after it was
- * confirmed) is re-probed 5 s after its next use, with a unicast ARP request to the other's MAC.
- * Such a probe from blue's external machine to blue's router is blue's traffic, rightly classified
- * as blue (ext link, no tag, blue's router MAC: to_vm_control), and a 6.1 VM, where each test runs
- * for minutes, once counted one inside the fuzzer's window: "1 of 3,000 frames classified as blue".
- * Permanent entries send no probes, so every blue verdict in a window is a hostile frame's.
- */
-function quietNeighbours(net: LabState['topology']['networks'][number]): void {
-  for (const ext of net.externals) {
-    const router = net.router.interfaces.find((i) => i.link === ext.link)!;
-    const pin = (ns: string, address: string, mac: string, dev: string): string =>
-      inNs(ns, ['ip', 'neigh', 'replace', address, 'lladdr', mac, 'dev', dev, 'nud', 'permanent']);
-    pin(ext.ns, router.address, router.mac, ext.iface.name);
-    pin(net.router.ns, ext.iface.address, ext.iface.mac, router.name);
-  }
-}
-
 before(async () => {
   lab = JSON.parse(xnetmon(['lab', 'up', '--prefix', prefix, '--json'])) as LabState;
   socket = `${lab.stateDir}/admin.sock`;
   daemon = await startDaemon(lab.topology.host.ns, lab.configPath);
   xnetmon(['lab', 'load', '--prefix', prefix]);
   blueWorks(); // and the bridges learn where each router is
-  quietNeighbours(lab.topology.networks[0]);
+  // Every blue verdict in a counting window is then a hostile frame's (pinNeighbours()).
+  pinNeighbours(lab.topology.networks[0]);
 });
 
 after(async () => {

@@ -12,7 +12,7 @@ import type { ChildProcess } from 'node:child_process';
 import { uniquePrefix, labNamespaces, labMac, type LabState } from '../../src/lab/index.js';
 import { REASONS } from '../../src/loader/index.js';
 import { buildFrame } from '../../src/packet/index.js';
-import { xnetmon, startDaemon, stopProcess, inNs, sleep } from '../support/lab.js';
+import { xnetmon, startDaemon, stopProcess, inNs, sleep, scrapeMetrics } from '../support/lab.js';
 import { sendFrames } from '../support/fuzz.js';
 
 const prefix = uniquePrefix('xa');
@@ -38,8 +38,7 @@ function fromStatus(s: Status): Map<string, number> {
 
 /** Packets by "network/reason", from the daemon's /metrics (served on the host namespace's loopback). */
 function fromMetrics(): Map<string, number> {
-  const script = 'fetch("http://127.0.0.1:9469/metrics").then((r) => r.text()).then((t) => process.stdout.write(t))';
-  const text = inNs(lab!.topology.host.ns, [process.execPath, '-e', script]);
+  const text = scrapeMetrics(lab!.topology.host.ns);
   const out = new Map<string, number>();
   for (const m of text.matchAll(/^xnetmon_packets_total\{network="([^"]+)",reason="(\w+)"\} (\d+)$/gm))
     if (Number(m[3])) out.set(`${m[1]}/${m[2]}`, Number(m[3]));

@@ -10,7 +10,19 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { uniquePrefix, type LabState } from '../../src/lab/index.js';
 import { readPinnedCounters } from '../../src/dataplane/index.js';
 import { adminRequest } from '../../src/admin/index.js';
-import { xnetmon, xnetmonResult, ping, startDaemon, stopProcess, spawnInNs, inNs, sleep } from '../support/lab.js';
+import {
+  xnetmon,
+  xnetmonResult,
+  ping,
+  startDaemon,
+  stopProcess,
+  spawnInNs,
+  inNs,
+  sleep,
+  scrapeMetrics,
+  untilListening,
+  pinNeighbours,
+} from '../support/lab.js';
 
 const prefix = uniquePrefix('xd');
 let lab: LabState;
@@ -97,11 +109,13 @@ test('a live net set changes the probabilities within ten periods', async (t) =>
   // probability once came out 0.35 before and 0.36 after. Ping floods made a poor probe: ping
   // slows down when its replies are lost, so a punished network's offered load fell under its
   // reservation and its probability alternated between 0 and a punishing period.
+  // Neighbours pinned: a punished router's ARP replies are dropped like its data (pinNeighbours()).
+  for (const n of [blue, green]) pinNeighbours(n);
   const rates = ['200K', '90K'];
   const servers = [blue, green].map((n, i) =>
     spawnInNs(n.externals[1].ns, ['iperf3', '-s', '-1', '-p', String(5411 + i)]),
   );
-  await sleep(300);
+  for (const [i, n] of [blue, green].entries()) await untilListening(n.externals[1].ns, 5411 + i);
   const floods = [blue, green].map((n, i) =>
     spawnInNs(n.externals[0].ns, [
       'iperf3',
@@ -150,7 +164,10 @@ test('a live net set changes the probabilities within ten periods', async (t) =>
     // taken on the way up is no baseline.
     let contention = 0;
     for (let i = 0; i < 40 && contention < 0.2; i++) contention = median((await periods(3)).map((c) => c.p));
-    assert.ok(contention >= 0.2, `green is punished under contention (p = ${contention})`);
+    assert.ok(
+      contention >= 0.2,
+      `green is punished under contention (p = ${contention}; the floods: ${floods.map((f) => f.exitCode ?? 'running').join(', ')})`,
+    );
     const before = await periods(6);
     await ask('net.set', { name: 'blue', change: { cpu: 0.1 } });
     await ask('net.set', { name: 'green', change: { cpu: 0.7 } });
@@ -238,11 +255,7 @@ test('the admin socket refuses non-root users', () => {
 });
 
 test('the metrics endpoint serves valid Prometheus text', () => {
-  const text = inNs(lab.topology.host.ns, [
-    process.execPath,
-    '-e',
-    'fetch("http://127.0.0.1:9469/metrics").then(r => r.text()).then(t => process.stdout.write(t))',
-  ]);
+  const text = scrapeMetrics(lab.topology.host.ns);
   const samples = text.split('\n').filter((l) => l && !l.startsWith('#'));
   assert.ok(samples.length > 20);
   for (const line of samples) assert.match(line, /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.e+-]+|NaN$/, line);
@@ -261,7 +274,9 @@ test('hitless restart: SIGKILL and start again, forwarding never stops', async (
   const blueCpu = () => status().networks[0].resources.find((r) => r.resource === 'cpu')?.dropProbability ?? 0;
   const dropCpu = () => readPinnedCounters(lab.pinDir, [1])[0].verdicts.drop_cpu;
   const dropsBefore = dropCpu();
-  const pinger = spawnInNs(ext0.ns, ['ping', '-n', '-q', '-i', '0.01', '-c', '300', '-W', '1', ext1.iface.address]);
+  // Pings until the restart is over (stopped with SIGINT, when ping prints its summary): a fixed
+  // count at -i 0.01 (3 s) had ended before the kill in CI's 6.1 VM, where each CLI call takes seconds.
+  const pinger = spawnInNs(ext0.ns, ['ping', '-n', '-q', '-i', '0.01', '-W', '1', ext1.iface.address]);
   let out = '';
   pinger.stdout?.on('data', (d: Buffer) => {
     out += d.toString();
@@ -284,14 +299,19 @@ test('hitless restart: SIGKILL and start again, forwarding never stops', async (
   const period = status().lastPeriod?.period ?? 0;
   await sleep(400);
   assert.ok(status().lastPeriod.period > period, 'the controller resumed');
+  await sleep(200);
+  pinger.kill('SIGINT');
   await done;
+  const sent = Number(/(\d+) packets transmitted/.exec(out)?.[1] ?? 0);
   const received = Number(/(\d+) received/.exec(out)?.[1] ?? 0);
   // A ping the controller dropped on purpose (a period in which blue was over its reservation)
-  // is counted as drop_cpu; any other loss is the restart's.
+  // is counted as drop_cpu; any other loss is the restart's. 1 % is allowed (3 of the 300 this
+  // test sent with a fixed count), and the last request, whose reply SIGINT may cut off.
   const punished = Number(dropCpu() - dropsBefore);
+  assert.ok(sent >= 100, `ping ran through the restart: ${out}`);
   assert.ok(
-    received + punished >= 297,
-    `${received}/300 answered across kill and restart, ${punished} dropped by punishment`,
+    received + punished >= sent - Math.max(3, Math.ceil(sent / 100)) - 1,
+    `${received}/${sent} answered across kill and restart, ${punished} dropped by punishment`,
   );
   assert.equal(cli(['routes', 'blue', '--json']), routesBefore, 'maps intact');
 });

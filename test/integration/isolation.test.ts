@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { uniquePrefix, type LabState } from '../../src/lab/index.js';
-import { xnetmon, startDaemon, stopProcess, spawnInNs, inNs, sleep } from '../support/lab.js';
+import { xnetmon, startDaemon, stopProcess, spawnInNs, inNs, sleep, untilListening } from '../support/lab.js';
 import { slowdown } from '../support/timing.js';
 import { weightedMaxMinTargets } from '../../src/control/law/index.js';
 import { loadConfigFile } from '../../src/config/index.js';
@@ -80,24 +80,31 @@ function udp(
   });
   const done = new Promise<void>((r) => server.on('exit', () => r()));
   let client: ChildProcess | undefined;
-  setTimeout(() => {
-    client = spawnInNs(from, [
-      'iperf3',
-      '-c',
-      to.split('@')[1],
-      '-p',
-      String(port),
-      '-u',
-      '-b',
-      `${mbit}M`,
-      '-l',
-      '1400',
-      '-t',
-      String(seconds),
-    ]);
-  }, 300);
+  let stopped = false;
+  // Once the server listens (a result of 0 if it never does: the test names the rate it missed).
+  void untilListening(to.split('@')[0], port).then(
+    () => {
+      if (stopped) return;
+      client = spawnInNs(from, [
+        'iperf3',
+        '-c',
+        to.split('@')[1],
+        '-p',
+        String(port),
+        '-u',
+        '-b',
+        `${mbit}M`,
+        '-l',
+        '1400',
+        '-t',
+        String(seconds),
+      ]);
+    },
+    () => undefined,
+  );
   return {
     stop: () => {
+      stopped = true;
       client?.kill('SIGKILL');
       server.kill('SIGKILL');
     },
@@ -140,7 +147,8 @@ test('an opponent flooding from its router cannot push blue under its CPU reserv
   // between its external machines through the fast path.
   const redServer = spawnInNs(net(2).externals[1].ns, ['iperf3', '-s', '-1', '-p', '5301']);
   const blueServer = spawnInNs(net(0).externals[1].ns, ['iperf3', '-s', '-1', '-p', '5302']);
-  await sleep(300);
+  await untilListening(net(2).externals[1].ns, 5301);
+  await untilListening(net(0).externals[1].ns, 5302);
   const flood = spawnInNs(net(2).router.ns, [
     'iperf3',
     '-c',

@@ -11,15 +11,24 @@ import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { uniquePrefix, type LabState } from '../../src/lab/index.js';
+import { uniquePrefix, LAB_METRICS_LISTEN, type LabState } from '../../src/lab/index.js';
 import { buildFrame } from '../../src/packet/index.js';
 import { readPinnedCounters } from '../../src/dataplane/index.js';
-import { xnetmon, ping, startDaemon, stopProcess, spawnInNs, inNs, sleep } from '../support/lab.js';
+import {
+  xnetmon,
+  ping,
+  startDaemon,
+  stopProcess,
+  spawnInNs,
+  sleep,
+  httpGetInNs,
+  scrapeMetrics,
+} from '../support/lab.js';
 import { sendFrames } from '../support/fuzz.js';
 import { documentedMetrics, exposedMetrics, metricDrift } from '../support/metrics-doc.js';
 
 const prefix = uniquePrefix('xp');
-// Inside the lab's host namespace, where the daemon serves 127.0.0.1:9469 (src/lab/config.ts).
+// Inside the lab's host namespace, where the daemon serves LAB_METRICS_LISTEN (src/lab/config.ts).
 const PROMETHEUS = '127.0.0.1:19090';
 let lab: LabState | undefined;
 let daemon: ChildProcess | undefined;
@@ -40,7 +49,7 @@ before(async () => {
       'global: { scrape_interval: 1s, evaluation_interval: 1s }',
       'scrape_configs:',
       '  - job_name: xnetmon',
-      '    static_configs: [{ targets: ["127.0.0.1:9469"] }]',
+      `    static_configs: [{ targets: ["${LAB_METRICS_LISTEN}"] }]`,
       '',
     ].join('\n'),
   );
@@ -74,8 +83,7 @@ interface Sample {
 
 /** A GET from inside the host namespace (the daemon and Prometheus listen on its loopback). */
 function get(url: string): string {
-  const script = `fetch(${JSON.stringify(url)}).then((r) => r.text()).then((t) => process.stdout.write(t), (e) => { console.error(e.message); process.exit(1); })`;
-  return inNs(lab!.topology.host.ns, [process.execPath, '-e', script]);
+  return httpGetInNs(lab!.topology.host.ns, url);
 }
 
 /** An instant query, from inside the host namespace (Prometheus listens on its loopback). */
@@ -232,7 +240,7 @@ test("docs/operations.md's bpftool recipe prints the verdicts by reason name, as
 });
 
 test('docs/operations.md lists every metric the running daemon exposes, with its type and labels', () => {
-  const exposed = exposedMetrics(get('http://127.0.0.1:9469/metrics'));
+  const exposed = exposedMetrics(scrapeMetrics(lab!.topology.host.ns));
   assert.ok(exposed.get('xnetmon_packets_total')?.samples, 'the daemon serves its packet counters');
   assert.deepEqual(metricDrift(documentedMetrics(), exposed), []);
 });
