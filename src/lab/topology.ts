@@ -312,11 +312,11 @@ export function nsSpawn(ns: string, args: readonly string[]): ChildProcess {
   return spawn('ip', ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** IPv4 packets a namespace's stack received (Ip InReceives): unlike interface counters,
- *  blind to the IPv6 multicast and ARP that any link carries. */
-export function ipv4InReceives(ns: string): number {
+/** IPv4 packets a namespace's stack received (Ip InReceives), or forwarded (ForwDatagrams): unlike
+ *  interface counters, blind to the IPv6 multicast and ARP that any link carries. */
+export function ipv4InReceives(ns: string, field: 'InReceives' | 'ForwDatagrams' = 'InReceives'): number {
   const lines = nsExec(ns, ['cat', '/proc/net/snmp'])
     .split('\n')
     .filter((l) => l.startsWith('Ip:'));
-  return Number(lines[1].split(/\s+/)[lines[0].split(/\s+/).indexOf('InReceives')]);
+  return Number(lines[1].split(/\s+/)[lines[0].split(/\s+/).indexOf(field)]);
 }

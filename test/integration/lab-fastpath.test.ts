@@ -7,7 +7,15 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { DataPlane, readPinnedCounters } from '../../src/dataplane/index.js';
 import { uniquePrefix, type LabState } from '../../src/lab/index.js';
-import { xnetmon, ping, pingViaRouter, routerIpv4In, tcpTransfer, spawnInNs } from '../support/lab.js';
+import {
+  xnetmon,
+  ping,
+  pingViaRouter,
+  routerIpv4In,
+  routerIpv4Forwarded,
+  tcpTransfer,
+  spawnInNs,
+} from '../support/lab.js';
 
 const prefix = uniquePrefix('xi');
 let lab: LabState;
@@ -27,22 +35,22 @@ const counters = (net: number) => readPinnedCounters(lab.pinDir, [net])[0];
 test('ping between external machines goes through the fast path, not the virtual router', () => {
   const [ext0, ext1] = blue().externals;
   assert.equal(ping(ext0.ns, ext1.iface.address, 3), 3, 'warm-up (ARP for the gateways)');
-  const ipBefore = routerIpv4In(blue());
+  const ipBefore = routerIpv4Forwarded(blue());
   const fwdBefore = counters(1).verdicts.forward;
   assert.equal(ping(ext0.ns, ext1.iface.address, 20, 0.02), 20);
   const forwarded = counters(1).verdicts.forward - fwdBefore;
   assert.ok(forwarded >= 40n, `XDP forwarded ${forwarded} packets (20 requests + 20 replies)`);
-  assert.equal(routerIpv4In(blue()) - ipBefore, 0, 'the virtual router received none of the 40 packets');
+  assert.equal(routerIpv4Forwarded(blue()) - ipBefore, 0, 'the virtual router forwarded none of the 40 packets');
 });
 
 test('TCP between external machines goes through the fast path', async () => {
   const [ext0, ext1] = blue().externals;
-  const ipBefore = routerIpv4In(blue());
+  const ipBefore = routerIpv4Forwarded(blue());
   const bytesBefore = counters(1).pathBytes.ext_ext;
   const bps = await tcpTransfer(ext1.ns, ext0.ns, ext1.iface.address, 1);
   assert.ok(bps > 10e6, `TCP got ${Math.round(bps / 1e6)} Mbit/s`);
   assert.ok(counters(1).pathBytes.ext_ext - bytesBefore > 1_000_000n, 'bytes accounted on the ext->ext path');
-  assert.equal(routerIpv4In(blue()) - ipBefore, 0, 'the virtual router received none of the segments');
+  assert.equal(routerIpv4Forwarded(blue()) - ipBefore, 0, 'the virtual router forwarded none of the segments');
 });
 
 test('networks are isolated: green traffic is counted for green only', () => {

@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labUp, labDown, uniquePrefix, type LabTopology } from '../../src/lab/index.js';
 import { OverlayRoot } from '../support/overlay-root.js';
-import { inNs, ping, routerIpv4In, sleep, stopProcess } from '../support/lab.js';
+import { inNs, ping, routerIpv4Forwarded, sleep, stopProcess } from '../support/lab.js';
 import { margin } from '../support/timing.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -309,12 +309,12 @@ test('the installed daemon and clients: routes flow over the secure channel, the
   const blue = topo!.networks[0];
   const [ext0, ext1] = blue.externals;
   await until('the host forwards blue ext0 -> ext1', () => ping(ext0.ns, ext1.iface.address, 1) === 1);
-  const before = routerIpv4In(blue);
+  const before = routerIpv4Forwarded(blue);
   assert.equal(ping(ext0.ns, ext1.iface.address, 20, 0.02), 20);
   assert.equal(
-    routerIpv4In(blue) - before,
+    routerIpv4Forwarded(blue) - before,
     0,
-    'the virtual router received none of the 40 packets: the host forwarded them',
+    'the virtual router forwarded none of the 40 packets: the host did',
   );
 });
 

@@ -40,6 +40,15 @@ export function routerIpv4In(net: LabTopology['networks'][number]): number {
 }
 
 /**
+ * IPv4 packets the virtual router forwarded. "The router saw none of these packets" is asked of
+ * this counter, not of InReceives: the router's own channel traffic (the host's ACKs, keepalives)
+ * arrives while the packets are sent, and CI once counted one such packet as a forwarded ping.
+ */
+export function routerIpv4Forwarded(net: LabTopology['networks'][number]): number {
+  return ipv4InReceives(net.router.ns, 'ForwDatagrams');
+}
+
+/**
  * ping; returns how many of its first `count` echo requests were answered.
  * With `-c` alone, ping waits for the last reply only max(2 x the slowest RTT, the interval) after
  * sending it: 20 ms at `-i 0.02`, which a loaded machine overruns (CI saw 9 of 10 answered while
