@@ -5,6 +5,8 @@
 # XDP fast path (xnm_phys_in, isolation on) at one flow over 1,000,000 routes, in turns call by
 # call, so that the machine's drift reaches both alike; medians over ROUNDS rounds.
 #   bench/ab-fastpath.sh OLD_REV [NEW_REV|.] [ROUNDS]      (as root, from a built checkout: make build)
+# FILTER_RULES=N gives the packet's network N filter rules that it does not match, so that every
+# pass scans them all (0: no rules, the flow cache knows the network is unfiltered).
 # Prints one JSON line per round, then one JSON summary: medians, and new / old (median of per-round ratios).
 set -euo pipefail
 old_rev=${1:?usage: bench/ab-fastpath.sh OLD_REV [NEW_REV|.] [ROUNDS]}
@@ -54,6 +56,8 @@ try {
   bench.fillRoutes(dp, 1, ROUTES, fx.nexthopLoop);
   // Isolation on (accounting, punishment, filter), and whatever else the tree turns on by default.
   dp.configure({ accounting: true, punish: true, filter: true, pathCost: lab.TABLE1_COSTS, costPerKib: 0 });
+  const rules = Number(process.env.FILTER_RULES ?? 0);
+  if (rules) dp.setFilter(1, Array.from({ length: rules }, (_, r) => ({ family: 4, proto: 6, dport: [1000 + r, 1000 + r], action: 'drop' })));
   const frame = packet.buildFrame({ dst: lab.MAC.blueP, ipv4: { src: '10.1.0.2', dst: '11.0.0.9', ttl: 255, udp: { sport: 1000, dport: 2000 }, payload: 18 } });
   const prog = dp.object.program('xnm_phys_in');
   const count = baseline.program('base_count');
@@ -106,7 +110,7 @@ node --input-type=module -e "
   for (const s of sides) s.child.stdin.end();
   await Promise.all(sides.map((s) => new Promise((res) => s.child.once('exit', res))));
   const col = (k) => r2(median(rows.map((x) => x[k])));
-  console.log(JSON.stringify({ old_rev: '$old_rev', new_rev: '$new_rev', rounds: ROUNDS, routes: 1000000, flows: 1,
+  console.log(JSON.stringify({ old_rev: '$old_rev', new_rev: '$new_rev', rounds: ROUNDS, routes: 1000000, flows: 1, filter_rules: ${FILTER_RULES:-0},
     old_isolation_ns: col('old_ns'), new_isolation_ns: col('new_ns'), old_count_only_ns: col('old_count_only_ns'), new_count_only_ns: col('new_count_only_ns'),
     new_over_old: r2(median(rows.map((x) => x.new_ns / x.old_ns))), new_minus_old_ns: r2(median(rows.map((x) => x.new_ns - x.old_ns))) }));
 "

@@ -269,13 +269,16 @@ struct xnm_flow_rate {
 	__u32 epoch; /* the epoch count was last brought up to */
 };
 
-/* Per network, per CPU: what the controller needs to set cpu_fair, and the update
- * channel's exemption. */
+/* Per network, per CPU: what the controller needs to set cpu_fair, and the exemptions of
+ * the update channel and of neighbour resolution. */
 struct xnm_fair_stats {
 	__u64 hist[XNM_FAIR_BUCKETS]; /* offered packets by their flow's rate bucket */
 	__u64 channel_exempt;         /* packets to the manager's port spared from CPU punishment */
 	__u32 channel_epoch;          /* epoch of channel_used */
 	__u32 channel_used;           /* exempt packets in that epoch (at most settings.channel_budget) */
+	__u64 neighbour_exempt;       /* ARP and ND packets spared from CPU punishment */
+	__u32 neighbour_epoch;        /* epoch of neighbour_used */
+	__u32 neighbour_used;         /* exempt packets in that epoch (at most settings.neighbour_budget) */
 };
 
 #ifndef XNM_FLOW_CACHE_SLOTS
@@ -334,6 +337,19 @@ struct xnm_flow_cache_state {
 	__u32 rests;   /* windows that ended in a rest (for inspection) */
 };
 
+/* Per CPU, index 0 of xnm_filter_scratch: what the filter rules match of the packet at hand,
+ * copied once by the program for the rule scan (a function the verifier checks on its own). */
+struct xnm_filter_flow {
+	__u32 src[4];  /* IPv4 in word 0, the rest 0 */
+	__u32 dst[4];
+	__u16 sport;   /* host order, as parsed; 0 without ports */
+	__u16 dport;
+	__u8 family;   /* 4 or 6 */
+	__u8 l4proto;
+	__u8 has_ports;
+	__u8 pad;
+};
+
 /* Host-wide settings, index 0 of xnm_settings, changed live by the daemon. */
 struct xnm_settings {
 	__u32 flags;                      /* enum xnm_settings_flags */
@@ -343,6 +359,9 @@ struct xnm_settings {
 	__u16 channel_port;               /* the manager's TCP listen port: router -> host packets to it are spared */
 	__u16 channel_budget;             /* ... up to this many per network, CPU and epoch (paper V: the controller
 					   * reserves the CPU the router needs to send its updates); 0 = no exemption */
+	__u16 neighbour_budget;           /* ARP and ND packets to or from a router spared per network, CPU and
+					   * epoch; 0 = none */
+	__u16 reserved;                   /* 0 */
 };
 
 /* Index 0 of xnm_schema: which layout of these structs the pinned maps hold, written by the

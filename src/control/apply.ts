@@ -44,6 +44,15 @@ export function costsOf(config: XnetmonConfig): Record<PathName, number> {
  */
 export const CHANNEL_BUDGET = 64;
 
+/**
+ * ARP and ND packets a network may pass per CPU and epoch unpunished, both ways: about 480 per
+ * second per CPU, enough to resolve hundreds of neighbours a second, and a bound on what a
+ * network gains by disguising a flood as neighbour discovery. Dropped like data, a lost
+ * resolution takes every flow to that neighbour down for seconds (the lab saw a punished
+ * router's floods stall on ARP), far beyond the share the control law asked for.
+ */
+export const NEIGHBOUR_BUDGET = 32;
+
 /** `costs`: a measured cost table (src/cpu) instead of the config's constant one. */
 export interface CostOverride {
   pathCost: Record<PathName, number>;
@@ -59,6 +68,7 @@ export function applySettings(dp: DataPlane, config: XnetmonConfig, control = tr
     costPerKib: costs?.costPerKib ?? Math.round(config.host.costPerKib),
     channelPort: parseListenAddress(config.host.listen, 'host.listen', { allowAuto: true }).port,
     channelBudget: CHANNEL_BUDGET,
+    neighbourBudget: NEIGHBOUR_BUDGET,
   });
 }
 

@@ -108,13 +108,13 @@ export class DataPlane {
       throw new ValidationError('flowCacheSlots', `${flowCacheSlots} must be a power of two, 1..${1 << 24}`);
     }
     maxEntries.xnm_flow_cache = flowCacheSlots;
-    // The flow cache, its hit-rate window and the flow rates are not pinned: a restart starts them empty,
-    // the cache at whatever size it is given.
+    // The flow cache, its hit-rate window, the flow rates and the filter's scratch value are not pinned:
+    // a restart starts them empty, the cache at whatever size it is given.
     const object = BpfObject.load(options.objectPath ?? defaultObjectPath(), {
       pinDir: options.pinDir,
       maxEntries,
       onLog: options.onLog,
-      transientMaps: ['xnm_flow_cache', 'xnm_flow_cache_state', 'xnm_flow_rates'],
+      transientMaps: ['xnm_flow_cache', 'xnm_flow_cache_state', 'xnm_flow_rates', 'xnm_filter_scratch'],
     });
     const dp = new DataPlane(object, options.pinDir, flowCacheSlots);
     // Maps pinned by a data plane without the index: index what the trie holds.
@@ -297,7 +297,7 @@ export class DataPlane {
     return readPathTotalsFrom(this.object.map('xnm_stats'), maxId);
   }
 
-  /** Per network: offered packets by flow rate bucket, and the update channel's exempt packets (fair.ts). */
+  /** Per network: offered packets by flow rate bucket, and the packets exempt from punishment (fair.ts). */
   readFair(netIds: readonly number[]): FairColumns {
     return readFairFrom(this.object.map('xnm_fair'), netIds);
   }

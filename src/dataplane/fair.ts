@@ -13,6 +13,8 @@ export interface FairColumns {
   hist: Float64Array;
   /** Packets to the manager's port spared from CPU punishment. */
   channelExempt: Float64Array;
+  /** ARP and ND packets spared from CPU punishment. */
+  neighbourExempt: Float64Array;
 }
 
 /** The largest fair rate the data plane holds (a u32). */
@@ -101,18 +103,21 @@ export function readFairFrom(map: BpfMap, ids: readonly number[]): FairColumns {
   const out: FairColumns = {
     hist: new Float64Array(ids.length * FAIR_BUCKETS),
     channelExempt: new Float64Array(ids.length),
+    neighbourExempt: new Float64Array(ids.length),
   };
   if (ids.length === 0) return out;
   const maxId = ids.reduce((m, id) => Math.max(m, id), 0);
   const { words, stride, cpuStride, cpus, u64 } = readPerCpuWords(map, maxId + 1);
   const oHist = fairStatsLayout.field('hist').offset >> 2;
   const oExempt = fairStatsLayout.field('channel_exempt').offset >> 2;
+  const oNeighbour = fairStatsLayout.field('neighbour_exempt').offset >> 2;
   ids.forEach((id, i) => {
     if ((id + 1) * stride > words.length) return;
     for (let c = 0; c < cpus; c++) {
       const base = id * stride + c * cpuStride;
       for (let b = 0; b < FAIR_BUCKETS; b++) out.hist[i * FAIR_BUCKETS + b] += u64(base + oHist + b * 2);
       out.channelExempt[i] += u64(base + oExempt);
+      out.neighbourExempt[i] += u64(base + oNeighbour);
     }
   });
   return out;

@@ -16,6 +16,8 @@ export interface DataPlaneSettings {
   /** The manager's TCP port, and how many packets to it per network, CPU and 67 ms epoch escape CPU punishment. */
   channelPort?: number;
   channelBudget?: number;
+  /** ARP and ND packets per network, CPU and 67 ms epoch that escape CPU punishment. */
+  neighbourBudget?: number;
 }
 
 export function writeSettings(map: BpfMap, settings: DataPlaneSettings, flowCacheSlots: number): void {
@@ -32,6 +34,8 @@ export function writeSettings(map: BpfMap, settings: DataPlaneSettings, flowCach
     flow_cache_mask: flowCacheSlots - 1,
     channel_port: settings.channelPort ?? 0,
     channel_budget: settings.channelBudget ?? 0,
+    neighbour_budget: settings.neighbourBudget ?? 0,
+    reserved: 0,
   });
   map.update(u32Key(0), value);
 }
@@ -48,6 +52,7 @@ export function readSettings(map: BpfMap): DataPlaneSettings {
     fairDrop: (flags & SettingsFlags.FAIR_DROP) !== 0,
     channelPort: v.channel_port as number,
     channelBudget: v.channel_budget as number,
+    neighbourBudget: v.neighbour_budget as number,
     pathCost: Object.fromEntries(PATHS.map((p, i) => [p, costs[i]])) as Record<PathName, number>,
     costPerKib: v.cost_per_kib as number,
   };

@@ -19,6 +19,7 @@ export const KERNEL_FEATURES: readonly KernelFeature[] = [
   { feature: 'clsact qdisc + cls_bpf direct-action (TC egress accounting)', since: '4.5' },
   { feature: 'DEVMAP_HASH (bpf_redirect_map by ifindex)', since: '5.4' },
   { feature: 'batch map operations (controller reads, drop writes)', since: '5.6' },
+  { feature: 'global BPF functions (the filter rule scan, verified once)', since: '5.6' },
   { feature: 'XDP bpf links (pinned, hitless bpf_link_update)', since: '5.9' },
   { feature: 'batch updates of LPM tries (route loads)', since: '5.13' },
   {

@@ -157,6 +157,9 @@ export const fairStatsLayout = new StructLayout('xnm_fair_stats', [
   { name: 'channel_exempt', type: 'u64' },
   { name: 'channel_epoch', type: 'u32' },
   { name: 'channel_used', type: 'u32' },
+  { name: 'neighbour_exempt', type: 'u64' },
+  { name: 'neighbour_epoch', type: 'u32' },
+  { name: 'neighbour_used', type: 'u32' },
 ]);
 
 export const netStatsLayout = new StructLayout('xnm_net_stats', [
@@ -184,6 +187,18 @@ export const filterRuleLayout = new StructLayout('xnm_filter_rule', [
   { name: 'dst_mask', type: array('be32', 4) },
 ]);
 
+/** The packet's fields the filter matches, handed to the rule scan (per CPU, xnm_filter_scratch). */
+export const filterFlowLayout = new StructLayout('xnm_filter_flow', [
+  { name: 'src', type: array('u32', 4) },
+  { name: 'dst', type: array('u32', 4) },
+  { name: 'sport', type: 'u16' },
+  { name: 'dport', type: 'u16' },
+  { name: 'family', type: 'u8' },
+  { name: 'l4proto', type: 'u8' },
+  { name: 'has_ports', type: 'u8' },
+  { name: 'pad', type: 'u8' },
+]);
+
 export const settingsLayout = new StructLayout('xnm_settings', [
   { name: 'flags', type: 'u32' },
   { name: 'cost_per_kib', type: 'u32' },
@@ -191,6 +206,8 @@ export const settingsLayout = new StructLayout('xnm_settings', [
   { name: 'flow_cache_mask', type: 'u32' },
   { name: 'channel_port', type: 'u16' },
   { name: 'channel_budget', type: 'u16' },
+  { name: 'neighbour_budget', type: 'u16' },
+  { name: 'reserved', type: 'u16' },
 ]);
 
 export const flowKeyLayout = new StructLayout('xnm_flow_key', [
@@ -241,6 +258,7 @@ export const LAYOUTS: readonly StructLayout[] = [
   dropLayout,
   netStatsLayout,
   filterRuleLayout,
+  filterFlowLayout,
   settingsLayout,
   flowKeyLayout,
   flowLayout,

@@ -87,6 +87,10 @@ export const native = {
   >,
   program_name: libbpf.func('const char *bpf_program__name(bpf_program_ptr prog)') as Fn<[NativePointer], string>,
   program_fd: libbpf.func('int bpf_program__fd(bpf_program_ptr prog)') as Fn<[NativePointer], number>,
+  program_set_log_level: libbpf.func('int bpf_program__set_log_level(bpf_program_ptr prog, uint32_t level)') as Fn<
+    [NativePointer, number],
+    number
+  >,
 
   map_update_elem: libbpf.func(
     'int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)',

@@ -31,6 +31,9 @@ export interface OpenOptions {
   maxEntries?: Readonly<Record<string, number>>;
   /** libbpf messages at info/debug level. */
   onLog?: (level: 'warn' | 'info' | 'debug', message: string) => void;
+  /** The verifier's log level for every program (4: its statistics only); libbpf prints the log
+   *  of each loaded program, kept in `loadLog`. */
+  verifierLogLevel?: number;
 }
 
 const LEVELS = ['warn', 'info', 'debug'] as const;
@@ -50,11 +53,14 @@ export class BpfObject {
   private readonly programs = new Map<string, BpfProgram>();
   /** Maps that existed pinned before this load and were re-used. */
   readonly reusedMaps: readonly string[];
+  /** What libbpf printed while loading (with `verifierLogLevel`, each program's verifier log). */
+  readonly loadLog: string;
 
-  private constructor(path: string, handle: NativePointer, reused: string[]) {
+  private constructor(path: string, handle: NativePointer, reused: string[], loadLog: string) {
     this.path = path;
     this.handle = handle;
     this.reusedMaps = reused;
+    this.loadLog = loadLog;
     for (let m = native.object_next_map(handle, null); m; m = native.object_next_map(handle, m)) {
       const name = native.map_name(m);
       this.maps.set(
@@ -120,13 +126,19 @@ export class BpfObject {
           native.close(existing);
         }
       }
+      if (options.verifierLogLevel !== undefined) {
+        for (let p = native.object_next_program(handle, null); p; p = native.object_next_program(handle, p)) {
+          const set = native.program_set_log_level(p, options.verifierLogLevel);
+          if (set < 0) throw new SystemCallError('bpf_program__set_log_level', errnoOf(set));
+        }
+      }
       const ret = native.object_load(handle);
       if (ret < 0) throw new LoadError(path, errnoOf(ret), log);
       for (const [m, pinPath] of manualPins) {
         const pinned = native.obj_pin(native.map_fd(m), pinPath);
         if (pinned < 0) throw new SystemCallError(`bpf_obj_pin(${pinPath})`, errnoOf(pinned));
       }
-      return new BpfObject(path, handle, reused);
+      return new BpfObject(path, handle, reused, log);
     } catch (err) {
       native.object_close(handle);
       throw err;
